@@ -1,0 +1,3 @@
+from sgpo.cli.main import run
+
+run()

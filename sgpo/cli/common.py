@@ -1,0 +1,59 @@
+"""What every command shares: the --db option, JSON output, progress bars on stderr."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from sgpo.store import Store
+
+DbOption = Annotated[Optional[Path], typer.Option("--db", help="SQLite store (default: $SGPO_DB, else ./runs/sgpo.db)")]
+JsonOption = Annotated[bool, typer.Option("--json", help="print exactly one JSON object on stdout")]
+
+
+def open_store(db: Path | None, **kw) -> Store:
+    return Store.default(db, **kw)
+
+
+def print_json(obj) -> None:
+    """One JSON object on stdout; NaN and inf become null so any parser reads it."""
+    sys.stdout.write(json.dumps(_clean(obj), default=_default) + "\n")
+    sys.stdout.flush()
+
+
+def _clean(obj):
+    if isinstance(obj, float) and (math.isnan(obj) or math.isinf(obj)):
+        return None
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def _default(obj):
+    import numpy as np
+
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return _clean(float(obj))
+    if isinstance(obj, np.ndarray):
+        return _clean(obj.tolist())
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def human_flops(x: float | None) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    for unit, scale in (("PFLOP", 1e15), ("TFLOP", 1e12), ("GFLOP", 1e9), ("MFLOP", 1e6)):
+        if abs(x) >= scale:
+            return f"{x / scale:.2f} {unit}"
+    return f"{x:.0f} FLOP"

@@ -1,0 +1,5 @@
+"""Placeholder until the dashboard commands land."""
+
+
+def register(app):
+    pass

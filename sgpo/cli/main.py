@@ -1,0 +1,49 @@
+"""`sgpo`: the command line. Each area registers its commands from its own module; every command is a
+thin face over the library. A SgpoError becomes one clear line on stderr and exit code 2."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from sgpo.errors import SgpoError
+
+app = typer.Typer(help="sGPO Studio: profile query difficulty, plan rollouts, train, and watch it live.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+from sgpo.cli import data as _data  # noqa: E402
+from sgpo.cli import profile as _profile  # noqa: E402
+from sgpo.cli import plan as _plan  # noqa: E402
+from sgpo.cli import train as _train  # noqa: E402
+from sgpo.cli import dashboard as _dashboard  # noqa: E402
+
+for _module in (_data, _profile, _plan, _train, _dashboard):
+    _module.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=argv, prog_name="sgpo", standalone_mode=False)
+        return 0
+    except SgpoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return 2
+    except click.exceptions.Abort:
+        print("aborted", file=sys.stderr)
+        return 130
+
+
+def run() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

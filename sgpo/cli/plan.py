@@ -1,0 +1,5 @@
+"""Placeholder until the plan commands land."""
+
+
+def register(app):
+    pass

@@ -1,0 +1,5 @@
+"""Placeholder until the profile commands land."""
+
+
+def register(app):
+    pass

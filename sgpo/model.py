@@ -1,0 +1,111 @@
+"""Resolving and loading a policy: the shipped starter, a local folder, or a Hugging Face id.
+
+Only safetensors weights are loaded (pickle checkpoints can run code). A model's identity is its
+path plus a hash of its weight files, so a profile can be matched to exactly the model it measured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from sgpo.errors import ModelError
+
+STARTER_DIR = Path(__file__).resolve().parents[1] / "data" / "starter-policy"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    spec: str  # what the user typed
+    path: Path  # local folder holding config, tokenizer and safetensors
+    weights_hash: str  # sha256 over the safetensors files, first 16 hex digits
+    n_params: int  # unique parameters (tied weights counted once)
+
+
+def resolve_model(spec: str) -> ModelRef:
+    """`starter`, a local folder, or an HF id (downloaded once; offline this fails with a clear error)."""
+    if spec == "starter":
+        path = STARTER_DIR
+        if not (path / "config.json").exists():
+            raise ModelError(f"the starter policy is missing from {path}: run `sgpo starter train`")
+    elif Path(spec).expanduser().exists():
+        path = Path(spec).expanduser().resolve()
+    elif _looks_like_hf_id(spec):
+        path = _download(spec)
+    else:
+        raise ModelError(f"model {spec!r} is neither 'starter', an existing folder, nor an HF id like org/name")
+    check_model_dir(path)
+    files = sorted(path.glob("*.safetensors"))
+    return ModelRef(spec=spec, path=path, weights_hash=hash_files(files), n_params=count_params(files))
+
+
+def check_model_dir(path: Path) -> None:
+    if not path.is_dir():
+        raise ModelError(f"model path {path} is not a folder")
+    if not (path / "config.json").exists():
+        raise ModelError(f"model folder {path} has no config.json")
+    if not list(path.glob("*.safetensors")):
+        pickles = [p.name for p in path.glob("*.bin")] + [p.name for p in path.glob("*.pt")]
+        hint = f" (found {', '.join(pickles)}: pickle weights are refused, convert them to safetensors)" if pickles else ""
+        raise ModelError(f"model folder {path} has no .safetensors weights{hint}")
+    if not any((path / f).exists() for f in TOKENIZER_FILES):
+        raise ModelError(f"model folder {path} has no tokenizer (expected one of {', '.join(TOKENIZER_FILES)})")
+
+
+def hash_files(files: list[Path]) -> str:
+    h = hashlib.sha256()
+    for f in files:
+        with f.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()[:16]
+
+
+def count_params(files: list[Path]) -> int:
+    """Parameter count read from the safetensors headers, without loading the weights."""
+    from safetensors import safe_open
+
+    total = 0
+    for f in files:
+        with safe_open(str(f), framework="pt") as st:
+            for key in st.keys():
+                total += math.prod(st.get_slice(key).get_shape())
+    return total
+
+
+def load_tokenizer(path: str | Path):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(path))
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "left"
+    return tok
+
+
+def load_model(path: str | Path, dtype=None):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    check_model_dir(Path(path))
+    return AutoModelForCausalLM.from_pretrained(str(path), use_safetensors=True,
+                                                dtype=dtype or torch.float32)
+
+
+def _looks_like_hf_id(spec: str) -> bool:
+    parts = spec.split("/")
+    return len(parts) == 2 and all(parts) and not spec.startswith((".", "~"))
+
+
+def _download(repo_id: str) -> Path:
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt"]))
+    except Exception as exc:  # offline, unknown repo, auth: all end the same way for the user
+        raise ModelError(f"could not fetch model {repo_id!r} from the Hugging Face Hub ({type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); offline, pass a local folder "
+                         f"with config.json, a tokenizer and .safetensors weights") from None

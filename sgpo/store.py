@@ -1,0 +1,284 @@
+"""The SQLite store: datasets, profiles, plans, runs, metrics and events, through sqlite-utils.
+
+    store = Store("runs/sgpo.db")      # or Store.default(): $SGPO_DB, else ./runs/sgpo.db
+    store.profile_frame(profile_id)     # one row per query, as the planner wants it
+
+WAL mode, so a trainer can write while dashboards read. The schema is versioned with
+`PRAGMA user_version`; `MIGRATIONS[i]` takes a database from version i to i + 1. Every multi-row
+write happens inside one transaction, so a killed process never leaves half a batch behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlite_utils
+
+from sgpo.errors import StoreError
+
+DEFAULT_PATH = Path("runs") / "sgpo.db"
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db["datasets"].create({"hash": str, "spec": str, "path": str, "rows": int, "fields": str,
+                           "created": float}, pk="hash")
+    db["profiles"].create({
+        "id": int, "name": str, "key": str, "status": str, "dataset_hash": str, "dataset_spec": str,
+        "model_spec": str, "model_path": str, "model_hash": str, "n_params": int, "backend": str,
+        "samples": int, "temperature": float, "max_new_tokens": int, "seed": int, "batch_size": int,
+        "query_limit": int, "queries_total": int, "queries_done": int, "tokens_prompt": int,
+        "tokens_completion": int, "flops": float, "seconds": float, "created": float, "updated": float,
+    }, pk="id", not_null={"name", "key", "status"})
+    db["profiles"].create_index(["name"], unique=True)
+    db["profiles"].create_index(["key"])
+    db["profile_queries"].create({
+        "profile_id": int, "position": int, "query_id": str, "task": str, "difficulty": int,
+        "samples": int, "successes": int, "p_hat": float, "prompt_tokens": int,
+        "completion_tokens_total": int, "completion_tokens_mean": float, "examples": str,
+    }, pk=("profile_id", "position"), foreign_keys=[("profile_id", "profiles", "id")])
+    db["plans"].create({"id": int, "name": str, "profile_id": int, "config": str, "counts": str,
+                        "forecast": str, "created": float}, pk="id",
+                       foreign_keys=[("profile_id", "profiles", "id")])
+    db["plans"].create_index(["name"], unique=True)
+    db["runs"].create({
+        "id": int, "name": str, "strategy": str, "status": str, "pid": int, "config": str,
+        "profile_id": int, "dataset_hash": str, "model_hash": str, "step": int, "created": float,
+        "updated": float, "finished": float, "result": str, "log_path": str,
+    }, pk="id", not_null={"name", "strategy", "status"})
+    db["runs"].create_index(["name"], unique=True)
+    db["metrics"].create({"run_id": int, "step": int, "phase": int, "wall_seconds": float,
+                          "data": str}, pk=("run_id", "step"), foreign_keys=[("run_id", "runs", "id")])
+    db["evals"].create({"run_id": int, "step": int, "flops_total": float, "accuracy": float,
+                        "data": str}, pk=("run_id", "step"), foreign_keys=[("run_id", "runs", "id")])
+    db["events"].create({"id": int, "run_id": int, "kind": str, "message": str, "created": float}, pk="id")
+
+
+MIGRATIONS = [_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class Store:
+    """One SQLite database. Cheap to open; open one per thread or process."""
+
+    def __init__(self, path: str | os.PathLike = DEFAULT_PATH, *, readonly: bool = False):
+        self.path = Path(path)
+        try:
+            if not readonly:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            elif not self.path.exists():
+                raise StoreError(f"database {self.path} does not exist: profile a dataset first "
+                                 f"(sgpo profile builtin:train --model starter)")
+            conn = sqlite3.connect(str(self.path), timeout=10, check_same_thread=False)
+            self.db = sqlite_utils.Database(conn)
+            if not readonly:
+                self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self._migrate(readonly)
+        except StoreError:
+            raise
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"cannot open the database {self.path}: {exc}; pass a writable path with "
+                             f"--db or SGPO_DB") from None
+
+    @classmethod
+    def default(cls, path: str | os.PathLike | None = None, **kw) -> "Store":
+        return cls(path or os.environ.get("SGPO_DB") or DEFAULT_PATH, **kw)
+
+    def _migrate(self, readonly: bool) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"database {self.path} has schema v{version}, newer than this sgpo (v{SCHEMA_VERSION}): "
+                             f"upgrade sgpo")
+        if version == SCHEMA_VERSION:
+            return
+        if readonly:
+            raise StoreError(f"database {self.path} needs a schema upgrade; open it once without read-only")
+        with self.transaction():
+            for step in MIGRATIONS[version:]:
+                step(self.db)
+            self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    @contextmanager
+    def transaction(self):
+        """All writes inside commit together or not at all."""
+        conn = self.db.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            yield self.db
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise StoreError(f"could not write to {self.path}: {exc} (read-only file or locked by another "
+                             f"process?)") from None
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+    # datasets ------------------------------------------------------------------------------
+    def record_dataset(self, *, hash: str, spec: str, path: str, rows: int, fields: list[str]) -> None:
+        with self.transaction():
+            self.db["datasets"].upsert({"hash": hash, "spec": spec, "path": path, "rows": rows,
+                                        "fields": json.dumps(fields), "created": time.time()}, pk="hash")
+
+    # profiles ------------------------------------------------------------------------------
+    def find_profile(self, ref: str | int) -> dict:
+        """A profile by id or name; StoreError naming what was asked for when absent."""
+        rows = []
+        if isinstance(ref, int) or str(ref).isdigit():
+            rows = list(self.db["profiles"].rows_where("id = ?", [int(ref)]))
+        if not rows:
+            rows = list(self.db["profiles"].rows_where("name = ?", [str(ref)]))
+        if not rows:
+            raise StoreError(f"no profile {ref!r} in {self.path}: `sgpo profile list` shows what is there")
+        return rows[0]
+
+    def profiles(self) -> list[dict]:
+        return list(self.db["profiles"].rows_where(order_by="id"))
+
+    def profile_by_key(self, key: str) -> dict | None:
+        rows = list(self.db["profiles"].rows_where("key = ?", [key], order_by="id desc", limit=1))
+        return rows[0] if rows else None
+
+    def create_profile(self, row: dict) -> int:
+        if list(self.db["profiles"].rows_where("name = ?", [row["name"]])):
+            raise StoreError(f"a profile named {row['name']!r} already exists in {self.path}: choose another --name")
+        now = time.time()
+        with self.transaction():
+            return self.db["profiles"].insert({**row, "created": now, "updated": now}).last_pk
+
+    def add_profile_batch(self, profile_id: int, query_rows: list[dict], totals: dict[str, Any]) -> None:
+        """Store a batch of per-query results and the profile's new running totals, atomically."""
+        with self.transaction():
+            self.db["profile_queries"].insert_all(
+                [{**r, "profile_id": profile_id} for r in query_rows], pk=("profile_id", "position"))
+            self.db["profiles"].update(profile_id, {**totals, "updated": time.time()})
+
+    def update_profile(self, profile_id: int, **fields) -> None:
+        with self.transaction():
+            self.db["profiles"].update(profile_id, {**fields, "updated": time.time()})
+
+    def profiled_positions(self, profile_id: int) -> set[int]:
+        rows = self.db.execute("SELECT position FROM profile_queries WHERE profile_id = ?", [profile_id])
+        return {r[0] for r in rows}
+
+    def profile_frame(self, profile_id: int, *, examples: bool = False) -> pd.DataFrame:
+        """One row per profiled query, in dataset order, with the columns the planner reads."""
+        cols = "position, query_id AS id, task, difficulty, samples, successes, p_hat, prompt_tokens, " \
+               "completion_tokens_total, completion_tokens_mean" + (", examples" if examples else "")
+        df = pd.read_sql_query(f"SELECT {cols} FROM profile_queries WHERE profile_id = ? ORDER BY position",
+                               self.db.conn, params=[profile_id])
+        if examples:
+            df["examples"] = df["examples"].map(json.loads)
+        return df
+
+    # plans ---------------------------------------------------------------------------------
+    def save_plan(self, *, name: str, profile_id: int, config: dict, counts: dict, forecast: dict) -> int:
+        if list(self.db["plans"].rows_where("name = ?", [name])):
+            raise StoreError(f"a plan named {name!r} already exists in {self.path}: choose another name")
+        with self.transaction():
+            return self.db["plans"].insert({
+                "name": name, "profile_id": profile_id, "config": json.dumps(config),
+                "counts": json.dumps(counts), "forecast": json.dumps(forecast, default=float),
+                "created": time.time()}).last_pk
+
+    def find_plan(self, ref: str | int) -> dict:
+        rows = []
+        if isinstance(ref, int) or str(ref).isdigit():
+            rows = list(self.db["plans"].rows_where("id = ?", [int(ref)]))
+        if not rows:
+            rows = list(self.db["plans"].rows_where("name = ?", [str(ref)]))
+        if not rows:
+            raise StoreError(f"no plan {ref!r} in {self.path}")
+        row = rows[0]
+        return {**row, **{k: json.loads(row[k]) for k in ("config", "counts", "forecast")}}
+
+    def plans(self) -> list[dict]:
+        return list(self.db["plans"].rows_where(order_by="id"))
+
+    # runs ----------------------------------------------------------------------------------
+    def create_run(self, *, name: str, strategy: str, config: dict, **fields) -> int:
+        now = time.time()
+        try:
+            with self.transaction():
+                return self.db["runs"].insert({"name": name, "strategy": strategy, "status": "created",
+                                               "config": json.dumps(config, default=str), "step": 0,
+                                               "created": now, "updated": now, **fields}).last_pk
+        except sqlite3.IntegrityError:
+            raise StoreError(f"a run named {name!r} already exists in {self.path}: choose another --run-name "
+                             f"or resume it with --resume {name}") from None
+
+    def find_run(self, ref: str | int) -> dict:
+        rows = []
+        if isinstance(ref, int) or str(ref).isdigit():
+            rows = list(self.db["runs"].rows_where("id = ?", [int(ref)]))
+        if not rows:
+            rows = list(self.db["runs"].rows_where("name = ?", [str(ref)]))
+        if not rows:
+            raise StoreError(f"no run {ref!r} in {self.path}: `sgpo runs` lists the runs")
+        row = rows[0]
+        return {**row, "config": json.loads(row["config"] or "{}"),
+                "result": json.loads(row["result"]) if row.get("result") else None}
+
+    def runs(self) -> list[dict]:
+        return list(self.db["runs"].rows_where(order_by="id"))
+
+    def update_run(self, run_id: int, **fields) -> None:
+        if "result" in fields and not isinstance(fields["result"], str):
+            fields["result"] = json.dumps(fields["result"], default=float)
+        with self.transaction():
+            self.db["runs"].update(run_id, {**fields, "updated": time.time()})
+
+    def log_step(self, run_id: int, step: int, phase: int, wall_seconds: float, data: dict,
+                 eval_row: dict | None = None) -> None:
+        """One training step's metrics (and its eval, if any) with the run's cursor, atomically.
+
+        Replacing by (run_id, step) means a step re-done after a crash overwrites, never duplicates."""
+        with self.transaction():
+            self.db["metrics"].upsert({"run_id": run_id, "step": step, "phase": phase,
+                                       "wall_seconds": wall_seconds, "data": json.dumps(data, default=float)},
+                                      pk=("run_id", "step"))
+            if eval_row is not None:  # {"flops_total", "accuracy", "data": {...}}
+                self.db["evals"].upsert({**eval_row, "run_id": run_id, "step": step,
+                                         "data": json.dumps(eval_row.get("data", {}), default=float)},
+                                        pk=("run_id", "step"))
+            self.db["runs"].update(run_id, {"step": step, "updated": time.time()})
+
+    def metrics_frame(self, run_id: int, after_step: int = -1) -> pd.DataFrame:
+        df = pd.read_sql_query("SELECT step, phase, wall_seconds, data FROM metrics WHERE run_id = ? AND step > ? "
+                               "ORDER BY step", self.db.conn, params=[run_id, after_step])
+        return _expand(df)
+
+    def evals_frame(self, run_id: int) -> pd.DataFrame:
+        df = pd.read_sql_query("SELECT step, flops_total, accuracy, data FROM evals WHERE run_id = ? ORDER BY step",
+                               self.db.conn, params=[run_id])
+        return _expand(df)
+
+    def event(self, run_id: int | None, kind: str, message: str) -> None:
+        with self.transaction():
+            self.db["events"].insert({"run_id": run_id, "kind": kind, "message": message, "created": time.time()})
+
+    def events(self, run_id: int | None = None, limit: int = 100) -> list[dict]:
+        where, args = ("run_id = ?", [run_id]) if run_id is not None else (None, [])
+        return list(self.db["events"].rows_where(where, args, order_by="id desc", limit=limit))[::-1]
+
+
+def _expand(df: pd.DataFrame) -> pd.DataFrame:
+    """Spread the JSON `data` column into columns (nested dicts become dotted names)."""
+    if df.empty:
+        return df.drop(columns=["data"])
+    extra = pd.json_normalize([json.loads(d) for d in df.pop("data")])
+    extra.index = df.index
+    return pd.concat([df, extra.drop(columns=[c for c in extra.columns if c in df.columns])], axis=1)
+
