@@ -1,0 +1,34 @@
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+GSM8K = ROOT.parent / "shared" / "data" / "gsm8k" / "test.jsonl"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    return tmp_path / "sgpo.db"
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run the sgpo CLI in-process: returns (exit code, stdout, stderr)."""
+    from sgpo.cli.main import main
+
+    def run(*args):
+        code = main([str(a) for a in args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
+
+
+def require_gsm8k():
+    if not GSM8K.exists():
+        if IN_CI:
+            pytest.fail(f"GSM8K test split missing at {GSM8K}")
+        pytest.skip("GSM8K test split not found beside the checkout")
+    return GSM8K

@@ -1,0 +1,91 @@
+import sqlite3
+import threading
+
+import pytest
+
+from sgpo.errors import StoreError
+from sgpo.store import SCHEMA_VERSION, Store
+
+
+def make_profile(store, name="p"):
+    return store.create_profile({"name": name, "key": "k", "status": "running", "dataset_hash": "d",
+                                 "model_hash": "m", "samples": 8, "queries_total": 2, "queries_done": 0})
+
+
+def test_new_store_is_wal_and_at_the_current_schema_version(db_path):
+    store = Store(db_path)
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    for table in ("datasets", "profiles", "profile_queries", "plans", "runs", "metrics", "evals", "events"):
+        assert store.db[table].exists(), table
+    Store(db_path)  # re-opening migrates nothing and fails nothing
+
+
+def test_newer_schema_is_refused_with_advice(db_path):
+    Store(db_path).db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match="newer than this sgpo"):
+        Store(db_path)
+
+
+def test_default_path_follows_sgpo_db(monkeypatch, tmp_path):
+    monkeypatch.setenv("SGPO_DB", str(tmp_path / "x.db"))
+    assert Store.default().path == tmp_path / "x.db"
+    assert Store.default(tmp_path / "y.db").path == tmp_path / "y.db"
+
+
+def test_a_failed_batch_leaves_nothing_behind(db_path):
+    store = Store(db_path)
+    pid = make_profile(store)
+    good = {"position": 0, "query_id": "a", "p_hat": 0.5}
+    store.add_profile_batch(pid, [good], {"queries_done": 1})
+    with pytest.raises(sqlite3.IntegrityError):  # position 0 twice: the whole batch must roll back
+        store.add_profile_batch(pid, [{**good, "position": 1}, good], {"queries_done": 3})
+    assert store.profiled_positions(pid) == {0}
+    assert store.find_profile(pid)["queries_done"] == 1
+
+
+def test_redone_steps_overwrite_instead_of_duplicating(db_path):
+    store = Store(db_path)
+    run = store.create_run(name="r", strategy="grpo", config={})
+    for step in (1, 2, 3, 2, 3):  # a resume redoes steps 2 and 3
+        store.log_step(run, step, 0, 0.1 * step, {"reward_mean": step / 10, "flops": {"train": step}},
+                       eval_row={"flops_total": 1.0, "accuracy": 0.5, "data": {"rev": 0.4}} if step == 3 else None)
+    frame = store.metrics_frame(run)
+    assert frame["step"].tolist() == [1, 2, 3]
+    assert frame["flops.train"].tolist() == [1, 2, 3]
+    assert store.evals_frame(run)["rev"].tolist() == [0.4]
+    assert store.find_run(run)["step"] == 3
+
+
+def test_duplicate_names_are_clear_errors(db_path):
+    store = Store(db_path)
+    store.create_run(name="r", strategy="grpo", config={})
+    with pytest.raises(StoreError, match="run named 'r' already exists"):
+        store.create_run(name="r", strategy="sgpo", config={})
+    make_profile(store, "p")
+    with pytest.raises(StoreError, match="profile named 'p' already exists"):
+        make_profile(store, "p")
+    with pytest.raises(StoreError, match="no profile 'zzz'"):
+        store.find_profile("zzz")
+
+
+def test_readers_see_a_writer_without_lock_errors(db_path):
+    store = Store(db_path)
+    run = store.create_run(name="live", strategy="sgpo", config={})
+    errors, seen = [], []
+
+    def read():
+        for _ in range(50):
+            try:
+                seen.append(len(Store(db_path).metrics_frame(run)))
+            except Exception as exc:  # noqa: BLE001 - any failure is what this test looks for
+                errors.append(exc)
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for t in readers:
+        t.start()
+    for step in range(1, 201):
+        store.log_step(run, step, 0, 0.0, {"reward_mean": 0.5})
+    for t in readers:
+        t.join()
+    assert errors == [] and len(store.metrics_frame(run)) == 200 and max(seen) > 0

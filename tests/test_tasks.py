@@ -1,0 +1,42 @@
+import json
+import random
+
+from sgpo.data import load_dataset
+from sgpo.tasks.builtin import DATA_DIR, generate_splits
+from sgpo.tasks.families import FAMILIES, sample
+
+
+def test_every_family_answers_its_own_instances_correctly():
+    rng = random.Random(0)
+    for _ in range(200):
+        prompt, answer, level = sample("add", rng)
+        a, b = prompt[:-1].split("+")
+        assert answer == str(int(a) + int(b))[::-1] and len(a) == level
+        prompt, answer, level = sample("rev", rng)
+        assert answer == prompt[2:-1][::-1] and len(answer) == level
+        prompt, answer, _ = sample("count", rng)
+        _, letter, text = prompt[:-1].split(" ")
+        assert int(answer) == text.count(letter)
+        prompt, answer, _ = sample("sort", rng)
+        assert answer == "".join(sorted(prompt[2:-1]))
+
+
+def test_shipped_splits_are_the_seeded_generator_output():
+    fresh = generate_splits()
+    for split, rows in fresh.items():
+        shipped = [json.loads(line) for line in (DATA_DIR / f"{split}.jsonl").open()]
+        assert shipped == rows
+
+
+def test_train_and_eval_are_disjoint_and_large_enough():
+    train, held_out = load_dataset("builtin:train").frame, load_dataset("builtin:eval").frame
+    assert len(train) >= 3000 and len(held_out) >= 600
+    assert not set(train["prompt"]) & set(held_out["prompt"])
+    assert set(train["task"]) == set(FAMILIES) and len(FAMILIES) >= 3
+    assert train["id"].is_unique
+
+
+def test_every_family_covers_its_difficulty_levels():
+    train = load_dataset("builtin:train").frame
+    for name, fam in FAMILIES.items():
+        assert set(train[train.task == name]["difficulty"]) == set(fam.levels)
