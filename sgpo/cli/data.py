@@ -86,7 +86,27 @@ def starter_train(out: Annotated[Optional[Path], typer.Option(help="folder (defa
     typer.echo(json.dumps(report["selection_spread"], indent=1))
 
 
+@starter_app.command("check")
+def starter_check(model: Annotated[Optional[Path], typer.Option(help="policy folder (default: the starter)")] = None,
+                  steps: int = 150, lr: float = 5e-5, seed: int = 0, as_json: JsonOption = False) -> None:
+    """Show RL can move the policy: TRL GRPO on the learnable train queries, held-out middle before/after."""
+    from sgpo.model import resolve_model
+    from sgpo.starter.check import rl_check
+
+    ref = resolve_model(str(model) if model else "starter")
+    report = rl_check(ref.path, steps=steps, lr=lr, seed=seed, log=lambda s: typer.echo(s, err=True))
+    if as_json:
+        print_json(report)
+        return
+    typer.echo(f"held-out middle ({report['middle_queries']} queries): {report['before']:.3f} -> "
+               f"{report['after']:.3f} after {steps} GRPO steps ({report['train_seconds']:.0f} s); "
+               f"seed noise {report['seed_noise']:.3f}")
+    for task, row in report["by_task"].items():
+        typer.echo(f"  {task:<6} {row['queries']:>4} queries  {row['before']:.3f} -> {row['after']:.3f}")
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(tasks_app, name="tasks")
     app.add_typer(data_app, name="data")
     app.add_typer(starter_app, name="starter")
+
