@@ -57,3 +57,40 @@ def human_flops(x: float | None) -> str:
         if abs(x) >= scale:
             return f"{x / scale:.2f} {unit}"
     return f"{x:.0f} FLOP"
+
+
+def dataclass_options(cls, *, skip: tuple[str, ...] = (), help_prefix: str = "") -> list:
+    """typer options generated from a config dataclass: one `--kebab-name` per field, with the field's
+    default and its metadata["help"], so the dataclass stays the one source of names and defaults."""
+    import dataclasses
+    import inspect
+    import typing
+
+    hints = typing.get_type_hints(cls)
+    params = []
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        flag = "--" + f.name.replace("_", "-")
+        decl = [f"{flag}/--no-{f.name.replace('_', '-')}"] if hints[f.name] is bool else [flag]
+        option = typer.Option(*decl, help=help_prefix + f.metadata.get("help", ""), show_default=True)
+        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+                                        annotation=Annotated[hints[f.name], option]))
+    return params
+
+
+def with_options(*params):
+    """Give a `**kw` command function the extra keyword-only options `params` (typer reads __signature__)."""
+    import inspect
+    import typing
+
+    def wrap(fn):
+        sig = inspect.signature(fn)
+        hints = typing.get_type_hints(fn, include_extras=True)  # string annotations -> real Annotated types
+        fixed = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in sig.parameters.values()
+                 if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        fn.__signature__ = sig.replace(parameters=fixed + list(params))
+        return fn
+
+    return wrap

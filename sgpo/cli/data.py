@@ -72,7 +72,7 @@ def inspect(spec: str, prompt_field: PromptField = None, answer_field: AnswerFie
 
 @starter_app.command("train")
 def starter_train(out: Annotated[Optional[Path], typer.Option(help="folder (default: data/starter-policy)")] = None,
-                  seed: int = 0, max_steps: int = 1400) -> None:
+                  seed: int = 0, max_steps: int = 600) -> None:
     """Train the starter policy from scratch (about 5 minutes on 2 cores) and print its spread table."""
     from sgpo.model import STARTER_DIR
     from sgpo.starter.train import StarterConfig, train_starter

@@ -11,7 +11,8 @@ import typer
 from sgpo.errors import SgpoError
 
 app = typer.Typer(help="sGPO Studio: profile query difficulty, plan rollouts, train, and watch it live.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  rich_markup_mode=None)
 
 from sgpo.cli import data as _data  # noqa: E402
 from sgpo.cli import profile as _profile  # noqa: E402

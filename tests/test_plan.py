@@ -1,0 +1,379 @@
+import itertools
+import json
+from fractions import Fraction
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sgpo.errors import ConfigError, DataError
+from sgpo.knapsack import knapsack_group_sizes, p_informative
+from sgpo.plan import (CURRICULA, GROUP_RULES, PHASED, PlanConfig, group_size_for, make_plan, plan_knobs,
+                       success_estimate)
+
+FEW = settings(max_examples=50, deadline=None)
+
+
+def profile(successes, samples=8, seed=0) -> pd.DataFrame:
+    s = np.asarray(successes, dtype=int)
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "id": [f"q{i}" for i in range(s.size)], "task": "arith", "difficulty": rng.integers(1, 4, s.size),
+        "samples": samples, "successes": s, "p_hat": s / samples,
+        "prompt_tokens": rng.integers(5, 300, s.size), "completion_tokens_mean": rng.uniform(1, 500, s.size),
+        "extra": "ignored"})
+
+
+@st.composite
+def profiles(draw, max_size=40):
+    samples = draw(st.integers(1, 16))
+    successes = draw(st.lists(st.integers(0, samples), min_size=1, max_size=max_size))
+    return profile(successes, samples, seed=draw(st.integers(0, 3)))
+
+
+@st.composite
+def configs(draw):
+    g_min = draw(st.integers(2, 4))
+    return PlanConfig(
+        trivial_threshold=draw(st.floats(0.05, 1.0)), unsolved_keep=draw(st.floats(0.0, 1.0)),
+        group_rule=draw(st.sampled_from(GROUP_RULES)), g_min=g_min, g_max=g_min + draw(st.integers(0, 6)),
+        fixed_group_size=draw(st.integers(2, 16)), success_estimate=draw(st.sampled_from(["raw", "posterior"])),
+        curriculum=draw(st.sampled_from(CURRICULA)), seed=draw(st.integers(0, 5)))
+
+
+def kept_expected(frame, config):
+    p = frame["p_hat"].to_numpy()
+    n_unsolved = int((p == 0).sum())
+    return int(((p > 0) & (p <= config.trivial_threshold)).sum()), round(config.unsolved_keep * n_unsolved)
+
+
+def plan_or_none(frame, config, **kw):
+    """The plan, or None when nothing is kept (then the ConfigError must say which knob to raise)."""
+    learnable, unsolved = kept_expected(frame, config)
+    if learnable + unsolved == 0:
+        with pytest.raises(ConfigError, match="raise (trivial_threshold|unsolved_keep)"):
+            make_plan(frame, config, **kw)
+        return None
+    return make_plan(frame, config, **kw)
+
+
+def trained(plan):
+    """(position, G) of every group one pass trains, phase by phase."""
+    return [(int(i), int(g)) for ph in plan.phases for i, g in zip(ph.positions, ph.group_sizes)]
+
+
+# decisions -------------------------------------------------------------------------------------
+@FEW
+@given(profiles(), configs())
+def test_trivial_queries_are_never_trained(frame, config):
+    plan = plan_or_none(frame, config)
+    if plan is None:
+        return
+    trivial = frame["p_hat"].to_numpy() > config.trivial_threshold
+    q = plan.queries
+    assert (q["decision"][trivial] == "trivial").all() and not (q["decision"][~trivial] == "trivial").any()
+    assert (q["group_size"][trivial] == 0).all() and (q["phase"][trivial] == -1).all()
+    assert not set(np.flatnonzero(trivial)) & {i for i, _ in trained(plan)}
+
+
+@FEW
+@given(profiles(), configs())
+def test_exactly_round_alpha_of_unsolved_queries_are_kept(frame, config):
+    plan = plan_or_none(frame, config)
+    if plan is None:
+        return
+    n_unsolved = int((frame["p_hat"] == 0).sum())
+    assert plan.counts["unsolved_kept"] == round(config.unsolved_keep * n_unsolved)
+    assert plan.counts["unsolved_kept"] + plan.counts["unsolved_dropped"] == n_unsolved
+    assert abs(plan.counts["unsolved_kept"] - config.unsolved_keep * n_unsolved) <= 0.5
+    assert (plan.queries["decision"] == "unsolved_kept").sum() == plan.counts["unsolved_kept"]
+
+
+@FEW
+@given(profiles(), configs())
+def test_learnable_group_sizes_stay_within_g_min_and_g_max(frame, config):
+    plan = plan_or_none(frame, config)
+    if plan is None:
+        return
+    g = plan.queries.loc[plan.queries["decision"] == "learnable", "group_size"]
+    if config.group_rule == "fixed":
+        assert (g == config.fixed_group_size).all()
+    else:
+        assert g.between(config.g_min, config.g_max).all()
+
+
+@FEW
+@given(profiles(), configs())
+def test_learnable_trained_once_and_kept_unsolved_in_every_phase(frame, config):
+    plan = plan_or_none(frame, config)
+    if plan is None:
+        return
+    q = plan.queries
+    seen = pd.Series([i for i, _ in trained(plan)]).value_counts()
+    learnable = np.flatnonzero(q["decision"] == "learnable")
+    unsolved = np.flatnonzero(q["decision"] == "unsolved_kept")
+    assert set(seen.index) == set(learnable) | set(unsolved)
+    assert (seen[learnable] == 1).all()
+    assert (seen[unsolved] == len(plan.phases)).all()
+    if config.curriculum in PHASED:
+        for ph in plan.phases:  # unsolved queries train at the phase's G
+            assert (ph.group_sizes == ph.group_size).all()
+    assert (q["phase"][q["decision"].isin(["trivial", "unsolved_dropped"])] == -1).all()
+
+
+@FEW
+@given(profiles(), configs())
+def test_sequential_phases_ascend_in_group_size_easy_to_hard(frame, config):
+    config.curriculum = "sequential"
+    plan = plan_or_none(frame, config)
+    if plan is None:
+        return
+    sizes = [ph.group_size for ph in plan.phases]
+    assert sizes == sorted(set(sizes)) and all(g > 0 for g in sizes)
+    assert [ph.index for ph in plan.phases] == list(range(len(plan.phases)))
+    learn = plan.queries["decision"] == "learnable"
+    assert (plan.queries["group_size"][learn] == np.array(sizes)[plan.queries["phase"][learn]]).all()
+
+
+def test_sorted_curriculum_is_one_pass_easy_first():
+    frame = profile([1, 6, 0, 3, 5, 0, 2, 8])
+    plan = make_plan(frame, PlanConfig(curriculum="sorted", unsolved_keep=1.0))
+    (phase,) = plan.phases
+    assert list(frame["p_hat"].to_numpy()[phase.positions]) == sorted(frame["p_hat"][frame["p_hat"] <= 0.75],
+                                                                      reverse=True)
+    assert phase.ids[0] == "q1" and phase.group_size == 0  # mixed G
+
+
+def test_none_curriculum_shuffles_all_kept_queries_into_one_phase():
+    frame = profile(np.arange(200) % 7)
+    plan = make_plan(frame, PlanConfig(curriculum="none"))
+    (phase,) = plan.phases
+    kept = np.flatnonzero(plan.queries["decision"].isin(["learnable", "unsolved_kept"]))
+    assert sorted(phase.positions) == list(kept) and list(phase.positions) != list(kept)
+
+
+@FEW
+@given(profiles(), configs())
+def test_same_seed_gives_the_same_plan(frame, config):
+    a, b = plan_or_none(frame, config), plan_or_none(frame, config)
+    if a is None:
+        return
+    pd.testing.assert_frame_equal(a.queries, b.queries)
+    assert [p.positions.tolist() for p in a.phases] == [p.positions.tolist() for p in b.phases]
+    assert a.to_json() == b.to_json()
+
+
+def test_different_seeds_choose_different_unsolved_queries():
+    frame = profile([0] * 100 + [3] * 10)
+    chosen = {tuple(np.flatnonzero(make_plan(frame, PlanConfig(seed=s)).queries["decision"] == "unsolved_kept"))
+              for s in range(5)}
+    assert len(chosen) > 1
+
+
+# group sizes -----------------------------------------------------------------------------------
+def test_pow2_and_inverse_group_sizes_match_exact_fractions():
+    cases = [(s, n) for n in range(1, 65) for s in range(1, n + 1)]
+    p = np.array([s / n for s, n in cases])
+    for g_min, g_max in [(2, 8), (2, 64), (3, 12)]:
+        pow2 = group_size_for(p, PlanConfig(g_min=g_min, g_max=g_max))
+        inverse = group_size_for(p, PlanConfig(group_rule="inverse", g_min=g_min, g_max=g_max))
+        for (s, n), got_pow2, got_inverse in zip(cases, pow2, inverse):
+            need = Fraction(n, s)  # exact 1/p
+            smallest_pow2 = next(2 ** k for k in range(8) if 2 ** k >= need)
+            assert got_pow2 == min(max(smallest_pow2, g_min), g_max), (s, n)
+            assert got_inverse == min(max(-(-need.numerator // need.denominator), g_min), g_max), (s, n)
+
+
+def test_paper_buckets_with_default_knobs():
+    p = np.array([1.0, 0.5, 0.49, 0.25, 0.24, 0.125, 0.01, 0.0])
+    assert group_size_for(p, PlanConfig()).tolist() == [2, 2, 4, 4, 8, 8, 8, 8]
+
+
+def test_posterior_estimate_is_the_beta_mean_and_decisions_stay_raw():
+    frame = profile([0, 4, 8])
+    config = PlanConfig(success_estimate="posterior", prior_a=1.0, prior_b=3.0, trivial_threshold=0.9,
+                        unsolved_keep=0.0)
+    assert np.allclose(success_estimate(frame, config), [1 / 12, 5 / 12, 9 / 12])
+    plan = make_plan(frame, config)
+    assert plan.queries["decision"].tolist() == ["unsolved_dropped", "learnable", "trivial"]
+    assert plan.queries["group_size"].tolist() == [0, 4, 0]  # from p_est 5/12, not p_hat 1/2
+
+
+def brute_force(p, budget, g_min, g_max):
+    choices = [g for g in itertools.product(range(g_min, g_max + 1), repeat=len(p)) if sum(g) <= budget]
+    return max(p_informative(p, np.array(g)).sum() for g in choices)
+
+
+@FEW
+@given(st.lists(st.sampled_from([0.0, 0.05, 0.2, 0.25, 0.5, 0.6, 0.9, 1.0]) | st.floats(0, 1), min_size=1,
+                max_size=4), st.integers(2, 3), st.integers(0, 4), st.integers(0, 12))
+def test_knapsack_matches_brute_force_on_small_cases(p, g_min, extra, spare):
+    p, g_max = np.array(p), g_min + extra
+    budget = len(p) * g_min + spare
+    sizes = knapsack_group_sizes(p, budget, g_min, g_max)
+    assert sizes.sum() <= budget and sizes.min() >= g_min and sizes.max() <= g_max
+    assert p_informative(p, sizes).sum() == pytest.approx(brute_force(p, budget, g_min, g_max), abs=1e-12)
+
+
+@FEW
+@given(profiles(), st.integers(0, 400))
+def test_knapsack_plan_never_exceeds_the_rollout_budget(frame, extra):
+    config = PlanConfig(group_rule="knapsack", unsolved_keep=0.0, trivial_threshold=1.0)
+    n = int((frame["p_hat"] > 0).sum())
+    if n == 0:
+        return
+    config.rollout_budget = n * config.g_min + extra
+    plan = make_plan(frame, config)
+    assert plan.forecast["plan"]["rollouts"] <= config.rollout_budget
+    learn = plan.queries["decision"] == "learnable"
+    assert plan.queries["group_size"][learn].between(config.g_min, config.g_max).all()
+
+
+def test_knapsack_default_budget_is_what_pow2_spends_and_buys_at_least_as_much_signal():
+    frame = profile(np.random.default_rng(1).binomial(8, 0.3, 300))
+    pow2 = make_plan(frame, PlanConfig(unsolved_keep=0.0))
+    knap = make_plan(frame, PlanConfig(group_rule="knapsack", unsolved_keep=0.0))
+    assert knap.forecast["plan"]["rollouts"] <= pow2.forecast["plan"]["rollouts"]
+    informative = lambda plan: plan.forecast["plan"]["informative_fraction"] * plan.forecast["plan"]["groups"]
+    assert informative(knap) >= informative(pow2) - 1e-9
+
+
+def test_knapsack_budget_below_g_min_per_query_names_rollout_budget():
+    with pytest.raises(ConfigError, match="raise rollout_budget to at least"):
+        make_plan(profile([1, 2, 3]), PlanConfig(group_rule="knapsack", rollout_budget=5))
+
+
+# forecast --------------------------------------------------------------------------------------
+@FEW
+@given(profiles(), configs(), st.sampled_from([None, 7, 1_500_000_000]), st.sampled_from([0.0, 1e6]))
+def test_forecast_matches_a_loop_over_groups(frame, config, n_params, flops_profile):
+    plan = plan_or_none(frame, config, n_params=n_params, flops_profile=flops_profile)
+    if plan is None:
+        return
+    p = success_estimate(frame, config)
+    tokens = frame["prompt_tokens"].to_numpy() + frame["completion_tokens_mean"].to_numpy()
+    fixed = [(i, config.fixed_group_size) for i in range(len(frame))]
+    fc = plan.forecast
+    for side, groups in (("plan", trained(plan)), ("baseline", fixed)):
+        rollouts = sum(g for _, g in groups)
+        p_inf = [1 - p[i] ** g - (1 - p[i]) ** g for i, g in groups]
+        wasted = sum(g * (1 - x) for (_, g), x in zip(groups, p_inf))
+        tok = sum(g * tokens[i] for i, g in groups)
+        got = fc[side]
+        assert got["rollouts"] == rollouts and got["groups"] == len(groups)
+        assert got["informative_fraction"] == pytest.approx(sum(p_inf) / len(groups), rel=1e-9, abs=1e-12)
+        assert got["wasted_rollouts"] == pytest.approx(wasted, rel=1e-9, abs=1e-9)
+        assert got["wasted_fraction"] == pytest.approx(wasted / rollouts, rel=1e-9, abs=1e-12)
+        if n_params is None:
+            assert got["flops"] is got["flops_rollout"] is got["flops_train"] is None
+        else:
+            assert got["flops_rollout"] == pytest.approx(2 * n_params * tok, rel=1e-9)
+            assert got["flops_train"] == pytest.approx(6 * n_params * tok, rel=1e-9)
+            profiling = flops_profile if side == "plan" else 0.0
+            assert got["flops"] == pytest.approx(8 * n_params * tok + profiling, rel=1e-9)
+    bare = fc["baseline"]["tokens"] / fc["plan"]["tokens"]
+    assert fc["ratio_without_profile"] == pytest.approx(bare)
+    if n_params is not None:
+        assert fc["ratio"] == pytest.approx(fc["baseline"]["flops"] / fc["plan"]["flops"])
+    assert fc["flops_profile"] == flops_profile
+
+
+def test_ratio_without_n_params_is_given_only_when_profiling_is_free():
+    frame = profile([1, 2, 3, 0, 8])
+    free = make_plan(frame).forecast
+    assert free["plan"]["flops"] is None and free["ratio"] == free["ratio_without_profile"] > 1
+    assert make_plan(frame, flops_profile=1e9).forecast["ratio"] is None
+
+
+def test_to_json_is_plain_json_with_counts_phases_and_forecast():
+    plan = make_plan(profile([0] * 10 + [1, 2, 3, 5, 8]), PlanConfig(unsolved_keep=0.2), n_params=1000)
+    data = json.loads(json.dumps(plan.to_json()))
+    assert {k: data["counts"][k] for k in ("trivial", "learnable", "unsolved_kept", "unsolved_dropped")} == \
+        {"trivial": 1, "learnable": 4, "unsolved_kept": 2, "unsolved_dropped": 8}
+    assert [(ph["group_size"], len(ph["queries"])) for ph in data["phases"]] == [(2, 3), (4, 4), (8, 3)]
+    for side in ("plan", "baseline"):
+        assert {"rollouts", "flops", "flops_rollout", "flops_train", "informative_fraction", "wasted_rollouts",
+                "wasted_fraction"} <= set(data["forecast"][side])
+    assert {"flops_profile", "ratio", "ratio_without_profile"} <= set(data["forecast"])
+
+
+def test_editing_the_plan_never_changes_the_profile_frame():
+    frame = profile([1, 2, 3, 0])
+    before = frame.copy()
+    plan = make_plan(frame)
+    for col, value in (("id", "x"), ("task", "x"), ("difficulty", 99), ("p_hat", 0.9), ("p_est", 0.9)):
+        plan.queries.loc[0, col] = value
+    pd.testing.assert_frame_equal(frame, before)
+
+
+# knobs and errors ------------------------------------------------------------------------------
+@pytest.mark.parametrize("knobs, field, advice", [
+    ({"trivial_threshold": 0.0}, "trivial_threshold", "raise it"),
+    ({"trivial_threshold": 1.2}, "trivial_threshold", "lower it"),
+    ({"unsolved_keep": -0.1}, "unsolved_keep", "raise it"),
+    ({"unsolved_keep": 1.5}, "unsolved_keep", "lower it"),
+    ({"g_min": 5, "g_max": 4}, "g_min", "lower g_min or raise g_max"),
+    ({"g_min": 1}, "g_min", "raise it"),
+    ({"group_rule": "cube"}, "group_rule", "choose one of them"),
+    ({"curriculum": "random"}, "curriculum", "choose one of them"),
+    ({"g_max": 4.5}, "g_max", "whole number"),
+    ({"prior_a": 0.0}, "prior_a", "raise it"),
+])
+def test_bad_knobs_raise_config_error_naming_the_knob_and_the_fix(knobs, field, advice):
+    with pytest.raises(ConfigError, match=field) as err:
+        PlanConfig(**knobs)
+    assert advice in str(err.value)
+
+
+def test_knobs_set_after_construction_are_checked_by_make_plan():
+    config = PlanConfig()
+    config.unsolved_keep = 2.0
+    with pytest.raises(ConfigError, match="unsolved_keep"):
+        make_plan(profile([1, 2]), config)
+
+
+def test_all_trivial_profile_says_raise_trivial_threshold():
+    with pytest.raises(ConfigError, match="all 3 queries are trivial.*raise trivial_threshold"):
+        make_plan(profile([7, 8, 8]))
+
+
+def test_all_unsolved_and_none_kept_says_raise_unsolved_keep():
+    with pytest.raises(ConfigError, match="raise unsolved_keep"):
+        make_plan(profile([0, 0, 0]), PlanConfig(unsolved_keep=0.0))
+
+
+def test_empty_profile_and_missing_columns_are_user_errors():
+    with pytest.raises(ConfigError, match="no queries"):
+        make_plan(profile([]))
+    with pytest.raises(DataError, match="p_hat"):
+        make_plan(profile([1, 2]).drop(columns="p_hat"))
+
+
+def test_cli_args_list_only_non_defaults_and_reproduce_the_config():
+    assert PlanConfig().cli_args() == []
+    config = PlanConfig(trivial_threshold=0.6, group_rule="knapsack", g_max=16, prior_b=2.5)
+    args = config.cli_args()
+    assert args[:4] == ["--trivial-threshold", "0.6", "--group-rule", "knapsack"]
+    kinds = {k["name"]: k["type"] for k in plan_knobs()}
+    parsed = {}
+    for flag, value in zip(args[::2], args[1::2]):
+        name = flag[2:].replace("-", "_")
+        parsed[name] = {"int": int, "float": float}.get(kinds[name], str)(value)
+    assert PlanConfig.from_dict(parsed) == config
+    assert PlanConfig.from_dict(config.to_dict()) == config
+
+
+def test_from_dict_rejects_unknown_knobs():
+    with pytest.raises(ConfigError, match="unknown plan knob.*threshold"):
+        PlanConfig.from_dict({"threshold": 0.5})
+
+
+def test_plan_knobs_describe_every_field_with_help_and_range():
+    knobs = {k["name"]: k for k in plan_knobs()}
+    assert list(knobs) == list(PlanConfig().to_dict())
+    assert all(k["help"] and k["type"] in ("int", "float", "str") for k in knobs.values())
+    assert knobs["trivial_threshold"]["default"] == 0.75 and knobs["trivial_threshold"]["max"] == 1.0
+    assert knobs["group_rule"]["choices"] == list(GROUP_RULES)
+    assert "Beta(1, 1)" in knobs["success_estimate"]["help"]
