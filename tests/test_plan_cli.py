@@ -1,0 +1,85 @@
+import json
+
+import numpy as np
+import pytest
+
+from sgpo.data import load_dataset
+from sgpo.model import resolve_model
+from sgpo.store import Store
+
+
+@pytest.fixture
+def profiled(db_path):
+    """A stored profile of builtin:rev-train with binomial successes (N=8), as `sgpo profile` writes it."""
+    ds, model = load_dataset("builtin:rev-train"), resolve_model("starter")
+    store = Store(db_path)
+    pid = store.create_profile({"name": "rev", "key": "k", "status": "done", "dataset_hash": ds.hash,
+                                "dataset_spec": ds.spec, "model_spec": "starter", "model_hash": model.weights_hash,
+                                "n_params": model.n_params, "samples": 8, "flops": 1e12})
+    rng = np.random.default_rng(0)
+    successes = rng.binomial(8, rng.beta(0.6, 0.6, len(ds)))
+    rows = [{"position": i, "query_id": r.id, "task": r.task, "difficulty": r.difficulty, "samples": 8,
+             "successes": int(s), "p_hat": s / 8, "prompt_tokens": len(r.prompt) + 1,
+             "completion_tokens_total": 8 * (len(r.answer) + 1), "completion_tokens_mean": len(r.answer) + 1.0,
+             "examples": "[]"} for i, (r, s) in enumerate(zip(ds.frame.itertuples(), successes))]
+    store.add_profile_batch(pid, rows, {"queries_done": len(rows), "queries_total": len(rows)})
+    return db_path, pid, successes
+
+
+def test_plan_json_holds_counts_phases_and_forecast_side_by_side(cli, profiled):
+    db, pid, successes = profiled
+    code, out, _ = cli("plan", pid, "--db", db, "--json")
+    plan = json.loads(out)
+    assert code == 0
+    assert plan["counts"]["trivial"] == int((successes > 6).sum())
+    assert plan["counts"]["unsolved_kept"] + plan["counts"]["unsolved_dropped"] == int((successes == 0).sum())
+    assert [p["group_size"] for p in plan["phases"]] == sorted(p["group_size"] for p in plan["phases"])
+    for side in ("plan", "baseline"):
+        assert {"rollouts", "flops", "informative_fraction"} <= set(plan["forecast"][side])
+    assert plan["forecast"]["baseline"]["rollouts"] == 8 * len(successes)
+
+
+def test_plan_knobs_change_the_plan_and_bad_knobs_name_the_option(cli, profiled):
+    db, pid, _ = profiled
+    loose = json.loads(cli("plan", pid, "--db", db, "--json", "--trivial-threshold", "1.0")[1])
+    strict = json.loads(cli("plan", pid, "--db", db, "--json", "--trivial-threshold", "0.5")[1])
+    assert loose["counts"]["trivial"] < strict["counts"]["trivial"]
+    code, out, err = cli("plan", pid, "--db", db, "--g-min", "9")
+    assert code == 2 and "g_min" in err and out == ""
+    code, _, err = cli("plan", "nope", "--db", db)
+    assert code == 2 and "no profile 'nope'" in err
+
+
+def test_saved_plan_is_stored_with_its_config(cli, profiled):
+    db, pid, _ = profiled
+    code, out, _ = cli("plan", pid, "--db", db, "--save", "paper", "--unsolved-keep", "0.2", "--json")
+    saved = Store(db).find_plan("paper")
+    assert code == 0 and saved["config"]["unsolved_keep"] == 0.2
+    assert saved["counts"]["learnable"] == json.loads(out)["counts"]["learnable"]
+
+
+@pytest.mark.slow
+def test_exported_phases_load_with_datasets_and_train_with_unmodified_trl(cli, profiled, tmp_path):
+    import datasets
+    from trl import GRPOConfig, GRPOTrainer
+
+    from sgpo.model import load_model, load_tokenizer
+    from sgpo.tasks.rewards import exact_match_reward
+
+    db, pid, _ = profiled
+    code, out, _ = cli("plan", pid, "--db", db, "--export-trl", tmp_path / "trl", "--json")
+    manifest = json.loads((tmp_path / "trl" / "manifest.json").read_text())
+    assert code == 0 and [p["num_generations"] for p in manifest["phases"]] == [2, 4, 8]
+    plan = json.loads(out)
+    for phase, entry in zip(plan["phases"], manifest["phases"]):
+        ds = datasets.load_dataset("json", data_files=str(tmp_path / "trl" / entry["file"]), split="train")
+        assert len(ds) == phase["count"] and {"prompt", "answer"} <= set(ds.column_names)
+    first = manifest["phases"][0]
+    ds = datasets.load_dataset("json", data_files=str(tmp_path / "trl" / first["file"]), split="train")
+    model = resolve_model("starter").path
+    args = GRPOConfig(output_dir=str(tmp_path / "out"), use_cpu=True, report_to="none", max_steps=1,
+                      num_generations=first["num_generations"], per_device_train_batch_size=16,
+                      max_completion_length=20, save_strategy="no")
+    trainer = GRPOTrainer(model=load_model(model), args=args, train_dataset=ds, reward_funcs=exact_match_reward,
+                          processing_class=load_tokenizer(model))
+    assert trainer.train().global_step == 1
