@@ -1,5 +1,197 @@
-"""Placeholder until the profile commands land."""
+"""`sgpo profile DATASET ...` measures p_hat per query; `sgpo profile show|list` reads profiles back.
+
+`profile` is both a command (with a positional DATASET) and a group: ProfileGroup sends anything that
+is not a subcommand name to `run`, so `sgpo profile builtin:train` and `sgpo profile show 1` both work.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import subprocess
+import sys
+import threading
+from typing import Annotated, Optional
+
+import typer
+from typer.core import TyperGroup
+
+from sgpo.cli.common import DbOption, JsonOption, human_flops, open_store, print_json
+from sgpo.cli.data import AnswerField, IdField, PromptField
+from sgpo.errors import SgpoError
+from sgpo.profile import ProfileConfig, config_fields, describe, profile_summary, run_profile
+
+HELP = {name: text for name, _, text in config_fields()}
+DEFAULT = ProfileConfig()
 
 
-def register(app):
-    pass
+class RerunFailed(SgpoError):
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code if exit_code > 0 else 128 - exit_code  # -9 (killed) -> 137, like a shell
+
+
+class ProfileGroup(TyperGroup):
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+profile_app = typer.Typer(cls=ProfileGroup, no_args_is_help=True,
+                          help="`sgpo profile DATASET [OPTIONS]` measures p_hat per query (short for `sgpo profile "
+                               "run`; see `sgpo profile run --help`); `show` and `list` read profiles back.")
+
+
+@profile_app.command("run")
+def run(
+    dataset: Annotated[str, typer.Argument(help="builtin:NAME, a .jsonl/.csv/.parquet file, or hf:REPO[:CONFIG][:SPLIT]")],
+    model: Annotated[str, typer.Option(help="'starter', a local model folder, or an HF id")] = "starter",
+    samples: Annotated[int, typer.Option(help=HELP["samples"])] = DEFAULT.samples,
+    temperature: Annotated[float, typer.Option(help=HELP["temperature"])] = DEFAULT.temperature,
+    max_new_tokens: Annotated[int, typer.Option(help=HELP["max_new_tokens"])] = DEFAULT.max_new_tokens,
+    backend: Annotated[str, typer.Option(help=HELP["backend"])] = DEFAULT.backend,
+    batch_size: Annotated[int, typer.Option(help=HELP["batch_size"])] = DEFAULT.batch_size,
+    seed: Annotated[int, typer.Option(help=HELP["seed"])] = DEFAULT.seed,
+    limit: Annotated[Optional[int], typer.Option(help=HELP["limit"])] = None,
+    examples: Annotated[int, typer.Option(help=HELP["examples_kept"])] = DEFAULT.examples_kept,
+    name: Annotated[Optional[str], typer.Option(help="profile name (default: dataset-model-backend-N-key)")] = None,
+    prompt_field: PromptField = None, answer_field: AnswerField = None, id_field: IdField = None,
+    db: DbOption = None, as_json: JsonOption = False,
+) -> None:
+    """Sample every query N times under the policy and store p_hat; re-running resumes or reuses it."""
+    config = ProfileConfig(samples=samples, temperature=temperature, max_new_tokens=max_new_tokens, backend=backend,
+                           batch_size=batch_size, seed=seed, limit=limit, examples_kept=examples).validate()
+    if config.backend == "vllm":
+        from sgpo.generate.vllm import vllm_python
+
+        python = vllm_python()
+        if python and not os.environ.get("SGPO_VLLM_RERUN"):
+            argv = ["profile", "run", dataset, "--model", model, "--samples", samples, "--temperature", temperature,
+                    "--max-new-tokens", max_new_tokens, "--backend", backend, "--batch-size", batch_size,
+                    "--seed", seed, "--examples", examples]
+            for flag, value in (("--limit", limit), ("--name", name), ("--prompt-field", prompt_field),
+                                ("--answer-field", answer_field), ("--id-field", id_field), ("--db", db)):
+                if value is not None:
+                    argv += [flag, value]
+            code = _rerun(python, argv + (["--json"] if as_json else []))
+            if code != 0:  # its own message is already on stderr; this line carries the exit code through
+                raise RerunFailed(f"the run under {python} stopped with exit code {code} (its message is above)",
+                                  code)
+            return
+
+    from sgpo.data import load_dataset
+    from sgpo.model import resolve_model
+
+    ds = load_dataset(dataset, prompt_field=prompt_field, answer_field=answer_field, id_field=id_field)
+    ref = resolve_model(model)
+    store = open_store(db)
+    summary = run_profile(ds, ref, config, store, name=name, progress=True)
+    if as_json:
+        print_json(summary)
+        return
+    verb = "already done" if summary["reused"] else "done"
+    typer.echo(f"profile {summary['profile_id']} {summary['name']!r} {verb}: {summary['queries']} queries x "
+               f"{summary['samples']} samples, mean p_hat {summary['mean_p_hat']:.3f}")
+    _echo_cost(summary)
+    typer.echo(f"  next: sgpo profile show {summary['profile_id']}")
+
+
+def _rerun(python: str, argv: list) -> int:
+    """Run `python -m sgpo ARGV` (an argument list, never a shell) where vLLM is installed, streaming its
+    stdout and stderr through ours (so in-process callers capture them) and returning its exit code."""
+    from sgpo.generate.vllm import PROJECT_ROOT
+
+    env = {**os.environ, "SGPO_VLLM_RERUN": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
+    print(f"vLLM is not installed here: running under {python}", file=sys.stderr, flush=True)
+    proc = subprocess.Popen([python, "-m", "sgpo", *map(str, argv)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=env)
+    pumps = [threading.Thread(target=_pump, args=(src, dst), daemon=True)
+             for src, dst in ((proc.stdout, sys.stdout), (proc.stderr, sys.stderr))]
+    for t in pumps:
+        t.start()
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        code = proc.wait()
+    for t in pumps:
+        t.join()
+    return code
+
+
+def _pump(src, dst) -> None:
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    for chunk in iter(lambda: src.read1(1 << 16), b""):  # chunks, not lines: progress bars use \r
+        try:
+            dst.write(decoder.decode(chunk))
+            dst.flush()
+        except (BrokenPipeError, ValueError):  # our reader went away (e.g. `| head`): keep draining the child
+            pass
+
+
+@profile_app.command("show")
+def show(profile: Annotated[str, typer.Argument(help="profile id or name")], db: DbOption = None,
+         as_json: JsonOption = False) -> None:
+    """p_hat histogram, decision counts at the default plan knobs, p_hat by task and difficulty, cost."""
+    store = open_store(db, readonly=True)
+    row = store.find_profile(profile)
+    summary = profile_summary(store, row["id"])
+    view = describe(row, store.profile_frame(row["id"]))
+    if as_json:
+        print_json({**{k: v for k, v in summary.items() if k not in ("reused", "resumed")}, **view})
+        return
+    typer.echo(f"profile {row['id']} {row['name']!r} [{row['status']}]  {row['dataset_spec']} under "
+               f"{row['model_spec']} ({row['n_params']:,} params)\n  backend {row['backend']}, N={row['samples']}, "
+               f"T={row['temperature']}, max {row['max_new_tokens']} new tokens, seed {row['seed']}; "
+               f"{row['queries_done']}/{row['queries_total']} queries, mean p_hat {_fmt(summary['mean_p_hat'])}")
+    typer.echo("\np_hat histogram")
+    top = max([b["count"] for b in view["histogram"]] + [1])
+    for b in view["histogram"]:
+        bracket = "]" if b["high"] == 1.0 else ")"
+        typer.echo(f"  [{b['low']:.1f}, {b['high']:.1f}{bracket} {b['count']:>6}  {'█' * round(40 * b['count'] / top)}")
+    typer.echo("\ndecisions at the default plan knobs: " +
+               ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in view["decisions"].items()))
+    if view["group_sizes"]:
+        typer.echo("learnable queries by group size: " +
+                   ", ".join(f"G={g}: {n}" for g, n in view["group_sizes"].items()))
+    typer.echo("\nmean p_hat by task:       " +
+               "  ".join(f"{r['task']} {r['mean_p_hat']:.3f} ({r['queries']})" for r in view["by_task"]))
+    typer.echo("mean p_hat by difficulty: " +
+               "  ".join(f"L{r['difficulty']} {r['mean_p_hat']:.3f}" for r in view["by_difficulty"]))
+    typer.echo("")
+    _echo_cost(summary)
+
+
+@profile_app.command("list")
+def list_profiles(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Every profile in the store, oldest first."""
+    rows = open_store(db, readonly=True).profiles()
+    if as_json:
+        print_json({"profiles": rows})
+        return
+    if not rows:
+        typer.echo("no profiles yet: sgpo profile builtin:train --model starter")
+        return
+    typer.echo(f"{'id':>3}  {'name':<36} {'status':<8} {'dataset':<16} {'model':<16} {'backend':<7} "
+               f"{'N':>3} {'queries':>11} {'cost':>12} {'seconds':>8}")
+    for r in rows:
+        typer.echo(f"{r['id']:>3}  {r['name'][:36]:<36} {r['status']:<8} {r['dataset_spec'][-16:]:<16} "
+                   f"{r['model_spec'][-16:]:<16} {r['backend']:<7} {r['samples']:>3} "
+                   f"{r['queries_done']:>5}/{r['queries_total']:<5} {human_flops(r['flops']):>12} {r['seconds']:>8.1f}")
+
+
+def _echo_cost(summary: dict) -> None:
+    tok, thr = summary["tokens"], summary["throughput"]
+    typer.echo(f"  cost: {tok['prompt']:,} prompt + {tok['completion']:,} completion tokens = "
+               f"{human_flops(summary['flops'])} in {summary['seconds']:.1f} s "
+               f"({_fmt(thr['completions_per_s'], '.0f')} completions/s, {_fmt(thr['tokens_per_s'], ',.0f')} tokens/s)")
+
+
+def _fmt(x, spec: str = ".3f") -> str:
+    return "n/a" if x is None else format(x, spec)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(profile_app, name="profile")

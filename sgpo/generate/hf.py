@@ -40,10 +40,12 @@ class HFGenerator:
         was_training = self.model.training
         self.model.eval()
         torch.manual_seed(seed)
-        sampling = dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0) if temperature > 0 \
-            else dict(do_sample=False)
+        greedy = temperature == 0
+        sampling = dict(do_sample=False) if greedy else dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0)
+        # Greedy samples are all equal and transformers refuses n > 1 without sampling: make one, repeat it.
+        per_prompt = 1 if greedy else n
         seqs = self.model.generate(
-            **enc, **sampling, num_return_sequences=n, max_new_tokens=max_new_tokens,
+            **enc, **sampling, num_return_sequences=per_prompt, max_new_tokens=max_new_tokens,
             pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
         )
         if was_training:
@@ -53,10 +55,10 @@ class HFGenerator:
         for i, prompt in enumerate(prompts):
             ids = enc["input_ids"][i][enc["attention_mask"][i].bool()].tolist()
             g = Generation(prompt=prompt, prompt_ids=ids)
-            for row in gen[i * n:(i + 1) * n]:
+            for row in gen[i * per_prompt:(i + 1) * per_prompt]:
                 finished = eos in row
                 row = row[: row.index(eos) + 1] if finished else row
                 text = tok.decode(row, skip_special_tokens=True)
-                g.samples.append(Sample(text=text, token_ids=row, finished=finished))
+                g.samples.extend(Sample(text=text, token_ids=list(row), finished=finished) for _ in range(n // per_prompt))
             results.append(g)
         return results

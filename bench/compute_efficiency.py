@@ -1,0 +1,235 @@
+"""Compute-efficiency benchmark: does sGPO reach fixed-G GRPO's held-out accuracy with fewer total FLOPs?
+
+    python bench/compute_efficiency.py            # 3 seeds, the full budget (under 60 minutes on 2 cores)
+    python bench/compute_efficiency.py --quick    # 1 seed, a small budget (a few minutes)
+
+On the built-in train split with the starter policy, every strategy gets one total FLOP budget
+(profiling counted for the sGPO variants) and is evaluated on the held-out split every few steps.
+Outputs (regenerated from scratch by this one command): bench/results/compute_efficiency.json and
+.csv (every evaluation point), docs/*.png plots, and the table between the bench markers in README.md.
+The runs live in the store too (--db), so the dashboard's Compare page shows them.
+
+Target accuracy = GRPO's final held-out accuracy (mean over seeds). flops_to_target = total FLOPs at the
+first evaluation whose accuracy reaches it (mean over the seeds that reach it; null if none does);
+reduction_factor = GRPO's total FLOPs / flops_to_target. Nothing here looks at held-out data to tune.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sgpo.store import Store  # noqa: E402
+
+STRATEGIES = {  # name -> extra `sgpo train` arguments
+    "grpo": ["--strategy", "grpo"],
+    "dapo": ["--strategy", "dapo"],
+    "sgpo": ["--strategy", "sgpo"],
+    "sgpo-refresh": ["--strategy", "sgpo", "--refresh"],
+    "sgpo-knapsack": ["--strategy", "sgpo", "--group-rule", "knapsack"],
+}
+SGPO_FAMILY = {"sgpo", "sgpo-refresh", "sgpo-knapsack"}
+README_START, README_END = "<!-- bench:compute_efficiency:start -->", "<!-- bench:compute_efficiency:end -->"
+
+
+def sgpo(*args: str) -> dict:
+    """Run the CLI (an argument list, no shell) and parse its one JSON object."""
+    proc = subprocess.run([sys.executable, "-m", "sgpo", *args, "--json"], cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"sgpo {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="one seed, small budget")
+    ap.add_argument("--seeds", type=int, default=None)
+    ap.add_argument("--budget", type=float, default=None, help="total FLOPs per run")
+    ap.add_argument("--db", type=Path, default=ROOT / "bench" / "results" / "compute_efficiency.db")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    ap.add_argument("--docs", type=Path, default=ROOT / "docs")
+    ap.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    ap.add_argument("--strategies", default=",".join(STRATEGIES))
+    ap.add_argument("--train-limit", type=int, default=None, help="profile/train on the first N train queries")
+    args = ap.parse_args()
+    seeds = args.seeds or (1 if args.quick else 3)
+    budget = args.budget or (2.5e12 if args.quick else 2.0e13)
+    eval_every, eval_limit = (5, 200) if args.quick else (10, 400)
+    strategies = args.strategies.split(",")
+    if args.db.exists():  # from scratch: the figures must come from this run alone
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(args.db) + suffix).unlink(missing_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.docs.mkdir(parents=True, exist_ok=True)
+    db = ["--db", str(args.db)]
+    dataset = "builtin:train"
+    limit = ["--limit", str(args.train_limit)] if args.train_limit else []
+
+    t0 = time.time()
+    prof = sgpo("profile", dataset, "--model", "starter", "--samples", "8", "--max-new-tokens", "20",
+                "--name", "bench-profile", *limit, *db)
+    print(f"profile: {prof['queries']} queries, {prof['flops']:.3g} FLOPs, {prof['seconds']:.0f} s", flush=True)
+    forecast = sgpo("plan", str(prof["profile_id"]), *db)["forecast"]
+
+    runs = []
+    for seed in range(seeds):
+        for name in strategies:
+            extra = STRATEGIES[name] + (["--profile", str(prof["profile_id"])] if name in SGPO_FAMILY else [])
+            started = time.time()
+            res = sgpo("train", *extra, "--dataset", dataset, "--flops-budget", f"{budget:.6g}",
+                       "--eval-every", str(eval_every), "--eval-limit", str(eval_limit), "--seed", str(seed),
+                       "--run-name", f"bench-{name}-s{seed}", *db)
+            runs.append({"strategy": name, "seed": seed, "run_id": res["run_id"], "wall_seconds": time.time() - started})
+            print(f"{name:<14} seed {seed}: {res['steps']} steps, acc {res['eval_accuracy']:.3f}, wasted "
+                  f"{res['wasted_fraction']:.2f}, {time.time() - started:.0f} s", flush=True)
+
+    store = Store(args.db)
+    points, summary = collect(store, runs)
+    points.to_csv(args.out / "compute_efficiency.csv", index=False)
+    result = {"budget_flops": budget, "seeds": seeds, "eval_every_steps": eval_every, "eval_queries": eval_limit,
+              "profile": {"queries": prof["queries"], "flops": prof["flops"], "seconds": prof["seconds"]},
+              "planner_forecast_informative_fraction": forecast["plan"]["informative_fraction"],
+              "grpo_forecast_informative_fraction": forecast["baseline"]["informative_fraction"],
+              "strategies": summary, "total_seconds": time.time() - t0, "quick": args.quick}
+    (args.out / "compute_efficiency.json").write_text(json.dumps(result, indent=2, default=float))
+    plot(points, runs, store, args.docs)
+    write_readme(args.readme, result)
+    print(json.dumps({k: v for k, v in result.items() if k != "strategies"}, default=float))
+    print(table(result))
+
+
+def collect(store: Store, runs: list[dict]) -> tuple[pd.DataFrame, dict]:
+    frames = []
+    for r in runs:
+        ev = store.evals_frame(r["run_id"])[["step", "flops_total", "accuracy"]]
+        frames.append(ev.assign(strategy=r["strategy"], seed=r["seed"], run_id=r["run_id"]))
+    points = pd.concat(frames, ignore_index=True)
+    finals = points.sort_values("step").groupby(["strategy", "seed"]).tail(1)
+    target = float(finals[finals.strategy == "grpo"]["accuracy"].mean()) if "grpo" in set(finals.strategy) else None
+    grpo_flops = float(finals[finals.strategy == "grpo"]["flops_total"].mean()) if target is not None else None
+    summary = {}
+    for name, group in points.groupby("strategy", sort=False):
+        reached, first_phase, walls, wasted = [], [], [], []
+        for r in [r for r in runs if r["strategy"] == name]:
+            curve = group[group.seed == r["seed"]].sort_values("step")
+            hit = curve[curve.accuracy >= target - 1e-12] if target is not None else curve.iloc[0:0]
+            if len(hit):
+                reached.append(float(hit.iloc[0]["flops_total"]))
+            steps = store.metrics_frame(r["run_id"])
+            steps = steps[steps.step > 0]
+            if len(steps):
+                first = steps[steps.phase == steps.phase.iloc[0]]  # the first phase (all steps for grpo/dapo)
+                first_phase.append(float(first["groups_informative"].sum() / max(1, first["groups"].sum())))
+                wasted.append(float(steps["rollouts_wasted"].sum() / max(1, steps["rollouts"].sum())))
+            walls.append(r["wall_seconds"])
+        fin = finals[finals.strategy == name]
+        flops_to_target = float(np.mean(reached)) if reached else None
+        summary[name] = {
+            "flops_to_target": flops_to_target, "seeds_reaching_target": len(reached),
+            "reduction_factor": (grpo_flops / flops_to_target) if flops_to_target else None,
+            "final_accuracy_mean": float(fin["accuracy"].mean()), "final_accuracy_std": float(fin["accuracy"].std(ddof=0)),
+            "final_flops_mean": float(fin["flops_total"].mean()), "wasted_fraction": float(np.mean(wasted)),
+            "first_phase_informative_fraction": float(np.mean(first_phase)) if first_phase else None,
+            "wall_seconds_mean": float(np.mean(walls)), "target_accuracy": target,
+        }
+    return points, summary
+
+
+def plot(points: pd.DataFrame, runs: list[dict], store: Store, docs: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for name, group in points.groupby("strategy", sort=False):
+        grid = np.linspace(group.flops_total.min(), group.flops_total.max(), 40)
+        curves = [np.interp(grid, g.sort_values("flops_total").flops_total, g.sort_values("flops_total").accuracy)
+                  for _, g in group.groupby("seed")]
+        mean, lo, hi = np.mean(curves, 0), np.min(curves, 0), np.max(curves, 0)
+        ax.plot(grid, mean, label=name)
+        ax.fill_between(grid, lo, hi, alpha=0.2)
+    ax.set_xlabel("total FLOPs (profiling included)")
+    ax.set_ylabel("held-out accuracy")
+    ax.set_title("Accuracy against compute (band: min-max over seeds)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(docs / "accuracy_vs_flops.png", dpi=110)
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    splits = {}
+    for r in runs:
+        m = store.metrics_frame(r["run_id"])
+        m = m[m.step > 0]
+        if "rollouts" in m:
+            ax.plot(m["flops_total"], (m["rollouts_wasted"] / m["rollouts"]).rolling(5, min_periods=1).mean(),
+                    label=f"{r['strategy']} s{r['seed']}", alpha=0.8)
+        last = m.iloc[-1]
+        splits.setdefault(r["strategy"], []).append([last.get("flops_profile", 0), last.get("flops_rollout", 0),
+                                                     last.get("flops_train", 0)])
+    ax.set_xlabel("total FLOPs")
+    ax.set_ylabel("wasted-rollout fraction (5-step mean)")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(docs / "wasted_vs_flops.png", dpi=110)
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    names = list(splits)
+    parts = np.array([np.mean(splits[n], 0) for n in names])
+    bottom = np.zeros(len(names))
+    for i, label in enumerate(("profiling", "rollout", "training")):
+        ax.bar(names, parts[:, i], bottom=bottom, label=label)
+        bottom += parts[:, i]
+    ax.set_ylabel("FLOPs at the end of the run")
+    ax.set_title("Where the compute went")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(docs / "flops_split.png", dpi=110)
+    plt.close("all")
+
+
+def table(result: dict) -> str:
+    def fl(x):
+        return "never" if x is None else f"{x:.3g}"
+
+    lines = ["| strategy | FLOPs to GRPO's final accuracy | reduction vs GRPO | final accuracy (mean ± std) | "
+             "wasted fraction | first-phase informative | wall time / run |", "|---|---|---|---|---|---|---|"]
+    for name, s in result["strategies"].items():
+        red = "n/a" if s["reduction_factor"] is None else f"{s['reduction_factor']:.2f}x"
+        fp = "n/a" if s["first_phase_informative_fraction"] is None else f"{s['first_phase_informative_fraction']:.2f}"
+        lines.append(f"| {name} | {fl(s['flops_to_target'])} ({s['seeds_reaching_target']}/{result['seeds']} seeds) | "
+                     f"{red} | {s['final_accuracy_mean']:.3f} ± {s['final_accuracy_std']:.3f} | "
+                     f"{s['wasted_fraction']:.2f} | {fp} | {s['wall_seconds_mean']:.0f} s |")
+    lines.append("")
+    lines.append(f"Budget {result['budget_flops']:.3g} FLOPs per run, {result['seeds']} seed(s); profiling "
+                 f"{result['profile']['flops']:.3g} FLOPs counted in every sGPO run. Planner forecast of the "
+                 f"informative-group fraction: {result['planner_forecast_informative_fraction']:.2f} (sgpo plan) vs "
+                 f"{result['grpo_forecast_informative_fraction']:.2f} (GRPO G=8); measured first-phase fraction in "
+                 f"the table.")
+    return "\n".join(lines)
+
+
+def write_readme(readme: Path, result: dict) -> None:
+    text = readme.read_text()
+    block = f"{README_START}\n{table(result)}\n{README_END}"
+    if README_START in text:
+        head, rest = text.split(README_START, 1)
+        text = head + block + rest.split(README_END, 1)[1]
+    else:
+        text += "\n" + block + "\n"
+    readme.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""sGPO Studio: `sgpo dashboard` serves this file. The navigation follows the data flow."""
+
+import sys
+import time
+from pathlib import Path
+
+# `streamlit run` puts only this folder on the path; the pages import `dashboard.*` from the checkout.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import streamlit as st  # noqa: E402
+
+from dashboard import processes, state, widgets  # noqa: E402
+
+st.set_page_config(page_title="sGPO Studio", layout="wide")  # no page_icon: a material one is fetched from the internet
+st.session_state.setdefault("_session_started", time.time())
+nav = st.navigation([
+    st.Page("views/data.py", title="Data & profiles", icon=":material/database:", default=True),
+    st.Page("views/audit.py", title="Audit", icon=":material/search:"),
+    st.Page("views/plan.py", title="Plan", icon=":material/tune:"),
+    st.Page("views/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:"),
+])
+
+with widgets.guard():
+    if processes.maybe_start_first_profile():
+        st.toast("Empty store: profiling builtin:train with the starter policy, so Audit and Plan have data.")
+st.sidebar.caption(f"store `{state.db_path()}`")
+widgets.profile_picker()
+with st.sidebar:
+    widgets.jobs_panel()
+nav.run()

@@ -1,0 +1,165 @@
+"""Background `sgpo` commands: profiling, training, stopping and resuming runs.
+
+Every long job is the real `sgpo` command run as an argument list (never a shell), so the dashboard can
+do nothing the CLI cannot, and the CLI line shown under each button is exactly what runs. Jobs live in a
+module-level registry: it survives reruns and is shared by every browser session of one server, and
+polling it reaps finished children (no zombies).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dashboard.state import check_model, db_path, store
+from sgpo.errors import ModelError, StoreError
+
+FIRST_PROFILE = {"dataset": "builtin:train", "model": "starter", "backend": "hf", "samples": 8,
+                 "name": "starter-train"}
+
+
+# commands ---------------------------------------------------------------------------------------
+def sgpo_argv(*args) -> list[str]:
+    return [sys.executable, "-m", "sgpo", *[str(a) for a in args]]
+
+
+def cli_line(argv: list[str]) -> str:
+    """What a user would type: `sgpo ...`, quoted for a POSIX shell (the process gets the list)."""
+    args = argv[3:] if argv[1:3] == ["-m", "sgpo"] else argv
+    return shlex.join(["sgpo", *args])
+
+
+def profile_argv(dataset: str, model: str, backend: str, samples: int, name: str,
+                 limit: int | None = None, max_new_tokens: int | None = None) -> list[str]:
+    argv = sgpo_argv("profile", dataset, "--model", model, "--backend", backend, "--samples", samples)
+    if max_new_tokens:
+        argv += ["--max-new-tokens", str(max_new_tokens)]
+    if limit:
+        argv += ["--limit", str(limit)]
+    return argv + ["--db", str(db_path()), "--name", name]
+
+
+def train_argv(strategy: str, profile: str | int, run_name: str, plan_args: list[str],
+               train_args: list[str]) -> list[str]:
+    """`sgpo train ... --detach`: the CLI checks everything, creates the run and starts the trainer in its
+    own session with a log beside the store, so a run outlives the dashboard that launched it."""
+    return sgpo_argv("train", "--strategy", strategy, "--profile", profile, "--run-name", run_name,
+                     *train_args, *plan_args, "--db", db_path(), "--detach")
+
+
+def stop_argv(run: str) -> list[str]:
+    return sgpo_argv("runs", "stop", run, "--db", db_path())
+
+
+def resume_argv(run: str) -> list[str]:
+    return sgpo_argv("train", "--resume", run, "--db", db_path(), "--detach")
+
+
+# background jobs ----------------------------------------------------------------------------------
+@dataclass
+class Job:
+    kind: str  # profile | train | stop | resume
+    name: str  # the profile or run it acts on
+    argv: list[str]
+    log: Path
+    proc: subprocess.Popen
+    started: float = field(default_factory=time.time)
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.poll()  # reaps the child once it has exited
+
+    @property
+    def running(self) -> bool:
+        return self.returncode is None
+
+    def tail(self, lines: int = 20) -> str:
+        return tail(self.log, lines)
+
+    def error(self) -> str | None:
+        """The child's own one-line `error: ...` message if it failed, else its last output line."""
+        if self.returncode in (None, 0):
+            return None
+        text = self.tail(40).strip().splitlines()
+        errors = [ln for ln in text if ln.startswith("error:")]
+        return (errors[-1] if errors else (text[-1] if text else "")) + f" (exit code {self.returncode})"
+
+
+_JOBS: list[Job] = []
+
+
+def launch(kind: str, name: str, argv: list[str]) -> Job:
+    """Start an sgpo command in the background; its stdout and stderr go to a log beside the store."""
+    logs = db_path().parent / "logs"
+    try:
+        logs.mkdir(parents=True, exist_ok=True)
+        log = logs / f"{kind}-{name}-{time.strftime('%Y%m%d-%H%M%S')}.log"
+        with log.open("wb") as fh:
+            proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    except OSError as exc:
+        raise StoreError(f"cannot start `{cli_line(argv)}`: {exc}") from None
+    job = Job(kind, name, argv, log, proc)
+    _JOBS.append(job)
+    return job
+
+
+def jobs(kind: str | None = None, name: str | None = None) -> list[Job]:
+    """Jobs started by this server, newest first; polling them here reaps the finished ones."""
+    out = [j for j in reversed(_JOBS) if (kind is None or j.kind == kind) and (name is None or j.name == name)]
+    for j in out:
+        j.returncode
+    return out
+
+
+def tail(path: str | os.PathLike | None, lines: int = 20) -> str:
+    """The last lines of a log file ('' if there is none yet); reads only the file's end."""
+    if not path or not Path(path).is_file():
+        return ""
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        fh.seek(max(0, fh.tell() - 64 * 1024))
+        text = fh.read().decode("utf-8", errors="replace")
+    return "\n".join(text.replace("\r", "\n").splitlines()[-lines:])
+
+
+def run_log(run: dict, lines: int = 30) -> str:
+    """The end of the trainer's log; the launch log of this server's job if the trainer has none yet."""
+    text = tail(run.get("log_path"), lines)
+    if not text:
+        mine = jobs("train", run["name"]) + jobs("resume", run["name"])
+        text = mine[0].tail(lines) if mine else ""
+    return text
+
+
+def first_profile_note() -> str:
+    """Why an empty store was not profiled by itself, if it was not."""
+    try:
+        check_model(FIRST_PROFILE["model"])
+    except ModelError as exc:
+        return f"The first start profiles builtin:train with the starter policy, but {exc}."
+    if os.environ.get("SGPO_AUTOPROFILE", "1") == "0":
+        return "Automatic first profiling is off (SGPO_AUTOPROFILE=0)."
+    return ""
+
+
+def maybe_start_first_profile() -> Job | None:
+    """On a first start with an empty store, profile the built-in train split with the starter policy.
+
+    Once per server; off when $SGPO_AUTOPROFILE is 0 (tests), or when the starter policy is missing."""
+    if os.environ.get("SGPO_AUTOPROFILE", "1") == "0" or jobs("profile"):
+        return None
+    with store() as s:
+        if s.profiles():
+            return None
+    try:
+        model = check_model(FIRST_PROFILE["model"])
+    except ModelError:
+        return None
+    f = FIRST_PROFILE
+    return launch("profile", f["name"], profile_argv(f["dataset"], model, f["backend"], f["samples"], f["name"]))

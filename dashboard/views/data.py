@@ -1,0 +1,78 @@
+"""Data & profiles: pick a dataset and a policy, profile it in the background, see what is stored."""
+
+import streamlit as st
+
+from dashboard import processes, state, widgets
+from sgpo.cli.common import human_flops
+from sgpo.profile import ProfileConfig, config_fields
+from sgpo.tasks.builtin import builtin_names
+
+HELP = {name: text for name, _, text in config_fields()}
+st.title("Data & profiles")
+st.caption("Profiling draws N samples per query under the initial policy; p_hat = successes / N drives "
+           "every later decision. It runs as `sgpo profile` in the background.")
+
+with widgets.guard():
+    taken = {p["name"] for p in state.profile_options()}
+
+left, right = st.columns(2)
+with left:
+    source = st.segmented_control("dataset", ["built-in", "local file", "Hugging Face"], default="built-in",
+                                  required=True, key="ds_source")
+    if source == "built-in":
+        dataset = "builtin:" + st.selectbox("built-in set", builtin_names(), key="ds_builtin")
+    elif source == "local file":
+        dataset = st.text_input("file (.jsonl, .csv or .parquet)", key="ds_path", placeholder="data/train.jsonl")
+    else:
+        dataset = "hf:" + st.text_input("hub dataset: REPO[:CONFIG][:SPLIT]", key="ds_hf",
+                                        placeholder="openai/gsm8k:main:train")
+    limit = st.number_input("first N queries only (0 = all)", min_value=0, value=0, step=64, key="ds_limit")
+with right:
+    msource = st.segmented_control("model", ["starter", "local folder", "Hugging Face"], default="starter",
+                                   required=True, key="model_source")
+    model = "starter" if msource == "starter" else st.text_input(
+        "model folder" if msource == "local folder" else "hub model id (org/name)", key="model_path",
+        placeholder="path/to/model" if msource == "local folder" else "Qwen/Qwen2.5-0.5B-Instruct")
+    backend = st.selectbox("backend", ["hf", "vllm"], key="backend", help="vllm needs `make setup-vllm` or a GPU")
+    samples = st.slider("samples per query (N)", 1, 64, ProfileConfig.samples, key="samples",
+                        help=HELP["samples"])
+    max_new = st.number_input("max new tokens", min_value=1, value=ProfileConfig.max_new_tokens, key="max_new_tokens",
+                              help=HELP["max_new_tokens"] + "; keep it the training one")
+
+name = st.text_input("profile name", value=state.unique_name("profile", taken), key="profile_name")
+argv = processes.profile_argv(dataset, model, backend, samples, name, limit or None, max_new)
+st.code(processes.cli_line(argv), language="bash")
+if st.button("Start profiling", type="primary", key="start_profile"):
+    with widgets.guard(stop=False):
+        argv = processes.profile_argv(state.check_dataset(dataset), state.check_model(model), backend, samples,
+                                  state.check_name(name, "profile", taken), limit or None, max_new)
+        processes.launch("profile", name.strip(), argv)
+        st.success(f"started profiling {name}")
+
+
+@st.fragment(run_every=1)
+def live() -> None:
+    with widgets.guard(stop=False):
+        profiles = state.profile_options()
+        names = {p["name"] for p in profiles}
+        for p in profiles:
+            if p["status"] == "running":
+                widgets.profile_progress(p)
+        for job in processes.jobs("profile"):
+            if job.running and job.name not in names:
+                widgets.profile_progress({"name": job.name})
+            elif job.returncode not in (None, 0):
+                widgets.job_line(job)
+        st.subheader("Stored profiles")
+        if not profiles:
+            st.info("No profiles yet. " + processes.first_profile_note())
+            return
+        st.dataframe([{
+            "id": p["id"], "name": p["name"], "status": p["status"], "dataset": p.get("dataset_spec"),
+            "model": p.get("model_spec"), "backend": p.get("backend"), "samples": p.get("samples"),
+            "queries": f"{p.get('queries_done') or 0:,}/{p.get('queries_total') or 0:,}",
+            "cost": human_flops(p.get("flops")), "seconds": round(p.get("seconds") or 0, 1),
+        } for p in profiles], hide_index=True, key="profiles_table")
+
+
+live()

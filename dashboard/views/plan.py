@@ -1,0 +1,37 @@
+"""Plan: every PlanConfig knob, and what it does to the data, the curriculum and the compute forecast."""
+
+import streamlit as st
+
+from dashboard import analysis, figures, state, widgets
+
+st.title("Plan")
+profile = widgets.selected_profile()
+frame = widgets.profile_table(profile)
+
+knobs_col, main = st.columns([1, 3])
+with knobs_col:
+    st.subheader("Knobs")
+    with widgets.guard():
+        knobs = widgets.knob_inputs()
+with main, widgets.guard():
+    plan = state.make_plan(frame, profile, knobs)
+    summary = state.plan_summary(plan)
+    for col, (key, label, value, delta) in zip(st.columns(4), analysis.forecast_metrics(summary["forecast"])):
+        with col.container(key=key):  # .st-key-forecast_* : stable selectors for the browser test
+            st.metric(label, value, delta, delta_color="off" if key == "forecast_flops" else "inverse")
+    st.plotly_chart(figures.phase_timeline(summary["phases"]), key="phase_timeline")
+    left, right = st.columns(2)
+    left.caption("queries per decision and group-size bucket")
+    left.dataframe(analysis.decision_counts(plan.queries), key="decision_counts")
+    right.caption("forecast for one pass: this plan against fixed-G GRPO")
+    right.dataframe(analysis.forecast_rows(summary["forecast"]), key="forecast_table")
+
+    st.subheader("Reproduce or save")
+    st.code(state.plan_cli_line(profile, knobs), language="bash")
+    with st.form("save_plan", border=False):
+        name = st.text_input("plan name", key="plan_name", persist_state="session",
+                             value=state.unique_name(f"{profile['name']}-plan", state.plan_names()))
+        if st.form_submit_button("Save plan", key="save_plan_button"):
+            with widgets.guard(stop=False):
+                plan_id = state.save_plan(name, profile, knobs, summary)
+                st.success(f"saved plan {name} (id {plan_id})")

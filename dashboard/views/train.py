@@ -1,0 +1,77 @@
+"""Train: launch sgpo / GRPO / DAPO runs from the current plan knobs and watch them live."""
+
+import streamlit as st
+
+from dashboard import figures, processes, state, widgets
+
+st.title("Train")
+with widgets.guard():
+    runs = state.run_options()
+    taken = {r["name"] for r in runs}
+
+# open on a session's first visit with no runs; a constant afterwards, so reruns do not fold it away
+with st.expander("Launch a run", expanded=st.session_state.setdefault("_launch_open", not runs)):
+    profile = widgets.current_profile()
+    st.caption("Trains on the chosen profile's dataset and model; sgpo follows the knobs set on the Plan page.")
+    c = st.columns(3)
+    strategy = c[0].selectbox("strategy", state.STRATEGIES, key="train_strategy",
+                              help="sgpo: the plan from the Plan page; grpo: fixed G; dapo: dynamic sampling")
+    train = {k["name"]: widgets.train_input(k, c[(i + 1) % 3]) for i, k in enumerate(state.train_knob_specs())}
+    with st.expander("more training knobs"):
+        c = st.columns(3)
+        train |= {k["name"]: widgets.train_input(k, c[i % 3])
+                  for i, k in enumerate(state.train_knob_specs(more=True))}
+    run_name = st.text_input("run name", value=state.unique_name(strategy, taken), key="run_name")
+    argv = processes.train_argv(strategy, profile["name"] if profile else "PROFILE", run_name,
+                            state.plan_args(strategy), state.train_args(profile, train))
+    st.code(processes.cli_line(argv), language="bash")
+    if st.button("Launch run", type="primary", key="launch_run"):
+        with widgets.guard(stop=False):
+            state.check_launch(profile and profile["id"], run_name, taken)
+            processes.launch("train", run_name.strip(), argv)
+            st.session_state["train_run"] = run_name.strip()
+            st.success(f"launched {run_name}")
+
+if not runs and not processes.jobs("train"):
+    st.info("No runs yet.")
+    st.stop()
+
+
+@st.fragment(run_every=1)
+def live() -> None:
+    """Re-reads the store every second: the charts trail the trainer by at most about one second."""
+    with widgets.guard(stop=False):
+        runs = state.run_options()
+        if not runs:
+            st.caption("waiting for the run to start…")
+            return
+        st.dataframe(state.runs_table(runs), hide_index=True, key="runs_table")
+        names = [r["name"] for r in runs]
+        if st.session_state.get("train_run") not in names:
+            st.session_state["train_run"] = names[-1]
+        name = st.selectbox("watch run", names, key="train_run")
+        run, metrics, evals = state.run_frames(name)
+        cols = st.columns([1, 1, 1, 1, 2])
+        for col, key, label, value in [(cols[0], "run_status", "status", run["status"]),
+                                       (cols[1], "run_step", "step", run.get("step") or 0),
+                                       (cols[2], "run_strategy", "strategy", run["strategy"])]:
+            with col.container(key=key):
+                st.metric(label, value)
+        running = run["status"] in state.ACTIVE_STATUSES
+        if cols[3].button("Stop", key="stop_run", disabled=not running):
+            processes.launch("stop", name, processes.stop_argv(name))
+        if cols[4].button("Resume", key="resume_run", disabled=running or run["status"] == "finished"):
+            processes.launch("resume", name, processes.resume_argv(name))
+        for job in processes.jobs(name=name)[:3]:
+            widgets.job_line(job)
+        left, right = st.columns(2)
+        left.plotly_chart(figures.reward_figure(metrics), key="chart_reward")
+        right.plotly_chart(figures.wasted_figure(metrics), key="chart_wasted")
+        left.plotly_chart(figures.informative_figure(metrics), key="chart_informative")
+        right.plotly_chart(figures.flops_figure(metrics), key="chart_flops")
+        st.plotly_chart(figures.accuracy_figure(evals, metrics), key="chart_accuracy")
+        st.caption(f"log: {run.get('log_path') or 'none yet'}")
+        st.code(processes.run_log(run) or "(empty)", language="text")
+
+
+live()

@@ -1,0 +1,273 @@
+"""Profiling: N samples per query under the initial policy, p_hat = successes / N, stored per query.
+
+    ds, ref = load_dataset("builtin:train"), resolve_model("starter")
+    summary = run_profile(ds, ref, ProfileConfig(samples=8), Store("runs/sgpo.db"))
+    summary["p_hat"][:5], summary["flops"]
+
+A profile is keyed by what decides its numbers (data, weights, backend, sampling, seed, limit), so
+running the same profile again continues an unfinished one or returns the finished one for free.
+Each batch of queries is written with the profile's running totals in one transaction: a killed run
+loses at most the batch in flight. Cost: generation FLOPs = 2 * n_params * (prompt + completion tokens),
+prompt tokens counted once per sample (each sample is a forward over its prompt and its completion).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sgpo.data import Dataset
+from sgpo.errors import ConfigError, DataError, StoreError
+from sgpo.generate import BACKENDS, Generation, make_generator
+from sgpo.model import ModelRef
+from sgpo.store import Store
+from sgpo.tasks.rewards import SCORERS
+
+@dataclass
+class ProfileConfig:
+    samples: int = field(default=8, metadata={"help": "samples per query (the paper's N)"})
+    temperature: float = field(default=1.0, metadata={"help": "sampling temperature; use the training one (0: greedy)"})
+    max_new_tokens: int = field(default=32, metadata={"help": "completion length cap, in tokens"})
+    backend: str = field(default="hf", metadata={"help": "generation backend: hf (transformers) or vllm"})
+    batch_size: int = field(default=128, metadata={"help": "queries per generation call (and per database write)"})
+    seed: int = field(default=0, metadata={"help": "sampling seed; each batch's seed derives from it"})
+    limit: int | None = field(default=None, metadata={"help": "profile only the first N queries"})
+    examples_kept: int = field(default=4, metadata={"help": "completions kept per query to show later"})
+
+    def validate(self) -> "ProfileConfig":
+        checks = [
+            (self.samples >= 1, f"--samples must be at least 1 (got {self.samples})"),
+            (self.temperature >= 0, f"--temperature must be >= 0 (got {self.temperature}); 0 means greedy"),
+            (self.max_new_tokens >= 1, f"--max-new-tokens must be at least 1 (got {self.max_new_tokens})"),
+            (self.backend in BACKENDS, f"--backend must be one of {', '.join(BACKENDS)} (got {self.backend!r})"),
+            (self.batch_size >= 1, f"--batch-size must be at least 1 (got {self.batch_size})"),
+            (self.limit is None or self.limit >= 1, f"--limit must be at least 1 (got {self.limit}); "
+                                                    f"leave it out to profile every query"),
+            (self.examples_kept >= 0, f"--examples must be >= 0 (got {self.examples_kept})"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        return self
+
+
+def profile_key(dataset_hash: str, model_hash: str, config: ProfileConfig) -> str:
+    """What decides a profile's numbers; batch size and examples kept do not enter (resume keeps the
+    batch size the profile started with)."""
+    parts = [dataset_hash, model_hash, config.backend, config.samples, float(config.temperature),
+             config.max_new_tokens, config.seed, config.limit]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
+
+def batch_seed(seed: int, first_position: int) -> int:
+    """A batch's sampling seed from the run seed and where the batch starts: the same batch gets the
+    same seed whether it runs first or after a resume."""
+    return int(np.random.SeedSequence([seed, first_position]).generate_state(1)[0] % (2**31 - 1))
+
+
+def run_profile(dataset: Dataset, model_ref: ModelRef, config: ProfileConfig, store: Store, *,
+                name: str | None = None, progress: bool = True, generator=None) -> dict:
+    """Profile (or resume, or return) the profile of `dataset` under `model_ref`; returns its summary.
+
+    Everything is validated before the first write. `generator` reuses a loaded backend (the bench and
+    the trainer hold one); by default one is loaded for `config.backend`."""
+    config.validate()
+    if name is not None and (not str(name).strip() or str(name).isdigit()):
+        raise ConfigError(f"--name must be a non-empty, non-numeric name (got {name!r}): numbers are profile ids")
+    frame = dataset.frame if config.limit is None else dataset.frame.head(config.limit)
+    if frame.empty:
+        raise DataError(f"dataset {dataset.spec} has no queries to profile")
+    key = profile_key(dataset.hash, model_ref.weights_hash, config)
+    row = _existing(store, key, name)
+    if row is not None and row["status"] == "done":
+        return profile_summary(store, row["id"], reused=True)
+    if generator is None:  # a resumed profile keeps its batch size: same batches, same seeds, same numbers
+        generator = make_generator(config.backend, model_ref.path,
+                                   batch_size=row["batch_size"] if row else config.batch_size,
+                                   **({"seed": config.seed} if config.backend == "vllm" else {}))
+    if row is None:
+        store.record_dataset(hash=dataset.hash, spec=dataset.spec, path=dataset.source, rows=len(dataset),
+                             fields=dataset.fields)
+        profile_id = store.create_profile(_profile_row(dataset, model_ref, config, key, name, len(frame)))
+        row = store.find_profile(profile_id)
+    _profile_batches(store, row, frame, dataset.reward, config, generator, progress)
+    return profile_summary(store, row["id"], resumed=row["queries_done"] > 0)
+
+
+def _existing(store: Store, key: str, name: str | None) -> dict | None:
+    """The profile to continue: the one named `name` (which must match the key), else the latest with
+    this key; None to start a new one."""
+    if name is None:
+        return store.profile_by_key(key)
+    try:
+        row = store.find_profile(name)
+    except StoreError:
+        return None
+    if row["key"] != key:
+        raise ConfigError(f"a profile named {name!r} already exists with different data, model or sampling "
+                          f"settings (it measured {row['dataset_spec']} with {row['model_spec']}, "
+                          f"backend {row['backend']}, N={row['samples']}, T={row['temperature']}): choose "
+                          f"another --name")
+    return row
+
+
+def _profile_row(dataset: Dataset, ref: ModelRef, config: ProfileConfig, key: str, name: str | None,
+                 total: int) -> dict:
+    name = name or f"{_short(dataset.spec)}-{ref.path.name}-{config.backend}-N{config.samples}-{key[:6]}"
+    return {"name": name, "key": key, "status": "running", "dataset_hash": dataset.hash,
+            "dataset_spec": dataset.spec, "model_spec": ref.spec, "model_path": str(ref.path),
+            "model_hash": ref.weights_hash, "n_params": ref.n_params, "backend": config.backend,
+            "samples": config.samples, "temperature": float(config.temperature),
+            "max_new_tokens": config.max_new_tokens, "seed": config.seed, "batch_size": config.batch_size,
+            "query_limit": config.limit, "queries_total": total, "queries_done": 0, "tokens_prompt": 0,
+            "tokens_completion": 0, "flops": 0.0, "seconds": 0.0}
+
+
+def _short(spec: str) -> str:
+    if spec.startswith("builtin:"):
+        return spec.split(":", 1)[1]
+    if spec.startswith("hf:"):
+        return spec[3:].split(":")[0].split("/")[-1]
+    return Path(spec).stem
+
+
+def _profile_batches(store: Store, row: dict, frame: pd.DataFrame, reward: str, config: ProfileConfig,
+                     generator, progress: bool) -> None:
+    from tqdm import tqdm
+
+    pid, n_params, batch_size = row["id"], row["n_params"], row["batch_size"]
+    done = store.profiled_positions(pid)
+    # Totals restart from the stored rows themselves, so they always equal the sums of those rows.
+    stored = store.profile_frame(pid)
+    tokens_prompt = int((stored["prompt_tokens"] * stored["samples"]).sum())
+    tokens_completion = int(stored["completion_tokens_total"].sum())
+    seconds = float(row["seconds"] or 0.0)
+    scorer = SCORERS[reward]
+    bar = tqdm(total=len(frame), initial=len(done), unit="query", desc="profiling", disable=not progress,
+               dynamic_ncols=True, smoothing=0.1)
+    tick = time.perf_counter()
+    for start in range(0, len(frame), batch_size):  # fixed boundaries: a resumed batch is the same batch
+        positions = [p for p in range(start, min(start + batch_size, len(frame))) if p not in done]
+        if not positions:
+            continue
+        batch = frame.iloc[positions]
+        outs = generator.generate(batch["prompt"].tolist(), n=config.samples, temperature=config.temperature,
+                                  max_new_tokens=config.max_new_tokens, seed=batch_seed(config.seed, start))
+        rows = [_query_row(p, q, g, scorer, config.examples_kept)
+                for p, q, g in zip(positions, batch.itertuples(index=False), outs)]
+        tokens_prompt += sum(r["prompt_tokens"] * r["samples"] for r in rows)
+        tokens_completion += sum(r["completion_tokens_total"] for r in rows)
+        done.update(positions)
+        now = time.perf_counter()
+        seconds, tick = seconds + (now - tick), now
+        totals = {"queries_done": len(done), "tokens_prompt": tokens_prompt, "tokens_completion": tokens_completion,
+                  "flops": 2.0 * n_params * (tokens_prompt + tokens_completion), "seconds": seconds}
+        if len(done) == len(frame):
+            totals["status"] = "done"
+        try:
+            store.add_profile_batch(pid, rows, totals)
+        except sqlite3.IntegrityError:
+            raise StoreError(f"profile {row['name']!r} in {store.path} is being written by another process too "
+                             f"(these queries were stored meanwhile): let that one finish") from None
+        bar.update(len(positions))
+        bar.set_postfix_str(f"{(tokens_prompt + tokens_completion) / max(seconds, 1e-9):,.0f} tok/s", refresh=False)
+    bar.close()
+    if len(done) == len(frame):  # all batches were already stored by an earlier, interrupted session
+        store.update_profile(pid, status="done")
+
+
+def _query_row(position: int, query, gen: Generation, scorer, keep: int) -> dict:
+    rewards = [float(scorer(s.text, query.answer)) for s in gen.samples]
+    successes = sum(r > 0.5 for r in rewards)  # rewards are binary: 1.0 is a success
+    completion = sum(s.completion_tokens for s in gen.samples)
+    return {"position": position, "query_id": query.id, "task": query.task, "difficulty": int(query.difficulty),
+            "samples": len(rewards), "successes": successes, "p_hat": successes / len(rewards),
+            "prompt_tokens": gen.prompt_tokens, "completion_tokens_total": completion,
+            "completion_tokens_mean": completion / len(rewards),
+            "examples": json.dumps(_examples(gen, rewards, keep))}
+
+
+def _examples(gen: Generation, rewards: list[float], keep: int) -> list[dict]:
+    """Up to `keep` completions, successes and failures alternating, so a mixed query shows both."""
+    wins = [{"text": s.text, "reward": r} for s, r in zip(gen.samples, rewards) if r > 0.5]
+    losses = [{"text": s.text, "reward": r} for s, r in zip(gen.samples, rewards) if r <= 0.5]
+    mixed = [e for pair in zip(wins, losses) for e in pair]
+    k = min(len(wins), len(losses))
+    return (mixed + wins[k:] + losses[k:])[:keep]
+
+
+# reading a profile back ------------------------------------------------------------------------
+def profile_summary(store: Store, profile_id: int, *, reused: bool = False, resumed: bool = False) -> dict:
+    """The profile's settings, totals, cost and p_hat in query order (what `--json` prints)."""
+    row = store.find_profile(profile_id)
+    frame = store.profile_frame(profile_id)
+    completions = int(frame["samples"].sum())
+    tokens = row["tokens_prompt"] + row["tokens_completion"]
+    seconds = row["seconds"] or 0.0
+    return {
+        "profile_id": row["id"], "name": row["name"], "status": row["status"], "key": row["key"],
+        "dataset": {"spec": row["dataset_spec"], "hash": row["dataset_hash"]},
+        "model": {"spec": row["model_spec"], "path": row["model_path"], "hash": row["model_hash"],
+                  "n_params": row["n_params"]},
+        "backend": row["backend"], "samples": row["samples"], "temperature": row["temperature"],
+        "max_new_tokens": row["max_new_tokens"], "seed": row["seed"], "batch_size": row["batch_size"],
+        "limit": row["query_limit"], "queries": row["queries_done"], "queries_total": row["queries_total"],
+        "completions": completions,
+        "tokens": {"prompt": row["tokens_prompt"], "completion": row["tokens_completion"], "total": tokens},
+        "flops": row["flops"], "seconds": seconds,
+        "throughput": {"completions_per_s": completions / seconds if seconds else None,
+                       "tokens_per_s": tokens / seconds if seconds else None},
+        "mean_p_hat": float(frame["p_hat"].mean()) if len(frame) else None,
+        "p_hat": frame["p_hat"].tolist(), "reused": reused, "resumed": resumed,
+    }
+
+
+def describe(row: dict, frame: pd.DataFrame, bins: int = 10) -> dict:
+    """What `sgpo profile show` and the dashboard display: p_hat histogram, the planner's decisions and
+    group sizes at its default knobs, mean p_hat by task and by difficulty. Pure: a profile row and its
+    frame in."""
+    p = frame["p_hat"].to_numpy(dtype=float)
+    counts, edges = np.histogram(p, bins=bins, range=(0.0, 1.0))
+    decisions, group_sizes = decision_counts(frame, row)
+    return {
+        "histogram": [{"low": float(lo), "high": float(hi), "count": int(c)}
+                      for lo, hi, c in zip(edges[:-1], edges[1:], counts)],
+        "decisions": decisions, "group_sizes": group_sizes,
+        "by_task": _means(frame, "task"),
+        "by_difficulty": _means(frame, "difficulty"),
+    }
+
+
+def decision_counts(frame: pd.DataFrame, row: dict) -> tuple[dict, dict]:
+    """(trivial / learnable / unsolved_kept / unsolved_dropped counts, {G: learnable queries}) from the
+    planner at its default knobs."""
+    from sgpo.plan import PlanConfig, make_plan
+
+    try:
+        plan = make_plan(frame, PlanConfig(), n_params=row["n_params"], flops_profile=row["flops"])
+    except ConfigError:  # the default knobs keep nothing (all trivial, or too few unsolved to keep one)
+        p = frame["p_hat"].to_numpy(dtype=float)
+        trivial = int((p > PlanConfig().trivial_threshold).sum())
+        return {"trivial": trivial, "learnable": 0, "unsolved_kept": 0, "unsolved_dropped": len(p) - trivial}, {}
+    counts = dict(plan.counts)
+    by_group_size = {str(g): n for g, n in counts.pop("by_group_size").items()}
+    counts.pop("total")
+    return counts, by_group_size
+
+
+def _means(frame: pd.DataFrame, column: str) -> list[dict]:
+    grouped = frame.groupby(column)["p_hat"].agg(["size", "mean"]).reset_index()
+    return [{column: (int(r[column]) if column == "difficulty" else str(r[column])), "queries": int(r["size"]),
+             "mean_p_hat": float(r["mean"])} for _, r in grouped.iterrows()]
+
+
+def config_fields() -> list[tuple[str, object, str]]:
+    """(name, default, help) of every knob, for the CLI and the dashboard."""
+    return [(f.name, f.default, f.metadata.get("help", "")) for f in fields(ProfileConfig)]

@@ -1,0 +1,243 @@
+"""Which queries, with which group sizes, make up each step's batch: one sampler per strategy.
+
+A batch is a rollout budget (`batch_rollouts`), not a query count: at G=2 it holds four times the
+queries it holds at G=8. Samplers ask the loop for rollouts through `rollout(rows, sizes, seed) -> groups`
+and keep all their state (cursor, phase, posterior) in a JSON-able `state_dict()` for checkpoints. Data
+order comes from seeded generators keyed by position in the stream, so nothing random needs saving.
+
+- GRPOSampler: fixed G, the whole dataset shuffled each epoch.
+- DAPOSampler: DAPO's dynamic sampling: zero-variance groups are dropped after generation and new queries
+  drawn until the batch is full of informative groups, at most `max_rounds` generation rounds a step (then
+  the batch trains partly filled). Dropped groups are generated, so they count as rollouts and as waste.
+- SGPOSampler: the plan. Phases in order, each at its G (kept unsolved queries are members of every
+  phase); pacing by the plan's curriculum: `sequential`, `sorted` and `none` end a phase after one pass
+  over its queries (the last batch of a pass holds what is left), `steps` after `steps_per_phase`
+  steps, `plateau` when the phase's batch reward mean has not beaten its best by `plateau_min_delta` for
+  `plateau_patience` steps. After the last phase the curriculum starts again from the first.
+  With refresh on, every group updates a Beta posterior of its query (successes and failures added to
+  the profile's counts) and the plan is remade from those counts at each phase boundary (or every K
+  steps), so queries that became trivial leave and ones that became learnable enter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from sgpo.train.grpo import Group
+
+RolloutFn = Callable[[list[int], list[int], int], list[Group]]
+
+
+@dataclass
+class Batch:
+    groups: list[Group]  # trained on
+    dropped: list[Group] = field(default_factory=list)  # generated, then discarded (dapo)
+    phase: int = 0
+    group_size: int | None = None  # the phase's G; None when sizes are mixed
+    info: dict = field(default_factory=dict)
+
+    @property
+    def generated(self) -> list[Group]:
+        return self.groups + self.dropped
+
+
+def round_seed(seed: int, round_: int) -> int:
+    return seed + 7919 * round_
+
+
+class GRPOSampler:
+    """Fixed G over the whole dataset, reshuffled every epoch."""
+
+    def __init__(self, n_queries: int, group_size: int, batch_rollouts: int, seed: int):
+        self.n, self.group_size, self.seed = n_queries, group_size, seed
+        self.per_batch = max(1, batch_rollouts // group_size)
+        self.epoch, self.cursor = 0, 0
+
+    def _take(self, k: int) -> list[int]:
+        rows = []
+        while len(rows) < k:
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
+            chunk = order[self.cursor:self.cursor + k - len(rows)].tolist()
+            rows += chunk
+            self.cursor += len(chunk)
+            if self.cursor >= self.n:
+                self.epoch, self.cursor = self.epoch + 1, 0
+        return rows
+
+    def next_batch(self, step: int, rollout: RolloutFn, seed: int) -> Batch:
+        rows = self._take(self.per_batch)
+        return Batch(groups=rollout(rows, [self.group_size] * len(rows), seed), group_size=self.group_size,
+                     info={"epoch": self.epoch})
+
+    def observe(self, batch: Batch) -> None:
+        pass
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "cursor": self.cursor}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.cursor = int(state["epoch"]), int(state["cursor"])
+
+
+class DAPOSampler(GRPOSampler):
+    def __init__(self, n_queries: int, group_size: int, batch_rollouts: int, seed: int, max_rounds: int = 8):
+        super().__init__(n_queries, group_size, batch_rollouts, seed)
+        self.max_rounds = max_rounds
+
+    def next_batch(self, step: int, rollout: RolloutFn, seed: int) -> Batch:
+        kept, dropped, rounds = [], [], 0
+        while len(kept) < self.per_batch and rounds < self.max_rounds:
+            rows = self._take(self.per_batch - len(kept))
+            for g in rollout(rows, [self.group_size] * len(rows), round_seed(seed, rounds)):
+                (kept if g.informative else dropped).append(g)
+            rounds += 1
+        return Batch(groups=kept, dropped=dropped, group_size=self.group_size,
+                     info={"epoch": self.epoch, "dapo_rounds": rounds, "dapo_filled": len(kept) / self.per_batch})
+
+
+@dataclass
+class Phase:
+    """One curriculum phase, in profile positions."""
+
+    group_size: int | None  # None: each member has its own G
+    members: np.ndarray  # profile positions, in the plan's order
+    sizes: np.ndarray  # G of each member
+    ordered: bool = False  # keep the plan's order (sorted curriculum) instead of shuffling each pass
+
+    def to_dict(self) -> dict:
+        return {"group_size": self.group_size, "members": self.members.tolist(), "sizes": self.sizes.tolist(),
+                "ordered": self.ordered}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Phase":
+        return cls(d["group_size"], np.asarray(d["members"], dtype=np.int64), np.asarray(d["sizes"], dtype=np.int64),
+                   bool(d["ordered"]))
+
+
+@dataclass
+class Pacing:
+    curriculum: str = "sequential"  # sequential | steps | plateau | sorted | none
+    steps_per_phase: int = 50
+    plateau_patience: int = 10
+    plateau_min_delta: float = 0.01
+
+
+Replanner = Callable[[np.ndarray, np.ndarray], "list[Phase] | None"]  # (successes, samples) -> phases
+
+
+class SGPOSampler:
+    def __init__(self, phases: list[Phase], rows: np.ndarray, batch_rollouts: int, seed: int, pacing: Pacing, *,
+                 successes: np.ndarray, samples: np.ndarray, replan: Replanner | None = None,
+                 refresh_every: int = 0, refresh_decay: float = 1.0):
+        self.phases, self.rows, self.budget, self.seed, self.pacing = phases, rows, batch_rollouts, seed, pacing
+        self.successes, self.samples = successes.astype(float), samples.astype(float)  # the posterior's counts
+        self.replan, self.refresh_every, self.decay = replan, refresh_every, refresh_decay
+        self.phase = self.cursor = self.passes = self.steps_in_phase = self.cycle = self.replans = 0
+        self.since_refresh, self.best, self.bad = 0, -np.inf, 0
+        self.events: list[str] = []  # what happened at the last observe(): phase ends, re-plans
+
+    def _order(self) -> np.ndarray:
+        ph = self.phases[self.phase]
+        if ph.ordered:
+            return np.arange(len(ph.members))
+        key = [self.seed, self.replans, self.cycle, self.phase, self.passes]
+        return np.random.default_rng(key).permutation(len(ph.members))
+
+    def next_batch(self, step: int, rollout: RolloutFn, seed: int) -> Batch:
+        ph, wraps = self.phases[self.phase], self.pacing.curriculum in ("steps", "plateau")
+        picked, used = [], 0
+        order = self._order()
+        while True:
+            if self.cursor >= len(order):
+                if not wraps or not len(order):
+                    break
+                self.passes, self.cursor = self.passes + 1, 0
+                order = self._order()
+            j = order[self.cursor]
+            g = int(ph.sizes[j])
+            if picked and used + g > self.budget:
+                break
+            picked.append(j)
+            used += g
+            self.cursor += 1
+        members = ph.members[picked]
+        groups = rollout(self.rows[members].tolist(), ph.sizes[picked].tolist(), seed)
+        for g, m in zip(groups, members):
+            g.position = int(m)  # profile position, for the posterior
+        return Batch(groups=groups, phase=self.phase, group_size=ph.group_size,
+                     info={"cycle": self.cycle, "replans": self.replans, "phase_queries": len(ph.members)})
+
+    def observe(self, batch: Batch) -> None:
+        self.events = []
+        for g in batch.generated:
+            pos = g.position
+            self.successes[pos] = self.decay * self.successes[pos] + float(np.sum(g.rewards > 0.5))
+            self.samples[pos] = self.decay * self.samples[pos] + g.size
+        self.steps_in_phase += 1
+        self.since_refresh += 1
+        p = self.pacing
+        reward = float(np.mean(np.concatenate([g.rewards for g in batch.groups]))) if batch.groups else 0.0
+        if reward > self.best + p.plateau_min_delta:
+            self.best, self.bad = reward, 0
+        else:
+            self.bad += 1
+        ended = {"steps": self.steps_in_phase >= p.steps_per_phase,
+                 "plateau": self.bad >= p.plateau_patience}.get(p.curriculum,
+                                                                self.cursor >= len(self.phases[self.phase].members))
+        if ended:
+            self._next_phase()
+        elif self.replan is not None and self.refresh_every and self.since_refresh >= self.refresh_every:
+            self._refresh(advance=False)
+
+    def _next_phase(self) -> None:
+        self.events.append(f"phase {self.phase} (G={self.phases[self.phase].group_size}) ended after "
+                           f"{self.steps_in_phase} steps")
+        if self.replan is not None and not self.refresh_every:
+            self._refresh(advance=True)
+            return
+        self._enter(self.phase + 1)
+
+    def _enter(self, index: int) -> None:
+        if index >= len(self.phases):
+            index, self.cycle = 0, self.cycle + 1
+        self.phase, self.cursor, self.passes, self.steps_in_phase = index, 0, 0, 0
+        self.best, self.bad = -np.inf, 0
+
+    def _refresh(self, *, advance: bool) -> None:
+        """Remake the plan from the posterior; continue at the phase of the next (or same) group size."""
+        self.since_refresh = 0
+        current = self.phases[self.phase].group_size
+        phases = self.replan(self.successes.copy(), self.samples.copy())
+        if not phases:
+            self.events.append("re-plan kept no query: the previous plan goes on")
+            if advance:
+                self._enter(self.phase + 1)
+            return
+        self.phases, self.replans = phases, self.replans + 1
+        sizes = [ph.group_size if ph.group_size is not None else 0 for ph in phases]
+        cur = current if current is not None else 0
+        later = [i for i, g in enumerate(sizes) if (g > cur if advance else g >= cur)]
+        index = later[0] if later else len(phases)
+        if advance or index != self.phase:
+            self._enter(index)
+        else:
+            self.phase, self.cursor, self.passes = index, 0, 0
+        self.events.append(f"re-plan {self.replans}: {sum(len(p.members) for p in phases)} query slots in "
+                           f"{len(phases)} phases")
+
+    def state_dict(self) -> dict:
+        return {"phase": self.phase, "cursor": self.cursor, "passes": self.passes, "cycle": self.cycle,
+                "steps_in_phase": self.steps_in_phase, "replans": self.replans, "since_refresh": self.since_refresh,
+                "best": None if self.best == -np.inf else self.best, "bad": self.bad,
+                "phases": [p.to_dict() for p in self.phases], "successes": self.successes.tolist(),
+                "samples": self.samples.tolist()}
+
+    def load_state_dict(self, s: dict) -> None:
+        for key in ("phase", "cursor", "passes", "cycle", "steps_in_phase", "replans", "since_refresh", "bad"):
+            setattr(self, key, int(s[key]))
+        self.best = -np.inf if s["best"] is None else float(s["best"])
+        self.phases = [Phase.from_dict(d) for d in s["phases"]]
+        self.successes, self.samples = np.asarray(s["successes"], float), np.asarray(s["samples"], float)

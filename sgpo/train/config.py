@@ -1,0 +1,143 @@
+"""Every training knob in one dataclass: name, default, help and range, read by the CLI and the dashboard.
+
+    cfg = TrainConfig(strategy="sgpo", profile="1", steps=300).validate()
+    TrainConfig.from_dict(cfg.to_dict()) == cfg
+
+The planner's knobs (threshold, group-size rule, curriculum, ...) live in `plan`, a dict of
+sgpo.plan.PlanConfig fields: they keep the names `sgpo plan` gives them. Defaults for the starter
+policy come from ../shared/FACTS.md: lr 5e-5 after 20 warmup steps, temperature 1, beta 0.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import MISSING, asdict, dataclass, field, fields
+
+from sgpo.errors import ConfigError
+
+STRATEGIES = ("sgpo", "grpo", "dapo")
+BACKENDS = ("hf", "vllm")
+AGGREGATIONS = ("token-mean", "sequence-mean")
+
+
+def knob(default, help: str, **meta):
+    kind = {"default_factory": default} if callable(default) else {"default": default}
+    return field(**kind, metadata={"help": help, **meta})
+
+
+@dataclass
+class TrainConfig:
+    strategy: str = knob("sgpo", "sgpo (the plan: selection, per-query G, curriculum), grpo (fixed G on the "
+                                 "shuffled dataset) or dapo (fixed G, zero-variance groups dropped and refilled)",
+                         choices=STRATEGIES)
+    dataset: str = knob("builtin:train", "training dataset spec (builtin:NAME, a file, or hf:REPO)")
+    profile: str | None = knob(None, "profile id or name (required for sgpo; its p_hat drives the plan)")
+    model: str = knob("starter", "policy to train: starter, a local folder, or an HF id")
+    steps: int | None = knob(None, "optimizer steps to run (default 100 when no --flops-budget)", min=1)
+    flops_budget: float | None = knob(None, "stop once total FLOPs (profiling included for sgpo) reach this",
+                                      min=0)
+    batch_rollouts: int = knob(256, "rollouts per step: a batch is a rollout budget, so G=2 groups hold 4x the "
+                                    "queries of G=8 ones", min=1)
+    group_size: int = knob(8, "G for grpo and dapo (sgpo takes G from the plan)", min=2)
+    temperature: float = knob(1.0, "sampling temperature for rollouts and sampled eval", min=0, exclusive_min=True)
+    max_new_tokens: int = knob(20, "completion length cap, in tokens", min=1)
+    lr: float = knob(5e-5, "peak learning rate (AdamW)", min=0, exclusive_min=True)
+    warmup_steps: int = knob(20, "linear warmup steps, then constant", min=0)
+    weight_decay: float = knob(0.0, "AdamW weight decay", min=0)
+    max_grad_norm: float = knob(1.0, "gradient clipping norm (0: off)", min=0)
+    beta: float = knob(0.0, "KL coefficient to the initial policy (0: no reference model)", min=0)
+    epsilon: float = knob(0.2, "lower clip of the ratio: 1 - epsilon", min=0)
+    epsilon_high: float = knob(0.2, "upper clip of the ratio: 1 + epsilon_high (DAPO uses 0.28)", min=0)
+    scale_rewards: bool = knob(True, "divide advantages by the group's reward std (off: Dr. GRPO)")
+    loss_aggregation: str = knob("token-mean", "token-mean (over all completion tokens of the batch, TRL's "
+                                               "default) or sequence-mean (per sequence, then over sequences)",
+                                 choices=AGGREGATIONS)
+    skip_zero_advantage: bool = knob(True, "leave zero-advantage groups out of the backward pass (same gradient "
+                                           "when beta = 0, less compute)")
+    dapo_max_rounds: int = knob(8, "dapo: generation rounds per step before training on a partly filled batch",
+                                min=1)
+    refresh: bool = knob(False, "sgpo: Beta posterior per query from its training rollouts, and re-plan with it")
+    refresh_every: int = knob(0, "sgpo --refresh: re-plan every K steps (0: at each phase boundary)", min=0)
+    refresh_decay: float = knob(1.0, "sgpo --refresh: weight kept by old evidence at each new group (1: none "
+                                     "forgotten)", min=0, max=1)
+    eval_every: int = knob(25, "held-out eval every K steps, plus before the first and after the last (0: never)",
+                           min=0)
+    eval_dataset: str = knob("builtin:eval", "held-out dataset spec")
+    eval_samples: int = knob(4, "samples per held-out query at the training temperature", min=1)
+    eval_greedy: bool = knob(True, "also measure greedy accuracy (one more sample per query)")
+    eval_limit: int = knob(0, "evaluate a fixed random subset of this many queries (0: all)", min=0)
+    checkpoint_every: int = knob(10, "checkpoint every K steps, and at the end", min=1)
+    backend: str = knob("hf", "rollout backend: hf (the training model itself) or vllm (colocated engine, weights "
+                              "reloaded after each step)", choices=BACKENDS)
+    micro_batch: int = knob(128, "sequences per forward/backward pass", min=1)
+    threads: int = knob(0, "torch CPU threads (0: all cores)", min=0)
+    seed: int = knob(0, "seed for data order, sampling and the plan")
+    plan: dict = knob(dict, "sgpo plan knobs (sgpo.plan.PlanConfig fields)")
+
+    DEFAULT_STEPS = 100
+
+    def validate(self) -> "TrainConfig":
+        for f in fields(self):
+            meta, value, opt = f.metadata, getattr(self, f.name), option(f.name)
+            if "choices" in meta and value not in meta["choices"]:
+                raise ConfigError(f"{opt} must be one of {', '.join(meta['choices'])} (got {value!r})")
+            if value is None or isinstance(value, (bool, dict, str)):
+                continue
+            if "min" in meta and (value < meta["min"] or (meta.get("exclusive_min") and value == meta["min"])):
+                bound = f"> {meta['min']}" if meta.get("exclusive_min") else f">= {meta['min']}"
+                raise ConfigError(f"{opt} must be {bound} (got {value})")
+            if "max" in meta and value > meta["max"]:
+                raise ConfigError(f"{opt} must be <= {meta['max']} (got {value})")
+        if self.steps is not None and self.steps < 1:
+            raise ConfigError(f"--steps must be at least 1 (got {self.steps}); a budget of 0 trains nothing")
+        if self.flops_budget is not None and self.flops_budget <= 0:
+            raise ConfigError(f"--flops-budget must be > 0 (got {self.flops_budget:g}); a budget of 0 trains nothing")
+        if self.strategy == "sgpo" and not self.profile:
+            raise ConfigError("--strategy sgpo needs --profile PROFILE (an id or name from `sgpo profile list`): "
+                              "the plan is made from its p_hat")
+        if self.refresh and self.strategy != "sgpo":
+            raise ConfigError(f"--refresh applies to --strategy sgpo only (got {self.strategy})")
+        if self.batch_rollouts < self.group_size and self.strategy != "sgpo":
+            raise ConfigError(f"--batch-rollouts ({self.batch_rollouts}) must hold at least one group of "
+                              f"--group-size {self.group_size}")
+        return self
+
+    @property
+    def max_steps(self) -> int | None:
+        """The step budget: --steps, else the default when no FLOPs budget is given, else none."""
+        if self.steps is not None:
+            return self.steps
+        return None if self.flops_budget is not None else self.DEFAULT_STEPS
+
+    @property
+    def num_threads(self) -> int:
+        return self.threads or os.cpu_count() or 1
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown training knob(s): {', '.join(unknown)}")
+        return cls(**data)
+
+
+def option(name: str) -> str:
+    """The CLI spelling of a knob: flops_budget -> --flops-budget."""
+    return "--" + name.replace("_", "-")
+
+
+def knobs() -> list[dict]:
+    """name, option, type, default, help and range of every knob except `plan`, for CLIs and pages."""
+    out = []
+    for f in fields(TrainConfig):
+        if f.name == "plan":
+            continue
+        default = f.default if f.default is not MISSING else f.default_factory()
+        out.append({"name": f.name, "option": option(f.name), "type": f.type, "default": default,
+                    "help": f.metadata.get("help", ""),
+                    **{k: v for k, v in f.metadata.items() if k != "help"}})
+    return out

@@ -1,0 +1,333 @@
+"""The training loop: rollouts -> rewards -> one GRPO update -> metrics, evals and checkpoints.
+
+    prep = prepare(cfg, store, run_name="demo"); run_id = create_run(prep, store)
+    result = Trainer(prep, store, run_id).run()          # or resume=True to continue from the checkpoint
+
+Each step's generation seed is `seed * 1000003 + step`, and every other source of randomness is either
+keyed by position (data order) or restored from the checkpoint, so a run killed at any moment and
+resumed replays the lost steps exactly: same metrics (upserted by step, so no gap and no duplicate)
+and, on CPU, bit-identical final weights. SIGTERM (`sgpo runs stop`) and Ctrl-C finish the step in
+flight, checkpoint and leave status 'stopped'.
+
+Accounting (../shared/SGPO.md): rollout FLOPs = 2 * n_params * (prompt + completion tokens) per
+rollout; training FLOPs = 6 * n_params * tokens of the sequences trained on (+ 2 * n_params * tokens
+for the reference forward when beta > 0); skipped groups cost no training FLOPs; sgpo's profiling
+FLOPs count from step 0. Eval FLOPs are kept apart: they are not training compute.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sgpo.train import batches, checkpoint
+from sgpo.train.evaluate import assign_bands, evaluate, sample_success
+from sgpo.train.grpo import Group, LossConfig, accumulate_gradients
+from sgpo.train.setup import Prepared, checkpoint_root, pacing_of, phases_from_plan
+
+STEP_SEED = 1000003
+EVAL_SEED, BAND_SEED = 17, 29  # added to seed * STEP_SEED: fixed across evals, so evals differ by the model only
+COUNTERS = ("queries", "rollouts", "rollouts_wasted", "groups", "groups_informative", "tokens_prompt",
+            "tokens_completion", "tokens_trained", "flops_rollout", "flops_train", "flops_eval", "wall_seconds")
+
+
+class Trainer:
+    def __init__(self, prep: Prepared, store, run_id: int, *, log=None):
+        from transformers.utils import logging as hf_logging
+
+        from sgpo.model import load_model, load_tokenizer
+
+        hf_logging.disable_progress_bar()  # per-checkpoint save/load bars would flood the log
+        self.prep, self.cfg, self.store, self.run_id = prep, prep.config, store, run_id
+        self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+        torch.set_num_threads(self.cfg.num_threads)
+        self.n_params = prep.model.n_params
+        self.ckpt_root = checkpoint_root(store, prep.run_name)
+        self.resume_from = checkpoint.latest_checkpoint(self.ckpt_root)
+        weights = self.resume_from or prep.model.path
+        self.tok, self.model = load_tokenizer(prep.model.path), load_model(weights)
+        self.ref_model = load_model(prep.model.path).eval() if self.cfg.beta else None
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.cfg.lr,
+                                           weight_decay=self.cfg.weight_decay)
+        self.loss_cfg = LossConfig(epsilon_low=self.cfg.epsilon, epsilon_high=self.cfg.epsilon_high,
+                                   beta=self.cfg.beta, scale_rewards=self.cfg.scale_rewards,
+                                   aggregation=self.cfg.loss_aggregation,
+                                   skip_zero_advantage=self.cfg.skip_zero_advantage,
+                                   temperature=self.cfg.temperature, micro_batch=self.cfg.micro_batch)
+        self.generator = self._make_generator(weights)
+        self.frame = prep.dataset.frame
+        from sgpo.tasks.rewards import SCORERS
+
+        self.score = SCORERS[prep.dataset.reward]
+        self.sampler = self._make_sampler()
+        self.counters = dict.fromkeys(COUNTERS, 0.0)
+        self.step, self.bands, self.last_eval = 0, None, None
+        self.eval_frame = self._eval_frame()
+        self.stop_requested = False
+
+    # setup -------------------------------------------------------------------------------------
+    def _make_generator(self, weights: Path):
+        if self.cfg.backend == "vllm":
+            from sgpo.generate import make_generator
+
+            self.live_dir = self.ckpt_root / "live"
+            return make_generator("vllm", weights, seed=self.cfg.seed)
+        from sgpo.generate.hf import HFGenerator
+
+        return HFGenerator(model=self.model, tokenizer=self.tok, batch_size=256)
+
+    def _make_sampler(self):
+        cfg, prep = self.cfg, self.prep
+        if cfg.strategy == "grpo":
+            return batches.GRPOSampler(len(self.frame), cfg.group_size, cfg.batch_rollouts, cfg.seed)
+        if cfg.strategy == "dapo":
+            return batches.DAPOSampler(len(self.frame), cfg.group_size, cfg.batch_rollouts, cfg.seed,
+                                       cfg.dapo_max_rounds)
+        pf = prep.profile_frame
+        return batches.SGPOSampler(phases_from_plan(prep.plan), prep.rows, cfg.batch_rollouts, cfg.seed,
+                                   pacing_of(prep.plan_config), successes=pf["successes"].to_numpy(),
+                                   samples=pf["samples"].to_numpy(), replan=self._replan if cfg.refresh else None,
+                                   refresh_every=cfg.refresh_every, refresh_decay=cfg.refresh_decay)
+
+    def _replan(self, successes: np.ndarray, samples: np.ndarray):
+        from sgpo.errors import ConfigError
+        from sgpo.plan import make_plan
+
+        frame = self.prep.profile_frame.copy()
+        frame["successes"], frame["samples"] = successes, samples
+        frame["p_hat"] = np.clip(successes / np.maximum(samples, 1e-9), 0.0, 1.0)
+        try:
+            plan = make_plan(frame, self.prep.plan_config, n_params=self.n_params,
+                             flops_profile=self.prep.flops_profile)
+        except ConfigError:  # nothing left to keep: the sampler goes on with the plan it has
+            return None
+        return phases_from_plan(plan)
+
+    def _eval_frame(self):
+        if self.prep.eval_dataset is None:
+            return None
+        frame = self.prep.eval_dataset.frame
+        if self.cfg.eval_limit and self.cfg.eval_limit < len(frame):
+            pick = np.sort(np.random.default_rng([self.cfg.seed, 4242]).permutation(len(frame))[:self.cfg.eval_limit])
+            frame = frame.iloc[pick].reset_index(drop=True)
+        return frame
+
+    # one step ----------------------------------------------------------------------------------
+    def rollout(self, rows: list[int], sizes: list[int], seed: int) -> list[Group]:
+        """Generate and score one group per row; prompts of equal G share one generate call."""
+        groups: list[Group | None] = [None] * len(rows)
+        prompts, answers = self.frame["prompt"].to_numpy(), self.frame["answer"].to_numpy()
+        for g in sorted(set(sizes)):
+            idx = [i for i, s in enumerate(sizes) if s == g]
+            outs = self.generator.generate([prompts[rows[i]] for i in idx], n=g, temperature=self.cfg.temperature,
+                                           max_new_tokens=self.cfg.max_new_tokens, seed=seed + 104729 * g)
+            for i, out in zip(idx, outs):
+                rewards = np.array([self.score(s.text, answers[rows[i]]) for s in out.samples], dtype=float)
+                groups[i] = Group(query=rows[i], prompt_ids=list(out.prompt_ids),
+                                  completions=[list(s.token_ids) for s in out.samples], rewards=rewards)
+        return groups
+
+    def lr_at(self, step: int) -> float:
+        """Linear warmup over `warmup_steps` (step 1 gets lr / warmup), then constant."""
+        w = self.cfg.warmup_steps
+        return self.cfg.lr * min(1.0, step / w) if w else self.cfg.lr
+
+    def train_step(self, step: int) -> dict:
+        t0 = time.perf_counter()
+        batch = self.sampler.next_batch(step, self.rollout, self.cfg.seed * STEP_SEED + step)
+        t_gen = time.perf_counter() - t0
+        lr = self.lr_at(step)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        self.model.train()
+        stats = accumulate_gradients(self.model, batch.groups, self.loss_cfg, pad_id=self.tok.pad_token_id,
+                                     ref_model=self.ref_model)
+        grad_norm = float("nan")
+        if stats.trained_sequences:
+            max_norm = self.cfg.max_grad_norm or float("inf")
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
+            self.optimizer.step()  # no update when every group was skipped: nothing to learn from
+        self.optimizer.zero_grad(set_to_none=True)
+        self.sampler.observe(batch)
+        if self.cfg.backend == "vllm" and stats.trained_sequences:
+            self.model.save_pretrained(self.live_dir, safe_serialization=True)
+            self.generator.update_weights(self.live_dir)
+        for event in getattr(self.sampler, "events", []):
+            self.store.event(self.run_id, "plan", f"step {step}: {event}")
+            self.log(f"step {step}: {event}")
+        return self._account(batch, stats, grad_norm, lr, t_gen, time.perf_counter() - t0)
+
+    def _account(self, batch, stats, grad_norm, lr, t_gen, seconds) -> dict:
+        c, n = self.counters, self.n_params
+        generated = batch.generated
+        rollouts = sum(g.size for g in generated)
+        wasted = sum(g.size for g in generated if not g.informative)
+        tok_p = sum(g.prompt_tokens for g in generated)
+        tok_c = sum(g.completion_tokens for g in generated)
+        train_factor = 6 + (2 if self.cfg.beta else 0)
+        c["queries"] += len(batch.groups)
+        c["rollouts"] += rollouts
+        c["rollouts_wasted"] += wasted
+        c["groups"] += len(generated)
+        c["groups_informative"] += sum(g.informative for g in generated)
+        c["tokens_prompt"] += tok_p
+        c["tokens_completion"] += tok_c
+        c["tokens_trained"] += stats.trained_tokens
+        c["flops_rollout"] += 2.0 * n * (tok_p + tok_c)
+        c["flops_train"] += float(train_factor) * n * stats.trained_tokens
+        c["wall_seconds"] += seconds
+        by_g: dict[str, list[float]] = {}
+        for g in batch.groups:
+            by_g.setdefault(str(g.size), []).extend(g.rewards.tolist())
+        all_rewards = np.concatenate([g.rewards for g in batch.groups]) if batch.groups else np.zeros(0)
+        data = {
+            "queries": len(batch.groups), "rollouts": rollouts, "groups": len(generated),
+            "groups_informative": int(sum(g.informative for g in generated)), "rollouts_wasted": wasted,
+            "group_size": batch.group_size, "reward_mean": float(all_rewards.mean()) if len(all_rewards) else None,
+            "reward_by_group_size": {k: float(np.mean(v)) for k, v in sorted(by_g.items(), key=lambda kv: int(kv[0]))},
+            "tokens_prompt": tok_p, "tokens_completion": tok_c, "tokens_trained": stats.trained_tokens,
+            "trained_sequences": stats.trained_sequences, "loss": stats.loss, "kl": stats.kl,
+            "entropy": stats.entropy, "grad_norm": grad_norm, "lr": lr, "step_seconds": seconds,
+            "generation_seconds": t_gen, "phase": batch.phase, **batch.info,
+        }
+        return {**data, **self.totals()}
+
+    def totals(self) -> dict:
+        c = self.counters
+        total = self.prep.flops_profile + c["flops_rollout"] + c["flops_train"]
+        return {"flops_profile": self.prep.flops_profile, "flops_rollout": c["flops_rollout"],
+                "flops_train": c["flops_train"], "flops_total": total, "flops_eval": c["flops_eval"],
+                "rollouts_total": c["rollouts"], "rollouts_wasted_total": c["rollouts_wasted"],
+                "wasted_fraction": c["rollouts_wasted"] / c["rollouts"] if c["rollouts"] else 0.0,
+                "queries_total": c["queries"], "tokens_total": c["tokens_prompt"] + c["tokens_completion"]}
+
+    # eval --------------------------------------------------------------------------------------
+    def run_eval(self) -> dict:
+        cfg, kw = self.cfg, dict(temperature=self.cfg.temperature, max_new_tokens=self.cfg.max_new_tokens)
+        base = cfg.seed * STEP_SEED
+        if self.bands is None:  # once, under the initial policy, with samples of its own
+            success, tokens = sample_success(self.generator, self.eval_frame, self.score,
+                                             samples=max(8, cfg.eval_samples), seed=base + BAND_SEED, **kw)
+            self.bands = assign_bands(success)
+            self.counters["flops_eval"] += 2.0 * self.n_params * tokens
+        result = evaluate(self.generator, self.eval_frame, self.score, samples=cfg.eval_samples, seed=base + EVAL_SEED,
+                          n_params=self.n_params, greedy=cfg.eval_greedy, bands=self.bands, **kw)
+        self.counters["flops_eval"] += result["flops"]
+        self.last_eval = result
+        return result
+
+    def _eval_row(self, result: dict) -> dict:
+        return {"flops_total": self.totals()["flops_total"], "accuracy": result["accuracy"],
+                "data": {**result, "flops_eval_total": self.counters["flops_eval"]}}
+
+    # the loop ----------------------------------------------------------------------------------
+    def _budget_left(self) -> bool:
+        cfg = self.cfg
+        if cfg.max_steps is not None and self.step >= cfg.max_steps:
+            return False
+        return cfg.flops_budget is None or self.totals()["flops_total"] < cfg.flops_budget
+
+    def _save(self) -> Path:
+        state = {"counters": self.counters, "sampler": self.sampler.state_dict(),
+                 "bands": None if self.bands is None else self.bands.tolist(), "last_eval": self.last_eval}
+        return checkpoint.save_checkpoint(self.ckpt_root, self.step, self.model, self.tok, self.optimizer, state)
+
+    def _restore(self) -> None:
+        state = checkpoint.load_checkpoint(self.resume_from, self.optimizer)
+        self.step = int(state["step"])
+        self.counters = {**self.counters, **state["counters"]}
+        self.sampler.load_state_dict(state["sampler"])
+        self.bands = None if state["bands"] is None else np.asarray(state["bands"])
+        self.last_eval = state["last_eval"]
+
+    def run(self) -> dict:
+        cfg = self.cfg
+        in_main = threading.current_thread() is threading.main_thread()  # signals can only be caught there
+        previous = {s: signal.signal(s, self._request_stop) for s in (signal.SIGTERM, signal.SIGINT)} if in_main else {}
+        self.store.update_run(self.run_id, status="running", pid=os.getpid())
+        try:
+            if self.resume_from is not None:
+                self._restore()
+                self.store.event(self.run_id, "resume", f"resumed from {self.resume_from.name} (step {self.step})")
+                self.log(f"resumed from {self.resume_from} at step {self.step}")
+            else:
+                self.store.event(self.run_id, "start", f"{cfg.strategy} run started")
+                eval_row = self._eval_row(self.run_eval()) if self.eval_frame is not None else None
+                self.store.log_step(self.run_id, 0, 0, 0.0, {**self.totals(), "initial": True}, eval_row)
+            data, saved, last_eval_step = None, self.step, None
+            while not self.stop_requested and self._budget_left():
+                self.step += 1
+                data = self.train_step(self.step)
+                eval_row = None
+                if self.eval_frame is not None and cfg.eval_every and self.step % cfg.eval_every == 0:
+                    eval_row, last_eval_step = self._eval_row(self.run_eval()), self.step
+                self.store.log_step(self.run_id, self.step, int(data.get("phase", 0) or 0), self.counters["wall_seconds"],
+                                    data, eval_row)
+                self._progress(data, eval_row)
+                if self.step % cfg.checkpoint_every == 0:
+                    self._save()
+                    saved = self.step
+            finished = not self.stop_requested
+            if finished and data is not None and self.eval_frame is not None and last_eval_step != self.step:
+                self.store.log_step(self.run_id, self.step, int(data.get("phase", 0) or 0),
+                                    self.counters["wall_seconds"], data, self._eval_row(self.run_eval()))
+            latest = checkpoint.latest_checkpoint(self.ckpt_root)
+            path = latest if saved == self.step and latest is not None else self._save()
+            result = self.result("finished" if finished else "stopped", path)
+            self.store.update_run(self.run_id, status=result["status"], result=result, pid=None,
+                                  **({"finished": time.time()} if finished else {}))
+            self.store.event(self.run_id, result["status"], f"{result['status']} at step {self.step}")
+            return result
+        except BaseException as exc:
+            self.store.update_run(self.run_id, status="failed", pid=None)
+            self.store.event(self.run_id, "failed", f"{type(exc).__name__}: {exc}")
+            raise
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    def _request_stop(self, signum, frame) -> None:
+        if self.stop_requested:  # a second signal: stop now, without the checkpoint
+            raise KeyboardInterrupt
+        self.stop_requested = True
+        self.log(f"signal {signal.Signals(signum).name}: finishing step {self.step + 1}, then checkpointing")
+
+    def _progress(self, data: dict, eval_row: dict | None) -> None:
+        every = max(1, (self.cfg.max_steps or 100) // 20)
+        if self.step % every == 0 or eval_row is not None or self.step == 1:
+            line = (f"step {self.step}: reward {data['reward_mean'] if data['reward_mean'] is not None else float('nan'):.3f}"
+                    f" wasted {data['rollouts_wasted']}/{data['rollouts']} loss {data['loss']:.4f} "
+                    f"flops {data['flops_total']:.3g} {data['step_seconds']:.2f}s")
+            if eval_row is not None:
+                line += f" | eval {eval_row['accuracy']:.3f}"
+                if "by_band" in eval_row["data"]:
+                    line += f" middle {eval_row['data']['by_band'].get('middle', float('nan')):.3f}"
+            self.log(line)
+
+    def result(self, status: str, path: Path | None) -> dict:
+        ev = self.last_eval or {}
+        first = self.store.evals_frame(self.run_id)
+        initial = first.iloc[0] if len(first) else None
+        return {
+            "run_id": self.run_id, "run_name": self.prep.run_name, "status": status, "strategy": self.cfg.strategy,
+            "steps": self.step, **self.totals(), "wall_seconds": self.counters["wall_seconds"],
+            "eval_accuracy": ev.get("accuracy"), "eval_greedy_accuracy": ev.get("greedy_accuracy"),
+            "eval_middle_accuracy": ev.get("by_band", {}).get("middle"),
+            "eval_accuracy_initial": float(initial["accuracy"]) if initial is not None else None,
+            "eval_middle_accuracy_initial": _get(initial, "by_band.middle"),
+            "checkpoint": str(path) if path else None,
+        }
+
+
+def _get(row, key):
+    if row is None or key not in row.index:
+        return None
+    value = row[key]
+    return None if value is None or (isinstance(value, float) and np.isnan(value)) else float(value)

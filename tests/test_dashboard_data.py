@@ -1,0 +1,139 @@
+"""Data & profiles page: input checks, starting `sgpo profile` in the background, the profile list."""
+
+import os
+
+import pytest
+
+from dashboard import processes
+from sgpo.store import Store
+from tests.test_dashboard_helpers import Launched, app, app_env, errors, fill_profile, no_exception  # noqa: F401
+
+
+@pytest.fixture
+def launched(monkeypatch, tmp_path):
+    """Records launches instead of starting processes; a stand-in starter folder so `starter` resolves."""
+    import sgpo.model
+
+    (tmp_path / "starter").mkdir()
+    (tmp_path / "starter" / "config.json").write_text("{}")
+    monkeypatch.setattr(sgpo.model, "STARTER_DIR", tmp_path / "starter")
+    rec = Launched()
+    monkeypatch.setattr(processes, "launch", rec)
+    return rec
+
+
+def start(at):
+    at.button(key="start_profile").click().run()
+    return at
+
+
+def test_empty_store_shows_the_form_and_no_profiles(app_env):
+    at = app()
+    no_exception(at)
+    assert at.title[0].value == "Data & profiles"
+    assert at.selectbox(key="ds_builtin").value == "train"
+    assert any("No profiles yet" in i.value for i in at.info)
+    assert "sgpo profile builtin:train --model starter" in at.code[0].value
+
+
+def test_an_empty_store_without_the_starter_policy_says_how_to_make_it(app_env, monkeypatch, tmp_path):
+    import sgpo.model
+
+    monkeypatch.setattr(sgpo.model, "STARTER_DIR", tmp_path / "absent")
+    monkeypatch.setenv("SGPO_AUTOPROFILE", "1")
+    at = app()
+    no_exception(at)
+    assert any("sgpo starter train" in i.value for i in at.info), [i.value for i in at.info]
+
+
+def test_start_profiling_launches_the_real_command_as_an_argument_list(app_env, launched):
+    at = app()
+    at.slider(key="samples").set_value(4)
+    at.text_input(key="profile_name").input("first")
+    start(at)
+    no_exception(at)
+    assert not errors(at)
+    kind, name, argv = launched[0]
+    assert (kind, name) == ("profile", "first")
+    assert argv[1:4] == ["-m", "sgpo", "profile"] and argv[4] == "builtin:train"
+    assert argv[argv.index("--samples") + 1] == "4" and argv[argv.index("--db") + 1] == str(app_env)
+
+
+@pytest.mark.parametrize("path, message", [("nope/missing.jsonl", "does not exist"), (".", "is not a file"),
+                                           ("README.md", "unknown format")])
+def test_bad_dataset_paths_show_an_error_and_start_nothing(app_env, launched, path, message):
+    at = app()
+    at.segmented_control(key="ds_source").set_value("local file").run()
+    at.text_input(key="ds_path").input(path)
+    start(at)
+    no_exception(at)
+    assert any(message in e for e in errors(at)), errors(at)
+    assert not launched
+    assert at.text_input(key="ds_path").value == path  # what was typed stays
+
+
+def test_a_local_dataset_file_is_passed_as_an_absolute_path(app_env, launched, tmp_path):
+    data = tmp_path / "mine.jsonl"
+    data.write_text('{"prompt": "1+1=", "answer": "2"}\n')
+    at = app()
+    at.segmented_control(key="ds_source").set_value("local file").run()
+    at.text_input(key="ds_path").input(str(data))
+    start(at)
+    assert not errors(at)
+    assert launched[0][2][4] == str(data.resolve())
+
+
+def test_missing_model_folder_and_taken_profile_name_are_refused(app_env, launched):
+    fill_profile(Store(app_env), "taken", n=8)
+    at = app()
+    at.segmented_control(key="model_source").set_value("local folder").run()
+    at.text_input(key="model_path").input("/no/such/model")
+    start(at)
+    assert any("neither 'starter'" in e for e in errors(at)), errors(at)
+    at.segmented_control(key="model_source").set_value("starter").run()
+    at.text_input(key="profile_name").input("taken")
+    start(at)
+    assert any("already exists" in e for e in errors(at)), errors(at)
+    assert not launched
+
+
+def test_stored_profiles_are_listed_with_cost(app_env):
+    fill_profile(Store(app_env), "listed", n=16)
+    at = app()
+    no_exception(at)
+    table = at.dataframe[0].value
+    assert table["name"].tolist() == ["listed"]
+    assert table["cost"].iloc[0] == "1.00 GFLOP" and table["queries"].iloc[0] == "16/16"
+
+
+def test_a_running_profile_shows_a_progress_bar(app_env):
+    s = Store(app_env)
+    s.create_profile({"name": "live", "key": "k", "status": "running", "queries_total": 100, "queries_done": 0})
+    s.update_profile(1, queries_done=40)
+    at = app()
+    bars = at.get("progress")
+    assert bars and bars[0].proto.value == 40 and "40/100" in bars[0].proto.text
+
+
+def test_a_failed_profile_job_shows_its_error_line(app_env, tmp_path):
+    job = processes.launch("profile", "broken", [os.sys.executable, "-c",
+                                              "import sys; print('error: no such dataset'); sys.exit(2)"])
+    job.proc.wait()
+    at = app()
+    assert any("no such dataset" in e and "exit code 2" in e for e in errors(at)), errors(at)
+
+
+def test_first_start_with_an_empty_store_profiles_builtin_train_with_the_starter(app_env, launched, monkeypatch):
+    monkeypatch.setenv("SGPO_AUTOPROFILE", "1")
+    at = app()
+    no_exception(at)
+    assert len(launched) == 1
+    kind, name, argv = launched[0]
+    assert kind == "profile" and argv[4:7] == ["builtin:train", "--model", "starter"]
+
+
+def test_an_unreadable_store_is_an_error_message_not_a_traceback(app_env):
+    app_env.write_bytes(b"this is not a database" * 100)
+    at = app()
+    no_exception(at)
+    assert any("database" in e for e in errors(at)), errors(at)

@@ -1,0 +1,183 @@
+"""Plan page: knob widgets generated from PlanConfig, live counts and forecast, save, errors."""
+
+import shlex
+import sqlite3
+import time
+
+import numpy as np
+import pytest
+from typer.main import get_command
+
+from dashboard import state
+from sgpo.cli.main import app as cli
+from sgpo.store import Store
+from tests.test_dashboard_helpers import app, app_env, errors, fill_profile, no_exception  # noqa: F401
+
+
+def forecast(at) -> dict:
+    return {m.label: m.value for m in at.metric}
+
+
+def bounded_float_knob() -> dict:
+    """The trivial threshold if the planner has one, else the first bounded float knob."""
+    specs = [k for k in state.knob_specs() if k.get("min") is not None and k.get("max") is not None
+             and "float" in str(k["type"]) and not k.get("choices")]
+    return next((k for k in specs if "trivial" in k["name"]), specs[0])
+
+
+def test_every_knob_gets_a_widget_of_the_right_kind(app_env):
+    fill_profile(Store(app_env))
+    at = app("plan")
+    no_exception(at)
+    for k in state.knob_specs():
+        key = state.knob_key(k["name"])
+        if k.get("choices"):
+            assert at.selectbox(key=key).options == [str(c) for c in k["choices"]], k
+        elif k.get("min") is not None and k.get("max") is not None and "bool" not in str(k["type"]):
+            widget = at.slider(key=key)
+            assert widget.value == pytest.approx(k["default"]) and widget.max == pytest.approx(k["max"]), k
+            assert widget.min == pytest.approx(k["min"]) or (k["open_min"] and widget.min > k["min"]), k
+        else:
+            assert at.number_input(key=key).value == k["default"], k
+
+
+def test_moving_a_knob_changes_counts_forecast_and_cli_line(app_env):
+    fill_profile(Store(app_env))
+    at = app("plan")
+    knob = bounded_float_knob()
+    before, counts_before = forecast(at), at.dataframe[0].value.copy()
+    new = round(knob["min"] + 0.3 * (knob["max"] - knob["min"]), 2)
+    at.slider(key=state.knob_key(knob["name"])).set_value(new).run()
+    no_exception(at)
+    assert forecast(at) != before
+    assert not at.dataframe[0].value.equals(counts_before)
+    flag = "--" + knob["name"].replace("_", "-")
+    line = at.code[0].value
+    assert flag in line and line.startswith("sgpo plan synthetic")
+    params = get_command(cli).commands["plan"].make_context("plan", shlex.split(line)[2:]).params
+    assert params[knob["name"]] == pytest.approx(new)  # the line is a valid `sgpo plan` command
+
+
+def test_forecast_metrics_compare_to_fixed_g_grpo(app_env):
+    fill_profile(Store(app_env))
+    at = app("plan")
+    labels = list(forecast(at))
+    assert labels == ["rollouts", "FLOPs (profiling included)", "expected wasted fraction",
+                      "compute ratio GRPO / plan"]
+    assert forecast(at)["compute ratio GRPO / plan"].endswith("x")
+    assert len(at.get("plotly_chart")) == 1  # the phase timeline
+
+
+def test_save_plan_stores_it_and_a_second_save_under_the_same_name_is_refused(app_env):
+    fill_profile(Store(app_env))
+    at = app("plan")
+    at.text_input(key="plan_name").input("mine")
+    at.button(key="save_plan_button").click().run()
+    assert not errors(at) and any("saved plan mine" in s.value for s in at.success)
+    saved = Store(app_env).find_plan("mine")
+    assert saved["profile_id"] == 1 and saved["forecast"]["plan"]["rollouts"] > 0
+    at.button(key="save_plan_button").click().run()
+    assert any("already exists" in e for e in errors(at)), errors(at)
+
+
+def test_a_read_only_store_shows_an_error_and_loses_nothing(app_env, monkeypatch):
+    fill_profile(Store(app_env))
+    at = app("plan")
+    knob = bounded_float_knob()
+    value = round(knob["min"] + 0.4 * (knob["max"] - knob["min"]), 2)
+    at.slider(key=state.knob_key(knob["name"])).set_value(value).run()
+    at.text_input(key="plan_name").input("kept")
+    real_store = state.store
+
+    def read_only():
+        cm = real_store()
+        s = cm.__enter__()
+        s.db.execute("PRAGMA query_only = 1")  # what a read-only file does to writes, even for root
+        return _Wrap(cm, s)
+
+    monkeypatch.setattr(state, "store", read_only)
+    at.button(key="save_plan_button").click().run()
+    no_exception(at)
+    assert any("could not write" in e for e in errors(at)), errors(at)
+    assert at.text_input(key="plan_name").value == "kept"
+    assert at.slider(key=state.knob_key(knob["name"])).value == pytest.approx(value)
+    monkeypatch.setattr(state, "store", real_store)
+    at.button(key="save_plan_button").click().run()
+    assert not errors(at) and Store(app_env).find_plan("kept")["config"][knob["name"]] == pytest.approx(value)
+
+
+class _Wrap:
+    def __init__(self, cm, s):
+        self.cm, self.s = cm, s
+
+    def __enter__(self):
+        return self.s
+
+    def __exit__(self, *exc):
+        return self.cm.__exit__(*exc)
+
+
+def test_a_locked_store_shows_an_error_instead_of_hanging(app_env, monkeypatch):
+    fill_profile(Store(app_env))
+    monkeypatch.setattr(state, "BUSY_TIMEOUT_MS", 200)
+    at = app("plan")
+    at.text_input(key="plan_name").input("later")
+    blocker = sqlite3.connect(app_env, timeout=0)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the write lock
+    try:
+        at.button(key="save_plan_button").click().run()
+    finally:
+        blocker.rollback()
+        blocker.close()
+    no_exception(at)
+    assert any("locked" in e for e in errors(at)), errors(at)
+    at.button(key="save_plan_button").click().run()
+    assert not errors(at)
+
+
+def test_a_missing_profile_in_the_url_is_an_error(app_env):
+    fill_profile(Store(app_env))
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_dashboard_helpers import APP
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["profile"] = "nope"
+    at.run()
+    no_exception(at)
+    assert any("no profile 'nope'" in e for e in errors(at)), errors(at)
+
+
+def test_no_profile_yet_points_to_the_data_page(app_env):
+    at = app("plan")
+    no_exception(at)
+    assert any("No profile yet" in i.value for i in at.info)
+
+
+def fill_big_profile(store: Store, n: int) -> None:
+    rng = np.random.default_rng(0)
+    pid = store.create_profile({"name": "big", "key": "big", "status": "done", "dataset_spec": "builtin:train",
+                                "model_spec": "starter", "n_params": 1_780_032, "samples": 8,
+                                "queries_total": n, "queries_done": n, "flops": 1e12})
+    succ = rng.binomial(8, rng.beta(0.6, 0.6, n))
+    rows = [{"position": i, "query_id": f"q{i:06d}", "task": "t" + str(i % 4), "difficulty": int(i % 7),
+             "samples": 8, "successes": int(s), "p_hat": s / 8, "prompt_tokens": 12, "completion_tokens_total": 80,
+             "completion_tokens_mean": 10.0, "examples": "[]"} for i, s in enumerate(succ)]
+    store.add_profile_batch(pid, rows, {"queries_done": n})
+
+
+@pytest.mark.slow
+def test_a_knob_change_takes_under_a_second_at_100k_queries(app_env):
+    fill_big_profile(Store(app_env), 100_000)
+    at = app("plan")
+    no_exception(at)
+    knob = bounded_float_knob()
+    times = []
+    for value in (0.5, 0.6, 0.7):
+        at.slider(key=state.knob_key(knob["name"])).set_value(value)
+        t0 = time.perf_counter()
+        at.run()
+        times.append(time.perf_counter() - t0)
+        no_exception(at)
+    print(f"plan page rerun at 100k queries: {', '.join(f'{t:.3f}' for t in times)} s")
+    assert max(times) < 1.0, times

@@ -1,0 +1,186 @@
+"""The dashboard's figure builders and the plain functions behind its numbers (no Streamlit)."""
+
+import base64
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dashboard import analysis, figures
+
+
+def profile(n=400, samples=8, seed=0):
+    rng = np.random.default_rng(seed)
+    successes = rng.integers(0, samples + 1, n)
+    p = successes / samples
+    decision = np.select([p > 0.75, p > 0], ["trivial", "learnable"], "unsolved_kept")
+    return pd.DataFrame({"id": [f"q{i}" for i in range(n)], "task": rng.choice(["add", "rev"], n),
+                         "difficulty": rng.integers(1, 4, n), "samples": samples, "successes": successes,
+                         "p_hat": p, "decision": decision})
+
+
+def values(trace, axis):
+    """A trace's array, whether plotly packed it as base64 `bdata` or left it a list."""
+    v = trace[axis]
+    if isinstance(v, dict) and "bdata" in v:
+        out = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+        return out.reshape([int(n) for n in str(v["shape"]).split(",")]) if "shape" in v else out
+    return np.asarray(v)
+
+
+def metrics(steps=10, phase_at=(4, 8)):
+    s = np.arange(1, steps + 1)
+    return pd.DataFrame({"step": s, "phase": np.searchsorted(phase_at, s, side="right"),
+                         "reward_mean": s / steps, "rollouts": 64, "wasted_rollouts": 64 - 4 * s,
+                         "groups": 16, "informative_groups": s, "flops_profile": 1e9,
+                         "flops_rollout": 1e8 * s, "flops_train": 2e8 * s, "flops_total": 1e9 + 3e8 * s})
+
+
+def evals(flops, acc):
+    return pd.DataFrame({"step": range(1, len(acc) + 1), "flops_total": flops, "accuracy": acc})
+
+
+def test_histogram_counts_every_query_once_stacked_by_decision():
+    frame = profile()
+    fig = figures.p_hat_histogram(frame).to_plotly_json()
+    assert {t["name"] for t in fig["data"]} == set(frame["decision"])
+    assert sum(values(t, "y").sum() for t in fig["data"]) == len(frame)
+    assert fig["layout"]["barmode"] == "stack"
+
+
+def test_histogram_of_100k_distinct_p_hats_sends_binned_counts_not_points():
+    frame = pd.DataFrame({"p_hat": np.random.default_rng(1).random(100_000), "decision": "learnable"})
+    fig = figures.p_hat_histogram(frame).to_plotly_json()
+    assert len(values(fig["data"][0], "x")) <= figures.MAX_BARS
+    assert values(fig["data"][0], "y").sum() == 100_000
+
+
+def test_heatmap_holds_mean_p_hat_per_task_and_difficulty():
+    frame = profile()
+    z = figures.difficulty_heatmap(frame).to_plotly_json()["data"][0]
+    expected = frame.groupby(["task", "difficulty"])["p_hat"].mean().unstack().to_numpy()
+    assert np.allclose(values(z, "z"), expected)
+
+
+def test_empty_inputs_give_a_figure_with_a_message_not_an_error():
+    for fig in (figures.p_hat_histogram(pd.DataFrame(columns=["p_hat", "decision"])),
+                figures.difficulty_heatmap(pd.DataFrame(columns=["task", "difficulty", "p_hat"])),
+                figures.phase_timeline([]), figures.reward_figure(pd.DataFrame()),
+                figures.flops_figure(pd.DataFrame()), figures.accuracy_figure(pd.DataFrame()),
+                figures.accuracy_vs_flops({}), figures.wasted_vs_step({})):
+        assert fig.layout.annotations and not fig.data
+
+
+def test_phase_timeline_lays_phases_end_to_end_in_rollouts():
+    phases = [{"phase": 0, "group_size": 2, "count": 10}, {"phase": 1, "group_size": 4, "count": 5},
+              {"phase": 2, "group_size": 8, "count": 3}]
+    bars = figures.phase_timeline(phases).to_plotly_json()["data"]
+    assert [b["base"][0] for b in bars] == [0, 20, 40]
+    assert [b["x"][0] for b in bars] == [20, 20, 24]
+
+
+def test_training_charts_mark_each_phase_change_with_a_vertical_line():
+    m = metrics()
+    for build in (figures.reward_figure, figures.wasted_figure, figures.informative_figure, figures.flops_figure):
+        shapes = build(m).to_plotly_json()["layout"]["shapes"]
+        assert [s["x0"] for s in shapes] == [4, 8]
+
+
+def test_flops_chart_stacks_profiling_rollout_and_training():
+    data = figures.flops_figure(metrics()).to_plotly_json()["data"]
+    assert [t["name"] for t in data] == ["profiling", "rollouts", "training"]
+    assert {t["stackgroup"] for t in data} == {"flops"}
+
+
+def test_wasted_fraction_is_wasted_over_all_rollouts():
+    out = analysis.with_fractions(metrics())
+    assert out["step_wasted_fraction"].iloc[0] == pytest.approx(60 / 64)
+    assert out["step_informative_fraction"].iloc[-1] == pytest.approx(10 / 16)
+    assert analysis.with_fractions(pd.DataFrame({"step": [1], "rollouts": [0], "wasted_rollouts": [0]})
+                                   )["step_wasted_fraction"].isna().all()
+
+
+def test_the_trainers_metric_names_are_understood():
+    trainer = metrics().rename(columns={"wasted_rollouts": "rollouts_wasted", "informative_groups": "groups_informative"})
+    out = analysis.with_fractions(trainer)
+    assert out["step_wasted_fraction"].iloc[0] == pytest.approx(60 / 64)
+    assert [t["name"] for t in figures.informative_figure(trainer).to_plotly_json()["data"]] == [
+        "informative groups", "all groups"]
+
+
+def test_accuracy_by_difficulty_reads_the_evals_expanded_columns():
+    e = evals([1, 2], [0.5, 0.6]).assign(**{"by_difficulty.1": [0.9, 1.0], "by_difficulty.10": [0.1, 0.2],
+                                             "by_task.add": [0.3, 0.4]})
+    long = analysis.accuracy_by_difficulty(e)
+    assert list(long["difficulty"].unique()) == ["1", "10"]
+    fig = figures.accuracy_figure(e).to_plotly_json()["data"]
+    assert [t["name"] for t in fig] == ["difficulty 1", "difficulty 10", "overall"]
+
+
+def test_compute_reduction_divides_baseline_flops_by_flops_to_match_its_final_accuracy():
+    base = evals([10, 20, 30, 40], [0.2, 0.4, 0.5, 0.5])  # reaches its final 0.5 at 30
+    fast = evals([5, 8, 12], [0.3, 0.5, 0.6])  # first reaches 0.5 at 8
+    assert analysis.compute_reduction(base, fast) == pytest.approx(30 / 8)
+    assert analysis.compute_reduction(base, base) == pytest.approx(1.0)
+
+
+def test_compute_reduction_is_none_when_never_matched_or_no_evals():
+    base = evals([10, 20], [0.2, 0.5])
+    assert analysis.compute_reduction(base, evals([5, 8], [0.3, 0.49])) is None
+    assert analysis.compute_reduction(base, evals([], [])) is None
+    assert analysis.compute_reduction(evals([], []), base) is None
+
+
+def test_compare_table_has_one_row_per_run_with_its_reduction_factor():
+    e = {"g": evals([10, 20], [0.2, 0.5]), "s": evals([4, 10], [0.5, 0.6])}
+    m = {"g": metrics(), "s": metrics()}
+    runs = [{"name": "g", "strategy": "grpo"}, {"name": "s", "strategy": "sgpo"}]
+    table = analysis.compare_table(runs, e, m, "g").set_index("run")
+    assert table.loc["s", "compute_reduction"] == pytest.approx(20 / 4)
+    assert table.loc["g", "final_accuracy"] == 0.5
+    assert table.loc["s", "flops_total"] == 10
+    csv = analysis.to_csv(analysis.long_evals(e)).decode()
+    assert csv.splitlines()[0].startswith("run,step,flops_total,accuracy") and len(csv.splitlines()) == 5
+
+
+def test_phase_changes_lists_the_first_step_of_each_new_phase():
+    assert analysis.phase_changes(metrics()) == [(4, 1), (8, 2)]
+    assert analysis.phase_changes(pd.DataFrame()) == []
+
+
+def test_filters_combine_and_search_is_a_plain_case_insensitive_substring():
+    frame = profile().assign(prompt=lambda d: d["id"] + " (a+b)", answer="x")
+    out = analysis.filter_queries(frame, search="Q1 (A+", tasks=["add"], p_range=(0.25, 1.0))
+    assert len(out) and out["id"].str.startswith("q1").all() and (out["task"] == "add").all()
+    assert (out["p_hat"] >= 0.25).all()
+    assert analysis.filter_queries(frame, decisions=["trivial"])["decision"].eq("trivial").all()
+
+
+def test_exports_round_trip_as_jsonl_and_parquet(tmp_path):
+    frame = analysis.export_columns(profile(20).assign(prompt="p", answer="a", examples=None))
+    assert "examples" not in frame
+    back = pd.read_json(__import__("io").BytesIO(analysis.to_jsonl(frame)), lines=True)
+    assert back["id"].tolist() == frame["id"].tolist()
+    (tmp_path / "x.parquet").write_bytes(analysis.to_parquet(frame))
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "x.parquet"), frame)
+
+
+def test_completions_are_marked_right_or_wrong():
+    cell = analysis.mark_examples([{"text": "12", "reward": 1.0}, {"text": "13", "reward": 0.0}])
+    assert cell == "✓ '12'  ✗ '13'"
+    assert analysis.mark_examples(None) == ""
+
+
+def test_decision_counts_cross_decisions_with_group_size_buckets():
+    q = pd.DataFrame({"decision": ["learnable", "learnable", "trivial", "unsolved_kept"],
+                      "group_size": [2, 4, 0, 8]})
+    table = analysis.decision_counts(q)
+    assert table.loc["learnable", "G=2"] == 1 and table.loc["trivial", "not trained"] == 1
+    assert table.loc["total", "total"] == 4
+
+
+def test_forecast_metrics_read_n_a_where_the_planner_gives_none():
+    side = {"rollouts": 10, "flops": None, "wasted_fraction": None}
+    rows = analysis.forecast_metrics({"plan": side, "baseline": {**side, "rollouts": 40}, "ratio": None})
+    assert [r[2] for r in rows] == ["10", "n/a", "n/a", "n/a"] and rows[0][3] == "-30 vs GRPO"
+    assert analysis.short_flops(74_286_907_893_760) == "74.3 TFLOP"

@@ -1,0 +1,168 @@
+"""The transformers backend: deterministic, padding-proof, stops at the end token, one record shape.
+
+The tiny-model builders here are shared with test_profile.py and test_vllm.py."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sgpo.errors import BackendError, ConfigError
+from sgpo.generate import check_sampling, make_generator
+from sgpo.starter.tokenizer import build_tokenizer
+
+PROMPTS = ["r abc=", "4821+3907=", "s 31415=", "c b abfcbbd=", "x="]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One torch thread: on a shared 2-core machine two OpenMP threads spin-wait on each other and tiny
+    models generate 10-20x slower. Restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _llama(tok, *, hidden=64, layers=2, tied=False, init=0.5, seed=0):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    # head_dim 32: vLLM's CPU attention kernels refuse some small head sizes (16)
+    config = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
+                         num_hidden_layers=layers, num_attention_heads=hidden // 32, num_key_value_heads=hidden // 32,
+                         max_position_embeddings=128, tie_word_embeddings=tied, initializer_range=init,
+                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(config)
+
+
+def make_tiny_model(folder, *, seed=0, **kw):
+    """A random char-level Llama (safetensors + tokenizer). A large init keeps its logits far apart,
+    so greedy decoding has no near-ties that float noise could flip."""
+    tok = build_tokenizer()
+    model = _llama(tok, seed=seed, **kw)
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def make_coin_model(folder, *, hidden=64, layers=2):
+    """A model whose next token is 'x' or the end token with probability 1/2 each, whatever the prompt:
+    the blocks write nothing to the residual stream, every embedding is all-ones, and only the end
+    token's and 'x''s output rows are non-zero. Completions are 'x' * k with k ~ Geometric(1/2)."""
+    tok = build_tokenizer()
+    model = _llama(tok, hidden=hidden, layers=layers)
+    with torch.no_grad():
+        for layer in model.model.layers:
+            layer.self_attn.o_proj.weight.zero_()
+            layer.mlp.down_proj.weight.zero_()
+        model.model.embed_tokens.weight.fill_(1.0)
+        model.model.norm.weight.fill_(1.0)
+        model.lm_head.weight.zero_()
+        model.lm_head.weight[tok.eos_token_id] = 30.0 / hidden  # logit 30 for both: the rest is e^-30 away
+        model.lm_head.weight[tok.convert_tokens_to_ids("x")] = 30.0 / hidden
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return make_generator("hf", make_tiny_model(tmp_path_factory.mktemp("tiny")))
+
+
+@pytest.fixture(scope="module")
+def coin(tmp_path_factory):
+    return make_generator("hf", make_coin_model(tmp_path_factory.mktemp("coin")))
+
+
+def _texts(outs):
+    return [[s.text for s in g.samples] for g in outs]
+
+
+def test_sampling_is_deterministic_for_a_seed(tiny):
+    kw = dict(n=4, temperature=1.0, max_new_tokens=12)
+    first = tiny.generate(PROMPTS, seed=7, **kw)
+    assert _texts(first) == _texts(tiny.generate(PROMPTS, seed=7, **kw))
+    assert _texts(first) != _texts(tiny.generate(PROMPTS, seed=8, **kw))
+
+
+def test_left_padding_gives_the_same_greedy_completion_as_a_lone_prompt(tiny):
+    batched = tiny.generate(PROMPTS, n=1, temperature=0, max_new_tokens=16, seed=0)
+    for prompt, g in zip(PROMPTS, batched):
+        alone = tiny.generate([prompt], n=1, temperature=0, max_new_tokens=16, seed=0)[0]
+        assert g.prompt_ids == alone.prompt_ids
+        assert g.samples[0].token_ids == alone.samples[0].token_ids
+
+
+def test_generation_stops_at_the_end_token_and_drops_padding(coin):
+    eos, x = coin.tokenizer.eos_token_id, coin.tokenizer.convert_tokens_to_ids("x")
+    outs = coin.generate(PROMPTS, n=16, temperature=1.0, max_new_tokens=4, seed=3)
+    samples = [s for g in outs for s in g.samples]
+    for s in samples:
+        assert s.finished == (s.token_ids[-1] == eos)
+        body = s.token_ids[:-1] if s.finished else s.token_ids
+        assert body == [x] * len(body)  # nothing after the end token, no padding
+        assert s.text == "x" * len(body)
+        assert 1 <= s.completion_tokens <= 4
+    assert any(s.finished for s in samples) and not all(s.finished for s in samples)
+    assert {len(s.token_ids) for s in samples} == {1, 2, 3, 4}
+
+
+def test_records_hold_prompt_ids_with_bos_and_n_samples_per_prompt(tiny):
+    outs = tiny.generate(PROMPTS, n=3, temperature=1.0, max_new_tokens=5, seed=0)
+    assert [g.prompt for g in outs] == PROMPTS
+    for g in outs:
+        assert g.prompt_ids == tiny.tokenizer(g.prompt)["input_ids"]
+        assert g.prompt_ids[0] == tiny.tokenizer.bos_token_id and g.prompt_tokens == len(g.prompt) + 1
+        assert len(g.samples) == 3
+        assert all(s.completion_tokens == len(s.token_ids) for s in g.samples)
+
+
+def test_greedy_with_several_samples_repeats_the_one_completion(tiny):
+    g = tiny.generate(PROMPTS[:2], n=3, temperature=0, max_new_tokens=6, seed=0)[1]
+    assert len(g.samples) == 3 and len({tuple(s.token_ids) for s in g.samples}) == 1
+    assert g.samples[0] is not g.samples[1]  # copies: a caller may edit one
+
+
+def test_results_do_not_depend_on_the_generator_chunk_size(tmp_path):
+    folder = make_tiny_model(tmp_path)
+    one = make_generator("hf", folder, batch_size=2).generate(PROMPTS, n=1, temperature=0, max_new_tokens=8, seed=0)
+    two = make_generator("hf", folder, batch_size=64).generate(PROMPTS, n=1, temperature=0, max_new_tokens=8, seed=0)
+    assert _texts(one) == _texts(two)
+
+
+@pytest.mark.parametrize("n,temperature,max_new_tokens,option", [
+    (0, 1.0, 8, "--samples"), (4, -0.5, 8, "--temperature"), (4, 1.0, 0, "--max-new-tokens")])
+def test_bad_sampling_knobs_name_the_option(n, temperature, max_new_tokens, option):
+    with pytest.raises(ConfigError, match=option):
+        check_sampling(n, temperature, max_new_tokens)
+
+
+def test_an_unknown_backend_is_refused_by_name(tmp_path):
+    with pytest.raises(BackendError, match="--backend"):
+        make_generator("tgi", tmp_path)
+
+
+def test_missing_vllm_says_how_to_install_it(tmp_path):
+    from sgpo.generate.vllm import vllm_importable
+
+    if vllm_importable():
+        pytest.skip("vLLM is importable here")
+    with pytest.raises(BackendError, match=r"--backend vllm.*(sgpo\[vllm\]|setup-vllm)"):
+        make_generator("vllm", make_tiny_model(tmp_path))
+
+
+def test_vllm_python_prefers_the_env_override_and_never_names_this_interpreter(monkeypatch, tmp_path):
+    import sys
+
+    from sgpo.generate import vllm as vllm_backend
+
+    monkeypatch.setattr(vllm_backend, "vllm_importable", lambda: False)
+    monkeypatch.setenv("SGPO_VLLM_PYTHON", str(tmp_path / "python"))
+    assert vllm_backend.vllm_python() == str(tmp_path / "python")
+    monkeypatch.setenv("SGPO_VLLM_PYTHON", sys.executable)  # a venv python links to the same binary as others:
+    assert vllm_backend.vllm_python() is None                # compared by path, not by link target
+    monkeypatch.setattr(vllm_backend, "vllm_importable", lambda: True)
+    monkeypatch.setenv("SGPO_VLLM_PYTHON", str(tmp_path / "python"))
+    assert vllm_backend.vllm_python() is None  # vLLM right here: no detour

@@ -1,0 +1,208 @@
+"""Profiling end to end: p_hat and cost bookkeeping, resume after kill -9, reuse, and refusals that
+write nothing. The coin model answers 'x' * k with P(k) = 2^-(k+1), so the answer 'x' has p = 1/4."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sgpo.data import load_dataset
+from sgpo.errors import ConfigError
+from sgpo.model import resolve_model
+from sgpo.profile import ProfileConfig, describe, run_profile
+from sgpo.store import Store
+from tests.conftest import ROOT
+from tests.test_generate import make_coin_model, make_tiny_model, one_thread  # noqa: F401 (autouse fixture)
+
+ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}  # see one_thread
+
+
+def write_jsonl(path, n):
+    answers = ["x", "xx", "xxx"]
+    with open(path, "w") as f:
+        for i in range(n):
+            f.write(json.dumps({"id": f"q{i}", "prompt": f"say {i}=", "answer": answers[i % 3],
+                                "task": ["one", "two", "three"][i % 3], "difficulty": i % 3 + 1}) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def coin_dir(tmp_path_factory):
+    return make_coin_model(tmp_path_factory.mktemp("coin"))
+
+
+@pytest.fixture
+def data(tmp_path):
+    return write_jsonl(tmp_path / "queries.jsonl", 24)
+
+
+def _profile_args(data, model, db, *extra):
+    return ["profile", data, "--model", model, "--db", db, "--samples", 8, "--max-new-tokens", 6,
+            "--batch-size", 5, *extra]
+
+
+def _rows(db):
+    return Store(db).profiles() if os.path.exists(db) else []
+
+
+def test_profile_stores_p_hat_and_exact_cost_per_query(cli, coin_dir, data, db_path):
+    code, out, err = cli(*_profile_args(data, coin_dir, db_path, "--json"))
+    assert code == 0, err
+    summary = json.loads(out)
+    store = Store(db_path)
+    frame = store.profile_frame(summary["profile_id"], examples=True)
+    row = store.find_profile(summary["profile_id"])
+    assert summary["queries"] == len(frame) == 24 and row["status"] == "done"
+    assert frame["position"].tolist() == list(range(24))
+    assert (frame["p_hat"] == frame["successes"] / frame["samples"]).all() and (frame["samples"] == 8).all()
+    assert summary["p_hat"] == frame["p_hat"].tolist()
+    assert 0.1 < frame.loc[frame["task"] == "one", "p_hat"].mean() < 0.45  # p = 1/4 for the answer 'x'
+    # cost: prompt tokens once per sample (BOS included), completions as generated, 2 * n_params per token
+    ref = resolve_model(str(coin_dir))
+    assert (frame["prompt_tokens"] == [len(f"say {i}=") + 1 for i in range(24)]).all()
+    tokens_prompt = int((frame["prompt_tokens"] * frame["samples"]).sum())
+    tokens_completion = int(frame["completion_tokens_total"].sum())
+    assert (row["tokens_prompt"], row["tokens_completion"]) == (tokens_prompt, tokens_completion)
+    assert summary["tokens"] == {"prompt": tokens_prompt, "completion": tokens_completion,
+                                 "total": tokens_prompt + tokens_completion}
+    assert row["flops"] == summary["flops"] == 2 * ref.n_params * (tokens_prompt + tokens_completion)
+    assert row["n_params"] == ref.n_params and summary["seconds"] > 0 and summary["backend"] == "hf"
+    for examples, answer in zip(frame["examples"], frame["id"].map(lambda q: ["x", "xx", "xxx"][int(q[1:]) % 3])):
+        assert 1 <= len(examples) <= 4
+        assert all(e["reward"] == float(e["text"] == answer) for e in examples)
+
+
+def test_same_command_again_returns_the_finished_profile_without_work(cli, coin_dir, data, db_path):
+    first = json.loads(cli(*_profile_args(data, coin_dir, db_path, "--json"))[1])
+    code, out, _ = cli(*_profile_args(data, coin_dir, db_path, "--json"))
+    again = json.loads(out)
+    assert code == 0 and again["reused"] and again["profile_id"] == first["profile_id"]
+    assert again["seconds"] == first["seconds"] and again["p_hat"] == first["p_hat"]
+    # a different seed is a different profile
+    other = json.loads(cli(*_profile_args(data, coin_dir, db_path, "--json", "--seed", 1))[1])
+    assert other["profile_id"] != first["profile_id"] and len(_rows(db_path)) == 2
+
+
+def test_resume_after_kill_9_loses_nothing_and_repeats_nothing(cli, tmp_path, coin_dir):
+    data = write_jsonl(tmp_path / "many.jsonl", 60)
+    db = tmp_path / "killed.db"
+    args = [str(a) for a in _profile_args(data, coin_dir, db, "--batch-size", 2)]
+    proc = subprocess.Popen([sys.executable, "-m", "sgpo", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=ONE_THREAD)
+    try:
+        deadline = time.time() + 120
+        while _stored(db) == 0 and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    partial = _stored(db)
+    assert 0 < partial < 60, f"the kill came at {partial} of 60 stored queries: expected part-way"
+    assert Store(db).profiles()[0]["status"] == "running"
+
+    subprocess.run([sys.executable, "-m", "sgpo", *args], cwd=ROOT, check=True, capture_output=True, env=ONE_THREAD)
+    store = Store(db)
+    [row] = store.profiles()
+    frame = store.profile_frame(row["id"])
+    assert frame["position"].tolist() == list(range(60))  # none missing, none twice
+    assert row["status"] == "done" and row["queries_done"] == 60
+    assert row["tokens_prompt"] == int((frame["prompt_tokens"] * frame["samples"]).sum())
+    assert row["tokens_completion"] == int(frame["completion_tokens_total"].sum())
+    assert row["flops"] == 2 * row["n_params"] * (row["tokens_prompt"] + row["tokens_completion"])
+
+    code, out, err = cli(*_profile_args(data, coin_dir, tmp_path / "whole.db", "--batch-size", 2, "--json"))
+    assert code == 0, err
+    assert json.loads(out)["p_hat"] == frame["p_hat"].tolist()
+
+
+def _stored(db) -> int:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as conn:
+            return conn.execute("SELECT count(*) FROM profile_queries").fetchone()[0]
+    except sqlite3.Error:  # not created yet
+        return 0
+
+
+@pytest.mark.parametrize("extra,option", [
+    (["--samples", 0], "--samples"), (["--max-new-tokens", 0], "--max-new-tokens"),
+    (["--temperature", -1], "--temperature"), (["--limit", 0], "--limit"), (["--limit", -3], "--limit"),
+    (["--backend", "tgi"], "--backend"), (["--batch-size", 0], "--batch-size"), (["--name", "42"], "--name"),
+])
+def test_bad_options_exit_2_naming_the_option_and_write_nothing(cli, coin_dir, data, db_path, extra, option):
+    code, out, err = cli(*_profile_args(data, coin_dir, db_path, *extra))
+    assert code == 2 and option in err and out == ""
+    assert _rows(db_path) == []
+
+
+def test_bad_data_or_model_exit_2_and_write_nothing(cli, tmp_path, coin_dir, data, db_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    no_tok = tmp_path / "no-tokenizer"
+    make_tiny_model(no_tok)
+    for f in ("tokenizer.json", "tokenizer_config.json"):
+        (no_tok / f).unlink()
+    pickled = tmp_path / "pickled"
+    make_tiny_model(pickled)
+    (pickled / "model.safetensors").rename(pickled / "pytorch_model.bin")
+    cases = [(empty, coin_dir, "empty"), (data, tmp_path / "nowhere", "nowhere"),
+             (data, no_tok, "tokenizer"), (data, pickled, "pickle")]
+    for dataset, model, words in cases:
+        code, _, err = cli(*_profile_args(dataset, model, db_path))
+        assert code == 2 and words in err, err
+        assert _rows(db_path) == []
+
+
+def test_a_name_taken_by_different_settings_is_refused(cli, coin_dir, data, db_path):
+    assert cli(*_profile_args(data, coin_dir, db_path, "--name", "mine"))[0] == 0
+    code, _, err = cli(*_profile_args(data, coin_dir, db_path, "--name", "mine", "--samples", 4))
+    assert code == 2 and "--name" in err and "mine" in err
+    assert len(_rows(db_path)) == 1
+    code, _, _ = cli(*_profile_args(data, coin_dir, db_path, "--name", "mine"))  # same settings: reused
+    assert code == 0 and len(_rows(db_path)) == 1
+
+
+def test_show_and_list_read_profiles_back(cli, coin_dir, data, db_path):
+    pid = json.loads(cli(*_profile_args(data, coin_dir, db_path, "--json", "--name", "coin"))[1])["profile_id"]
+    code, out, _ = cli("profile", "show", "coin", "--db", db_path, "--json")
+    view = json.loads(out)
+    assert code == 0 and view["profile_id"] == pid
+    assert sum(b["count"] for b in view["histogram"]) == 24 == sum(view["decisions"].values())
+    assert {r["task"] for r in view["by_task"]} == {"one", "two", "three"}
+    assert [r["difficulty"] for r in view["by_difficulty"]] == [1, 2, 3]
+    code, out, _ = cli("profile", "show", pid, "--db", db_path)
+    assert code == 0 and "p_hat histogram" in out and "█" in out and "FLOP" in out
+    code, out, _ = cli("profile", "list", "--db", db_path, "--json")
+    assert code == 0 and [p["name"] for p in json.loads(out)["profiles"]] == ["coin"]
+    code, out, _ = cli("profile", "list", "--db", db_path)
+    assert code == 0 and "coin" in out
+    code, _, err = cli("profile", "show", "absent", "--db", db_path)
+    assert code == 2 and "absent" in err
+
+
+def test_profile_help_lists_the_subcommands(cli):
+    code, out, _ = cli("profile", "--help")
+    assert code == 0 and "show" in out and "list" in out
+
+
+def test_library_run_counts_decisions_that_add_up(tmp_path, coin_dir, data):
+    ds, ref = load_dataset(str(data)), resolve_model(str(coin_dir))
+    summary = run_profile(ds, ref, ProfileConfig(samples=4, max_new_tokens=4, limit=10), Store(tmp_path / "lib.db"),
+                          progress=False)
+    assert summary["queries"] == 10 and len(summary["p_hat"]) == 10
+    store = Store(tmp_path / "lib.db")
+    view = describe(store.find_profile(summary["profile_id"]), store.profile_frame(summary["profile_id"]))
+    assert sum(view["decisions"].values()) == 10
+
+
+@pytest.mark.parametrize("field,value", [("samples", 0), ("max_new_tokens", -1), ("temperature", -0.1),
+                                         ("limit", 0), ("backend", "x"), ("batch_size", 0), ("examples_kept", -1)])
+def test_config_validate_names_the_option(field, value):
+    with pytest.raises(ConfigError, match="--" + field.replace("_", "-").replace("examples-kept", "examples")):
+        ProfileConfig(**{field: value}).validate()
