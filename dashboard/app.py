@@ -1,7 +1,6 @@
 """sGPO Studio: `sgpo dashboard` serves this file. The navigation follows the data flow."""
 
 import sys
-import time
 from pathlib import Path
 
 # `streamlit run` puts only this folder on the path; the pages import `dashboard.*` from the checkout.
@@ -12,7 +11,6 @@ import streamlit as st  # noqa: E402
 from dashboard import processes, state, widgets  # noqa: E402
 
 st.set_page_config(page_title="sGPO Studio", layout="wide")  # no page_icon: a material one is fetched from the internet
-st.session_state.setdefault("_session_started", time.time())
 nav = st.navigation([
     st.Page("views/data.py", title="Data & profiles", icon=":material/database:", default=True),
     st.Page("views/audit.py", title="Audit", icon=":material/search:"),

@@ -92,6 +92,14 @@ def server(toy):
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(timeout=20)
     log.close()
+    from sgpo.store import Store
+
+    for run in Store(toy["db"]).runs():  # detached trainers outlive the server: end the ones started here
+        if run["pid"] and run["status"] in ("created", "running"):
+            try:
+                os.kill(run["pid"], signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 @pytest.fixture(scope="module")

@@ -45,6 +45,11 @@ def test_launch_runs_the_exact_command_shown(app_env, launched):
     assert processes.cli_line(argv) == shown
     assert argv[argv.index("--steps") + 1] == "7" and argv[argv.index("--lr") + 1] == "0.0001"
     assert argv[argv.index("--strategy") + 1] == "grpo" and argv[argv.index("--db") + 1] == str(app_env)
+    fill_run(Store(app_env), "older", steps=2)
+    fill_run(Store(app_env), "baseline", steps=2)  # the launched run's row appears: the page watches it
+    fill_run(Store(app_env), "newer", steps=2)
+    at.run()
+    assert at.selectbox(key="train_run").value == "baseline"
 
 
 def test_more_knobs_are_passed_only_when_changed_and_parse_as_cli_flags(app_env, launched):

@@ -134,3 +134,10 @@ def test_tasks_lists_builtin_spec_first_on_each_line(cli):
     assert code == 0 and len(lines) >= 3
     assert all(line.startswith("builtin:") for line in lines)
     assert lines[0].split()[0] == "builtin:train" and "4000" in lines[0]
+
+
+def test_a_bad_option_value_is_a_usage_error_not_a_traceback(cli):
+    code, out, err = cli("data", "inspect", "builtin:train", "--prompt-field")
+    assert code == 2 and "Traceback" not in err and out == ""
+    code, _, err = cli("no-such-command")
+    assert code == 2 and "No such command" in err

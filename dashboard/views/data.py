@@ -44,8 +44,8 @@ argv = processes.profile_argv(dataset, model, backend, samples, name, limit or N
 st.code(processes.cli_line(argv), language="bash")
 if st.button("Start profiling", type="primary", key="start_profile"):
     with widgets.guard(stop=False):
-        argv = processes.profile_argv(state.check_dataset(dataset), state.check_model(model), backend, samples,
-                                  state.check_name(name, "profile", taken), limit or None, max_new)
+        argv = processes.profile_argv(state.check_dataset(dataset), state.check_model(model), backend,
+                                      samples, state.check_name(name, "profile", taken), limit or None, max_new)
         processes.launch("profile", name.strip(), argv)
         st.success(f"started profiling {name}")
 

@@ -23,13 +23,13 @@ with st.expander("Launch a run", expanded=st.session_state.setdefault("_launch_o
                   for i, k in enumerate(state.train_knob_specs(more=True))}
     run_name = st.text_input("run name", value=state.unique_name(strategy, taken), key="run_name")
     argv = processes.train_argv(strategy, profile["name"] if profile else "PROFILE", run_name,
-                            state.plan_args(strategy), state.train_args(profile, train))
+                                state.plan_args(strategy), state.train_args(profile, train))
     st.code(processes.cli_line(argv), language="bash")
     if st.button("Launch run", type="primary", key="launch_run"):
         with widgets.guard(stop=False):
             state.check_launch(profile and profile["id"], run_name, taken)
             processes.launch("train", run_name.strip(), argv)
-            st.session_state["train_run"] = run_name.strip()
+            st.session_state["_watch_next"] = run_name.strip()  # watched once its row exists
             st.success(f"launched {run_name}")
 
 if not runs and not processes.jobs("train"):
@@ -47,6 +47,8 @@ def live() -> None:
             return
         st.dataframe(state.runs_table(runs), hide_index=True, key="runs_table")
         names = [r["name"] for r in runs]
+        if st.session_state.get("_watch_next") in names:
+            st.session_state["train_run"] = st.session_state.pop("_watch_next")
         if st.session_state.get("train_run") not in names:
             st.session_state["train_run"] = names[-1]
         name = st.selectbox("watch run", names, key="train_run")

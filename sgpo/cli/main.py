@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from sgpo.errors import SgpoError
+
+try:  # typer >= 0.29 ships its own copy of click: usage errors are its ClickException
+    from typer._click.exceptions import ClickException
+except ImportError:  # older typer runs on click itself
+    from click import ClickException
 
 app = typer.Typer(help="sGPO Studio: profile query difficulty, plan rollouts, train, and watch it live.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -32,12 +36,14 @@ def main(argv: list[str] | None = None) -> int:
     except SgpoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.ClickException as exc:
+    except ClickException as exc:  # usage errors: a bad option value, a missing argument
         exc.show()
         return 2
-    except click.exceptions.Abort:
+    except BrokenPipeError:  # `sgpo tasks | head`: the reader left, nothing to report
+        return 0
+    except typer.Abort:
         print("aborted", file=sys.stderr)
         return 130
 
