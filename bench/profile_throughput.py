@@ -5,8 +5,8 @@
 
 On the same builtin:train prompts, for hf and vllm side by side:
   ours   run_profile (batched generation + scoring + one SQLite transaction per batch)
-  naive  one generate call per query (N samples each)
-  raw    the engine alone: one big batched transformers `generate`, or one vLLM `LLM.generate`
+  naive  one engine call per query (N samples each): transformers `generate` or vLLM `LLM.generate`
+  raw    the engine alone on all prompts at once: one batched `generate`, or one `LLM.generate`
 and the ratios ours/naive (target >= 5x) and ours/raw (target >= 0.9x) in completions per second,
 then the time our path takes to profile the whole builtin:train split (4000 queries x N).
 Best of --repeats runs (ours, raw); model loading is not timed. The vLLM half runs under .venv-vllm when
@@ -66,29 +66,28 @@ def ours(gen, dataset, ref, args, limit: int, db: Path):
     return run
 
 
-def raw_hf(gen, prompts, args):
+def hf_generate(gen, prompts, args) -> int:
+    """transformers' own `generate` over `prompts` with N samples each; returns the generated tokens."""
     import torch
 
-    def run():
-        tok = gen.tokenizer
-        enc = tok(prompts, return_tensors="pt", padding=True)
-        with torch.no_grad():
-            seqs = gen.model.generate(**enc, do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
-                                      num_return_sequences=args.samples, max_new_tokens=args.max_new_tokens,
-                                      pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
-        new = seqs[:, enc["input_ids"].shape[1]:]
-        # tokens up to and including the end token; padding after it is not generated work
-        ended = (new == tok.eos_token_id).cumsum(1)
-        return int(((ended == 0) | ((ended == 1) & (new == tok.eos_token_id))).sum())
-    return run
+    tok = gen.tokenizer
+    enc = tok(prompts, return_tensors="pt", padding=True)
+    with torch.no_grad():
+        seqs = gen.model.generate(**enc, do_sample=True, temperature=1.0, top_k=0, top_p=1.0,
+                                  num_return_sequences=args.samples, max_new_tokens=args.max_new_tokens,
+                                  pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
+    new = seqs[:, enc["input_ids"].shape[1]:]
+    # tokens up to and including the end token; the padding after it is not generated work
+    ended = (new == tok.eos_token_id).cumsum(1)
+    return int(((ended == 0) | ((ended == 1) & (new == tok.eos_token_id))).sum())
+
+
+def raw_hf(gen, prompts, args):
+    return lambda: hf_generate(gen, prompts, args)
 
 
 def naive_hf(gen, prompts, args):
-    def run():
-        return sum(s.completion_tokens for p in prompts for g in
-                   gen.generate([p], n=args.samples, temperature=1.0, max_new_tokens=args.max_new_tokens, seed=0)
-                   for s in g.samples)
-    return run
+    return lambda: sum(hf_generate(gen, [p], args) for p in prompts)
 
 
 def raw_vllm(gen, prompts, args):

@@ -166,3 +166,25 @@ def test_vllm_python_prefers_the_env_override_and_never_names_this_interpreter(m
     monkeypatch.setattr(vllm_backend, "vllm_importable", lambda: True)
     monkeypatch.setenv("SGPO_VLLM_PYTHON", str(tmp_path / "python"))
     assert vllm_backend.vllm_python() is None  # vLLM right here: no detour
+
+
+def test_own_decoding_loop_matches_transformers_generate(tiny, coin):
+    """The loop that prefills once and drops finished samples picks generate's greedy tokens, and its
+    records look the same as generate's (the fallback for models without position_ids)."""
+    def greedy(gen):
+        return gen.generate(PROMPTS, n=2, temperature=0, max_new_tokens=12, seed=0)
+
+    ours = greedy(tiny)
+    tiny._own_loop = False
+    try:
+        theirs = greedy(tiny)
+        sampled = coin.generate(PROMPTS, n=4, temperature=1.0, max_new_tokens=4, seed=0)
+        coin._own_loop = False
+        fallback = coin.generate(PROMPTS, n=4, temperature=1.0, max_new_tokens=4, seed=0)
+    finally:
+        tiny._own_loop = coin._own_loop = True
+    assert [[(s.token_ids, s.text, s.finished) for s in g.samples] for g in ours] == \
+           [[(s.token_ids, s.text, s.finished) for s in g.samples] for g in theirs]
+    for a, b in zip(sampled, fallback):
+        assert a.prompt_ids == b.prompt_ids and len(a.samples) == len(b.samples) == 4
+        assert all(s.finished == (s.token_ids[-1] == coin.tokenizer.eos_token_id) for s in a.samples + b.samples)

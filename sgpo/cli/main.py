@@ -31,8 +31,9 @@ for _module in (_data, _profile, _plan, _train, _dashboard):
 def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     try:
-        command.main(args=argv, prog_name="sgpo", standalone_mode=False)
-        return 0
+        # outside standalone mode, typer returns the code of a `typer.Exit(n)` instead of raising it
+        code = command.main(args=argv, prog_name="sgpo", standalone_mode=False)
+        return code if isinstance(code, int) else 0
     except SgpoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
