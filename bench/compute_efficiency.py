@@ -61,7 +61,8 @@ def main() -> None:
     ap.add_argument("--docs", type=Path, default=ROOT / "docs")
     ap.add_argument("--readme", type=Path, default=ROOT / "README.md")
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
-    ap.add_argument("--train-limit", type=int, default=None, help="profile/train on the first N train queries")
+    ap.add_argument("--dataset", default=None, help="train split (default builtin:train; --quick: builtin:sort-train)")
+    ap.add_argument("--eval-dataset", default=None, help="held-out split (default builtin:eval; --quick: builtin:sort-eval)")
     args = ap.parse_args()
     seeds = args.seeds or (1 if args.quick else 3)
     budget = args.budget or (2.5e12 if args.quick else 2.0e13)
@@ -73,12 +74,12 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     args.docs.mkdir(parents=True, exist_ok=True)
     db = ["--db", str(args.db)]
-    dataset = "builtin:train"
-    limit = ["--limit", str(args.train_limit)] if args.train_limit else []
+    dataset = args.dataset or ("builtin:sort-train" if args.quick else "builtin:train")
+    eval_dataset = args.eval_dataset or ("builtin:sort-eval" if args.quick else "builtin:eval")
 
     t0 = time.time()
     prof = sgpo("profile", dataset, "--model", "starter", "--samples", "8", "--max-new-tokens", "20",
-                "--name", "bench-profile", *limit, *db)
+                "--name", "bench-profile", *db)
     print(f"profile: {prof['queries']} queries, {prof['flops']:.3g} FLOPs, {prof['seconds']:.0f} s", flush=True)
     forecast = sgpo("plan", str(prof["profile_id"]), *db)["forecast"]
 
@@ -88,7 +89,8 @@ def main() -> None:
             extra = STRATEGIES[name] + (["--profile", str(prof["profile_id"])] if name in SGPO_FAMILY else [])
             started = time.time()
             res = sgpo("train", *extra, "--dataset", dataset, "--flops-budget", f"{budget:.6g}",
-                       "--eval-every", str(eval_every), "--eval-limit", str(eval_limit), "--seed", str(seed),
+                       "--eval-dataset", eval_dataset, "--eval-every", str(eval_every), "--eval-limit", str(eval_limit),
+                       "--seed", str(seed),
                        "--run-name", f"bench-{name}-s{seed}", *db)
             runs.append({"strategy": name, "seed": seed, "run_id": res["run_id"], "wall_seconds": time.time() - started})
             print(f"{name:<14} seed {seed}: {res['steps']} steps, acc {res['eval_accuracy']:.3f}, wasted "
@@ -97,7 +99,7 @@ def main() -> None:
     store = Store(args.db)
     points, summary = collect(store, runs)
     points.to_csv(args.out / "compute_efficiency.csv", index=False)
-    result = {"budget_flops": budget, "seeds": seeds, "eval_every_steps": eval_every, "eval_queries": eval_limit,
+    result = {"dataset": dataset, "eval_dataset": eval_dataset, "budget_flops": budget, "seeds": seeds, "eval_every_steps": eval_every, "eval_queries": eval_limit,
               "profile": {"queries": prof["queries"], "flops": prof["flops"], "seconds": prof["seconds"]},
               "planner_forecast_informative_fraction": forecast["plan"]["informative_fraction"],
               "grpo_forecast_informative_fraction": forecast["baseline"]["informative_fraction"],
@@ -212,7 +214,7 @@ def table(result: dict) -> str:
                      f"{red} | {s['final_accuracy_mean']:.3f} ± {s['final_accuracy_std']:.3f} | "
                      f"{s['wasted_fraction']:.2f} | {fp} | {s['wall_seconds_mean']:.0f} s |")
     lines.append("")
-    lines.append(f"Budget {result['budget_flops']:.3g} FLOPs per run, {result['seeds']} seed(s); profiling "
+    lines.append(f"{result['dataset']} -> {result['eval_dataset']}. Budget {result['budget_flops']:.3g} FLOPs per run, {result['seeds']} seed(s); profiling "
                  f"{result['profile']['flops']:.3g} FLOPs counted in every sGPO run. Planner forecast of the "
                  f"informative-group fraction: {result['planner_forecast_informative_fraction']:.2f} (sgpo plan) vs "
                  f"{result['grpo_forecast_informative_fraction']:.2f} (GRPO G=8); measured first-phase fraction in "
@@ -221,7 +223,7 @@ def table(result: dict) -> str:
 
 
 def write_readme(readme: Path, result: dict) -> None:
-    text = readme.read_text()
+    text = readme.read_text() if readme.exists() else ""
     block = f"{README_START}\n{table(result)}\n{README_END}"
     if README_START in text:
         head, rest = text.split(README_START, 1)

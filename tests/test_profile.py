@@ -91,7 +91,7 @@ def test_same_command_again_returns_the_finished_profile_without_work(cli, coin_
 
 
 def test_resume_after_kill_9_loses_nothing_and_repeats_nothing(cli, tmp_path, coin_dir):
-    data = write_jsonl(tmp_path / "many.jsonl", 60)
+    data = write_jsonl(tmp_path / "many.jsonl", 100)
     db = tmp_path / "killed.db"
     args = [str(a) for a in _profile_args(data, coin_dir, db, "--batch-size", 2)]
     proc = subprocess.Popen([sys.executable, "-m", "sgpo", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
@@ -104,15 +104,15 @@ def test_resume_after_kill_9_loses_nothing_and_repeats_nothing(cli, tmp_path, co
     finally:
         proc.wait()
     partial = _stored(db)
-    assert 0 < partial < 60, f"the kill came at {partial} of 60 stored queries: expected part-way"
+    assert 0 < partial < 100, f"the kill came at {partial} of 100 stored queries: expected part-way"
     assert Store(db).profiles()[0]["status"] == "running"
 
     subprocess.run([sys.executable, "-m", "sgpo", *args], cwd=ROOT, check=True, capture_output=True, env=ONE_THREAD)
     store = Store(db)
     [row] = store.profiles()
     frame = store.profile_frame(row["id"])
-    assert frame["position"].tolist() == list(range(60))  # none missing, none twice
-    assert row["status"] == "done" and row["queries_done"] == 60
+    assert frame["position"].tolist() == list(range(100))  # none missing, none twice
+    assert row["status"] == "done" and row["queries_done"] == 100
     assert row["tokens_prompt"] == int((frame["prompt_tokens"] * frame["samples"]).sum())
     assert row["tokens_completion"] == int(frame["completion_tokens_total"].sum())
     assert row["flops"] == 2 * row["n_params"] * (row["tokens_prompt"] + row["tokens_completion"])
