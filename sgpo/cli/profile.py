@@ -18,17 +18,10 @@ from typer.core import TyperGroup
 
 from sgpo.cli.common import DbOption, JsonOption, human_flops, open_store, print_json
 from sgpo.cli.data import AnswerField, IdField, PromptField
-from sgpo.errors import SgpoError
 from sgpo.profile import ProfileConfig, config_fields, describe, profile_summary, run_profile
 
 HELP = {name: text for name, _, text in config_fields()}
 DEFAULT = ProfileConfig()
-
-
-class RerunFailed(SgpoError):
-    def __init__(self, message: str, exit_code: int):
-        super().__init__(message)
-        self.exit_code = exit_code if exit_code > 0 else 128 - exit_code  # -9 (killed) -> 137, like a shell
 
 
 class ProfileGroup(TyperGroup):
@@ -75,10 +68,7 @@ def run(
                 if value is not None:
                     argv += [flag, value]
             code = _rerun(python, argv + (["--json"] if as_json else []))
-            if code != 0:  # its own message is already on stderr; this line carries the exit code through
-                raise RerunFailed(f"the run under {python} stopped with exit code {code} (its message is above)",
-                                  code)
-            return
+            raise typer.Exit(code if code >= 0 else 128 - code)  # killed by signal 9 -> 137, as a shell says
 
     from sgpo.data import load_dataset
     from sgpo.model import resolve_model
