@@ -160,6 +160,10 @@ def test_vllm_python_prefers_the_env_override_and_never_names_this_interpreter(m
 
     monkeypatch.setattr(vllm_backend, "vllm_importable", lambda: False)
     monkeypatch.setenv("SGPO_VLLM_PYTHON", str(tmp_path / "python"))
+    with pytest.raises(BackendError, match="SGPO_VLLM_PYTHON"):  # not there
+        vllm_backend.vllm_python()
+    (tmp_path / "python").write_text("#!/bin/sh\n")
+    (tmp_path / "python").chmod(0o755)
     assert vllm_backend.vllm_python() == str(tmp_path / "python")
     monkeypatch.setenv("SGPO_VLLM_PYTHON", sys.executable)  # a venv python links to the same binary as others:
     assert vllm_backend.vllm_python() is None                # compared by path, not by link target

@@ -34,7 +34,11 @@ def vllm_python() -> str | None:
     this interpreter can import vLLM itself or no other one is known."""
     if vllm_importable():
         return None
-    candidate = os.environ.get("SGPO_VLLM_PYTHON") or (str(VLLM_VENV_PYTHON) if VLLM_VENV_PYTHON.exists() else None)
+    override = os.environ.get("SGPO_VLLM_PYTHON")
+    if override and not os.access(override, os.X_OK):
+        raise BackendError(f"SGPO_VLLM_PYTHON={override} is not an executable interpreter: point it at a python "
+                           f"that has vLLM, or unset it")
+    candidate = override or (str(VLLM_VENV_PYTHON) if VLLM_VENV_PYTHON.exists() else None)
     # Compare paths, not symlink targets: every venv's python links to the same system binary.
     if candidate and os.path.abspath(candidate) != os.path.abspath(sys.executable):
         return candidate
