@@ -126,6 +126,13 @@ class Store:
     def close(self) -> None:
         self.db.conn.close()
 
+    def _by_id_or_name(self, table: str, ref: str | int) -> list[dict]:
+        """Rows of `table` whose id is `ref` (when it is a number), else whose name is `ref`."""
+        rows = []
+        if isinstance(ref, int) or str(ref).isdigit():
+            rows = list(self.db[table].rows_where("id = ?", [int(ref)]))
+        return rows or list(self.db[table].rows_where("name = ?", [str(ref)]))
+
     # datasets ------------------------------------------------------------------------------
     def record_dataset(self, *, hash: str, spec: str, path: str, rows: int, fields: list[str]) -> None:
         with self.transaction():
@@ -135,11 +142,7 @@ class Store:
     # profiles ------------------------------------------------------------------------------
     def find_profile(self, ref: str | int) -> dict:
         """A profile by id or name; StoreError naming what was asked for when absent."""
-        rows = []
-        if isinstance(ref, int) or str(ref).isdigit():
-            rows = list(self.db["profiles"].rows_where("id = ?", [int(ref)]))
-        if not rows:
-            rows = list(self.db["profiles"].rows_where("name = ?", [str(ref)]))
+        rows = self._by_id_or_name("profiles", ref)
         if not rows:
             raise StoreError(f"no profile {ref!r} in {self.path}: `sgpo profile list` shows what is there")
         return rows[0]
@@ -194,11 +197,7 @@ class Store:
                 "created": time.time()}).last_pk
 
     def find_plan(self, ref: str | int) -> dict:
-        rows = []
-        if isinstance(ref, int) or str(ref).isdigit():
-            rows = list(self.db["plans"].rows_where("id = ?", [int(ref)]))
-        if not rows:
-            rows = list(self.db["plans"].rows_where("name = ?", [str(ref)]))
+        rows = self._by_id_or_name("plans", ref)
         if not rows:
             raise StoreError(f"no plan {ref!r} in {self.path}")
         row = rows[0]
@@ -220,11 +219,7 @@ class Store:
                              f"or resume it with --resume {name}") from None
 
     def find_run(self, ref: str | int) -> dict:
-        rows = []
-        if isinstance(ref, int) or str(ref).isdigit():
-            rows = list(self.db["runs"].rows_where("id = ?", [int(ref)]))
-        if not rows:
-            rows = list(self.db["runs"].rows_where("name = ?", [str(ref)]))
+        rows = self._by_id_or_name("runs", ref)
         if not rows:
             raise StoreError(f"no run {ref!r} in {self.path}: `sgpo runs` lists the runs")
         row = rows[0]
