@@ -22,6 +22,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -38,14 +39,18 @@ STRATEGIES = {  # name -> extra `sgpo train` arguments
     "sgpo": ["--strategy", "sgpo"],
     "sgpo-refresh": ["--strategy", "sgpo", "--refresh"],
     "sgpo-knapsack": ["--strategy", "sgpo", "--group-rule", "knapsack"],
+    # beyond the paper: G large enough that a group holds a success and a failure with chance >= 0.75
+    "sgpo-informative": ["--strategy", "sgpo", "--group-rule", "informative", "--refresh"],
 }
-SGPO_FAMILY = {"sgpo", "sgpo-refresh", "sgpo-knapsack"}
+SGPO_FAMILY = {name for name, extra in STRATEGIES.items() if "sgpo" in extra}
 README_START, README_END = "<!-- bench:compute_efficiency:start -->", "<!-- bench:compute_efficiency:end -->"
 
 
 def sgpo(*args: str) -> dict:
     """Run the CLI (an argument list, no shell) and parse its one JSON object."""
-    proc = subprocess.run([sys.executable, "-m", "sgpo", *args, "--json"], cwd=ROOT, capture_output=True, text=True)
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")  # spinning OpenMP threads starve the parallel jobs
+    proc = subprocess.run([sys.executable, "-m", "sgpo", *args, "--json"], cwd=ROOT, capture_output=True, text=True,
+                          env=env)
     if proc.returncode != 0:
         raise SystemExit(f"sgpo {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout)
@@ -53,7 +58,9 @@ def sgpo(*args: str) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="one seed, small budget")
+    ap.add_argument("--quick", action="store_true", help="one seed, small budget, the sort task only")
+    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                    help="runs trained side by side, one torch thread each (default: 2, or 1 on one core)")
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--budget", type=float, default=None, help="total FLOPs per run")
     ap.add_argument("--db", type=Path, default=ROOT / "bench" / "results" / "compute_efficiency.db")
@@ -65,8 +72,8 @@ def main() -> None:
     ap.add_argument("--eval-dataset", default=None, help="held-out split (default builtin:eval; --quick: builtin:sort-eval)")
     args = ap.parse_args()
     seeds = args.seeds or (1 if args.quick else 3)
-    budget = args.budget or (2.5e12 if args.quick else 2.0e13)
-    eval_every, eval_limit = (5, 200) if args.quick else (10, 400)
+    budget = args.budget or (1.2e12 if args.quick else 8e12)  # full: about 170 grpo steps of 256 rollouts
+    eval_every, eval_limit = (5, 100) if args.quick else (20, 400)
     strategies = args.strategies.split(",")
     if args.db.exists():  # from scratch: the figures must come from this run alone
         for suffix in ("", "-wal", "-shm"):
@@ -83,23 +90,26 @@ def main() -> None:
     print(f"profile: {prof['queries']} queries, {prof['flops']:.3g} FLOPs, {prof['seconds']:.0f} s", flush=True)
     forecast = sgpo("plan", str(prof["profile_id"]), *db)["forecast"]
 
-    runs = []
-    for seed in range(seeds):
-        for name in strategies:
-            extra = STRATEGIES[name] + (["--profile", str(prof["profile_id"])] if name in SGPO_FAMILY else [])
-            started = time.time()
-            res = sgpo("train", *extra, "--dataset", dataset, "--flops-budget", f"{budget:.6g}",
-                       "--eval-dataset", eval_dataset, "--eval-every", str(eval_every), "--eval-limit", str(eval_limit),
-                       "--seed", str(seed),
-                       "--run-name", f"bench-{name}-s{seed}", *db)
-            runs.append({"strategy": name, "seed": seed, "run_id": res["run_id"], "wall_seconds": time.time() - started})
-            print(f"{name:<14} seed {seed}: {res['steps']} steps, acc {res['eval_accuracy']:.3f}, wasted "
-                  f"{res['wasted_fraction']:.2f}, {time.time() - started:.0f} s", flush=True)
+    def train(job: tuple[int, str]) -> dict:
+        seed, name = job
+        extra = STRATEGIES[name] + (["--profile", str(prof["profile_id"])] if name in SGPO_FAMILY else [])
+        started = time.time()
+        res = sgpo("train", *extra, "--dataset", dataset, "--flops-budget", f"{budget:.6g}",
+                   "--eval-dataset", eval_dataset, "--eval-every", str(eval_every), "--eval-limit", str(eval_limit),
+                   "--seed", str(seed), "--threads", "1", "--run-name", f"bench-{name}-s{seed}", *db)
+        wall = time.time() - started
+        print(f"{name:<16} seed {seed}: {res['steps']} steps, acc {res['eval_accuracy']:.3f}, wasted "
+              f"{res['wasted_fraction']:.2f}, {wall:.0f} s", flush=True)
+        return {"strategy": name, "seed": seed, "run_id": res["run_id"], "wall_seconds": wall}
+
+    jobs = [(seed, name) for seed in range(seeds) for name in strategies]
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:  # threads only wait on the subprocesses
+        runs = list(pool.map(train, jobs))
 
     store = Store(args.db)
     points, summary = collect(store, runs)
     points.to_csv(args.out / "compute_efficiency.csv", index=False)
-    result = {"dataset": dataset, "eval_dataset": eval_dataset, "budget_flops": budget, "seeds": seeds, "eval_every_steps": eval_every, "eval_queries": eval_limit,
+    result = {"dataset": dataset, "eval_dataset": eval_dataset, "budget_flops": budget, "seeds": seeds, "jobs": args.jobs, "eval_every_steps": eval_every, "eval_queries": eval_limit,
               "profile": {"queries": prof["queries"], "flops": prof["flops"], "seconds": prof["seconds"]},
               "planner_forecast_informative_fraction": forecast["plan"]["informative_fraction"],
               "grpo_forecast_informative_fraction": forecast["baseline"]["informative_fraction"],
@@ -218,7 +228,11 @@ def table(result: dict) -> str:
                  f"{result['profile']['flops']:.3g} FLOPs counted in every sGPO run. Planner forecast of the "
                  f"informative-group fraction: {result['planner_forecast_informative_fraction']:.2f} (sgpo plan) vs "
                  f"{result['grpo_forecast_informative_fraction']:.2f} (GRPO G=8); measured first-phase fraction in "
-                 f"the table.")
+                 f"the table. Runs were trained {result.get('jobs', 1)} at a time, one torch thread each, so wall "
+                 f"times are per run under that load.")
+    lines.append("")
+    lines.append("Strategies: " + "; ".join(f"`{name}` = `sgpo train {' '.join(STRATEGIES[name])}`"
+                                             for name in result["strategies"] if name in STRATEGIES) + ".")
     return "\n".join(lines)
 
 

@@ -29,7 +29,7 @@ import pandas as pd
 from sgpo.errors import ConfigError, DataError
 from sgpo.knapsack import knapsack_group_sizes, p_informative
 
-GROUP_RULES = ("pow2", "inverse", "fixed", "knapsack")
+GROUP_RULES = ("pow2", "inverse", "informative", "fixed", "knapsack")
 ESTIMATES = ("raw", "posterior")
 CURRICULA = ("sequential", "steps", "plateau", "sorted", "none")
 PHASED = ("sequential", "steps", "plateau")  # one phase per G bucket, easy (small G) to hard
@@ -57,8 +57,14 @@ class PlanConfig:
         "chosen with the seed (paper: 0.10)", lo=0.0, hi=1.0)
     group_rule: str = _knob(
         "pow2", "group size per query: pow2 = smallest power of two >= 1/p clipped to [g_min, g_max] "
-        "(paper); inverse = ceil(1/p) clipped; fixed = fixed_group_size; knapsack = integer G in "
-        "[g_min, g_max] maximising expected informative groups under rollout_budget", choices=GROUP_RULES)
+        "(paper); inverse = ceil(1/p) clipped; informative = smallest power-of-two G whose group holds a "
+        "success and a failure with chance >= informative_target; fixed = fixed_group_size; knapsack = "
+        "integer G in [g_min, g_max] maximising expected informative groups under rollout_budget",
+        choices=GROUP_RULES)
+    informative_target: float = _knob(
+        0.75, "group_rule=informative: the chance 1 - p^G - (1-p)^G that a group is informative (has a "
+        "non-zero advantage) that G must reach; queries that reach it at no G <= g_max get g_max",
+        lo=0.0, hi=1.0, open_lo=True)
     g_min: int = _knob(2, "smallest group size (>= 2: a group of one has no advantage)", lo=2, hi=64)
     g_max: int = _knob(8, "largest group size (paper: 8)", lo=2, hi=64)
     fixed_group_size: int = _knob(
@@ -267,10 +273,13 @@ def group_size_for(p, config: PlanConfig) -> np.ndarray:
     """G per query under the pow2, inverse or fixed rule (knapsack needs the whole set: see make_plan).
 
     pow2: smallest power of two >= 1/p; inverse: ceil(1/p); both clipped to [g_min, g_max]; p = 0
-    gives g_max (the limit as p -> 0)."""
+    gives g_max (the limit as p -> 0). informative: the smallest of g_min, the powers of two between,
+    and g_max whose P_inf(p, G) = 1 - p^G - (1-p)^G reaches informative_target, else g_max."""
     p = np.asarray(p, dtype=float)
     if config.group_rule == "fixed":
         return np.full(p.shape, config.fixed_group_size, dtype=np.int64)
+    if config.group_rule == "informative":
+        return _informative_group_sizes(p, config)
     with np.errstate(divide="ignore"):
         need = np.minimum(1.0 / p, 2.0 * config.g_max) * (1 - _TOL)  # capped: p = 0 gives g_max
     if config.group_rule == "pow2":
@@ -281,6 +290,17 @@ def group_size_for(p, config: PlanConfig) -> np.ndarray:
     else:
         raise ConfigError(f"group_rule={config.group_rule!r} has no per-query formula: use make_plan")
     return np.clip(raw, config.g_min, config.g_max).astype(np.int64)
+
+
+def _informative_group_sizes(p: np.ndarray, config: PlanConfig) -> np.ndarray:
+    powers = [2 ** k for k in range(1, 8) if config.g_min < 2 ** k < config.g_max]
+    out = np.full(p.shape, config.g_max, dtype=np.int64)
+    undecided = np.ones(p.shape, dtype=bool)
+    for g in [config.g_min, *powers]:  # ascending; P_inf grows with G, so the first that reaches wins
+        hit = undecided & (p_informative(p, g) >= config.informative_target - _TOL)
+        out[hit] = g
+        undecided &= ~hit
+    return out
 
 
 def _decide(p_hat: np.ndarray, config: PlanConfig, rng: np.random.Generator) -> np.ndarray:

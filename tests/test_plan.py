@@ -191,6 +191,28 @@ def test_paper_buckets_with_default_knobs():
     assert group_size_for(p, PlanConfig()).tolist() == [2, 2, 4, 4, 8, 8, 8, 8]
 
 
+def test_informative_rule_takes_the_smallest_bucket_that_reaches_the_target():
+    p = np.linspace(0.0, 1.0, 401)
+    for g_min, g_max, target in [(2, 8, 0.75), (2, 16, 0.5), (3, 12, 0.9)]:
+        config = PlanConfig(group_rule="informative", g_min=g_min, g_max=g_max, informative_target=target)
+        got = group_size_for(p, config)
+        buckets = sorted({g_min, g_max, *(2 ** k for k in range(1, 8) if g_min < 2 ** k < g_max)})
+        for q, g in zip(p, got):
+            reaching = [b for b in buckets if 1 - q ** b - (1 - q) ** b >= target - 1e-9]
+            assert g == (reaching[0] if reaching else g_max), (q, target)
+    # p = 1/2 is informative with chance 1 - 2 / 2^G: 0.5 at G=2, 0.875 at G=4
+    assert group_size_for([0.5], PlanConfig(group_rule="informative", informative_target=0.75)).tolist() == [4]
+    assert group_size_for([0.5], PlanConfig(group_rule="informative", informative_target=0.5)).tolist() == [2]
+
+
+def test_informative_rule_forecasts_fewer_wasted_rollouts_than_the_paper_rule():
+    rng = np.random.default_rng(0)
+    frame = profile(rng.integers(1, 8, size=500))  # learnable only: 1..7 successes of 8
+    paper = make_plan(frame, PlanConfig(unsolved_keep=0.0))
+    informative = make_plan(frame, PlanConfig(group_rule="informative", unsolved_keep=0.0))
+    assert informative.forecast["plan"]["wasted_fraction"] < paper.forecast["plan"]["wasted_fraction"] - 0.1
+
+
 def test_posterior_estimate_is_the_beta_mean_and_decisions_stay_raw():
     frame = profile([0, 4, 8])
     config = PlanConfig(success_estimate="posterior", prior_a=1.0, prior_b=3.0, trivial_threshold=0.9,
