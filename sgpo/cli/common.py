@@ -72,11 +72,15 @@ def dataclass_options(cls, *, skip: tuple[str, ...] = (), help_prefix: str = "")
         if f.name in skip:
             continue
         default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        hint = hints[f.name]
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        if inner and len(inner) < len(typing.get_args(hint)):  # `X | None`: typer reads Optional[X]
+            hint = Optional[inner[0]]
         flag = "--" + f.name.replace("_", "-")
-        decl = [f"{flag}/--no-{f.name.replace('_', '-')}"] if hints[f.name] is bool else [flag]
+        decl = [f"{flag}/--no-{f.name.replace('_', '-')}"] if hint is bool else [flag]
         option = typer.Option(*decl, help=help_prefix + f.metadata.get("help", ""), show_default=True)
         params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default,
-                                        annotation=Annotated[hints[f.name], option]))
+                                        annotation=Annotated[hint, option]))
     return params
 
 

@@ -6,17 +6,14 @@ is not a subcommand name to `run`, so `sgpo profile builtin:train` and `sgpo pro
 
 from __future__ import annotations
 
-import codecs
 import os
-import subprocess
-import sys
-import threading
 from typing import Annotated, Optional
 
 import typer
 from typer.core import TyperGroup
 
 from sgpo.cli.common import DbOption, JsonOption, human_flops, open_store, print_json
+from sgpo.cli.rerun import rerun
 from sgpo.cli.data import AnswerField, IdField, PromptField
 from sgpo.profile import ProfileConfig, config_fields, describe, profile_summary, run_profile
 
@@ -67,7 +64,7 @@ def run(
                                 ("--answer-field", answer_field), ("--id-field", id_field), ("--db", db)):
                 if value is not None:
                     argv += [flag, value]
-            code = _rerun(python, argv + (["--json"] if as_json else []))
+            code = rerun(python, argv + (["--json"] if as_json else []))
             raise typer.Exit(code if code >= 0 else 128 - code)  # killed by signal 9 -> 137, as a shell says
 
     from sgpo.data import load_dataset
@@ -85,40 +82,6 @@ def run(
                f"{summary['samples']} samples, mean p_hat {summary['mean_p_hat']:.3f}")
     _echo_cost(summary)
     typer.echo(f"  next: sgpo profile show {summary['profile_id']}")
-
-
-def _rerun(python: str, argv: list) -> int:
-    """Run `python -m sgpo ARGV` (an argument list, never a shell) where vLLM is installed, streaming its
-    stdout and stderr through ours (so in-process callers capture them) and returning its exit code."""
-    from sgpo.generate.vllm import PROJECT_ROOT
-
-    env = {**os.environ, "SGPO_VLLM_RERUN": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
-    print(f"vLLM is not installed here: running under {python}", file=sys.stderr, flush=True)
-    proc = subprocess.Popen([python, "-m", "sgpo", *map(str, argv)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env)
-    pumps = [threading.Thread(target=_pump, args=(src, dst), daemon=True)
-             for src, dst in ((proc.stdout, sys.stdout), (proc.stderr, sys.stderr))]
-    for t in pumps:
-        t.start()
-    try:
-        code = proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()
-        code = proc.wait()
-    for t in pumps:
-        t.join()
-    return code
-
-
-def _pump(src, dst) -> None:
-    decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    for chunk in iter(lambda: src.read1(1 << 16), b""):  # chunks, not lines: progress bars use \r
-        try:
-            dst.write(decoder.decode(chunk))
-            dst.flush()
-        except (BrokenPipeError, ValueError):  # our reader went away (e.g. `| head`): keep draining the child
-            pass
 
 
 @profile_app.command("show")

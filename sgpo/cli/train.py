@@ -14,69 +14,34 @@ import os
 import subprocess
 import sys
 import time
-import typing
-from dataclasses import MISSING, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from sgpo.cli.common import DbOption, JsonOption, human_flops, open_store, print_json
+from sgpo.cli.common import (DbOption, JsonOption, dataclass_options, human_flops, open_store, print_json,
+                             with_options)
+from sgpo.cli.rerun import rerun
 from sgpo.errors import BackendError, ConfigError
-from sgpo.train.config import TrainConfig, option
+from sgpo.plan import PlanConfig
+from sgpo.train.config import TrainConfig
 
-PLAN_SKIP = {"seed"}  # the plan's seed follows --seed
-
-
-def _plan_fields():
-    try:
-        from sgpo.plan import PlanConfig
-    except ImportError:  # the planner is not installed: sgpo/grpo/dapo options still work without its knobs
-        return None, []
-    hints = typing.get_type_hints(PlanConfig)
-    return PlanConfig, [(f, hints[f.name]) for f in fields(PlanConfig) if f.name not in PLAN_SKIP]
-
-
-def _option_param(name: str, hint, default, help_text: str) -> inspect.Parameter:
-    hint = _cli_type(hint)
-    flag = option(name)
-    decl = [f"{flag}/--no-{name.replace('_', '-')}"] if hint is bool else [flag]
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default,
-                             annotation=Annotated[hint, typer.Option(*decl, help=help_text, show_default=True)])
-
-
-def _cli_type(hint):
-    args = [a for a in typing.get_args(hint) if a is not type(None)]
-    if args and len(args) < len(typing.get_args(hint)):  # X | None
-        return Optional[args[0]]
-    return hint
-
-
-def _signature() -> inspect.Signature:
-    hints = typing.get_type_hints(TrainConfig)
-    params = []
-    for f in fields(TrainConfig):
-        if f.name == "plan":
-            continue
-        default = f.default if f.default is not MISSING else f.default_factory()
-        params.append(_option_param(f.name, hints[f.name], default, f.metadata.get("help", "")))
-    plan_cls, plan_fields = _plan_fields()
-    for f, hint in plan_fields:
-        default = f.default if f.default is not MISSING else f.default_factory()
-        params.append(_option_param(f.name, hint, default, "plan: " + f.metadata.get("help", "")))
-    extra = [
+PLAN_SKIP = ("seed",)  # the plan's seed follows --seed
+EXTRA = [
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[hint, opt])
+    for name, hint, default, opt in [
         ("run_name", Optional[str], None, typer.Option("--run-name", help="unique run name (default: strategy-time)")),
         ("resume", Optional[str], None, typer.Option("--resume", help="continue run RUN (id or name) from its last "
                                                                       "checkpoint; the other knobs come from the run")),
         ("detach", bool, False, typer.Option("--detach", help="run in the background; `sgpo runs` shows it")),
         ("db", Optional[Path], None, DbOption.__metadata__[0]),
         ("as_json", bool, False, JsonOption.__metadata__[0]),
-    ]
-    params += [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d, annotation=Annotated[t, o])
-               for n, t, d, o in extra]
-    return inspect.Signature(params)
+    ]]
 
 
+@with_options(*dataclass_options(TrainConfig, skip=("plan",)),
+              *dataclass_options(PlanConfig, skip=PLAN_SKIP, help_prefix="plan: "), *EXTRA)
 def train_command(**kw) -> None:
     """Train a policy with sgpo (profile-driven plan), fixed-G GRPO or DAPO, with FLOPs accounting."""
     run_name, resume_ref, detach, db, as_json = (kw.pop(k) for k in ("run_name", "resume", "detach", "db", "as_json"))
@@ -92,8 +57,7 @@ def train_command(**kw) -> None:
         from sgpo.train import resume
 
         return _report(resume(run["id"], store), as_json)
-    plan_cls, plan_fields = _plan_fields()
-    plan = {f.name: kw.pop(f.name) for f, _ in plan_fields}
+    plan = {f.name: kw.pop(f.name) for f in fields(PlanConfig) if f.name not in PLAN_SKIP}
     cfg = TrainConfig(**kw, plan=plan if kw.get("strategy") == "sgpo" else {})
     from sgpo.train.setup import create_run, prepare
 
@@ -104,9 +68,6 @@ def train_command(**kw) -> None:
     from sgpo.train.loop import Trainer
 
     _report(Trainer(prep, store, create_run(prep, store)).run(), as_json)
-
-
-train_command.__signature__ = _signature()
 
 
 def _needs_vllm_python(cfg: TrainConfig) -> bool:
@@ -129,9 +90,7 @@ def _launch(store, run_id: int, name: str, *, detach: bool, as_json: bool) -> No
         python = vllm_python() or python
     argv = ["train", "--resume", str(run_id), "--db", str(store.path.resolve())]
     if not detach:
-        from sgpo.cli.profile import _rerun
-
-        code = _rerun(python, argv + (["--json"] if as_json else []))
+        code = rerun(python, argv + (["--json"] if as_json else []))
         if code:
             raise BackendError(f"training under {python} failed (exit code {code}); its error is above. The run "
                                f"can continue with `sgpo train --resume {name}`")
