@@ -34,7 +34,8 @@ from sgpo.tasks.rewards import SCORERS
 class ProfileConfig:
     samples: int = field(default=8, metadata={"help": "samples per query (the paper's N)"})
     temperature: float = field(default=1.0, metadata={"help": "sampling temperature; use the training one (0: greedy)"})
-    max_new_tokens: int = field(default=32, metadata={"help": "completion length cap, in tokens"})
+    max_new_tokens: int = field(default=20, metadata={"help": "completion length cap, in tokens; use the training "
+                                                                "one (sgpo train defaults to 20 too)"})
     backend: str = field(default="hf", metadata={"help": "generation backend: hf (transformers) or vllm"})
     batch_size: int = field(default=128, metadata={"help": "queries per generation call (and per database write)"})
     seed: int = field(default=0, metadata={"help": "sampling seed; each batch's seed derives from it"})

@@ -85,3 +85,22 @@ def test_config_round_trips_and_lists_its_knobs():
     with pytest.raises(ConfigError, match="unknown training knob"):
         TrainConfig.from_dict({"stepz": 3})
     assert TrainConfig().max_steps == 100 and TrainConfig(flops_budget=1e12).max_steps is None
+
+
+def test_a_profile_sampled_unlike_training_is_named_in_a_warning_and_the_run_events(toy, store):
+    pid = toy_profile(store, toy, temperature=0.7)
+    prep = prepare(toy_config(toy, strategy="sgpo", profile=str(pid), steps=1, eval_every=0), store, run_name="w")
+    assert len(prep.warnings) == 1 and "temperature=0.7 but training uses 1" in prep.warnings[0]
+    same = prepare(toy_config(toy, strategy="sgpo", profile=str(pid), temperature=0.7, steps=1, eval_every=0),
+                   store, run_name="w2")
+    assert same.warnings == []
+    train(toy_config(toy, strategy="sgpo", profile=str(pid), steps=1, eval_every=0), store, run_name="w3")
+    run = store.find_run("w3")
+    assert any(e["kind"] == "warning" and "temperature=0.7" in e["message"] for e in store.events(run["id"]))
+
+
+def test_profiling_and_training_sample_alike_by_default():
+    from sgpo.profile import ProfileConfig
+
+    assert ProfileConfig().max_new_tokens == TrainConfig().max_new_tokens
+    assert ProfileConfig().temperature == TrainConfig().temperature

@@ -259,6 +259,9 @@ class Trainer:
                 self.log(f"resumed from {self.resume_from} at step {self.step}")
             else:
                 self.store.event(self.run_id, "start", f"{cfg.strategy} run started")
+                for warning in self.prep.warnings:
+                    self.store.event(self.run_id, "warning", warning)
+                    self.log(f"warning: {warning}")
                 eval_row = self._eval_row(self.run_eval()) if self.eval_frame is not None else None
                 self.store.log_step(self.run_id, 0, 0, 0.0, {**self.totals(), "initial": True}, eval_row)
             data, saved, last_eval_step = None, self.step, None

@@ -8,7 +8,7 @@ run name. A bad input raises SgpoError naming the option, and no run row or fold
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +36,7 @@ class Prepared:
     rows: np.ndarray | None = None  # dataset row of each profile position
     plan: object | None = None  # sgpo.plan.Plan
     plan_config: object | None = None
+    warnings: list[str] = field(default_factory=list)  # printed by the CLI, kept in the run's events
 
     @property
     def flops_profile(self) -> float:
@@ -95,7 +96,20 @@ def _attach_plan(prep: Prepared, store: Store) -> None:
         raise ConfigError(f"the plan of --profile {cfg.profile} keeps no query to train on ({plan.counts}): raise "
                           f"--trivial-threshold or --unsolved-keep")
     prep.profile, prep.profile_frame, prep.plan, prep.plan_config = profile, frame, plan, plan_config
+    prep.warnings += sampling_mismatch(profile, cfg)
     prep.rows = index.loc[frame["id"].to_numpy()].to_numpy()
+
+
+def sampling_mismatch(profile: dict, cfg: TrainConfig) -> list[str]:
+    """p_hat means "success rate under the training sampler": say so when the profile sampled otherwise."""
+    out = []
+    for knob, theirs, ours in (("temperature", float(profile["temperature"]), float(cfg.temperature)),
+                               ("max_new_tokens", int(profile["max_new_tokens"]), int(cfg.max_new_tokens))):
+        if theirs != ours:
+            out.append(f"profile {profile['name']!r} sampled with {knob}={theirs:g} but training uses {ours:g}: "
+                       f"its p_hat may not be the training success rate (profile again with --{knob.replace('_', '-')} "
+                       f"{ours:g}, or train with --{knob.replace('_', '-')} {theirs:g})")
+    return out
 
 
 def prep_flops(profile: dict) -> float:
