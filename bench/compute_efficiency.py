@@ -31,6 +31,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sgpo.knapsack import p_informative  # noqa: E402
+from sgpo.plan import PlanConfig, make_plan  # noqa: E402
 from sgpo.store import Store  # noqa: E402
 
 STRATEGIES = {  # name -> extra `sgpo train` arguments
@@ -70,11 +72,15 @@ def main() -> None:
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
     ap.add_argument("--dataset", default=None, help="train split (default builtin:train; --quick: builtin:sort-train)")
     ap.add_argument("--eval-dataset", default=None, help="held-out split (default builtin:eval; --quick: builtin:sort-eval)")
+    ap.add_argument("--report-only", action="store_true",
+                    help="train nothing: rebuild the JSON, CSV, plots and README table from the runs already in --db")
     args = ap.parse_args()
     seeds = args.seeds or (1 if args.quick else 3)
     budget = args.budget or (1.2e12 if args.quick else 8e12)  # full: about 170 grpo steps of 256 rollouts
     eval_every, eval_limit = (5, 100) if args.quick else (20, 400)
     strategies = args.strategies.split(",")
+    if args.report_only:
+        return report(args, Store(args.db), strategies, seeds, budget, eval_every, eval_limit)
     if args.db.exists():  # from scratch: the figures must come from this run alone
         for suffix in ("", "-wal", "-shm"):
             Path(str(args.db) + suffix).unlink(missing_ok=True)
@@ -97,31 +103,64 @@ def main() -> None:
         res = sgpo("train", *extra, "--dataset", dataset, "--flops-budget", f"{budget:.6g}",
                    "--eval-dataset", eval_dataset, "--eval-every", str(eval_every), "--eval-limit", str(eval_limit),
                    "--seed", str(seed), "--threads", "1", "--run-name", f"bench-{name}-s{seed}", *db)
-        wall = time.time() - started
         print(f"{name:<16} seed {seed}: {res['steps']} steps, acc {res['eval_accuracy']:.3f}, wasted "
-              f"{res['wasted_fraction']:.2f}, {wall:.0f} s", flush=True)
-        return {"strategy": name, "seed": seed, "run_id": res["run_id"], "wall_seconds": wall}
+              f"{res['wasted_fraction']:.2f}, {time.time() - started:.0f} s", flush=True)
 
     jobs = [(seed, name) for seed in range(seeds) for name in strategies]
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:  # threads only wait on the subprocesses
-        runs = list(pool.map(train, jobs))
+        list(pool.map(train, jobs))
+    report(args, Store(args.db), strategies, seeds, budget, eval_every, eval_limit, total_seconds=time.time() - t0)
 
-    store = Store(args.db)
-    points, summary = collect(store, runs)
+
+def report(args, store: Store, strategies: list[str], seeds: int, budget: float, eval_every: int, eval_limit: int,
+           total_seconds: float | None = None) -> None:
+    """Everything published, from the store alone: so --report-only redraws without retraining."""
+    prof = store.find_profile("bench-profile")
+    by_name = {r["name"]: r for r in store.runs()}
+    runs = []
+    for seed in range(seeds):
+        for name in strategies:
+            row = by_name.get(f"bench-{name}-s{seed}")
+            if row is None or row["status"] != "finished":
+                raise SystemExit(f"run bench-{name}-s{seed} is missing or unfinished in {store.path}: run the "
+                                 f"benchmark without --report-only")
+            runs.append({"strategy": name, "seed": seed, "run_id": row["id"],
+                         "wall_seconds": row["finished"] - row["created"]})
+    plan_frame = store.profile_frame(prof["id"])
+    points, summary = collect(store, runs, plan_frame)
     points.to_csv(args.out / "compute_efficiency.csv", index=False)
-    result = {"dataset": dataset, "eval_dataset": eval_dataset, "budget_flops": budget, "seeds": seeds, "jobs": args.jobs, "eval_every_steps": eval_every, "eval_queries": eval_limit,
-              "profile": {"queries": prof["queries"], "flops": prof["flops"], "seconds": prof["seconds"]},
-              "planner_forecast_informative_fraction": forecast["plan"]["informative_fraction"],
-              "grpo_forecast_informative_fraction": forecast["baseline"]["informative_fraction"],
-              "strategies": summary, "total_seconds": time.time() - t0, "quick": args.quick}
-    (args.out / "compute_efficiency.json").write_text(json.dumps(result, indent=2, default=float))
+    config = store.find_run(runs[0]["run_id"])["config"]
+    dataset, eval_dataset = config["dataset"], config["eval_dataset"]
+    previous = args.out / "compute_efficiency.json"
+    if total_seconds is None and previous.exists():
+        total_seconds = json.loads(previous.read_text()).get("total_seconds")
+    forecast = make_plan(plan_frame, PlanConfig(), n_params=prof["n_params"])
+    result = {"dataset": dataset, "eval_dataset": eval_dataset, "budget_flops": budget, "seeds": seeds,
+              "jobs": args.jobs, "eval_every_steps": eval_every, "eval_queries": eval_limit,
+              "profile": {"queries": prof["queries_total"], "flops": prof["flops"], "seconds": prof["seconds"]},
+              "planner_forecast_informative_fraction": forecast.forecast["plan"]["informative_fraction"],
+              "grpo_forecast_informative_fraction": forecast.forecast["baseline"]["informative_fraction"],
+              "strategies": summary, "total_seconds": total_seconds, "quick": args.quick}
+    previous.write_text(json.dumps(result, indent=2, default=float))
     plot(points, runs, store, args.docs)
     write_readme(args.readme, result)
     print(json.dumps({k: v for k, v in result.items() if k != "strategies"}, default=float))
     print(table(result))
 
 
-def collect(store: Store, runs: list[dict]) -> tuple[pd.DataFrame, dict]:
+def first_phase_forecast(name: str, frame: pd.DataFrame) -> float:
+    """The planner's forecast of the informative-group fraction in the run's first phase (the whole run for
+    grpo and dapo: G=8 on every query), from the profile's p_hat."""
+    p = frame["p_hat"].to_numpy(dtype=float)
+    extra = STRATEGIES[name]
+    if "sgpo" not in extra:
+        return float(p_informative(p, 8).mean())
+    knobs = {"group_rule": extra[extra.index("--group-rule") + 1]} if "--group-rule" in extra else {}
+    phase = make_plan(frame, PlanConfig(**knobs)).phases[0]
+    return float(p_informative(p[phase.positions], phase.group_sizes).mean())
+
+
+def collect(store: Store, runs: list[dict], plan_frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     frames = []
     for r in runs:
         ev = store.evals_frame(r["run_id"])[["step", "flops_total", "accuracy"]]
@@ -132,12 +171,13 @@ def collect(store: Store, runs: list[dict]) -> tuple[pd.DataFrame, dict]:
     grpo_flops = float(finals[finals.strategy == "grpo"]["flops_total"].mean()) if target is not None else None
     summary = {}
     for name, group in points.groupby("strategy", sort=False):
-        reached, first_phase, walls, wasted = [], [], [], []
+        reached, profile_flops, first_phase, walls, wasted, middle = [], [], [], [], [], []
         for r in [r for r in runs if r["strategy"] == name]:
             curve = group[group.seed == r["seed"]].sort_values("step")
             hit = curve[curve.accuracy >= target - 1e-12] if target is not None else curve.iloc[0:0]
             if len(hit):
                 reached.append(float(hit.iloc[0]["flops_total"]))
+                profile_flops.append(float(store.find_run(r["run_id"])["result"].get("flops_profile") or 0.0))
             steps = store.metrics_frame(r["run_id"])
             steps = steps[steps.step > 0]
             if len(steps):
@@ -145,14 +185,22 @@ def collect(store: Store, runs: list[dict]) -> tuple[pd.DataFrame, dict]:
                 first_phase.append(float(first["groups_informative"].sum() / max(1, first["groups"].sum())))
                 wasted.append(float(steps["rollouts_wasted"].sum() / max(1, steps["rollouts"].sum())))
             walls.append(r["wall_seconds"])
+            result = store.find_run(r["run_id"])["result"] or {}
+            if result.get("eval_middle_accuracy") is not None:
+                middle.append((result["eval_middle_accuracy_initial"], result["eval_middle_accuracy"]))
         fin = finals[finals.strategy == name]
         flops_to_target = float(np.mean(reached)) if reached else None
         summary[name] = {
             "flops_to_target": flops_to_target, "seeds_reaching_target": len(reached),
+            "flops_to_target_without_profile": (flops_to_target - float(np.mean(profile_flops))) if reached else None,
             "reduction_factor": (grpo_flops / flops_to_target) if flops_to_target else None,
             "final_accuracy_mean": float(fin["accuracy"].mean()), "final_accuracy_std": float(fin["accuracy"].std(ddof=0)),
             "final_flops_mean": float(fin["flops_total"].mean()), "wasted_fraction": float(np.mean(wasted)),
             "first_phase_informative_fraction": float(np.mean(first_phase)) if first_phase else None,
+            "first_phase_informative_forecast": first_phase_forecast(name, plan_frame),
+            "middle_accuracy_initial": float(np.mean([m[0] for m in middle])) if middle else None,
+            "middle_accuracy_final_mean": float(np.mean([m[1] for m in middle])) if middle else None,
+            "middle_accuracy_final_std": float(np.std([m[1] for m in middle])) if middle else None,
             "wall_seconds_mean": float(np.mean(walls)), "target_accuracy": target,
         }
     return points, summary
@@ -180,19 +228,25 @@ def plot(points: pd.DataFrame, runs: list[dict], store: Store, docs: Path) -> No
     fig.savefig(docs / "accuracy_vs_flops.png", dpi=110)
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    splits = {}
+    splits, wasted = {}, {}
     for r in runs:
         m = store.metrics_frame(r["run_id"])
         m = m[m.step > 0]
-        if "rollouts" in m:
-            ax.plot(m["flops_total"], (m["rollouts_wasted"] / m["rollouts"]).rolling(5, min_periods=1).mean(),
-                    label=f"{r['strategy']} s{r['seed']}", alpha=0.8)
+        # cumulative wasted fraction so far: smooth, and its last value is the table's figure
+        wasted.setdefault(r["strategy"], []).append((m["flops_total"].to_numpy(),
+                                                    (m["rollouts_wasted"].cumsum() / m["rollouts"].cumsum()).to_numpy()))
         last = m.iloc[-1]
         splits.setdefault(r["strategy"], []).append([last.get("flops_profile", 0), last.get("flops_rollout", 0),
                                                      last.get("flops_train", 0)])
-    ax.set_xlabel("total FLOPs")
-    ax.set_ylabel("wasted-rollout fraction (5-step mean)")
-    ax.legend(fontsize=7)
+    for name, curves in wasted.items():
+        grid = np.linspace(max(c[0][0] for c in curves), min(c[0][-1] for c in curves), 60)
+        ys = [np.interp(grid, x, y) for x, y in curves]
+        ax.plot(grid, np.mean(ys, 0), label=name)
+        ax.fill_between(grid, np.min(ys, 0), np.max(ys, 0), alpha=0.2)
+    ax.set_xlabel("total FLOPs (profiling included)")
+    ax.set_ylabel("wasted-rollout fraction so far")
+    ax.set_title("Rollouts in zero-advantage groups, cumulative (band: min-max over seeds)")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(docs / "wasted_vs_flops.png", dpi=110)
 
@@ -203,6 +257,7 @@ def plot(points: pd.DataFrame, runs: list[dict], store: Store, docs: Path) -> No
     for i, label in enumerate(("profiling", "rollout", "training")):
         ax.bar(names, parts[:, i], bottom=bottom, label=label)
         bottom += parts[:, i]
+    ax.tick_params(axis="x", labelrotation=20)
     ax.set_ylabel("FLOPs at the end of the run")
     ax.set_title("Where the compute went")
     ax.legend()
@@ -215,21 +270,32 @@ def table(result: dict) -> str:
     def fl(x):
         return "never" if x is None else f"{x:.3g}"
 
-    lines = ["| strategy | FLOPs to GRPO's final accuracy | reduction vs GRPO | final accuracy (mean ± std) | "
-             "wasted fraction | first-phase informative | wall time / run |", "|---|---|---|---|---|---|---|"]
+    def two(x):
+        return "n/a" if x is None else f"{x:.2f}"
+
+    lines = ["| strategy | total FLOPs to GRPO's final accuracy | reduction vs GRPO | final accuracy (mean ± std) | "
+             "middle band: before -> after | wasted rollouts | first-phase informative groups: forecast / measured "
+             "| wall time / run |", "|---|---|---|---|---|---|---|---|"]
     for name, s in result["strategies"].items():
         red = "n/a" if s["reduction_factor"] is None else f"{s['reduction_factor']:.2f}x"
-        fp = "n/a" if s["first_phase_informative_fraction"] is None else f"{s['first_phase_informative_fraction']:.2f}"
+        mid = ("n/a" if s.get("middle_accuracy_initial") is None else
+               f"{s['middle_accuracy_initial']:.3f} -> {s['middle_accuracy_final_mean']:.3f} ± "
+               f"{s['middle_accuracy_final_std']:.3f}")
         lines.append(f"| {name} | {fl(s['flops_to_target'])} ({s['seeds_reaching_target']}/{result['seeds']} seeds) | "
-                     f"{red} | {s['final_accuracy_mean']:.3f} ± {s['final_accuracy_std']:.3f} | "
-                     f"{s['wasted_fraction']:.2f} | {fp} | {s['wall_seconds_mean']:.0f} s |")
+                     f"{red} | {s['final_accuracy_mean']:.3f} ± {s['final_accuracy_std']:.3f} | {mid} | "
+                     f"{s['wasted_fraction']:.2f} | {two(s.get('first_phase_informative_forecast'))} / "
+                     f"{two(s['first_phase_informative_fraction'])} | {s['wall_seconds_mean']:.0f} s |")
     lines.append("")
-    lines.append(f"{result['dataset']} -> {result['eval_dataset']}. Budget {result['budget_flops']:.3g} FLOPs per run, {result['seeds']} seed(s); profiling "
-                 f"{result['profile']['flops']:.3g} FLOPs counted in every sGPO run. Planner forecast of the "
-                 f"informative-group fraction: {result['planner_forecast_informative_fraction']:.2f} (sgpo plan) vs "
-                 f"{result['grpo_forecast_informative_fraction']:.2f} (GRPO G=8); measured first-phase fraction in "
-                 f"the table. Runs were trained {result.get('jobs', 1)} at a time, one torch thread each, so wall "
-                 f"times are per run under that load.")
+    lines.append(
+        f"{result['dataset']} -> {result['eval_dataset']} ({result['eval_queries']} held-out queries, evaluated every "
+        f"{result['eval_every_steps']} steps). Budget {result['budget_flops']:.3g} FLOPs per run, {result['seeds']} "
+        f"seed(s); profiling ({result['profile']['flops']:.3g} FLOPs, {result['profile']['queries']} queries x 8 "
+        f"samples) is counted in every sGPO run. Target = GRPO's final accuracy, mean over seeds; FLOPs to it = "
+        f"mean over the seeds that reach it. Middle band = held-out queries with 0 < p < 1 under the initial policy. "
+        f"The planner forecasts an informative-group fraction of "
+        f"{result['planner_forecast_informative_fraction']:.2f} for one pass of the default plan against "
+        f"{result['grpo_forecast_informative_fraction']:.2f} for GRPO (G=8). Runs were trained "
+        f"{result.get('jobs', 1)} at a time, one torch thread each; wall time is per run under that load.")
     lines.append("")
     lines.append("Strategies: " + "; ".join(f"`{name}` = `sgpo train {' '.join(STRATEGIES[name])}`"
                                              for name in result["strategies"] if name in STRATEGIES) + ".")
