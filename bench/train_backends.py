@@ -51,14 +51,16 @@ def seconds_per_step(model: str, backend: str, args, work: Path) -> dict:
     cmd = [sys.executable, "-m", "sgpo", "train", "--strategy", "grpo", "--model", model, "--steps", str(args.steps),
            "--batch-rollouts", str(args.batch_rollouts), "--eval-every", "0", "--threads", str(args.threads),
            "--backend", backend, "--no-skip-zero-advantage", "--checkpoint-every", str(args.steps + 1),
-           "--run-name", backend, "--db", str(db), "--json"]
+           "--run-name", f"{Path(model).name}-{backend}", "--db", str(db), "--json"]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
     store = Store(db)
-    m = store.metrics_frame(store.find_run(backend)["id"])
+    m = store.metrics_frame(store.find_run(f"{Path(model).name}-{backend}")["id"])
     m = m[m.step > 0].sort_values("step")
     per_step = m["wall_seconds"].diff().dropna().tolist()  # step 2 onwards: step 1 is the warm-up
+    if not per_step:
+        raise SystemExit(f"{model} on {backend}: fewer than 2 steps in the store ({m[['step', 'wall_seconds']]})")
     return {"seconds_per_step": statistics.median(per_step), "steps_timed": len(per_step)}
 
 

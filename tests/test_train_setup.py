@@ -104,3 +104,11 @@ def test_profiling_and_training_sample_alike_by_default():
 
     assert ProfileConfig().max_new_tokens == TrainConfig().max_new_tokens
     assert ProfileConfig().temperature == TrainConfig().temperature
+
+
+def test_a_new_run_never_picks_up_another_stores_checkpoints(toy, tmp_path):
+    first, second = Store(tmp_path / "a.db"), Store(tmp_path / "b.db")  # one folder, so one checkpoints/
+    train(toy_config(toy, steps=2), first, run_name="same")
+    with pytest.raises(ConfigError, match=r"already holds checkpoints.*choose another name"):
+        train(toy_config(toy, steps=2), second, run_name="same")
+    assert second.runs() == []

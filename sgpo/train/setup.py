@@ -49,6 +49,11 @@ def prepare(cfg: TrainConfig, store: Store, *, run_name: str | None, resuming: b
     if not resuming and list(store.db["runs"].rows_where("name = ?", [name])):
         raise ConfigError(f"--run-name {name!r} is taken by another run in {store.path}: choose another name, or "
                           f"continue that run with --resume {name}")
+    stale = checkpoint_root(store, name)
+    if not resuming and stale.exists() and any(stale.iterdir()):
+        # another store in the same folder (or a deleted one) used this name: its weights are not this run's
+        raise ConfigError(f"--run-name {name!r}: {stale} already holds checkpoints that no run of {store.path} owns "
+                          f"(another store in that folder used the name): choose another name or remove that folder")
     dataset = load_dataset(cfg.dataset)
     model = resolve_model(cfg.model)
     eval_ds = load_dataset(cfg.eval_dataset) if cfg.eval_every else None
