@@ -1,7 +1,7 @@
 """Throughput of the profiler's generation path against a naive loop and the raw engine, per backend.
 
     .venv/bin/python bench/profile_throughput.py [--model starter] [--queries 256] [--naive-queries 32]
-                                                 [--samples 8] [--max-new-tokens 32] [--repeats 3] [--no-full]
+                                                 [--samples 8] [--max-new-tokens 20] [--repeats 3] [--no-full]
 
 On the same builtin:train prompts, for hf and vllm side by side:
   ours   run_profile (batched generation + scoring + one SQLite transaction per batch)
@@ -184,7 +184,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=256)
     parser.add_argument("--naive-queries", type=int, default=32)
     parser.add_argument("--samples", type=int, default=8)
-    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--max-new-tokens", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3, help="best of this many runs for ours and raw")
     parser.add_argument("--backends", default="hf,vllm")
     parser.add_argument("--full", action=argparse.BooleanOptionalAction, default=True,
