@@ -188,6 +188,16 @@ def compute_reduction(baseline: pd.DataFrame, other: pd.DataFrame) -> float | No
     return base / mine
 
 
+def default_comparison(runs: list[dict], k: int = 4) -> list[str]:
+    """The runs Compare opens on: the newest k, with the newest fixed-G GRPO run put first when none of
+    them is one, so the compute-reduction factor has its natural baseline."""
+    names = [r["name"] for r in runs][-k:]
+    grpo = [r["name"] for r in runs if r["strategy"] == "grpo"]
+    if grpo and grpo[-1] not in names:
+        names = [grpo[-1]] + names[1:]
+    return names
+
+
 def compare_table(runs: list[dict], evals: dict[str, pd.DataFrame], metrics: dict[str, pd.DataFrame],
                   baseline: str | None) -> pd.DataFrame:
     """One row per run: strategy, status, steps, final accuracy, total FLOPs, wasted fraction, and the

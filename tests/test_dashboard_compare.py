@@ -50,3 +50,21 @@ def test_changing_the_baseline_recomputes_the_factors(app_env):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["b: compute reduction vs b"] == "1.00x"
     assert metrics["a: compute reduction vs b"] == "never matched"
+
+
+def test_compare_opens_on_the_newest_runs_with_a_grpo_baseline_among_them(app_env):
+    from dashboard.analysis import default_comparison
+
+    runs = [{"name": n, "strategy": s} for n, s in [("g", "grpo"), ("a", "sgpo"), ("b", "sgpo"), ("c", "dapo"),
+                                                     ("d", "sgpo"), ("e", "sgpo")]]
+    assert default_comparison(runs) == ["g", "c", "d", "e"]
+    assert default_comparison(runs[:3]) == ["g", "a", "b"]
+    assert default_comparison(runs[1:]) == ["b", "c", "d", "e"]  # no grpo run at all: the newest four
+    s = Store(app_env)
+    fill_run(s, "grpo-1", "grpo", steps=10, speed=1.0)
+    for i in range(4):
+        fill_run(s, f"sgpo-{i}", "sgpo", steps=10, speed=2.0)
+    at = app("compare")
+    no_exception(at)
+    assert at.multiselect(key="compare_runs").value == ["grpo-1", "sgpo-1", "sgpo-2", "sgpo-3"]
+    assert at.selectbox(key="compare_baseline").value == "grpo-1"

@@ -12,7 +12,7 @@ if not runs:
     st.stop()
 
 names = [r["name"] for r in runs]
-chosen = st.multiselect("runs", names, default=names[-4:], key="compare_runs")
+chosen = st.multiselect("runs", names, default=analysis.default_comparison(runs), key="compare_runs")
 picked = [r for r in runs if r["name"] in chosen]
 grpo = [r["name"] for r in picked if r["strategy"] == "grpo"]
 baseline = st.selectbox("baseline for the compute-reduction factor", chosen, key="compare_baseline",
