@@ -1,7 +1,8 @@
 """Compute-efficiency benchmark: does sGPO reach fixed-G GRPO's held-out accuracy with fewer total FLOPs?
 
-    python bench/compute_efficiency.py            # 3 seeds, the full budget (under 60 minutes on 2 cores)
-    python bench/compute_efficiency.py --quick    # 1 seed, a small budget (a few minutes)
+    python bench/compute_efficiency.py                # 6 strategies x 3 seeds, 8e12 FLOPs each: 32 min on 2 cores
+    python bench/compute_efficiency.py --quick        # sort task, 1 seed, 1.2e12 FLOPs: about 2 minutes
+    python bench/compute_efficiency.py --report-only  # redraw JSON, CSV, plots and table from the stored runs
 
 On the built-in train split with the starter policy, every strategy gets one total FLOP budget
 (profiling counted for the sGPO variants) and is evaluated on the held-out split every few steps.
@@ -11,7 +12,9 @@ The runs live in the store too (--db), so the dashboard's Compare page shows the
 
 Target accuracy = GRPO's final held-out accuracy (mean over seeds). flops_to_target = total FLOPs at the
 first evaluation whose accuracy reaches it (mean over the seeds that reach it; null if none does);
-reduction_factor = GRPO's total FLOPs / flops_to_target. Nothing here looks at held-out data to tune.
+reduction_factor = GRPO's total FLOPs / flops_to_target (so GRPO's own factor is above 1 when its seeds
+reach the mean before the end). Runs train `--jobs` at a time with one torch thread each; wall time per
+run is the store's created -> finished. Nothing here looks at held-out data to tune.
 """
 
 from __future__ import annotations
