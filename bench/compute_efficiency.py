@@ -87,8 +87,6 @@ def main() -> None:
     if args.db.exists():  # from scratch: the figures must come from this run alone
         for suffix in ("", "-wal", "-shm"):
             Path(str(args.db) + suffix).unlink(missing_ok=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    args.docs.mkdir(parents=True, exist_ok=True)
     db = ["--db", str(args.db)]
     dataset = args.dataset or ("builtin:sort-train" if args.quick else "builtin:train")
     eval_dataset = args.eval_dataset or ("builtin:sort-eval" if args.quick else "builtin:eval")
@@ -97,7 +95,6 @@ def main() -> None:
     prof = sgpo("profile", dataset, "--model", "starter", "--samples", "8", "--max-new-tokens", "20",
                 "--name", "bench-profile", *db)
     print(f"profile: {prof['queries']} queries, {prof['flops']:.3g} FLOPs, {prof['seconds']:.0f} s", flush=True)
-    forecast = sgpo("plan", str(prof["profile_id"]), *db)["forecast"]
 
     def train(job: tuple[int, str]) -> dict:
         seed, name = job
@@ -118,6 +115,8 @@ def main() -> None:
 def report(args, store: Store, strategies: list[str], seeds: int, budget: float, eval_every: int, eval_limit: int,
            total_seconds: float | None = None) -> None:
     """Everything published, from the store alone: so --report-only redraws without retraining."""
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.docs.mkdir(parents=True, exist_ok=True)
     prof = store.find_profile("bench-profile")
     by_name = {r["name"]: r for r in store.runs()}
     runs = []
@@ -127,13 +126,14 @@ def report(args, store: Store, strategies: list[str], seeds: int, budget: float,
             if row is None or row["status"] != "finished":
                 raise SystemExit(f"run bench-{name}-s{seed} is missing or unfinished in {store.path}: run the "
                                  f"benchmark without --report-only")
-            runs.append({"strategy": name, "seed": seed, "run_id": row["id"],
+            metrics = store.metrics_frame(row["id"])
+            runs.append({"strategy": name, "seed": seed, "run_id": row["id"], "config": json.loads(row["config"]),
+                         "result": json.loads(row["result"]), "steps": metrics[metrics.step > 0],
                          "wall_seconds": row["finished"] - row["created"]})
     plan_frame = store.profile_frame(prof["id"])
     points, summary = collect(store, runs, plan_frame)
     points.to_csv(args.out / "compute_efficiency.csv", index=False)
-    config = store.find_run(runs[0]["run_id"])["config"]
-    dataset, eval_dataset = config["dataset"], config["eval_dataset"]
+    dataset, eval_dataset = runs[0]["config"]["dataset"], runs[0]["config"]["eval_dataset"]
     previous = args.out / "compute_efficiency.json"
     if total_seconds is None and previous.exists():
         total_seconds = json.loads(previous.read_text()).get("total_seconds")
@@ -145,25 +145,25 @@ def report(args, store: Store, strategies: list[str], seeds: int, budget: float,
               "grpo_forecast_informative_fraction": forecast.forecast["baseline"]["informative_fraction"],
               "strategies": summary, "total_seconds": total_seconds, "quick": args.quick}
     previous.write_text(json.dumps(result, indent=2, default=float))
-    plot(points, runs, store, args.docs)
+    plot(points, runs, args.docs)
     write_readme(args.readme, result)
     print(json.dumps({k: v for k, v in result.items() if k != "strategies"}, default=float))
     print(table(result))
 
 
-def first_phase_forecast(name: str, frame: pd.DataFrame) -> float:
-    """The planner's forecast of the informative-group fraction in the run's first phase (the whole run for
-    grpo and dapo: G=8 on every query), from the profile's p_hat."""
+def first_phase_forecast(config: dict, frame: pd.DataFrame) -> float:
+    """The planner's forecast of the informative-group fraction in a run's first phase, from the profile's
+    p_hat and the run's stored config (grpo and dapo: their fixed G on every query, all run long)."""
     p = frame["p_hat"].to_numpy(dtype=float)
-    extra = STRATEGIES[name]
-    if "sgpo" not in extra:
-        return float(p_informative(p, 8).mean())
-    knobs = {"group_rule": extra[extra.index("--group-rule") + 1]} if "--group-rule" in extra else {}
-    phase = make_plan(frame, PlanConfig(**knobs)).phases[0]
+    if config["strategy"] != "sgpo":
+        return float(p_informative(p, config["group_size"]).mean())
+    plan = make_plan(frame, PlanConfig.from_dict({**config["plan"], "seed": config["plan"].get("seed", config["seed"])}))
+    phase = plan.phases[0]
     return float(p_informative(p[phase.positions], phase.group_sizes).mean())
 
 
 def collect(store: Store, runs: list[dict], plan_frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Every eval point, and per strategy the summary published in the JSON and the README table."""
     frames = []
     for r in runs:
         ev = store.evals_frame(r["run_id"])[["step", "flops_total", "accuracy"]]
@@ -180,17 +180,15 @@ def collect(store: Store, runs: list[dict], plan_frame: pd.DataFrame) -> tuple[p
             hit = curve[curve.accuracy >= target - 1e-12] if target is not None else curve.iloc[0:0]
             if len(hit):
                 reached.append(float(hit.iloc[0]["flops_total"]))
-                profile_flops.append(float(store.find_run(r["run_id"])["result"].get("flops_profile") or 0.0))
-            steps = store.metrics_frame(r["run_id"])
-            steps = steps[steps.step > 0]
+                profile_flops.append(float(r["result"].get("flops_profile") or 0.0))
+            steps = r["steps"]
             if len(steps):
                 first = steps[steps.phase == steps.phase.iloc[0]]  # the first phase (all steps for grpo/dapo)
                 first_phase.append(float(first["groups_informative"].sum() / max(1, first["groups"].sum())))
                 wasted.append(float(steps["rollouts_wasted"].sum() / max(1, steps["rollouts"].sum())))
             walls.append(r["wall_seconds"])
-            result = store.find_run(r["run_id"])["result"] or {}
-            if result.get("eval_middle_accuracy") is not None:
-                middle.append((result["eval_middle_accuracy_initial"], result["eval_middle_accuracy"]))
+            if r["result"].get("eval_middle_accuracy") is not None:
+                middle.append((r["result"]["eval_middle_accuracy_initial"], r["result"]["eval_middle_accuracy"]))
         fin = finals[finals.strategy == name]
         flops_to_target = float(np.mean(reached)) if reached else None
         summary[name] = {
@@ -200,7 +198,8 @@ def collect(store: Store, runs: list[dict], plan_frame: pd.DataFrame) -> tuple[p
             "final_accuracy_mean": float(fin["accuracy"].mean()), "final_accuracy_std": float(fin["accuracy"].std(ddof=0)),
             "final_flops_mean": float(fin["flops_total"].mean()), "wasted_fraction": float(np.mean(wasted)),
             "first_phase_informative_fraction": float(np.mean(first_phase)) if first_phase else None,
-            "first_phase_informative_forecast": first_phase_forecast(name, plan_frame),
+            "first_phase_informative_forecast": first_phase_forecast(
+                next(r["config"] for r in runs if r["strategy"] == name), plan_frame),
             "middle_accuracy_initial": float(np.mean([m[0] for m in middle])) if middle else None,
             "middle_accuracy_final_mean": float(np.mean([m[1] for m in middle])) if middle else None,
             "middle_accuracy_final_std": float(np.std([m[1] for m in middle])) if middle else None,
@@ -209,7 +208,7 @@ def collect(store: Store, runs: list[dict], plan_frame: pd.DataFrame) -> tuple[p
     return points, summary
 
 
-def plot(points: pd.DataFrame, runs: list[dict], store: Store, docs: Path) -> None:
+def plot(points: pd.DataFrame, runs: list[dict], docs: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -233,8 +232,7 @@ def plot(points: pd.DataFrame, runs: list[dict], store: Store, docs: Path) -> No
     fig, ax = plt.subplots(figsize=(7, 4.2))
     splits, wasted = {}, {}
     for r in runs:
-        m = store.metrics_frame(r["run_id"])
-        m = m[m.step > 0]
+        m = r["steps"]
         # cumulative wasted fraction so far: smooth, and its last value is the table's figure
         wasted.setdefault(r["strategy"], []).append((m["flops_total"].to_numpy(),
                                                     (m["rollouts_wasted"].cumsum() / m["rollouts"].cumsum()).to_numpy()))

@@ -6,14 +6,13 @@ is not a subcommand name to `run`, so `sgpo profile builtin:train` and `sgpo pro
 
 from __future__ import annotations
 
-import os
 from typing import Annotated, Optional
 
 import typer
 from typer.core import TyperGroup
 
 from sgpo.cli.common import DbOption, JsonOption, human_flops, open_store, print_json
-from sgpo.cli.rerun import rerun
+from sgpo.cli.rerun import rerun, vllm_rerun_python
 from sgpo.cli.data import AnswerField, IdField, PromptField
 from sgpo.profile import ProfileConfig, config_fields, describe, profile_summary, run_profile
 
@@ -52,20 +51,17 @@ def run(
     """Sample every query N times under the policy and store p_hat; re-running resumes or reuses it."""
     config = ProfileConfig(samples=samples, temperature=temperature, max_new_tokens=max_new_tokens, backend=backend,
                            batch_size=batch_size, seed=seed, limit=limit, examples_kept=examples).validate()
-    if config.backend == "vllm":
-        from sgpo.generate.vllm import vllm_python
-
-        python = vllm_python()
-        if python and not os.environ.get("SGPO_VLLM_RERUN"):
-            argv = ["profile", "run", dataset, "--model", model, "--samples", samples, "--temperature", temperature,
-                    "--max-new-tokens", max_new_tokens, "--backend", backend, "--batch-size", batch_size,
-                    "--seed", seed, "--examples", examples]
-            for flag, value in (("--limit", limit), ("--name", name), ("--prompt-field", prompt_field),
-                                ("--answer-field", answer_field), ("--id-field", id_field), ("--db", db)):
-                if value is not None:
-                    argv += [flag, value]
-            code = rerun(python, argv + (["--json"] if as_json else []))
-            raise typer.Exit(code if code >= 0 else 128 - code)  # killed by signal 9 -> 137, as a shell says
+    python = vllm_rerun_python(config.backend)
+    if python:
+        argv = ["profile", "run", dataset, "--model", model, "--samples", samples, "--temperature", temperature,
+                "--max-new-tokens", max_new_tokens, "--backend", backend, "--batch-size", batch_size,
+                "--seed", seed, "--examples", examples]
+        for flag, value in (("--limit", limit), ("--name", name), ("--prompt-field", prompt_field),
+                            ("--answer-field", answer_field), ("--id-field", id_field), ("--db", db)):
+            if value is not None:
+                argv += [flag, value]
+        code = rerun(python, argv + (["--json"] if as_json else []))
+        raise typer.Exit(code if code >= 0 else 128 - code)  # killed by signal 9 -> 137, as a shell says
 
     from sgpo.data import load_dataset
     from sgpo.model import resolve_model

@@ -9,13 +9,28 @@ import sys
 import threading
 
 
+def vllm_rerun_python(backend: str) -> str | None:
+    """The interpreter to re-run this command under: vLLM's, when `backend` is vllm, this interpreter lacks
+    it, and this process is not already such a re-run; else None (run here)."""
+    if backend != "vllm" or os.environ.get("SGPO_VLLM_RERUN"):
+        return None
+    from sgpo.generate.vllm import vllm_python
+
+    return vllm_python()
+
+
+def rerun_env() -> dict:
+    """The environment of a re-run `python -m sgpo`: marked as a re-run, with this checkout importable."""
+    from sgpo.generate.vllm import PROJECT_ROOT
+
+    return {**os.environ, "SGPO_VLLM_RERUN": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
+
+
 def rerun(python: str, argv: list) -> int:
     """Run `python -m sgpo ARGV` (an argument list, never a shell) where vLLM is installed, streaming its
     stdout and stderr through ours (so in-process callers capture them) and returning its exit code."""
-    from sgpo.generate.vllm import PROJECT_ROOT
-
-    env = {**os.environ, "SGPO_VLLM_RERUN": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
+    env = rerun_env()
     print(f"vLLM is not installed here: running under {python}", file=sys.stderr, flush=True)
     proc = subprocess.Popen([python, "-m", "sgpo", *map(str, argv)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=env)

@@ -22,7 +22,7 @@ import typer
 
 from sgpo.cli.common import (DbOption, JsonOption, dataclass_options, human_flops, open_store, print_json,
                              with_options)
-from sgpo.cli.rerun import rerun
+from sgpo.cli.rerun import rerun, rerun_env, vllm_rerun_python
 from sgpo.errors import BackendError, ConfigError
 from sgpo.plan import PlanConfig
 from sgpo.train.config import TrainConfig
@@ -52,7 +52,7 @@ def train_command(**kw) -> None:
         run = store.find_run(resume_ref)
         check_resumable(run, store)
         cfg = TrainConfig.from_dict(run["config"])
-        if detach or _needs_vllm_python(cfg):
+        if detach or vllm_rerun_python(cfg.backend):
             return _launch(store, run["id"], run["name"], detach=detach, as_json=as_json)
         from sgpo.train import resume
 
@@ -62,20 +62,12 @@ def train_command(**kw) -> None:
     from sgpo.train.setup import create_run, prepare
 
     prep = prepare(cfg, store, run_name=run_name)
-    if detach or _needs_vllm_python(cfg):
+    if detach or vllm_rerun_python(cfg.backend):
         run_id = create_run(prep, store)
         return _launch(store, run_id, prep.run_name, detach=detach, as_json=as_json)
     from sgpo.train.loop import Trainer
 
     _report(Trainer(prep, store, create_run(prep, store)).run(), as_json)
-
-
-def _needs_vllm_python(cfg: TrainConfig) -> bool:
-    if cfg.backend != "vllm" or os.environ.get("SGPO_VLLM_RERUN"):
-        return False
-    from sgpo.generate.vllm import vllm_python
-
-    return vllm_python() is not None
 
 
 def _launch(store, run_id: int, name: str, *, detach: bool, as_json: bool) -> None:
@@ -97,12 +89,9 @@ def _launch(store, run_id: int, name: str, *, detach: bool, as_json: bool) -> No
         return
     log = log_path(store, name)
     log.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "SGPO_VLLM_RERUN": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[2]),
-                                                       os.environ.get("PYTHONPATH")]))}
     with open(log, "ab") as fh:
         proc = subprocess.Popen([python, "-m", "sgpo", *argv], stdout=fh, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+                                stdin=subprocess.DEVNULL, start_new_session=True, env=rerun_env())
     store.update_run(run_id, pid=proc.pid, log_path=str(log))
     info = {"run_id": run_id, "run_name": name, "pid": proc.pid, "status": "started", "log_path": str(log)}
     if as_json:
