@@ -153,3 +153,17 @@ def test_flops_budget_stops_at_the_first_step_that_reaches_it(toy, store):
     totals = store.metrics_frame(result["run_id"])["flops_total"].tolist()
     assert result["status"] == "finished" and result["steps"] >= 3
     assert totals[-2] < budget <= totals[-1]  # checked before each step: the last one may overshoot
+
+
+def test_the_held_out_set_is_scored_by_its_own_reward_rule(toy, store, tmp_path):
+    import json
+
+    from sgpo.tasks.rewards import SCORERS
+
+    gsm = tmp_path / "gsm.jsonl"  # GSM8K's format: math-verify scores it, whatever the training set uses
+    gsm.write_text("".join(json.dumps({"question": f"{i}+1=", "answer": f"so #### {i + 1}"}) + "\n" for i in range(4)))
+    prep = prepare(toy_config(toy, eval_dataset=str(gsm)), store, run_name="mixed")
+    assert prep.dataset.reward == "exact" and prep.eval_dataset.reward == "math"
+    trainer = Trainer(prep, store, create_run(prep, store), log=lambda msg: None)
+    assert trainer.score is SCORERS["exact"] and trainer.eval_score is SCORERS["math"]
+    assert trainer.eval_score("the answer is 3", "3") == 1.0 and trainer.score("the answer is 3", "3") == 0.0

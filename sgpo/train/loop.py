@@ -66,6 +66,8 @@ class Trainer:
         from sgpo.tasks.rewards import SCORERS
 
         self.score = SCORERS[prep.dataset.reward]
+        # the held-out set is scored by its own rule: math answers by math-verify even if training is exact-match
+        self.eval_score = SCORERS[prep.eval_dataset.reward] if prep.eval_dataset is not None else None
         self.sampler = self._make_sampler()
         self.counters = dict.fromkeys(COUNTERS, 0.0)
         self.step, self.bands, self.last_eval = 0, None, None
@@ -213,11 +215,11 @@ class Trainer:
         cfg, kw = self.cfg, dict(temperature=self.cfg.temperature, max_new_tokens=self.cfg.max_new_tokens)
         base = cfg.seed * STEP_SEED
         if self.bands is None:  # once, under the initial policy, with samples of its own
-            success, tokens = sample_success(self.generator, self.eval_frame, self.score,
+            success, tokens = sample_success(self.generator, self.eval_frame, self.eval_score,
                                              samples=max(8, cfg.eval_samples), seed=base + BAND_SEED, **kw)
             self.bands = assign_bands(success)
             self.counters["flops_eval"] += 2.0 * self.n_params * tokens
-        result = evaluate(self.generator, self.eval_frame, self.score, samples=cfg.eval_samples, seed=base + EVAL_SEED,
+        result = evaluate(self.generator, self.eval_frame, self.eval_score, samples=cfg.eval_samples, seed=base + EVAL_SEED,
                           n_params=self.n_params, greedy=cfg.eval_greedy, bands=self.bands, **kw)
         self.counters["flops_eval"] += result["flops"]
         self.last_eval = result
