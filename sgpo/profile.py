@@ -25,7 +25,7 @@ import pandas as pd
 
 from sgpo.data import Dataset
 from sgpo.errors import ConfigError, DataError, StoreError
-from sgpo.generate import BACKENDS, Generation, make_generator
+from sgpo.generate import BACKENDS, Generation, check_sampling, make_generator
 from sgpo.model import ModelRef
 from sgpo.store import Store
 from sgpo.tasks.rewards import SCORERS
@@ -43,10 +43,8 @@ class ProfileConfig:
     examples_kept: int = field(default=4, metadata={"help": "completions kept per query to show later"})
 
     def validate(self) -> "ProfileConfig":
+        check_sampling(self.samples, self.temperature, self.max_new_tokens)
         checks = [
-            (self.samples >= 1, f"--samples must be at least 1 (got {self.samples})"),
-            (self.temperature >= 0, f"--temperature must be >= 0 (got {self.temperature}); 0 means greedy"),
-            (self.max_new_tokens >= 1, f"--max-new-tokens must be at least 1 (got {self.max_new_tokens})"),
             (self.backend in BACKENDS, f"--backend must be one of {', '.join(BACKENDS)} (got {self.backend!r})"),
             (self.batch_size >= 1, f"--batch-size must be at least 1 (got {self.batch_size})"),
             (self.limit is None or self.limit >= 1, f"--limit must be at least 1 (got {self.limit}); "
@@ -144,9 +142,9 @@ def _profile_batches(store: Store, row: dict, frame: pd.DataFrame, reward: str, 
     from tqdm import tqdm
 
     pid, n_params, batch_size = row["id"], row["n_params"], row["batch_size"]
-    done = store.profiled_positions(pid)
     # Totals restart from the stored rows themselves, so they always equal the sums of those rows.
     stored = store.profile_frame(pid)
+    done = set(stored["position"].tolist())
     tokens_prompt = int((stored["prompt_tokens"] * stored["samples"]).sum())
     tokens_completion = int(stored["completion_tokens_total"].sum())
     seconds = float(row["seconds"] or 0.0)

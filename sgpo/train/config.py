@@ -14,9 +14,9 @@ import os
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
 from sgpo.errors import ConfigError
+from sgpo.generate import BACKENDS
 
 STRATEGIES = ("sgpo", "grpo", "dapo")
-BACKENDS = ("hf", "vllm")
 AGGREGATIONS = ("token-mean", "sequence-mean")
 
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-AGGREGATIONS = ("token-mean", "sequence-mean")
+from sgpo.train.config import AGGREGATIONS
+
 STD_EPS = 1e-4  # TRL's epsilon in (r - mean) / (std + eps)
 
 

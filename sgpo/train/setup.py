@@ -19,7 +19,7 @@ from sgpo.errors import ConfigError, StoreError
 from sgpo.model import ModelRef, resolve_model
 from sgpo.store import Store
 from sgpo.train.batches import Pacing, Phase
-from sgpo.train.config import TrainConfig
+from sgpo.train.config import TrainConfig, option
 
 RUN_STATUSES = ("created", "running", "stopped", "finished", "failed")
 
@@ -85,6 +85,7 @@ def _attach_plan(prep: Prepared, store: Store) -> None:
         raise ConfigError(f"--profile {cfg.profile} measured model {profile['model_spec']} (weights "
                           f"{profile['model_hash']}), not --model {cfg.model} (weights {prep.model.weights_hash}): "
                           f"profile this model first (sgpo profile {cfg.dataset} --model {cfg.model})")
+    prep.profile = profile
     frame = store.profile_frame(profile["id"])
     index = pd.Series(np.arange(len(prep.dataset)), index=prep.dataset.frame["id"].to_numpy())
     missing = ~frame["id"].isin(index.index)
@@ -93,14 +94,14 @@ def _attach_plan(prep: Prepared, store: Store) -> None:
                           f"(e.g. {frame['id'][missing].iloc[0]!r})")
     plan_config = PlanConfig.from_dict({**cfg.plan, "seed": cfg.plan.get("seed", cfg.seed)})
     try:
-        plan = make_plan(frame, plan_config, n_params=prep.model.n_params, flops_profile=prep_flops(profile))
+        plan = make_plan(frame, plan_config, n_params=prep.model.n_params, flops_profile=prep.flops_profile)
     except ConfigError as exc:
         raise ConfigError(f"the plan of --profile {cfg.profile} keeps no query to train on: {exc} (options "
                           f"--trivial-threshold, --unsolved-keep)") from None
     if not phases_from_plan(plan):
         raise ConfigError(f"the plan of --profile {cfg.profile} keeps no query to train on ({plan.counts}): raise "
                           f"--trivial-threshold or --unsolved-keep")
-    prep.profile, prep.profile_frame, prep.plan, prep.plan_config = profile, frame, plan, plan_config
+    prep.profile_frame, prep.plan, prep.plan_config = frame, plan, plan_config
     prep.warnings += sampling_mismatch(profile, cfg)
     prep.rows = index.loc[frame["id"].to_numpy()].to_numpy()
 
@@ -112,13 +113,9 @@ def sampling_mismatch(profile: dict, cfg: TrainConfig) -> list[str]:
                                ("max_new_tokens", int(profile["max_new_tokens"]), int(cfg.max_new_tokens))):
         if theirs != ours:
             out.append(f"profile {profile['name']!r} sampled with {knob}={theirs:g} but training uses {ours:g}: "
-                       f"its p_hat may not be the training success rate (profile again with --{knob.replace('_', '-')} "
-                       f"{ours:g}, or train with --{knob.replace('_', '-')} {theirs:g})")
+                       f"its p_hat may not be the training success rate (profile again with {option(knob)} {ours:g}, "
+                       f"or train with {option(knob)} {theirs:g})")
     return out
-
-
-def prep_flops(profile: dict) -> float:
-    return float(profile["flops"] or 0.0)
 
 
 def phases_from_plan(plan) -> list[Phase]:
