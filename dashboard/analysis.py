@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import io
-import json
 import math
 
 import numpy as np
 import pandas as pd
 
 DECISIONS = ["trivial", "learnable", "unsolved_kept", "unsolved_dropped"]
-KEPT = ("learnable", "unsolved_kept")
 
 
 # audit -------------------------------------------------------------------------------------------
@@ -236,8 +234,3 @@ def long_evals(evals: dict[str, pd.DataFrame]) -> pd.DataFrame:
 def to_csv(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False).encode("utf-8")
 
-
-def json_safe(obj):
-    """NaN and inf become None, numpy scalars plain numbers (for st.json and downloads)."""
-    return json.loads(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o)),
-                      parse_constant=lambda _: None)
