@@ -88,8 +88,6 @@ class TrainConfig:
                 raise ConfigError(f"{opt} must be {bound} (got {value})")
             if "max" in meta and value > meta["max"]:
                 raise ConfigError(f"{opt} must be <= {meta['max']} (got {value})")
-        if self.steps is not None and self.steps < 1:
-            raise ConfigError(f"--steps must be at least 1 (got {self.steps}); a budget of 0 trains nothing")
         if self.flops_budget is not None and self.flops_budget <= 0:
             raise ConfigError(f"--flops-budget must be > 0 (got {self.flops_budget:g}); a budget of 0 trains nothing")
         if self.strategy == "sgpo" and not self.profile:

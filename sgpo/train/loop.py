@@ -170,7 +170,9 @@ class Trainer:
         c, n = self.counters, self.n_params
         generated = batch.generated
         rollouts = sum(g.size for g in generated)
-        wasted = sum(g.size for g in generated if not g.informative)
+        informative = [g.informative for g in generated]  # Group.informative takes the rewards' spread: once each
+        wasted = sum(g.size for g, inf in zip(generated, informative) if not inf)
+        n_informative = int(sum(informative))
         tok_p = sum(g.prompt_tokens for g in generated)
         tok_c = sum(g.completion_tokens for g in generated)
         train_factor = 6 + (2 if self.cfg.beta else 0)
@@ -178,7 +180,7 @@ class Trainer:
         c["rollouts"] += rollouts
         c["rollouts_wasted"] += wasted
         c["groups"] += len(generated)
-        c["groups_informative"] += sum(g.informative for g in generated)
+        c["groups_informative"] += n_informative
         c["tokens_prompt"] += tok_p
         c["tokens_completion"] += tok_c
         c["tokens_trained"] += stats.trained_tokens
@@ -191,7 +193,7 @@ class Trainer:
         all_rewards = np.concatenate([g.rewards for g in batch.groups]) if batch.groups else np.zeros(0)
         data = {
             "queries": len(batch.groups), "rollouts": rollouts, "groups": len(generated),
-            "groups_informative": int(sum(g.informative for g in generated)), "rollouts_wasted": wasted,
+            "groups_informative": n_informative, "rollouts_wasted": wasted,
             "group_size": batch.group_size, "reward_mean": float(all_rewards.mean()) if len(all_rewards) else None,
             "reward_by_group_size": {k: float(np.mean(v)) for k, v in sorted(by_g.items(), key=lambda kv: int(kv[0]))},
             "tokens_prompt": tok_p, "tokens_completion": tok_c, "tokens_trained": stats.trained_tokens,
