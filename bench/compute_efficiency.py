@@ -1,6 +1,6 @@
 """Compute-efficiency benchmark: does sGPO reach fixed-G GRPO's held-out accuracy with fewer total FLOPs?
 
-    python bench/compute_efficiency.py                # 6 strategies x 3 seeds, 8e12 FLOPs each: 32 min on 2 cores
+    python bench/compute_efficiency.py                # 6 strategies x 3 seeds, 8e12 FLOPs each: 36 min on 2 cores
     python bench/compute_efficiency.py --quick        # sort task, 1 seed, 1.2e12 FLOPs: about 2 minutes
     python bench/compute_efficiency.py --report-only  # redraw JSON, CSV, plots and table from the stored runs
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -37,18 +38,22 @@ sys.path.insert(0, str(ROOT))
 from sgpo.knapsack import p_informative  # noqa: E402
 from sgpo.plan import PlanConfig, make_plan  # noqa: E402
 from sgpo.store import Store  # noqa: E402
+from sgpo.train.setup import checkpoint_root  # noqa: E402
 
 STRATEGIES = {  # name -> extra `sgpo train` arguments
     "grpo": ["--strategy", "grpo"],
     "dapo": ["--strategy", "dapo"],
     "sgpo": ["--strategy", "sgpo"],
     "sgpo-refresh": ["--strategy", "sgpo", "--refresh"],
+    "sgpo-paper": ["--strategy", "sgpo", "--group-rule", "pow2"],  # the paper's G ~ 1/p
     "sgpo-knapsack": ["--strategy", "sgpo", "--group-rule", "knapsack"],
-    # beyond the paper: G large enough that a group holds a success and a failure with chance >= 0.75
-    "sgpo-informative": ["--strategy", "sgpo", "--group-rule", "informative", "--refresh"],
 }
 SGPO_FAMILY = {name for name, extra in STRATEGIES.items() if "sgpo" in extra}
 README_START, README_END = "<!-- bench:compute_efficiency:start -->", "<!-- bench:compute_efficiency:end -->"
+
+
+def run_name(strategy: str, seed: int) -> str:
+    return f"bench-{strategy}-s{seed}"
 
 
 def sgpo(*args: str) -> dict:
@@ -87,6 +92,10 @@ def main() -> None:
     if args.db.exists():  # from scratch: the figures must come from this run alone
         for suffix in ("", "-wal", "-shm"):
             Path(str(args.db) + suffix).unlink(missing_ok=True)
+    fresh = Store(args.db)
+    for seed in range(seeds):  # and the checkpoints of the deleted store's runs, which would block the names
+        for name in strategies:
+            shutil.rmtree(checkpoint_root(fresh, run_name(name, seed)), ignore_errors=True)
     db = ["--db", str(args.db)]
     dataset = args.dataset or ("builtin:sort-train" if args.quick else "builtin:train")
     eval_dataset = args.eval_dataset or ("builtin:sort-eval" if args.quick else "builtin:eval")
@@ -102,7 +111,7 @@ def main() -> None:
         started = time.time()
         res = sgpo("train", *extra, "--dataset", dataset, "--flops-budget", f"{budget:.6g}",
                    "--eval-dataset", eval_dataset, "--eval-every", str(eval_every), "--eval-limit", str(eval_limit),
-                   "--seed", str(seed), "--threads", "1", "--run-name", f"bench-{name}-s{seed}", *db)
+                   "--seed", str(seed), "--threads", "1", "--run-name", run_name(name, seed), *db)
         print(f"{name:<16} seed {seed}: {res['steps']} steps, acc {res['eval_accuracy']:.3f}, wasted "
               f"{res['wasted_fraction']:.2f}, {time.time() - started:.0f} s", flush=True)
 
@@ -122,9 +131,9 @@ def report(args, store: Store, strategies: list[str], seeds: int, budget: float,
     runs = []
     for seed in range(seeds):
         for name in strategies:
-            row = by_name.get(f"bench-{name}-s{seed}")
+            row = by_name.get(run_name(name, seed))
             if row is None or row["status"] != "finished":
-                raise SystemExit(f"run bench-{name}-s{seed} is missing or unfinished in {store.path}: run the "
+                raise SystemExit(f"run {run_name(name, seed)} is missing or unfinished in {store.path}: run the "
                                  f"benchmark without --report-only")
             metrics = store.metrics_frame(row["id"])
             runs.append({"strategy": name, "seed": seed, "run_id": row["id"], "config": json.loads(row["config"]),

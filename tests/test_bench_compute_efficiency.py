@@ -20,10 +20,15 @@ def test_quick_benchmark_writes_every_output_and_stores_its_runs(tmp_path):
     readme.write_text("# title\n\nbefore\n<!-- bench:compute_efficiency:start -->\nold table\n"
                       "<!-- bench:compute_efficiency:end -->\nafter\n")
     out, docs, db = tmp_path / "results", tmp_path / "docs", tmp_path / "ce.db"
+    # a previous bench's store and checkpoints: from scratch means both go, and nothing else in the folder
+    Store(db).close()
+    (tmp_path / "checkpoints" / "bench-grpo-s0" / "step-5").mkdir(parents=True)
+    (tmp_path / "checkpoints" / "mine").mkdir()
     proc = subprocess.run([sys.executable, "bench/compute_efficiency.py", "--quick", "--strategies", "grpo,sgpo,dapo",
                            "--db", str(db), "--out", str(out), "--docs", str(docs), "--readme", str(readme)],
                           cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "checkpoints" / "mine").is_dir()
 
     result = json.loads((out / "compute_efficiency.json").read_text())
     assert set(result["strategies"]) == {"grpo", "sgpo", "dapo"}

@@ -177,7 +177,7 @@ def test_pow2_and_inverse_group_sizes_match_exact_fractions():
     cases = [(s, n) for n in range(1, 65) for s in range(1, n + 1)]
     p = np.array([s / n for s, n in cases])
     for g_min, g_max in [(2, 8), (2, 64), (3, 12)]:
-        pow2 = group_size_for(p, PlanConfig(g_min=g_min, g_max=g_max))
+        pow2 = group_size_for(p, PlanConfig(group_rule="pow2", g_min=g_min, g_max=g_max))
         inverse = group_size_for(p, PlanConfig(group_rule="inverse", g_min=g_min, g_max=g_max))
         for (s, n), got_pow2, got_inverse in zip(cases, pow2, inverse):
             need = Fraction(n, s)  # exact 1/p
@@ -186,9 +186,15 @@ def test_pow2_and_inverse_group_sizes_match_exact_fractions():
             assert got_inverse == min(max(-(-need.numerator // need.denominator), g_min), g_max), (s, n)
 
 
-def test_paper_buckets_with_default_knobs():
+def test_paper_buckets_under_the_pow2_rule():
     p = np.array([1.0, 0.5, 0.49, 0.25, 0.24, 0.125, 0.01, 0.0])
-    assert group_size_for(p, PlanConfig()).tolist() == [2, 2, 4, 4, 8, 8, 8, 8]
+    assert group_size_for(p, PlanConfig(group_rule="pow2")).tolist() == [2, 2, 4, 4, 8, 8, 8, 8]
+
+
+def test_default_rule_is_informative_at_target_three_quarters():
+    assert (PlanConfig().group_rule, PlanConfig().informative_target) == ("informative", 0.75)
+    p = np.array([0.75, 0.6, 0.5, 0.3, 0.25, 0.125, 0.0])  # P_inf(0.6, 4) = 0.84; P_inf(0.25, 4) = 0.68
+    assert group_size_for(p, PlanConfig()).tolist() == [8, 4, 4, 4, 8, 8, 8]
 
 
 def test_informative_rule_takes_the_smallest_bucket_that_reaches_the_target():
@@ -208,7 +214,7 @@ def test_informative_rule_takes_the_smallest_bucket_that_reaches_the_target():
 def test_informative_rule_forecasts_fewer_wasted_rollouts_than_the_paper_rule():
     rng = np.random.default_rng(0)
     frame = profile(rng.integers(1, 8, size=500))  # learnable only: 1..7 successes of 8
-    paper = make_plan(frame, PlanConfig(unsolved_keep=0.0))
+    paper = make_plan(frame, PlanConfig(group_rule="pow2", unsolved_keep=0.0))
     informative = make_plan(frame, PlanConfig(group_rule="informative", unsolved_keep=0.0))
     assert informative.forecast["plan"]["wasted_fraction"] < paper.forecast["plan"]["wasted_fraction"] - 0.1
 
@@ -255,7 +261,7 @@ def test_knapsack_plan_never_exceeds_the_rollout_budget(frame, extra):
 
 def test_knapsack_default_budget_is_what_pow2_spends_and_buys_at_least_as_much_signal():
     frame = profile(np.random.default_rng(1).binomial(8, 0.3, 300))
-    pow2 = make_plan(frame, PlanConfig(unsolved_keep=0.0))
+    pow2 = make_plan(frame, PlanConfig(group_rule="pow2", unsolved_keep=0.0))
     knap = make_plan(frame, PlanConfig(group_rule="knapsack", unsolved_keep=0.0))
     assert knap.forecast["plan"]["rollouts"] <= pow2.forecast["plan"]["rollouts"]
     informative = lambda plan: plan.forecast["plan"]["informative_fraction"] * plan.forecast["plan"]["groups"]
@@ -310,7 +316,8 @@ def test_ratio_without_n_params_is_given_only_when_profiling_is_free():
 
 
 def test_to_json_is_plain_json_with_counts_phases_and_forecast():
-    plan = make_plan(profile([0] * 10 + [1, 2, 3, 5, 8]), PlanConfig(unsolved_keep=0.2), n_params=1000)
+    plan = make_plan(profile([0] * 10 + [1, 2, 3, 5, 8]), PlanConfig(group_rule="pow2", unsolved_keep=0.2),
+                     n_params=1000)
     data = json.loads(json.dumps(plan.to_json()))
     assert {k: data["counts"][k] for k in ("trivial", "learnable", "unsolved_kept", "unsolved_dropped")} == \
         {"trivial": 1, "learnable": 4, "unsolved_kept": 2, "unsolved_dropped": 8}

@@ -67,7 +67,7 @@ def test_exported_phases_load_with_datasets_and_train_with_unmodified_trl(cli, p
     from sgpo.tasks.rewards import exact_match_reward
 
     db, pid, _ = profiled
-    code, out, _ = cli("plan", pid, "--db", db, "--export-trl", tmp_path / "trl", "--json")
+    code, out, _ = cli("plan", pid, "--db", db, "--export-trl", tmp_path / "trl", "--group-rule", "pow2", "--json")
     manifest = json.loads((tmp_path / "trl" / "manifest.json").read_text())
     assert code == 0 and [p["num_generations"] for p in manifest["phases"]] == [2, 4, 8]
     plan = json.loads(out)

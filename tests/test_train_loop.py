@@ -66,7 +66,7 @@ def test_sgpo_counts_profiling_from_step_zero_and_trains_the_plan_easy_first(toy
     pid = toy_profile(store, toy)
     flops_profile = store.find_profile(pid)["flops"]
     cfg = toy_config(toy, strategy="sgpo", profile=str(pid), steps=3, eval_every=0,
-                     plan={"trivial_threshold": 0.6})
+                     plan={"trivial_threshold": 0.6, "group_rule": "pow2"})  # the paper's buckets 2, 4, 8
     result = train(cfg, store, run_name="s")
     m = store.metrics_frame(result["run_id"])
     assert m["flops_profile"].eq(flops_profile).all()
