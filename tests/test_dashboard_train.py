@@ -2,6 +2,7 @@
 
 import shlex
 
+import pandas as pd
 import pytest
 from typer.main import get_command
 
@@ -128,3 +129,21 @@ def test_log_tail_shows_the_end_of_the_runs_log(app_env, tmp_path):
     s.update_run(run, log_path=str(log))
     at = app("train")
     assert at.code[-1].value.splitlines()[-1] == "line 99" and "line 50" not in at.code[-1].value
+
+
+def test_watched_metrics_are_read_incrementally_and_fully_again_after_a_resume(tmp_path):
+    from dashboard import state
+
+    s = Store(tmp_path / "m.db")
+    run_id = fill_run(s, "r", steps=6)
+    first = state.metrics_since(s, s.find_run(run_id), None)
+    assert first["frame"]["step"].tolist() == list(range(7))
+    s.log_step(run_id, 7, 0, 1.0, {"reward_mean": 0.7})  # a new step from the same process
+    s.log_step(run_id, 3, 0, 1.0, {"reward_mean": -1.0})  # a step the cache holds, re-written behind it
+    more = state.metrics_since(s, s.find_run(run_id), first)
+    assert more["frame"]["step"].tolist() == list(range(8)) and more["frame"]["reward_mean"].iloc[-1] == 0.7
+    assert more["frame"]["reward_mean"].iloc[3] != -1.0  # only steps after the cached ones were read
+    s.update_run(run_id, pid=4242)  # a resume runs in a new process, which may re-write steps: read all
+    again = state.metrics_since(s, s.find_run(run_id), more)
+    pd.testing.assert_frame_equal(again["frame"], s.metrics_frame(run_id))
+    assert again["frame"]["reward_mean"].iloc[3] == -1.0
