@@ -92,10 +92,10 @@ def main() -> None:
     if args.db.exists():  # from scratch: the figures must come from this run alone
         for suffix in ("", "-wal", "-shm"):
             Path(str(args.db) + suffix).unlink(missing_ok=True)
-    fresh = Store(args.db)
+    store = Store(args.db)  # the report reads this same store once the runs are in
     for seed in range(seeds):  # and the checkpoints of the deleted store's runs, which would block the names
         for name in strategies:
-            shutil.rmtree(checkpoint_root(fresh, run_name(name, seed)), ignore_errors=True)
+            shutil.rmtree(checkpoint_root(store, run_name(name, seed)), ignore_errors=True)
     db = ["--db", str(args.db)]
     dataset = args.dataset or ("builtin:sort-train" if args.quick else "builtin:train")
     eval_dataset = args.eval_dataset or ("builtin:sort-eval" if args.quick else "builtin:eval")
@@ -118,7 +118,7 @@ def main() -> None:
     jobs = [(seed, name) for seed in range(seeds) for name in strategies]
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:  # threads only wait on the subprocesses
         list(pool.map(train, jobs))
-    report(args, Store(args.db), strategies, seeds, budget, eval_every, eval_limit, total_seconds=time.time() - t0)
+    report(args, store, strategies, seeds, budget, eval_every, eval_limit, total_seconds=time.time() - t0)
 
 
 def report(args, store: Store, strategies: list[str], seeds: int, budget: float, eval_every: int, eval_limit: int,
