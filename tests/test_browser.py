@@ -311,6 +311,9 @@ def test_stop_and_resume_buttons_drive_the_cli(page, server, toy):
     page.wait_for_function("(sel) => document.querySelector(sel).innerText === 'stopped'", arg=status,
                            timeout=120_000)
     stopped_at = int(page.locator(step).inner_text())
+    # the status metric renders before the buttons: the screenshot and the click wait for this render's Resume
+    page.wait_for_function("() => document.querySelector('.st-key-resume_run button')?.disabled === false",
+                           timeout=30_000)
     shot(page, "train-stopped")
     page.locator(".st-key-resume_run button").click()
     page.wait_for_function("([sel, n]) => parseInt(document.querySelector(sel).innerText) > n", arg=[step, stopped_at],
