@@ -1,6 +1,6 @@
 """Train the shipped starter policy from scratch: a 1.8M-parameter Llama over characters.
 
-Recipe (../shared/FACTS.md, reproduced here): the four built-in families mixed equally, levels
+Recipe (measured on 2 CPU cores; README, "The starter policy"): the four built-in families mixed equally, levels
 uniform, loss on the answer and end token only, AdamW with warmup and cosine decay, each batch sorted
 by length and cut into micro-batches. A model trained to convergence solves almost everything, so
 the useful policy exists only mid-training: we checkpoint on a schedule, measure the p_hat spread of

@@ -2,7 +2,7 @@
 
 Every family draws an instance for an explicit difficulty level and knows its answer, so rewards
 are exact string matches. The formats follow what made a tiny model show a graded spread of
-difficulty (../shared/FACTS.md): addition writes its sum least-significant digit first, which a
+difficulty (measured when the starter was built): addition writes its sum least-significant digit first, which a
 left-to-right model can compute carry by carry.
 """
 

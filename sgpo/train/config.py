@@ -5,7 +5,7 @@
 
 The planner's knobs (threshold, group-size rule, curriculum, ...) live in `plan`, a dict of
 sgpo.plan.PlanConfig fields: they keep the names `sgpo plan` gives them. Defaults for the starter
-policy come from ../shared/FACTS.md: lr 5e-5 after 20 warmup steps, temperature 1, beta 0.
+policy were measured on it (README, "The starter policy"): lr 5e-5 after 20 warmup steps, temperature 1, beta 0.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ resumed replays the lost steps exactly: same metrics (upserted by step, so no ga
 and, on CPU, bit-identical final weights. SIGTERM (`sgpo runs stop`) and Ctrl-C finish the step in
 flight, checkpoint and leave status 'stopped'.
 
-Accounting (../shared/SGPO.md): rollout FLOPs = 2 * n_params * (prompt + completion tokens) per
+Accounting (docs/METHOD.md): rollout FLOPs = 2 * n_params * (prompt + completion tokens) per
 rollout; training FLOPs = 6 * n_params * tokens of the sequences trained on (+ 2 * n_params * tokens
 for the reference forward when beta > 0); skipped groups cost no training FLOPs; sgpo's profiling
 FLOPs count from step 0. Eval FLOPs are kept apart: they are not training compute.
