@@ -1,21 +1,178 @@
+import json
+import logging
+import threading
+
 import pytest
 
 from sgpo.data import load_dataset
-from sgpo.tasks.rewards import exact_match_reward, math_match, math_reward
+from sgpo.errors import SgpoError
+from sgpo.tasks import verify
+from sgpo.tasks.answers import as_number, final_answer
+from sgpo.tasks.rewards import SCORERS, exact_match_reward, math_match, math_reward, reward_stats
 from tests.conftest import require_gsm8k
+
+ECHO = ("Janet’s ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins for her "
+        "friends every day with four. She sells the remainder at the farmers' market daily for $2 per fresh duck "
+        "egg. How much in dollars does she make every day at the farmers' market?")
+FEW_SHOT = "Question: Tom has 8 boxes of 9 pens. How many pens?\nAnswer: 8 * 9 = 72\n#### 72\n\nQuestion: " + ECHO
+
+# (completion, gold answer, expected score), by theme. The rule is in docs/REWARDS.md.
+CASES = {
+    "money": [
+        ("\\$18", "18", 1),
+        ("She makes \\$18 every day.", "18", 1),
+        ("The answer is $18.", "18", 1),
+        ("The answer is $18.00.", "18", 1),
+        ("#### $1,000", "1000", 1),
+        ("She makes 9 * 2 = 18 dollars a day.", "18", 1),
+        ("\\boxed{\\$18}", "18", 1),
+        ("\\boxed{18 \\text{ dollars}}", "18", 1),
+        ("It costs $5 per hour, so she earns $40.", "40", 1),
+        ("The answer is €12.50.", "12.5", 1),
+        ("The answer is \\$17.", "18", 0),
+    ],
+    "fractions": [
+        ("\\boxed{\\frac{1}{2}}", "0.5", 1),
+        ("The answer is 3/4.", "3/4", 1),
+        ("The answer is 3/4.", "0.75", 1),
+        ("\\boxed{\\dfrac{3}{4}}", "\\frac{3}{4}", 1),
+        ("The answer is 0.75", "\\frac{3}{4}", 1),
+        ("\\boxed{\\frac{6}{8}}", "3/4", 1),
+        ("\\boxed{-\\frac{1}{2}}", "-0.5", 1),
+        ("The answer is 1/3.", "0.33", 0),
+        ("The answer is 18.0", "18", 1),
+    ],
+    "latex": [
+        ("The final answer is $\\boxed{18}$. I hope it is correct.", "18", 1),
+        ("\\[\\boxed{2^{10}}\\]", "1024", 1),
+        ("\\boxed{\\sqrt{324}}", "18", 1),
+        ("\\boxed{\\pi/2}", "\\frac{\\pi}{2}", 1),
+        ("\\boxed{\\frac{\\pi}{3}}", "\\frac{\\pi}{2}", 0),
+        ("so $x = \\frac{3}{4}$", "0.75", 1),
+        ("\\boxed{1{,}000}", "1000", 1),
+        ("\\boxed{90^\\circ}", "90", 1),
+        ("\\boxed{25\\%}", "25", 1),
+        ("\\boxed{x+1}", "1+x", 1),
+        ("\\fbox{7}", "7", 1),
+    ],
+    "negatives": [
+        ("The answer is -5.", "-5", 1),
+        ("The answer is −5.", "-5", 1),
+        ("\\boxed{-5}", "-5", 1),
+        ("The answer is 5.", "-5", 0),
+        ("10 - 15 = -5", "-5", 1),
+        ("#### -10", "-10", 1),
+        ("It drops 3 - 8 = -5 degrees.", "-5", 1),
+    ],
+    "corrections": [
+        ("The answer is 42. Wait, actually 43.", "43", 1),
+        ("The answer is 42. Wait, actually 43.", "42", 0),
+        ("The answer is 42, actually 43.", "43", 1),
+        ("The answer is 42. Oops, I made a mistake. It is 6 * 7 + 1 = 43.", "43", 1),
+        ("The answer is 42. Sorry, I meant 44.", "44", 1),
+        ("The answer is 42. No wait, the answer is 43.", "43", 1),
+        ("The answer is 42. Wait, let me double-check: 6 * 7 = 42.", "42", 1),
+        ("The answer is 42. Wait, is it 6 * 7? Yes.", "42", 1),
+        ("42. Actually 43.", "43", 1),
+    ],
+    "checks after the answer": [
+        ("The answer is 42. Check: 42 * 2 = 84.", "42", 1),
+        ("The answer is 42. Check: 42 * 2 = 84.", "84", 0),
+        ("\\boxed{42}\nVerification: 6 * 7 = 42, and 84 / 2 = 42. Also 100 - 58 = 42.", "42", 1),
+        ("#### 18\nCheck: 9 * 2 = 18, 18 + 2 = 20.", "18", 1),
+        ("The answer is 7.\n\nTo verify: 3 + 4 = 7, and 7 * 2 = 14.", "7", 1),
+    ],
+    "scientific notation": [
+        ("1e3", "1000", 1),
+        ("The answer is 1e3.", "1000", 1),
+        ("The answer is 1e3.", "100", 0),
+        ("\\boxed{1.5 \\times 10^{3}}", "1500", 1),
+        ("The answer is 1.5 × 10^3.", "1500", 1),
+        ("The distance is 2.5E2 meters.", "250", 1),
+        ("The answer is 3e-2.", "0.03", 1),
+    ],
+    "huge powers": [
+        ("9^9^9", "1", 0),
+        ("\\boxed{10^{10^{10}}}", "1", 0),
+        ("\\boxed{(10^{10})!}", "1", 0),
+        ("The answer is 9**9**9.", "1", 0),
+        ("\\boxed{2^{100000}}", "2", 0),
+        ("\\boxed{9^{99}^{99}}", "1", 0),
+        ("\\boxed{10^{10^{10}}}", "10^{10^{10}}", 1),  # the same text: equal without evaluating anything
+    ],
+    "empty and garbage": [
+        ("", "18", 0),
+        ("   \n ", "18", 0),
+        ("asdf qwer", "18", 0),
+        ("The answer is", "18", 0),
+        ("\\boxed{", "18", 0),
+        ("}}}{{{$$$\\\\", "18", 0),
+        ("#### ", "18", 0),
+        ("The answer is eighteen.", "18", 0),
+        ("1" * 5000, "1", 0),
+    ],
+    "prompt echoes": [
+        (ECHO, "18", 0),
+        (ECHO + "\nAnswer: 18", "18", 1),
+        ("Question: What is 6 times 7?\nAnswer: 42", "42", 1),
+        ("Question: What is 6 times 7?\nAnswer:", "42", 0),
+        (FEW_SHOT + "\nShe makes 9 * 2 = 18 dollars.\n#### 18", "18", 1),
+        (FEW_SHOT + "\nShe makes 9 * 2 = 18 dollars.", "18", 0),  # the echoed marker wins over a bare number
+    ],
+    "markers": [
+        ("Amy answered 5 questions correctly, 3 points each.\n#### 15", "15", 1),
+        ("Express the answer as a percentage: 32 / 96 * 100% = 33.333...%, rounded down 33%\n#### 33", "33", 1),
+        ("The answer is 12. Then the final answer is 15.", "15", 1),
+        ("Answer: Janet sells 16 - 3 - 4 = 9 eggs. She makes 9 * 2 = 18 dollars.", "18", 1),
+        ("#### Step 1: add\n3 + 4 = 7\n#### Step 2: double\nSo 7 * 2 = 14.", "14", 1),
+        ("**Answer:** 42", "42", 1),
+        ("The answer is not obvious. 6 * 7 = 42", "42", 1),
+    ],
+    "thousands separators": [
+        ("The answer is 1,234,567.", "1234567", 1),
+        ("The answer is 1,000.", "1000", 1),
+        ("\\boxed{1\\,000}", "1000", 1),
+        ("The numbers are 1,2,3 so the sum is 6", "6", 1),
+        ("The answer is 1,000.", "100", 0),
+    ],
+    "word answers": [
+        ("The answer is Paris.", "Paris", 1),
+        ("\\boxed{\\text{Paris}}", "Paris", 1),
+        ("Paris", "Paris", 1),
+        ("The answer is London.", "Paris", 0),
+    ],
+}
+TABLE = [pytest.param(c, g, e, id=f"{theme}-{i}") for theme, rows in CASES.items() for i, (c, g, e) in enumerate(rows)]
+
+
+def test_the_table_covers_every_theme_with_at_least_60_cases():
+    assert len(TABLE) >= 60 and all(len(rows) >= 4 for rows in CASES.values())
+
+
+@pytest.mark.timeout(60)  # a hang guard: the scorer must return on every row
+@pytest.mark.parametrize("completion, gold, expected", TABLE)
+def test_math_reward_scores_the_table(completion, gold, expected):
+    assert math_match(completion, gold) == float(expected)
 
 
 def test_exact_match_reward_keeps_trl_signature():
     assert exact_match_reward(["cba", " cba\n", "abc"], answer=["cba"] * 3, task=["rev"] * 3) == [1.0, 1.0, 0.0]
     conversational = [[{"role": "assistant", "content": "42"}]]
     assert exact_match_reward(conversational, answer=["42"]) == [1.0]
+    assert math_reward([[{"role": "assistant", "content": "#### 42"}]], answer=["42"]) == [1.0]
 
 
-@pytest.mark.slow
-def test_every_gsm8k_gold_answer_verifies_against_itself_and_perturbations_fail():
-    ds = load_dataset(str(require_gsm8k()))
-    assert len(ds) == 1319 and ds.reward == "math"
-    golds = ds.frame["answer"].tolist()
+def test_every_gsm8k_reference_solution_scores_one_in_process():
+    rows = [json.loads(line) for line in require_gsm8k().open(encoding="utf-8")]
+    golds = load_dataset(str(require_gsm8k())).frame["answer"].tolist()  # the text after ####, no commas
+    before = reward_stats()["worker_calls"]
+    scores = math_reward([r["answer"] for r in rows], answer=golds)
+    assert len(scores) == 1319 and [i for i, s in enumerate(scores) if s != 1.0] == []
+    assert reward_stats()["worker_calls"] == before  # all on the numeric fast path, no math-verify
+
+
+def test_gsm8k_gold_answers_verify_against_themselves_and_perturbations_fail():
+    golds = load_dataset(str(require_gsm8k())).frame["answer"].tolist()
     assert math_reward(golds, answer=golds) == [1.0] * len(golds)
     failures = []
     for gold in golds:
@@ -26,16 +183,59 @@ def test_every_gsm8k_gold_answer_verifies_against_itself_and_perturbations_fail(
     assert failures == []
 
 
-def test_math_reward_reads_the_final_number_in_prose_and_latex():
-    assert math_match("so she makes $18 a day. #### 18", "18") == 1.0
-    assert math_match("\\boxed{\\frac{1}{2}}", "0.5") == 1.0
-    assert math_match("1,000", "1000") == 1.0
-    assert math_match("no number here", "18") == 0.0
+def test_extraction_reads_the_marker_and_normalises_numbers():
+    assert final_answer("The answer is \\$1,000. Check: 2 * 500 = 1000.") == "1000"
+    assert final_answer("no number here") is None
+    assert as_number("1e3") == 1000 and as_number("\\frac{3}{4}") == as_number("0.75") == as_number("3/4")
+    assert as_number("1e99999") is None and as_number("2^{10}") is None  # left to math-verify, behind the limit
+
+
+@pytest.mark.timeout(60)
+def test_huge_powers_are_refused_before_they_reach_sympy():
+    before = reward_stats()
+    for completion in ("9^9^9", "\\boxed{10^{10^{10}}}", "\\boxed{(10^{10})!}"):
+        assert SCORERS["math"](completion, "1") == 0.0
+    after = reward_stats()
+    assert after["too_large"] - before["too_large"] == 3 and after["worker_calls"] == before["worker_calls"]
+
+
+@pytest.mark.timeout(60)
+def test_time_limit_holds_in_a_thread_and_the_checker_recovers(monkeypatch, caplog):
+    monkeypatch.setattr(verify, "TIME_LIMIT_S", 1.0)
+    monkeypatch.setattr(verify, "too_large", lambda answer: False)  # what the guard would miss
+    before = reward_stats()["timeouts"]
+    scores = []
+    batch = ["\\boxed{2^{10}}", "\\boxed{10^{10^{10}}}", "\\boxed{\\sqrt{1024^2}}", "#### 1024"]
+    worker = threading.Thread(target=lambda: scores.extend(math_reward(batch, answer=["1024"] * 4)))
+    with caplog.at_level(logging.WARNING, logger="sgpo.rewards"):
+        worker.start()
+        worker.join()
+    assert scores == [1.0, 0.0, 1.0, 1.0]  # every item scored; the one that overran scores 0
+    assert reward_stats()["timeouts"] == before + 1
+    assert "took over 1 s" in caplog.text and "10^{10^{10}}" in caplog.text
+
+
+@pytest.mark.timeout(60)
+def test_a_checker_that_cannot_start_or_dies_is_reported_not_waited_for(monkeypatch, tmp_path):
+    monkeypatch.setattr(verify, "_worker", None)
+    broken = tmp_path / "broken.py"
+    broken.write_text("import sys; sys.exit(3)\n")
+    monkeypatch.setattr(verify, "WORKER", broken)
+    with pytest.raises(SgpoError, match="did not start.*math-verify is installed"):
+        math_match("\\boxed{\\sqrt{4}}", "2")
+    dying = tmp_path / "dying.py"
+    dying.write_text("print('ready', flush=True)\nimport sys; sys.stdin.readline()\n")
+    monkeypatch.setattr(verify, "WORKER", dying)
+    before = reward_stats()["crashes"]
+    assert math_match("\\boxed{\\sqrt{4}}", "2") == 0.0
+    assert reward_stats()["crashes"] == before + 1
 
 
 def test_model_output_is_never_evaluated_as_code(tmp_path):
     canary = tmp_path / "canary"
     payload = f"__import__('pathlib').Path('{canary}').write_text('x')"
-    math_match(payload, "1")
+    for completion in (payload, f"\\boxed{{{payload}}}", f"The answer is {payload}"):
+        math_match(completion, "1")
+        math_match(completion, "\\frac{1}{2}")
     exact_match_reward([payload], answer=["1"])
     assert not canary.exists()
