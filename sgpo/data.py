@@ -5,29 +5,47 @@
     hf:REPO[:CONFIG][:SPLIT]      through the `datasets` library
 
 Every dataset becomes the same frame: id, prompt, answer, task, difficulty. GSM8K's format (the gold
-answer after '####') is recognised. The content hash is taken over that frame, so a profile can be
-matched to exactly the data it was made from, whatever file it came from.
+answer after '####') is recognised. Values are kept as written (an answer 2 is "2"); an empty, null or NaN
+prompt, answer or id is refused, and so is a chat-format prompt (a list of messages), since no chat template
+is applied here. Rows without an id are numbered q-000000, q-000001, ... and rows without a task get
+DEFAULT_TASK, never the file's name: the content hash is taken over the frame alone, so a profile matches the
+data it was made from whatever the file is called. Reading, and the limits on what is read (MAX_ROW_BYTES,
+MAX_FIELD_BYTES, MAX_ROWS, MAX_DATA_BYTES), live in sgpo/data_read.py.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import math
 import re
-from dataclasses import dataclass, field
+from array import array
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from sgpo.data_read import (MAX_DATA_BYTES, MAX_FIELD_BYTES, MAX_ROW_BYTES, MAX_ROWS, Rows, read_csv, read_hub,
+                            read_jsonl, read_parquet, too_long)
 from sgpo.errors import DataError
 from sgpo.tasks import builtin
+
+__all__ = ["COLUMNS", "Dataset", "MAX_DATA_BYTES", "MAX_FIELD_BYTES", "MAX_ROW_BYTES", "MAX_ROWS", "SUFFIXES",
+           "check_spec", "load_dataset"]
 
 PROMPT_FIELDS = ("prompt", "question", "problem", "query", "input", "instruction")
 ANSWER_FIELDS = ("answer", "solution", "target", "output", "label", "final_answer")
 ID_FIELDS = ("id", "idx", "uid", "query_id", "unique_id")
 DIFFICULTY_FIELDS = ("difficulty", "level")
 COLUMNS = ["id", "prompt", "answer", "task", "difficulty"]
+SUFFIXES = (".jsonl", ".json", ".ndjson", ".csv", ".parquet", ".pq")
+DEFAULT_TASK = "default"
 GSM8K_MARK = "####"
+CHUNK_BYTES = 4 << 20  # Python strings held before they move into Arrow
+HASH_SLICE_CHARS, HASH_SLICE_ROWS = 4 << 20, 16384  # the frame is serialised for its hash in slices, never whole
+TEXT = pd.Series([""]).dtype  # the dtype pandas gives text columns
 
 
 @dataclass
@@ -55,140 +73,247 @@ class Dataset:
         return reward_function(self.reward)
 
 
+def check_spec(spec: str) -> str:
+    """A dataset spec made ready for another process, without reading the data: `builtin:NAME` checked against
+    the built-in names; a file path checked (exists, is a file, known suffix, at most MAX_DATA_BYTES) and made
+    absolute; `hf:REPO[:CONFIG][:SPLIT]` checked for syntax. DataError otherwise."""
+    spec = spec.strip()
+    if not spec:
+        raise DataError("dataset spec is empty: give builtin:NAME, a .jsonl/.csv/.parquet file or "
+                        "hf:REPO[:CONFIG][:SPLIT]")
+    if spec.startswith("builtin:"):
+        name = spec.split(":", 1)[1]
+        if name not in builtin.builtin_names():
+            raise DataError(f"unknown built-in dataset {name!r}: choose one of "
+                            f"{', '.join('builtin:' + n for n in builtin.builtin_names())}")
+        return spec
+    if spec.startswith("hf:"):
+        if not re.fullmatch(r"hf:[\w.-]+(/[\w.-]+)?(:[\w.-]*)?(:[\w.-]+)?", spec):
+            raise DataError(f"dataset {spec!r}: a hub dataset is written hf:REPO[:CONFIG][:SPLIT]")
+        return spec
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise DataError(f"dataset file {path} does not exist: check the path (relative paths start at "
+                        f"{Path.cwd()}); a spec is builtin:NAME, a file, or hf:REPO[:CONFIG][:SPLIT]")
+    if not path.is_file():
+        raise DataError(f"dataset path {path} is not a file: give a .jsonl, .csv or .parquet file")
+    if path.suffix.lower() not in SUFFIXES:
+        raise DataError(f"dataset file {path}: unknown format {path.suffix or '(no suffix)'!r}; "
+                        f"use one of {', '.join(SUFFIXES)}")
+    size = path.stat().st_size
+    if size > MAX_DATA_BYTES:
+        raise DataError(f"dataset file {path} is {size:,} bytes, over the {MAX_DATA_BYTES:,}-byte limit; "
+                        f"keep only the fields sgpo needs (prompt, answer, id) or take a subset")
+    return str(path.resolve())
+
+
 def load_dataset(spec: str, *, prompt_field: str | None = None, answer_field: str | None = None,
                  id_field: str | None = None, reward: str | None = None) -> Dataset:
     """Read, validate and normalise a dataset; DataError naming file, line and field on bad input."""
-    if spec.startswith("builtin:"):
-        name = spec.split(":", 1)[1]
-        try:
-            path, family = builtin.builtin_file(name)
-        except KeyError:
-            raise DataError(f"unknown built-in dataset {name!r}: choose one of "
-                            f"{', '.join('builtin:' + n for n in builtin.builtin_names())}") from None
-        records = _read_jsonl(path)
-        if family:
-            records = [(line, r) for line, r in records if r.get("task") == family]
-        return _normalise(spec, str(path), records, "prompt", "answer", "id", reward or "exact")
-    if spec.startswith("hf:"):
-        records, source = _read_hub(spec)
-    else:
-        path = Path(spec).expanduser()
-        if not path.exists():
-            raise DataError(f"dataset file {path} does not exist (a spec is builtin:NAME, a .jsonl/.csv/.parquet "
-                            f"path, or hf:REPO[:CONFIG][:SPLIT])")
-        if path.is_dir():
-            raise DataError(f"dataset path {path} is a folder: give a .jsonl, .csv or .parquet file")
-        records, source = _read_file(path), str(path)
-    if not records:
-        raise DataError(f"dataset {source} is empty: it holds no rows")
-    fields = list(records[0][1].keys())
-    prompt_field = prompt_field or _detect(fields, PROMPT_FIELDS, "prompt", source)
-    answer_field = answer_field or _detect(fields, ANSWER_FIELDS, "answer", source)
-    id_field = id_field or next((f for f in ID_FIELDS if f in fields), None)
-    return _normalise(spec, source, records, prompt_field, answer_field, id_field, reward)
+    if reward not in (None, "exact", "math"):
+        raise DataError(f"--reward must be 'exact' or 'math' (got {reward!r})")
+    checked = check_spec(spec)
+    try:
+        if checked.startswith("builtin:"):
+            path, family = builtin.builtin_file(checked.split(":", 1)[1])
+            rows = read_jsonl(path)
+            if family:
+                read = rows.read
+                rows = replace(rows, read=lambda wanted: (
+                    (n, r) for n, r in read(wanted) if r.get("task") == family))
+            return _normalise(spec, rows, "prompt", "answer", "id", reward or "exact")
+        rows = read_hub(checked) if checked.startswith("hf:") else _read_file(Path(checked))
+        if not rows.fields:
+            raise DataError(f"dataset {rows.source} is empty: it holds no rows")
+        prompt_field = prompt_field or _detect(rows, PROMPT_FIELDS, "prompt")
+        answer_field = answer_field or _detect(rows, ANSWER_FIELDS, "answer")
+        id_field = id_field or next((f for f in ID_FIELDS if f in rows.fields), None)
+        return _normalise(spec, rows, prompt_field, answer_field, id_field, reward)
+    except OSError as exc:
+        raise DataError(f"dataset {checked} could not be read ({exc.strerror or exc}); check that it is a readable "
+                        f"file") from None
+    except RecursionError:
+        raise DataError(f"dataset {checked} is nested too deeply to read; a row is one record of text and "
+                        f"number fields") from None
 
 
-def _detect(fields: list[str], candidates: tuple[str, ...], role: str, source: str) -> str:
-    for name in candidates:
-        if name in fields:
-            return name
-    raise DataError(f"dataset {source}: no {role} field found among {fields}; name it with --{role}-field")
-
-
-def _read_file(path: Path) -> list[tuple[int, dict]]:
+def _read_file(path: Path) -> Rows:
     suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".json", ".ndjson"):
-        return _read_jsonl(path)
-    try:
-        if suffix == ".csv":
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-            first_line = 2  # line 1 holds the header
-        elif suffix in (".parquet", ".pq"):
-            frame, first_line = pd.read_parquet(path), 1
-        else:
-            raise DataError(f"dataset file {path}: unknown format {suffix!r}; use .jsonl, .csv or .parquet")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"dataset file {path} is not UTF-8 (bad byte at offset {exc.start}): re-save it as UTF-8") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"dataset {path} is empty: it holds no rows") from None
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise DataError(f"dataset file {path} could not be parsed: {exc}") from None
-    return [(first_line + i, r) for i, r in enumerate(frame.to_dict(orient="records"))]
+    if suffix == ".csv":
+        return read_csv(path)
+    if suffix in (".parquet", ".pq"):
+        return read_parquet(path)
+    return read_jsonl(path)
 
 
-def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not UTF-8 (bad byte at offset {exc.start}); re-save the file as UTF-8") from None
-    records = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}:{number}: malformed JSON ({exc.msg} at column {exc.colno}); "
-                            f"each line must be one JSON object") from None
-        if not isinstance(row, dict):
-            raise DataError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-        records.append((number, row))
-    return records
+def _detect(rows: Rows, candidates: tuple[str, ...], role: str) -> str:
+    for name in candidates:
+        if name in rows.fields:
+            return name
+    raise DataError(f"dataset {rows.source}: no {role} field found among {rows.fields}; name it with --{role}-field")
 
 
-def _read_hub(spec: str) -> tuple[list[tuple[int, dict]], str]:
-    parts = spec[3:].split(":")
-    repo, config = parts[0], (parts[1] or None) if len(parts) > 1 else None
-    split = parts[2] if len(parts) > 2 else "train"
-    if not repo:
-        raise DataError(f"dataset spec {spec!r}: expected hf:REPO[:CONFIG][:SPLIT]")
-    try:
-        import datasets
-
-        ds = datasets.load_dataset(repo, config, split=split)
-    except Exception as exc:  # offline, unknown repo, missing config or split: one clear message
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(f"could not load {spec} from the Hugging Face Hub ({type(exc).__name__}: {first}); "
-                        f"offline, download it elsewhere and pass a local .jsonl/.parquet file") from None
-    return [(i + 1, dict(r)) for i, r in enumerate(ds)], f"{repo}:{config or ''}:{split}"
-
-
-def _normalise(spec, source, records, prompt_field, answer_field, id_field, reward) -> Dataset:
-    if not records:
-        raise DataError(f"dataset {source} is empty: it holds no rows")
-    name = Path(source).stem if not spec.startswith("hf:") else spec[3:].split(":")[0].split("/")[-1]
-    rows, seen, gsm8k = [], {}, False
-    for position, (line, rec) in enumerate(records):
-        for role, fld in (("prompt", prompt_field), ("answer", answer_field)):
-            if fld not in rec or rec[fld] is None or str(rec[fld]).strip() == "":
-                raise DataError(f"{source}:{line}: missing {role} field {fld!r}; map it with --{role}-field")
-        answer = str(rec[answer_field])
+def _normalise(spec: str, rows: Rows, prompt_field: str, answer_field: str, id_field: str | None,
+               reward: str | None) -> Dataset:
+    columns = _Columns()
+    gsm8k, kept_bytes = False, 0
+    wanted = [f for f in (prompt_field, answer_field, id_field, "task", *DIFFICULTY_FIELDS) if f]
+    for number, rec in rows.read(wanted):
+        where = rows.where(number)
+        if len(columns) == MAX_ROWS:
+            raise DataError(f"{where}: the dataset has over {MAX_ROWS:,} rows, the limit; take a subset")
+        prompt = _required(rec, prompt_field, "prompt", where)
+        answer = _required(rec, answer_field, "answer", where)
         if GSM8K_MARK in answer:
             answer, gsm8k = answer.rsplit(GSM8K_MARK, 1)[1].strip().replace(",", ""), True
-        qid = str(rec[id_field]) if id_field and rec.get(id_field) not in (None, "") else f"{name}-{position:06d}"
-        if qid in seen:
-            raise DataError(f"{source}:{line}: duplicate id {qid!r} (first seen on line {seen[qid]}); ids must be "
-                            f"unique, or drop --id-field to number the rows")
-        seen[qid] = line
-        rows.append({"id": qid, "prompt": str(rec[prompt_field]), "answer": answer,
-                     "task": str(rec.get("task") or name), "difficulty": _level(rec)})
-    frame = pd.DataFrame(rows, columns=COLUMNS)
-    digest = hashlib.sha256(frame.to_json(orient="values").encode()).hexdigest()[:16]
+            if not answer:
+                raise DataError(f"{where}: answer field {answer_field!r} has nothing after {GSM8K_MARK!r}; "
+                                f"give the final answer there, or drop the row")
+        qid = _required(rec, id_field, "id", where) if id_field else f"q-{len(columns):06d}"
+        task = _text(rec.get("task"), "task", where) or DEFAULT_TASK
+        size = sum(_size(text, where, name) for text, name in
+                   ((prompt, prompt_field), (answer, answer_field), (qid, id_field), (task, "task")))
+        kept_bytes += size
+        if kept_bytes > MAX_DATA_BYTES:
+            raise DataError(f"{where}: the dataset holds over {MAX_DATA_BYTES:,} bytes of text, the limit; "
+                            f"take a subset")
+        columns.append(number, size, _level(rec, where), id=qid, prompt=prompt, answer=answer, task=task)
+    if not len(columns):
+        raise DataError(f"dataset {rows.source} is empty: it holds no rows")
+    duplicate = columns.first_duplicate_id() if id_field else None
+    if duplicate:
+        second, first, qid = duplicate
+        raise DataError(f"{rows.where(second)}: duplicate id {qid!r} (first seen on {rows.unit} {first}); ids must be "
+                        f"unique, or drop --id-field to number the rows")
+    frame = columns.frame()
     reward = reward or ("math" if gsm8k or _looks_mathy(frame["answer"]) else "exact")
-    if reward not in ("exact", "math"):
-        raise DataError(f"--reward must be 'exact' or 'math' (got {reward!r})")
-    return Dataset(spec=spec, frame=frame, hash=digest, reward=reward, source=source,
-                   fields=list(records[0][1].keys()))
+    return Dataset(spec=spec, frame=frame, hash=_content_hash(frame), reward=reward, source=rows.source,
+                   fields=rows.fields)
 
 
-def _level(rec: dict) -> int:
+class _Columns:
+    """The frame's columns, moved into Arrow every CHUNK_BYTES: Python never holds every row's strings."""
+
+    def __init__(self):
+        self.pending: dict[str, list[str]] = {name: [] for name in ("id", "prompt", "answer", "task")}
+        self.chunks: dict[str, list] = {name: [] for name in self.pending}
+        self.difficulty, self.lines = array("q"), array("q")  # 8 bytes a row each
+        self.pending_bytes = 0
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def append(self, line: int, size: int, difficulty: int, **text: str) -> None:
+        for name, value in text.items():
+            self.pending[name].append(value)
+        self.difficulty.append(difficulty)
+        self.lines.append(line)
+        self.pending_bytes += size + 250  # + what Python spends on a row's objects
+        if self.pending_bytes >= CHUNK_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        for name, values in self.pending.items():
+            self.chunks[name].append(pa.array(values, pa.large_string()))
+            values.clear()
+        self.pending_bytes = 0
+
+    def first_duplicate_id(self) -> tuple[int, int, str] | None:
+        """(line, line of its first use, id) of the first repeated id, found in Arrow."""
+        self._flush()
+        codes = [chunk.indices.to_numpy() for chunk in pc.dictionary_encode(self._text("id")).chunks]
+        codes = np.concatenate(codes) if codes else np.zeros(0, np.int32)
+        first = np.unique(codes, return_index=True)[1]  # where each id is first seen
+        if len(first) == len(codes):
+            return None
+        repeat = np.ones(len(codes), bool)
+        repeat[first] = False
+        second = int(repeat.argmax())
+        return self.lines[second], self.lines[first[codes[second]]], self._text("id")[second].as_py()
+
+    def _text(self, name: str) -> pa.ChunkedArray:
+        return pa.chunked_array(self.chunks[name], pa.large_string())
+
+    def frame(self) -> pd.DataFrame:
+        self._flush()
+        text = {name: self._text(name) for name in self.chunks}
+        # pandas 3 infers Arrow-backed text, and takes these arrays without a copy; older pandas holds objects
+        text = {name: pd.array(values, dtype=TEXT) if isinstance(TEXT, pd.StringDtype) else values.to_pylist()
+                for name, values in text.items()}
+        return pd.DataFrame({**text, "difficulty": np.array(self.difficulty, dtype=np.int64)}, columns=COLUMNS)
+
+
+def _required(rec: dict, fld: str, role: str, where: str) -> str:
+    if fld not in rec:
+        raise DataError(f"{where}: missing {role} field {fld!r}; map it with --{role}-field")
+    text = _text(rec[fld], fld, where)
+    if text is None or not text.strip():
+        raise DataError(f"{where}: {role} field {fld!r} is empty (null, NaN or blank); every row needs "
+                        f"{'an' if role[0] in 'aeiou' else 'a'} {role}: fill it in or drop the row")
+    return text
+
+
+def _text(value, fld: str, where: str) -> str | None:
+    """A value as the text it was written as: 2 is "2", a whole float 2.0 is "2"; None when it has no value."""
+    if value is None or isinstance(value, str):
+        text = value
+    elif isinstance(value, bool):
+        text = "true" if value else "false"
+    elif isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, float):  # rare: JSON keeps numbers as written and Arrow floats arrive as text
+        text = (str(int(value)) if value.is_integer() else repr(value)) if math.isfinite(value) else None
+    elif isinstance(value, (list, tuple)) and value and all(isinstance(m, dict) and "role" in m for m in value):
+        raise DataError(f"{where}: field {fld!r} holds chat messages (a list of role/content turns), and sgpo "
+                        f"does not apply chat templates yet; give a plain-text prompt field (--prompt-field), or "
+                        f"join the messages' content into one string")
+    elif isinstance(value, (list, tuple, dict)):
+        kind = "nested object" if isinstance(value, dict) else "list"
+        raise DataError(f"{where}: field {fld!r} holds a {kind}; it must be text or a number")
+    elif isinstance(value, (bytes, bytearray)):
+        raise DataError(f"{where}: field {fld!r} holds binary data; store it as UTF-8 text")
+    else:  # Decimal, dates: their own text
+        text = str(value)
+    return text
+
+
+def _size(text: str, where: str, fld: str | None) -> int:
+    """UTF-8 bytes of one kept field; refused over MAX_FIELD_BYTES, or holding a lone surrogate."""
+    if text.isascii():
+        size = len(text)
+    else:
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError:
+            raise DataError(f"{where}: field {fld!r} holds an unpaired surrogate (an escape in \\ud800-\\udfff "
+                            f"without its pair); fix the text") from None
+    if size > MAX_FIELD_BYTES:
+        raise too_long(where, fld, size)
+    return size
+
+
+def _level(rec: dict, where: str) -> int:
     for fld in DIFFICULTY_FIELDS:
-        if fld in rec and rec[fld] not in (None, ""):
-            match = re.search(r"-?\d+", str(rec[fld]))
+        text = _text(rec.get(fld), fld, where)
+        if text:
+            match = re.search(r"-?\d{1,9}", text)
             return int(match.group()) if match else 0
     return 0
+
+
+def _content_hash(frame: pd.DataFrame) -> str:
+    """sha256 of frame.to_json(orient="values"), serialised a slice of rows at a time."""
+    chars = frame["id"].str.len().to_numpy(dtype=np.int64, copy=True)
+    for name in ("prompt", "answer", "task"):
+        chars += frame[name].str.len().to_numpy(dtype=np.int64)
+    ends = set((np.flatnonzero(np.diff(np.cumsum(chars) // HASH_SLICE_CHARS)) + 1).tolist())
+    ends = sorted(ends | set(range(HASH_SLICE_ROWS, len(frame), HASH_SLICE_ROWS)))
+    digest = hashlib.sha256(b"[")
+    for i, (start, stop) in enumerate(zip([0, *ends], [*ends, len(frame)])):
+        part = frame.iloc[start:stop].to_json(orient="values")  # "[[row],[row]]": the rows join with ","
+        digest.update((b"," if i else b"") + part[1:-1].encode())
+    digest.update(b"]")
+    return digest.hexdigest()[:16]
 
 
 def _looks_mathy(answers: pd.Series) -> bool:
