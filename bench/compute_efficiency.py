@@ -35,10 +35,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from sgpo.knapsack import p_informative  # noqa: E402
-from sgpo.plan import PlanConfig, make_plan  # noqa: E402
+from sgpo.plan import PlanConfig, make_plan, p_informative  # noqa: E402
 from sgpo.store import Store  # noqa: E402
-from sgpo.train.setup import checkpoint_root  # noqa: E402
+from sgpo.runs import checkpoint_root  # noqa: E402
 
 STRATEGIES = {  # name -> extra `sgpo train` arguments
     "grpo": ["--strategy", "grpo"],
@@ -111,9 +110,9 @@ def main() -> None:
         started = time.time()
         res = sgpo("train", *extra, "--dataset", dataset, "--flops-budget", f"{budget:.6g}",
                    "--eval-dataset", eval_dataset, "--eval-every", str(eval_every), "--eval-limit", str(eval_limit),
-                   "--seed", str(seed), "--threads", "1", "--run-name", run_name(name, seed), *db)
+                   "--seed", str(seed), "--threads", "1", "--name", run_name(name, seed), *db)
         print(f"{name:<16} seed {seed}: {res['steps']} steps, acc {res['eval_accuracy']:.3f}, wasted "
-              f"{res['wasted_fraction']:.2f}, {time.time() - started:.0f} s", flush=True)
+              f"{res['run_wasted_fraction']:.2f}, {time.time() - started:.0f} s", flush=True)
 
     jobs = [(seed, name) for seed in range(seeds) for name in strategies]
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:  # threads only wait on the subprocesses
@@ -150,8 +149,8 @@ def report(args, store: Store, strategies: list[str], seeds: int, budget: float,
     result = {"dataset": dataset, "eval_dataset": eval_dataset, "budget_flops": budget, "seeds": seeds,
               "jobs": args.jobs, "eval_every_steps": eval_every, "eval_queries": eval_limit,
               "profile": {"queries": prof["queries_total"], "flops": prof["flops"], "seconds": prof["seconds"]},
-              "planner_forecast_informative_fraction": forecast.forecast["plan"]["informative_fraction"],
-              "grpo_forecast_informative_fraction": forecast.forecast["baseline"]["informative_fraction"],
+              "planner_forecast_informative_fraction": forecast.forecast["plan"]["forecast_informative_fraction"],
+              "grpo_forecast_informative_fraction": forecast.forecast["baseline"]["forecast_informative_fraction"],
               "strategies": summary, "total_seconds": total_seconds, "quick": args.quick}
     previous.write_text(json.dumps(result, indent=2, default=float))
     plot(points, runs, args.docs)
@@ -193,8 +192,8 @@ def collect(store: Store, runs: list[dict], plan_frame: pd.DataFrame) -> tuple[p
             steps = r["steps"]
             if len(steps):
                 first = steps[steps.phase == steps.phase.iloc[0]]  # the first phase (all steps for grpo/dapo)
-                first_phase.append(float(first["groups_informative"].sum() / max(1, first["groups"].sum())))
-                wasted.append(float(steps["rollouts_wasted"].sum() / max(1, steps["rollouts"].sum())))
+                first_phase.append(float(first["informative_groups"].sum() / max(1, first["groups"].sum())))
+                wasted.append(float(steps["wasted_rollouts"].sum() / max(1, steps["rollouts"].sum())))
             walls.append(r["wall_seconds"])
             if r["result"].get("eval_middle_accuracy") is not None:
                 middle.append((r["result"]["eval_middle_accuracy_initial"], r["result"]["eval_middle_accuracy"]))
@@ -205,7 +204,7 @@ def collect(store: Store, runs: list[dict], plan_frame: pd.DataFrame) -> tuple[p
             "flops_to_target_without_profile": (flops_to_target - float(np.mean(profile_flops))) if reached else None,
             "reduction_factor": (grpo_flops / flops_to_target) if flops_to_target else None,
             "final_accuracy_mean": float(fin["accuracy"].mean()), "final_accuracy_std": float(fin["accuracy"].std(ddof=0)),
-            "final_flops_mean": float(fin["flops_total"].mean()), "wasted_fraction": float(np.mean(wasted)),
+            "final_flops_mean": float(fin["flops_total"].mean()), "run_wasted_fraction": float(np.mean(wasted)),
             "first_phase_informative_fraction": float(np.mean(first_phase)) if first_phase else None,
             "first_phase_informative_forecast": first_phase_forecast(
                 next(r["config"] for r in runs if r["strategy"] == name), plan_frame),
@@ -244,7 +243,7 @@ def plot(points: pd.DataFrame, runs: list[dict], docs: Path) -> None:
         m = r["steps"]
         # cumulative wasted fraction so far: smooth, and its last value is the table's figure
         wasted.setdefault(r["strategy"], []).append((m["flops_total"].to_numpy(),
-                                                    (m["rollouts_wasted"].cumsum() / m["rollouts"].cumsum()).to_numpy()))
+                                                    (m["wasted_rollouts"].cumsum() / m["rollouts"].cumsum()).to_numpy()))
         last = m.iloc[-1]
         splits.setdefault(r["strategy"], []).append([last.get("flops_profile", 0), last.get("flops_rollout", 0),
                                                      last.get("flops_train", 0)])
@@ -293,7 +292,7 @@ def table(result: dict) -> str:
                f"{s['middle_accuracy_final_std']:.3f}")
         lines.append(f"| {name} | {fl(s['flops_to_target'])} ({s['seeds_reaching_target']}/{result['seeds']} seeds) | "
                      f"{red} | {s['final_accuracy_mean']:.3f} ± {s['final_accuracy_std']:.3f} | {mid} | "
-                     f"{s['wasted_fraction']:.2f} | {two(s.get('first_phase_informative_forecast'))} / "
+                     f"{s['run_wasted_fraction']:.2f} | {two(s.get('first_phase_informative_forecast'))} / "
                      f"{two(s['first_phase_informative_fraction'])} | {s['wall_seconds_mean']:.0f} s |")
     lines.append("")
     lines.append(

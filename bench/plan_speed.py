@@ -52,8 +52,8 @@ def main() -> None:
     plan = make_plan(frame, PlanConfig(), n_params=1_500_000_000)
     print(f"{args.queries:,} queries, counts {plan.counts}")
     print(f"default plan forecast ratio {plan.forecast['ratio']:.2f}x, "
-          f"wasted {plan.forecast['plan']['wasted_fraction']:.1%} vs GRPO "
-          f"{plan.forecast['baseline']['wasted_fraction']:.1%}")
+          f"wasted {plan.forecast['plan']['forecast_wasted_fraction']:.1%} vs GRPO "
+          f"{plan.forecast['baseline']['forecast_wasted_fraction']:.1%}")
     print(f"median of {args.repeats} runs of make_plan + forecast, wall / CPU ms "
           f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):")
     print(f"{'group_rule':<10}" + "".join(f"{c:>14}" for c in CURRICULA))

@@ -34,7 +34,7 @@ from sgpo.store import Store  # noqa: E402
 from sgpo.tasks.rewards import exact_match_reward  # noqa: E402
 from sgpo.train import TrainConfig  # noqa: E402
 from sgpo.train.loop import Trainer  # noqa: E402
-from sgpo.train.setup import create_run, prepare  # noqa: E402
+from sgpo.train.setup import prepare  # noqa: E402
 
 
 def ours(model: str, data: Path, args, work: Path, round_: int) -> list[dict]:
@@ -42,8 +42,8 @@ def ours(model: str, data: Path, args, work: Path, round_: int) -> list[dict]:
     cfg = TrainConfig(strategy="grpo", dataset=str(data), model=model, eval_every=0, group_size=args.group_size,
                       batch_rollouts=args.queries * args.group_size, max_new_tokens=args.max_new_tokens,
                       warmup_steps=0, lr=5e-5, threads=args.threads, steps=args.steps + 1, seed=round_)
-    prep = prepare(cfg, store, run_name="bench")
-    trainer = Trainer(prep, store, create_run(prep, store), log=lambda msg: None)
+    prep = prepare(cfg, store, name="bench")
+    trainer = Trainer(prep, store, store.create_run(**prep.run_row()), log=lambda msg: None)
     out = []
     for step in range(1, args.steps + 2):
         t0 = time.perf_counter()

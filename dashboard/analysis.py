@@ -8,7 +8,8 @@ import math
 import numpy as np
 import pandas as pd
 
-DECISIONS = ["trivial", "learnable", "unsolved_kept", "unsolved_dropped"]
+from sgpo import units
+from sgpo.vocab import DECISIONS
 
 
 # audit -------------------------------------------------------------------------------------------
@@ -72,64 +73,33 @@ def decision_counts(queries: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _pct(x) -> str:
-    return "n/a" if x is None else f"{x:.1%}"
-
-
-def short_flops(x) -> str:
-    """Three significant digits, so a metric fits its column: '74.3 TFLOP'."""
-    if x is None:
-        return "n/a"
-    for unit, scale in (("PFLOP", 1e15), ("TFLOP", 1e12), ("GFLOP", 1e9), ("MFLOP", 1e6)):
-        if abs(x) >= scale:
-            return f"{x / scale:.3g} {unit}"
-    return f"{x:.3g} FLOP"
-
-
 def forecast_metrics(forecast: dict) -> list[tuple[str, str, str, str | None]]:
     """(key, label, value, delta against fixed-G GRPO) for the Plan page's st.metric row. None -> n/a."""
     plan, base, ratio = forecast["plan"], forecast["baseline"], forecast.get("ratio")
-    wasted, wasted_base = plan.get("wasted_fraction"), base.get("wasted_fraction")
+    wasted, wasted_base = plan.get("forecast_wasted_fraction"), base.get("forecast_wasted_fraction")
     return [
-        ("forecast_rollouts", "rollouts", f"{plan['rollouts']:,.0f}",
+        ("forecast_rollouts", "rollouts", units.count(plan["rollouts"]),
          f"{plan['rollouts'] - base['rollouts']:+,.0f} vs GRPO"),
-        ("forecast_flops", "FLOPs (profiling included)", short_flops(plan.get("flops")),
-         f"GRPO {short_flops(base.get('flops'))}"),
-        ("forecast_wasted", "expected wasted fraction", _pct(wasted),
+        ("forecast_flops", "FLOPs (profiling included)", units.flops(plan.get("flops")),
+         f"GRPO {units.flops(base.get('flops'))}"),
+        ("forecast_wasted", "expected wasted fraction", units.percent(wasted),
          None if wasted is None or wasted_base is None else f"{(wasted - wasted_base) * 100:+.1f} pts vs GRPO"),
-        ("forecast_ratio", "compute ratio GRPO / plan", "n/a" if ratio is None else f"{ratio:.2f}x", None),
+        ("forecast_ratio", "compute ratio GRPO / plan", units.factor(ratio), None),
     ]
 
 
+FORECAST_ROWS = [("rollouts", units.count), ("flops", units.flops), ("flops_rollout", units.flops),
+                 ("flops_train", units.flops), ("forecast_informative_fraction", units.percent),
+                 ("expected_wasted_rollouts", units.count), ("forecast_wasted_fraction", units.percent)]
+
+
 def forecast_rows(forecast: dict) -> pd.DataFrame:
-    """forecast.plan and forecast.baseline side by side (one row per quantity)."""
-    keys = ["rollouts", "flops", "flops_rollout", "flops_train", "informative_fraction", "wasted_rollouts",
-            "wasted_fraction"]
-    return pd.DataFrame({side: [forecast.get(side, {}).get(k) for k in keys] for side in ("plan", "baseline")},
-                        index=keys)
+    """forecast.plan and forecast.baseline side by side (one row per quantity), in human units."""
+    return pd.DataFrame({side: [fmt(forecast.get(side, {}).get(k)) for k, fmt in FORECAST_ROWS]
+                         for side in ("plan", "baseline")}, index=[k for k, _ in FORECAST_ROWS])
 
 
 # train -------------------------------------------------------------------------------------------
-ALIASES = {"rollouts_wasted": "wasted_rollouts", "groups_informative": "informative_groups"}
-
-
-def normalise_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
-    """The trainer's per-step names mapped to the dashboard's (rollouts_wasted -> wasted_rollouts, ...)."""
-    return metrics.rename(columns={k: v for k, v in ALIASES.items() if k in metrics and v not in metrics})
-
-
-def with_fractions(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Adds the step's own step_wasted_fraction (wasted / all rollouts of that step) and
-    step_informative_fraction (informative / all groups). `wasted_fraction`, if the trainer logs it, is
-    the cumulative one and is left alone."""
-    out = normalise_metrics(metrics).copy()
-    if {"wasted_rollouts", "rollouts"} <= set(out):
-        out["step_wasted_fraction"] = out["wasted_rollouts"] / out["rollouts"].where(out["rollouts"] > 0)
-    if {"informative_groups", "groups"} <= set(out):
-        out["step_informative_fraction"] = out["informative_groups"] / out["groups"].where(out["groups"] > 0)
-    return out
-
-
 def phase_changes(metrics: pd.DataFrame) -> list[tuple[int, int]]:
     """(step, new phase) wherever the phase differs from the step before (the first phase excluded)."""
     if metrics.empty or "phase" not in metrics:
@@ -205,12 +175,12 @@ def compare_table(runs: list[dict], evals: dict[str, pd.DataFrame], metrics: dic
     for run in runs:
         name = run["name"]
         ev = evals.get(name, pd.DataFrame())
-        m = normalise_metrics(metrics.get(name, pd.DataFrame()))
+        m = metrics.get(name, pd.DataFrame())
         rows.append({
             "run": name, "strategy": run.get("strategy"), "status": run.get("status"), "step": run.get("step"),
             "final_accuracy": float(ev.sort_values("step")["accuracy"].iloc[-1]) if len(ev) else None,
             "flops_total": float(ev["flops_total"].max()) if len(ev) else None,
-            "wasted_fraction": float(m["wasted_rollouts"].sum() / m["rollouts"].sum())
+            "run_wasted_fraction": float(m["wasted_rollouts"].sum() / m["rollouts"].sum())
             if {"wasted_rollouts", "rollouts"} <= set(m) and m["rollouts"].sum() > 0 else None,
             "compute_reduction": compute_reduction(base, ev) if baseline else None,
         })
@@ -219,7 +189,7 @@ def compare_table(runs: list[dict], evals: dict[str, pd.DataFrame], metrics: dic
 
 def format_factor(factor) -> str:
     """'2.53x', or 'never matched' where the factor is None / NaN."""
-    return "never matched" if factor is None or pd.isna(factor) else f"{factor:.2f}x"
+    return "never matched" if factor is None or pd.isna(factor) else units.factor(factor)
 
 
 def long_evals(evals: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.analysis import DECISIONS, accuracy_by_difficulty, normalise_metrics, phase_changes, with_fractions
+from dashboard.analysis import accuracy_by_difficulty, phase_changes
+from sgpo.vocab import DECISIONS
 
 COLORS = {"trivial": "#9aa5b1", "learnable": "#2e86de", "unsolved_kept": "#e67e22",
           "unsolved_dropped": "#d9d9d9"}
@@ -129,13 +130,13 @@ def reward_figure(metrics: pd.DataFrame) -> go.Figure:
 
 def wasted_figure(metrics: pd.DataFrame) -> go.Figure:
     """Share of rollouts in zero-advantage groups: each step's own, and the run's so far."""
-    fig = _line(with_fractions(metrics), [("step_wasted_fraction", "this step"), ("wasted_fraction", "run so far")],
+    fig = _line(metrics, [("step_wasted_fraction", "this step"), ("run_wasted_fraction", "run so far")],
                 "wasted-rollout fraction", "rollouts in zero-advantage groups")
     return fig.update_yaxes(range=[0, 1.02]) if fig.data else fig
 
 
 def informative_figure(metrics: pd.DataFrame) -> go.Figure:
-    return _line(normalise_metrics(metrics), [("informative_groups", "informative groups"), ("groups", "all groups")],
+    return _line(metrics, [("informative_groups", "informative groups"), ("groups", "all groups")],
                  "informative groups per step", "groups")
 
 
@@ -184,16 +185,13 @@ def accuracy_vs_flops(evals: dict[str, pd.DataFrame]) -> go.Figure:
 
 
 def wasted_vs_step(metrics: dict[str, pd.DataFrame]) -> go.Figure:
-    """Each run's wasted-rollout fraction so far (the trainer's cumulative one; each step's own if absent)."""
+    """Each run's wasted-rollout fraction so far (run_wasted_fraction)."""
     title = "wasted-rollout fraction against step (run so far)"
-    frames = {n: with_fractions(m) for n, m in metrics.items()}
-    column = {n: next((c for c in ("wasted_fraction", "step_wasted_fraction") if c in m), None)
-              for n, m in frames.items()}
-    if not any(column.values()):
+    shown = {n: m for n, m in metrics.items() if "run_wasted_fraction" in m}
+    if not shown:
         return _empty(title, "no training steps in the chosen runs")
     fig = go.Figure()
-    for name, m in frames.items():
-        if column[name]:
-            fig.add_scatter(x=m["step"], y=m[column[name]], mode="lines", name=name)
+    for name, m in shown.items():
+        fig.add_scatter(x=m["step"], y=m["run_wasted_fraction"], mode="lines", name=name)
     fig.update_yaxes(range=[0, 1.02])
     return _layout(fig, title, "step", "wasted fraction")

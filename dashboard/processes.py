@@ -1,70 +1,37 @@
-"""Background `sgpo` commands: profiling, training, stopping and resuming runs.
+"""Background `sgpo profile` jobs started by this server.
 
-Every long job is the real `sgpo` command run as an argument list (never a shell), so the dashboard can
-do nothing the CLI cannot, and the CLI line shown under each button is exactly what runs. Jobs live in a
-module-level registry: it survives reruns and is shared by every browser session of one server, and
-polling it reaps finished children (no zombies).
+Profiling runs as the real `sgpo profile` command (an argument list, never a shell), so the dashboard
+can do nothing the CLI cannot, and the CLI line shown under the button is exactly what runs. Jobs live
+in a module-level registry: it survives reruns and is shared by every browser session of one server,
+and polling it reaps finished children (no zombies). Training runs are started through sgpo.runs,
+which gives each its own detached worker (dashboard/state.py: launch_run).
 """
 
 from __future__ import annotations
 
 import os
-import shlex
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dashboard.state import check_model, db_path, store
+from dashboard.state import db_path, store
 from sgpo.errors import ModelError, StoreError
+from sgpo.launch import cli_line, sgpo_argv
 
-FIRST_PROFILE = {"dataset": "builtin:train", "model": "starter", "backend": "hf", "samples": 8,
-                 "name": "starter-train"}
-
-
-# commands ---------------------------------------------------------------------------------------
-def sgpo_argv(*args) -> list[str]:
-    return [sys.executable, "-m", "sgpo", *[str(a) for a in args]]
+FIRST_PROFILE = {"dataset": "builtin:train", "model": "starter", "name": "starter-train"}
 
 
-def cli_line(argv: list[str]) -> str:
-    """What a user would type: `sgpo ...`, quoted for a POSIX shell (the process gets the list)."""
-    args = argv[3:] if argv[1:3] == ["-m", "sgpo"] else argv
-    return shlex.join(["sgpo", *args])
-
-
-def profile_argv(dataset: str, model: str, backend: str, samples: int, name: str,
-                 limit: int | None = None, max_new_tokens: int | None = None) -> list[str]:
-    argv = sgpo_argv("profile", dataset, "--model", model, "--backend", backend, "--samples", samples)
-    if max_new_tokens:
-        argv += ["--max-new-tokens", str(max_new_tokens)]
-    if limit:
-        argv += ["--limit", str(limit)]
-    return argv + ["--db", str(db_path()), "--name", name]
-
-
-def train_argv(strategy: str, profile: str | int, run_name: str, plan_args: list[str],
-               train_args: list[str]) -> list[str]:
-    """`sgpo train ... --detach`: the CLI checks everything, creates the run and starts the trainer in its
-    own session with a log beside the store, so a run outlives the dashboard that launched it."""
-    return sgpo_argv("train", "--strategy", strategy, "--profile", profile, "--run-name", run_name,
-                     *train_args, *plan_args, "--db", db_path(), "--detach")
-
-
-def stop_argv(run: str) -> list[str]:
-    return sgpo_argv("runs", "stop", run, "--db", db_path())
-
-
-def resume_argv(run: str) -> list[str]:
-    return sgpo_argv("train", "--resume", run, "--db", db_path(), "--detach")
+def profile_argv(dataset: str, model: str, name: str, config) -> list[str]:
+    """`sgpo profile DATASET --model MODEL [knobs that differ from the defaults] --db DB --name NAME`."""
+    return sgpo_argv("profile", dataset, "--model", model, *config.cli_args(), "--db", db_path(), "--name", name)
 
 
 # background jobs ----------------------------------------------------------------------------------
 @dataclass
 class Job:
-    kind: str  # profile | train | stop | resume
-    name: str  # the profile or run it acts on
+    kind: str  # profile
+    name: str  # the profile it makes
     argv: list[str]
     log: Path
     proc: subprocess.Popen
@@ -128,19 +95,12 @@ def tail(path: str | os.PathLike | None, lines: int = 20) -> str:
     return "\n".join(text.replace("\r", "\n").splitlines()[-lines:])
 
 
-def run_log(run: dict, lines: int = 30) -> str:
-    """The end of the trainer's log; the launch log of this server's job if the trainer has none yet."""
-    text = tail(run.get("log_path"), lines)
-    if not text:
-        mine = jobs("train", run["name"]) + jobs("resume", run["name"])
-        text = mine[0].tail(lines) if mine else ""
-    return text
-
-
 def first_profile_note() -> str:
     """Why an empty store was not profiled by itself, if it was not."""
+    from sgpo.model import check_spec
+
     try:
-        check_model(FIRST_PROFILE["model"])
+        check_spec(FIRST_PROFILE["model"])
     except ModelError as exc:
         return f"The first start profiles builtin:train with the starter policy, but {exc}."
     if os.environ.get("SGPO_AUTOPROFILE", "1") == "0":
@@ -152,14 +112,17 @@ def maybe_start_first_profile() -> Job | None:
     """On a first start with an empty store, profile the built-in train split with the starter policy.
 
     Once per server; off when $SGPO_AUTOPROFILE is 0 (tests), or when the starter policy is missing."""
+    from sgpo.model import check_spec
+    from sgpo.profile import ProfileConfig
+
     if os.environ.get("SGPO_AUTOPROFILE", "1") == "0" or jobs("profile"):
         return None
     with store() as s:
         if s.profiles():
             return None
     try:
-        model = check_model(FIRST_PROFILE["model"])
+        model = check_spec(FIRST_PROFILE["model"])
     except ModelError:
         return None
     f = FIRST_PROFILE
-    return launch("profile", f["name"], profile_argv(f["dataset"], model, f["backend"], f["samples"], f["name"]))
+    return launch("profile", f["name"], profile_argv(f["dataset"], model, f["name"], ProfileConfig()))

@@ -90,59 +90,47 @@ def profile_table(profile: dict) -> pd.DataFrame:
     return frame
 
 
-# plan knobs ---------------------------------------------------------------------------------------------
-def _type_name(t) -> str:
-    name = t if isinstance(t, str) else getattr(t, "__name__", str(t))
-    return name.replace("typing.", "").replace("Optional[", "").rstrip("]").split(" | ")[0]
-
-
-def knob_input(k: dict):
-    """One widget for one PlanConfig knob: a slider when bounded, a selectbox for choices."""
-    key, label, help_ = state.knob_key(k["name"]), k["name"].replace("_", " "), k.get("help")
-    common = dict(key=key, help=help_, persist_state="session")
-    kind, lo, hi, default = _type_name(k.get("type")), k.get("min"), k.get("max"), k.get("default")
-    if k.get("choices"):
-        choices = list(k["choices"])
-        return st.selectbox(label, choices, index=choices.index(default) if default in choices else 0, **common)
-    if kind == "bool":
-        return st.toggle(label, value=bool(default), **common)
-    if kind in ("int", "float") and lo is not None and hi is not None and default is not None:
-        if kind == "int":
-            return st.slider(label, int(lo) + bool(k.get("open_min")), int(hi), int(default), step=1, **common)
-        step = 10 ** math.floor(math.log10((hi - lo) / 100)) if hi > lo else 0.01
-        lo = lo + step if k.get("open_min") else lo  # (lo, hi]: the slider starts one step in
-        return st.slider(label, float(lo), float(hi), float(default), step=float(step), **common)
-    if kind in ("int", "float"):
-        cast = int if kind == "int" else float
-        return st.number_input(label, min_value=None if lo is None else cast(lo),
-                               max_value=None if hi is None else cast(hi),
-                               value=None if default is None else cast(default), **common)
-    return st.text_input(label, value="" if default is None else str(default), **common)
-
-
-def train_input(k: dict, where=st):
-    """One training knob (TrainConfig metadata): a number input, a toggle, a selectbox or a text input."""
-    key, label, help_ = f"train_{k['name']}", k["name"].replace("_", " "), k.get("help")
-    kind, default = _type_name(k["type"]), k["default"]
-    common = dict(key=key, help=help_, persist_state="session")
-    if k.get("choices"):
-        choices = list(k["choices"])
-        return where.selectbox(label, choices, index=choices.index(default), **common)
-    if kind == "bool":
+# knobs ----------------------------------------------------------------------------------------------
+def knob_input(spec, key: str, where=st, *, sliders: bool = True, **kw):
+    """One widget for one config knob (a sgpo.knobs.KnobSpec): a selectbox for choices, a toggle for a
+    bool, a slider for a bounded number (unless sliders=False), a number input otherwise. The library
+    validates the value."""
+    label = kw.pop("label", spec.label)
+    common = dict(key=key, help=spec.help, persist_state="session", **kw)
+    lo, hi, default = spec.min, spec.max, kw.pop("value", spec.default)
+    if spec.choices:
+        choices = list(spec.choices)
+        return where.selectbox(label, choices, index=choices.index(default) if default in choices else 0, **common)
+    if spec.type == "bool":
         return where.toggle(label, value=bool(default), **common)
-    if kind in ("int", "float"):
-        cast = int if kind == "int" else float
+    if sliders and spec.type in ("int", "float") and lo is not None and hi is not None and default is not None \
+            and hi - lo <= 1024:
+        if spec.type == "int":
+            return where.slider(label, int(lo) + spec.open_min, int(hi), int(default), step=1, **common)
+        step = 10 ** math.floor(math.log10((hi - lo) / 100)) if hi > lo else 0.01
+        lo = lo + step if spec.open_min else lo  # (lo, hi]: the slider starts one step in
+        return where.slider(label, float(lo), float(hi), float(default), step=float(step), **common)
+    if spec.type in ("int", "float"):
+        cast = int if spec.type == "int" else float
         small = cast is float and default is not None and 0 < abs(default) < 1e-2
         step = 1 if cast is int else 10 ** math.floor(math.log10(abs(default))) if small else None
-        return where.number_input(label, min_value=None if k.get("min") is None else cast(k["min"]),
-                                  max_value=None if k.get("max") is None else cast(k["max"]),
+        return where.number_input(label, min_value=None if lo is None else cast(lo),
+                                  max_value=None if hi is None else cast(hi),
                                   value=None if default is None else cast(default), step=step,
                                   format="%.1e" if small else None, **common)
     return where.text_input(label, value="" if default is None else str(default), **common) or None
 
 
-def knob_inputs() -> dict:
-    return {k["name"]: knob_input(k) for k in state.knob_specs()}
+def plan_knob_inputs() -> dict:
+    """Every PlanConfig knob, as the Plan page shows them."""
+    from sgpo.plan import PlanConfig
+
+    return {k.name: knob_input(k, state.knob_key(k.name)) for k in PlanConfig.specs()}
+
+
+def train_input(spec, where=st):
+    """A training knob: number inputs, not sliders (learning rates and step counts are typed)."""
+    return knob_input(spec, f"train_{spec.name}", where, sliders=False)
 
 
 # jobs ---------------------------------------------------------------------------------------------------

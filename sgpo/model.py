@@ -25,18 +25,32 @@ class ModelRef:
     n_params: int  # unique parameters (tied weights counted once)
 
 
+def check_spec(spec: str) -> str:
+    """A model spec made ready for another process, without loading or downloading anything: `starter`
+    (which must be there), an existing model folder (checked, made absolute), or an HF id like org/name."""
+    spec = str(spec).strip()
+    if spec == "starter":
+        if not (STARTER_DIR / "config.json").exists():
+            raise ModelError(f"the starter policy is missing from {STARTER_DIR}: run `sgpo starter train`")
+        return spec
+    path = Path(spec).expanduser()
+    if path.exists():
+        check_model_dir(path)
+        return str(path.resolve())
+    if _looks_like_hf_id(spec):
+        return spec
+    raise ModelError(f"model {spec!r} is neither 'starter', an existing folder, nor an HF id like org/name")
+
+
 def resolve_model(spec: str) -> ModelRef:
     """`starter`, a local folder, or an HF id (downloaded once; offline this fails with a clear error)."""
-    if spec == "starter":
+    resolved = check_spec(spec)
+    if resolved == "starter":
         path = STARTER_DIR
-        if not (path / "config.json").exists():
-            raise ModelError(f"the starter policy is missing from {path}: run `sgpo starter train`")
-    elif Path(spec).expanduser().exists():
-        path = Path(spec).expanduser().resolve()
-    elif _looks_like_hf_id(spec):
-        path = _download(spec)
+    elif Path(resolved).is_absolute():
+        path = Path(resolved)
     else:
-        raise ModelError(f"model {spec!r} is neither 'starter', an existing folder, nor an HF id like org/name")
+        path = _download(resolved)
     check_model_dir(path)
     files = sorted(path.glob("*.safetensors"))
     return ModelRef(spec=spec, path=path, weights_hash=hash_files(files), n_params=count_params(files))

@@ -17,7 +17,7 @@ import hashlib
 import json
 import sqlite3
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -25,36 +25,24 @@ import pandas as pd
 
 from sgpo.data import Dataset
 from sgpo.errors import ConfigError, DataError, StoreError
-from sgpo.generate import BACKENDS, Generation, check_sampling, make_generator
+from sgpo.generate import BACKENDS, Generation, make_generator
+from sgpo.knobs import Knobs, knob
 from sgpo.model import ModelRef
-from sgpo.store import Store
+from sgpo.store import Store, check_name
+from sgpo.vocab import PROFILE_DONE, PROFILE_RUNNING
 from sgpo.tasks.rewards import SCORERS
 
 @dataclass
-class ProfileConfig:
-    samples: int = field(default=8, metadata={"help": "samples per query (the paper's N)"})
-    temperature: float = field(default=1.0, metadata={"help": "sampling temperature; use the training one (0: greedy)"})
-    max_new_tokens: int = field(default=20, metadata={"help": "completion length cap, in tokens; use the training "
-                                                                "one (sgpo train defaults to 20 too)"})
-    backend: str = field(default="hf", metadata={"help": "generation backend: hf (transformers) or vllm"})
-    batch_size: int = field(default=128, metadata={"help": "queries per generation call (and per database write)"})
-    seed: int = field(default=0, metadata={"help": "sampling seed; each batch's seed derives from it"})
-    limit: int | None = field(default=None, metadata={"help": "profile only the first N queries"})
-    examples_kept: int = field(default=4, metadata={"help": "completions kept per query to show later"})
-
-    def validate(self) -> "ProfileConfig":
-        check_sampling(self.samples, self.temperature, self.max_new_tokens)
-        checks = [
-            (self.backend in BACKENDS, f"--backend must be one of {', '.join(BACKENDS)} (got {self.backend!r})"),
-            (self.batch_size >= 1, f"--batch-size must be at least 1 (got {self.batch_size})"),
-            (self.limit is None or self.limit >= 1, f"--limit must be at least 1 (got {self.limit}); "
-                                                    f"leave it out to profile every query"),
-            (self.examples_kept >= 0, f"--examples must be >= 0 (got {self.examples_kept})"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
-        return self
+class ProfileConfig(Knobs):
+    samples: int = knob(8, "samples per query (the paper's N)", min=1, max=1024)
+    temperature: float = knob(1.0, "sampling temperature; use the training one (0: greedy)", min=0.0, max=10.0)
+    max_new_tokens: int = knob(20, "completion length cap, in tokens; use the training one (sgpo train defaults "
+                                   "to 20 too)", min=1, max=8192)
+    backend: str = knob("hf", "generation backend: hf (transformers) or vllm", choices=BACKENDS)
+    batch_size: int = knob(128, "queries per generation call (and per database write)", min=1, max=4096)
+    seed: int = knob(0, "sampling seed; each batch's seed derives from it", min=0)
+    limit: int | None = knob(None, "profile only the first N queries", min=1)
+    examples: int = knob(4, "completions kept per query to show later", min=0, max=64)
 
 
 def profile_key(dataset_hash: str, model_hash: str, config: ProfileConfig) -> str:
@@ -78,14 +66,14 @@ def run_profile(dataset: Dataset, model_ref: ModelRef, config: ProfileConfig, st
     Everything is validated before the first write. `generator` reuses a loaded backend (the bench and
     the trainer hold one); by default one is loaded for `config.backend`."""
     config.validate()
-    if name is not None and (not str(name).strip() or str(name).isdigit()):
-        raise ConfigError(f"--name must be a non-empty, non-numeric name (got {name!r}): numbers are profile ids")
+    if name is not None:
+        name = check_name(name, "profile")
     frame = dataset.frame if config.limit is None else dataset.frame.head(config.limit)
     if frame.empty:
         raise DataError(f"dataset {dataset.spec} has no queries to profile")
     key = profile_key(dataset.hash, model_ref.weights_hash, config)
     row = _existing(store, key, name)
-    if row is not None and row["status"] == "done":
+    if row is not None and row["status"] == PROFILE_DONE:
         return profile_summary(store, row["id"], reused=True)
     if generator is None:  # a resumed profile keeps its batch size: same batches, same seeds, same numbers
         generator = make_generator(config.backend, model_ref.path,
@@ -120,7 +108,7 @@ def _existing(store: Store, key: str, name: str | None) -> dict | None:
 def _profile_row(dataset: Dataset, ref: ModelRef, config: ProfileConfig, key: str, name: str | None,
                  total: int) -> dict:
     name = name or f"{_short(dataset.spec)}-{ref.path.name}-{config.backend}-N{config.samples}-{key[:6]}"
-    return {"name": name, "key": key, "status": "running", "dataset_hash": dataset.hash,
+    return {"name": name, "key": key, "status": PROFILE_RUNNING, "dataset_hash": dataset.hash,
             "dataset_spec": dataset.spec, "model_spec": ref.spec, "model_path": str(ref.path),
             "model_hash": ref.weights_hash, "n_params": ref.n_params, "backend": config.backend,
             "samples": config.samples, "temperature": float(config.temperature),
@@ -159,7 +147,7 @@ def _profile_batches(store: Store, row: dict, frame: pd.DataFrame, reward: str, 
         batch = frame.iloc[positions]
         outs = generator.generate(batch["prompt"].tolist(), n=config.samples, temperature=config.temperature,
                                   max_new_tokens=config.max_new_tokens, seed=batch_seed(config.seed, start))
-        rows = [_query_row(p, q, g, scorer, config.examples_kept)
+        rows = [_query_row(p, q, g, scorer, config.examples)
                 for p, q, g in zip(positions, batch.itertuples(index=False), outs)]
         tokens_prompt += sum(r["prompt_tokens"] * r["samples"] for r in rows)
         tokens_completion += sum(r["completion_tokens_total"] for r in rows)
@@ -169,7 +157,7 @@ def _profile_batches(store: Store, row: dict, frame: pd.DataFrame, reward: str, 
         totals = {"queries_done": len(done), "tokens_prompt": tokens_prompt, "tokens_completion": tokens_completion,
                   "flops": 2.0 * n_params * (tokens_prompt + tokens_completion), "seconds": seconds}
         if len(done) == len(frame):
-            totals["status"] = "done"
+            totals["status"] = PROFILE_DONE
         try:
             store.add_profile_batch(pid, rows, totals)
         except sqlite3.IntegrityError:
@@ -179,7 +167,7 @@ def _profile_batches(store: Store, row: dict, frame: pd.DataFrame, reward: str, 
         bar.set_postfix_str(f"{(tokens_prompt + tokens_completion) / max(seconds, 1e-9):,.0f} tok/s", refresh=False)
     bar.close()
     if len(done) == len(frame):  # all batches were already stored by an earlier, interrupted session
-        store.update_profile(pid, status="done")
+        store.update_profile(pid, status=PROFILE_DONE)
 
 
 def _query_row(position: int, query, gen: Generation, scorer, keep: int) -> dict:
@@ -265,8 +253,3 @@ def _means(frame: pd.DataFrame, column: str) -> list[dict]:
     grouped = frame.groupby(column)["p_hat"].agg(["size", "mean"]).reset_index()
     return [{column: (int(r[column]) if column == "difficulty" else str(r[column])), "queries": int(r["size"]),
              "mean_p_hat": float(r["mean"])} for _, r in grouped.iterrows()]
-
-
-def config_fields() -> list[tuple[str, object, str]]:
-    """(name, default, help) of every knob, for the CLI and the dashboard."""
-    return [(f.name, f.default, f.metadata.get("help", "")) for f in fields(ProfileConfig)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -21,9 +22,24 @@ from typing import Any
 import pandas as pd
 import sqlite_utils
 
-from sgpo.errors import StoreError
+from sgpo.errors import ConfigError, StoreError
 
 DEFAULT_PATH = Path("runs") / "sgpo.db"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def default_path(db: str | os.PathLike | None = None) -> Path:
+    """The store a command works on: `db` if given, else $SGPO_DB, else ./runs/sgpo.db (absolute)."""
+    return Path(db or os.environ.get("SGPO_DB") or DEFAULT_PATH).expanduser().resolve()
+
+
+def check_name(name: str, kind: str, option: str = "--name") -> str:
+    """A profile, plan or run name: 1-64 letters, digits, '.', '_' or '-', not only digits (those are ids)."""
+    name = str(name).strip()
+    if not NAME_PATTERN.match(name) or name.isdigit():
+        raise ConfigError(f"{option} {name!r}: a {kind} name is 1-64 letters, digits, '.', '_' or '-', starts with "
+                          f"a letter or digit and is not only digits (numbers are ids)")
+    return name
 
 
 def _v1(db: sqlite_utils.Database) -> None:
@@ -60,7 +76,40 @@ def _v1(db: sqlite_utils.Database) -> None:
     db["events"].create({"id": int, "run_id": int, "kind": str, "message": str, "created": float}, pk="id")
 
 
-MIGRATIONS = [_v1]
+# v2: one metric vocabulary (sgpo/vocab.py). What v1 stores hold under older names is renamed in place.
+V2_METRIC_NAMES = {"rollouts_wasted": "wasted_rollouts", "groups_informative": "informative_groups",
+                   "rollouts_wasted_total": "wasted_rollouts_total", "wasted_fraction": "run_wasted_fraction"}
+V2_FORECAST_NAMES = {"informative_fraction": "forecast_informative_fraction",
+                     "wasted_fraction": "forecast_wasted_fraction", "wasted_rollouts": "expected_wasted_rollouts"}
+
+
+def _renamed(data: dict, names: dict) -> dict:
+    return {names.get(k, k): v for k, v in data.items()}
+
+
+def _v2(db: sqlite_utils.Database) -> None:
+    """Metric names of the vocabulary; step fractions stored with each step; runs keep their plan."""
+    db["runs"].add_column("plan", str)
+    conn = db.conn
+    for rowid, raw in conn.execute("SELECT rowid, data FROM metrics").fetchall():
+        data = _renamed(json.loads(raw), V2_METRIC_NAMES)
+        if data.get("rollouts"):
+            data["step_wasted_fraction"] = data.get("wasted_rollouts", 0) / data["rollouts"]
+        if data.get("groups"):
+            data["step_informative_fraction"] = data.get("informative_groups", 0) / data["groups"]
+        conn.execute("UPDATE metrics SET data = ? WHERE rowid = ?", [json.dumps(data), rowid])
+    for rowid, raw in conn.execute("SELECT rowid, result FROM runs WHERE result IS NOT NULL").fetchall():
+        conn.execute("UPDATE runs SET result = ? WHERE rowid = ?",
+                     [json.dumps(_renamed(json.loads(raw), V2_METRIC_NAMES)), rowid])
+    for rowid, raw in conn.execute("SELECT rowid, forecast FROM plans").fetchall():
+        forecast = json.loads(raw)
+        for side in ("plan", "baseline"):
+            if isinstance(forecast.get(side), dict):
+                forecast[side] = _renamed(forecast[side], V2_FORECAST_NAMES)
+        conn.execute("UPDATE plans SET forecast = ? WHERE rowid = ?", [json.dumps(forecast), rowid])
+
+
+MIGRATIONS = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -89,7 +138,7 @@ class Store:
 
     @classmethod
     def default(cls, path: str | os.PathLike | None = None, **kw) -> "Store":
-        return cls(path or os.environ.get("SGPO_DB") or DEFAULT_PATH, **kw)
+        return cls(default_path(path), **kw)
 
     def _migrate(self, readonly: bool) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
@@ -207,16 +256,19 @@ class Store:
         return list(self.db["plans"].rows_where(order_by="id"))
 
     # runs ----------------------------------------------------------------------------------
-    def create_run(self, *, name: str, strategy: str, config: dict, **fields) -> int:
+    def create_run(self, *, name: str, strategy: str, config: dict, plan: dict | None = None, **fields) -> int:
+        """A run row in status `created`; `plan` is the plan it will train (phases included), stored once."""
         now = time.time()
+        if plan is not None:
+            fields["plan"] = json.dumps(plan, default=float)
         try:
             with self.transaction():
                 return self.db["runs"].insert({"name": name, "strategy": strategy, "status": "created",
                                                "config": json.dumps(config, default=str), "step": 0,
                                                "created": now, "updated": now, **fields}).last_pk
         except sqlite3.IntegrityError:
-            raise StoreError(f"a run named {name!r} already exists in {self.path}: choose another --run-name "
-                             f"or resume it with --resume {name}") from None
+            raise StoreError(f"a run named {name!r} already exists in {self.path}: choose another --name "
+                             f"or resume it with `sgpo runs resume {name}`") from None
 
     def find_run(self, ref: str | int) -> dict:
         rows = self._by_id_or_name("runs", ref)
@@ -224,7 +276,8 @@ class Store:
             raise StoreError(f"no run {ref!r} in {self.path}: `sgpo runs` lists the runs")
         row = rows[0]
         return {**row, "config": json.loads(row["config"] or "{}"),
-                "result": json.loads(row["result"]) if row.get("result") else None}
+                "result": json.loads(row["result"]) if row.get("result") else None,
+                "plan": json.loads(row["plan"]) if row.get("plan") else None}
 
     def runs(self) -> list[dict]:
         return list(self.db["runs"].rows_where(order_by="id"))

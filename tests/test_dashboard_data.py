@@ -57,6 +57,7 @@ def test_start_profiling_launches_the_real_command_as_an_argument_list(app_env, 
     assert (kind, name) == ("profile", "first")
     assert argv[1:4] == ["-m", "sgpo", "profile"] and argv[4] == "builtin:train"
     assert argv[argv.index("--samples") + 1] == "4" and argv[argv.index("--db") + 1] == str(app_env)
+    assert "--temperature" not in argv  # knobs left at their defaults are not spelt out
 
 
 @pytest.mark.parametrize("path, message", [("nope/missing.jsonl", "does not exist"), (".", "is not a file"),

@@ -3,6 +3,7 @@ synthetic profiles and runs, and an AppTest of the whole app pointed at it."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,8 @@ def fill_run(store: Store, name: str, strategy: str = "grpo", steps: int = 20, e
     """A run as the trainer writes it: a step-0 row (totals, initial eval), then `steps` metric rows with
     the trainer's names, an eval every `eval_every`; `speed` scales accuracy gained per step."""
     run = store.create_run(name=name, strategy=strategy, config={"steps": steps}, profile_id=profile_id)
-    store.update_run(run, status=status)
+    # a running run is owned by a live process (this one), or it would be shown as interrupted
+    store.update_run(run, status=status, pid=os.getpid() if status == "running" else None)
     profile_flops = 1e9 if strategy == "sgpo" else 0.0
     rollouts = wasted = 0
 
@@ -60,17 +62,18 @@ def fill_run(store: Store, name: str, strategy: str = "grpo", steps: int = 20, e
                 "data": {"by_difficulty": {"1": min(1.0, acc + 0.2), "2": acc, "3": max(0.0, acc - 0.2)}}}
 
     store.log_step(run, 0, 0, 0.0, {"flops_profile": profile_flops, "flops_rollout": 0.0, "flops_train": 0.0,
-                                    "flops_total": profile_flops, "wasted_fraction": 0.0, "initial": True},
+                                    "flops_total": profile_flops, "run_wasted_fraction": None, "initial": True},
                    eval_row(0, profile_flops))
     for step in range(1, steps + 1):
         phase = int(np.searchsorted(phases, step, side="right")) if strategy == "sgpo" else 0
         flops_rollout, flops_train = 2e8 * step, 4e8 * step
         total = profile_flops + flops_rollout + flops_train
         rollouts, wasted = rollouts + 64, wasted + max(0, 48 - 2 * step)
-        data = {"reward_mean": step / steps, "rollouts": 64, "rollouts_wasted": max(0, 48 - 2 * step),
-                "groups": 8, "groups_informative": min(8, step), "flops_profile": profile_flops,
+        data = {"reward_mean": step / steps, "rollouts": 64, "wasted_rollouts": max(0, 48 - 2 * step),
+                "groups": 8, "informative_groups": min(8, step), "flops_profile": profile_flops,
                 "flops_rollout": flops_rollout, "flops_train": flops_train, "flops_total": total, "phase": phase,
-                "wasted_fraction": wasted / rollouts}
+                "step_wasted_fraction": max(0, 48 - 2 * step) / 64, "step_informative_fraction": min(8, step) / 8,
+                "run_wasted_fraction": wasted / rollouts}
         store.log_step(run, step, phase, 0.1 * step, data, eval_row(step, total) if step % eval_every == 0 else None)
     return run
 
@@ -115,3 +118,16 @@ class Launched(list):
     def __call__(self, kind, name, argv):
         self.append((kind, name, argv))
         return None
+
+
+class Started(list):
+    """Stands in for sgpo.runs.start / resume: records (verb, run ref, detach) and starts no worker."""
+
+    def __init__(self, verb):
+        super().__init__()
+        self.verb = verb
+
+    def __call__(self, ref, store, *, detach=False, log=None):
+        self.append((self.verb, ref, detach))
+        run = store.find_run(ref)
+        return {"run_id": run["id"], "run_name": run["name"], "pid": 0, "status": "started", "log_path": ""}

@@ -2,7 +2,6 @@
 
 import shlex
 import sqlite3
-import time
 
 import numpy as np
 import pytest
@@ -10,6 +9,7 @@ from typer.main import get_command
 
 from dashboard import state
 from sgpo.cli.main import app as cli
+from sgpo.plan import PlanConfig
 from sgpo.store import Store
 from tests.test_dashboard_helpers import app, app_env, errors, fill_profile, no_exception  # noqa: F401
 
@@ -18,27 +18,27 @@ def forecast(at) -> dict:
     return {m.label: m.value for m in at.metric}
 
 
-def bounded_float_knob() -> dict:
+def bounded_float_knob():
     """The trivial threshold if the planner has one, else the first bounded float knob."""
-    specs = [k for k in state.knob_specs() if k.get("min") is not None and k.get("max") is not None
-             and "float" in str(k["type"]) and not k.get("choices")]
-    return next((k for k in specs if "trivial" in k["name"]), specs[0])
+    specs = [k for k in PlanConfig.specs() if k.min is not None and k.max is not None and k.type == "float"
+             and not k.choices]
+    return next((k for k in specs if "trivial" in k.name), specs[0])
 
 
 def test_every_knob_gets_a_widget_of_the_right_kind(app_env):
     fill_profile(Store(app_env))
     at = app("plan")
     no_exception(at)
-    for k in state.knob_specs():
-        key = state.knob_key(k["name"])
-        if k.get("choices"):
-            assert at.selectbox(key=key).options == [str(c) for c in k["choices"]], k
-        elif k.get("min") is not None and k.get("max") is not None and "bool" not in str(k["type"]):
+    for k in PlanConfig.specs():
+        key = state.knob_key(k.name)
+        if k.choices:
+            assert at.selectbox(key=key).options == [str(c) for c in k.choices], k
+        elif k.min is not None and k.max is not None and k.type != "bool":
             widget = at.slider(key=key)
-            assert widget.value == pytest.approx(k["default"]) and widget.max == pytest.approx(k["max"]), k
-            assert widget.min == pytest.approx(k["min"]) or (k["open_min"] and widget.min > k["min"]), k
+            assert widget.value == pytest.approx(k.default) and widget.max == pytest.approx(k.max), k
+            assert widget.min == pytest.approx(k.min) or (k.open_min and widget.min > k.min), k
         else:
-            assert at.number_input(key=key).value == k["default"], k
+            assert at.number_input(key=key).value == k.default, k
 
 
 def test_moving_a_knob_changes_counts_forecast_and_cli_line(app_env):
@@ -46,16 +46,16 @@ def test_moving_a_knob_changes_counts_forecast_and_cli_line(app_env):
     at = app("plan")
     knob = bounded_float_knob()
     before, counts_before = forecast(at), at.dataframe[0].value.copy()
-    new = round(knob["min"] + 0.3 * (knob["max"] - knob["min"]), 2)
-    at.slider(key=state.knob_key(knob["name"])).set_value(new).run()
+    new = round(knob.min + 0.3 * (knob.max - knob.min), 2)
+    at.slider(key=state.knob_key(knob.name)).set_value(new).run()
     no_exception(at)
     assert forecast(at) != before
     assert not at.dataframe[0].value.equals(counts_before)
-    flag = "--" + knob["name"].replace("_", "-")
+    flag = "--" + knob.name.replace("_", "-")
     line = at.code[0].value
     assert flag in line and line.startswith("sgpo plan synthetic")
     params = get_command(cli).commands["plan"].make_context("plan", shlex.split(line)[2:]).params
-    assert params[knob["name"]] == pytest.approx(new)  # the line is a valid `sgpo plan` command
+    assert params[knob.name] == pytest.approx(new)  # the line is a valid `sgpo plan` command
 
 
 def test_forecast_metrics_compare_to_fixed_g_grpo(app_env):
@@ -84,8 +84,8 @@ def test_a_read_only_store_shows_an_error_and_loses_nothing(app_env, monkeypatch
     fill_profile(Store(app_env))
     at = app("plan")
     knob = bounded_float_knob()
-    value = round(knob["min"] + 0.4 * (knob["max"] - knob["min"]), 2)
-    at.slider(key=state.knob_key(knob["name"])).set_value(value).run()
+    value = round(knob.min + 0.4 * (knob.max - knob.min), 2)
+    at.slider(key=state.knob_key(knob.name)).set_value(value).run()
     at.text_input(key="plan_name").input("kept")
     real_store = state.store
 
@@ -100,10 +100,10 @@ def test_a_read_only_store_shows_an_error_and_loses_nothing(app_env, monkeypatch
     no_exception(at)
     assert any("could not write" in e for e in errors(at)), errors(at)
     assert at.text_input(key="plan_name").value == "kept"
-    assert at.slider(key=state.knob_key(knob["name"])).value == pytest.approx(value)
+    assert at.slider(key=state.knob_key(knob.name)).value == pytest.approx(value)
     monkeypatch.setattr(state, "store", real_store)
     at.button(key="save_plan_button").click().run()
-    assert not errors(at) and Store(app_env).find_plan("kept")["config"][knob["name"]] == pytest.approx(value)
+    assert not errors(at) and Store(app_env).find_plan("kept")["config"][knob.name] == pytest.approx(value)
 
 
 class _Wrap:
@@ -167,17 +167,17 @@ def fill_big_profile(store: Store, n: int) -> None:
 
 
 @pytest.mark.slow
-def test_a_knob_change_takes_under_a_second_at_100k_queries(app_env):
+def test_a_knob_change_at_100k_queries_replans_the_whole_profile(app_env):
+    """The functional half; how long it takes is measured by bench/dashboard_latency.py."""
     fill_big_profile(Store(app_env), 100_000)
     at = app("plan")
     no_exception(at)
     knob = bounded_float_knob()
-    times = []
-    for value in (0.5, 0.6, 0.7):
-        at.slider(key=state.knob_key(knob["name"])).set_value(value)
-        t0 = time.perf_counter()
-        at.run()
-        times.append(time.perf_counter() - t0)
+    seen = []
+    for value in (0.45, 0.6, 0.7):  # p_hat is k/8: each step crosses one value
+        at.slider(key=state.knob_key(knob.name)).set_value(value).run()
         no_exception(at)
-    print(f"plan page rerun at 100k queries: {', '.join(f'{t:.3f}' for t in times)} s")
-    assert max(times) < 1.0, times
+        counts = at.dataframe[0].value
+        assert int(counts.loc["total", "total"]) == 100_000
+        seen.append(int(counts.loc["trivial", "total"]))
+    assert seen[0] > seen[1] > seen[2]  # a higher threshold leaves fewer trivial queries

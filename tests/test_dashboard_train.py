@@ -1,21 +1,24 @@
 """Train page: launching `sgpo train` from the page's knobs, the live view of runs, stop and resume."""
 
+import os
 import shlex
 
 import pandas as pd
 import pytest
 from typer.main import get_command
 
-from dashboard import processes
+from sgpo import runs
 from sgpo.cli.main import app as cli
+from sgpo.launch import cli_line
 from sgpo.store import Store
-from tests.test_dashboard_helpers import Launched, app, app_env, errors, fill_profile, fill_run, no_exception  # noqa: F401
+from tests.test_dashboard_helpers import Started, app, app_env, errors, fill_profile, fill_run, no_exception  # noqa: F401
 
 
 @pytest.fixture
 def launched(monkeypatch):
-    rec = Launched()
-    monkeypatch.setattr(processes, "launch", rec)
+    """Runs are really created (every library check, the plan stored); their workers are not started."""
+    rec = Started("start")
+    monkeypatch.setattr(runs, "start", rec)
     return rec
 
 
@@ -25,8 +28,9 @@ def test_no_runs_shows_the_launch_form_with_its_cli_line(app_env):
     no_exception(at)
     assert any("No runs yet" in i.value for i in at.info)
     line = at.code[0].value
-    assert line.startswith("sgpo train --strategy sgpo --profile prof --run-name sgpo-1 --dataset builtin:train "
-                           "--model starter --steps 100 --eval-every 25")
+    assert line.startswith("sgpo train --strategy sgpo --dataset builtin:train --profile prof --model starter "
+                           "--steps 100 --batch-rollouts 256 --group-size 8 --lr 5e-05 --eval-every 25 --seed 0 "
+                           "--name sgpo-1")
     assert line.endswith("--detach") and "--max-new-tokens" not in line  # other knobs only when changed
 
 
@@ -41,16 +45,18 @@ def test_launch_runs_the_exact_command_shown(app_env, launched):
     at.button(key="launch_run").click().run()
     no_exception(at)
     assert not errors(at)
-    kind, name, argv = launched[0]
-    assert (kind, name) == ("train", "baseline")
-    assert processes.cli_line(argv) == shown
-    assert argv[argv.index("--steps") + 1] == "7" and argv[argv.index("--lr") + 1] == "0.0001"
-    assert argv[argv.index("--strategy") + 1] == "grpo" and argv[argv.index("--db") + 1] == str(app_env)
-    fill_run(Store(app_env), "older", steps=2)
-    fill_run(Store(app_env), "baseline", steps=2)  # the launched run's row appears: the page watches it
+    assert launched == [("start", launched[0][1], True)]  # created, then started detached
+    run = Store(app_env).find_run("baseline")
+    assert run["status"] == "created" and run["config"]["steps"] == 7 and run["config"]["lr"] == 1e-4
+    # the command shown creates exactly this run: its flags parse to the stored config
+    ctx = get_command(cli).commands["train"].make_context("train", shlex.split(shown)[2:])
+    assert ctx.params["name"] == "baseline" and ctx.params["detach"] is True
+    assert ctx.params["db"] is not None and str(ctx.params["db"]) == str(app_env)
+    assert {k: ctx.params[k] for k in ("strategy", "steps", "lr", "dataset", "model")} == \
+        {k: run["config"][k] for k in ("strategy", "steps", "lr", "dataset", "model")}
     fill_run(Store(app_env), "newer", steps=2)
     at.run()
-    assert at.selectbox(key="train_run").value == "baseline"
+    assert at.selectbox(key="train_run").value == "baseline"  # the launched run is watched, not the newest
 
 
 def test_more_knobs_are_passed_only_when_changed_and_parse_as_cli_flags(app_env, launched):
@@ -80,6 +86,7 @@ def test_a_run_name_in_use_is_refused_and_the_form_is_kept(app_env, launched):
     no_exception(at)
     assert any("already exists" in e for e in errors(at)), errors(at)
     assert not launched and at.text_input(key="run_name").value == "taken"
+    assert len(Store(app_env).runs()) == 1
 
 
 def test_launch_without_a_profile_says_so(app_env, launched):
@@ -108,17 +115,37 @@ def test_live_view_shows_status_step_charts_and_phase_marks(app_env):
     assert at.button(key="stop_run").disabled is False and at.button(key="resume_run").disabled is True
 
 
-def test_stop_and_resume_call_the_cli(app_env, launched):
+def test_stop_and_resume_call_the_run_lifecycle(app_env, monkeypatch):
+    resumed = Started("resume")
+    monkeypatch.setattr(runs, "resume", resumed)
     s = Store(app_env)
     fill_profile(s, "prof", n=16)
-    fill_run(s, "r", "grpo", steps=3, status="running")
+    fill_run(s, "r", "grpo", steps=3, status="running")  # owned by this (live) process: stop sends SIGTERM
+    kills = []
+    real_kill = os.kill
+    monkeypatch.setattr(os, "kill", lambda pid, sig: real_kill(pid, 0) if sig == 0 else kills.append((pid, sig)))
     at = app("train")
     at.button(key="stop_run").click().run()
-    assert launched[-1][0] == "stop" and launched[-1][2][3:6] == ["runs", "stop", "r"]
-    s.update_run(1, status="stopped")
+    no_exception(at)
+    assert kills and kills[-1][0] == os.getpid()
+    s.update_run(1, status="stopped", pid=None)
     at.run()
     at.button(key="resume_run").click().run()
-    assert launched[-1][0] == "resume" and launched[-1][2][3:6] == ["train", "--resume", "r"]
+    assert resumed == [("resume", "r", True)]
+
+
+def test_a_run_whose_process_is_gone_shows_interrupted_and_can_resume(app_env, monkeypatch):
+    resumed = Started("resume")
+    monkeypatch.setattr(runs, "resume", resumed)
+    s = Store(app_env)
+    fill_run(s, "r", "grpo", steps=3, status="running")
+    s.update_run(1, pid=2 ** 22 + 12345)  # no such process
+    at = app("train")
+    no_exception(at)
+    assert at.metric[0].value == "interrupted"
+    assert at.button(key="stop_run").disabled is True and at.button(key="resume_run").disabled is False
+    at.button(key="resume_run").click().run()
+    assert resumed == [("resume", "r", True)]
 
 
 def test_log_tail_shows_the_end_of_the_runs_log(app_env, tmp_path):

@@ -30,10 +30,13 @@ def values(trace, axis):
 
 def metrics(steps=10, phase_at=(4, 8)):
     s = np.arange(1, steps + 1)
+    wasted = 64 - 4 * s
     return pd.DataFrame({"step": s, "phase": np.searchsorted(phase_at, s, side="right"),
-                         "reward_mean": s / steps, "rollouts": 64, "wasted_rollouts": 64 - 4 * s,
-                         "groups": 16, "informative_groups": s, "flops_profile": 1e9,
-                         "flops_rollout": 1e8 * s, "flops_train": 2e8 * s, "flops_total": 1e9 + 3e8 * s})
+                         "reward_mean": s / steps, "rollouts": 64, "wasted_rollouts": wasted,
+                         "groups": 16, "informative_groups": s, "step_wasted_fraction": wasted / 64,
+                         "step_informative_fraction": s / 16, "run_wasted_fraction": np.cumsum(wasted) / (64 * s),
+                         "flops_profile": 1e9, "flops_rollout": 1e8 * s, "flops_train": 2e8 * s,
+                         "flops_total": 1e9 + 3e8 * s})
 
 
 def evals(flops, acc):
@@ -92,20 +95,20 @@ def test_flops_chart_stacks_profiling_rollout_and_training():
     assert {t["stackgroup"] for t in data} == {"flops"}
 
 
-def test_wasted_fraction_is_wasted_over_all_rollouts():
-    out = analysis.with_fractions(metrics())
-    assert out["step_wasted_fraction"].iloc[0] == pytest.approx(60 / 64)
-    assert out["step_informative_fraction"].iloc[-1] == pytest.approx(10 / 16)
-    assert analysis.with_fractions(pd.DataFrame({"step": [1], "rollouts": [0], "wasted_rollouts": [0]})
-                                   )["step_wasted_fraction"].isna().all()
+def test_wasted_chart_plots_the_step_and_run_fractions_the_trainer_logs():
+    m = metrics()
+    data = figures.wasted_figure(m).to_plotly_json()["data"]
+    assert [t["name"] for t in data] == ["this step", "run so far"]
+    assert np.allclose(values(data[0], "y"), m["step_wasted_fraction"])
+    assert np.allclose(values(data[1], "y"), m["run_wasted_fraction"])
 
 
-def test_the_trainers_metric_names_are_understood():
-    trainer = metrics().rename(columns={"wasted_rollouts": "rollouts_wasted", "informative_groups": "groups_informative"})
-    out = analysis.with_fractions(trainer)
-    assert out["step_wasted_fraction"].iloc[0] == pytest.approx(60 / 64)
-    assert [t["name"] for t in figures.informative_figure(trainer).to_plotly_json()["data"]] == [
-        "informative groups", "all groups"]
+def test_a_step_without_rollouts_has_no_wasted_point():
+    """Step 0 (before any rollout) logs run_wasted_fraction None: no point at 0 on the chart."""
+    m = pd.concat([pd.DataFrame({"step": [0], "phase": [0], "run_wasted_fraction": [None]}), metrics()],
+                  ignore_index=True)
+    run = figures.wasted_figure(m).to_plotly_json()["data"][1]
+    assert np.isnan(np.asarray(values(run, "y"), dtype=float)[0])
 
 
 def test_accuracy_by_difficulty_reads_the_evals_expanded_columns():
@@ -180,7 +183,9 @@ def test_decision_counts_cross_decisions_with_group_size_buckets():
 
 
 def test_forecast_metrics_read_n_a_where_the_planner_gives_none():
-    side = {"rollouts": 10, "flops": None, "wasted_fraction": None}
+    side = {"rollouts": 10, "flops": None, "forecast_wasted_fraction": None}
     rows = analysis.forecast_metrics({"plan": side, "baseline": {**side, "rollouts": 40}, "ratio": None})
     assert [r[2] for r in rows] == ["10", "n/a", "n/a", "n/a"] and rows[0][3] == "-30 vs GRPO"
-    assert analysis.short_flops(74_286_907_893_760) == "74.3 TFLOP"
+    from sgpo import units
+
+    assert units.flops(74_286_907_893_760) == "74.3 TFLOP" and units.flops(6_278_280_938_496) == "6.28 TFLOP"

@@ -9,9 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sgpo.errors import ConfigError, DataError
-from sgpo.knapsack import knapsack_group_sizes, p_informative
-from sgpo.plan import (CURRICULA, GROUP_RULES, PHASED, PlanConfig, group_size_for, make_plan, plan_knobs,
-                       success_estimate)
+from sgpo.plan import (CURRICULA, GROUP_RULES, PHASED, PlanConfig, group_size_for, knapsack_group_sizes, make_plan,
+                       p_informative, success_estimate)
 
 FEW = settings(max_examples=50, deadline=None)
 
@@ -53,7 +52,7 @@ def plan_or_none(frame, config, **kw):
     """The plan, or None when nothing is kept (then the ConfigError must say which knob to raise)."""
     learnable, unsolved = kept_expected(frame, config)
     if learnable + unsolved == 0:
-        with pytest.raises(ConfigError, match="raise (trivial_threshold|unsolved_keep)"):
+        with pytest.raises(ConfigError, match="raise --(trivial-threshold|unsolved-keep)"):
             make_plan(frame, config, **kw)
         return None
     return make_plan(frame, config, **kw)
@@ -216,7 +215,7 @@ def test_informative_rule_forecasts_fewer_wasted_rollouts_than_the_paper_rule():
     frame = profile(rng.integers(1, 8, size=500))  # learnable only: 1..7 successes of 8
     paper = make_plan(frame, PlanConfig(group_rule="pow2", unsolved_keep=0.0))
     informative = make_plan(frame, PlanConfig(group_rule="informative", unsolved_keep=0.0))
-    assert informative.forecast["plan"]["wasted_fraction"] < paper.forecast["plan"]["wasted_fraction"] - 0.1
+    assert informative.forecast["plan"]["forecast_wasted_fraction"] < paper.forecast["plan"]["forecast_wasted_fraction"] - 0.1
 
 
 def test_posterior_estimate_is_the_beta_mean_and_decisions_stay_raw():
@@ -264,12 +263,12 @@ def test_knapsack_default_budget_is_what_pow2_spends_and_buys_at_least_as_much_s
     pow2 = make_plan(frame, PlanConfig(group_rule="pow2", unsolved_keep=0.0))
     knap = make_plan(frame, PlanConfig(group_rule="knapsack", unsolved_keep=0.0))
     assert knap.forecast["plan"]["rollouts"] <= pow2.forecast["plan"]["rollouts"]
-    informative = lambda plan: plan.forecast["plan"]["informative_fraction"] * plan.forecast["plan"]["groups"]
+    informative = lambda plan: plan.forecast["plan"]["forecast_informative_fraction"] * plan.forecast["plan"]["groups"]
     assert informative(knap) >= informative(pow2) - 1e-9
 
 
 def test_knapsack_budget_below_g_min_per_query_names_rollout_budget():
-    with pytest.raises(ConfigError, match="raise rollout_budget to at least"):
+    with pytest.raises(ConfigError, match="raise --rollout-budget to at least"):
         make_plan(profile([1, 2, 3]), PlanConfig(group_rule="knapsack", rollout_budget=5))
 
 
@@ -291,9 +290,9 @@ def test_forecast_matches_a_loop_over_groups(frame, config, n_params, flops_prof
         tok = sum(g * tokens[i] for i, g in groups)
         got = fc[side]
         assert got["rollouts"] == rollouts and got["groups"] == len(groups)
-        assert got["informative_fraction"] == pytest.approx(sum(p_inf) / len(groups), rel=1e-9, abs=1e-12)
-        assert got["wasted_rollouts"] == pytest.approx(wasted, rel=1e-9, abs=1e-9)
-        assert got["wasted_fraction"] == pytest.approx(wasted / rollouts, rel=1e-9, abs=1e-12)
+        assert got["forecast_informative_fraction"] == pytest.approx(sum(p_inf) / len(groups), rel=1e-9, abs=1e-12)
+        assert got["expected_wasted_rollouts"] == pytest.approx(wasted, rel=1e-9, abs=1e-9)
+        assert got["forecast_wasted_fraction"] == pytest.approx(wasted / rollouts, rel=1e-9, abs=1e-12)
         if n_params is None:
             assert got["flops"] is got["flops_rollout"] is got["flops_train"] is None
         else:
@@ -323,8 +322,8 @@ def test_to_json_is_plain_json_with_counts_phases_and_forecast():
         {"trivial": 1, "learnable": 4, "unsolved_kept": 2, "unsolved_dropped": 8}
     assert [(ph["group_size"], len(ph["queries"])) for ph in data["phases"]] == [(2, 3), (4, 4), (8, 3)]
     for side in ("plan", "baseline"):
-        assert {"rollouts", "flops", "flops_rollout", "flops_train", "informative_fraction", "wasted_rollouts",
-                "wasted_fraction"} <= set(data["forecast"][side])
+        assert {"rollouts", "flops", "flops_rollout", "flops_train", "forecast_informative_fraction",
+                "expected_wasted_rollouts", "forecast_wasted_fraction"} <= set(data["forecast"][side])
     assert {"flops_profile", "ratio", "ratio_without_profile"} <= set(data["forecast"])
 
 
@@ -343,7 +342,7 @@ def test_editing_the_plan_never_changes_the_profile_frame():
     ({"trivial_threshold": 1.2}, "trivial_threshold", "lower it"),
     ({"unsolved_keep": -0.1}, "unsolved_keep", "raise it"),
     ({"unsolved_keep": 1.5}, "unsolved_keep", "lower it"),
-    ({"g_min": 5, "g_max": 4}, "g_min", "lower g_min or raise g_max"),
+    ({"g_min": 5, "g_max": 4}, "g_min", "lower --g-min or raise --g-max"),
     ({"g_min": 1}, "g_min", "raise it"),
     ({"group_rule": "cube"}, "group_rule", "choose one of them"),
     ({"curriculum": "random"}, "curriculum", "choose one of them"),
@@ -351,7 +350,7 @@ def test_editing_the_plan_never_changes_the_profile_frame():
     ({"prior_a": 0.0}, "prior_a", "raise it"),
 ])
 def test_bad_knobs_raise_config_error_naming_the_knob_and_the_fix(knobs, field, advice):
-    with pytest.raises(ConfigError, match=field) as err:
+    with pytest.raises(ConfigError, match="--" + field.replace("_", "-")) as err:
         PlanConfig(**knobs)
     assert advice in str(err.value)
 
@@ -359,17 +358,17 @@ def test_bad_knobs_raise_config_error_naming_the_knob_and_the_fix(knobs, field, 
 def test_knobs_set_after_construction_are_checked_by_make_plan():
     config = PlanConfig()
     config.unsolved_keep = 2.0
-    with pytest.raises(ConfigError, match="unsolved_keep"):
+    with pytest.raises(ConfigError, match="--unsolved-keep"):
         make_plan(profile([1, 2]), config)
 
 
 def test_all_trivial_profile_says_raise_trivial_threshold():
-    with pytest.raises(ConfigError, match="all 3 queries are trivial.*raise trivial_threshold"):
+    with pytest.raises(ConfigError, match="all 3 queries are trivial.*raise --trivial-threshold"):
         make_plan(profile([7, 8, 8]))
 
 
 def test_all_unsolved_and_none_kept_says_raise_unsolved_keep():
-    with pytest.raises(ConfigError, match="raise unsolved_keep"):
+    with pytest.raises(ConfigError, match="raise --unsolved-keep"):
         make_plan(profile([0, 0, 0]), PlanConfig(unsolved_keep=0.0))
 
 
@@ -385,7 +384,7 @@ def test_cli_args_list_only_non_defaults_and_reproduce_the_config():
     config = PlanConfig(trivial_threshold=0.6, group_rule="knapsack", g_max=16, prior_b=2.5)
     args = config.cli_args()
     assert args[:4] == ["--trivial-threshold", "0.6", "--group-rule", "knapsack"]
-    kinds = {k["name"]: k["type"] for k in plan_knobs()}
+    kinds = {k.name: k.type for k in PlanConfig.specs()}
     parsed = {}
     for flag, value in zip(args[::2], args[1::2]):
         name = flag[2:].replace("-", "_")
@@ -395,14 +394,14 @@ def test_cli_args_list_only_non_defaults_and_reproduce_the_config():
 
 
 def test_from_dict_rejects_unknown_knobs():
-    with pytest.raises(ConfigError, match="unknown plan knob.*threshold"):
+    with pytest.raises(ConfigError, match="unknown option.*--threshold"):
         PlanConfig.from_dict({"threshold": 0.5})
 
 
 def test_plan_knobs_describe_every_field_with_help_and_range():
-    knobs = {k["name"]: k for k in plan_knobs()}
+    knobs = {k.name: k for k in PlanConfig.specs()}
     assert list(knobs) == list(PlanConfig().to_dict())
-    assert all(k["help"] and k["type"] in ("int", "float", "str") for k in knobs.values())
-    assert knobs["trivial_threshold"]["default"] == 0.75 and knobs["trivial_threshold"]["max"] == 1.0
-    assert knobs["group_rule"]["choices"] == list(GROUP_RULES)
-    assert "Beta(1, 1)" in knobs["success_estimate"]["help"]
+    assert all(k.help and k.type in ("int", "float", "str") for k in knobs.values())
+    assert knobs["trivial_threshold"].default == 0.75 and knobs["trivial_threshold"].max == 1.0
+    assert knobs["group_rule"].choices == GROUP_RULES
+    assert "Beta(1, 1)" in knobs["success_estimate"].help

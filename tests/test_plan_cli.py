@@ -35,7 +35,7 @@ def test_plan_json_holds_counts_phases_and_forecast_side_by_side(cli, profiled):
     assert plan["counts"]["unsolved_kept"] + plan["counts"]["unsolved_dropped"] == int((successes == 0).sum())
     assert [p["group_size"] for p in plan["phases"]] == sorted(p["group_size"] for p in plan["phases"])
     for side in ("plan", "baseline"):
-        assert {"rollouts", "flops", "informative_fraction"} <= set(plan["forecast"][side])
+        assert {"rollouts", "flops", "forecast_informative_fraction"} <= set(plan["forecast"][side])
     assert plan["forecast"]["baseline"]["rollouts"] == 8 * len(successes)
 
 
@@ -45,7 +45,7 @@ def test_plan_knobs_change_the_plan_and_bad_knobs_name_the_option(cli, profiled)
     strict = json.loads(cli("plan", pid, "--db", db, "--json", "--trivial-threshold", "0.5")[1])
     assert loose["counts"]["trivial"] < strict["counts"]["trivial"]
     code, out, err = cli("plan", pid, "--db", db, "--g-min", "9")
-    assert code == 2 and "g_min" in err and out == ""
+    assert code == 2 and "--g-min" in err and out == ""
     code, _, err = cli("plan", "nope", "--db", db)
     assert code == 2 and "no profile 'nope'" in err
 

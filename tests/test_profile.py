@@ -202,7 +202,7 @@ def test_library_run_counts_decisions_that_add_up(tmp_path, coin_dir, data):
 
 
 @pytest.mark.parametrize("field,value", [("samples", 0), ("max_new_tokens", -1), ("temperature", -0.1),
-                                         ("limit", 0), ("backend", "x"), ("batch_size", 0), ("examples_kept", -1)])
+                                         ("limit", 0), ("backend", "x"), ("batch_size", 0), ("examples", -1)])
 def test_config_validate_names_the_option(field, value):
     with pytest.raises(ConfigError, match="--" + field.replace("_", "-").replace("examples-kept", "examples")):
         ProfileConfig(**{field: value}).validate()

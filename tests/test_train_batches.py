@@ -7,8 +7,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sgpo.train.batches import DAPOSampler, GRPOSampler, Pacing, Phase, SGPOSampler
+from sgpo.plan import Phase, PlanConfig
+from sgpo.plan.phases import pacing as plan_pacing
+from sgpo.train.batches import DAPOSampler, GRPOSampler, SGPOSampler
 from sgpo.train.grpo import Group
+
+
+def phase(g, positions, sizes, curriculum="sequential", index=0, **knobs):
+    """A planner Phase (the one the trainer runs), paced as PlanConfig(curriculum, **knobs) paces it."""
+    return Phase(index, g, np.asarray(positions), np.asarray(sizes), plan_pacing(PlanConfig(curriculum=curriculum,
+                                                                                          **knobs)))
 
 
 def fake_rollout(success: dict[int, float] | None = None):
@@ -57,14 +65,14 @@ def test_dapo_stops_at_the_round_cap_with_a_partial_batch():
     assert batch.groups == [] and len(batch.dropped) == 4 + 4 + 4 and batch.info["dapo_rounds"] == 3
 
 
-def _phases():
-    return [Phase(2, np.array([0, 1, 2, 3, 9]), np.full(5, 2)), Phase(4, np.array([4, 5, 9]), np.full(3, 4)),
-            Phase(8, np.array([6, 7, 9]), np.full(3, 8))]
+def _phases(pacing="sequential", **kw):
+    return [phase(2, [0, 1, 2, 3, 9], np.full(5, 2), pacing, 0, **kw), phase(4, [4, 5, 9], np.full(3, 4), pacing, 1, **kw),
+            phase(8, [6, 7, 9], np.full(3, 8), pacing, 2, **kw)]
 
 
 def _sgpo(pacing="sequential", budget=8, replan=None, **kw):
-    return SGPOSampler(_phases(), np.arange(10) + 100, budget, 0, Pacing(curriculum=pacing, **kw),
-                       successes=np.full(10, 4), samples=np.full(10, 8), replan=replan)
+    return SGPOSampler(_phases(pacing, **kw), np.arange(10) + 100, budget, 0, successes=np.full(10, 4),
+                       samples=np.full(10, 8), replan=replan)
 
 
 def test_sequential_curriculum_runs_each_phase_for_one_pass_easy_to_hard_then_cycles():
@@ -121,7 +129,7 @@ def test_refresh_updates_the_posterior_and_replans_at_phase_boundaries():
         seen.append((successes.copy(), samples.copy()))
         trivial = successes / samples > 0.55
         keep = np.flatnonzero(~trivial)
-        return [Phase(4, keep, np.full(keep.size, 4))]
+        return [phase(4, keep, np.full(keep.size, 4))]
 
     s = _sgpo(replan=replan)
     roll = fake_rollout({r: 1.0 for r in range(100, 110)})  # every rollout succeeds: queries turn trivial
@@ -130,7 +138,7 @@ def test_refresh_updates_the_posterior_and_replans_at_phase_boundaries():
     assert len(seen) == 1  # phase 0 ended after its pass (two batches)
     succ, n = seen[0]
     assert succ[0] == 4 + 2 and n[0] == 8 + 2 and succ[6] == 4  # profile counts + the group's outcomes
-    assert s.replans == 1 and 0 not in s.phases[0].members  # query 0 became trivial and left
+    assert s.replans == 1 and 0 not in s.phases[0].positions  # query 0 became trivial and left
     assert any("re-plan" in e for e in s.events)
 
 
@@ -142,9 +150,8 @@ def test_one_query_is_taken_even_when_its_group_exceeds_the_budget():
 
 @pytest.mark.parametrize("pacing", ["sorted", "none"])
 def test_mixed_group_sizes_in_one_phase_fill_the_budget_by_rollouts(pacing):
-    phase = Phase(None, np.arange(6), np.array([2, 2, 4, 4, 8, 8]), ordered=pacing == "sorted")
-    s = SGPOSampler([phase], np.arange(6), 8, 0, Pacing(curriculum=pacing), successes=np.zeros(6),
-                    samples=np.full(6, 8))
+    mixed = phase(0, np.arange(6), [2, 2, 4, 4, 8, 8], pacing)
+    s = SGPOSampler([mixed], np.arange(6), 8, 0, successes=np.zeros(6), samples=np.full(6, 8))
     batch = s.next_batch(0, fake_rollout(), 0)
     assert sum(g.size for g in batch.groups) <= 8
     if pacing == "sorted":
@@ -157,9 +164,9 @@ def test_mixed_group_sizes_in_one_phase_fill_the_budget_by_rollouts(pacing):
 def test_sequential_pass_trains_each_member_once_within_the_budget(spec, budget):
     phases, start = [], 0
     for g, n in spec:
-        phases.append(Phase(g, np.arange(start, start + n), np.full(n, g)))
+        phases.append(phase(g, np.arange(start, start + n), np.full(n, g), index=len(phases)))
         start += n
-    s = SGPOSampler(phases, np.arange(start), budget, 0, Pacing(), successes=np.zeros(start), samples=np.ones(start))
+    s = SGPOSampler(phases, np.arange(start), budget, 0, successes=np.zeros(start), samples=np.ones(start))
     seen, roll = [], fake_rollout()
     while s.cycle == 0:
         batch = s.next_batch(0, roll, 0)

@@ -8,11 +8,11 @@ from tests.test_train_helpers import toy, toy_cli_args, toy_profile  # noqa: F40
 
 
 def test_train_json_prints_one_object_with_the_run_summary(cli, toy, db_path):
-    code, out, err = cli("train", "--strategy", "grpo", "--steps", 2, "--eval-every", 2, "--run-name", "c",
+    code, out, err = cli("train", "--strategy", "grpo", "--steps", 2, "--eval-every", 2, "--name", "c",
                          "--db", db_path, "--json", *toy_cli_args(toy))
     assert code == 0, err
     result = json.loads(out)
-    assert {"run_id", "steps", "flops_total", "wasted_fraction", "eval_accuracy"} <= set(result)
+    assert {"run_id", "steps", "flops_total", "run_wasted_fraction", "eval_accuracy"} <= set(result)
     assert result["steps"] == 2 and result["status"] == "finished"
     code, out, _ = cli("runs", "--db", db_path, "--json")
     runs = json.loads(out)["runs"]

@@ -10,9 +10,9 @@ from safetensors.torch import load_file
 
 from sgpo.model import resolve_model
 from sgpo.store import Store
-from sgpo.train import resume, train
+from sgpo.runs import resume, train
 from sgpo.train.loop import Trainer
-from sgpo.train.setup import create_run, prepare
+from sgpo.train.setup import prepare
 from tests.test_train_helpers import toy, toy_config, toy_profile  # noqa: F401 (toy is a fixture)
 
 
@@ -26,7 +26,7 @@ def _weights(path):
 
 
 def test_grpo_logs_every_step_and_accounts_flops_by_the_book(toy, store):
-    result = train(toy_config(toy, steps=4), store, run_name="g")
+    result = train(toy_config(toy, steps=4), store, name="g")
     m = store.metrics_frame(result["run_id"])
     assert m["step"].tolist() == [0, 1, 2, 3, 4]
     n = resolve_model(str(toy.model)).n_params
@@ -36,29 +36,29 @@ def test_grpo_logs_every_step_and_accounts_flops_by_the_book(toy, store):
     assert last["flops_total"] == pytest.approx(last["flops_rollout"] + last["flops_train"])
     assert last["flops_profile"] == 0
     assert m["rollouts"].iloc[1:].eq(32).all() and m["queries"].iloc[1:].eq(8).all()
-    wasted = m["rollouts_wasted"].iloc[1:].sum()
-    assert result["wasted_fraction"] == pytest.approx(wasted / 128)
+    wasted = m["wasted_rollouts"].iloc[1:].sum()
+    assert result["run_wasted_fraction"] == pytest.approx(wasted / 128)
     # skipped groups cost no training FLOPs: trained tokens only come from informative groups
-    informative_rollouts = (m["groups_informative"].iloc[1:] * 4).sum()
+    informative_rollouts = (m["informative_groups"].iloc[1:] * 4).sum()
     assert m["trained_sequences"].iloc[1:].sum() == informative_rollouts == 128 - wasted
     e = store.evals_frame(result["run_id"])
     assert e["step"].tolist() == [0, 2, 4] and e["flops"].gt(0).all()
     assert result["eval_accuracy"] == pytest.approx(e["accuracy"].iloc[-1])
-    assert {"run_id", "steps", "flops_total", "wasted_fraction", "eval_accuracy"} <= set(result)
+    assert {"run_id", "steps", "flops_total", "run_wasted_fraction", "eval_accuracy"} <= set(result)
     assert store.find_run("g")["status"] == "finished"
 
 
 def test_grpo_moves_the_policy_towards_reward(toy, store):
-    result = train(toy_config(toy, steps=6, eval_every=6), store, run_name="learn")
+    result = train(toy_config(toy, steps=6, eval_every=6), store, name="learn")
     assert result["eval_accuracy"] > result["eval_accuracy_initial"]
 
 
 def test_dapo_trains_on_informative_groups_only_and_counts_dropped_ones(toy, store):
-    result = train(toy_config(toy, strategy="dapo", steps=3, eval_every=0), store, run_name="d")
+    result = train(toy_config(toy, strategy="dapo", steps=3, eval_every=0), store, name="d")
     m = store.metrics_frame(result["run_id"]).iloc[1:]
     assert (m["groups"] >= m["queries"]).all()
     assert (m["trained_sequences"] == m["queries"] * 4).all()  # every kept group is informative
-    assert (m["rollouts"] == m["groups"] * 4).all() and m["rollouts_wasted"].sum() > 0
+    assert (m["rollouts"] == m["groups"] * 4).all() and m["wasted_rollouts"].sum() > 0
     assert m["dapo_rounds"].ge(1).all()
 
 
@@ -67,7 +67,7 @@ def test_sgpo_counts_profiling_from_step_zero_and_trains_the_plan_easy_first(toy
     flops_profile = store.find_profile(pid)["flops"]
     cfg = toy_config(toy, strategy="sgpo", profile=str(pid), steps=3, eval_every=0,
                      plan={"trivial_threshold": 0.6, "group_rule": "pow2"})  # the paper's buckets 2, 4, 8
-    result = train(cfg, store, run_name="s")
+    result = train(cfg, store, name="s")
     m = store.metrics_frame(result["run_id"])
     assert m["flops_profile"].eq(flops_profile).all()
     assert m["flops_total"].iloc[0] == pytest.approx(flops_profile)
@@ -81,14 +81,14 @@ def test_sgpo_refresh_replans_from_the_posterior(toy, store):
     pid = toy_profile(store, toy)
     cfg = toy_config(toy, strategy="sgpo", profile=str(pid), steps=4, eval_every=0, refresh=True, refresh_every=2,
                      plan={"trivial_threshold": 0.6})
-    result = train(cfg, store, run_name="r")
+    result = train(cfg, store, name="r")
     events = [e["message"] for e in store.events(result["run_id"]) if e["kind"] == "plan"]
     assert any("re-plan" in e for e in events)
     assert store.metrics_frame(result["run_id"])["replans"].max() >= 1
 
 
 def test_kl_adds_a_reference_forward_to_training_flops(toy, store):
-    result = train(toy_config(toy, steps=2, eval_every=0, beta=0.1), store, run_name="kl")
+    result = train(toy_config(toy, steps=2, eval_every=0, beta=0.1), store, name="kl")
     m = store.metrics_frame(result["run_id"]).iloc[1:]
     n = result["flops_train"] / m["tokens_trained"].sum()
     assert n == pytest.approx(8 * (result["flops_rollout"] / (2 * m[["tokens_prompt", "tokens_completion"]].sum().sum())))
@@ -96,8 +96,8 @@ def test_kl_adds_a_reference_forward_to_training_flops(toy, store):
 
 
 def test_same_seed_same_weights(toy, tmp_path):
-    a = train(toy_config(toy, steps=3, eval_every=0), Store(tmp_path / "a" / "db"), run_name="x")
-    b = train(toy_config(toy, steps=3, eval_every=0), Store(tmp_path / "b" / "db"), run_name="x")
+    a = train(toy_config(toy, steps=3, eval_every=0), Store(tmp_path / "a" / "db"), name="x")
+    b = train(toy_config(toy, steps=3, eval_every=0), Store(tmp_path / "b" / "db"), name="x")
     wa, wb = _weights(Path(a["checkpoint"])), _weights(Path(b["checkpoint"]))
     assert all((wa[k] == wb[k]).all() for k in wa)
 
@@ -112,10 +112,10 @@ class StopAfter(Trainer):
 
 def test_stop_checkpoints_then_resume_matches_an_uninterrupted_run(toy, tmp_path):
     cfg = dict(steps=5, eval_every=2, checkpoint_every=2)
-    straight = train(toy_config(toy, **cfg), Store(tmp_path / "a" / "db"), run_name="x")
+    straight = train(toy_config(toy, **cfg), Store(tmp_path / "a" / "db"), name="x")
     store = Store(tmp_path / "b" / "db")
-    prep = prepare(toy_config(toy, **cfg), store, run_name="x")
-    stopped = StopAfter(prep, store, create_run(prep, store)).run()
+    prep = prepare(toy_config(toy, **cfg), store, name="x")
+    stopped = StopAfter(prep, store, store.create_run(**prep.run_row())).run()
     assert stopped["status"] == "stopped" and stopped["steps"] == 3
     assert Path(stopped["checkpoint"]).name == "step-000003"
     assert store.find_run("x")["status"] == "stopped"
@@ -125,7 +125,7 @@ def test_stop_checkpoints_then_resume_matches_an_uninterrupted_run(toy, tmp_path
     assert all((wa[k] == wb[k]).all() for k in wa)
     ma, mb = Store(tmp_path / "a" / "db").metrics_frame(1), store.metrics_frame(1)
     assert mb["step"].tolist() == list(range(6))
-    cols = ["reward_mean", "loss", "flops_total", "rollouts_wasted", "wasted_fraction"]
+    cols = ["reward_mean", "loss", "flops_total", "wasted_rollouts", "run_wasted_fraction"]
     np.testing.assert_allclose(ma[cols].to_numpy(float), mb[cols].to_numpy(float), equal_nan=True)
     assert done["flops_total"] == pytest.approx(straight["flops_total"])
     assert done["eval_accuracy"] == straight["eval_accuracy"]
@@ -139,17 +139,17 @@ def test_a_run_in_a_worker_thread_trains_without_signal_handlers(toy, store):
 
     out = {}
     worker = threading.Thread(target=lambda: out.update(train(toy_config(toy, steps=1, eval_every=0), store,
-                                                              run_name="t")))
+                                                              name="t")))
     worker.start()
     worker.join(120)
     assert out["status"] == "finished" and out["steps"] == 1
 
 
 def test_flops_budget_stops_at_the_first_step_that_reaches_it(toy, store):
-    one = train(toy_config(toy, steps=2, eval_every=0), store, run_name="probe")
+    one = train(toy_config(toy, steps=2, eval_every=0), store, name="probe")
     per_step = one["flops_total"] / 2
     budget = 2.5 * per_step
-    result = train(toy_config(toy, steps=None, flops_budget=budget, eval_every=0), store, run_name="budget")
+    result = train(toy_config(toy, steps=None, flops_budget=budget, eval_every=0), store, name="budget")
     totals = store.metrics_frame(result["run_id"])["flops_total"].tolist()
     assert result["status"] == "finished" and result["steps"] >= 3
     assert totals[-2] < budget <= totals[-1]  # checked before each step: the last one may overshoot
@@ -162,8 +162,8 @@ def test_the_held_out_set_is_scored_by_its_own_reward_rule(toy, store, tmp_path)
 
     gsm = tmp_path / "gsm.jsonl"  # GSM8K's format: math-verify scores it, whatever the training set uses
     gsm.write_text("".join(json.dumps({"question": f"{i}+1=", "answer": f"so #### {i + 1}"}) + "\n" for i in range(4)))
-    prep = prepare(toy_config(toy, eval_dataset=str(gsm)), store, run_name="mixed")
+    prep = prepare(toy_config(toy, eval_dataset=str(gsm)), store, name="mixed")
     assert prep.dataset.reward == "exact" and prep.eval_dataset.reward == "math"
-    trainer = Trainer(prep, store, create_run(prep, store), log=lambda msg: None)
+    trainer = Trainer(prep, store, store.create_run(**prep.run_row()), log=lambda msg: None)
     assert trainer.score is SCORERS["exact"] and trainer.eval_score is SCORERS["math"]
     assert trainer.eval_score("the answer is 3", "3") == 1.0 and trainer.score("the answer is 3", "3") == 0.0

@@ -19,7 +19,7 @@ from sgpo.store import Store
 from tests.test_train_helpers import toy, toy_cli_args  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
-ARGS = ["--strategy", "grpo", "--steps", 16, "--eval-every", 5, "--checkpoint-every", 3, "--run-name", "k"]
+ARGS = ["--strategy", "grpo", "--steps", 16, "--eval-every", 5, "--checkpoint-every", 3, "--name", "k"]
 
 
 def sgpo(*args, **kw):
@@ -74,7 +74,7 @@ def test_kill_9_twice_then_resume_matches_an_uninterrupted_run(toy, tmp_path, cl
     assert wa.keys() == wb.keys() and all((wa[k] == wb[k]).all() for k in wa)
     ma, mb = Store(db_a).metrics_frame(1), Store(db_b).metrics_frame(1)
     assert mb["step"].tolist() == list(range(17))  # no gap, no duplicate
-    cols = ["reward_mean", "loss", "grad_norm", "flops_total", "rollouts_wasted", "wasted_fraction", "entropy"]
+    cols = ["reward_mean", "loss", "grad_norm", "flops_total", "wasted_rollouts", "run_wasted_fraction", "entropy"]
     np.testing.assert_array_equal(ma[cols].to_numpy(float), mb[cols].to_numpy(float))
     ea, eb = Store(db_a).evals_frame(1), Store(db_b).evals_frame(1)
     assert eb["step"].tolist() == [0, 5, 10, 15, 16]

@@ -8,7 +8,8 @@ import pytest
 
 from sgpo.errors import ConfigError, SgpoError
 from sgpo.store import Store
-from sgpo.train import TrainConfig, knobs, resume, train
+from sgpo.runs import resume, train
+from sgpo.train import TrainConfig
 from sgpo.train.setup import prepare
 from tests.test_train_helpers import tiny_model_dir, toy, toy_config, toy_profile  # noqa: F401
 
@@ -20,7 +21,7 @@ def store(tmp_path):
 
 def _refused(store, cfg, match, name="bad"):
     with pytest.raises(SgpoError, match=match):
-        train(cfg, store, run_name=name)
+        train(cfg(), store, name=name)
     assert store.runs() == [] or all(r["name"] != name for r in store.runs())
     assert not (store.path.parent / "checkpoints" / name).exists()
 
@@ -29,49 +30,49 @@ def test_profile_of_another_dataset_is_refused(toy, store, tmp_path):
     pid = toy_profile(store, toy)
     other = tmp_path / "other.jsonl"
     other.write_text("".join(json.dumps({"prompt": "a0=", "answer": "x", "id": f"o{i}"}) + "\n" for i in range(3)))
-    _refused(store, toy_config(toy, strategy="sgpo", profile=str(pid), dataset=str(other)), r"--profile .*--dataset")
+    _refused(store, lambda: toy_config(toy, strategy="sgpo", profile=str(pid), dataset=str(other)), r"--profile .*--dataset")
 
 
 def test_profile_of_another_model_is_refused(toy, store, tmp_path):
     pid = toy_profile(store, toy)
     other = tiny_model_dir(tmp_path / "other", seed=5)
-    _refused(store, toy_config(toy, strategy="sgpo", profile=str(pid), model=str(other)), r"--profile .*--model")
+    _refused(store, lambda: toy_config(toy, strategy="sgpo", profile=str(pid), model=str(other)), r"--profile .*--model")
 
 
 def test_a_plan_that_keeps_nothing_is_refused(toy, store):
     pid = toy_profile(store, toy)
     cfg = toy_config(toy, strategy="sgpo", profile=str(pid), plan={"trivial_threshold": 0.01, "unsolved_keep": 0.0})
-    _refused(store, cfg, r"keeps no query.*--trivial-threshold")
+    _refused(store, lambda: cfg, r"keeps no query.*--trivial-threshold")
 
 
 def test_sgpo_needs_a_profile_and_an_unknown_one_is_named(toy, store):
-    _refused(store, toy_config(toy, strategy="sgpo"), r"--profile")
-    _refused(store, toy_config(toy, strategy="sgpo", profile="nope"), r"--profile nope")
+    _refused(store, lambda: toy_config(toy, strategy="sgpo"), r"--profile")
+    _refused(store, lambda: toy_config(toy, strategy="sgpo", profile="nope"), r"--profile nope")
 
 
 @pytest.mark.parametrize("knob,value,option", [("steps", 0, "--steps"), ("flops_budget", 0.0, "--flops-budget"),
                                                ("batch_rollouts", 0, "--batch-rollouts"),
                                                ("strategy", "ppo", "--strategy"), ("temperature", 0.0, "--temperature")])
 def test_out_of_range_knobs_name_their_option(toy, store, knob, value, option):
-    _refused(store, toy_config(toy, **{knob: value}), option)
+    _refused(store, lambda: toy_config(toy, **{knob: value}), option)
 
 
 def test_a_flops_budget_spent_by_profiling_is_refused(toy, store):
     pid = toy_profile(store, toy)
-    _refused(store, toy_config(toy, strategy="sgpo", profile=str(pid), steps=None, flops_budget=1.0),
+    _refused(store, lambda: toy_config(toy, strategy="sgpo", profile=str(pid), steps=None, flops_budget=1.0),
              r"--flops-budget .*profiling")
 
 
 def test_run_names_are_unique(toy, store):
-    train(toy_config(toy, steps=1, eval_every=0), store, run_name="once")
-    with pytest.raises(ConfigError, match="--run-name 'once'"):
-        prepare(toy_config(toy), store, run_name="once")
+    train(toy_config(toy, steps=1, eval_every=0), store, name="once")
+    with pytest.raises(ConfigError, match="--name 'once'"):
+        prepare(toy_config(toy), store, name="once")
     assert len(store.runs()) == 1
 
 
 def test_resume_of_a_finished_or_unknown_run_is_refused(toy, store):
-    train(toy_config(toy, steps=1, eval_every=0), store, run_name="done")
-    with pytest.raises(ConfigError, match="--resume done: that run finished"):
+    train(toy_config(toy, steps=1, eval_every=0), store, name="done")
+    with pytest.raises(ConfigError, match="run .done. finished"):
         resume("done", store)
     with pytest.raises(SgpoError, match="no run 'ghost'"):
         resume("ghost", store)
@@ -80,21 +81,21 @@ def test_resume_of_a_finished_or_unknown_run_is_refused(toy, store):
 def test_config_round_trips_and_lists_its_knobs():
     cfg = TrainConfig(strategy="dapo", steps=7, plan={"g_max": 4})
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
-    names = {k["name"] for k in knobs()}
+    names = {k.name for k in TrainConfig.specs()}
     assert {"strategy", "batch_rollouts", "refresh", "eval_every", "backend"} <= names
-    with pytest.raises(ConfigError, match="unknown training knob"):
+    with pytest.raises(ConfigError, match="unknown option"):
         TrainConfig.from_dict({"stepz": 3})
     assert TrainConfig().max_steps == 100 and TrainConfig(flops_budget=1e12).max_steps is None
 
 
 def test_a_profile_sampled_unlike_training_is_named_in_a_warning_and_the_run_events(toy, store):
     pid = toy_profile(store, toy, temperature=0.7)
-    prep = prepare(toy_config(toy, strategy="sgpo", profile=str(pid), steps=1, eval_every=0), store, run_name="w")
+    prep = prepare(toy_config(toy, strategy="sgpo", profile=str(pid), steps=1, eval_every=0), store, name="w")
     assert len(prep.warnings) == 1 and "temperature=0.7 but training uses 1" in prep.warnings[0]
     same = prepare(toy_config(toy, strategy="sgpo", profile=str(pid), temperature=0.7, steps=1, eval_every=0),
-                   store, run_name="w2")
+                   store, name="w2")
     assert same.warnings == []
-    train(toy_config(toy, strategy="sgpo", profile=str(pid), steps=1, eval_every=0), store, run_name="w3")
+    train(toy_config(toy, strategy="sgpo", profile=str(pid), steps=1, eval_every=0), store, name="w3")
     run = store.find_run("w3")
     assert any(e["kind"] == "warning" and "temperature=0.7" in e["message"] for e in store.events(run["id"]))
 
@@ -108,7 +109,7 @@ def test_profiling_and_training_sample_alike_by_default():
 
 def test_a_new_run_never_picks_up_another_stores_checkpoints(toy, tmp_path):
     first, second = Store(tmp_path / "a.db"), Store(tmp_path / "b.db")  # one folder, so one checkpoints/
-    train(toy_config(toy, steps=2), first, run_name="same")
+    train(toy_config(toy, steps=2), first, name="same")
     with pytest.raises(ConfigError, match=r"already holds checkpoints.*choose another name"):
-        train(toy_config(toy, steps=2), second, run_name="same")
+        train(toy_config(toy, steps=2), second, name="same")
     assert second.runs() == []

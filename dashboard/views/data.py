@@ -3,11 +3,14 @@
 import streamlit as st
 
 from dashboard import processes, state, widgets
-from sgpo.cli.common import human_flops
-from sgpo.profile import ProfileConfig, config_fields
+from sgpo.data import check_spec as check_dataset
+from sgpo.launch import cli_line
+from sgpo.model import check_spec as check_model
+from sgpo.profile import ProfileConfig
 from sgpo.tasks.builtin import builtin_names
+from sgpo.units import flops, seconds
+from sgpo.vocab import PROFILE_RUNNING
 
-HELP = {name: text for name, _, text in config_fields()}
 st.title("Data & profiles")
 st.caption("Profiling draws N samples per query under the initial policy; p_hat = successes / N drives "
            "every later decision. It runs as `sgpo profile` in the background.")
@@ -15,6 +18,7 @@ st.caption("Profiling draws N samples per query under the initial policy; p_hat 
 with widgets.guard():
     taken = {p["name"] for p in state.profile_options()}
 
+KNOBS = {k.name: k for k in ProfileConfig.specs()}
 left, right = st.columns(2)
 with left:
     source = st.segmented_control("dataset", ["built-in", "local file", "Hugging Face"], default="built-in",
@@ -33,20 +37,21 @@ with right:
     model = "starter" if msource == "starter" else st.text_input(
         "model folder" if msource == "local folder" else "hub model id (org/name)", key="model_path",
         placeholder="path/to/model" if msource == "local folder" else "Qwen/Qwen2.5-0.5B-Instruct")
-    backend = st.selectbox("backend", ["hf", "vllm"], key="backend", help="vllm needs `make setup-vllm` or a GPU")
-    samples = st.slider("samples per query (N)", 1, 64, ProfileConfig.samples, key="samples",
-                        help=HELP["samples"])
-    max_new = st.number_input("max new tokens", min_value=1, value=ProfileConfig.max_new_tokens, key="max_new_tokens",
-                              help=HELP["max_new_tokens"] + "; keep it the training one")
+    knobs = {"backend": widgets.knob_input(KNOBS["backend"], "backend"),
+             "samples": widgets.knob_input(KNOBS["samples"], "samples", label="samples per query (N)"),
+             "max_new_tokens": widgets.knob_input(KNOBS["max_new_tokens"], "max_new_tokens", sliders=False)}
+    with st.expander("more profiling knobs"):
+        knobs |= {k.name: widgets.knob_input(k, f"profile_{k.name}", sliders=False)
+                  for k in KNOBS.values() if k.name not in knobs and k.name != "limit"}
 
 name = st.text_input("profile name", value=state.unique_name("profile", taken), key="profile_name")
-argv = processes.profile_argv(dataset, model, backend, samples, name, limit or None, max_new)
-st.code(processes.cli_line(argv), language="bash")
+with widgets.guard():
+    config = ProfileConfig(**knobs, limit=limit or None)
+st.code(cli_line(processes.profile_argv(dataset, model, name, config)), language="bash")
 if st.button("Start profiling", type="primary", key="start_profile"):
     with widgets.guard(stop=False):
-        argv = processes.profile_argv(state.check_dataset(dataset), state.check_model(model), backend,
-                                      samples, state.check_name(name, "profile", taken), limit or None, max_new)
-        processes.launch("profile", name.strip(), argv)
+        argv = processes.profile_argv(check_dataset(dataset), check_model(model), name.strip(), config)
+        processes.launch("profile", state.check_new_name(name, "profile", taken), argv)
         st.success(f"started profiling {name}")
 
 
@@ -56,7 +61,7 @@ def live() -> None:
         profiles = state.profile_options()
         names = {p["name"] for p in profiles}
         for p in profiles:
-            if p["status"] == "running":
+            if p["status"] == PROFILE_RUNNING:
                 widgets.profile_progress(p)
         for job in processes.jobs("profile"):
             if job.running and job.name not in names:
@@ -71,7 +76,7 @@ def live() -> None:
             "id": p["id"], "name": p["name"], "status": p["status"], "dataset": p.get("dataset_spec"),
             "model": p.get("model_spec"), "backend": p.get("backend"), "samples": p.get("samples"),
             "queries": f"{p.get('queries_done') or 0:,}/{p.get('queries_total') or 0:,}",
-            "cost": human_flops(p.get("flops")), "seconds": round(p.get("seconds") or 0, 1),
+            "cost": flops(p.get("flops")), "time": seconds(p.get("seconds") or 0),
         } for p in profiles], hide_index=True, key="profiles_table")
 
 

@@ -12,10 +12,10 @@ knobs_col, main = st.columns([1, 3])
 with knobs_col:
     st.subheader("Knobs")
     with widgets.guard():
-        knobs = widgets.knob_inputs()
+        knobs = widgets.plan_knob_inputs()
 with main, widgets.guard():
     plan = state.make_plan(frame, profile, knobs)
-    summary = state.plan_summary(plan)
+    summary = plan.to_json(ids=False)  # the phases' id lists would cost more than the plan itself
     for col, (key, label, value, delta) in zip(st.columns(4), analysis.forecast_metrics(summary["forecast"])):
         with col.container(key=key):  # .st-key-forecast_* : stable selectors for the browser test
             st.metric(label, value, delta, delta_color="off" if key == "forecast_flops" else "inverse")

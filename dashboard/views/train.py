@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-from dashboard import figures, processes, state, widgets
+from dashboard import figures, state, widgets
+from sgpo.launch import cli_line
+from sgpo.vocab import ACTIVE_STATUSES, FINISHED, STRATEGIES
 
 st.title("Train")
 with widgets.guard():
@@ -14,25 +16,26 @@ with st.expander("Launch a run", expanded=st.session_state.setdefault("_launch_o
     profile = widgets.current_profile()
     st.caption("Trains on the chosen profile's dataset and model; sgpo follows the knobs set on the Plan page.")
     c = st.columns(3)
-    strategy = c[0].selectbox("strategy", state.STRATEGIES, key="train_strategy",
+    strategy = c[0].selectbox("strategy", STRATEGIES, key="train_strategy",
                               help="sgpo: the plan from the Plan page; grpo: fixed G; dapo: dynamic sampling")
-    train = {k["name"]: widgets.train_input(k, c[(i + 1) % 3]) for i, k in enumerate(state.train_knob_specs())}
+    values = {k.name: widgets.train_input(k, c[(i + 1) % 3]) for i, k in enumerate(state.train_knob_specs())}
     with st.expander("more training knobs"):
         c = st.columns(3)
-        train |= {k["name"]: widgets.train_input(k, c[i % 3])
-                  for i, k in enumerate(state.train_knob_specs(more=True))}
+        values |= {k.name: widgets.train_input(k, c[i % 3]) for i, k in enumerate(state.train_knob_specs(more=True))}
     run_name = st.text_input("run name", value=state.unique_name(strategy, taken), key="run_name")
-    argv = processes.train_argv(strategy, profile["name"] if profile else "PROFILE", run_name,
-                                state.plan_args(strategy), state.train_args(profile, train))
-    st.code(processes.cli_line(argv), language="bash")
+    with widgets.guard():
+        config = state.train_config(strategy, profile, values)
+    st.code(cli_line(state.train_argv(config, run_name.strip())), language="bash")
     if st.button("Launch run", type="primary", key="launch_run"):
         with widgets.guard(stop=False):
-            state.check_launch(profile and profile["id"], run_name, taken)
-            processes.launch("train", run_name.strip(), argv)
-            st.session_state["_watch_next"] = run_name.strip()  # watched once its row exists
-            st.success(f"launched {run_name}")
+            if profile is None:
+                st.error("no profile chosen: profile a dataset on Data & profiles first")
+            else:
+                started = state.launch_run(config, run_name, taken)
+                st.session_state["_watch_next"] = started["run_name"]  # watched once its row is listed
+                st.success(f"launched {started['run_name']} (pid {started['pid']})")
 
-if not runs and not processes.jobs("train"):
+if not runs and "_watch_next" not in st.session_state:
     st.info("No runs yet.")
     st.stop()
 
@@ -59,13 +62,11 @@ def live() -> None:
                                        (cols[2], "run_strategy", "strategy", run["strategy"])]:
             with col.container(key=key):
                 st.metric(label, value)
-        running = run["status"] in state.ACTIVE_STATUSES
+        running = run["status"] in ACTIVE_STATUSES
         if cols[3].button("Stop", key="stop_run", disabled=not running):
-            processes.launch("stop", name, processes.stop_argv(name))
-        if cols[4].button("Resume", key="resume_run", disabled=running or run["status"] == "finished"):
-            processes.launch("resume", name, processes.resume_argv(name))
-        for job in processes.jobs(name=name)[:3]:
-            widgets.job_line(job)
+            state.stop_run(name)
+        if cols[4].button("Resume", key="resume_run", disabled=running or run["status"] == FINISHED):
+            state.resume_run(name)
         left, right = st.columns(2)
         left.plotly_chart(figures.reward_figure(metrics), key="chart_reward")
         right.plotly_chart(figures.wasted_figure(metrics), key="chart_wasted")
@@ -73,7 +74,7 @@ def live() -> None:
         right.plotly_chart(figures.flops_figure(metrics), key="chart_flops")
         st.plotly_chart(figures.accuracy_figure(evals, metrics), key="chart_accuracy")
         st.caption(f"log: {run.get('log_path') or 'none yet'}")
-        st.code(processes.run_log(run) or "(empty)", language="text")
+        st.code(state.run_log(run) or "(empty)", language="text")
 
 
 live()

@@ -17,6 +17,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="print exactly one JSON
 
 
 def open_store(db: Path | None, **kw) -> Store:
+    """The store of `--db` (else $SGPO_DB, else ./runs/sgpo.db). Read-only commands pass readonly=True:
+    they never create a file or a folder."""
     return Store.default(db, **kw)
 
 
@@ -50,36 +52,24 @@ def _default(obj):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def human_flops(x: float | None) -> str:
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "n/a"
-    for unit, scale in (("PFLOP", 1e15), ("TFLOP", 1e12), ("GFLOP", 1e9), ("MFLOP", 1e6)):
-        if abs(x) >= scale:
-            return f"{x / scale:.2f} {unit}"
-    return f"{x:.0f} FLOP"
-
-
-def dataclass_options(cls, *, skip: tuple[str, ...] = (), help_prefix: str = "") -> list:
-    """typer options generated from a config dataclass: one `--kebab-name` per field, with the field's
-    default and its metadata["help"], so the dataclass stays the one source of names and defaults."""
-    import dataclasses
+def config_options(cls, *, skip: tuple[str, ...] = (), help_prefix: str = "") -> list:
+    """typer options generated from a config's knob specs (sgpo/knobs.py): one `--kebab-name` per knob
+    with its default and help, so the config stays the one source of names, defaults and help. Ranges
+    and choices are checked by the config itself, which names the option in its error."""
     import inspect
-    import typing
 
-    hints = typing.get_type_hints(cls)
+    hints = {"int": int, "float": float, "str": str, "bool": bool}
     params = []
-    for f in dataclasses.fields(cls):
-        if f.name in skip:
+    for spec in cls.specs():
+        if spec.name in skip or spec.type == "dict":
             continue
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
-        hint = hints[f.name]
-        inner = [a for a in typing.get_args(hint) if a is not type(None)]
-        if inner and len(inner) < len(typing.get_args(hint)):  # `X | None`: typer reads Optional[X]
-            hint = Optional[inner[0]]
-        flag = "--" + f.name.replace("_", "-")
-        decl = [f"{flag}/--no-{f.name.replace('_', '-')}"] if hint is bool else [flag]
-        option = typer.Option(*decl, help=help_prefix + f.metadata.get("help", ""), show_default=True)
-        params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=default,
+        hint = hints[spec.type]
+        if spec.optional:
+            hint = Optional[hint]
+        decl = [f"{spec.option}/--no-{spec.option[2:]}"] if spec.type == "bool" else [spec.option]
+        extra = f" [choices: {', '.join(spec.choices)}]" if spec.choices else ""
+        option = typer.Option(*decl, help=help_prefix + spec.help + extra, show_default=True)
+        params.append(inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, default=spec.default,
                                         annotation=Annotated[hint, option]))
     return params
 

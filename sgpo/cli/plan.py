@@ -1,25 +1,26 @@
 """`sgpo plan PROFILE [knobs]`: decisions, phases and the compute forecast next to fixed-G GRPO.
 
 The knob options are generated from PlanConfig. `--save NAME` stores the plan; `--export-trl DIR`
-writes one dataset file per phase and a manifest with `num_generations` per phase, so a TRL user can
-run the plan with an unmodified GRPOTrainer, phase after phase.
+writes one dataset file per phase and a manifest with `num_generations` per phase (sgpo/export.py), so
+a TRL user can run the plan with an unmodified GRPOTrainer, phase after phase.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from sgpo.cli.common import (DbOption, JsonOption, dataclass_options, human_flops, open_store, print_json,
-                             with_options)
-from sgpo.errors import DataError
+from sgpo.cli.common import DbOption, JsonOption, config_options, open_store, print_json, with_options
+from sgpo import export
 from sgpo.plan import PlanConfig, make_plan
+from sgpo.store import check_name
+from sgpo.units import flops as human_flops
+from sgpo.units import percent
 
 
-@with_options(*dataclass_options(PlanConfig))
+@with_options(*config_options(PlanConfig))
 def plan_command(
     profile: Annotated[str, typer.Argument(help="profile id or name (`sgpo profile list`)")],
     save: Annotated[Optional[str], typer.Option("--save", help="store the plan under this name")] = None,
@@ -28,14 +29,16 @@ def plan_command(
     db: DbOption = None, as_json: JsonOption = False, **knobs,
 ) -> None:
     """Plan a run from a profile: which queries to keep, their group sizes, the phases, and the cost."""
-    store = open_store(db)
-    row = store.find_profile(profile)
     config = PlanConfig.from_dict(knobs)
+    if save is not None:
+        save = check_name(save, "plan", "--save")
+    store = open_store(db, readonly=save is None)  # only --save writes
+    row = store.find_profile(profile)
     frame = store.profile_frame(row["id"])
     plan = make_plan(frame, config, n_params=row["n_params"], flops_profile=row["flops"] or 0.0)
     out = {"profile_id": row["id"], **plan.to_json(ids=False)}
     if export_trl:
-        out["export"] = str(export_trl_phases(plan, row, export_trl, dataset))
+        out["export"] = str(export.export_trl(plan, row, export_trl, dataset))
     if save:
         out["plan_id"] = store.save_plan(name=save, profile_id=row["id"], config=config.to_dict(),
                                          counts=out["counts"], forecast=out["forecast"])
@@ -43,32 +46,6 @@ def plan_command(
         print_json(out)
         return
     print_plan(row, out, config)
-
-
-def export_trl_phases(plan, profile_row: dict, out_dir: Path, spec: str | None) -> Path:
-    """phase-K.jsonl (prompt, answer, id, task, difficulty) per phase + manifest.json with num_generations."""
-    from sgpo.data import load_dataset
-
-    spec = spec or profile_row["dataset_spec"]
-    ds = load_dataset(spec)
-    if ds.hash != profile_row["dataset_hash"]:
-        raise DataError(f"dataset {spec} (hash {ds.hash}) is not the data profile {profile_row['id']} was made from "
-                        f"(hash {profile_row['dataset_hash']}): pass the right one with --dataset")
-    frame = ds.frame.set_index("id")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    manifest = {"profile_id": profile_row["id"], "dataset": spec, "dataset_hash": ds.hash,
-                "config": plan.config.to_dict(), "phases": []}
-    for ph in plan.phases:
-        name = f"phase-{ph.index}.jsonl"
-        rows = frame.loc[ph.ids].reset_index()
-        tmp = out_dir / (name + ".tmp")
-        rows[["prompt", "answer", "id", "task", "difficulty"]].to_json(tmp, orient="records", lines=True)
-        tmp.replace(out_dir / name)
-        sizes = sorted(set(ph.group_sizes.tolist()))
-        manifest["phases"].append({"phase": ph.index, "file": name, "queries": ph.count,
-                                   "num_generations": ph.group_size or None, "group_sizes": sizes})
-    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    return out_dir
 
 
 def print_plan(row: dict, out: dict, config: PlanConfig) -> None:
@@ -84,8 +61,10 @@ def print_plan(row: dict, out: dict, config: PlanConfig) -> None:
     plan, base = fc["plan"], fc["baseline"]
     typer.echo(f"  forecast per epoch        {'plan':>14} {'GRPO G=' + str(config.fixed_group_size):>14}")
     typer.echo(f"    rollouts                {plan['rollouts']:>14,} {base['rollouts']:>14,}")
-    typer.echo(f"    informative groups      {plan['informative_fraction']:>14.1%} {base['informative_fraction']:>14.1%}")
-    typer.echo(f"    wasted rollouts         {plan['wasted_fraction']:>14.1%} {base['wasted_fraction']:>14.1%}")
+    typer.echo(f"    informative groups      {percent(plan['forecast_informative_fraction']):>14} "
+               f"{percent(base['forecast_informative_fraction']):>14}")
+    typer.echo(f"    wasted rollouts         {percent(plan['forecast_wasted_fraction']):>14} "
+               f"{percent(base['forecast_wasted_fraction']):>14}")
     typer.echo(f"    FLOPs (rollout + train) {human_flops(plan['flops']):>14} {human_flops(base['flops']):>14}")
     typer.echo(f"    profiling FLOPs spent   {human_flops(fc['flops_profile']):>14}")
     ratio = fc.get("ratio")

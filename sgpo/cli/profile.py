@@ -11,13 +11,12 @@ from typing import Annotated, Optional
 import typer
 from typer.core import TyperGroup
 
-from sgpo.cli.common import DbOption, JsonOption, human_flops, open_store, print_json
-from sgpo.cli.rerun import rerun, vllm_rerun_python
+from sgpo.cli.common import DbOption, JsonOption, config_options, open_store, print_json, with_options
 from sgpo.cli.data import AnswerField, IdField, PromptField
-from sgpo.profile import ProfileConfig, config_fields, describe, profile_summary, run_profile
-
-HELP = {name: text for name, _, text in config_fields()}
-DEFAULT = ProfileConfig()
+from sgpo.launch import rerun, vllm_rerun_python
+from sgpo.profile import ProfileConfig, describe, profile_summary, run_profile
+from sgpo.store import check_name
+from sgpo.units import flops as human_flops
 
 
 class ProfileGroup(TyperGroup):
@@ -33,31 +32,23 @@ profile_app = typer.Typer(cls=ProfileGroup, no_args_is_help=True,
 
 
 @profile_app.command("run")
+@with_options(*config_options(ProfileConfig))
 def run(
     dataset: Annotated[str, typer.Argument(help="builtin:NAME, a .jsonl/.csv/.parquet file, or hf:REPO[:CONFIG][:SPLIT]")],
     model: Annotated[str, typer.Option(help="'starter', a local model folder, or an HF id")] = "starter",
-    samples: Annotated[int, typer.Option(help=HELP["samples"])] = DEFAULT.samples,
-    temperature: Annotated[float, typer.Option(help=HELP["temperature"])] = DEFAULT.temperature,
-    max_new_tokens: Annotated[int, typer.Option(help=HELP["max_new_tokens"])] = DEFAULT.max_new_tokens,
-    backend: Annotated[str, typer.Option(help=HELP["backend"])] = DEFAULT.backend,
-    batch_size: Annotated[int, typer.Option(help=HELP["batch_size"])] = DEFAULT.batch_size,
-    seed: Annotated[int, typer.Option(help=HELP["seed"])] = DEFAULT.seed,
-    limit: Annotated[Optional[int], typer.Option(help=HELP["limit"])] = None,
-    examples: Annotated[int, typer.Option(help=HELP["examples_kept"])] = DEFAULT.examples_kept,
     name: Annotated[Optional[str], typer.Option(help="profile name (default: dataset-model-backend-N-key)")] = None,
     prompt_field: PromptField = None, answer_field: AnswerField = None, id_field: IdField = None,
-    db: DbOption = None, as_json: JsonOption = False,
+    db: DbOption = None, as_json: JsonOption = False, **knobs,
 ) -> None:
     """Sample every query N times under the policy and store p_hat; re-running resumes or reuses it."""
-    config = ProfileConfig(samples=samples, temperature=temperature, max_new_tokens=max_new_tokens, backend=backend,
-                           batch_size=batch_size, seed=seed, limit=limit, examples_kept=examples).validate()
+    config = ProfileConfig(**knobs)
+    if name is not None:
+        name = check_name(name, "profile")
     python = vllm_rerun_python(config.backend)
     if python:
-        argv = ["profile", "run", dataset, "--model", model, "--samples", samples, "--temperature", temperature,
-                "--max-new-tokens", max_new_tokens, "--backend", backend, "--batch-size", batch_size,
-                "--seed", seed, "--examples", examples]
-        for flag, value in (("--limit", limit), ("--name", name), ("--prompt-field", prompt_field),
-                            ("--answer-field", answer_field), ("--id-field", id_field), ("--db", db)):
+        argv = ["profile", "run", dataset, "--model", model, *config.cli_args()]
+        for flag, value in (("--name", name), ("--prompt-field", prompt_field), ("--answer-field", answer_field),
+                            ("--id-field", id_field), ("--db", db)):
             if value is not None:
                 argv += [flag, value]
         code = rerun(python, argv + (["--json"] if as_json else []))

@@ -1,37 +1,33 @@
-"""`sgpo train` (sgpo, grpo or dapo), `sgpo runs` (list) and `sgpo runs stop RUN`.
+"""`sgpo train` (sgpo, grpo or dapo) and `sgpo runs` (list, status, start, stop, resume): thin faces over
+sgpo.runs, the run lifecycle.
 
 The options of `sgpo train` are generated from TrainConfig and from the planner's PlanConfig (same
-names as `sgpo plan`), so the dataclasses stay the one source of names, defaults and help.
-`--detach` validates, creates the run, then starts `python -m sgpo train --resume RUN` in the
-background (an argument list, never a shell) with its output in a log file beside the database.
+names as `sgpo plan`), so the configs stay the one source of names, defaults and help.
 """
 
 from __future__ import annotations
 
 import inspect
-import json
-import os
-import subprocess
-import sys
-import time
-from dataclasses import fields
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from sgpo.cli.common import (DbOption, JsonOption, dataclass_options, human_flops, open_store, print_json,
-                             with_options)
-from sgpo.cli.rerun import rerun, rerun_env, vllm_rerun_python
-from sgpo.errors import BackendError, ConfigError
+from sgpo import runs as lifecycle
+from sgpo.cli.common import DbOption, JsonOption, config_options, open_store, print_json, with_options
 from sgpo.plan import PlanConfig
 from sgpo.train.config import TrainConfig
+from sgpo.units import flops as human_flops
+from sgpo.units import percent
 
 PLAN_SKIP = ("seed",)  # the plan's seed follows --seed
+RunArg = Annotated[str, typer.Argument(help="run id or name")]
 EXTRA = [
     inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[hint, opt])
     for name, hint, default, opt in [
-        ("run_name", Optional[str], None, typer.Option("--run-name", help="unique run name (default: strategy-time)")),
+        ("name", Optional[str], None, typer.Option("--name", help="unique run name (default: strategy-time)")),
+        ("run_name", Optional[str], None, typer.Option("--run-name", hidden=True,
+                                                       help="deprecated spelling of --name")),
         ("resume", Optional[str], None, typer.Option("--resume", help="continue run RUN (id or name) from its last "
                                                                       "checkpoint; the other knobs come from the run")),
         ("detach", bool, False, typer.Option("--detach", help="run in the background; `sgpo runs` shows it")),
@@ -40,75 +36,39 @@ EXTRA = [
     ]]
 
 
-@with_options(*dataclass_options(TrainConfig, skip=("plan",)),
-              *dataclass_options(PlanConfig, skip=PLAN_SKIP, help_prefix="plan: "), *EXTRA)
+@with_options(*config_options(TrainConfig), *config_options(PlanConfig, skip=PLAN_SKIP, help_prefix="plan: "),
+              *EXTRA)
 def train_command(**kw) -> None:
     """Train a policy with sgpo (profile-driven plan), fixed-G GRPO or DAPO, with FLOPs accounting."""
-    run_name, resume_ref, detach, db, as_json = (kw.pop(k) for k in ("run_name", "resume", "detach", "db", "as_json"))
+    name, run_name, resume_ref, detach, db, as_json = (
+        kw.pop(k) for k in ("name", "run_name", "resume", "detach", "db", "as_json"))
+    if run_name is not None:
+        typer.echo("warning: --run-name is deprecated, use --name (it names the run, as it names a profile or "
+                   "a plan)", err=True)
+        name = name or run_name
     store = open_store(db)
     if resume_ref is not None:
-        from sgpo.train.setup import check_resumable
-
-        run = store.find_run(resume_ref)
-        check_resumable(run, store)
-        cfg = TrainConfig.from_dict(run["config"])
-        if detach or vllm_rerun_python(cfg.backend):
-            return _launch(store, run["id"], run["name"], detach=detach, as_json=as_json)
-        from sgpo.train import resume
-
-        return _report(resume(run["id"], store), as_json)
-    plan = {f.name: kw.pop(f.name) for f in fields(PlanConfig) if f.name not in PLAN_SKIP}
+        return _report(lifecycle.resume(resume_ref, store, detach=detach), as_json)
+    plan = {s.name: kw.pop(s.name) for s in PlanConfig.specs() if s.name not in PLAN_SKIP}
     cfg = TrainConfig(**kw, plan=plan if kw.get("strategy") == "sgpo" else {})
-    from sgpo.train.setup import create_run, prepare
-
-    prep = prepare(cfg, store, run_name=run_name)
-    if detach or vllm_rerun_python(cfg.backend):
-        run_id = create_run(prep, store)
-        return _launch(store, run_id, prep.run_name, detach=detach, as_json=as_json)
-    from sgpo.train.loop import Trainer
-
-    _report(Trainer(prep, store, create_run(prep, store)).run(), as_json)
-
-
-def _launch(store, run_id: int, name: str, *, detach: bool, as_json: bool) -> None:
-    """Start `sgpo train --resume RUN` in another process: detached (log file), or in the foreground under
-    the interpreter that has vLLM (output streamed through)."""
-    from sgpo.train.setup import log_path
-
-    python = sys.executable
-    if store.find_run(run_id)["config"].get("backend") == "vllm":
-        from sgpo.generate.vllm import vllm_python
-
-        python = vllm_python() or python
-    argv = ["train", "--resume", str(run_id), "--db", str(store.path.resolve())]
-    if not detach:
-        code = rerun(python, argv + (["--json"] if as_json else []))
-        if code:
-            raise BackendError(f"training under {python} failed (exit code {code}); its error is above. The run "
-                               f"can continue with `sgpo train --resume {name}`")
-        return
-    log = log_path(store, name)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as fh:
-        proc = subprocess.Popen([python, "-m", "sgpo", *argv], stdout=fh, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True, env=rerun_env())
-    store.update_run(run_id, pid=proc.pid, log_path=str(log))
-    info = {"run_id": run_id, "run_name": name, "pid": proc.pid, "status": "started", "log_path": str(log)}
-    if as_json:
-        print_json(info)
-    else:
-        typer.echo(f"run {run_id} {name!r} started in the background (pid {proc.pid}); log: {log}\n"
-                   f"  watch: sgpo runs    stop: sgpo runs stop {name}")
+    run = lifecycle.create(cfg, store, name=name)
+    for warning in run["warnings"]:
+        typer.echo(f"warning: {warning}", err=True)
+    _report(lifecycle.start(run["id"], store, detach=detach), as_json)
 
 
 def _report(result: dict, as_json: bool) -> None:
     if as_json:
         print_json(result)
         return
+    if result.get("status") == "started":
+        typer.echo(f"run {result['run_id']} {result['run_name']!r} started in the background (pid {result['pid']}); "
+                   f"log: {result['log_path']}\n  watch: sgpo runs    stop: sgpo runs stop {result['run_name']}")
+        return
     typer.echo(f"run {result['run_id']} {result['run_name']!r} {result['status']} after {result['steps']} steps: "
                f"{human_flops(result['flops_total'])} total (profile {human_flops(result['flops_profile'])}, rollout "
                f"{human_flops(result['flops_rollout'])}, train {human_flops(result['flops_train'])}), wasted "
-               f"{result['wasted_fraction']:.1%} of {result['rollouts_total']:,.0f} rollouts")
+               f"{percent(result['run_wasted_fraction'])} of {result['rollouts_total']:,.0f} rollouts")
     if result.get("eval_accuracy") is not None:
         typer.echo(f"  held-out accuracy {_f(result['eval_accuracy_initial'])} -> {_f(result['eval_accuracy'])}; "
                    f"middle band {_f(result['eval_middle_accuracy_initial'])} -> {_f(result['eval_middle_accuracy'])}")
@@ -119,7 +79,7 @@ def _f(x) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
 
-runs_app = typer.Typer(help="List training runs, or stop one.", invoke_without_command=True)
+runs_app = typer.Typer(help="List, inspect, start, stop and resume training runs.", invoke_without_command=True)
 
 
 @runs_app.callback(invoke_without_command=True)
@@ -127,58 +87,59 @@ def runs(ctx: typer.Context, db: DbOption = None, as_json: JsonOption = False) -
     """Every run, oldest first, with status, step and results."""
     if ctx.invoked_subcommand is not None:
         return
-    from sgpo.train.setup import pid_alive
-
-    rows = open_store(db).runs()
-    for r in rows:
-        r["alive"] = bool(r["pid"]) and pid_alive(r["pid"])
-        r["result"] = json.loads(r["result"]) if r.get("result") else None
-        r.pop("config", None)
+    rows = lifecycle.list_runs(open_store(db, readonly=True))
     if as_json:
         print_json({"runs": rows})
         return
     if not rows:
         typer.echo("no runs yet: sgpo train --strategy grpo --steps 50")
         return
-    typer.echo(f"{'id':>3}  {'name':<28} {'strategy':<8} {'status':<9} {'step':>6} {'FLOPs':>12} {'eval':>6}  pid")
+    typer.echo(f"{'id':>3}  {'name':<28} {'strategy':<8} {'status':<11} {'step':>6} {'FLOPs':>12} {'eval':>6}  pid")
     for r in rows:
         res = r["result"] or {}
-        typer.echo(f"{r['id']:>3}  {r['name'][:28]:<28} {r['strategy']:<8} {r['status']:<9} {r['step'] or 0:>6} "
+        typer.echo(f"{r['id']:>3}  {r['name'][:28]:<28} {r['strategy']:<8} {r['status']:<11} {r['step'] or 0:>6} "
                    f"{human_flops(res.get('flops_total')):>12} {_f(res.get('eval_accuracy')):>6}  "
                    f"{r['pid'] if r['alive'] else ''}")
 
 
+@runs_app.command("status")
+def status(run: RunArg, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """One run: status (interrupted when its process is gone), step, pid, log and result."""
+    row = lifecycle.status(run, open_store(db, readonly=True))
+    row.pop("plan", None)
+    if as_json:
+        print_json(row)
+        return
+    typer.echo(f"run {row['id']} {row['name']!r} [{row['status']}] {row['strategy']}, step {row['step'] or 0}"
+               f"{', pid ' + str(row['pid']) if row['alive'] else ''}\n  log: {row.get('log_path') or 'none'}")
+
+
+@runs_app.command("start")
+def start(run: RunArg, db: DbOption = None,
+          detach: Annotated[bool, typer.Option("--detach", help="run in the background")] = False,
+          as_json: JsonOption = False) -> None:
+    """Train a created run (what `sgpo train --detach` runs in its worker)."""
+    _report(lifecycle.start(run, open_store(db), detach=detach), as_json)
+
+
+@runs_app.command("resume")
+def resume(run: RunArg, db: DbOption = None,
+           detach: Annotated[bool, typer.Option("--detach", help="run in the background")] = False,
+           as_json: JsonOption = False) -> None:
+    """Continue a stopped, failed or interrupted run from its latest checkpoint."""
+    _report(lifecycle.resume(run, open_store(db), detach=detach), as_json)
+
+
 @runs_app.command("stop")
-def stop(run: Annotated[str, typer.Argument(help="run id or name")], db: DbOption = None,
+def stop(run: RunArg, db: DbOption = None,
          wait: Annotated[float, typer.Option(help="seconds to wait for the run to checkpoint and stop (0: don't)")] = 120,
          as_json: JsonOption = False) -> None:
     """Ask a running run to stop: it finishes its step, checkpoints, and ends with status 'stopped'."""
-    import signal
-
-    from sgpo.train.setup import pid_alive
-
-    store = open_store(db)
-    row = store.find_run(run)
-    if row["status"] not in ("running", "created"):
-        raise ConfigError(f"run {row['name']!r} is not running (status {row['status']}); nothing to stop")
-    pid = row["pid"]
-    if not pid or not pid_alive(pid):
-        store.update_run(row["id"], status="stopped", pid=None)
-        store.event(row["id"], "stopped", "marked stopped: its process was gone")
-        status = "stopped"
-    else:
-        os.kill(pid, signal.SIGTERM)
-        deadline, status = time.time() + wait, "stopping"
-        while time.time() < deadline:
-            status = store.find_run(row["id"])["status"]
-            if status not in ("running", "created") or not pid_alive(pid):
-                break
-            time.sleep(0.5)
-        status = store.find_run(row["id"])["status"] if wait else "stopping"
+    info = lifecycle.stop(run, open_store(db), wait=wait)
     if as_json:
-        print_json({"run_id": row["id"], "run_name": row["name"], "pid": pid, "status": status})
+        print_json(info)
     else:
-        typer.echo(f"run {row['id']} {row['name']!r}: {status}")
+        typer.echo(f"run {info['run_id']} {info['run_name']!r}: {info['status']}")
 
 
 def register(app: typer.Typer) -> None:

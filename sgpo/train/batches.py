@@ -26,6 +26,7 @@ from typing import Callable
 
 import numpy as np
 
+from sgpo.plan import Phase
 from sgpo.train.grpo import Group
 
 RolloutFn = Callable[[list[int], list[int], int], list[Group]]
@@ -98,41 +99,16 @@ class DAPOSampler(GRPOSampler):
                      info={"epoch": self.epoch, "dapo_rounds": rounds, "dapo_filled": len(kept) / self.per_batch})
 
 
-@dataclass
-class Phase:
-    """One curriculum phase, in profile positions."""
-
-    group_size: int | None  # None: each member has its own G
-    members: np.ndarray  # profile positions, in the plan's order
-    sizes: np.ndarray  # G of each member
-    ordered: bool = False  # keep the plan's order (sorted curriculum) instead of shuffling each pass
-
-    def to_dict(self) -> dict:
-        return {"group_size": self.group_size, "members": self.members.tolist(), "sizes": self.sizes.tolist(),
-                "ordered": self.ordered}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Phase":
-        return cls(d["group_size"], np.asarray(d["members"], dtype=np.int64), np.asarray(d["sizes"], dtype=np.int64),
-                   bool(d["ordered"]))
-
-
-@dataclass
-class Pacing:
-    curriculum: str = "sequential"  # sequential | steps | plateau | sorted | none
-    steps_per_phase: int = 50
-    plateau_patience: int = 10
-    plateau_min_delta: float = 0.01
-
-
 Replanner = Callable[[np.ndarray, np.ndarray], "list[Phase] | None"]  # (successes, samples) -> phases
 
 
 class SGPOSampler:
-    def __init__(self, phases: list[Phase], rows: np.ndarray, batch_rollouts: int, seed: int, pacing: Pacing, *,
+    """The plan's phases (sgpo.plan.Phase, exactly as the planner made them), each paced by its own `pacing`."""
+
+    def __init__(self, phases: list[Phase], rows: np.ndarray, batch_rollouts: int, seed: int, *,
                  successes: np.ndarray, samples: np.ndarray, replan: Replanner | None = None,
                  refresh_every: int = 0, refresh_decay: float = 1.0):
-        self.phases, self.rows, self.budget, self.seed, self.pacing = phases, rows, batch_rollouts, seed, pacing
+        self.phases, self.rows, self.budget, self.seed = phases, rows, batch_rollouts, seed
         self.successes, self.samples = successes.astype(float), samples.astype(float)  # the posterior's counts
         self.replan, self.refresh_every, self.decay = replan, refresh_every, refresh_decay
         self.phase = self.cursor = self.passes = self.steps_in_phase = self.cycle = self.replans = 0
@@ -142,12 +118,13 @@ class SGPOSampler:
     def _order(self) -> np.ndarray:
         ph = self.phases[self.phase]
         if ph.ordered:
-            return np.arange(len(ph.members))
+            return np.arange(ph.count)
         key = [self.seed, self.replans, self.cycle, self.phase, self.passes]
-        return np.random.default_rng(key).permutation(len(ph.members))
+        return np.random.default_rng(key).permutation(ph.count)
 
     def next_batch(self, step: int, rollout: RolloutFn, seed: int) -> Batch:
-        ph, wraps = self.phases[self.phase], self.pacing.curriculum in ("steps", "plateau")
+        ph = self.phases[self.phase]
+        wraps = ph.pacing["advance"] != "pass"  # steps / plateau phases go round until their rule ends them
         picked, used = [], 0
         order = self._order()
         while True:
@@ -157,18 +134,18 @@ class SGPOSampler:
                 self.passes, self.cursor = self.passes + 1, 0
                 order = self._order()
             j = order[self.cursor]
-            g = int(ph.sizes[j])
+            g = int(ph.group_sizes[j])
             if picked and used + g > self.budget:
                 break
             picked.append(j)
             used += g
             self.cursor += 1
-        members = ph.members[picked]
-        groups = rollout(self.rows[members].tolist(), ph.sizes[picked].tolist(), seed)
+        members = ph.positions[picked]
+        groups = rollout(self.rows[members].tolist(), ph.group_sizes[picked].tolist(), seed)
         for g, m in zip(groups, members):
             g.position = int(m)  # profile position, for the posterior
-        return Batch(groups=groups, phase=self.phase, group_size=ph.group_size,
-                     info={"cycle": self.cycle, "replans": self.replans, "phase_queries": len(ph.members)})
+        return Batch(groups=groups, phase=self.phase, group_size=ph.group_size or None,
+                     info={"cycle": self.cycle, "replans": self.replans, "phase_queries": ph.count})
 
     def observe(self, batch: Batch) -> None:
         self.events = []
@@ -178,22 +155,23 @@ class SGPOSampler:
             self.samples[pos] = self.decay * self.samples[pos] + g.size
         self.steps_in_phase += 1
         self.since_refresh += 1
-        p = self.pacing
+        ph = self.phases[self.phase]
+        pace = ph.pacing
         reward = float(np.mean(np.concatenate([g.rewards for g in batch.groups]))) if batch.groups else 0.0
-        if reward > self.best + p.plateau_min_delta:
+        if reward > self.best + pace.get("min_delta", 0.0):
             self.best, self.bad = reward, 0
         else:
             self.bad += 1
-        ended = {"steps": self.steps_in_phase >= p.steps_per_phase,
-                 "plateau": self.bad >= p.plateau_patience}.get(p.curriculum,
-                                                                self.cursor >= len(self.phases[self.phase].members))
+        ended = {"steps": lambda: self.steps_in_phase >= pace["steps"],
+                 "plateau": lambda: self.bad >= pace["patience"],
+                 "pass": lambda: self.cursor >= ph.count}[pace["advance"]]()
         if ended:
             self._next_phase()
         elif self.replan is not None and self.refresh_every and self.since_refresh >= self.refresh_every:
             self._refresh(advance=False)
 
     def _next_phase(self) -> None:
-        self.events.append(f"phase {self.phase} (G={self.phases[self.phase].group_size}) ended after "
+        self.events.append(f"phase {self.phase} (G={self.phases[self.phase].group_size or 'mixed'}) ended after "
                            f"{self.steps_in_phase} steps")
         if self.replan is not None and not self.refresh_every:
             self._refresh(advance=True)
@@ -217,15 +195,15 @@ class SGPOSampler:
                 self._enter(self.phase + 1)
             return
         self.phases, self.replans = phases, self.replans + 1
-        sizes = [ph.group_size if ph.group_size is not None else 0 for ph in phases]
-        cur = current if current is not None else 0
+        sizes = [ph.group_size for ph in phases]  # 0: mixed G
+        cur = current
         later = [i for i, g in enumerate(sizes) if (g > cur if advance else g >= cur)]
         index = later[0] if later else len(phases)
         if advance or index != self.phase:
             self._enter(index)
         else:
             self.phase, self.cursor, self.passes = index, 0, 0
-        self.events.append(f"re-plan {self.replans}: {sum(len(p.members) for p in phases)} query slots in "
+        self.events.append(f"re-plan {self.replans}: {sum(p.count for p in phases)} query slots in "
                            f"{len(phases)} phases")
 
     def state_dict(self) -> dict:

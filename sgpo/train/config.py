@@ -11,22 +11,18 @@ policy were measured on it (README, "The starter policy"): lr 5e-5 after 20 warm
 from __future__ import annotations
 
 import os
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import dataclass
 
 from sgpo.errors import ConfigError
 from sgpo.generate import BACKENDS
+from sgpo.knobs import Knobs, knob
+from sgpo.vocab import STRATEGIES
 
-STRATEGIES = ("sgpo", "grpo", "dapo")
 AGGREGATIONS = ("token-mean", "sequence-mean")
 
 
-def knob(default, help: str, **meta):
-    kind = {"default_factory": default} if callable(default) else {"default": default}
-    return field(**kind, metadata={"help": help, **meta})
-
-
 @dataclass
-class TrainConfig:
+class TrainConfig(Knobs):
     strategy: str = knob("sgpo", "sgpo (the plan: selection, per-query G, curriculum), grpo (fixed G on the "
                                  "shuffled dataset) or dapo (fixed G, zero-variance groups dropped and refilled)",
                          choices=STRATEGIES)
@@ -35,13 +31,13 @@ class TrainConfig:
     model: str = knob("starter", "policy to train: starter, a local folder, or an HF id")
     steps: int | None = knob(None, "optimizer steps to run (default 100 when no --flops-budget)", min=1)
     flops_budget: float | None = knob(None, "stop once total FLOPs (profiling included for sgpo) reach this",
-                                      min=0)
+                                      min=0, open_min=True)
     batch_rollouts: int = knob(256, "rollouts per step: a batch is a rollout budget, so G=2 groups hold 4x the "
-                                    "queries of G=8 ones", min=1)
-    group_size: int = knob(8, "G for grpo and dapo (sgpo takes G from the plan)", min=2)
-    temperature: float = knob(1.0, "sampling temperature for rollouts and sampled eval", min=0, exclusive_min=True)
-    max_new_tokens: int = knob(20, "completion length cap, in tokens", min=1)
-    lr: float = knob(5e-5, "peak learning rate (AdamW)", min=0, exclusive_min=True)
+                                    "queries of G=8 ones", min=1, max=65536)
+    group_size: int = knob(8, "G for grpo and dapo (sgpo takes G from the plan)", min=2, max=64)
+    temperature: float = knob(1.0, "sampling temperature for rollouts and sampled eval", min=0, open_min=True)
+    max_new_tokens: int = knob(20, "completion length cap, in tokens", min=1, max=8192)
+    lr: float = knob(5e-5, "peak learning rate (AdamW)", min=0, open_min=True)
     warmup_steps: int = knob(20, "linear warmup steps, then constant", min=0)
     weight_decay: float = knob(0.0, "AdamW weight decay", min=0)
     max_grad_norm: float = knob(1.0, "gradient clipping norm (0: off)", min=0)
@@ -63,42 +59,29 @@ class TrainConfig:
     eval_every: int = knob(25, "held-out eval every K steps, plus before the first and after the last (0: never)",
                            min=0)
     eval_dataset: str = knob("builtin:eval", "held-out dataset spec")
-    eval_samples: int = knob(4, "samples per held-out query at the training temperature", min=1)
+    eval_samples: int = knob(4, "samples per held-out query at the training temperature", min=1, max=64)
     eval_greedy: bool = knob(True, "also measure greedy accuracy (one more sample per query)")
     eval_limit: int = knob(0, "evaluate a fixed random subset of this many queries (0: all)", min=0)
     checkpoint_every: int = knob(10, "checkpoint every K steps, and at the end", min=1)
     backend: str = knob("hf", "rollout backend: hf (the training model itself) or vllm (colocated engine, weights "
                               "reloaded after each step)", choices=BACKENDS)
-    micro_batch: int = knob(128, "sequences per forward/backward pass", min=1)
+    micro_batch: int = knob(128, "sequences per forward/backward pass", min=1, max=4096)
     threads: int = knob(0, "torch CPU threads (0: all cores)", min=0)
-    seed: int = knob(0, "seed for data order, sampling and the plan")
+    seed: int = knob(0, "seed for data order, sampling and the plan", min=0)
     plan: dict = knob(dict, "sgpo plan knobs (sgpo.plan.PlanConfig fields)")
 
     DEFAULT_STEPS = 100
 
-    def validate(self) -> "TrainConfig":
-        for f in fields(self):
-            meta, value, opt = f.metadata, getattr(self, f.name), option(f.name)
-            if "choices" in meta and value not in meta["choices"]:
-                raise ConfigError(f"{opt} must be one of {', '.join(meta['choices'])} (got {value!r})")
-            if value is None or isinstance(value, (bool, dict, str)):
-                continue
-            if "min" in meta and (value < meta["min"] or (meta.get("exclusive_min") and value == meta["min"])):
-                bound = f"> {meta['min']}" if meta.get("exclusive_min") else f">= {meta['min']}"
-                raise ConfigError(f"{opt} must be {bound} (got {value})")
-            if "max" in meta and value > meta["max"]:
-                raise ConfigError(f"{opt} must be <= {meta['max']} (got {value})")
-        if self.flops_budget is not None and self.flops_budget <= 0:
-            raise ConfigError(f"--flops-budget must be > 0 (got {self.flops_budget:g}); a budget of 0 trains nothing")
-        if self.strategy == "sgpo" and not self.profile:
-            raise ConfigError("--strategy sgpo needs --profile PROFILE (an id or name from `sgpo profile list`): "
-                              "the plan is made from its p_hat")
+    def check(self) -> None:
+        if self.strategy == "sgpo":
+            from sgpo.plan import PlanConfig
+
+            PlanConfig.from_dict(self.plan)  # a bad plan knob is refused here, before anything is written
         if self.refresh and self.strategy != "sgpo":
             raise ConfigError(f"--refresh applies to --strategy sgpo only (got {self.strategy})")
         if self.batch_rollouts < self.group_size and self.strategy != "sgpo":
             raise ConfigError(f"--batch-rollouts ({self.batch_rollouts}) must hold at least one group of "
                               f"--group-size {self.group_size}")
-        return self
 
     @property
     def max_steps(self) -> int | None:
@@ -110,32 +93,3 @@ class TrainConfig:
     @property
     def num_threads(self) -> int:
         return self.threads or os.cpu_count() or 1
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(f"unknown training knob(s): {', '.join(unknown)}")
-        return cls(**data)
-
-
-def option(name: str) -> str:
-    """The CLI spelling of a knob: flops_budget -> --flops-budget."""
-    return "--" + name.replace("_", "-")
-
-
-def knobs() -> list[dict]:
-    """name, option, type, default, help and range of every knob except `plan`, for CLIs and pages."""
-    out = []
-    for f in fields(TrainConfig):
-        if f.name == "plan":
-            continue
-        default = f.default if f.default is not MISSING else f.default_factory()
-        out.append({"name": f.name, "option": option(f.name), "type": f.type, "default": default,
-                    "help": f.metadata.get("help", ""),
-                    **{k: v for k, v in f.metadata.items() if k != "help"}})
-    return out

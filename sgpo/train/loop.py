@@ -1,7 +1,7 @@
-"""The training loop: rollouts -> rewards -> one GRPO update -> metrics, evals and checkpoints.
+"""The training loop, what every engine shares: rollouts -> rewards -> the engine's update -> metrics,
+evals and checkpoints. The engine (sgpo/train/engine.py) owns the model; this module owns the rest.
 
-    prep = prepare(cfg, store, run_name="demo"); run_id = create_run(prep, store)
-    result = Trainer(prep, store, run_id).run()          # or resume=True to continue from the checkpoint
+    result = Trainer(setup.load(run, store), store, run["id"]).run()    # sgpo.runs.start does this
 
 Each step's generation seed is `seed * 1000003 + step`, and every other source of randomness is either
 keyed by position (data order) or restored from the checkpoint, so a run killed at any moment and
@@ -27,44 +27,33 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sgpo.runs import checkpoint_root
 from sgpo.train import batches, checkpoint
+from sgpo.train.engine import NativeEngine
 from sgpo.train.evaluate import assign_bands, evaluate, sample_success
-from sgpo.train.grpo import Group, LossConfig, accumulate_gradients
-from sgpo.train.setup import Prepared, checkpoint_root, pacing_of, phases_from_plan
+from sgpo.train.grpo import Group
+from sgpo.train.setup import Prepared
+from sgpo.vocab import FAILED, FINISHED, RUNNING, STOPPED, fraction
 
 STEP_SEED = 1000003
 EVAL_SEED, BAND_SEED = 17, 29  # added to seed * STEP_SEED: fixed across evals, so evals differ by the model only
-COUNTERS = ("queries", "rollouts", "rollouts_wasted", "groups", "groups_informative", "tokens_prompt",
+COUNTERS = ("queries", "rollouts", "wasted_rollouts", "groups", "informative_groups", "tokens_prompt",
             "tokens_completion", "tokens_trained", "flops_rollout", "flops_train", "flops_eval", "wall_seconds")
 
 
 class Trainer:
     def __init__(self, prep: Prepared, store, run_id: int, *, log=None):
-        from transformers.utils import logging as hf_logging
+        from sgpo.tasks.rewards import SCORERS
 
-        from sgpo.model import load_model, load_tokenizer
-
-        hf_logging.disable_progress_bar()  # per-checkpoint save/load bars would flood the log
         self.prep, self.cfg, self.store, self.run_id = prep, prep.config, store, run_id
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         torch.set_num_threads(self.cfg.num_threads)
         self.n_params = prep.model.n_params
         self.ckpt_root = checkpoint_root(store, prep.run_name)
         self.resume_from = checkpoint.latest_checkpoint(self.ckpt_root)
-        weights = self.resume_from or prep.model.path
-        self.tok, self.model = load_tokenizer(prep.model.path), load_model(weights)
-        self.ref_model = load_model(prep.model.path).eval() if self.cfg.beta else None
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.cfg.lr,
-                                           weight_decay=self.cfg.weight_decay)
-        self.loss_cfg = LossConfig(epsilon_low=self.cfg.epsilon, epsilon_high=self.cfg.epsilon_high,
-                                   beta=self.cfg.beta, scale_rewards=self.cfg.scale_rewards,
-                                   aggregation=self.cfg.loss_aggregation,
-                                   skip_zero_advantage=self.cfg.skip_zero_advantage,
-                                   temperature=self.cfg.temperature, micro_batch=self.cfg.micro_batch)
-        self.generator = self._make_generator(weights)
+        self.engine = NativeEngine(self.cfg, prep.model.path, weights=self.resume_from or prep.model.path,
+                                   live_dir=self.ckpt_root / "live")
         self.frame = prep.dataset.frame
-        from sgpo.tasks.rewards import SCORERS
-
         self.score = SCORERS[prep.dataset.reward]
         # the held-out set is scored by its own rule: math answers by math-verify even if training is exact-match
         self.eval_score = SCORERS[prep.eval_dataset.reward] if prep.eval_dataset is not None else None
@@ -74,17 +63,11 @@ class Trainer:
         self.eval_frame = self._eval_frame()
         self.stop_requested = False
 
+    @property
+    def generator(self):
+        return self.engine.generator
+
     # setup -------------------------------------------------------------------------------------
-    def _make_generator(self, weights: Path):
-        if self.cfg.backend == "vllm":
-            from sgpo.generate import make_generator
-
-            self.live_dir = self.ckpt_root / "live"
-            return make_generator("vllm", weights, seed=self.cfg.seed)
-        from sgpo.generate.hf import HFGenerator
-
-        return HFGenerator(model=self.model, tokenizer=self.tok, batch_size=256)
-
     def _make_sampler(self):
         cfg, prep = self.cfg, self.prep
         if cfg.strategy == "grpo":
@@ -93,10 +76,10 @@ class Trainer:
             return batches.DAPOSampler(len(self.frame), cfg.group_size, cfg.batch_rollouts, cfg.seed,
                                        cfg.dapo_max_rounds)
         pf = prep.profile_frame
-        return batches.SGPOSampler(phases_from_plan(prep.plan), prep.rows, cfg.batch_rollouts, cfg.seed,
-                                   pacing_of(prep.plan_config), successes=pf["successes"].to_numpy(),
-                                   samples=pf["samples"].to_numpy(), replan=self._replan if cfg.refresh else None,
-                                   refresh_every=cfg.refresh_every, refresh_decay=cfg.refresh_decay)
+        return batches.SGPOSampler(prep.phases, prep.rows, cfg.batch_rollouts, cfg.seed,
+                                   successes=pf["successes"].to_numpy(), samples=pf["samples"].to_numpy(),
+                                   replan=self._replan if cfg.refresh else None, refresh_every=cfg.refresh_every,
+                                   refresh_decay=cfg.refresh_decay)
 
     def _replan(self, successes: np.ndarray, samples: np.ndarray):
         from sgpo.errors import ConfigError
@@ -110,7 +93,7 @@ class Trainer:
                              flops_profile=self.prep.flops_profile)
         except ConfigError:  # nothing left to keep: the sampler goes on with the plan it has
             return None
-        return phases_from_plan(plan)
+        return plan.phases
 
     def _eval_frame(self):
         if self.prep.eval_dataset is None:
@@ -146,27 +129,14 @@ class Trainer:
         batch = self.sampler.next_batch(step, self.rollout, self.cfg.seed * STEP_SEED + step)
         t_gen = time.perf_counter() - t0
         lr = self.lr_at(step)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        self.model.train()
-        stats = accumulate_gradients(self.model, batch.groups, self.loss_cfg, pad_id=self.tok.pad_token_id,
-                                     ref_model=self.ref_model)
-        grad_norm = float("nan")
-        if stats.trained_sequences:
-            max_norm = self.cfg.max_grad_norm or float("inf")
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
-            self.optimizer.step()  # no update when every group was skipped: nothing to learn from
-        self.optimizer.zero_grad(set_to_none=True)
+        update = self.engine.update(batch.groups, lr=lr)
         self.sampler.observe(batch)
-        if self.cfg.backend == "vllm" and stats.trained_sequences:
-            self.model.save_pretrained(self.live_dir, safe_serialization=True)
-            self.generator.update_weights(self.live_dir)
         for event in getattr(self.sampler, "events", []):
             self.store.event(self.run_id, "plan", f"step {step}: {event}")
             self.log(f"step {step}: {event}")
-        return self._account(batch, stats, grad_norm, lr, t_gen, time.perf_counter() - t0)
+        return self._account(batch, update, lr, t_gen, time.perf_counter() - t0)
 
-    def _account(self, batch, stats, grad_norm, lr, t_gen, seconds) -> dict:
+    def _account(self, batch, update, lr, t_gen, seconds) -> dict:
         c, n = self.counters, self.n_params
         generated = batch.generated
         rollouts = sum(g.size for g in generated)
@@ -178,14 +148,14 @@ class Trainer:
         train_factor = 6 + (2 if self.cfg.beta else 0)
         c["queries"] += len(batch.groups)
         c["rollouts"] += rollouts
-        c["rollouts_wasted"] += wasted
+        c["wasted_rollouts"] += wasted
         c["groups"] += len(generated)
-        c["groups_informative"] += n_informative
+        c["informative_groups"] += n_informative
         c["tokens_prompt"] += tok_p
         c["tokens_completion"] += tok_c
-        c["tokens_trained"] += stats.trained_tokens
+        c["tokens_trained"] += update.trained_tokens
         c["flops_rollout"] += 2.0 * n * (tok_p + tok_c)
-        c["flops_train"] += float(train_factor) * n * stats.trained_tokens
+        c["flops_train"] += float(train_factor) * n * update.trained_tokens
         c["wall_seconds"] += seconds
         by_g: dict[str, list[float]] = {}
         for g in batch.groups:
@@ -193,12 +163,14 @@ class Trainer:
         all_rewards = np.concatenate([g.rewards for g in batch.groups]) if batch.groups else np.zeros(0)
         data = {
             "queries": len(batch.groups), "rollouts": rollouts, "groups": len(generated),
-            "groups_informative": n_informative, "rollouts_wasted": wasted,
+            "informative_groups": n_informative, "wasted_rollouts": wasted,
+            "step_wasted_fraction": fraction(wasted, rollouts),
+            "step_informative_fraction": fraction(n_informative, len(generated)),
             "group_size": batch.group_size, "reward_mean": float(all_rewards.mean()) if len(all_rewards) else None,
             "reward_by_group_size": {k: float(np.mean(v)) for k, v in sorted(by_g.items(), key=lambda kv: int(kv[0]))},
-            "tokens_prompt": tok_p, "tokens_completion": tok_c, "tokens_trained": stats.trained_tokens,
-            "trained_sequences": stats.trained_sequences, "loss": stats.loss, "kl": stats.kl,
-            "entropy": stats.entropy, "grad_norm": grad_norm, "lr": lr, "step_seconds": seconds,
+            "tokens_prompt": tok_p, "tokens_completion": tok_c, "tokens_trained": update.trained_tokens,
+            "trained_sequences": update.trained_sequences, "loss": update.loss, "kl": update.kl,
+            "entropy": update.entropy, "grad_norm": update.grad_norm, "lr": lr, "step_seconds": seconds,
             "generation_seconds": t_gen, "phase": batch.phase, **batch.info,
         }
         return {**data, **self.totals()}
@@ -208,8 +180,10 @@ class Trainer:
         total = self.prep.flops_profile + c["flops_rollout"] + c["flops_train"]
         return {"flops_profile": self.prep.flops_profile, "flops_rollout": c["flops_rollout"],
                 "flops_train": c["flops_train"], "flops_total": total, "flops_eval": c["flops_eval"],
-                "rollouts_total": c["rollouts"], "rollouts_wasted_total": c["rollouts_wasted"],
-                "wasted_fraction": c["rollouts_wasted"] / c["rollouts"] if c["rollouts"] else 0.0,
+                "rollouts_total": c["rollouts"], "wasted_rollouts_total": c["wasted_rollouts"],
+                "groups_total": c["groups"], "informative_groups_total": c["informative_groups"],
+                "run_wasted_fraction": fraction(c["wasted_rollouts"], c["rollouts"]),
+                "run_informative_fraction": fraction(c["informative_groups"], c["groups"]),
                 "queries_total": c["queries"], "tokens_total": c["tokens_prompt"] + c["tokens_completion"]}
 
     # eval --------------------------------------------------------------------------------------
@@ -241,10 +215,11 @@ class Trainer:
     def _save(self) -> Path:
         state = {"counters": self.counters, "sampler": self.sampler.state_dict(),
                  "bands": None if self.bands is None else self.bands.tolist(), "last_eval": self.last_eval}
-        return checkpoint.save_checkpoint(self.ckpt_root, self.step, self.model, self.tok, self.optimizer, state)
+        return checkpoint.save_checkpoint(self.ckpt_root, self.step, self.engine, state)
 
     def _restore(self) -> None:
-        state = checkpoint.load_checkpoint(self.resume_from, self.optimizer)
+        pace = self.prep.phases[0].pacing if self.prep.phases else None
+        state = checkpoint.load_checkpoint(self.resume_from, self.engine, pace)
         self.step = int(state["step"])
         self.counters = {**self.counters, **state["counters"]}
         self.sampler.load_state_dict(state["sampler"])
@@ -255,7 +230,7 @@ class Trainer:
         cfg = self.cfg
         in_main = threading.current_thread() is threading.main_thread()  # signals can only be caught there
         previous = {s: signal.signal(s, self._request_stop) for s in (signal.SIGTERM, signal.SIGINT)} if in_main else {}
-        self.store.update_run(self.run_id, status="running", pid=os.getpid())
+        self.store.update_run(self.run_id, status=RUNNING, pid=os.getpid())
         try:
             if self.resume_from is not None:
                 self._restore()
@@ -287,14 +262,14 @@ class Trainer:
                                     self.counters["wall_seconds"], data, self._eval_row(self.run_eval()))
             latest = checkpoint.latest_checkpoint(self.ckpt_root)
             path = latest if saved == self.step and latest is not None else self._save()
-            result = self.result("finished" if finished else "stopped", path)
+            result = self.result(FINISHED if finished else STOPPED, path)
             self.store.update_run(self.run_id, status=result["status"], result=result, pid=None,
                                   **({"finished": time.time()} if finished else {}))
             self.store.event(self.run_id, result["status"], f"{result['status']} at step {self.step}")
             return result
         except BaseException as exc:
-            self.store.update_run(self.run_id, status="failed", pid=None)
-            self.store.event(self.run_id, "failed", f"{type(exc).__name__}: {exc}")
+            self.store.update_run(self.run_id, status=FAILED, pid=None)
+            self.store.event(self.run_id, FAILED, f"{type(exc).__name__}: {exc}")
             raise
         finally:
             for s, handler in previous.items():
@@ -310,7 +285,7 @@ class Trainer:
         every = max(1, (self.cfg.max_steps or 100) // 20)
         if self.step % every == 0 or eval_row is not None or self.step == 1:
             line = (f"step {self.step}: reward {data['reward_mean'] if data['reward_mean'] is not None else float('nan'):.3f}"
-                    f" wasted {data['rollouts_wasted']}/{data['rollouts']} loss {data['loss']:.4f} "
+                    f" wasted {data['wasted_rollouts']}/{data['rollouts']} loss {data['loss']:.4f} "
                     f"flops {data['flops_total']:.3g} {data['step_seconds']:.2f}s")
             if eval_row is not None:
                 line += f" | eval {eval_row['accuracy']:.3f}"

@@ -1,27 +1,30 @@
-"""Everything a run needs, checked before anything is written: dataset, model, profile, plan, budget,
-run name. A bad input raises SgpoError naming the option, and no run row or folder exists yet.
+"""Everything a run needs, checked before anything is written, and read back when the run starts.
 
-    prep = prepare(TrainConfig(strategy="sgpo", profile="1", steps=50), store, run_name="a")
-    run_id = create_run(prep, store)
+    prep = prepare(TrainConfig(strategy="sgpo", profile="1", steps=50), store, name="a")   # checks, builds the plan
+    run_id = store.create_run(**prep.run_row())                                           # the plan is stored once
+    prep = load(store.find_run(run_id), store)           # in the process that trains: nothing is re-planned
+
+A bad input raises SgpoError naming the option, and no run row or folder exists yet. The plan is made
+once, in `prepare`, and stored with the run (phases included), so the trainer runs exactly the plan
+that `sgpo plan` and the dashboard showed, whichever process starts it.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from sgpo.data import Dataset, load_dataset
 from sgpo.errors import ConfigError, StoreError
+from sgpo.knobs import option
 from sgpo.model import ModelRef, resolve_model
-from sgpo.store import Store
-from sgpo.train.batches import Pacing, Phase
-from sgpo.train.config import TrainConfig, option
-
-RUN_STATUSES = ("created", "running", "stopped", "finished", "failed")
+from sgpo.plan import Phase
+from sgpo.store import Store, check_name
+from sgpo.train.config import TrainConfig
+from sgpo.vocab import PROFILE_DONE
 
 
 @dataclass
@@ -34,47 +37,86 @@ class Prepared:
     profile: dict | None = None  # the profiles row (sgpo)
     profile_frame: pd.DataFrame | None = None
     rows: np.ndarray | None = None  # dataset row of each profile position
-    plan: object | None = None  # sgpo.plan.Plan
-    plan_config: object | None = None
+    phases: list[Phase] = field(default_factory=list)  # the plan the sampler runs (sgpo)
+    plan_record: dict | None = None  # what the run stores: config, counts, forecast, phases
     warnings: list[str] = field(default_factory=list)  # printed by the CLI, kept in the run's events
 
     @property
     def flops_profile(self) -> float:
         return float(self.profile["flops"] or 0.0) if self.profile else 0.0
 
+    @property
+    def plan_config(self):
+        from sgpo.plan import PlanConfig
 
-def prepare(cfg: TrainConfig, store: Store, *, run_name: str | None, resuming: bool = False) -> Prepared:
+        return PlanConfig.from_dict(self.plan_record["config"]) if self.plan_record else None
+
+    def run_row(self) -> dict:
+        cfg = self.config
+        return {"name": self.run_name, "strategy": cfg.strategy, "config": cfg.to_dict(), "plan": self.plan_record,
+                "profile_id": self.profile["id"] if self.profile else None, "dataset_hash": self.dataset.hash,
+                "model_hash": self.model.weights_hash}
+
+
+def prepare(cfg: TrainConfig, store: Store, *, name: str | None) -> Prepared:
+    """Check a new run's config against the store, its data, model and profile, and make its plan."""
+    from sgpo.runs import checkpoint_root
+
     cfg.validate()
-    name = run_name or f"{cfg.strategy}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if not resuming and list(store.db["runs"].rows_where("name = ?", [name])):
-        raise ConfigError(f"--run-name {name!r} is taken by another run in {store.path}: choose another name, or "
-                          f"continue that run with --resume {name}")
+    if cfg.strategy == "sgpo" and not cfg.profile:
+        raise ConfigError("--strategy sgpo needs --profile PROFILE (an id or name from `sgpo profile list`): "
+                          "the plan is made from its p_hat")
+    name = check_name(name, "run") if name else f"{cfg.strategy}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if list(store.db["runs"].rows_where("name = ?", [name])):
+        raise ConfigError(f"--name {name!r} is taken by another run in {store.path}: choose another name, or "
+                          f"continue that run with `sgpo runs resume {name}`")
     stale = checkpoint_root(store, name)
-    if not resuming and stale.exists() and any(stale.iterdir()):
+    if stale.exists() and any(stale.iterdir()):
         # another store in the same folder (or a deleted one) used this name: its weights are not this run's
-        raise ConfigError(f"--run-name {name!r}: {stale} already holds checkpoints that no run of {store.path} owns "
+        raise ConfigError(f"--name {name!r}: {stale} already holds checkpoints that no run of {store.path} owns "
                           f"(another store in that folder used the name): choose another name or remove that folder")
-    dataset = load_dataset(cfg.dataset)
-    model = resolve_model(cfg.model)
-    eval_ds = load_dataset(cfg.eval_dataset) if cfg.eval_every else None
-    prep = Prepared(config=cfg, run_name=name, dataset=dataset, model=model, eval_dataset=eval_ds)
+    prep = _load_inputs(cfg, name)
     if cfg.strategy == "sgpo":
-        _attach_plan(prep, store)
+        _attach_profile(prep, store)
+        _make_plan(prep)
+        prep.warnings += sampling_mismatch(prep.profile, cfg)
     if cfg.flops_budget is not None and cfg.flops_budget <= prep.flops_profile:
         raise ConfigError(f"--flops-budget {cfg.flops_budget:.3g} is spent by profiling alone "
                           f"({prep.flops_profile:.3g} FLOPs in profile {cfg.profile}): raise it")
     return prep
 
 
-def _attach_plan(prep: Prepared, store: Store) -> None:
-    from sgpo.plan import PlanConfig, make_plan
+def load(run: dict, store: Store) -> Prepared:
+    """A stored run's inputs, in the process that trains it: its plan is read back, never remade."""
+    cfg = TrainConfig.from_dict(run["config"])
+    prep = _load_inputs(cfg, run["name"])
+    if prep.model.weights_hash != run.get("model_hash", prep.model.weights_hash):
+        raise ConfigError(f"run {run['name']!r} trained {cfg.model} with weights {run['model_hash']}, but "
+                          f"{prep.model.path} now holds {prep.model.weights_hash}: start a new run")
+    if cfg.strategy == "sgpo":
+        _attach_profile(prep, store)
+        if run.get("plan"):
+            prep.plan_record = run["plan"]
+            prep.phases = [Phase.from_dict(d) for d in run["plan"]["phases"]]
+        else:  # a run created before plans were stored with their runs (store schema v1)
+            _make_plan(prep)
+    return prep
 
+
+def _load_inputs(cfg: TrainConfig, name: str) -> Prepared:
+    dataset = load_dataset(cfg.dataset)
+    model = resolve_model(cfg.model)
+    eval_ds = load_dataset(cfg.eval_dataset) if cfg.eval_every else None
+    return Prepared(config=cfg, run_name=name, dataset=dataset, model=model, eval_dataset=eval_ds)
+
+
+def _attach_profile(prep: Prepared, store: Store) -> None:
     cfg = prep.config
     try:
         profile = store.find_profile(cfg.profile)
     except StoreError as exc:
         raise ConfigError(f"--profile {cfg.profile}: {exc}") from None
-    if profile["status"] != "done":
+    if profile["status"] != PROFILE_DONE:
         raise ConfigError(f"--profile {cfg.profile} is unfinished ({profile['queries_done']} of "
                           f"{profile['queries_total']} queries): run the same `sgpo profile` command again to finish it")
     if profile["dataset_hash"] != prep.dataset.hash:
@@ -85,25 +127,27 @@ def _attach_plan(prep: Prepared, store: Store) -> None:
         raise ConfigError(f"--profile {cfg.profile} measured model {profile['model_spec']} (weights "
                           f"{profile['model_hash']}), not --model {cfg.model} (weights {prep.model.weights_hash}): "
                           f"profile this model first (sgpo profile {cfg.dataset} --model {cfg.model})")
-    prep.profile = profile
     frame = store.profile_frame(profile["id"])
     index = pd.Series(np.arange(len(prep.dataset)), index=prep.dataset.frame["id"].to_numpy())
     missing = ~frame["id"].isin(index.index)
     if missing.any():
         raise ConfigError(f"--profile {cfg.profile} holds query ids absent from --dataset {cfg.dataset} "
                           f"(e.g. {frame['id'][missing].iloc[0]!r})")
+    prep.profile, prep.profile_frame = profile, frame
+    prep.rows = index.loc[frame["id"].to_numpy()].to_numpy()
+
+
+def _make_plan(prep: Prepared) -> None:
+    from sgpo.plan import PlanConfig, make_plan
+
+    cfg = prep.config
     plan_config = PlanConfig.from_dict({**cfg.plan, "seed": cfg.plan.get("seed", cfg.seed)})
     try:
-        plan = make_plan(frame, plan_config, n_params=prep.model.n_params, flops_profile=prep.flops_profile)
+        plan = make_plan(prep.profile_frame, plan_config, n_params=prep.model.n_params,
+                         flops_profile=prep.flops_profile)
     except ConfigError as exc:
-        raise ConfigError(f"the plan of --profile {cfg.profile} keeps no query to train on: {exc} (options "
-                          f"--trivial-threshold, --unsolved-keep)") from None
-    if not phases_from_plan(plan):
-        raise ConfigError(f"the plan of --profile {cfg.profile} keeps no query to train on ({plan.counts}): raise "
-                          f"--trivial-threshold or --unsolved-keep")
-    prep.profile_frame, prep.plan, prep.plan_config = frame, plan, plan_config
-    prep.warnings += sampling_mismatch(profile, cfg)
-    prep.rows = index.loc[frame["id"].to_numpy()].to_numpy()
+        raise ConfigError(f"the plan of --profile {cfg.profile} keeps no query to train on: {exc}") from None
+    prep.phases, prep.plan_record = plan.phases, plan.to_record()
 
 
 def sampling_mismatch(profile: dict, cfg: TrainConfig) -> list[str]:
@@ -116,60 +160,3 @@ def sampling_mismatch(profile: dict, cfg: TrainConfig) -> list[str]:
                        f"its p_hat may not be the training success rate (profile again with {option(knob)} {ours:g}, "
                        f"or train with {option(knob)} {theirs:g})")
     return out
-
-
-def phases_from_plan(plan) -> list[Phase]:
-    """The trainer's view of a plan's phases (profile positions, G per member); empty phases left out."""
-    ordered = plan.config.curriculum == "sorted"
-    return [Phase(group_size=int(ph.group_size) or None, members=np.asarray(ph.positions, dtype=np.int64),
-                  sizes=np.asarray(ph.group_sizes, dtype=np.int64), ordered=ordered)
-            for ph in plan.phases if ph.count]
-
-
-def pacing_of(plan_config) -> Pacing:
-    return Pacing(curriculum=plan_config.curriculum, steps_per_phase=plan_config.steps_per_phase,
-                  plateau_patience=plan_config.plateau_patience, plateau_min_delta=plan_config.plateau_min_delta)
-
-
-def create_run(prep: Prepared, store: Store) -> int:
-    cfg = prep.config
-    return store.create_run(name=prep.run_name, strategy=cfg.strategy, config=cfg.to_dict(),
-                            profile_id=prep.profile["id"] if prep.profile else None,
-                            dataset_hash=prep.dataset.hash, model_hash=prep.model.weights_hash)
-
-
-def checkpoint_root(store: Store, run_name: str) -> Path:
-    return store.path.resolve().parent / "checkpoints" / run_name
-
-
-def log_path(store: Store, run_name: str) -> Path:
-    return store.path.resolve().parent / "logs" / f"{run_name}.log"
-
-
-def check_resumable(run: dict, store: Store) -> None:
-    """A finished run cannot resume; a live one must not be run twice."""
-    import os
-
-    if run["status"] == "finished":
-        raise ConfigError(f"--resume {run['name']}: that run finished at step {run['step']}; start a new run "
-                          f"(another --run-name) to train further")
-    pid = run.get("pid")
-    if run["status"] == "running" and pid and pid != os.getpid() and pid_alive(pid):
-        raise ConfigError(f"--resume {run['name']}: it is running now (pid {pid}); stop it first with "
-                          f"`sgpo runs stop {run['name']}`")
-
-
-def pid_alive(pid: int) -> bool:
-    import os
-
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped) is not alive
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True

@@ -24,25 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def p_informative(p, g):
-    """P_inf(p, G) = 1 - p^G - (1 - p)^G: the chance that a group of G rollouts holds a success and a failure."""
-    p = np.asarray(p, dtype=float)
-    return 1.0 - int_power(p, g) - int_power(1.0 - p, g)
-
-
-def int_power(x: np.ndarray, g) -> np.ndarray:
-    """x ** g; for an integer scalar g by repeated squaring, some 20x faster than np.power on 1e6 values."""
-    if np.ndim(g) or int(g) != g or g < 0:
-        return np.power(x, g)
-    g, out, base = int(g), None, x
-    while g:
-        if g & 1:
-            out = base if out is None else out * base
-        g >>= 1
-        if g:
-            base = base * base
-    return np.ones_like(x) if out is None else out
+from sgpo.plan.groups import int_power
 
 
 def marginal_gains(p, g_min: int, g_max: int) -> np.ndarray:

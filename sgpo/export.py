@@ -1,0 +1,45 @@
+"""Plans written for other trainers: TRL's GRPOTrainer takes one `num_generations` per run, so a plan
+goes to it phase by phase.
+
+    export_trl(plan, profile_row, Path("trl-plan"))     # phase-K.jsonl + manifest.json
+
+Files are written to a temporary name and renamed, so a killed export leaves no half-written phase.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sgpo.data import load_dataset
+from sgpo.errors import DataError
+
+
+def export_trl(plan, profile_row: dict, out_dir: Path, spec: str | None = None) -> Path:
+    """phase-K.jsonl (prompt, answer, id, task, difficulty) per phase + manifest.json with num_generations.
+    `spec`: the dataset the profile was made on (default: the profile's own spec)."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(f"--export-trl {out_dir}: that path is a file; give a folder (it is created if missing)")
+    spec = spec or profile_row["dataset_spec"]
+    ds = load_dataset(spec)
+    if ds.hash != profile_row["dataset_hash"]:
+        raise DataError(f"dataset {spec} (hash {ds.hash}) is not the data profile {profile_row['id']} was made from "
+                        f"(hash {profile_row['dataset_hash']}): pass the right one with --dataset")
+    frame = ds.frame.set_index("id")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest = {"profile_id": profile_row["id"], "dataset": spec, "dataset_hash": ds.hash,
+                "config": plan.config.to_dict(), "phases": []}
+    for ph in plan.phases:
+        name = f"phase-{ph.index}.jsonl"
+        rows = frame.loc[ph.ids].reset_index()
+        tmp = out_dir / (name + ".tmp")
+        rows[["prompt", "answer", "id", "task", "difficulty"]].to_json(tmp, orient="records", lines=True)
+        tmp.replace(out_dir / name)
+        sizes = sorted(set(ph.group_sizes.tolist()))
+        manifest["phases"].append({"phase": ph.index, "file": name, "queries": ph.count,
+                                   "num_generations": ph.group_size or None, "group_sizes": sizes})
+    tmp = out_dir / "manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2))
+    tmp.replace(out_dir / "manifest.json")
+    return out_dir

@@ -1,0 +1,37 @@
+"""The project's words, defined once and imported everywhere: statuses, strategies, decisions, metrics.
+
+Metric names follow one rule: a count per training step is plain (`wasted_rollouts`), the same count
+summed over the run so far ends in `_total` (`wasted_rollouts_total`), and a fraction says its scope
+first: `step_` (this step), `run_` (the run so far), `forecast_` (the planner's expectation for one
+pass over the plan). FLOPs are kept in three buckets, `flops_profile`, `flops_rollout`, `flops_train`,
+with `flops_total` their sum (profiling included) and `flops_eval` apart (evaluation is not training).
+"""
+
+from __future__ import annotations
+
+# the run lifecycle (sgpo.runs). `interrupted` is never stored: it is what a `running` row whose
+# process is gone is shown as, until it is resumed.
+CREATED, RUNNING, STOPPED, FINISHED, FAILED, INTERRUPTED = (
+    "created", "running", "stopped", "finished", "failed", "interrupted")
+RUN_STATUSES = (CREATED, RUNNING, STOPPED, FINISHED, FAILED)
+ACTIVE_STATUSES = (CREATED, RUNNING)  # a process owns the run (or is about to)
+
+# profiles: `running` until every query is stored, then `done`
+PROFILE_RUNNING, PROFILE_DONE = "running", "done"
+
+STRATEGIES = ("sgpo", "grpo", "dapo")  # the plan; fixed-G GRPO; DAPO dynamic sampling
+DECISIONS = ("trivial", "learnable", "unsolved_kept", "unsolved_dropped")
+
+# metrics: per step, run totals, and the three fractions of each scope
+STEP_COUNTS = ("queries", "rollouts", "groups", "informative_groups", "wasted_rollouts")
+RUN_TOTALS = ("queries_total", "rollouts_total", "groups_total", "informative_groups_total",
+              "wasted_rollouts_total", "tokens_total")
+FLOPS = ("flops_profile", "flops_rollout", "flops_train", "flops_total", "flops_eval")
+STEP_FRACTIONS = ("step_wasted_fraction", "step_informative_fraction")
+RUN_FRACTIONS = ("run_wasted_fraction", "run_informative_fraction")
+FORECAST_FRACTIONS = ("forecast_wasted_fraction", "forecast_informative_fraction")
+
+
+def fraction(part, whole):
+    """part / whole, or None when whole is 0 (no rollouts yet is not 0% wasted)."""
+    return part / whole if whole else None
