@@ -88,8 +88,10 @@ def _renamed(data: dict, names: dict) -> dict:
 
 
 def _v2(db: sqlite_utils.Database) -> None:
-    """Metric names of the vocabulary; step fractions stored with each step; runs keep their plan."""
+    """Metric names of the vocabulary; step fractions stored with each step; runs keep their plan;
+    profiles record the pid of the process writing them (so a dead one shows as interrupted)."""
     db["runs"].add_column("plan", str)
+    db["profiles"].add_column("pid", int)
     conn = db.conn
     for rowid, raw in conn.execute("SELECT rowid, data FROM metrics").fetchall():
         data = _renamed(json.loads(raw), V2_METRIC_NAMES)

@@ -7,38 +7,24 @@ Screenshots go to test-artifacts/. Under CI=true a missing chromium fails; local
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
+from bench.browser import browser_page, browser_problem, choose, serve
 from tests.conftest import IN_CI, ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(900)]
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = ROOT / "test-artifacts"
-LATENCY: dict[str, list[float]] = {}
 
 
 def require_browser():
-    problem = None
-    if not CHROMIUM.exists():
-        problem = f"chromium is missing at {CHROMIUM}: run `make setup-browser` (apt-get install chromium)"
-    else:
-        try:
-            import playwright.sync_api  # noqa: F401
-        except ImportError:
-            problem = "the playwright Python package is missing: pip install -e '.[dev]'"
+    problem = browser_problem()
     if problem:
         if IN_CI:
             pytest.fail(problem)
@@ -68,30 +54,8 @@ def toy(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(toy):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    log = open(toy["dir"] / "server.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "sgpo", "dashboard", "--db", str(toy["db"]), "--port", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
-                            env={**os.environ, "SGPO_AUTOPROFILE": "0"})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                if r.read().strip() == b"ok":
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            log.close()
-            pytest.fail(f"the dashboard did not come up: {(toy['dir'] / 'server.log').read_text()[-2000:]}")
-        time.sleep(0.2)
-    yield url
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=20)
-    log.close()
+    with serve(toy["db"], toy["dir"] / "server.log") as url:
+        yield url
     from sgpo.store import Store
 
     for run in Store(toy["db"]).runs():  # detached trainers outlive the server: end the ones started here
@@ -106,21 +70,13 @@ def server(toy):
 
 @pytest.fixture(scope="module")
 def page(server):
-    from playwright.sync_api import sync_playwright
-
     ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        page = browser.new_page(viewport={"width": 1500, "height": 1100})
-        page.set_default_timeout(60_000)
-        errors = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
+    with browser_page() as page:
         page.goto(server)
         page.wait_for_selector("[data-testid=stSidebar]")
         yield page
         shot(page, "last")
-        browser.close()
-    assert not errors, errors
+        assert not page.errors, page.errors
 
 
 def shot(page, name: str) -> None:
@@ -190,44 +146,27 @@ def test_moving_a_plan_slider_changes_the_forecast(page, server):
     page.wait_for_selector(value_sel)
     page.locator(".st-key-phase_timeline .main-svg").first.wait_for()
     shot(page, "plan-before")
-    LATENCY["slider_to_forecast_s"] = slider_latency(page, moves=7)  # ends one notch left: 0.74
+    move_slider(page, moves=7)  # ends one notch left: 0.74
     line = page.locator("[data-testid=stCode]").first.inner_text()
     assert "--trivial-threshold" in line
     shot(page, "plan-after")
 
 
-def slider_latency(page, moves: int) -> list[float]:
-    """Seconds from a keyboard move of the trivial-threshold slider to the new forecast on the page.
+def move_slider(page, moves: int) -> None:
+    """Keyboard moves of the trivial-threshold slider, each of which must change the forecast shown.
 
     p_hat takes values k / N and the threshold starts at 0.75 = 6 / 8: one notch left (0.74) makes those
-    queries trivial, one notch right brings them back, so every move changes the forecast."""
+    queries trivial, one notch right brings them back, so every move changes the forecast. How fast the
+    page follows is measured by bench/dashboard_latency.py, not asserted here."""
     value_sel = ".st-key-forecast_rollouts [data-testid=stMetricValue]"
     slider = page.get_by_role("slider", name=re.compile("trivial threshold"))
-    times = []
     for i in range(moves):
         before = page.locator(value_sel).inner_text()
         slider.focus()
-        t0 = time.perf_counter()
         slider.press("ArrowLeft" if i % 2 == 0 else "ArrowRight")
         page.wait_for_function("([s, o]) => document.querySelector(s).innerText !== o", arg=[value_sel, before],
-                               timeout=30_000, polling=20)
-        times.append(time.perf_counter() - t0)
-        page.wait_for_timeout(500)
-    assert max(times) < 3.0, times  # generous for a loaded CI box; reported in test-artifacts/latency.json
-    return times
-
-
-def choose(page, key: str, option) -> None:
-    """Pick a selectbox option; retried, since a rerun landing mid-click closes the list."""
-    for attempt in range(5):
-        page.locator(f".st-key-{key} [role=combobox]").click()
-        try:
-            page.get_by_role("option", name=option, exact=True).click(timeout=5_000)
-            return
-        except Exception:
-            page.keyboard.press("Escape")
-            page.wait_for_timeout(500)
-    raise AssertionError(f"could not choose {option!r} in {key}")
+                               timeout=60_000)
+        page.wait_for_timeout(300)
 
 
 def launch(page, strategy: str, name: str, toy, steps: int = 40) -> None:
@@ -251,7 +190,7 @@ def launch(page, strategy: str, name: str, toy, steps: int = 40) -> None:
         box.press("Enter")
     page.locator(".st-key-run_name input").fill(name)
     page.locator(".st-key-run_name input").press("Enter")
-    wanted = [f"--strategy {strategy}", f"--run-name {name}", f"--steps {steps}", "--max-new-tokens 1", "--threads 1"]
+    wanted = [f"--strategy {strategy}", f"--name {name}", f"--steps {steps}", "--max-new-tokens 1", "--threads 1"]
     try:  # the CLI line follows the widgets once the reruns they trigger have landed
         page.wait_for_function("(want) => { const e = document.querySelector('[data-testid=stCode]');"
                                " return e && want.every(w => e.innerText.includes(w)); }", arg=wanted, timeout=30_000)
@@ -298,7 +237,7 @@ def test_two_runs_launched_side_by_side_stream_live(page, server, toy):
     shot(page, "train-finished")
 
 
-def test_stop_and_resume_buttons_drive_the_cli(page, server, toy):
+def test_stop_and_resume_buttons_drive_the_run_lifecycle(page, server, toy):
     go(page, server, "train")
     launch(page, "grpo", "stop-me", toy, steps=50_000)
     status, step = (f".st-key-run_{k} [data-testid=stMetricValue]" for k in ("status", "step"))
@@ -323,29 +262,24 @@ def test_stop_and_resume_buttons_drive_the_cli(page, server, toy):
                            timeout=120_000)
 
 
-def test_trainer_to_chart_latency(page, server, toy):
-    """A metrics row written to the store shows on the page within about a second (fragment run_every=1)."""
+def test_a_step_written_to_the_store_appears_on_the_page_by_itself(page, server, toy):
+    """Rows a trainer writes show without a reload (fragment run_every=1); bench/dashboard_latency.py
+    measures how soon."""
     from sgpo.store import Store
 
     store = Store(toy["db"])
-    run = store.create_run(name="latency-probe", strategy="grpo", config={})
-    store.update_run(run, status="running")
+    run = store.create_run(name="live-probe", strategy="grpo", config={})
+    store.update_run(run, status="running", pid=os.getpid())  # owned by a live process: not interrupted
     go(page, server, "train")
-    choose(page, "train_run", "latency-probe")
+    choose(page, "train_run", "live-probe")
     step_sel = ".st-key-run_step [data-testid=stMetricValue]"
     page.wait_for_function("(sel) => document.querySelector(sel).innerText === '0'", arg=step_sel)
-    delays = []
-    for step in range(1, 7):
-        time.sleep(0.37 * step % 1.1)  # land at different points of the refresh cycle
-        t0 = time.perf_counter()
-        store.log_step(run, step, 0, float(step), {"reward_mean": 0.5, "rollouts": 8, "rollouts_wasted": 4,
-                                                   "groups": 2, "groups_informative": 1, "flops_total": 1e6 * step})
+    for step in range(1, 4):
+        store.log_step(run, step, 0, float(step), {"reward_mean": 0.5, "rollouts": 8, "wasted_rollouts": 4,
+                                                   "groups": 2, "informative_groups": 1, "flops_total": 1e6 * step})
         page.wait_for_function("([sel, s]) => document.querySelector(sel).innerText === s", arg=[step_sel, str(step)],
-                               timeout=10_000, polling=20)
-        delays.append(time.perf_counter() - t0)
-    store.update_run(run, status="stopped")
-    LATENCY["trainer_to_page_s"] = delays
-    assert max(delays) < 2.0, delays
+                               timeout=60_000)
+    store.update_run(run, status="stopped", pid=None)
 
 
 def test_compare_page_shows_the_reduction_factor(page, server):
@@ -357,17 +291,15 @@ def test_compare_page_shows_the_reduction_factor(page, server):
     shot(page, "compare")
 
 
-def test_plan_slider_latency_at_100k_queries(page, server, toy):
-    """The same slider move on a 100,000-query profile (added to the store through the Store API)."""
+def test_plan_slider_at_100k_queries_changes_the_forecast(page, server, toy):
+    """The same slider moves on a 100,000-query profile (added to the store through the Store API)."""
+    from bench.synthetic import fill_big_profile
     from sgpo.store import Store
-    from tests.test_dashboard_plan import fill_big_profile
 
     fill_big_profile(Store(toy["db"]), 100_000)
     go(page, server, "plan")
     choose(page, "profile_id", re.compile("^big "))
     page.wait_for_function("() => document.body.innerText.includes('sgpo plan big')", timeout=60_000)
     page.wait_for_timeout(2000)
-    LATENCY["slider_to_forecast_100k_s"] = slider_latency(page, moves=10)
+    move_slider(page, moves=4)
     shot(page, "plan-100k")
-    (ARTIFACTS / "latency.json").write_text(json.dumps(LATENCY, indent=1))
-    print("latency:", json.dumps(LATENCY))

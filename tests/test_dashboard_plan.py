@@ -3,7 +3,6 @@
 import shlex
 import sqlite3
 
-import numpy as np
 import pytest
 from typer.main import get_command
 
@@ -11,7 +10,7 @@ from dashboard import state
 from sgpo.cli.main import app as cli
 from sgpo.plan import PlanConfig
 from sgpo.store import Store
-from tests.test_dashboard_helpers import app, app_env, errors, fill_profile, no_exception  # noqa: F401
+from tests.test_dashboard_helpers import app, app_env, errors, fill_big_profile, fill_profile, no_exception  # noqa: F401
 
 
 def forecast(at) -> dict:
@@ -152,18 +151,6 @@ def test_no_profile_yet_points_to_the_data_page(app_env):
     at = app("plan")
     no_exception(at)
     assert any("No profile yet" in i.value for i in at.info)
-
-
-def fill_big_profile(store: Store, n: int) -> None:
-    rng = np.random.default_rng(0)
-    pid = store.create_profile({"name": "big", "key": "big", "status": "done", "dataset_spec": "builtin:train",
-                                "model_spec": "starter", "n_params": 1_780_032, "samples": 8,
-                                "queries_total": n, "queries_done": n, "flops": 1e12})
-    succ = rng.binomial(8, rng.beta(0.6, 0.6, n))
-    rows = [{"position": i, "query_id": f"q{i:06d}", "task": "t" + str(i % 4), "difficulty": int(i % 7),
-             "samples": 8, "successes": int(s), "p_hat": s / 8, "prompt_tokens": 12, "completion_tokens_total": 80,
-             "completion_tokens_mean": 10.0, "examples": "[]"} for i, s in enumerate(succ)]
-    store.add_profile_batch(pid, rows, {"queries_done": n})
 
 
 @pytest.mark.slow

@@ -89,3 +89,37 @@ def test_readers_see_a_writer_without_lock_errors(db_path):
     for t in readers:
         t.join()
     assert errors == [] and len(store.metrics_frame(run)) == 200 and max(seen) > 0
+
+
+def test_a_v1_store_is_migrated_to_the_one_metric_vocabulary(db_path):
+    """A store written before schema v2 keeps its runs, under the vocabulary's names (sgpo/vocab.py)."""
+    import json
+    import sqlite3
+
+    import sqlite_utils
+
+    from sgpo.store import MIGRATIONS
+
+    db = sqlite_utils.Database(sqlite3.connect(str(db_path)))
+    MIGRATIONS[0](db)
+    db.execute("PRAGMA user_version = 1")
+    db["runs"].insert({"id": 1, "name": "old", "strategy": "grpo", "status": "finished", "config": "{}",
+                       "result": json.dumps({"wasted_fraction": 0.5, "rollouts_wasted_total": 64})})
+    db["metrics"].insert({"run_id": 1, "step": 1, "phase": 0, "wall_seconds": 1.0, "data": json.dumps(
+        {"rollouts": 64, "rollouts_wasted": 16, "groups": 8, "groups_informative": 6, "wasted_fraction": 0.25})})
+    db["profiles"].insert({"id": 1, "name": "p", "key": "k", "status": "done"})
+    db["plans"].insert({"id": 1, "name": "pl", "profile_id": 1, "config": "{}", "counts": "{}", "forecast": json.dumps(
+        {"plan": {"wasted_fraction": 0.3, "informative_fraction": 0.6, "wasted_rollouts": 10.0}, "ratio": 1.5})})
+    db.conn.commit()
+    db.conn.close()
+
+    store = Store(db_path)
+    m = store.metrics_frame(1).iloc[0]
+    assert (m["wasted_rollouts"], m["informative_groups"], m["run_wasted_fraction"]) == (16, 6, 0.25)
+    assert m["step_wasted_fraction"] == 0.25 and m["step_informative_fraction"] == 0.75
+    assert not {"rollouts_wasted", "groups_informative", "wasted_fraction"} & set(m.index)
+    assert store.find_run("old")["result"] == {"run_wasted_fraction": 0.5, "wasted_rollouts_total": 64}
+    assert store.find_plan("pl")["forecast"]["plan"] == {"forecast_wasted_fraction": 0.3,
+                                                         "forecast_informative_fraction": 0.6,
+                                                         "expected_wasted_rollouts": 10.0}
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == 2

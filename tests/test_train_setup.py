@@ -113,3 +113,41 @@ def test_a_new_run_never_picks_up_another_stores_checkpoints(toy, tmp_path):
     with pytest.raises(ConfigError, match=r"already holds checkpoints.*choose another name"):
         train(toy_config(toy, steps=2), second, name="same")
     assert second.runs() == []
+
+
+def test_the_run_trains_exactly_the_plan_that_sgpo_plan_shows(toy, store, cli):
+    """One Phase from planner to trainer: the phases `sgpo plan --json` lists are the ones the run stores
+    and the sampler draws from (ids, group sizes, pacing), and the plan is not remade when the run starts."""
+    from sgpo import runs
+    from sgpo.train import setup
+    from sgpo.train.loop import Trainer
+
+    pid = toy_profile(store, toy)
+    code, out, err = cli("plan", pid, "--db", store.path, "--json", "--group-rule", "pow2", "--curriculum", "steps")
+    assert code == 0, err
+    shown = json.loads(out)
+    cfg = toy_config(toy, strategy="sgpo", profile=str(pid), plan={"group_rule": "pow2", "curriculum": "steps"})
+    run = runs.create(cfg, store, name="exact")
+    assert run["plan"]["counts"] == shown["counts"] and run["plan"]["forecast"] == shown["forecast"]
+    prep = setup.load(store.find_run("exact"), store)
+    ids = prep.profile_frame["id"].to_numpy()
+    code, out, _ = cli("plan", pid, "--db", store.path, "--json", "--group-rule", "pow2", "--curriculum", "steps",
+                       "--export-trl", store.path.parent / "trl")  # the export lists each phase's queries
+    manifest = json.loads((store.path.parent / "trl" / "manifest.json").read_text())
+    assert [ph.group_size for ph in prep.phases] == [p["group_size"] for p in shown["phases"]]
+    assert [ph.pacing for ph in prep.phases] == [p["pacing"] for p in shown["phases"]]
+    for ph, exported in zip(prep.phases, manifest["phases"]):
+        rows = [json.loads(line)["id"] for line in (store.path.parent / "trl" / exported["file"]).open()]
+        assert ids[ph.positions].tolist() == rows
+    trainer = Trainer(prep, store, run["id"], log=lambda msg: None)
+    assert trainer.sampler.phases is prep.phases  # the sampler runs these very objects
+
+
+def test_the_old_run_name_option_still_works_with_a_deprecation_notice(toy, cli, db_path):
+    from tests.test_train_helpers import toy_cli_args
+
+    code, out, err = cli("train", "--strategy", "grpo", "--steps", 1, "--eval-every", 0, "--run-name", "legacy",
+                         "--db", db_path, *toy_cli_args(toy))
+    assert code == 0, err
+    assert "--run-name is deprecated, use --name" in err
+    assert Store(db_path).find_run("legacy")["status"] == "finished"
