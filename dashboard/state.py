@@ -136,7 +136,7 @@ def train_knob_specs(more: bool = False) -> list:
     # the page spells out a step count (the CLI's "100 unless --flops-budget" is not a number to show)
     specs["steps"] = dataclasses.replace(specs["steps"], default=TrainConfig.DEFAULT_STEPS)
     if more:
-        return [k for n, k in specs.items() if n not in TRAIN_KNOBS + FROM_PROFILE]
+        return [k for n, k in specs.items() if n not in TRAIN_KNOBS + FROM_PROFILE and k.type != "dict"]
     return [specs[n] for n in TRAIN_KNOBS]
 
 

@@ -11,7 +11,7 @@ import pytest
 from sgpo.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
-KEYS = {"flops_to_target", "reduction_factor", "final_accuracy_mean", "final_accuracy_std", "wasted_fraction"}
+KEYS = {"flops_to_target", "reduction_factor", "final_accuracy_mean", "final_accuracy_std", "run_wasted_fraction"}
 
 
 @pytest.mark.slow
@@ -34,7 +34,7 @@ def test_quick_benchmark_writes_every_output_and_stores_its_runs(tmp_path):
     assert set(result["strategies"]) == {"grpo", "sgpo", "dapo"}
     for name, entry in result["strategies"].items():
         assert KEYS <= set(entry), name
-        assert 0.0 <= entry["final_accuracy_mean"] <= 1.0 and 0.0 <= entry["wasted_fraction"] <= 1.0
+        assert 0.0 <= entry["final_accuracy_mean"] <= 1.0 and 0.0 <= entry["run_wasted_fraction"] <= 1.0
         assert entry["final_flops_mean"] >= 1.2e12  # every run spent its budget before it stopped
     grpo = result["strategies"]["grpo"]
     assert grpo["flops_to_target"] is not None  # GRPO always reaches its own final accuracy

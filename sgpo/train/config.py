@@ -19,6 +19,9 @@ from sgpo.knobs import Knobs, knob
 from sgpo.vocab import STRATEGIES
 
 AGGREGATIONS = ("token-mean", "sequence-mean")
+ENGINES = ("native", "trl")
+DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("auto", "float32", "bfloat16")
 
 
 @dataclass
@@ -26,6 +29,9 @@ class TrainConfig(Knobs):
     strategy: str = knob("sgpo", "sgpo (the plan: selection, per-query G, curriculum), grpo (fixed G on the "
                                  "shuffled dataset) or dapo (fixed G, zero-variance groups dropped and refilled)",
                          choices=STRATEGIES)
+    engine: str = knob("native", "native (ours: per-query G in one batch, zero-advantage groups skipped) or trl "
+                                 "(TRL's GRPOTrainer, one trainer per plan phase; runs under accelerate launch)",
+                       choices=ENGINES)
     dataset: str = knob("builtin:train", "training dataset spec (builtin:NAME, a file, or hf:REPO)")
     profile: str | None = knob(None, "profile id or name (required for sgpo; its p_hat drives the plan)")
     model: str = knob("starter", "policy to train: starter, a local folder, or an HF id")
@@ -65,6 +71,14 @@ class TrainConfig(Knobs):
     checkpoint_every: int = knob(10, "checkpoint every K steps, and at the end", min=1)
     backend: str = knob("hf", "rollout backend: hf (the training model itself) or vllm (colocated engine, weights "
                               "reloaded after each step)", choices=BACKENDS)
+    device: str = knob("auto", "where the policy, reference model, generation and loss run: auto = cuda when "
+                               "available", choices=DEVICES)
+    dtype: str = knob("auto", "weights dtype: auto = bfloat16 on cuda, float32 on cpu; bfloat16 trains with fp32 "
+                              "master weights and optimizer state under autocast", choices=DTYPES)
+    gpu_memory_utilization: float = knob(0.3, "--backend vllm: share of GPU memory the colocated vLLM engine may "
+                                              "take (training needs the rest)", min=0.0, max=1.0, open_min=True)
+    tensor_parallel_size: int = knob(1, "--backend vllm: GPUs the vLLM engine shards the model over", min=1, max=64)
+    trl: dict = knob(dict, "--engine trl: GRPOConfig fields set as given (--trl KEY=VALUE, --trl-config FILE.yaml)")
     micro_batch: int = knob(128, "sequences per forward/backward pass", min=1, max=4096)
     threads: int = knob(0, "torch CPU threads (0: all cores)", min=0)
     seed: int = knob(0, "seed for data order, sampling and the plan", min=0)
@@ -77,6 +91,18 @@ class TrainConfig(Knobs):
             from sgpo.plan import PlanConfig
 
             PlanConfig.from_dict(self.plan)  # a bad plan knob is refused here, before anything is written
+        if self.engine == "trl":
+            from sgpo.train.trl_engine import check_trl_options
+
+            check_trl_options(self.trl)
+            if self.strategy == "dapo":
+                raise ConfigError("--engine trl runs --strategy sgpo or grpo: TRL has no DAPO dynamic sampling "
+                                  "(trl issue 3708); use --engine native for dapo")
+            if self.refresh:
+                raise ConfigError("--refresh re-plans inside a phase: use --engine native (TRL's trainer keeps its "
+                                  "phase's dataset)")
+        elif self.trl:
+            raise ConfigError("--trl sets GRPOConfig fields: it needs --engine trl")
         if self.refresh and self.strategy != "sgpo":
             raise ConfigError(f"--refresh applies to --strategy sgpo only (got {self.strategy})")
         if self.batch_rollouts < self.group_size and self.strategy != "sgpo":

@@ -24,6 +24,7 @@ from typing import Protocol
 
 import torch
 
+from sgpo.device import autocast
 from sgpo.generate import Generator
 from sgpo.train.config import TrainConfig
 from sgpo.train.grpo import Group, LossConfig, accumulate_gradients
@@ -54,15 +55,17 @@ class Engine(Protocol):
 class NativeEngine:
     """Our GRPO engine: the policy, its optimizer, a generator, and the loss in sgpo/train/grpo.py."""
 
-    def __init__(self, cfg: TrainConfig, model_path: Path, *, weights: Path, live_dir: Path):
+    def __init__(self, cfg: TrainConfig, model_path: Path, *, weights: Path, live_dir: Path, device: str = "cpu",
+                 dtype=torch.float32):
         from transformers.utils import logging as hf_logging
 
         from sgpo.model import load_model, load_tokenizer
 
         hf_logging.disable_progress_bar()  # per-checkpoint save/load bars would flood the log
-        self.cfg, self.live_dir = cfg, live_dir
-        self.tokenizer, self.model = load_tokenizer(model_path), load_model(weights)
-        self.ref_model = load_model(model_path).eval() if cfg.beta else None
+        self.cfg, self.live_dir, self.device, self.dtype = cfg, live_dir, device, dtype
+        # fp32 master weights on the device; bf16 runs forward and backward under autocast (sgpo/device.py)
+        self.tokenizer, self.model = load_tokenizer(model_path), load_model(weights).to(device)
+        self.ref_model = load_model(model_path).to(device).eval() if cfg.beta else None
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.loss_cfg = LossConfig(epsilon_low=cfg.epsilon, epsilon_high=cfg.epsilon_high, beta=cfg.beta,
                                    scale_rewards=cfg.scale_rewards, aggregation=cfg.loss_aggregation,
@@ -71,18 +74,23 @@ class NativeEngine:
         if cfg.backend == "vllm":
             from sgpo.generate import make_generator
 
-            self.generator = make_generator("vllm", weights, seed=cfg.seed)
+            # colocated with training on one GPU: vLLM takes a memory fraction, training the rest
+            gpu = {"gpu_memory_utilization": cfg.gpu_memory_utilization,
+                   "tensor_parallel_size": cfg.tensor_parallel_size} if device == "cuda" else {}
+            self.generator = make_generator("vllm", weights, seed=cfg.seed, **gpu)
         else:
             from sgpo.generate.hf import HFGenerator
 
-            self.generator = HFGenerator(model=self.model, tokenizer=self.tokenizer, batch_size=256)
+            self.generator = Autocast(HFGenerator(model=self.model, tokenizer=self.tokenizer, batch_size=256),
+                                      device, dtype)
 
     def update(self, groups: list[Group], *, lr: float) -> Update:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.model.train()
-        stats = accumulate_gradients(self.model, groups, self.loss_cfg, pad_id=self.tokenizer.pad_token_id,
-                                     ref_model=self.ref_model)
+        with autocast(self.device, self.dtype):
+            stats = accumulate_gradients(self.model, groups, self.loss_cfg, pad_id=self.tokenizer.pad_token_id,
+                                         ref_model=self.ref_model)
         grad_norm = math.nan
         if stats.trained_sequences:
             max_norm = self.cfg.max_grad_norm or math.inf
@@ -106,3 +114,14 @@ class NativeEngine:
         blob = torch.load(folder / "optimizer.pt", weights_only=True)
         self.optimizer.load_state_dict(blob["optimizer"])
         torch.set_rng_state(blob["torch_rng"])
+
+
+class Autocast:
+    """A generator whose calls run under the engine's autocast (bf16 sampling from fp32 master weights)."""
+
+    def __init__(self, inner, device: str, dtype):
+        self.inner, self.device, self.dtype, self.backend = inner, device, dtype, inner.backend
+
+    def generate(self, *args, **kwargs):
+        with autocast(self.device, self.dtype):
+            return self.inner.generate(*args, **kwargs)

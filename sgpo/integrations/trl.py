@@ -1,0 +1,97 @@
+"""Watch any TRL GRPOTrainer run in the dashboard: one line in your own training script.
+
+    from sgpo.integrations.trl import SgpoCallback
+    trainer = GRPOTrainer(..., callbacks=[SgpoCallback("runs/sgpo.db", name="my-run")])
+
+Every logged step becomes a step of the run in the store, under the same names as a native run
+(sgpo/vocab.py): reward, reward std, wasted rollouts (TRL's `frac_reward_zero_std` x the step's
+rollouts), informative groups, tokens (TRL's cumulative `num_tokens`, differenced), FLOPs with TRL's
+accounting (every completion is trained: 2 x params x tokens to generate, 6 x to train, + 2 x for the
+reference forward when beta > 0), entropy, completion lengths, clip ratios and step time. The run
+ends `finished`, or `failed` with the exception's message. Only the main process writes.
+Set `logging_steps=1` to get every step (TRL averages the steps between two logs otherwise).
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import time
+
+from transformers import TrainerCallback
+
+from sgpo.store import Store, check_name, default_path
+from sgpo.train.accounting import Counters
+from sgpo.train.trl_engine import step_metrics, trl_flops
+from sgpo.vocab import FAILED, FINISHED, RUNNING
+
+
+class SgpoCallback(TrainerCallback):
+    def __init__(self, db: str | os.PathLike | None = None, *, name: str | None = None,
+                 strategy: str = "grpo"):
+        self.path = default_path(db)
+        self.name = check_name(name, "run") if name else None
+        self.strategy = strategy
+        self.store = self.run_id = None
+        self.counters, self.last_tokens, self.n_params, self.beta = None, 0.0, 0, 0.0
+
+    # lifecycle --------------------------------------------------------------------------------------
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        self.store = Store(self.path)
+        self.n_params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values()) if model else 0
+        self.beta = float(getattr(args, "beta", 0.0) or 0.0)
+        name = self.name or f"trl-{time.strftime('%Y%m%d-%H%M%S')}"
+        config = {"engine": "trl-callback", "model": getattr(getattr(model, "config", None), "_name_or_path", None),
+                  **{k: getattr(args, k, None) for k in ("num_generations", "per_device_train_batch_size",
+                                                          "gradient_accumulation_steps", "learning_rate", "beta",
+                                                          "max_steps", "temperature", "seed", "loss_type")}}
+        self.run_id = self.store.create_run(name=name, strategy=self.strategy, config=config)
+        self.store.update_run(self.run_id, status=RUNNING, pid=os.getpid())
+        self.store.event(self.run_id, "start", f"TRL GRPOTrainer run streamed by SgpoCallback ({self.n_params:,} "
+                                               f"parameters)")
+        self.counters = Counters()
+        self.store.log_step(self.run_id, 0, 0, 0.0, {**self.counters.totals(), "initial": True})
+        self._watch_exceptions()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        if self.run_id is None or "frac_reward_zero_std" not in logs:
+            return
+        g = int(args.num_generations)
+        world = max(1, int(getattr(args, "world_size", 1) or 1))
+        rollouts = args.per_device_train_batch_size * world * args.gradient_accumulation_steps
+        tokens = float(logs.get("num_tokens", self.last_tokens)) - self.last_tokens
+        self.last_tokens = float(logs.get("num_tokens", self.last_tokens))
+        data = step_metrics(logs, group_size=g, prompts=max(1, rollouts // g), tokens=tokens)
+        row = self.counters.add(data, seconds=data["step_seconds"] or 0.0, **trl_flops(tokens, self.n_params, self.beta))
+        self.store.log_step(self.run_id, int(state.global_step), 0, self.counters["wall_seconds"], row)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.run_id is None:
+            return
+        self._end(FINISHED, f"finished at step {state.global_step}", step=int(state.global_step))
+
+    # endings ------------------------------------------------------------------------------------------
+    def _end(self, status: str, message: str, step: int | None = None) -> None:
+        if self.run_id is None:
+            return
+        result = {"run_id": self.run_id, "status": status, "steps": step, **self.counters.totals()}
+        self.store.update_run(self.run_id, status=status, pid=None, result=result,
+                              **({"finished": time.time()} if status == FINISHED else {}))
+        self.store.event(self.run_id, status, message)
+        self.run_id = None
+
+    def _watch_exceptions(self) -> None:
+        """An exception that ends the script marks the run failed with its message; so does an exit
+        before training ended."""
+        previous = sys.excepthook
+
+        def hook(kind, exc, tb):
+            self._end(FAILED, f"{kind.__name__}: {exc}")
+            previous(kind, exc, tb)
+
+        sys.excepthook = hook
+        atexit.register(lambda: self._end(FAILED, "the process exited before training ended"))

@@ -1,0 +1,92 @@
+"""A plain TRL script (TRL, transformers and our callback, nothing else of sgpo) streams into a store,
+and the dashboard shows the run like a native one."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from sgpo.store import Store
+from tests.conftest import ROOT
+from tests.test_train_helpers import toy  # noqa: F401 (a fixture)
+
+SCRIPT = textwrap.dedent('''
+    import json, sys
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOConfig, GRPOTrainer
+    from sgpo.integrations.trl import SgpoCallback
+
+    model_dir, data_file, db, steps, fail = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5] == "1"
+    rows = [json.loads(line) for line in open(data_file)]
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir)
+
+    def reward(completions, answer, **kw):
+        if fail and kw["trainer_state"].global_step >= 2:
+            raise RuntimeError("reward server went away")
+        return [float(c.strip() == a) for c, a in zip(completions, answer)]
+
+    args = GRPOConfig(output_dir=db + ".out", use_cpu=True, report_to="none", num_generations=4,
+                      per_device_train_batch_size=16, max_completion_length=1, max_steps=steps, logging_steps=1,
+                      learning_rate=1e-3, beta=0.0, save_strategy="no", disable_tqdm=True)
+    trainer = GRPOTrainer(model=model, args=args, processing_class=tok, reward_funcs=reward,
+                          train_dataset=Dataset.from_list([{"prompt": r["prompt"], "answer": r["answer"]} for r in rows]),
+                          callbacks=[SgpoCallback(db, name="from-trl")])
+    trainer.train()
+''')
+
+
+def run_script(tmp_path, toy, steps, fail=False):
+    script = tmp_path / "plain_trl.py"
+    script.write_text(SCRIPT)
+    db = tmp_path / "trl.db"
+    done = subprocess.run([sys.executable, str(script), str(toy.model), str(toy.data), str(db), str(steps),
+                           "1" if fail else "0"], capture_output=True, text=True, timeout=600,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+    return done, db
+
+
+@pytest.mark.slow
+def test_a_plain_trl_script_streams_every_step_under_our_metric_names(tmp_path, toy, monkeypatch):
+    done, db = run_script(tmp_path, toy, steps=3)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "import sgpo" not in SCRIPT and SCRIPT.count("from sgpo") == 1  # one line added to a TRL script
+    store = Store(db)
+    run = store.find_run("from-trl")
+    assert run["status"] == "finished" and run["config"]["num_generations"] == 4
+    m = store.metrics_frame(run["id"])
+    assert m["step"].tolist() == [0, 1, 2, 3]
+    steps = m.iloc[1:]
+    assert (steps["rollouts"] == 16).all() and (steps["groups"] == 4).all()
+    assert ((steps["wasted_rollouts"] + steps["informative_groups"] * 4) == 16).all()
+    assert steps["step_wasted_fraction"].between(0, 1).all() and steps["reward_mean"].notna().all()
+    n = sum(p.numel() for p in __import__("safetensors.torch", fromlist=["load_file"]).load_file(
+        str(toy.model / "model.safetensors")).values())
+    last = steps.iloc[-1]
+    assert last["flops_train"] == pytest.approx(3 * last["flops_rollout"])  # every completion is trained
+    assert last["flops_rollout"] == pytest.approx(2 * n * steps["tokens_trained"].sum())
+    assert last["run_wasted_fraction"] == pytest.approx(steps["wasted_rollouts"].sum() / 48)
+
+    # the dashboard shows it like a native run
+    from tests.test_dashboard_helpers import app, no_exception
+
+    monkeypatch.setenv("SGPO_DB", str(db))
+    monkeypatch.setenv("SGPO_AUTOPROFILE", "0")
+    at = app("train")
+    no_exception(at)
+    assert at.selectbox(key="train_run").value == "from-trl"
+    assert [mt.value for mt in at.metric][:3] == ["finished", "3", "grpo"]
+    assert len(at.get("plotly_chart")) >= 4
+
+
+@pytest.mark.slow
+def test_a_trl_run_that_raises_ends_failed_with_the_exception_message(tmp_path, toy):
+    done, db = run_script(tmp_path, toy, steps=5, fail=True)
+    assert done.returncode != 0 and "reward server went away" in done.stderr
+    store = Store(db)
+    run = store.find_run("from-trl")
+    assert run["status"] == "failed"
+    assert any(e["kind"] == "failed" and "reward server went away" in e["message"] for e in store.events(run["id"]))
