@@ -1,0 +1,51 @@
+"""Plans written for other trainers: verl's RL dataset schema, read back with pyarrow."""
+
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from bench.synthetic import fill_profile
+from sgpo.errors import DataError
+from sgpo.export import export_verl
+from sgpo.plan import PlanConfig, make_plan
+from sgpo.store import Store
+
+
+@pytest.fixture
+def planned(tmp_path):
+    store = Store(tmp_path / "s.db")
+    from sgpo.data import load_dataset
+
+    row = fill_profile(store, "p", n=240)
+    store.update_profile(row["id"], dataset_hash=load_dataset("builtin:train").hash)
+    row = store.find_profile(row["id"])
+    plan = make_plan(store.profile_frame(row["id"]), PlanConfig(group_rule="pow2"), n_params=row["n_params"])
+    return plan, row
+
+
+def test_verl_export_writes_one_ordered_parquet_per_phase_in_verls_schema(planned, tmp_path):
+    plan, row = planned
+    out = export_verl(plan, row, tmp_path / "verl")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [p["rollout_n"] for p in manifest["phases"]] == [ph.group_size for ph in plan.phases]
+    for ph, entry in zip(plan.phases, manifest["phases"]):
+        table = pq.read_table(out / entry["file"])
+        assert table.column_names == ["data_source", "prompt", "ability", "reward_model", "extra_info"]
+        rows = table.to_pylist()
+        assert [r["extra_info"]["id"] for r in rows] == ph.ids.tolist()  # the plan's order
+        assert all(r["prompt"][0]["role"] == "user" and r["prompt"][0]["content"] for r in rows)
+        assert all(r["reward_model"]["style"] == "rule" and r["reward_model"]["ground_truth"] for r in rows)
+        p_hat = plan.queries["p_hat"].to_numpy()[ph.positions]
+        assert np.allclose([r["extra_info"]["p_hat"] for r in rows], p_hat)
+        assert {r["extra_info"]["group_size"] for r in rows} == {ph.group_size}
+        assert "data.shuffle=False" in entry["command"] and f"actor_rollout_ref.rollout.n={ph.group_size}" in entry["command"]
+
+
+def test_verl_export_onto_a_file_is_refused(planned, tmp_path):
+    plan, row = planned
+    target = tmp_path / "a-file"
+    target.write_text("x")
+    with pytest.raises(DataError, match="is a file"):
+        export_verl(plan, row, target)
