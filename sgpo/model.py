@@ -7,6 +7,7 @@ path plus a hash of its weight files, so a profile can be matched to exactly the
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from sgpo.errors import ModelError
 
 STARTER_DIR = Path(__file__).resolve().parents[1] / "data" / "starter-policy"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
+CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx")
 
 
 @dataclass(frozen=True)
@@ -52,8 +54,10 @@ def resolve_model(spec: str) -> ModelRef:
     else:
         path = _download(resolved)
     check_model_dir(path)
+    check_model_config(path)
     files = sorted(path.glob("*.safetensors"))
-    return ModelRef(spec=spec, path=path, weights_hash=hash_files(files), n_params=count_params(files))
+    n_params = count_params(files)  # reads every header: a corrupt file is refused here, by name
+    return ModelRef(spec=spec, path=path, weights_hash=hash_files(files), n_params=n_params)
 
 
 def check_model_dir(path: Path) -> None:
@@ -69,31 +73,82 @@ def check_model_dir(path: Path) -> None:
         raise ModelError(f"model folder {path} has no tokenizer (expected one of {', '.join(TOKENIZER_FILES)})")
 
 
+def read_config(path: Path) -> dict:
+    """The folder's config.json as a dict; ModelError naming the file when it is not a JSON object."""
+    try:
+        config = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"model folder {path}: config.json is not readable JSON ({exc}): restore it from the "
+                         f"model's source") from None
+    if not isinstance(config, dict):
+        raise ModelError(f"model folder {path}: config.json holds {type(config).__name__}, not an object")
+    return config
+
+
+def check_model_config(path: Path) -> None:
+    """A config transformers can load as a causal language model, checked without loading weights, so an
+    unknown architecture is refused before any store or run exists."""
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    model_type = read_config(path).get("model_type")
+    if not model_type:
+        raise ModelError(f"model folder {path}: config.json names no model_type: it is not a transformers model")
+    if model_type not in CONFIG_MAPPING_NAMES:
+        raise ModelError(f"model folder {path}: model_type {model_type!r} is unknown to this transformers "
+                         f"(upgrade transformers, or check config.json)")
+    if model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        raise ModelError(f"model folder {path}: model_type {model_type!r} is not a causal language model "
+                         f"(AutoModelForCausalLM cannot load it): give a generative model")
+
+
+def context_length(path: Path) -> int | None:
+    """Tokens the model attends over (prompt + completion), from config.json; None when it does not say."""
+    config = read_config(path)
+    for scope in (config, config.get("text_config") or {}):
+        for key in CONTEXT_KEYS:
+            value = scope.get(key)
+            if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+                return value
+    return None
+
+
 def hash_files(files: list[Path]) -> str:
     h = hashlib.sha256()
     for f in files:
-        with f.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
+        try:
+            with f.open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(block)
+        except OSError as exc:
+            raise ModelError(f"model folder {f.parent}: cannot read {f.name} ({exc.strerror or exc})") from None
     return h.hexdigest()[:16]
 
 
 def count_params(files: list[Path]) -> int:
     """Parameter count read from the safetensors headers, without loading the weights."""
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
 
     total = 0
     for f in files:
-        with safe_open(str(f), framework="pt") as st:
-            for key in st.keys():
-                total += math.prod(st.get_slice(key).get_shape())
+        try:
+            with safe_open(str(f), framework="pt") as st:
+                for key in st.keys():
+                    total += math.prod(st.get_slice(key).get_shape())
+        except (SafetensorError, OSError) as exc:
+            raise ModelError(f"model folder {f.parent}: {f.name} is not a readable safetensors file ({exc}): "
+                             f"it is corrupt or cut short; copy or download it again") from None
     return total
 
 
 def load_tokenizer(path: str | Path):
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(str(path))
+    try:
+        tok = AutoTokenizer.from_pretrained(str(path))
+    except Exception as exc:  # transformers raises OSError, ValueError, JSON errors...: one line for the user
+        raise ModelError(f"model folder {path}: its tokenizer does not load ({type(exc).__name__}: "
+                         f"{_first_line(exc)})") from None
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = "left"
@@ -105,8 +160,16 @@ def load_model(path: str | Path, dtype=None):
     from transformers import AutoModelForCausalLM
 
     check_model_dir(Path(path))
-    return AutoModelForCausalLM.from_pretrained(str(path), use_safetensors=True,
-                                                dtype=dtype or torch.float32)
+    try:
+        return AutoModelForCausalLM.from_pretrained(str(path), use_safetensors=True, dtype=dtype or torch.float32)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:  # bad config or weights, not a bug of ours
+        raise ModelError(f"model folder {path} does not load as a causal language model ({type(exc).__name__}: "
+                         f"{_first_line(exc)})") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else "no detail"
 
 
 def _looks_like_hf_id(spec: str) -> bool:
@@ -121,5 +184,5 @@ def _download(repo_id: str) -> Path:
         return Path(snapshot_download(repo_id, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt"]))
     except Exception as exc:  # offline, unknown repo, auth: all end the same way for the user
         raise ModelError(f"could not fetch model {repo_id!r} from the Hugging Face Hub ({type(exc).__name__}: "
-                         f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}); offline, pass a local folder "
+                         f"{_first_line(exc)}); offline, pass a local folder "
                          f"with config.json, a tokenizer and .safetensors weights") from None

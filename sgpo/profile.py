@@ -6,31 +6,39 @@
 
 A profile is keyed by what decides its numbers (data, weights, backend, sampling, seed, limit), so
 running the same profile again continues an unfinished one or returns the finished one for free.
-Each batch of queries is written with the profile's running totals in one transaction: a killed run
-loses at most the batch in flight. Cost: generation FLOPs = 2 * n_params * (prompt + completion tokens),
-prompt tokens counted once per sample (each sample is a forward over its prompt and its completion).
+Prompts are checked against the model's context before anything is written (cut to their end only
+with --truncate-prompts). Each batch of queries is written with the profile's running totals in one
+transaction: a killed run loses at most the batch in flight. The profiling process records its pid,
+so a profile whose process is gone shows as `interrupted` (`shown_status`) until it is resumed.
+Cost: generation FLOPs = 2 * n_params * (prompt + completion tokens), prompt tokens counted once per
+sample (each sample is a forward over its prompt and its completion).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from sgpo import launch
 from sgpo.data import Dataset
-from sgpo.errors import ConfigError, DataError, StoreError
-from sgpo.generate import BACKENDS, Generation, make_generator
+from sgpo.errors import ConfigError, DataError, SgpoError, StoreError
+from sgpo.generate import BACKENDS, Generation, fit_prompts, make_generator
 from sgpo.knobs import Knobs, knob
-from sgpo.model import ModelRef
+from sgpo.model import ModelRef, context_length, load_tokenizer
 from sgpo.store import Store, check_name
-from sgpo.vocab import PROFILE_DONE, PROFILE_RUNNING
+from sgpo.vocab import INTERRUPTED, PROFILE_DONE, PROFILE_RUNNING
 from sgpo.tasks.rewards import SCORERS
+
 
 @dataclass
 class ProfileConfig(Knobs):
@@ -43,13 +51,16 @@ class ProfileConfig(Knobs):
     seed: int = knob(0, "sampling seed; each batch's seed derives from it", min=0)
     limit: int | None = knob(None, "profile only the first N queries", min=1)
     examples: int = knob(4, "completions kept per query to show later", min=0, max=64)
+    truncate_prompts: bool = knob(False, "cut prompts longer than the model's context minus --max-new-tokens, "
+                                         "keeping their END (where the question is); off: such a prompt is refused")
 
 
-def profile_key(dataset_hash: str, model_hash: str, config: ProfileConfig) -> str:
+def profile_key(dataset_hash: str, model_hash: str, config: ProfileConfig, *, cut: bool = False) -> str:
     """What decides a profile's numbers; batch size and examples kept do not enter (resume keeps the
-    batch size the profile started with)."""
+    batch size the profile started with). `cut`: some prompts were truncated to fit the context (then
+    the prompts measured are not the dataset's; a profile where nothing was cut keeps its old key)."""
     parts = [dataset_hash, model_hash, config.backend, config.samples, float(config.temperature),
-             config.max_new_tokens, config.seed, config.limit]
+             config.max_new_tokens, config.seed, config.limit] + (["prompts cut to the context"] if cut else [])
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
 
 
@@ -59,22 +70,29 @@ def batch_seed(seed: int, first_position: int) -> int:
     return int(np.random.SeedSequence([seed, first_position]).generate_state(1)[0] % (2**31 - 1))
 
 
-def run_profile(dataset: Dataset, model_ref: ModelRef, config: ProfileConfig, store: Store, *,
+def run_profile(dataset: Dataset, model_ref: ModelRef, config: ProfileConfig, store: Store | Callable[[], Store], *,
                 name: str | None = None, progress: bool = True, generator=None) -> dict:
-    """Profile (or resume, or return) the profile of `dataset` under `model_ref`; returns its summary.
+    """Profile (or resume, or return) the profile of `dataset` under `model_ref`; returns its summary,
+    with `warnings` (prompts cut to the context).
 
-    Everything is validated before the first write. `generator` reuses a loaded backend (the bench and
-    the trainer hold one); by default one is loaded for `config.backend`."""
+    Everything is validated before the first write; `store` may be a function that opens it, called
+    only once the inputs passed (so a refused profile creates no database). `generator` reuses a loaded
+    backend (the bench and the trainer hold one); by default one is loaded for `config.backend`."""
     config.validate()
     if name is not None:
         name = check_name(name, "profile")
     frame = dataset.frame if config.limit is None else dataset.frame.head(config.limit)
     if frame.empty:
         raise DataError(f"dataset {dataset.spec} has no queries to profile")
-    key = profile_key(dataset.hash, model_ref.weights_hash, config)
+    frame, warnings = fit_to_context(frame, model_ref, config)
+    store = store() if callable(store) else store
+    key = profile_key(dataset.hash, model_ref.weights_hash, config, cut=bool(warnings))
     row = _existing(store, key, name)
     if row is not None and row["status"] == PROFILE_DONE:
-        return profile_summary(store, row["id"], reused=True)
+        return {**profile_summary(store, row["id"], reused=True), "warnings": warnings}
+    if row is not None and row.get("pid") not in (None, os.getpid()) and launch.pid_alive(row["pid"]):
+        raise StoreError(f"profile {row['name']!r} is being written now by process {row['pid']}: let it finish "
+                         f"(`sgpo profile show {row['id']}` shows how far it is)")
     if generator is None:  # a resumed profile keeps its batch size: same batches, same seeds, same numbers
         generator = make_generator(config.backend, model_ref.path,
                                    batch_size=row["batch_size"] if row else config.batch_size,
@@ -82,10 +100,31 @@ def run_profile(dataset: Dataset, model_ref: ModelRef, config: ProfileConfig, st
     if row is None:
         store.record_dataset(hash=dataset.hash, spec=dataset.spec, path=dataset.source, rows=len(dataset),
                              fields=dataset.fields)
-        profile_id = store.create_profile(_profile_row(dataset, model_ref, config, key, name, len(frame)))
+        profile_id = store.create_profile({**_profile_row(dataset, model_ref, config, key, name, len(frame)),
+                                           "pid": os.getpid()})
         row = store.find_profile(profile_id)
-    _profile_batches(store, row, frame, dataset.reward, config, generator, progress)
-    return profile_summary(store, row["id"], resumed=row["queries_done"] > 0)
+    else:
+        store.update_profile(row["id"], pid=os.getpid())
+    try:
+        _profile_batches(store, row, frame, dataset.reward, config, generator, progress)
+    finally:  # done, failed or stopped: no process writes it now (a killed one leaves its pid, shown interrupted)
+        with contextlib.suppress(SgpoError):
+            store.update_profile(row["id"], pid=None)
+    return {**profile_summary(store, row["id"], resumed=row["queries_done"] > 0), "warnings": warnings}
+
+
+def fit_to_context(frame: pd.DataFrame, model_ref: ModelRef, config: ProfileConfig) -> tuple[pd.DataFrame, list[str]]:
+    """The queries with prompts that fit the model's context with --max-new-tokens after them; a prompt
+    too long is refused (naming its query) unless --truncate-prompts, which keeps its end. Returns the
+    frame to profile and the warnings (how many prompts were cut)."""
+    context = context_length(model_ref.path)
+    if context is None:
+        return frame, []
+    fitted = fit_prompts(frame["prompt"].tolist(), frame["id"].tolist(), load_tokenizer(model_ref.path),
+                         context=context, max_new_tokens=config.max_new_tokens, truncate=config.truncate_prompts)
+    if not fitted.cut:
+        return frame, []
+    return frame.assign(prompt=fitted.prompts), [fitted.warning(context, config.max_new_tokens)]
 
 
 def _existing(store: Store, key: str, name: str | None) -> dict | None:
@@ -191,15 +230,49 @@ def _examples(gen: Generation, rewards: list[float], keep: int) -> list[dict]:
 
 
 # reading a profile back ------------------------------------------------------------------------
+def shown_status(row: dict) -> str:
+    """The stored status, except that a running profile whose process is gone is `interrupted` (the same
+    `sgpo profile` command resumes it)."""
+    if row["status"] == PROFILE_RUNNING and not launch.pid_alive(row.get("pid")):
+        return INTERRUPTED
+    return row["status"]
+
+
+def list_profiles(store: Store) -> list[dict]:
+    """Every profile, oldest first, with its shown status (and the stored one as `stored_status`)."""
+    return [{**r, "status": shown_status(r), "stored_status": r["status"]} for r in store.profiles()]
+
+
+def plan_warnings(profile_row: dict, plan) -> list[str]:
+    """What a plan made from this profile should be read with (the CLI prints them, --json carries them,
+    the dashboard shows them): the profile is unfinished, or the plan keeps nothing learnable. `plan` is
+    a sgpo.plan.Plan."""
+    out = []
+    if profile_row["status"] != PROFILE_DONE:
+        state = "its process is gone" if shown_status(profile_row) == INTERRUPTED else "still running"
+        out.append(f"profile {profile_row['name']!r} is unfinished ({profile_row['queries_done']} of "
+                   f"{profile_row['queries_total']} queries, {state}): this plan covers only the queries profiled "
+                   f"so far; finish it with the same `sgpo profile` command")
+    c = plan.counts
+    if c["learnable"] == 0:
+        out.append(f"nothing learnable: no query has 0 < p_hat <= --trivial-threshold="
+                   f"{plan.config.trivial_threshold:g} ({c['trivial']} trivial, {c['unsolved_kept']} unsolved kept, "
+                   f"{c['unsolved_dropped']} unsolved dropped), so the plan trains only on unsolved queries and its "
+                   f"compute ratio means nothing: raise --trivial-threshold, or profile data nearer the model's level")
+    return out
+
+
 def profile_summary(store: Store, profile_id: int, *, reused: bool = False, resumed: bool = False) -> dict:
     """The profile's settings, totals, cost and p_hat in query order (what `--json` prints)."""
     row = store.find_profile(profile_id)
     frame = store.profile_frame(profile_id)
     completions = int(frame["samples"].sum())
-    tokens = row["tokens_prompt"] + row["tokens_completion"]
+    tokens_prompt, tokens_completion = row["tokens_prompt"] or 0, row["tokens_completion"] or 0
+    tokens = tokens_prompt + tokens_completion
     seconds = row["seconds"] or 0.0
     return {
-        "profile_id": row["id"], "name": row["name"], "status": row["status"], "key": row["key"],
+        "profile_id": row["id"], "name": row["name"], "status": shown_status(row), "stored_status": row["status"],
+        "key": row["key"],
         "dataset": {"spec": row["dataset_spec"], "hash": row["dataset_hash"]},
         "model": {"spec": row["model_spec"], "path": row["model_path"], "hash": row["model_hash"],
                   "n_params": row["n_params"]},
@@ -207,7 +280,7 @@ def profile_summary(store: Store, profile_id: int, *, reused: bool = False, resu
         "max_new_tokens": row["max_new_tokens"], "seed": row["seed"], "batch_size": row["batch_size"],
         "limit": row["query_limit"], "queries": row["queries_done"], "queries_total": row["queries_total"],
         "completions": completions,
-        "tokens": {"prompt": row["tokens_prompt"], "completion": row["tokens_completion"], "total": tokens},
+        "tokens": {"prompt": tokens_prompt, "completion": tokens_completion, "total": tokens},
         "flops": row["flops"], "seconds": seconds,
         "throughput": {"completions_per_s": completions / seconds if seconds else None,
                        "tokens_per_s": tokens / seconds if seconds else None},

@@ -192,3 +192,87 @@ def test_own_decoding_loop_matches_transformers_generate(tiny, coin):
     for a, b in zip(sampled, fallback):
         assert a.prompt_ids == b.prompt_ids and len(a.samples) == len(b.samples) == 4
         assert all(s.finished == (s.token_ids[-1] == coin.tokenizer.eos_token_id) for s in a.samples + b.samples)
+
+
+def _batch_sizes(gen):
+    """Record the (batch, length) of every forward the generator's model runs: a prefill has length > 1."""
+    shapes = []
+    handle = gen.model.register_forward_pre_hook(lambda m, args, kw: shapes.append(tuple(kw["input_ids"].shape)),
+                                                 with_kwargs=True)
+    return shapes, handle
+
+
+def test_samples_of_one_prompt_are_drawn_in_bounded_chunks(coin):
+    shapes, handle = _batch_sizes(coin)
+    try:
+        [g] = coin.generate(["x="], n=1024, temperature=1.0, max_new_tokens=3, seed=0)
+    finally:
+        handle.remove()
+    assert coin.max_sequences == 256 and max(b for b, _ in shapes) <= 256  # never one batch of 1024
+    assert sum(length > 1 for _, length in shapes) == 4  # four chunks, each prefilled once
+    assert len(g.samples) == 1024
+    chunks = [[tuple(s.token_ids) for s in g.samples[i:i + 256]] for i in range(0, 1024, 256)]
+    assert len(set(map(tuple, chunks))) == 4  # each chunk continues the random stream, none repeats another
+
+
+def test_many_prompts_share_a_batch_only_up_to_the_sequence_bound(tmp_path):
+    gen = make_generator("hf", make_coin_model(tmp_path), batch_size=64, max_sequences=12)
+    shapes, handle = _batch_sizes(gen)
+    try:
+        outs = gen.generate(PROMPTS, n=5, temperature=1.0, max_new_tokens=3, seed=0)
+    finally:
+        handle.remove()
+    assert [b for b, length in shapes if length > 1] == [2, 2, 1]  # 2 prompts x 5 samples fit in 12, 3 do not
+    assert max(b for b, _ in shapes) <= 12
+    assert [len(g.samples) for g in outs] == [5] * len(PROMPTS)
+
+
+def test_chunked_sampling_is_deterministic_and_has_the_same_distribution(tmp_path):
+    """The coin model stops at once with probability 1/2: chunks of 16 and one batch of 400 agree on it."""
+    folder = make_coin_model(tmp_path)
+    small = make_generator("hf", folder, max_sequences=16)
+    whole = make_generator("hf", folder, max_sequences=400)
+
+    def stop_rate(gen, seed):
+        outs = gen.generate(PROMPTS[:2], n=400, temperature=1.0, max_new_tokens=3, seed=seed)
+        return [s.token_ids for g in outs for s in g.samples], \
+            sum(s.completion_tokens == 1 and s.finished for g in outs for s in g.samples) / 800
+
+    first, rate_small = stop_rate(small, 5)
+    assert stop_rate(small, 5)[0] == first  # same seed, same chunks, same samples
+    rate_whole = stop_rate(whole, 5)[1]
+    assert abs(rate_small - 0.5) < 0.06 and abs(rate_whole - 0.5) < 0.06  # 3.4 standard errors
+
+
+def test_fit_prompts_refuses_a_prompt_too_long_for_the_context_naming_the_query(tiny):
+    from sgpo.errors import DataError
+    from sgpo.generate import fit_prompts
+
+    prompts, ids = ["r ab=", "r " + "abcdefghij" * 3 + "="], ["short", "long"]
+    with pytest.raises(DataError, match=r"query 'long': its prompt is 34 tokens.*--max-new-tokens is 8, 42 > "
+                                        r"the model's context of 40 tokens.*--truncate-prompts"):
+        fit_prompts(prompts, ids, tiny.tokenizer, context=40, max_new_tokens=8)
+    fitted = fit_prompts(prompts, ids, tiny.tokenizer, context=40, max_new_tokens=8, truncate=True)
+    assert fitted.cut == ["long"] and fitted.prompts[0] == "r ab="
+    assert fitted.prompts[1] == prompts[1][-31:]  # the END is kept: 31 characters + BOS = 32 = 40 - 8
+    assert len(tiny.tokenizer(fitted.prompts[1])["input_ids"]) == 32
+    assert "1 of 2 prompts" in fitted.warning(40, 8) and "'long'" in fitted.warning(40, 8)
+    assert fit_prompts(prompts, ids, tiny.tokenizer, context=None, max_new_tokens=8).prompts == prompts
+    with pytest.raises(ConfigError, match="--max-new-tokens 40 leaves no room"):
+        fit_prompts(prompts, ids, tiny.tokenizer, context=40, max_new_tokens=40, truncate=True)
+
+
+def test_a_model_folder_that_does_not_load_is_a_model_error_naming_it(tmp_path):
+    import json
+
+    from sgpo.errors import ModelError
+
+    folder = make_tiny_model(tmp_path / "m")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "model_type": "nosuchmodel"}))
+    with pytest.raises(ModelError, match=f"model folder {folder}"):
+        make_generator("hf", folder)
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "tokenizer.json").write_text("{broken")
+    with pytest.raises(ModelError, match="tokenizer does not load"):
+        make_generator("hf", folder)

@@ -83,3 +83,62 @@ def test_exported_phases_load_with_datasets_and_train_with_unmodified_trl(cli, p
     trainer = GRPOTrainer(model=load_model(model), args=args, train_dataset=ds, reward_funcs=exact_match_reward,
                           processing_class=load_tokenizer(model))
     assert trainer.train().global_step == 1
+
+
+def _profile(db, name, p_hats, **row):
+    """A stored profile with the given p_hat per query (N=8), as `sgpo profile` writes it."""
+    store = Store(db)
+    pid = store.create_profile({"name": name, "key": name, "status": "done", "dataset_spec": "toy", "samples": 8,
+                                "n_params": 1000, "flops": 1e9, **row})
+    rows = [{"position": i, "query_id": f"q{i}", "task": "t", "difficulty": 1, "samples": 8, "successes": int(p * 8),
+             "p_hat": p, "prompt_tokens": 5, "completion_tokens_total": 16, "completion_tokens_mean": 2.0,
+             "examples": "[]"} for i, p in enumerate(p_hats)]
+    store.add_profile_batch(pid, rows, {"queries_done": len(rows)})
+    return pid
+
+
+def test_plan_json_always_carries_warnings(cli, profiled):
+    db, pid, _ = profiled
+    code, out, err = cli("plan", pid, "--db", db, "--json")
+    assert code == 0 and json.loads(out)["warnings"] == [] and "warning" not in err
+
+
+def test_plan_on_an_unfinished_profile_warns_loudly(cli, db_path):
+    import subprocess
+    import sys
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    pid = _profile(db_path, "half", [0.25, 0.5, 0.0, 1.0], status="running", queries_total=10, pid=dead.pid)
+    code, out, err = cli("plan", pid, "--db", db_path, "--json")
+    [warning] = json.loads(out)["warnings"]
+    assert code == 0 and "profile 'half' is unfinished (4 of 10 queries, its process is gone)" in warning
+    assert "same `sgpo profile` command" in warning
+    assert f"warning: {warning}" in err
+    code, out, err = cli("plan", pid, "--db", db_path)
+    assert code == 0 and "warning: profile 'half' is unfinished" in err and "compute ratio GRPO / plan" in out
+
+
+def test_a_plan_with_nothing_learnable_says_so_instead_of_a_ratio(cli, db_path):
+    pid = _profile(db_path, "extremes", [0.0] * 6 + [1.0] * 4)
+    code, out, err = cli("plan", pid, "--db", db_path, "--unsolved-keep", "0.5")
+    assert code == 0 and "nothing learnable" in out and "compute ratio GRPO / plan" not in out
+    assert "warning: nothing learnable" in err
+    plan = json.loads(cli("plan", pid, "--db", db_path, "--unsolved-keep", "0.5", "--json")[1])
+    assert plan["counts"]["learnable"] == 0 and plan["counts"]["unsolved_kept"] == 3
+    assert [w for w in plan["warnings"] if w.startswith("nothing learnable")]
+
+
+def test_plan_writes_nothing_it_was_not_asked_to(cli, profiled, tmp_path):
+    db, pid, _ = profiled
+    code, _, err = cli("plan", pid, "--db", tmp_path / "new" / "x.db", "--save", "p")
+    assert code == 2 and "does not exist" in err and not (tmp_path / "new").exists()
+    taken = cli("plan", pid, "--db", db, "--save", "taken")
+    assert taken[0] == 0
+    code, _, err = cli("plan", pid, "--db", db, "--save", "taken", "--export-trl", tmp_path / "trl")
+    assert code == 2 and "'taken' already exists" in err and not (tmp_path / "trl").exists()
+    (tmp_path / "file.json").write_text("keep me")
+    code, out, err = cli("plan", pid, "--db", db, "--export-trl", tmp_path / "file.json")
+    assert code == 2 and out == "" and "is a file" in err and (tmp_path / "file.json").read_text() == "keep me"
+    code, _, err = cli("plan", pid, "--db", db, "--export-trl", tmp_path / "file.json" / "sub")
+    assert code == 2 and err.startswith("error: --export-trl") and "Traceback" not in err

@@ -202,7 +202,79 @@ def test_library_run_counts_decisions_that_add_up(tmp_path, coin_dir, data):
 
 
 @pytest.mark.parametrize("field,value", [("samples", 0), ("max_new_tokens", -1), ("temperature", -0.1),
-                                         ("limit", 0), ("backend", "x"), ("batch_size", 0), ("examples", -1)])
+                                         ("limit", 0), ("backend", "x"), ("batch_size", 0), ("examples", -1),
+                                         ("temperature", float("nan")), ("truncate_prompts", "yes")])
 def test_config_validate_names_the_option(field, value):
     with pytest.raises(ConfigError, match="--" + field.replace("_", "-").replace("examples-kept", "examples")):
         ProfileConfig(**{field: value}).validate()
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_prompt_too_long_for_the_context_is_refused_naming_it_before_anything_is_written(cli, tmp_path, coin_dir):
+    data = write_jsonl(tmp_path / "long.jsonl", 6)
+    rows = [json.loads(line) for line in data.read_text().splitlines()]
+    rows[4]["prompt"] = "say " + "x" * 150 + "="  # 156 tokens with BOS; the coin model's context is 128
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    code, out, err = cli(*_profile_args(data, coin_dir, db_path := tmp_path / "p.db"))
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "query 'q4'" in err and "156 tokens" in err and "128" in err and "--truncate-prompts" in err
+    assert not db_path.exists()  # refused before the store was created
+    code, out, err = cli(*_profile_args(data, coin_dir, db_path, "--truncate-prompts", "--json"))
+    assert code == 0, err
+    assert "warning: 1 of 6 prompts" in err and "'q4'" in err
+    frame = Store(db_path).profile_frame(json.loads(out)["profile_id"])
+    assert frame["prompt_tokens"].tolist() == [7, 7, 7, 7, 128 - 6, 7]  # cut to the context less 6 new tokens
+
+
+def test_a_profile_whose_process_is_gone_shows_interrupted_and_the_same_command_resumes_it(cli, tmp_path, coin_dir):
+    data = write_jsonl(tmp_path / "q.jsonl", 12)
+    ds, ref, db = load_dataset(str(data)), resolve_model(str(coin_dir)), tmp_path / "i.db"
+    config = ProfileConfig(samples=4, max_new_tokens=4, batch_size=5)
+    pids = []
+
+    class Crashing:  # generates one batch, then dies as a killed process would
+        backend, calls = "hf", 0
+
+        def generate(self, prompts, **kw):
+            pids.append(Store(db).profiles()[0]["pid"])
+            self.calls += 1
+            if self.calls > 1:
+                raise KeyboardInterrupt
+            return real.generate(prompts, **kw)
+
+    from sgpo.generate import make_generator
+    real = make_generator("hf", coin_dir, batch_size=5)
+    with pytest.raises(KeyboardInterrupt):
+        run_profile(ds, ref, config, Store(db), name="crash", progress=False, generator=Crashing())
+    assert pids == [os.getpid(), os.getpid()]  # the profiling process is recorded while it works
+    store = Store(db)
+    [row] = store.profiles()
+    assert row["status"] == "running" and row["pid"] is None and row["queries_done"] == 5
+    store.update_profile(row["id"], pid=_dead_pid())  # as if it had been killed -9 (no cleanup ran)
+    code, out, _ = cli("profile", "list", "--db", db, "--json")
+    [listed] = json.loads(out)["profiles"]
+    assert code == 0 and (listed["status"], listed["stored_status"]) == ("interrupted", "running")
+    code, out, _ = cli("profile", "show", "crash", "--db", db)
+    assert code == 0 and "[interrupted]" in out and "same `sgpo profile` command" in out
+    assert "interrupted" in cli("profile", "list", "--db", db)[1]
+
+    code, out, err = cli(*_profile_args(data, coin_dir, db, "--samples", 4, "--max-new-tokens", 4, "--name", "crash",
+                                        "--json"))
+    summary = json.loads(out)
+    assert code == 0, err
+    assert summary["resumed"] and summary["status"] == summary["stored_status"] == "done" and summary["queries"] == 12
+    assert Store(db).find_profile("crash")["pid"] is None
+
+
+def test_a_profile_being_written_by_a_live_process_is_not_written_twice(cli, tmp_path, coin_dir, data, db_path):
+    assert cli(*_profile_args(data, coin_dir, db_path, "--name", "busy"))[0] == 0
+    store = Store(db_path)
+    store.update_profile(store.find_profile("busy")["id"], status="running", pid=os.getppid())  # alive, not us
+    code, out, err = cli(*_profile_args(data, coin_dir, db_path, "--name", "busy"))
+    assert code == 2 and out == "" and f"process {os.getppid()}" in err
+    assert json.loads(cli("profile", "list", "--db", db_path, "--json")[1])["profiles"][0]["status"] == "running"

@@ -10,16 +10,47 @@ from typing import Annotated, Optional
 
 import typer
 
-from sgpo.store import Store
+from sgpo.errors import ConfigError, StoreError
+from sgpo.store import Store, default_path
 
 DbOption = Annotated[Optional[Path], typer.Option("--db", help="SQLite store (default: $SGPO_DB, else ./runs/sgpo.db)")]
 JsonOption = Annotated[bool, typer.Option("--json", help="print exactly one JSON object on stdout")]
 
 
-def open_store(db: Path | None, **kw) -> Store:
-    """The store of `--db` (else $SGPO_DB, else ./runs/sgpo.db). Read-only commands pass readonly=True:
-    they never create a file or a folder."""
-    return Store.default(db, **kw)
+def open_store(db: Path | None, *, readonly: bool = False, create: bool = True) -> Store:
+    """The store of `--db` (else $SGPO_DB, else ./runs/sgpo.db). Read-only commands pass readonly=True,
+    and commands that only change what a store holds pass create=False: neither creates a file or a folder."""
+    path = default_path(db)
+    check_db_path(path)
+    # a missing store opened read-only raises the store's own "does not exist, profile first" error
+    return Store(path, readonly=readonly or (not create and not path.exists()))
+
+
+def check_db_path(path: Path) -> None:
+    """A database path: an existing file, or a new one whose nearest existing folder above is a folder."""
+    if path.is_dir():
+        raise StoreError(f"--db {path} is a folder: give the database file (e.g. {path / 'sgpo.db'})")
+    above = next(p for p in path.parents if p.exists())
+    if not above.is_dir():
+        raise StoreError(f"--db {path}: {above} is a file, not a folder: give a database path inside a folder")
+
+
+def check_option(option: str, value: float, *, low: float | None = None, high: float | None = None,
+                 open_low: bool = False) -> None:
+    """An option that is not a config knob, checked as knobs are (sgpo/knobs.py): finite and in range."""
+    if not math.isfinite(value):
+        raise ConfigError(f"{option}={value} is not a finite number")
+    if low is not None and (value <= low if open_low else value < low):
+        raise ConfigError(f"{option}={value:g} must be {'above' if open_low else 'at least'} {low:g}")
+    if high is not None and value > high:
+        raise ConfigError(f"{option}={value:g} must be at most {high:g}")
+
+
+def check_folder(option: str, path: Path) -> None:
+    """A folder a command will write into: it may be missing, but neither it nor anything above it is a file."""
+    above = next((p for p in [path, *path.parents] if p.exists()), None)
+    if above is not None and not above.is_dir():
+        raise ConfigError(f"{option} {path}: {above} is a file, not a folder: give a folder")
 
 
 def print_json(obj) -> None:

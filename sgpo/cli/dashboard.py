@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from sgpo.cli.common import DbOption
+from sgpo.cli.common import DbOption, check_db_path
 from sgpo.errors import ConfigError, SgpoError
-from sgpo.store import DEFAULT_PATH
+from sgpo.store import Store, default_path
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 
@@ -30,12 +31,29 @@ def dashboard(db: DbOption = None,
     """Serve the dashboard (profile, audit, plan, train, compare) in the browser."""
     if not 1 <= port <= 65535:
         raise ConfigError(f"--port must be between 1 and 65535 (got {port})")
+    check_address(address)
     if not APP.is_file():
         raise SgpoError(f"the dashboard is missing from {APP}: run from a source checkout (pip install -e .)")
-    path = Path(db or os.environ.get("SGPO_DB") or DEFAULT_PATH).expanduser().resolve()
+    path = default_path(db)
+    check_db_path(path)
+    if path.exists():  # an existing store must open (the dashboard creates a missing one itself)
+        Store(path).close()
     env = {**os.environ, "SGPO_DB": str(path)}
     typer.echo(f"sGPO Studio on http://{address}:{port}  (store {path})", err=True)
     os.execve(sys.executable, streamlit_argv(address, port), env)
+
+
+def check_address(address: str) -> None:
+    """An interface this machine can bind, checked here so the server never starts on a bad one: a
+    probe socket on a free port (the chosen port's availability is the server's own clear error)."""
+    try:
+        family, kind, proto, _, sockaddr = socket.getaddrinfo(address, 0, type=socket.SOCK_STREAM,
+                                                              flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.bind(sockaddr)
+    except (OSError, UnicodeError) as exc:
+        raise ConfigError(f"--address {address!r} cannot be bound on this machine ({exc}): use 127.0.0.1 "
+                          f"(this machine only) or 0.0.0.0 (every interface)") from None
 
 
 def register(app: typer.Typer) -> None:

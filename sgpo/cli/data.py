@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from sgpo.cli.common import JsonOption, print_json
+from sgpo.cli.common import JsonOption, check_folder, check_option, print_json
 from sgpo.data import load_dataset
 
 tasks_app = typer.Typer(help="The built-in task suite.", invoke_without_command=True)
@@ -47,6 +47,8 @@ def tasks_build(out: Annotated[Optional[Path], typer.Option(help="folder (defaul
     """Regenerate the built-in train/eval splits (seeded, disjoint)."""
     from sgpo.tasks.builtin import DATA_DIR, write_splits
 
+    check_option("--seed", seed, low=0)
+    check_folder("--out", out or DATA_DIR)
     for split, path in write_splits(out or DATA_DIR, seed).items():
         typer.echo(f"{split}: {path}")
 
@@ -77,6 +79,9 @@ def starter_train(out: Annotated[Optional[Path], typer.Option(help="folder (defa
     from sgpo.model import STARTER_DIR
     from sgpo.starter.train import StarterConfig, train_starter
 
+    check_option("--seed", seed, low=0)
+    check_option("--max-steps", max_steps, low=1)
+    check_folder("--out", out or STARTER_DIR)
     train = load_dataset("builtin:train").frame.to_dict("records")
     held_out = set(load_dataset("builtin:eval").frame["prompt"])
     report = train_starter(out or STARTER_DIR, train, held_out, StarterConfig(seed=seed, max_steps=max_steps),
@@ -93,6 +98,9 @@ def starter_check(model: Annotated[Optional[Path], typer.Option(help="policy fol
     from sgpo.model import resolve_model
     from sgpo.starter.check import rl_check
 
+    check_option("--steps", steps, low=1)
+    check_option("--lr", lr, low=0, high=1, open_low=True)
+    check_option("--seed", seed, low=0)
     ref = resolve_model(str(model) if model else "starter")
     report = rl_check(ref.path, steps=steps, lr=lr, seed=seed, log=lambda s: typer.echo(s, err=True))
     if as_json:

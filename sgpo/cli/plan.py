@@ -14,7 +14,9 @@ import typer
 
 from sgpo.cli.common import DbOption, JsonOption, config_options, open_store, print_json, with_options
 from sgpo import export
+from sgpo.errors import DataError, StoreError
 from sgpo.plan import PlanConfig, make_plan
+from sgpo.profile import plan_warnings
 from sgpo.store import check_name
 from sgpo.units import flops as human_flops
 from sgpo.units import percent
@@ -32,20 +34,38 @@ def plan_command(
     config = PlanConfig.from_dict(knobs)
     if save is not None:
         save = check_name(save, "plan", "--save")
-    store = open_store(db, readonly=save is None)  # only --save writes
+    # only --save writes, and only into a store that exists (a plan needs a profile there)
+    store = open_store(db, readonly=save is None, create=False)
     row = store.find_profile(profile)
+    if save is not None:
+        _check_plan_name_free(store, save)
     frame = store.profile_frame(row["id"])
     plan = make_plan(frame, config, n_params=row["n_params"], flops_profile=row["flops"] or 0.0)
-    out = {"profile_id": row["id"], **plan.to_json(ids=False)}
+    warnings = plan_warnings(row, plan)
+    out = {"profile_id": row["id"], **plan.to_json(ids=False), "warnings": warnings}
     if export_trl:
-        out["export"] = str(export.export_trl(plan, row, export_trl, dataset))
+        try:
+            out["export"] = str(export.export_trl(plan, row, export_trl, dataset))
+        except OSError as exc:  # a parent that is a file, no permission, a full disk
+            raise DataError(f"--export-trl {export_trl}: cannot write there ({exc.strerror or exc}): give a "
+                            f"writable folder") from None
     if save:
         out["plan_id"] = store.save_plan(name=save, profile_id=row["id"], config=config.to_dict(),
                                          counts=out["counts"], forecast=out["forecast"])
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
     if as_json:
         print_json(out)
         return
     print_plan(row, out, config)
+
+
+def _check_plan_name_free(store, name: str) -> None:
+    try:
+        store.find_plan(name)
+    except StoreError:
+        return
+    raise StoreError(f"a plan named {name!r} already exists in {store.path}: choose another --save name")
 
 
 def print_plan(row: dict, out: dict, config: PlanConfig) -> None:
@@ -68,8 +88,12 @@ def print_plan(row: dict, out: dict, config: PlanConfig) -> None:
     typer.echo(f"    FLOPs (rollout + train) {human_flops(plan['flops']):>14} {human_flops(base['flops']):>14}")
     typer.echo(f"    profiling FLOPs spent   {human_flops(fc['flops_profile']):>14}")
     ratio = fc.get("ratio")
-    typer.echo(f"  compute ratio GRPO / plan: {ratio:.2f}x (profiling included)" if ratio else
-               "  compute ratio: n/a (model size unknown)")
+    if not c["learnable"]:
+        typer.echo("  compute ratio: none: nothing learnable (no query between unsolved and trivial), so the plan "
+                   "trains only on unsolved queries")
+    else:
+        typer.echo(f"  compute ratio GRPO / plan: {ratio:.2f}x (profiling included)" if ratio else
+                   "  compute ratio: n/a (model size unknown)")
     if config.cli_args():
         typer.echo(f"  reproduce: sgpo plan {row['id']} {' '.join(config.cli_args())}")
 

@@ -14,9 +14,10 @@ from typer.core import TyperGroup
 from sgpo.cli.common import DbOption, JsonOption, config_options, open_store, print_json, with_options
 from sgpo.cli.data import AnswerField, IdField, PromptField
 from sgpo.launch import rerun, vllm_rerun_python
-from sgpo.profile import ProfileConfig, describe, profile_summary, run_profile
+from sgpo.profile import ProfileConfig, describe, list_profiles, profile_summary, run_profile
 from sgpo.store import check_name
 from sgpo.units import flops as human_flops
+from sgpo.vocab import INTERRUPTED
 
 
 class ProfileGroup(TyperGroup):
@@ -59,8 +60,10 @@ def run(
 
     ds = load_dataset(dataset, prompt_field=prompt_field, answer_field=answer_field, id_field=id_field)
     ref = resolve_model(model)
-    store = open_store(db)
-    summary = run_profile(ds, ref, config, store, name=name, progress=True)
+    # the store is opened (and created) only once the data, model and prompts passed their checks
+    summary = run_profile(ds, ref, config, lambda: open_store(db), name=name, progress=True)
+    for warning in summary["warnings"]:
+        typer.echo(f"warning: {warning}", err=True)
     if as_json:
         print_json(summary)
         return
@@ -82,10 +85,12 @@ def show(profile: Annotated[str, typer.Argument(help="profile id or name")], db:
     if as_json:
         print_json({**{k: v for k, v in summary.items() if k not in ("reused", "resumed")}, **view})
         return
-    typer.echo(f"profile {row['id']} {row['name']!r} [{row['status']}]  {row['dataset_spec']} under "
-               f"{row['model_spec']} ({row['n_params']:,} params)\n  backend {row['backend']}, N={row['samples']}, "
+    typer.echo(f"profile {row['id']} {row['name']!r} [{summary['status']}]  {row['dataset_spec']} under "
+               f"{row['model_spec']} ({row['n_params'] or 0:,} params)\n  backend {row['backend']}, N={row['samples']}, "
                f"T={row['temperature']}, max {row['max_new_tokens']} new tokens, seed {row['seed']}; "
                f"{row['queries_done']}/{row['queries_total']} queries, mean p_hat {_fmt(summary['mean_p_hat'])}")
+    if summary["status"] == INTERRUPTED:
+        typer.echo("  interrupted: its process is gone; run the same `sgpo profile` command again to resume it")
     typer.echo("\np_hat histogram")
     top = max([b["count"] for b in view["histogram"]] + [1])
     for b in view["histogram"]:
@@ -105,21 +110,21 @@ def show(profile: Annotated[str, typer.Argument(help="profile id or name")], db:
 
 
 @profile_app.command("list")
-def list_profiles(db: DbOption = None, as_json: JsonOption = False) -> None:
+def list_command(db: DbOption = None, as_json: JsonOption = False) -> None:
     """Every profile in the store, oldest first."""
-    rows = open_store(db, readonly=True).profiles()
+    rows = list_profiles(open_store(db, readonly=True))
     if as_json:
         print_json({"profiles": rows})
         return
     if not rows:
         typer.echo("no profiles yet: sgpo profile builtin:train --model starter")
         return
-    typer.echo(f"{'id':>3}  {'name':<36} {'status':<8} {'dataset':<16} {'model':<16} {'backend':<7} "
+    typer.echo(f"{'id':>3}  {'name':<36} {'status':<11} {'dataset':<16} {'model':<16} {'backend':<7} "
                f"{'N':>3} {'queries':>11} {'cost':>12} {'seconds':>8}")
     for r in rows:
-        typer.echo(f"{r['id']:>3}  {r['name'][:36]:<36} {r['status']:<8} {r['dataset_spec'][-16:]:<16} "
+        typer.echo(f"{r['id']:>3}  {r['name'][:36]:<36} {r['status']:<11} {r['dataset_spec'][-16:]:<16} "
                    f"{r['model_spec'][-16:]:<16} {r['backend']:<7} {r['samples']:>3} "
-                   f"{r['queries_done']:>5}/{r['queries_total']:<5} {human_flops(r['flops']):>12} {r['seconds']:>8.1f}")
+                   f"{r['queries_done']:>5}/{r['queries_total']:<5} {human_flops(r['flops']):>12} {r['seconds'] or 0:>8.1f}")
 
 
 def _echo_cost(summary: dict) -> None:

@@ -14,7 +14,8 @@ from typing import Annotated, Optional
 import typer
 
 from sgpo import runs as lifecycle
-from sgpo.cli.common import DbOption, JsonOption, config_options, open_store, print_json, with_options
+from sgpo.cli.common import (DbOption, JsonOption, check_option, config_options, open_store, print_json,
+                             with_options)
 from sgpo.plan import PlanConfig
 from sgpo.train.config import TrainConfig
 from sgpo.units import flops as human_flops
@@ -46,11 +47,11 @@ def train_command(**kw) -> None:
         typer.echo("warning: --run-name is deprecated, use --name (it names the run, as it names a profile or "
                    "a plan)", err=True)
         name = name or run_name
-    store = open_store(db)
     if resume_ref is not None:
-        return _report(lifecycle.resume(resume_ref, store, detach=detach), as_json)
+        return _report(lifecycle.resume(resume_ref, open_store(db, create=False), detach=detach), as_json)
     plan = {s.name: kw.pop(s.name) for s in PlanConfig.specs() if s.name not in PLAN_SKIP}
     cfg = TrainConfig(**kw, plan=plan if kw.get("strategy") == "sgpo" else {})
+    store = open_store(db)  # after the knobs are checked: a refused command creates no store
     run = lifecycle.create(cfg, store, name=name)
     for warning in run["warnings"]:
         typer.echo(f"warning: {warning}", err=True)
@@ -119,7 +120,7 @@ def start(run: RunArg, db: DbOption = None,
           detach: Annotated[bool, typer.Option("--detach", help="run in the background")] = False,
           as_json: JsonOption = False) -> None:
     """Train a created run (what `sgpo train --detach` runs in its worker)."""
-    _report(lifecycle.start(run, open_store(db), detach=detach), as_json)
+    _report(lifecycle.start(run, open_store(db, create=False), detach=detach), as_json)
 
 
 @runs_app.command("resume")
@@ -127,7 +128,7 @@ def resume(run: RunArg, db: DbOption = None,
            detach: Annotated[bool, typer.Option("--detach", help="run in the background")] = False,
            as_json: JsonOption = False) -> None:
     """Continue a stopped, failed or interrupted run from its latest checkpoint."""
-    _report(lifecycle.resume(run, open_store(db), detach=detach), as_json)
+    _report(lifecycle.resume(run, open_store(db, create=False), detach=detach), as_json)
 
 
 @runs_app.command("stop")
@@ -135,7 +136,8 @@ def stop(run: RunArg, db: DbOption = None,
          wait: Annotated[float, typer.Option(help="seconds to wait for the run to checkpoint and stop (0: don't)")] = 120,
          as_json: JsonOption = False) -> None:
     """Ask a running run to stop: it finishes its step, checkpoints, and ends with status 'stopped'."""
-    info = lifecycle.stop(run, open_store(db), wait=wait)
+    check_option("--wait", wait, low=0)
+    info = lifecycle.stop(run, open_store(db, create=False), wait=wait)
     if as_json:
         print_json(info)
     else:

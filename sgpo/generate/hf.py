@@ -7,6 +7,10 @@ answers are drawn per prompt (profiling, GRPO rollouts), about 3x on the starter
   longest sample of the batch ends).
 Greedy decoding picks the same tokens as `generate` and as vLLM in fp32. Models whose forward takes no
 position_ids (rare) go through `model.generate`.
+
+Memory is bounded: a forward batch holds at most `max_sequences` samples (256 by default), so fewer
+prompts go in a batch when N is large, and the samples of one prompt beyond the bound are drawn in
+chunks that continue the same random stream (`--samples 1024` is four batches of 256, never one).
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ import torch
 
 from sgpo.generate import Generation, Sample, check_sampling
 
+MAX_SEQUENCES = 256
+
 
 class HFGenerator:
     backend = "hf"
 
     def __init__(self, model_dir: str | Path | None = None, *, model=None, tokenizer=None,
-                 batch_size: int = 256, dtype: torch.dtype = torch.float32):
+                 batch_size: int = 256, max_sequences: int = MAX_SEQUENCES, dtype: torch.dtype = torch.float32):
         if model is None:
             from sgpo.model import load_model, load_tokenizer
 
@@ -31,7 +37,8 @@ class HFGenerator:
             model = load_model(model_dir, dtype=dtype)
         self.model, self.tokenizer = model, tokenizer
         self.tokenizer.padding_side = "left"
-        self.batch_size = batch_size  # prompts per forward batch
+        self.batch_size = batch_size  # prompts per forward batch, at most
+        self.max_sequences = max_sequences  # samples (prompts x N) per forward batch, at most
         # vLLM stops at the generation config's end tokens too (instruct models often have several)
         extra = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
         extra = extra if isinstance(extra, list) else [extra]
@@ -45,9 +52,11 @@ class HFGenerator:
         was_training = self.model.training
         self.model.eval()
         try:
+            per_prompt = 1 if temperature == 0 else n  # greedy samples are all equal: one is decoded
+            step = max(1, min(self.batch_size, self.max_sequences // per_prompt))
             out: list[Generation] = []
-            for start in range(0, len(prompts), self.batch_size):
-                chunk = prompts[start:start + self.batch_size]
+            for start in range(0, len(prompts), step):
+                chunk = prompts[start:start + step]
                 out.extend(self._generate_chunk(chunk, n, temperature, max_new_tokens, seed + start))
             return out
         finally:
@@ -58,8 +67,18 @@ class HFGenerator:
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.model.device)
         # Greedy samples are all equal: decode one per prompt and repeat it.
         per_prompt = 1 if temperature == 0 else n
-        decode = self._decode if self._own_loop else self._decode_with_generate
-        rows = decode(enc["input_ids"], enc["attention_mask"], per_prompt, temperature, max_new_tokens, seed)
+        if self._own_loop:
+            rng = torch.Generator(device=self.model.device).manual_seed(seed)
+            decode = self._decode
+        else:
+            torch.manual_seed(seed)
+            rng, decode = None, self._decode_with_generate
+        # More samples than a batch holds: `generate` then passes one prompt, whose samples are drawn in
+        # chunks that continue one random stream.
+        size, rows = min(per_prompt, self.max_sequences), []
+        for done in range(0, per_prompt, size):
+            rows += decode(enc["input_ids"], enc["attention_mask"], min(size, per_prompt - done), temperature,
+                           max_new_tokens, rng)
         results = []
         for i, prompt in enumerate(prompts):
             g = Generation(prompt=prompt, prompt_ids=enc["input_ids"][i][enc["attention_mask"][i].bool()].tolist())
@@ -71,12 +90,11 @@ class HFGenerator:
             results.append(g)
         return results
 
-    def _decode(self, input_ids, attention_mask, n, temperature, max_new_tokens, seed) -> list[list[int]]:
+    def _decode(self, input_ids, attention_mask, n, temperature, max_new_tokens, rng) -> list[list[int]]:
         """Token ids per sample (prompt-major, n per prompt), each ending at its end token if it has one."""
         from transformers import DynamicCache
 
         model, device = self.model, self.model.device
-        rng = torch.Generator(device=device).manual_seed(seed)
         cache = DynamicCache(config=model.config)
         positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
         logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
@@ -108,8 +126,8 @@ class HFGenerator:
             position = position + 1
         return out
 
-    def _decode_with_generate(self, input_ids, attention_mask, n, temperature, max_new_tokens, seed):
-        torch.manual_seed(seed)
+    def _decode_with_generate(self, input_ids, attention_mask, n, temperature, max_new_tokens, rng=None):
+        """As _decode, through `model.generate` (seeded by the caller through torch's global generator)."""
         sampling = dict(do_sample=False) if temperature == 0 else dict(do_sample=True, temperature=temperature,
                                                                        top_k=0, top_p=1.0)
         seqs = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, **sampling,
