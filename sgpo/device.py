@@ -14,6 +14,9 @@ import contextlib
 
 from sgpo.errors import ConfigError
 
+DEVICES = ("auto", "cpu", "cuda")
+DTYPES = ("auto", "float32", "bfloat16")
+
 
 def resolve_device(device: str) -> str:
     import torch

@@ -27,10 +27,14 @@ class ModelRef:
     n_params: int  # unique parameters (tied weights counted once)
 
 
-def check_spec(spec: str) -> str:
+def check_spec(spec: str, db=None) -> str:
     """A model spec made ready for another process, without loading or downloading anything: `starter`
-    (which must be there), an existing model folder (checked, made absolute), or an HF id like org/name."""
+    (which must be there), `run:NAME[@STEP]` (a run's checkpoint, beside the store `db`: kept as written),
+    an existing model folder (checked, made absolute), or an HF id like org/name."""
     spec = str(spec).strip()
+    if spec.startswith("run:"):
+        check_model_dir(run_checkpoint(spec, db))
+        return spec
     if spec == "starter":
         if not (STARTER_DIR / "config.json").exists():
             raise ModelError(f"the starter policy is missing from {STARTER_DIR}: run `sgpo starter train`")
@@ -44,10 +48,33 @@ def check_spec(spec: str) -> str:
     raise ModelError(f"model {spec!r} is neither 'starter', an existing folder, nor an HF id like org/name")
 
 
-def resolve_model(spec: str) -> ModelRef:
-    """`starter`, a local folder, or an HF id (downloaded once; offline this fails with a clear error)."""
-    resolved = check_spec(spec)
-    if resolved == "starter":
+def run_checkpoint(spec: str, db=None) -> Path:
+    """The folder of `run:NAME[@STEP]`: that step's checkpoint of run NAME of the store `db` (default:
+    $SGPO_DB, else ./runs/sgpo.db), or its latest when no step is given. A checkpoint is a model folder."""
+    from sgpo.store import default_path
+
+    name, _, step = spec[len("run:"):].partition("@")
+    root = default_path(db).parent / "checkpoints" / name
+    steps = sorted(int(p.name.split("-")[1]) for p in root.glob("step-*") if p.name.split("-")[1].isdigit())
+    if not name or not steps:
+        raise ModelError(f"model {spec!r}: run {name!r} has no checkpoint in {root} (is it a run of this store? "
+                         f"`sgpo runs` lists them)")
+    if not step:
+        latest = root / "latest"
+        return root / latest.read_text().strip() if latest.exists() else root / f"step-{steps[-1]:06d}"
+    if not step.isdigit() or int(step) not in steps:
+        raise ModelError(f"model {spec!r}: run {name!r} has no checkpoint at step {step}; it keeps steps "
+                         f"{', '.join(map(str, steps))} (older ones are pruned)")
+    return root / f"step-{int(step):06d}"
+
+
+def resolve_model(spec: str, db=None) -> ModelRef:
+    """`starter`, `run:NAME[@STEP]`, a local folder, or an HF id (downloaded once; offline this fails with a
+    clear error)."""
+    resolved = check_spec(spec, db)
+    if resolved.startswith("run:"):
+        path = run_checkpoint(resolved, db)
+    elif resolved == "starter":
         path = STARTER_DIR
     elif Path(resolved).is_absolute():
         path = Path(resolved)

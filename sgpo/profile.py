@@ -33,6 +33,7 @@ from sgpo import launch
 from sgpo.data import Dataset
 from sgpo.errors import ConfigError, DataError, SgpoError, StoreError
 from sgpo.generate import BACKENDS, Generation, fit_prompts, make_generator
+from sgpo.device import DEVICES, DTYPES
 from sgpo.knobs import Knobs, knob
 from sgpo.model import ModelRef, context_length, load_tokenizer
 from sgpo.store import Store, check_name
@@ -53,6 +54,11 @@ class ProfileConfig(Knobs):
     examples: int = knob(4, "completions kept per query to show later", min=0, max=64)
     truncate_prompts: bool = knob(False, "cut prompts longer than the model's context minus --max-new-tokens, "
                                          "keeping their END (where the question is); off: such a prompt is refused")
+    device: str = knob("auto", "--backend hf: where the model runs (auto = cuda when available)", choices=DEVICES)
+    dtype: str = knob("auto", "--backend hf: weights dtype (auto = bfloat16 on cuda, float32 on cpu)", choices=DTYPES)
+    gpu_memory_utilization: float = knob(0.9, "--backend vllm on a GPU: share of GPU memory vLLM may take",
+                                         min=0.0, max=1.0, open_min=True)
+    tensor_parallel_size: int = knob(1, "--backend vllm: GPUs the vLLM engine shards the model over", min=1, max=64)
 
 
 def profile_key(dataset_hash: str, model_hash: str, config: ProfileConfig, *, cut: bool = False) -> str:
@@ -96,7 +102,7 @@ def run_profile(dataset: Dataset, model_ref: ModelRef, config: ProfileConfig, st
     if generator is None:  # a resumed profile keeps its batch size: same batches, same seeds, same numbers
         generator = make_generator(config.backend, model_ref.path,
                                    batch_size=row["batch_size"] if row else config.batch_size,
-                                   **({"seed": config.seed} if config.backend == "vllm" else {}))
+                                   **backend_options(config))
     if row is None:
         store.record_dataset(hash=dataset.hash, spec=dataset.spec, path=dataset.source, rows=len(dataset),
                              fields=dataset.fields)
@@ -111,6 +117,19 @@ def run_profile(dataset: Dataset, model_ref: ModelRef, config: ProfileConfig, st
         with contextlib.suppress(SgpoError):
             store.update_profile(row["id"], pid=None)
     return {**profile_summary(store, row["id"], resumed=row["queries_done"] > 0), "warnings": warnings}
+
+
+def backend_options(config: ProfileConfig) -> dict:
+    """Where and how the backend runs: device and dtype for transformers; seed, and on a GPU the memory
+    share and tensor parallelism, for vLLM (on CPU it keeps its CPU defaults)."""
+    from sgpo.device import resolve_device, resolve_dtype
+
+    device = resolve_device(config.device)
+    if config.backend == "vllm":
+        gpu = {"gpu_memory_utilization": config.gpu_memory_utilization,
+               "tensor_parallel_size": config.tensor_parallel_size} if device == "cuda" else {}
+        return {"seed": config.seed, **gpu}
+    return {"device": device, "dtype": resolve_dtype(config.dtype, device)}
 
 
 def fit_to_context(frame: pd.DataFrame, model_ref: ModelRef, config: ProfileConfig) -> tuple[pd.DataFrame, list[str]]:

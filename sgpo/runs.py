@@ -29,21 +29,28 @@ from sgpo.store import Store
 from sgpo.vocab import ACTIVE_STATUSES, CREATED, FINISHED, INTERRUPTED, RUNNING, STOPPED
 
 
-def checkpoint_root(store: Store, name: str) -> Path:
-    return store.path.resolve().parent / "checkpoints" / name
+def checkpoint_root(store: Store | Path, name: str) -> Path:
+    """`checkpoints/NAME/` beside the store (a Store or its path)."""
+    return Path(getattr(store, "path", store)).resolve().parent / "checkpoints" / name
 
 
-def log_path(store: Store, name: str) -> Path:
-    return store.path.resolve().parent / "logs" / f"{name}.log"
+def log_path(store: Store | Path, name: str) -> Path:
+    return Path(getattr(store, "path", store)).resolve().parent / "logs" / f"{name}.log"
 
 
-def create(config, store: Store, *, name: str | None = None) -> dict:
+def create(config, store: Store | Path, *, name: str | None = None) -> dict:
     """Check a TrainConfig against the store, its data, model and profile, make its plan, and store the
-    run (status `created`). Nothing is written when a check fails. Returns the run's row, with the
-    warnings (also kept as the run's events)."""
+    run (status `created`). Nothing is written when a check fails: given the store's path rather than an
+    open Store, a refused run does not even create the database. Returns the run's row, with the warnings
+    (also kept as the run's events)."""
     from sgpo.train.setup import prepare
 
-    prep = prepare(config, store, name=name)
+    if not isinstance(store, Store):
+        path = Path(store)
+        prep = prepare(config, Store(path, readonly=True) if path.exists() else None, name=name, db_path=path)
+        store = Store(path)
+    else:
+        prep = prepare(config, store, name=name)
     run_id = store.create_run(**prep.run_row())
     for warning in prep.warnings:
         store.event(run_id, "warning", warning)

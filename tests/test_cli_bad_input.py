@@ -252,3 +252,13 @@ def test_the_table_walks_every_command():
     groups = {("data",), ("starter",), ("profile",)}  # groups without a command of their own
     assert known - groups - walked == set()
     assert set(NAMED) <= set(CASES)
+
+
+def test_a_refused_train_on_a_new_store_path_creates_nothing(cli, tmp_path):
+    """Checks that need the data or the model (inside the run's preparation) run before the store exists."""
+    db = tmp_path / "new" / "sgpo.db"
+    for args in (["--dataset", tmp_path / "missing.jsonl"], ["--model", tmp_path / "no-model"],
+                 ["--strategy", "sgpo", "--profile", "p"]):
+        code, out, err = cli("train", "--strategy", "grpo", *args, "--db", db)
+        assert code == 2 and err.startswith("error:") and "Traceback" not in err, err
+        assert not db.exists() and not (tmp_path / "new").exists()

@@ -49,3 +49,16 @@ def test_verl_export_onto_a_file_is_refused(planned, tmp_path):
     target.write_text("x")
     with pytest.raises(DataError, match="is a file"):
         export_verl(plan, row, target)
+
+
+def test_sgpo_plan_export_verl_writes_the_phases(cli, tmp_path):
+    from sgpo.data import load_dataset
+
+    store = Store(tmp_path / "s.db")
+    row = fill_profile(store, "p", n=240)
+    store.update_profile(row["id"], dataset_hash=load_dataset("builtin:train").hash)
+    code, out, err = cli("plan", "p", "--db", store.path, "--export-verl", tmp_path / "v", "--json")
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "v" / "manifest.json").read_text())
+    assert json.loads(out)["export_verl"] == str(tmp_path / "v")
+    assert sum(p["queries"] for p in manifest["phases"]) == sum(ph["count"] for ph in json.loads(out)["phases"])

@@ -38,6 +38,10 @@ def test_bad_input_exits_2_with_the_option_named(cli, toy, db_path):
     assert code == 2 and "--profile" in err and out == ""
     code, _, err = cli("train", "--steps", 0, "--db", db_path, *toy_cli_args(toy))
     assert code == 2 and "--steps" in err
+    assert not db_path.exists()  # refused before the store was created
+    from sgpo.store import Store
+
+    Store(db_path).close()
     code, _, err = cli("train", "--resume", "ghost", "--db", db_path)
     assert code == 2 and "ghost" in err
     code, _, err = cli("runs", "stop", "ghost", "--db", db_path)

@@ -27,7 +27,10 @@ def plan_command(
     profile: Annotated[str, typer.Argument(help="profile id or name (`sgpo profile list`)")],
     save: Annotated[Optional[str], typer.Option("--save", help="store the plan under this name")] = None,
     export_trl: Annotated[Optional[Path], typer.Option("--export-trl", help="write per-phase TRL datasets here")] = None,
-    dataset: Annotated[Optional[str], typer.Option(help="dataset spec for --export-trl (default: the profile's)")] = None,
+    export_verl: Annotated[Optional[Path], typer.Option(
+        "--export-verl", help="write one parquet per phase in verl's RL dataset schema here, with a manifest of "
+                              "each phase's rollout.n and command")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="dataset spec for the exports (default: the profile's)")] = None,
     db: DbOption = None, as_json: JsonOption = False, **knobs,
 ) -> None:
     """Plan a run from a profile: which queries to keep, their group sizes, the phases, and the cost."""
@@ -43,11 +46,14 @@ def plan_command(
     plan = make_plan(frame, config, n_params=row["n_params"], flops_profile=row["flops"] or 0.0)
     warnings = plan_warnings(row, plan)
     out = {"profile_id": row["id"], **plan.to_json(ids=False), "warnings": warnings}
-    if export_trl:
+    for option, folder, write in (("--export-trl", export_trl, export.export_trl),
+                                  ("--export-verl", export_verl, export.export_verl)):
+        if folder is None:
+            continue
         try:
-            out["export"] = str(export.export_trl(plan, row, export_trl, dataset))
+            out["export" if option == "--export-trl" else "export_verl"] = str(write(plan, row, folder, dataset))
         except OSError as exc:  # a parent that is a file, no permission, a full disk
-            raise DataError(f"--export-trl {export_trl}: cannot write there ({exc.strerror or exc}): give a "
+            raise DataError(f"{option} {folder}: cannot write there ({exc.strerror or exc}): give a "
                             f"writable folder") from None
     if save:
         out["plan_id"] = store.save_plan(name=save, profile_id=row["id"], config=config.to_dict(),

@@ -36,7 +36,8 @@ profile_app = typer.Typer(cls=ProfileGroup, no_args_is_help=True,
 @with_options(*config_options(ProfileConfig))
 def run(
     dataset: Annotated[str, typer.Argument(help="builtin:NAME, a .jsonl/.csv/.parquet file, or hf:REPO[:CONFIG][:SPLIT]")],
-    model: Annotated[str, typer.Option(help="'starter', a local model folder, or an HF id")] = "starter",
+    model: Annotated[str, typer.Option(help="'starter', run:NAME[@STEP] (a checkpoint of a run of this store), a "
+                                            "local model folder, or an HF id")] = "starter",
     name: Annotated[Optional[str], typer.Option(help="profile name (default: dataset-model-backend-N-key)")] = None,
     prompt_field: PromptField = None, answer_field: AnswerField = None, id_field: IdField = None,
     db: DbOption = None, as_json: JsonOption = False, **knobs,
@@ -59,7 +60,7 @@ def run(
     from sgpo.model import resolve_model
 
     ds = load_dataset(dataset, prompt_field=prompt_field, answer_field=answer_field, id_field=id_field)
-    ref = resolve_model(model)
+    ref = resolve_model(model, db)  # run:NAME[@STEP] is a checkpoint of a run of this store
     # the store is opened (and created) only once the data, model and prompts passed their checks
     summary = run_profile(ds, ref, config, lambda: open_store(db), name=name, progress=True)
     for warning in summary["warnings"]:

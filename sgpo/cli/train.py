@@ -14,9 +14,10 @@ from typing import Annotated, Optional
 import typer
 
 from sgpo import runs as lifecycle
-from sgpo.cli.common import (DbOption, JsonOption, check_option, config_options, open_store, print_json,
+from sgpo.cli.common import (DbOption, JsonOption, check_db_path, check_option, config_options, open_store, print_json,
                              with_options)
 from sgpo.plan import PlanConfig
+from sgpo.store import default_path
 from sgpo.train.config import TrainConfig
 from sgpo.units import flops as human_flops
 from sgpo.units import percent
@@ -51,8 +52,10 @@ def train_command(**kw) -> None:
         return _report(lifecycle.resume(resume_ref, open_store(db, create=False), detach=detach), as_json)
     plan = {s.name: kw.pop(s.name) for s in PlanConfig.specs() if s.name not in PLAN_SKIP}
     cfg = TrainConfig(**kw, plan=plan if kw.get("strategy") == "sgpo" else {})
-    store = open_store(db)  # after the knobs are checked: a refused command creates no store
-    run = lifecycle.create(cfg, store, name=name)
+    path = default_path(db)
+    check_db_path(path)
+    run = lifecycle.create(cfg, path, name=name)  # the store is created only once every check passed
+    store = open_store(db)
     for warning in run["warnings"]:
         typer.echo(f"warning: {warning}", err=True)
     _report(lifecycle.start(run["id"], store, detach=detach), as_json)

@@ -29,12 +29,13 @@ class HFGenerator:
     backend = "hf"
 
     def __init__(self, model_dir: str | Path | None = None, *, model=None, tokenizer=None,
-                 batch_size: int = 256, max_sequences: int = MAX_SEQUENCES, dtype: torch.dtype = torch.float32):
+                 batch_size: int = 256, max_sequences: int = MAX_SEQUENCES, dtype: torch.dtype = torch.float32,
+                 device: str = "cpu"):
         if model is None:
             from sgpo.model import load_model, load_tokenizer
 
             tokenizer = load_tokenizer(model_dir)
-            model = load_model(model_dir, dtype=dtype)
+            model = load_model(model_dir, dtype=dtype).to(device)
         self.model, self.tokenizer = model, tokenizer
         self.tokenizer.padding_side = "left"
         self.batch_size = batch_size  # prompts per forward batch, at most

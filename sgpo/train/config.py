@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from sgpo.device import DEVICES, DTYPES
 from sgpo.errors import ConfigError
 from sgpo.generate import BACKENDS
 from sgpo.knobs import Knobs, knob
@@ -20,8 +21,6 @@ from sgpo.vocab import STRATEGIES
 
 AGGREGATIONS = ("token-mean", "sequence-mean")
 ENGINES = ("native", "trl")
-DEVICES = ("auto", "cpu", "cuda")
-DTYPES = ("auto", "float32", "bfloat16")
 
 
 @dataclass

@@ -58,8 +58,9 @@ class Prepared:
                 "model_hash": self.model.weights_hash}
 
 
-def prepare(cfg: TrainConfig, store: Store, *, name: str | None) -> Prepared:
-    """Check a new run's config against the store, its data, model and profile, and make its plan."""
+def prepare(cfg: TrainConfig, store: Store | None, *, name: str | None, db_path=None) -> Prepared:
+    """Check a new run's config against the store, its data, model and profile, and make its plan.
+    store=None: the store at db_path does not exist yet (so it holds no run and no profile)."""
     from sgpo.runs import checkpoint_root
 
     cfg.validate()
@@ -67,16 +68,20 @@ def prepare(cfg: TrainConfig, store: Store, *, name: str | None) -> Prepared:
         raise ConfigError("--strategy sgpo needs --profile PROFILE (an id or name from `sgpo profile list`): "
                           "the plan is made from its p_hat")
     name = check_name(name, "run") if name else f"{cfg.strategy}-{time.strftime('%Y%m%d-%H%M%S')}"
-    if list(store.db["runs"].rows_where("name = ?", [name])):
-        raise ConfigError(f"--name {name!r} is taken by another run in {store.path}: choose another name, or "
+    db_path = store.path if store is not None else db_path
+    if store is not None and list(store.db["runs"].rows_where("name = ?", [name])):
+        raise ConfigError(f"--name {name!r} is taken by another run in {db_path}: choose another name, or "
                           f"continue that run with `sgpo runs resume {name}`")
-    stale = checkpoint_root(store, name)
+    stale = checkpoint_root(db_path, name)
     if stale.exists() and any(stale.iterdir()):
         # another store in the same folder (or a deleted one) used this name: its weights are not this run's
-        raise ConfigError(f"--name {name!r}: {stale} already holds checkpoints that no run of {store.path} owns "
+        raise ConfigError(f"--name {name!r}: {stale} already holds checkpoints that no run of {db_path} owns "
                           f"(another store in that folder used the name): choose another name or remove that folder")
     prep = _load_inputs(cfg, name)
     if cfg.strategy == "sgpo":
+        if store is None:
+            raise ConfigError(f"--profile {cfg.profile}: the store {db_path} does not exist yet, so it holds no "
+                              f"profile: profile the dataset first (sgpo profile {cfg.dataset} --db {db_path})")
         _attach_profile(prep, store)
         _make_plan(prep)
         prep.warnings += sampling_mismatch(prep.profile, cfg)

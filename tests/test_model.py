@@ -1,0 +1,41 @@
+"""Model specs: a run's checkpoint (`run:NAME[@STEP]`) is a model that can be profiled like any other."""
+
+import json
+
+import pytest
+
+from sgpo.errors import ModelError
+from sgpo.model import check_spec, resolve_model
+from sgpo.runs import train
+from sgpo.store import Store
+from tests.test_train_helpers import toy, toy_config  # noqa: F401 (a fixture)
+
+
+@pytest.fixture(scope="module")
+def trained(toy, tmp_path_factory):
+    db = tmp_path_factory.mktemp("ckpt") / "sgpo.db"
+    train(toy_config(toy, steps=4, checkpoint_every=2, eval_every=0), Store(db), name="r")
+    return db
+
+
+def test_a_run_checkpoint_resolves_by_step_and_latest(trained):
+    at2 = resolve_model("run:r@2", trained)
+    latest = resolve_model("run:r", trained)
+    assert at2.path.name == "step-000002" and latest.path.name == "step-000004"
+    assert at2.weights_hash != latest.weights_hash and at2.spec == "run:r@2"
+    assert check_spec("run:r@4", trained) == "run:r@4"  # passed on as written: the other process resolves it
+
+
+@pytest.mark.parametrize("spec, message", [("run:r@3", "keeps steps 2, 4"), ("run:ghost", "no checkpoint"),
+                                           ("run:r@x", "no checkpoint at step x")])
+def test_a_missing_checkpoint_is_named(trained, spec, message):
+    with pytest.raises(ModelError, match=message):
+        resolve_model(spec, trained)
+
+
+def test_sgpo_profile_measures_a_checkpoint_of_a_run(trained, toy, cli):
+    code, out, err = cli("profile", toy.data, "--model", "run:r@2", "--samples", 2, "--max-new-tokens", 1,
+                         "--db", trained, "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["model"]["spec"] == "run:r@2" and summary["queries"] == 40
