@@ -4,6 +4,8 @@
     fill_profile(store, "p", n=240)        # a profile over built-in train queries, harder with difficulty
     fill_big_profile(store, 100_000)       # a 100,000-query profile, for the planner and the Plan page
     fill_run(store, "r", "sgpo", steps=20) # a run: step-0 row, per-step metrics, an eval every 5 steps
+    fill_long_run(store, "long", steps=20_000)  # a noisy run with every metric the trainer logs, written in bulk
+    fill_checkpoint(store, "r", 20)        # a checkpoint folder the dashboard lists (not a loadable model)
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from sgpo.store import Store
 
 
 def fill_profile(store: Store, name: str = "synthetic", n: int = 240, samples: int = 8, seed: int = 0,
-                 status: str = "done", dataset_spec: str = "builtin:train") -> dict:
-    """A profile over n built-in train queries spread over all tasks, harder with difficulty (p_hat 0..1)."""
+                 status: str = "done", dataset_spec: str = "builtin:train", *, skill: float = 0.0,
+                 model_spec: str = "starter", dataset_hash: str = "d") -> dict:
+    """A profile over n built-in train queries spread over all tasks, harder with difficulty (p_hat 0..1).
+    `skill` lifts every query's success rate (a later checkpoint of the same policy: same dataset_hash)."""
     from sgpo.data import load_dataset
 
     frame = None
@@ -30,15 +34,15 @@ def fill_profile(store: Store, name: str = "synthetic", n: int = 240, samples: i
     levels = frame["difficulty"].astype(int).tolist() if frame is not None else [1] * n
     rng = np.random.default_rng(seed)
     pid = store.create_profile({
-        "name": name, "key": f"k-{name}", "status": status, "dataset_hash": "d", "dataset_spec": dataset_spec,
-        "model_spec": "starter", "model_hash": "m", "n_params": 1_780_032, "backend": "hf", "samples": samples,
+        "name": name, "key": f"k-{name}", "status": status, "dataset_hash": dataset_hash,
+        "dataset_spec": dataset_spec, "model_spec": model_spec, "model_hash": "m", "n_params": 1_780_032, "backend": "hf", "samples": samples,
         "queries_total": n, "queries_done": 0, "flops": 0.0, "seconds": 0.0})
     rows = []
     for i in range(n):
-        p = max(0.0, 1.0 - levels[i] / 8 + rng.normal(0, 0.2))
+        p = max(0.0, 1.0 - levels[i] / 8 + skill + rng.normal(0, 0.2))
         successes = int(rng.binomial(samples, min(p, 1.0)))
-        examples = [{"text": f"{ids[i]}-ok", "reward": 1.0}] * min(successes, 2) + \
-                   [{"text": f"{ids[i]}-bad", "reward": 0.0}] * min(samples - successes, 2)
+        examples = [{"text": f"{ids[i]}-{model_spec}-ok", "reward": 1.0}] * min(successes, 2) + \
+                   [{"text": f"{ids[i]}-{model_spec}-bad", "reward": 0.0}] * min(samples - successes, 2)
         rows.append({"position": i, "query_id": ids[i], "task": tasks[i], "difficulty": levels[i],
                      "samples": samples, "successes": successes, "p_hat": successes / samples,
                      "prompt_tokens": 12, "completion_tokens_total": 8 * samples, "completion_tokens_mean": 8.0,
@@ -90,3 +94,115 @@ def fill_big_profile(store: Store, n: int) -> None:
              "samples": 8, "successes": int(s), "p_hat": s / 8, "prompt_tokens": 12, "completion_tokens_total": 80,
              "completion_tokens_mean": 10.0, "examples": "[]"} for i, s in enumerate(succ)]
     store.add_profile_batch(pid, rows, {"queries_done": n})
+
+
+def fill_long_run(store: Store, name: str, strategy: str = "sgpo", steps: int = 20_000, *, seed: int = 0,
+                  eval_every: int = 100, profile_id: int | None = None, status: str = "finished",
+                  forecast: float | None = 0.38, config: dict | None = None, pid: int | None = None,
+                  start: int = 0, length: int | None = None) -> int:
+    """A long run with every per-step metric the trainer logs (sgpo/train/loop.py), noise and rare spikes
+    included, written in bulk (one transaction) so that 20,000 steps take seconds. sgpo runs get three
+    phases and a stored plan whose forecast is `forecast`. `start` > 0 appends steps start+1..steps to an
+    existing run named `name` (a live run growing towards `length` steps); `pid` marks it owned by that
+    process."""
+    rng = np.random.default_rng(seed)
+    if start == 0:
+        plan = None
+        if strategy == "sgpo" and forecast is not None:
+            side = {"rollouts": 10_000, "flops": 5e12, "forecast_wasted_fraction": forecast,
+                    "forecast_informative_fraction": 1 - forecast}
+            plan = {"config": {}, "counts": {}, "phases": [],
+                    "forecast": {"plan": side, "baseline": {**side, "forecast_wasted_fraction": 0.55}, "ratio": 1.3}}
+        config = {"steps": steps, "strategy": strategy, "lr": 5e-5, "seed": seed, "dataset": "builtin:train",
+                  "model": "starter"} if config is None else config
+        run = store.create_run(name=name, strategy=strategy, config=config, plan=plan, profile_id=profile_id)
+    else:
+        run = store.find_run(name)["id"]
+    store.update_run(run, status=status, pid=pid)
+    n_params, profile_flops = 1_790_208, (2.35e12 if strategy == "sgpo" else 0.0)
+    total_steps = length or max(steps, start + 1)
+    step = np.arange(start + 1, steps + 1)
+    progress = step / total_steps
+    phase = np.searchsorted([total_steps // 3, 2 * total_steps // 3], step, side="right") if strategy == "sgpo" \
+        else np.zeros_like(step)
+    rollouts = np.full(len(step), 256)
+    level = 0.55 - 0.2 * progress if strategy != "sgpo" else 0.4 - 0.1 * progress + 0.05 * phase
+    wasted = np.clip(rng.binomial(256, np.clip(level, 0, 1)) + (rng.random(len(step)) < 0.002) * 120, 0, 256)
+    groups = np.full(len(step), 32)
+    informative = np.clip(np.round(32 * (1 - wasted / 256)), 0, 32).astype(int)
+    reward = np.clip(0.2 + 0.5 * progress + rng.normal(0, 0.05, len(step)) -
+                     (rng.random(len(step)) < 0.002) * 0.3, 0, 1)
+    tok_p, tok_c = rollouts * 12, rng.integers(1500, 2500, len(step))
+    seconds = rng.gamma(20, 0.025, len(step))
+    previous = store.metrics_frame(run, after_step=start - 1) if start else None
+    base = previous.iloc[-1] if previous is not None and len(previous) else None
+
+    def cumulative(values, column):
+        return np.cumsum(values) + (float(base[column]) if base is not None and column in base else 0.0)
+
+    flops_rollout = cumulative(2.0 * n_params * (tok_p + tok_c), "flops_rollout")
+    flops_train = cumulative(6.0 * n_params * tok_c * (1 - wasted / 256), "flops_train")
+    rollouts_total, wasted_total = cumulative(rollouts, "rollouts_total"), cumulative(wasted, "wasted_rollouts_total")
+    groups_total = cumulative(groups, "groups_total")
+    informative_total = cumulative(informative, "informative_groups_total")
+    tokens_total, wall = cumulative(tok_p + tok_c, "tokens_total"), cumulative(seconds, "wall_seconds")
+    flops_total = profile_flops + flops_rollout + flops_train
+    accuracy = np.clip(0.3 + 0.25 * progress + rng.normal(0, 0.01, len(step)), 0, 1)
+    metric_rows, eval_rows = [], []
+    if start == 0:
+        totals = {"flops_profile": profile_flops, "flops_rollout": 0.0, "flops_train": 0.0,
+                  "flops_total": profile_flops, "flops_eval": 0.0, "rollouts_total": 0, "wasted_rollouts_total": 0,
+                  "groups_total": 0, "informative_groups_total": 0, "run_wasted_fraction": None,
+                  "run_informative_fraction": None, "queries_total": 0, "tokens_total": 0, "initial": True}
+        metric_rows.append({"run_id": run, "step": 0, "phase": 0, "wall_seconds": 0.0, "data": json.dumps(totals)})
+        eval_rows.append({"run_id": run, "step": 0, "flops_total": profile_flops, "accuracy": 0.3,
+                          "data": json.dumps({"by_difficulty": {"1": 0.5, "2": 0.3, "3": 0.1}})})
+    for i, s in enumerate(step.tolist()):
+        data = {
+            "queries": 32, "rollouts": 256, "groups": 32, "informative_groups": int(informative[i]),
+            "wasted_rollouts": int(wasted[i]), "step_wasted_fraction": wasted[i] / 256,
+            "step_informative_fraction": informative[i] / 32, "group_size": 8, "reward_mean": float(reward[i]),
+            "reward_by_group_size": {"8": float(reward[i])}, "tokens_prompt": int(tok_p[i]),
+            "tokens_completion": int(tok_c[i]), "tokens_trained": int(tok_c[i]), "trained_sequences": 200,
+            "loss": float(rng.normal(0, 0.01)), "kl": 0.0, "entropy": 1.2, "grad_norm": 0.8, "lr": 5e-5,
+            "step_seconds": float(seconds[i]), "generation_seconds": float(seconds[i]) * 0.6, "phase": int(phase[i]),
+            "epoch": s // 125, "flops_profile": profile_flops, "flops_rollout": float(flops_rollout[i]),
+            "flops_train": float(flops_train[i]), "flops_total": float(flops_total[i]), "flops_eval": 0.0,
+            "rollouts_total": int(rollouts_total[i]), "wasted_rollouts_total": int(wasted_total[i]),
+            "groups_total": int(groups_total[i]), "informative_groups_total": int(informative_total[i]),
+            "run_wasted_fraction": wasted_total[i] / rollouts_total[i],
+            "run_informative_fraction": informative_total[i] / groups_total[i],
+            "queries_total": int(32 * s), "tokens_total": int(tokens_total[i])}
+        metric_rows.append({"run_id": run, "step": s, "phase": int(phase[i]), "wall_seconds": float(wall[i]),
+                            "data": json.dumps(data)})
+        if s % eval_every == 0:
+            acc = float(accuracy[i])
+            eval_rows.append({"run_id": run, "step": s, "flops_total": float(flops_total[i]), "accuracy": acc,
+                              "data": json.dumps({"by_difficulty": {"1": min(1, acc + 0.2), "2": acc,
+                                                                    "3": max(0, acc - 0.2)}})})
+    with store.transaction():  # the rows log_step writes, in one transaction instead of one per step
+        store.db["metrics"].upsert_all(metric_rows, pk=("run_id", "step"))
+        if eval_rows:
+            store.db["evals"].upsert_all(eval_rows, pk=("run_id", "step"))
+        store.db["runs"].update(run, {"step": int(step[-1]) if len(step) else start})
+    return run
+
+
+def fill_checkpoint(store: Store, run_name: str, step: int):
+    """An empty but complete checkpoint folder of the run at `step`, as sgpo/train/checkpoint.py lays it out
+    (state.json, safetensors weights, a zip optimizer.pt): enough to be listed and offered for profiling,
+    not to be loaded as a model."""
+    import zipfile
+
+    from safetensors.numpy import save_file
+
+    from sgpo.runs import checkpoint_root
+
+    folder = checkpoint_root(store, run_name) / f"step-{step:06d}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "state.json").write_text(json.dumps({"step": step}))
+    save_file({"w": np.zeros(2, dtype=np.float32)}, str(folder / "model.safetensors"))
+    with zipfile.ZipFile(folder / "optimizer.pt", "w") as z:
+        z.writestr("optimizer/data.pkl", b"")
+    (folder.parent / "latest").write_text(folder.name)
+    return folder

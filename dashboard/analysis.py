@@ -46,9 +46,11 @@ def filter_queries(frame: pd.DataFrame, *, search: str = "", tasks=None, decisio
 
 
 def export_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """What a filtered dataset is exported as: the dataset's fields plus what profiling learned."""
+    """What a filtered dataset is exported as: the dataset's fields plus what profiling learned (and, when
+    compared with an earlier profile, both p_hats and both bands)."""
     cols = [c for c in ("id", "prompt", "answer", "task", "difficulty", "p_hat", "samples", "successes",
-                        "decision", "group_size", "phase") if c in frame.columns]
+                        "decision", "group_size", "phase", "p_hat_before", "p_hat_after", "band_before", "band_after")
+            if c in frame.columns]
     return frame[cols].reset_index(drop=True)
 
 
@@ -79,7 +81,7 @@ def forecast_metrics(forecast: dict) -> list[tuple[str, str, str, str | None]]:
     wasted, wasted_base = plan.get("forecast_wasted_fraction"), base.get("forecast_wasted_fraction")
     return [
         ("forecast_rollouts", "rollouts", units.count(plan["rollouts"]),
-         f"{plan['rollouts'] - base['rollouts']:+,.0f} vs GRPO"),
+         f"{signed_count(plan['rollouts'] - base['rollouts'])} vs GRPO"),
         ("forecast_flops", "FLOPs (profiling included)", units.flops(plan.get("flops")),
          f"GRPO {units.flops(base.get('flops'))}"),
         ("forecast_wasted", "expected wasted fraction", units.percent(wasted),
@@ -88,15 +90,22 @@ def forecast_metrics(forecast: dict) -> list[tuple[str, str, str, str | None]]:
     ]
 
 
-FORECAST_ROWS = [("rollouts", units.count), ("flops", units.flops), ("flops_rollout", units.flops),
-                 ("flops_train", units.flops), ("forecast_informative_fraction", units.percent),
-                 ("expected_wasted_rollouts", units.count), ("forecast_wasted_fraction", units.percent)]
+FORECAST_ROWS = [("rollouts", "rollouts", units.count), ("flops", "total compute (profiling included)", units.flops),
+                 ("flops_rollout", "rollout generation", units.flops), ("flops_train", "training updates", units.flops),
+                 ("forecast_informative_fraction", "informative groups", units.percent),
+                 ("expected_wasted_rollouts", "expected wasted rollouts", units.count),
+                 ("forecast_wasted_fraction", "expected wasted fraction", units.percent)]
 
 
 def forecast_rows(forecast: dict) -> pd.DataFrame:
     """forecast.plan and forecast.baseline side by side (one row per quantity), in human units."""
-    return pd.DataFrame({side: [fmt(forecast.get(side, {}).get(k)) for k, fmt in FORECAST_ROWS]
-                         for side in ("plan", "baseline")}, index=[k for k, _ in FORECAST_ROWS])
+    return pd.DataFrame({side: [fmt(forecast.get(side, {}).get(k)) for k, _, fmt in FORECAST_ROWS]
+                         for side in ("plan", "baseline")}, index=[label for _, label, _ in FORECAST_ROWS])
+
+
+def signed_count(x) -> str:
+    """'+1,234' / '-56' / '+3.42 M'."""
+    return ("-" if x < 0 else "+") + units.count(abs(x))
 
 
 # train -------------------------------------------------------------------------------------------
@@ -122,7 +131,7 @@ def accuracy_by_difficulty(evals: pd.DataFrame) -> pd.DataFrame:
         if len(parts) == 3 and parts[2] != "accuracy":
             continue
         level = parts[1]
-        part = evals[["step", "flops_total"]].assign(difficulty=level, accuracy=evals[col])
+        part = evals[[c for c in ("step", "flops_total") if c in evals]].assign(difficulty=level, accuracy=evals[col])
         rows.append(part)
     if not rows:
         return pd.DataFrame(columns=["step", "flops_total", "difficulty", "accuracy"])
@@ -141,19 +150,40 @@ def first_reach(evals: pd.DataFrame, target: float, tol: float = 1e-9) -> float 
     return float(hit["flops_total"].iloc[0]) if len(hit) else None
 
 
-def compute_reduction(baseline: pd.DataFrame, other: pd.DataFrame) -> float | None:
-    """Compute-reduction factor at matched accuracy.
+def _initial(evals: pd.DataFrame) -> float | None:
+    """Accuracy before training (the step-0 eval), if the run logged one."""
+    start = evals[evals["step"] == 0] if "step" in evals else evals.iloc[:0]
+    return float(start["accuracy"].iloc[0]) if len(start) else None
 
-    FLOPs the baseline needs to first reach its final accuracy, divided by the FLOPs the other run needs to
-    first reach that same accuracy. Above 1: the other run is cheaper. None if the other never gets there
-    (or either run has no evals)."""
+
+def reduction(baseline: pd.DataFrame, other: pd.DataFrame) -> tuple[float | None, str]:
+    """(compute-reduction factor, what to show): the FLOPs the baseline needs to first reach its latest
+    accuracy (the target), divided by the FLOPs the other run needs to first reach it, both counted from
+    evaluations after training began (profiling included). Above 1: the other run is cheaper.
+
+    A factor only where it means something: both runs evaluated, the target above where the baseline
+    started (it learned something) and above where the other run started (it has to learn to get there),
+    and the other run evaluated at or past the target; otherwise None with the reason."""
     if baseline.empty or other.empty:
-        return None
+        return None, "no evaluations yet"
     target = float(baseline.sort_values("step")["accuracy"].iloc[-1])
-    base, mine = first_reach(baseline, target), first_reach(other, target)
-    if base is None or mine is None or mine <= 0:
-        return None
-    return base / mine
+    start, other_start = _initial(baseline), _initial(other)
+    if start is not None and target <= start:
+        return None, "n/a: baseline has not improved"
+    if other_start is not None and other_start >= target:
+        return None, "n/a: starts at the target"
+    trained = [e[e["step"] > 0] if "step" in e else e for e in (baseline, other)]
+    base, mine = first_reach(trained[0], target), first_reach(trained[1], target)
+    if mine is None:
+        return None, "not yet reached"
+    if base is None or mine <= 0:
+        return None, "n/a"
+    return base / mine, units.factor(base / mine)
+
+
+def compute_reduction(baseline: pd.DataFrame, other: pd.DataFrame) -> float | None:
+    """The factor of `reduction`, or None where it has no meaning."""
+    return reduction(baseline, other)[0]
 
 
 def default_comparison(runs: list[dict], k: int = 4) -> list[str]:
@@ -168,28 +198,127 @@ def default_comparison(runs: list[dict], k: int = 4) -> list[str]:
 
 def compare_table(runs: list[dict], evals: dict[str, pd.DataFrame], metrics: dict[str, pd.DataFrame],
                   baseline: str | None) -> pd.DataFrame:
-    """One row per run: strategy, status, steps, final accuracy, total FLOPs, wasted fraction, and the
-    compute-reduction factor against `baseline` (None where it cannot be matched)."""
+    """One row per run, raw numbers (what the CSV holds): strategy, status, steps, final accuracy, total
+    FLOPs, wasted fraction, and the compute-reduction factor against `baseline` with its reading
+    (`reduction`: "2.53x", "baseline", "not yet reached", ...)."""
     rows = []
     base = evals.get(baseline, pd.DataFrame()) if baseline else pd.DataFrame()
     for run in runs:
         name = run["name"]
         ev = evals.get(name, pd.DataFrame())
         m = metrics.get(name, pd.DataFrame())
+        factor, text = (None, "baseline") if name == baseline else reduction(base, ev) if baseline else (None, "n/a")
         rows.append({
             "run": name, "strategy": run.get("strategy"), "status": run.get("status"), "step": run.get("step"),
             "final_accuracy": float(ev.sort_values("step")["accuracy"].iloc[-1]) if len(ev) else None,
-            "flops_total": float(ev["flops_total"].max()) if len(ev) else None,
+            "flops_total": float(m["flops_total"].max()) if "flops_total" in m and m["flops_total"].notna().any()
+            else float(ev["flops_total"].max()) if len(ev) and "flops_total" in ev else None,
             "run_wasted_fraction": float(m["wasted_rollouts"].sum() / m["rollouts"].sum())
             if {"wasted_rollouts", "rollouts"} <= set(m) and m["rollouts"].sum() > 0 else None,
-            "compute_reduction": compute_reduction(base, ev) if baseline else None,
+            "compute_reduction": factor, "reduction": text,
         })
     return pd.DataFrame(rows)
 
 
 def format_factor(factor) -> str:
-    """'2.53x', or 'never matched' where the factor is None / NaN."""
-    return "never matched" if factor is None or pd.isna(factor) else units.factor(factor)
+    """'2.53x', or 'not yet reached' where the factor is None / NaN."""
+    return "not yet reached" if factor is None or pd.isna(factor) else units.factor(factor)
+
+
+COMPARE_COLUMNS = {"run": str, "strategy": str, "status": str, "step": units.count, "final_accuracy": units.percent,
+                   "flops_total": units.flops, "run_wasted_fraction": units.percent, "reduction": str}
+COMPARE_LABELS = {"step": "at step", "final_accuracy": "final accuracy", "flops_total": "total compute",
+                  "run_wasted_fraction": "wasted rollouts", "reduction": "compute reduction"}
+
+
+def human_table(table: pd.DataFrame, knobs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """compare_table as shown: every number in its unit, then the knobs that differ between the runs."""
+    out = pd.DataFrame({COMPARE_LABELS.get(c, c): table[c].map(fmt)
+                        for c, fmt in COMPARE_COLUMNS.items() if c in table})
+    if knobs is not None and len(knobs.columns):
+        out = out.join(knobs.reindex(table["run"]).map(knob_text).reset_index(drop=True), suffixes=("", " (knob)"))
+    return out
+
+
+# knobs: what differs between runs ---------------------------------------------------------------------
+def flatten(config: dict, prefix: str = "") -> dict:
+    """{"plan": {"trivial_threshold": 0.6}} -> {"plan.trivial_threshold": 0.6}; lists become text."""
+    out = {}
+    for k, v in (config or {}).items():
+        if isinstance(v, dict):
+            out |= flatten(v, f"{prefix}{k}.")
+        else:
+            out[f"{prefix}{k}"] = str(v) if isinstance(v, (list, tuple)) else v
+    return out
+
+
+def run_knobs(configs: dict[str, dict], plan_defaults: dict | None = None) -> pd.DataFrame:
+    """One row per run (by name), one column per config knob, flattened. A run that trains a plan and
+    left a plan knob at its default gets the default (its config keeps only what differs); other runs
+    have no value for it. Runs from elsewhere may have any keys, or none."""
+    rows = {}
+    for name, cfg in configs.items():
+        cfg = dict(cfg or {})
+        if plan_defaults and cfg.get("strategy") == "sgpo":
+            cfg["plan"] = {**plan_defaults, **(cfg.get("plan") or {})}
+        rows[name] = flatten(cfg)
+    return pd.DataFrame.from_dict(rows, orient="index") if rows else pd.DataFrame()
+
+
+def knob_text(value) -> str:
+    """A knob value as shown and filtered on: '—' when absent, numbers at four significant digits."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating)) and float(value).is_integer()
+                                                and abs(value) < 1e6):
+        return units.count(value)
+    if isinstance(value, (float, np.floating)):
+        return units.number(value)
+    return str(value)
+
+
+def differing_knobs(knobs: pd.DataFrame, skip=("strategy",)) -> list[str]:
+    """The knobs set to more than one value among the runs that set them (a plan knob does not differ
+    because a GRPO run has none; strategy has its own filter)."""
+    if knobs.empty:
+        return []
+    text = knobs.map(knob_text)
+    return [c for c in knobs.columns if c not in skip and text[c][text[c] != "—"].nunique() > 1]
+
+
+def filter_runs(runs: list[dict], knobs: pd.DataFrame, strategies=None, wanted: dict | None = None) -> list[dict]:
+    """The runs whose strategy is among `strategies` and whose knob values (as knob_text shows them) are
+    among `wanted[knob]`, for every knob given (an empty choice filters nothing)."""
+    text = knobs.map(knob_text) if not knobs.empty else knobs
+    out = []
+    for r in runs:
+        if strategies and r.get("strategy") not in strategies:
+            continue
+        if any(values and (r["name"] not in text.index or text.at[r["name"], k] not in values)
+               for k, values in (wanted or {}).items() if k in text):
+            continue
+        out.append(r)
+    return out
+
+
+def group_table(table: pd.DataFrame, knobs: pd.DataFrame, by: str) -> pd.DataFrame:
+    """Runs grouped by strategy or a knob: how many, final accuracy mean ± std, mean wasted fraction, mean
+    total compute and the best compute reduction, in human units."""
+    key = table["strategy"] if by == "strategy" else table["run"].map(knobs[by].map(knob_text)) \
+        if by in knobs else table["run"]
+    rows = []
+    for value, part in table.groupby(key.fillna("—").to_numpy(), sort=True):
+        acc = part["final_accuracy"].dropna()
+        best = part["compute_reduction"].dropna()
+        rows.append({by: value, "runs": units.count(len(part)),
+                     "final accuracy": "n/a" if acc.empty else units.percent(acc.mean()) +
+                     (f" ± {acc.std() * 100:.1f} pts" if len(acc) > 1 else ""),
+                     "wasted rollouts": units.percent(part["run_wasted_fraction"].dropna().mean()),
+                     "total compute": units.flops(part["flops_total"].dropna().mean()),
+                     "best reduction": units.factor(best.max()) if len(best) else "n/a"})
+    return pd.DataFrame(rows)
 
 
 def long_evals(evals: dict[str, pd.DataFrame]) -> pd.DataFrame:

@@ -1,4 +1,5 @@
-"""Plotly figure builders: plain functions from frames to figures, called by the pages and the tests.
+"""Plotly figures of profiles and plans (Audit, Plan): plain functions from frames to figures, called by the
+pages and the tests. Training runs are drawn by run_figures.py.
 
 Big tables are reduced before they reach plotly (a histogram is sent as bar counts, not 100,000
 points), so a figure costs the same to draw whatever the dataset size.
@@ -10,30 +11,16 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.analysis import accuracy_by_difficulty, phase_changes
 from sgpo.vocab import DECISIONS
 
 COLORS = {"trivial": "#9aa5b1", "learnable": "#2e86de", "unsolved_kept": "#e67e22",
           "unsolved_dropped": "#d9d9d9"}
-FLOPS_BUCKETS = [("flops_profile", "profiling", "#8e44ad"), ("flops_rollout", "rollouts", "#2e86de"),
-                 ("flops_train", "training", "#27ae60")]
 MAX_BARS = 50
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 320) -> go.Figure:
     fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, height=height,
                       margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25))
-    return fig
-
-
-MAX_PHASE_LABELS = 8  # beyond this many phase changes the lines stay, their labels would overlap
-
-
-def _mark_phases(fig: go.Figure, changes: list[tuple[int, int]]) -> go.Figure:
-    label = len(changes) <= MAX_PHASE_LABELS
-    for step, phase in changes:
-        fig.add_vline(x=step, line_dash="dot", line_color="#7f8c8d", line_width=1,
-                      **({"annotation_text": f"phase {phase}", "annotation_position": "top left"} if label else {}))
     return fig
 
 
@@ -49,7 +36,7 @@ def _empty(title: str, message: str) -> go.Figure:
 def p_hat_histogram(frame: pd.DataFrame) -> go.Figure:
     """Queries per p_hat value, stacked by the plan's decision (p_hat is successes / samples, so it
     takes few distinct values; with more than MAX_BARS of them it is binned)."""
-    title = "p_hat under the initial policy, coloured by decision"
+    title = "p_hat per query, coloured by the plan's decision"
     if frame.empty:
         return _empty(title, "no profiled queries yet")
     p = frame["p_hat"].to_numpy(dtype=float)
@@ -113,85 +100,68 @@ def phase_timeline(phases: list[dict]) -> go.Figure:
     return _layout(fig, title, "rollouts", "", height=160)
 
 
-# train ---------------------------------------------------------------------------------------------
-def _line(metrics: pd.DataFrame, columns: list[tuple[str, str]], title: str, y: str) -> go.Figure:
-    present = [(c, n) for c, n in columns if c in metrics]
-    if metrics.empty or not present:
-        return _empty(title, "waiting for the first step")
+
+
+# before against after (dashboard/drift.py) ---------------------------------------------------------------
+def transition_heatmap(counts: pd.DataFrame) -> go.Figure:
+    """Band before (rows, easiest on top) against band after (columns): each cell's query count and its
+    share of the row, shaded by that share, so the diagonal reads as "stayed"."""
+    title = "decision bands: before (rows) → after (columns)"
+    if counts.empty or counts.to_numpy().sum() == 0:
+        return _empty(title, "no queries in both profiles")
+    n = counts.to_numpy()
+    share = n / np.maximum(n.sum(axis=1, keepdims=True), 1)
+    text = [[f"{c:,}<br>{s:.0%}" if c else "" for c, s in zip(rc, rs)] for rc, rs in zip(n, share)]
+    fig = go.Figure(go.Heatmap(
+        z=share, x=list(counts.columns), y=list(counts.index), zmin=0, zmax=1, colorscale="Blues", text=text,
+        texttemplate="%{text}", customdata=n, colorbar=dict(title="share of row", tickformat=".0%"),
+        hovertemplate="before %{y} → after %{x}<br>%{customdata:,} queries (%{z:.1%} of the row)<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", type="category")
+    fig.update_xaxes(type="category")
+    return _layout(fig, title, "band after", "band before", height=140 + 48 * len(counts))
+
+
+def p_hat_overlay(both: pd.DataFrame) -> go.Figure:
+    """The two p_hat distributions over the same queries, overlaid: counts per p_hat value (binned when
+    there are more than MAX_BARS distinct values)."""
+    title = "p_hat before and after, same queries"
+    if both.empty:
+        return _empty(title, "no queries in both profiles")
+    p = np.concatenate([both["p_hat_before"].to_numpy(float), both["p_hat_after"].to_numpy(float)])
+    values = np.unique(np.round(p, 6))
+    if len(values) > MAX_BARS:
+        edges = np.linspace(0, 1, MAX_BARS + 1)
+
+        def at(x):
+            return (edges[np.clip(np.digitize(x, edges) - 1, 0, MAX_BARS - 1)] + 0.5 / MAX_BARS).round(6)
+        width = 1 / MAX_BARS
+    else:
+        def at(x):
+            return np.round(x, 6)
+        width = np.diff(values).min() * 0.9 if len(values) > 1 else 0.05
     fig = go.Figure()
-    for col, name in present:
-        fig.add_scatter(x=metrics["step"], y=metrics[col], mode="lines", name=name)
-    return _mark_phases(_layout(fig, title, "step", y), phase_changes(metrics))
+    for side, color in (("before", "#9aa5b1"), ("after", "#2e86de")):
+        counts = pd.Series(at(both[f"p_hat_{side}"].to_numpy(float))).value_counts().sort_index()
+        fig.add_bar(x=counts.index.to_numpy(), y=counts.to_numpy(), name=side, marker_color=color, width=width,
+                    opacity=0.6, hovertemplate=f"{side}: p_hat %{{x:.3f}}<br>%{{y:,}} queries<extra></extra>")
+    fig.update_layout(barmode="overlay")
+    fig.update_xaxes(range=[-0.05, 1.05])
+    return _layout(fig, title, "p_hat (successes / samples)", "queries")
 
 
-def reward_figure(metrics: pd.DataFrame) -> go.Figure:
-    return _line(metrics, [("reward_mean", "mean reward")], "reward", "mean reward")
-
-
-def wasted_figure(metrics: pd.DataFrame) -> go.Figure:
-    """Share of rollouts in zero-advantage groups: each step's own, and the run's so far."""
-    fig = _line(metrics, [("step_wasted_fraction", "this step"), ("run_wasted_fraction", "run so far")],
-                "wasted-rollout fraction", "rollouts in zero-advantage groups")
-    return fig.update_yaxes(range=[0, 1.02]) if fig.data else fig
-
-
-def informative_figure(metrics: pd.DataFrame) -> go.Figure:
-    return _line(metrics, [("informative_groups", "informative groups"), ("groups", "all groups")],
-                 "informative groups per step", "groups")
-
-
-def flops_figure(metrics: pd.DataFrame) -> go.Figure:
-    """Cumulative FLOPs stacked by bucket: profiling, rollout generation, training updates."""
-    title = "cumulative FLOPs by bucket"
-    present = [b for b in FLOPS_BUCKETS if b[0] in metrics]
-    if metrics.empty or not present:
-        return _empty(title, "waiting for the first step")
-    fig = go.Figure()
-    for col, name, color in present:
-        fig.add_scatter(x=metrics["step"], y=metrics[col], mode="lines", name=name, stackgroup="flops",
-                        line_color=color)
-    return _mark_phases(_layout(fig, title, "step", "FLOPs"), phase_changes(metrics))
-
-
-def accuracy_figure(evals: pd.DataFrame, metrics: pd.DataFrame | None = None) -> go.Figure:
-    """Held-out accuracy per difficulty level (and overall, dashed) against step."""
-    title = "held-out accuracy by difficulty"
-    if evals.empty:
-        return _empty(title, "no evaluation yet")
-    fig = go.Figure()
-    long = accuracy_by_difficulty(evals)
-    for level, part in long.groupby("difficulty", sort=False):
-        fig.add_scatter(x=part["step"], y=part["accuracy"], mode="lines+markers", name=f"difficulty {level}")
-    fig.add_scatter(x=evals["step"], y=evals["accuracy"], mode="lines+markers", name="overall",
-                    line=dict(color="black", dash="dash"))
-    fig.update_yaxes(range=[0, 1.02])
-    return _mark_phases(_layout(fig, title, "step", "accuracy"),
-                        phase_changes(metrics) if metrics is not None else [])
-
-
-# compare -------------------------------------------------------------------------------------------
-def accuracy_vs_flops(evals: dict[str, pd.DataFrame]) -> go.Figure:
-    """Held-out accuracy against total FLOPs (profiling included), one line per run."""
-    title = "held-out accuracy against total FLOPs (profiling included)"
-    if not any(len(e) for e in evals.values()):
-        return _empty(title, "no evaluations in the chosen runs")
-    fig = go.Figure()
-    for name, e in evals.items():
-        if len(e):
-            e = e.sort_values("flops_total")
-            fig.add_scatter(x=e["flops_total"], y=e["accuracy"], mode="lines+markers", name=name)
-    fig.update_yaxes(range=[0, 1.02])
-    return _layout(fig, title, "total FLOPs", "accuracy")
-
-
-def wasted_vs_step(metrics: dict[str, pd.DataFrame]) -> go.Figure:
-    """Each run's wasted-rollout fraction so far (run_wasted_fraction)."""
-    title = "wasted-rollout fraction against step (run so far)"
-    shown = {n: m for n, m in metrics.items() if "run_wasted_fraction" in m}
-    if not shown:
-        return _empty(title, "no training steps in the chosen runs")
-    fig = go.Figure()
-    for name, m in shown.items():
-        fig.add_scatter(x=m["step"], y=m["run_wasted_fraction"], mode="lines", name=name)
-    fig.update_yaxes(range=[0, 1.02])
-    return _layout(fig, title, "step", "wasted fraction")
+def drift_heatmap(both: pd.DataFrame) -> go.Figure:
+    """Mean change in p_hat per task (rows) and difficulty (columns): blue rose, red fell."""
+    title = "difficulty drift: mean change in p_hat by task and difficulty"
+    if both.empty:
+        return _empty(title, "no queries in both profiles")
+    grouped = both.groupby(["task", "difficulty"])["change"]
+    mean = grouped.mean().unstack("difficulty").sort_index(axis=1)
+    count = grouped.size().unstack("difficulty").reindex_like(mean).fillna(0).astype(int)
+    z = mean.to_numpy()
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[str(c) for c in mean.columns], y=[str(r) for r in mean.index], zmin=-1, zmax=1, zmid=0,
+        colorscale="RdBu", customdata=count.to_numpy(), colorbar=dict(title="Δ p_hat"),
+        text=np.where(np.isnan(z), "", np.char.mod("%+.2f", np.nan_to_num(z))), texttemplate="%{text}",
+        hovertemplate="task %{y}, difficulty %{x}<br>mean change %{z:+.3f}<br>%{customdata:,} queries<extra></extra>"))
+    fig.update_xaxes(type="category")
+    return _layout(fig, title, "difficulty", "task", height=max(240, 60 * len(mean) + 120))

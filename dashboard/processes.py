@@ -27,6 +27,27 @@ def profile_argv(dataset: str, model: str, name: str, config) -> list[str]:
     return sgpo_argv("profile", dataset, "--model", model, *config.cli_args(), "--db", db_path(), "--name", name)
 
 
+def checkpoint_profile(run: dict, step: int, base: dict | None) -> tuple[str, list[str]]:
+    """(profile name, `sgpo profile` argv) for the difficulty audit of a run's checkpoint: the dataset and
+    sampling of `base` (the profile the run trained from, so the two p_hats compare), else the run's own
+    dataset and sampling knobs. The model is `run:NAME@STEP`, passed as is."""
+    from sgpo.profile import ProfileConfig
+
+    cfg = run.get("config") or {}
+    knobs = {k: cfg[k] for k in ("temperature", "max_new_tokens", "backend") if cfg.get(k) is not None}
+    dataset = cfg.get("dataset")
+    if base:
+        dataset = base.get("dataset_spec") or dataset
+        knobs = {k: base[k] for k in ("samples", "temperature", "max_new_tokens", "backend", "seed")
+                 if base.get(k) is not None}
+        if base.get("query_limit"):
+            knobs["limit"] = base["query_limit"]
+    if not dataset:
+        raise StoreError(f"run {run['name']!r} records no dataset, so its checkpoint has nothing to be profiled on")
+    name = f"{run['name']}-step{step}"
+    return name, profile_argv(dataset, f"run:{run['name']}@{step}", name, ProfileConfig(**knobs))
+
+
 # background jobs ----------------------------------------------------------------------------------
 @dataclass
 class Job:

@@ -65,6 +65,37 @@ def profile_options() -> list[dict]:
         return s.profiles()
 
 
+def audit_frame(profile: dict) -> pd.DataFrame:
+    """A profile's queries with the plan's decision, group size and phase at the current knobs, and their
+    sample completions (`examples`)."""
+    from dashboard.analysis import with_decisions
+
+    frame = profile_frame(str(db_path()), profile["id"], profile["updated"])
+    if frame.empty:
+        return frame.assign(decision=[], group_size=[], phase=[], examples=[])
+    examples = profile_frame_with_examples(str(db_path()), profile["id"], profile["updated"])
+    return with_decisions(frame, make_plan(frame, profile).queries).assign(examples=examples["examples"].to_numpy())
+
+
+def same_data(profile: dict) -> list[dict]:
+    """The other profiles of the same dataset (same content hash), oldest first: what it can be compared with."""
+    return [p for p in profile_options() if p["id"] != profile["id"] and p.get("dataset_hash")
+            and p.get("dataset_hash") == profile.get("dataset_hash")]
+
+
+def trained_from(profile: dict) -> str | None:
+    """For a checkpoint's profile (model `run:NAME[@STEP]`), the name of the profile that run trained from."""
+    spec = str(profile.get("model_spec") or "")
+    if not spec.startswith("run:"):
+        return None
+    with store() as s:
+        try:
+            run = s.find_run(spec[4:].split("@")[0])
+            return s.find_profile(run["profile_id"])["name"] if run.get("profile_id") else None
+        except StoreError:
+            return None
+
+
 # plan knobs ----------------------------------------------------------------------------------
 def knob_key(name: str) -> str:
     return f"knob_{name}"
@@ -150,19 +181,24 @@ def runs_table(rows: list[dict]) -> pd.DataFrame:
     cols = ["id", "name", "strategy", "status", "step", "profile_id", "pid"]
     frame = pd.DataFrame(rows)
     frame = frame[[c for c in cols if c in frame]]
+    if "pid" in frame:  # a process id is a label, not a quantity
+        frame["pid"] = frame["pid"].map(lambda p: "" if pd.isna(p) else str(int(p)))
     return frame.assign(updated=pd.to_datetime(pd.Series([r.get("updated") for r in rows]), unit="s")
                         .dt.strftime("%H:%M:%S").to_numpy())
 
 
-def run_frames(ref: str | int) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
-    """A run's status, its per-step metrics and its evaluations, read together. Metrics are read
-    incrementally through a per-session cache: the Train page asks every second, and a full read of
-    10,000 steps costs about 0.4 s of JSON parsing."""
-    cache = st.session_state.setdefault("_metrics_cache", {})
-    with store() as s:
-        run = runs.status(ref, s)
-        cache[run["id"]] = metrics_since(s, run, cache.get(run["id"]))
-        return run, cache[run["id"]]["frame"], runs.evals(run["id"], s)
+@st.cache_resource(show_spinner=False)
+def _metrics_cache() -> dict:
+    """{(store, run id): metrics_since's entry}, shared by every session of this server: a second viewer
+    (or a reload) of a 20,000-step run does not parse its metrics again, only the steps written since."""
+    return {}
+
+
+def run_metrics(s: Store, run: dict) -> pd.DataFrame:
+    """The run's per-step metrics, read incrementally (see metrics_since). Treat as read-only."""
+    cache, key = _metrics_cache(), (str(s.path), run["id"])
+    cache[key] = metrics_since(s, run, cache.get(key))
+    return cache[key]["frame"]
 
 
 def metrics_since(s: Store, run: dict, cached: dict | None) -> dict:
@@ -178,13 +214,65 @@ def metrics_since(s: Store, run: dict, cached: dict | None) -> dict:
     return {"frame": frame, "pid": run.get("pid"), "created": run.get("created")}
 
 
-def compare_frames(names: list[str]) -> tuple[dict, dict]:
-    """Evaluations and metrics of the named runs: {name: frame} each."""
-    evals, metrics = {}, {}
+@st.cache_data(max_entries=512, show_spinner=False)
+def run_details(db: str, run_id: int, created: float) -> dict:
+    """What a run was created with and never changes: its config and the plan's wasted forecast (the
+    plan itself, phases and all, is left out: it can be large)."""
+    from dashboard.curves import forecast_of
+
     with store() as s:
-        for name in names:
-            evals[name], metrics[name] = runs.evals(name, s), runs.metrics(name, s)
-    return evals, metrics
+        run = s.find_run(run_id)
+    return {"config": run.get("config") or {}, "forecast": forecast_of(run), "strategy": run.get("strategy")}
+
+
+def details(rows: list[dict]) -> dict[str, dict]:
+    """run_details for each listed run (from runs.list_runs), by name."""
+    return {r["name"]: run_details(str(db_path()), r["id"], r.get("created") or 0.0) for r in rows}
+
+
+def run_series(rows: list[dict]) -> list:
+    """curves.Series for the listed runs (rows from runs.list_runs), in their order, one colour per run
+    (curves.run_colors: the same on Train and Compare)."""
+    from dashboard.curves import Series, run_colors
+
+    colors = run_colors(sorted(rows, key=lambda r: r["id"]))
+    out = []
+    with store() as s:
+        for r in rows:
+            out.append(Series(r["name"], colors[r["name"]], run_metrics(s, r), runs.evals(r["id"], s),
+                              run_details(str(db_path()), r["id"], r.get("created") or 0.0)["forecast"]))
+    return out
+
+
+def watch_signature(rows: list[dict], shown: list[str]) -> tuple:
+    """What the Train page's controls depend on: the runs there are and the status of those shown. The
+    live view reruns the whole page when it changes (a new run to list, Stop or Resume to enable)."""
+    return tuple(r["name"] for r in rows), tuple(sorted((r["name"], r["status"]) for r in rows if r["name"] in shown))
+
+
+def run_numbers(run: dict) -> list[tuple[str, str, str]]:
+    """(key, label, value in human units) for the watched run's row of st.metric."""
+    from sgpo import units
+
+    with store() as s:
+        m = run_metrics(s, run)
+    last = m.iloc[-1] if len(m) else pd.Series(dtype=object)
+    return [("run_status", "status", run["status"]), ("run_step", "step", units.count(run.get("step") or 0)),
+            ("run_strategy", "strategy", str(run.get("strategy"))),
+            ("run_compute", "total compute", units.flops(last.get("flops_total"))),
+            ("run_wasted", "wasted so far", units.percent(last.get("run_wasted_fraction"))),
+            ("run_wall", "wall time", units.seconds(last.get("wall_seconds")))]
+
+
+def checkpoint_steps(name: str) -> list[int]:
+    """The steps of the run's complete checkpoints on disk, newest first (sgpo.train.checkpoint keeps the
+    last few)."""
+    from sgpo.train.checkpoint import checkpoint_problem
+
+    with store() as s:
+        root = runs.checkpoint_root(s, name)
+    found = [p for p in root.glob("step-*") if p.name[5:].isdigit()] if root.is_dir() else []
+    return sorted((int(p.name[5:]) for p in found if checkpoint_problem(p) is None), reverse=True)
 
 
 def train_config(strategy: str, profile: dict | None, values: dict):
@@ -241,6 +329,25 @@ def stop_run(name: str) -> dict:
 def resume_run(name: str) -> dict:
     with store() as s:
         return runs.resume(name, s, detach=True)
+
+
+def profile_checkpoint(name: str, step: int) -> dict:
+    """Start `sgpo profile` on the run's checkpoint at `step` in the background (dashboard/processes.py):
+    {"name": the new profile, "link": the Audit page comparing it with the profile the run trained from}."""
+    from urllib.parse import urlencode
+
+    from dashboard import processes
+
+    if step not in checkpoint_steps(name):
+        raise StoreError(f"the checkpoint of run {name!r} at step {step} is no longer on disk (only the latest are "
+                         f"kept): choose another")
+    with store() as s:
+        run = s.find_run(name)
+        base = s.find_profile(run["profile_id"]) if run.get("profile_id") else None
+    profile, argv = processes.checkpoint_profile(run, step, base)
+    processes.launch("profile", check_new_name(profile, "profile", {p["name"] for p in profile_options()}), argv)
+    query = {"profile": profile, **({"audit_before": base["name"]} if base else {})}
+    return {"name": profile, "link": "audit?" + urlencode(query)}
 
 
 def run_log(run: dict, lines: int = 30) -> str:

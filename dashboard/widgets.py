@@ -29,6 +29,31 @@ def guard(stop: bool = True):
             st.stop()
 
 
+def keep_valid(key: str, options: list, many: bool = False):
+    """Drop a widget's kept value (from the session or the URL) that is no longer among its options: a run
+    deleted, the watched run itself offered as an overlay, a checkpoint pruned. Returns what was dropped
+    (None if nothing was)."""
+    if key not in st.session_state:
+        return None
+    value = st.session_state[key]
+    if many:
+        kept = [v for v in value or [] if v in options]
+        if kept != value:
+            st.session_state[key] = kept
+            return [v for v in value if v not in kept]
+    elif value not in options:
+        del st.session_state[key]
+        return value
+    return None
+
+
+def start_with(key: str, value) -> None:
+    """A widget's first value when neither the session nor the URL gives one (instead of the widget's own
+    default, which Streamlit would also compare with what the session holds)."""
+    if key not in st.session_state and key not in st.query_params:
+        st.session_state[key] = value
+
+
 # profile ---------------------------------------------------------------------------------------------
 def profile_label(p: dict) -> str:
     done = "" if p["status"] == "done" else f" ({p['status']} {p.get('queries_done') or 0}/{p.get('queries_total') or '?'})"

@@ -1,10 +1,13 @@
-"""Audit page: p_hat histogram by decision, task x difficulty heat map, the searchable query table."""
+"""Audit page: p_hat histogram by decision, task x difficulty heat map, the searchable query table, and a
+checkpoint's profile against the profile its run trained from (bands, drift, learned and forgotten)."""
 
 import json
 
 from dashboard import state
 from sgpo.store import Store
-from tests.test_dashboard_helpers import app, app_env, errors, fill_profile, no_exception  # noqa: F401
+from tests.test_dashboard_helpers import (app, app_env, chart, errors, fill_profile, fill_run,  # noqa: F401
+                                          no_exception, raw_numbers)
+from tests.test_figures import values
 
 
 def histogram(at) -> dict:
@@ -65,3 +68,79 @@ def test_a_profile_whose_dataset_file_is_gone_still_audits_without_prompts(app_e
     assert any("does not exist" in w.value for w in at.warning)
     assert "prompt" not in at.dataframe[0].value.columns and len(at.dataframe[0].value) == 20
     assert not errors(at)
+
+
+def two_profiles(db):
+    """The initial policy's profile, a run trained from it, and its checkpoint's profile (same dataset hash),
+    and a profile of other data."""
+    s = Store(db)
+    base = fill_profile(s, "init", n=120)
+    fill_run(s, "r", "sgpo", steps=10, profile_id=base["id"])
+    fill_profile(s, "other-data", n=40, dataset_hash="elsewhere")
+    fill_profile(s, "r-step10", n=120, seed=1, skill=0.4, model_spec="run:r@10")
+    return s
+
+
+def test_a_checkpoints_profile_opens_compared_with_the_profile_its_run_trained_from(app_env):
+    two_profiles(app_env)
+    at = app("audit")
+    no_exception(at)
+    picker = at.selectbox(key="audit_before")
+    assert picker.options == ["init"] and picker.value == "init"  # same data only; the run's own profile first
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["queries in both"] == "120" and shown["mean p_hat after"].startswith("0.")
+    assert at.metric[1].proto.delta.startswith("+")  # the checkpoint solves more
+    cleared = app("audit", audit_before="")  # a link that compares with nothing
+    no_exception(cleared)
+    assert cleared.selectbox(key="audit_before").value is None and not list(cleared.metric)
+
+
+def test_the_transition_matrix_counts_the_shared_queries_by_band(app_env):
+    from dashboard import drift
+
+    s = two_profiles(app_env)
+    at = app("audit")
+    heat = chart(at, "audit_transition")["data"][0]
+    counts = values(heat, "customdata")
+    assert counts.sum() == 120 and heat["y"][0] == "trivial" and heat["y"][-1] == "unsolved"
+    assert all("%" in cell for row in heat["text"] for cell in row if cell)  # each cell: count and share of its row
+    before, after = s.profile_frame(1), s.profile_frame(3)
+    assert (counts.sum(axis=1) == [int(n) for n in drift.transition_matrix(
+        drift.pair(before.assign(band=heat_bands(at, before)), after.assign(band=heat_bands(at, after))))
+        .sum(axis=1)]).all()
+    overlay = chart(at, "audit_p_hat_overlay")["data"]
+    assert [t["name"] for t in overlay] == ["before", "after"] and [values(t, "y").sum() for t in overlay] == [120, 120]
+    assert chart(at, "audit_drift")["data"][0]["zmid"] == 0
+
+
+def heat_bands(at, frame):
+    """Bands of a profile frame at the page's (default) knobs, as the page computes them."""
+    from dashboard import drift
+    from dashboard.analysis import with_decisions
+    from sgpo.plan import make_plan
+
+    return drift.bands(with_decisions(frame, make_plan(frame, n_params=1_780_032).queries))
+
+
+def test_learned_and_forgotten_queries_are_listed_with_both_sides_completions(app_env):
+    two_profiles(app_env)
+    at = app("audit")
+    drift_table, learned, forgotten, queries = (t.value for t in at.dataframe)  # in page order
+    assert list(drift_table.index) == ["add", "count", "rev", "sort"]
+    assert len(learned) and (learned["change"] >= 0.5).all()
+    assert learned["completions_after"].str.contains("run:r@10").all()  # the checkpoint's own samples
+    assert learned["completions_before"].str.contains("starter").all()
+    at.slider(key="audit_min_change").set_value(0.25).run()
+    assert len(at.dataframe[1].value) > len(learned)
+    assert len(at.dataframe[2].value) >= len(forgotten) and (at.dataframe[2].value["change"] <= -0.25).all()
+    assert {"p_hat_before", "p_hat_after", "band_before", "band_after"} <= set(queries.columns)  # what the exports hold
+    assert any("p_hat_before and p_hat_after" in c.value for c in at.caption)
+    assert not raw_numbers(at), raw_numbers(at)
+
+
+def test_a_profile_opens_compared_with_the_one_named_in_its_url(app_env):
+    two_profiles(app_env)
+    at = app("audit", profile="init", audit_before="r-step10")
+    no_exception(at)
+    assert at.selectbox(key="audit_before").value == "r-step10"
+    assert at.metric[1].proto.delta.startswith("-")  # seen from the checkpoint, the initial policy solves less

@@ -1,7 +1,9 @@
-"""Compare page: runs on one FLOPs axis, the compute-reduction factor, and the CSV downloads."""
+"""Compare page: runs on one FLOPs axis, the compute-reduction factor where it means something, grouping and
+filtering by strategy and knobs, the same x-axis and smoothing choices as Train, and the CSV downloads."""
 
 from sgpo.store import Store
-from tests.test_dashboard_helpers import app, app_env, errors, fill_profile, fill_run, no_exception  # noqa: F401
+from tests.test_dashboard_helpers import (app, app_env, chart, errors, fill_long_run, fill_profile,  # noqa: F401
+                                          fill_run, no_exception, raw_numbers)
 
 
 def test_no_runs_says_where_to_start(app_env):
@@ -19,25 +21,26 @@ def test_reduction_factor_against_the_grpo_baseline_is_shown_per_run(app_env):
     no_exception(at)
     assert at.selectbox(key="compare_baseline").value == "grpo-1"
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["grpo-1: compute reduction vs grpo-1"] == "1.00x"
+    assert metrics["grpo-1: compute reduction vs grpo-1"] == "baseline"  # never compared with itself
     # grpo ends at 0.3 + 0.02 * 20 = 0.7, first reached at step 20 (6e8 FLOPs a step, no profiling);
     # sgpo (0.3 + 0.06 * step, evals every 5) first reaches 0.7 at step 10, 1e9 of profiling included
-    table = at.dataframe[0].value.set_index("run")
     expected = 20 * 6e8 / (1e9 + 10 * 6e8)
-    assert abs(table.loc["sgpo-1", "compute_reduction"] - expected) < 1e-9
     assert metrics["sgpo-1: compute reduction vs grpo-1"] == f"{expected:.2f}x"
-    assert len(at.get("plotly_chart")) == 2
+    table = at.dataframe[0].value.set_index("run")
+    assert table.loc["sgpo-1", "compute reduction"] == f"{expected:.2f}x"
+    assert table.loc["grpo-1", "final accuracy"] == "70.0%" and table.loc["grpo-1", "total compute"] == "12.0 GFLOP"
+    assert len(at.get("plotly_chart")) == 3
     downloads = at.get("download_button")
     assert len(downloads) == 2
 
 
-def test_a_run_that_never_matches_the_baseline_reads_never_matched(app_env):
+def test_a_run_that_has_not_reached_the_target_reads_not_yet_reached(app_env):
     s = Store(app_env)
     fill_run(s, "fast", "grpo", steps=20, speed=3.0)
     fill_run(s, "slow", "dapo", steps=10, speed=0.5)
     at = app("compare")
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["slow: compute reduction vs fast"] == "never matched"
+    assert metrics["slow: compute reduction vs fast"] == "not yet reached"
     assert not errors(at)
 
 
@@ -48,8 +51,8 @@ def test_changing_the_baseline_recomputes_the_factors(app_env):
     at = app("compare")
     at.selectbox(key="compare_baseline").set_value("b").run()
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["b: compute reduction vs b"] == "1.00x"
-    assert metrics["a: compute reduction vs b"] == "never matched"
+    assert metrics["b: compute reduction vs b"] == "baseline"
+    assert metrics["a: compute reduction vs b"] == "not yet reached"
 
 
 def test_compare_opens_on_the_newest_runs_with_a_grpo_baseline_among_them(app_env):
@@ -68,3 +71,68 @@ def test_compare_opens_on_the_newest_runs_with_a_grpo_baseline_among_them(app_en
     no_exception(at)
     assert at.multiselect(key="compare_runs").value == ["grpo-1", "sgpo-1", "sgpo-2", "sgpo-3"]
     assert at.selectbox(key="compare_baseline").value == "grpo-1"
+
+
+def knobbed(s, name, strategy, lr, seed, **kw):
+    return fill_long_run(s, name, strategy, steps=40, eval_every=10, seed=seed,
+                         config={"strategy": strategy, "lr": lr, "seed": seed, "steps": 40,
+                                 "plan": kw.get("plan", {})})
+
+
+def test_runs_filter_by_strategy_and_by_any_knob_that_differs(app_env):
+    s = Store(app_env)
+    knobbed(s, "g1", "grpo", 5e-5, 0)
+    knobbed(s, "s1", "sgpo", 5e-5, 0)
+    knobbed(s, "s2", "sgpo", 1e-4, 1, plan={"trivial_threshold": 0.6})
+    at = app("compare")
+    no_exception(at)
+    table = at.dataframe[0].value
+    assert {"lr", "seed", "plan.trivial_threshold"} <= set(table.columns) and "steps" not in table.columns
+    assert table.set_index("run").loc["s2", "plan.trivial_threshold"] == "0.6"
+    at.multiselect(key="compare_strategies").set_value(["sgpo"]).run()
+    assert at.multiselect(key="compare_runs").options == ["s1", "s2"]
+    assert at.multiselect(key="compare_runs").value == ["s1", "s2"]  # the grpo run, filtered out, left the choice
+    at.multiselect(key="compare_knob_lr").set_value(["0.0001"]).run()
+    assert at.multiselect(key="compare_runs").options == ["s2"]
+    no_exception(at)
+
+
+def test_runs_grouped_by_a_knob_show_one_row_per_value(app_env):
+    s = Store(app_env)
+    for i, (strategy, seed) in enumerate([("grpo", 0), ("grpo", 1), ("sgpo", 0), ("sgpo", 1)]):
+        knobbed(s, f"r{i}", strategy, 5e-5, seed)
+    at = app("compare")
+    assert at.selectbox(key="compare_group").options == ["run", "strategy", "seed"]
+    at.selectbox(key="compare_group").set_value("strategy").run()
+    groups = at.dataframe[1].value.set_index("strategy")
+    assert groups.loc["grpo", "runs"] == "2" and "±" in groups.loc["sgpo", "final accuracy"]
+    at.selectbox(key="compare_group").set_value("seed").run()
+    assert at.dataframe[1].value["seed"].tolist() == ["0", "1"]
+
+
+def test_compare_has_trains_x_axis_and_smoothing_and_opens_from_its_url(app_env):
+    s = Store(app_env)
+    fill_long_run(s, "a", "grpo", steps=40, eval_every=10)
+    fill_long_run(s, "b", "sgpo", steps=40, eval_every=10)
+    at = app("compare")
+    assert at.segmented_control(key="compare_x").value == "FLOPs"
+    assert "FLOP" in chart(at, "chart_accuracy_flops")["layout"]["xaxis"]["title"]["text"]
+    at.segmented_control(key="compare_x").set_value("wall time").run()
+    assert chart(at, "chart_wasted_step")["layout"]["xaxis"]["title"]["text"] == "wall time (s)"
+    at.slider(key="compare_smooth").set_value(0.0).run()
+    assert len(chart(at, "chart_reward_compare")["data"]) == 2  # one raw line a run, nothing faint
+    shared = app("compare", compare_runs=["b", "a"], compare_baseline="b", compare_x="tokens", compare_smooth="0.3")
+    no_exception(shared)
+    assert shared.multiselect(key="compare_runs").value == ["b", "a"]
+    assert shared.selectbox(key="compare_baseline").value == "b"
+    assert shared.segmented_control(key="compare_x").value == "tokens"
+    assert shared.slider(key="compare_smooth").value == 0.3
+
+
+def test_every_number_on_compare_is_in_human_units(app_env):
+    s = Store(app_env)
+    fill_long_run(s, "long-a", "grpo", steps=12_345, eval_every=1000)
+    fill_long_run(s, "long-b", "sgpo", steps=12_345, eval_every=1000, seed=1)
+    at = app("compare", compare_group="strategy")
+    no_exception(at)
+    assert not raw_numbers(at), raw_numbers(at)

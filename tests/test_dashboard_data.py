@@ -6,7 +6,8 @@ import pytest
 
 from dashboard import processes
 from sgpo.store import Store
-from tests.test_dashboard_helpers import Launched, app, app_env, errors, fill_profile, no_exception  # noqa: F401
+from tests.test_dashboard_helpers import (Launched, app, app_env, errors, fill_profile, no_exception,  # noqa: F401
+                                          raw_numbers)
 
 
 @pytest.fixture
@@ -105,6 +106,7 @@ def test_stored_profiles_are_listed_with_cost(app_env):
     table = at.dataframe[0].value
     assert table["name"].tolist() == ["listed"]
     assert table["cost"].iloc[0] == "1.00 GFLOP" and table["queries"].iloc[0] == "16/16"
+    assert not raw_numbers(at), raw_numbers(at)
 
 
 def test_a_running_profile_shows_a_progress_bar(app_env):

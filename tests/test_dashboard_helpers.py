@@ -3,11 +3,15 @@ synthetic profiles and runs, and an AppTest of the whole app pointed at it."""
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from bench.synthetic import fill_big_profile, fill_profile, fill_run  # noqa: F401 (re-exported)
+from bench.synthetic import fill_big_profile, fill_long_run, fill_profile, fill_run  # noqa: F401 (re-exported)
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 
@@ -28,14 +32,25 @@ def app_env(tmp_path, monkeypatch):
             job.proc.wait()
 
 
-def app(page: str | None = None):
-    """A fresh AppTest of the whole app, run once, switched to views/<page>.py if given."""
+def app(page: str | None = None, **query):
+    """A fresh AppTest of the whole app, run once, switched to views/<page>.py if given; `query` are URL
+    query parameters the page opens with (lists for repeated ones)."""
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = AppTest.from_file(APP, default_timeout=60)
+    if page and query:  # straight to the page, as a shared link opens it
+        at.switch_page(f"views/{page}.py")
+        at.query_params.update(query)
+        return at.run()
+    at.run()
     if page:
         at.switch_page(f"views/{page}.py").run()
     return at
+
+
+def chart(at, key: str) -> dict:
+    """The plotly figure of the chart with `key`, as the browser receives it."""
+    return json.loads(next(c for c in at.get("plotly_chart") if c.proto.id.endswith("-" + key)).proto.spec)
 
 
 def errors(at) -> list[str]:
@@ -65,3 +80,39 @@ class Started(list):
         self.append((self.verb, ref, detach))
         run = store.find_run(ref)
         return {"run_id": run["id"], "run_name": run["name"], "pid": 0, "status": "started", "log_path": ""}
+
+
+NUMBER = re.compile(r"(?<![\w.])[-+]?\d[\d,]*(?:\.\d+)?(?:e[-+]?\d+)?(?![\w.])")
+
+
+def too_precise(token: str) -> bool:
+    """A number written with more than four significant digits and no thousands separators."""
+    if "," in token:
+        return False  # a count written for people (12,345)
+    digits = token.lstrip("+-").split("e")[0].replace(".", "").lstrip("0")
+    return len(digits) > 4
+
+
+def raw_numbers(at) -> list[str]:
+    """What the page shows as a raw number: more than four significant digits in a metric, caption,
+    markdown or message, or in a shown numeric table column that has no display format."""
+    out = []
+    texts = [(m.label, m.value) for m in at.metric] + [("delta", m.proto.delta) for m in at.metric]
+    texts += [("caption", c.value) for c in at.caption] + [("markdown", m.value) for m in at.markdown]
+    texts += [(kind, e.value) for kind in ("info", "warning", "success", "error") for e in getattr(at, kind)]
+    for where, text in texts:
+        out += [f"{where}: {t} in {text!r}" for t in NUMBER.findall(str(text).split("`")[0]) if too_precise(t)]
+    for table in at.dataframe:
+        frame, proto = table.value, table.proto
+        formats = json.loads(proto.columns or "{}")
+        shown = list(proto.column_order) or list(frame.columns)
+        for col in shown:
+            formatted = "format" in str(formats.get(col, {}))
+            if col not in frame or formatted or not pd.api.types.is_numeric_dtype(frame[col]):
+                continue
+            for v in frame[col].dropna().tolist():
+                if isinstance(v, (int, np.integer)) and abs(v) >= 10_000 or \
+                        isinstance(v, (float, np.floating)) and float(f"{v:.4g}") != v:
+                    out.append(f"table column {col}: {v}")
+                    break
+    return out

@@ -10,7 +10,8 @@ from dashboard import state
 from sgpo.cli.main import app as cli
 from sgpo.plan import PlanConfig
 from sgpo.store import Store
-from tests.test_dashboard_helpers import app, app_env, errors, fill_big_profile, fill_profile, no_exception  # noqa: F401
+from tests.test_dashboard_helpers import (app, app_env, errors, fill_big_profile, fill_profile,  # noqa: F401
+                                          no_exception, raw_numbers)
 
 
 def forecast(at) -> dict:
@@ -168,3 +169,15 @@ def test_a_knob_change_at_100k_queries_replans_the_whole_profile(app_env):
         assert int(counts.loc["total", "total"]) == 100_000
         seen.append(int(counts.loc["trivial", "total"]))
     assert seen[0] > seen[1] > seen[2]  # a higher threshold leaves fewer trivial queries
+
+
+def test_every_number_on_the_plan_page_is_in_human_units(app_env):
+    fill_big_profile(Store(app_env), 20_000)
+    at = app("plan")
+    no_exception(at)
+    assert not raw_numbers(at), raw_numbers(at)
+    forecast = at.dataframe[1].value
+    assert forecast.loc["total compute (profiling included)", "plan"].endswith("FLOP")
+    assert forecast.loc["rollouts", "baseline"].replace(",", "").replace(" M", "").replace(".", "").isdigit()
+    counts = at.dataframe[0].value
+    assert int(counts.loc["total", "total"]) == 20_000  # numbers stay numbers; the table shows them localized

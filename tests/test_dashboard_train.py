@@ -3,6 +3,7 @@
 import os
 import shlex
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.main import get_command
@@ -11,7 +12,12 @@ from sgpo import runs
 from sgpo.cli.main import app as cli
 from sgpo.launch import cli_line
 from sgpo.store import Store
-from tests.test_dashboard_helpers import Started, app, app_env, errors, fill_profile, fill_run, no_exception  # noqa: F401
+from bench.synthetic import fill_checkpoint
+from dashboard import processes
+from dashboard.curves import PALETTE
+from tests.test_dashboard_helpers import (Launched, Started, app, app_env, chart, errors, fill_long_run,  # noqa: F401
+                                          fill_profile, fill_run, no_exception, raw_numbers)
+from tests.test_figures import values
 
 
 @pytest.fixture
@@ -108,6 +114,7 @@ def test_live_view_shows_status_step_charts_and_phase_marks(app_env):
     assert at.selectbox(key="train_run").value == "s"
     assert at.dataframe[0].value["name"].tolist() == ["g", "s"]  # both runs, one store
     assert [m.value for m in at.metric][:3] == ["running", "20", "sgpo"]
+    assert [m.value for m in at.metric][3:] == ["13.0 GFLOP", "42.2%", "2.0 s"]  # total compute, wasted, wall time
     specs = [c.proto.spec for c in at.get("plotly_chart")]
     assert len(specs) == 5
     assert '"phase 1"' in specs[0] and '"phase 2"' in specs[0]  # vertical lines at phase changes
@@ -174,3 +181,146 @@ def test_watched_metrics_are_read_incrementally_and_fully_again_after_a_resume(t
     again = state.metrics_since(s, s.find_run(run_id), more)
     pd.testing.assert_frame_equal(again["frame"], s.metrics_frame(run_id))
     assert again["frame"]["reward_mean"].iloc[3] == -1.0
+
+
+def charts(at) -> dict:
+    return {k: chart(at, k) for k in ("chart_reward", "chart_wasted", "chart_informative", "chart_flops",
+                                      "chart_accuracy")}
+
+
+def test_overlay_runs_are_drawn_on_every_chart_each_in_one_colour(app_env):
+    s = Store(app_env)
+    fill_run(s, "g", "grpo", steps=10)
+    fill_run(s, "s", "sgpo", steps=10)
+    fill_run(s, "d", "dapo", steps=10)
+    at = app("train")
+    assert at.selectbox(key="train_run").value == "d" and at.multiselect(key="train_overlay").options == ["s", "g"]
+    at.multiselect(key="train_overlay").set_value(["g", "s"]).run()
+    no_exception(at)
+    for key, spec in charts(at).items():
+        colours = {}
+        for t in spec["data"]:
+            colours.setdefault(t["legendgroup"], set()).add(t["line"]["color"])
+        assert colours == {"d": {PALETTE[2]}, "g": {PALETTE[0]}, "s": {PALETTE[1]}}, key  # a run's colour is its own
+
+
+def test_the_x_axis_control_moves_every_chart_to_flops_tokens_or_wall_time(app_env):
+    fill_long_run(Store(app_env), "r", "grpo", steps=50, eval_every=10)
+    at = app("train")
+    assert at.segmented_control(key="train_x").value == "step"
+    metrics = Store(app_env).metrics_frame(1)
+    for axis, title, column in (("FLOPs", "(FLOP)", "flops_total"), ("tokens", "tokens", "tokens_total"),
+                                ("wall time", "wall time (s)", "wall_seconds")):
+        at.segmented_control(key="train_x").set_value(axis).run()
+        no_exception(at)
+        for key, spec in charts(at).items():
+            assert title in spec["layout"]["xaxis"]["title"]["text"], key
+        assert np.allclose(values(chart(at, "chart_reward")["data"][0], "x"), metrics[column])
+
+
+def test_the_smoothing_slider_puts_the_raw_values_faint_behind(app_env):
+    fill_long_run(Store(app_env), "r", "grpo", steps=50)
+    at = app("train")
+    assert at.slider(key="train_smooth").value == 0.6
+    raw, smooth = chart(at, "chart_reward")["data"]
+    assert raw["opacity"] < 1 and not np.allclose(values(raw, "y"), values(smooth, "y"))
+    at.slider(key="train_smooth").set_value(0.0).run()
+    assert len(chart(at, "chart_reward")["data"]) == 1
+
+
+def test_the_view_opens_from_its_url_query_parameters(app_env):
+    s = Store(app_env)
+    for name in ("a", "b", "c"):
+        fill_long_run(s, name, "grpo", steps=20)
+    at = app("train", train_run="a", train_overlay=["c", "nope"], train_x="FLOPs", train_smooth="0.9")
+    no_exception(at)
+    assert at.selectbox(key="train_run").value == "a" and at.multiselect(key="train_overlay").value == ["c"]
+    assert at.segmented_control(key="train_x").value == "FLOPs" and at.slider(key="train_smooth").value == 0.9
+    assert {t["legendgroup"] for t in chart(at, "chart_reward")["data"]} == {"a", "c"}
+    assert "FLOP" in chart(at, "chart_reward")["layout"]["xaxis"]["title"]["text"]
+
+
+def test_the_wasted_chart_shows_the_plans_forecast_for_runs_that_have_one(app_env):
+    s = Store(app_env)
+    fill_long_run(s, "plan", "sgpo", steps=30, forecast=0.31)
+    fill_long_run(s, "fixed", "grpo", steps=30)  # no plan stored: no line
+    at = app("train", train_run="plan", train_overlay=["fixed"])
+    lines = [sh for sh in chart(at, "chart_wasted")["layout"]["shapes"] if sh["y0"] == sh["y1"]]
+    assert [(sh["y0"], sh["line"]["color"]) for sh in lines] == [(0.31, PALETTE[0])]
+    notes = [a["text"] for a in chart(at, "chart_wasted")["layout"]["annotations"]]
+    assert "plan forecast 31.0%" in notes
+
+
+@pytest.fixture
+def launches(monkeypatch):
+    rec = Launched()
+    monkeypatch.setattr(processes, "launch", rec)
+    return rec
+
+
+def test_profile_this_checkpoint_starts_sgpo_profile_on_the_runs_checkpoint(app_env, launches):
+    s = Store(app_env)
+    base = fill_profile(s, "prof", n=16)
+    s.update_profile(base["id"], samples=16, temperature=0.7, max_new_tokens=12, query_limit=16)
+    fill_long_run(s, "r", "sgpo", steps=30, profile_id=base["id"])
+    for step in (20, 30):
+        fill_checkpoint(s, "r", step)
+    at = app("train")
+    assert at.selectbox(key="train_checkpoint").options == ["step 30", "step 20"]
+    at.selectbox(key="train_checkpoint").set_value(20)
+    at.button(key="profile_checkpoint").click().run()
+    no_exception(at)
+    assert not errors(at)
+    kind, name, argv = launches[0]
+    assert (kind, name) == ("profile", "r-step20")
+    assert argv[3:7] == ["profile", "builtin:train", "--model", "run:r@20"]
+    assert argv[argv.index("--name") + 1] == "r-step20" and argv[argv.index("--db") + 1] == str(app_env)
+    for flag, value in (("--samples", "16"), ("--temperature", "0.7"), ("--max-new-tokens", "12"), ("--limit", "16")):
+        assert argv[argv.index(flag) + 1] == value  # the sampling the run's profile used: the p_hats compare
+    assert any("audit?profile=r-step20&audit_before=prof" in m.value for m in at.success)
+
+
+def test_a_run_without_checkpoints_cannot_be_profiled_and_a_pruned_one_is_refused(app_env, launches):
+    s = Store(app_env)
+    fill_long_run(s, "r", "grpo", steps=30)
+    at = app("train")
+    assert at.button(key="profile_checkpoint").disabled is True
+    folder = fill_checkpoint(s, "r", 10)
+    at.run()
+    assert at.selectbox(key="train_checkpoint").value == 10  # the first checkpoint is chosen once it appears
+    fill_checkpoint(s, "r", 20)
+    at.run()
+    import shutil
+
+    shutil.rmtree(folder)  # step 10, still chosen, pruned after the page listed it
+    at.button(key="profile_checkpoint").click().run()
+    assert any("step 10 is no longer on disk" in e and "step 20 is chosen now" in e for e in errors(at)), errors(at)
+    assert not launches and at.selectbox(key="train_checkpoint").value == 20
+
+
+def test_runs_from_elsewhere_show_like_native_runs(app_env):
+    """A run that streamed in from another trainer: its own strategy name, no config, few metrics."""
+    s = Store(app_env)
+    fill_long_run(s, "native", "sgpo", steps=20)
+    run = s.create_run(name="trl-run", strategy="trl-grpo", config={})
+    for step in range(4):
+        s.log_step(run, step, 0, float(step), {"reward_mean": 0.1 * step, "loss": 0.5})
+    at = app("train", train_run="trl-run", train_overlay=["native"], train_x="FLOPs")
+    no_exception(at)
+    assert not errors(at) and [m.value for m in at.metric][:3] == ["created", "3", "trl-grpo"]
+    assert {t["legendgroup"] for t in chart(at, "chart_reward")["data"]} == {"native"}  # no FLOPs logged: left out
+    at.segmented_control(key="train_x").set_value("step").run()
+    assert {t["legendgroup"] for t in chart(at, "chart_reward")["data"]} == {"native", "trl-run"}
+    cmp = app("compare")
+    no_exception(cmp)
+    assert "trl-run" in cmp.multiselect(key="compare_runs").options and not errors(cmp)
+
+
+def test_a_stored_run_of_20000_steps_opens_with_every_line_downsampled(app_env):
+    fill_long_run(Store(app_env), "long", "sgpo", steps=20_000)
+    at = app("train")
+    no_exception(at)
+    assert at.metric[1].value == "20,000"
+    for key, spec in charts(at).items():
+        assert all(len(values(t, "x")) <= 1602 for t in spec["data"]), key
+    assert not raw_numbers(at), raw_numbers(at)

@@ -1,4 +1,5 @@
-"""The dashboard's figure builders and the plain functions behind its numbers (no Streamlit)."""
+"""The dashboard's profile and plan figures, and the plain functions behind its numbers (no Streamlit).
+Training-run charts and their curves: tests/test_dashboard_curves.py."""
 
 import base64
 
@@ -6,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard import analysis, figures
+from dashboard import analysis, figures, run_figures
+from dashboard.curves import Series
 
 
 def profile(n=400, samples=8, seed=0):
@@ -68,9 +70,11 @@ def test_heatmap_holds_mean_p_hat_per_task_and_difficulty():
 def test_empty_inputs_give_a_figure_with_a_message_not_an_error():
     for fig in (figures.p_hat_histogram(pd.DataFrame(columns=["p_hat", "decision"])),
                 figures.difficulty_heatmap(pd.DataFrame(columns=["task", "difficulty", "p_hat"])),
-                figures.phase_timeline([]), figures.reward_figure(pd.DataFrame()),
-                figures.flops_figure(pd.DataFrame()), figures.accuracy_figure(pd.DataFrame()),
-                figures.accuracy_vs_flops({}), figures.wasted_vs_step({})):
+                figures.phase_timeline([]), run_figures.reward_figure(pd.DataFrame()),
+                run_figures.flops_figure(pd.DataFrame()), run_figures.accuracy_figure(pd.DataFrame()),
+                run_figures.accuracy_figure([]), run_figures.wasted_figure([]),
+                figures.transition_heatmap(pd.DataFrame()), figures.drift_heatmap(pd.DataFrame()),
+                figures.p_hat_overlay(pd.DataFrame())):
         assert fig.layout.annotations and not fig.data
 
 
@@ -84,20 +88,21 @@ def test_phase_timeline_lays_phases_end_to_end_in_rollouts():
 
 def test_training_charts_mark_each_phase_change_with_a_vertical_line():
     m = metrics()
-    for build in (figures.reward_figure, figures.wasted_figure, figures.informative_figure, figures.flops_figure):
+    for build in (run_figures.reward_figure, run_figures.wasted_figure, run_figures.informative_figure,
+                  run_figures.flops_figure):
         shapes = build(m).to_plotly_json()["layout"]["shapes"]
         assert [s["x0"] for s in shapes] == [4, 8]
 
 
 def test_flops_chart_stacks_profiling_rollout_and_training():
-    data = figures.flops_figure(metrics()).to_plotly_json()["data"]
+    data = run_figures.flops_figure(metrics()).to_plotly_json()["data"]
     assert [t["name"] for t in data] == ["profiling", "rollouts", "training"]
     assert {t["stackgroup"] for t in data} == {"flops"}
 
 
 def test_wasted_chart_plots_the_step_and_run_fractions_the_trainer_logs():
     m = metrics()
-    data = figures.wasted_figure(m).to_plotly_json()["data"]
+    data = run_figures.wasted_figure(m).to_plotly_json()["data"]
     assert [t["name"] for t in data] == ["this step", "run so far"]
     assert np.allclose(values(data[0], "y"), m["step_wasted_fraction"])
     assert np.allclose(values(data[1], "y"), m["run_wasted_fraction"])
@@ -107,7 +112,7 @@ def test_a_step_without_rollouts_has_no_wasted_point():
     """Step 0 (before any rollout) logs run_wasted_fraction None: no point at 0 on the chart."""
     m = pd.concat([pd.DataFrame({"step": [0], "phase": [0], "run_wasted_fraction": [None]}), metrics()],
                   ignore_index=True)
-    run = figures.wasted_figure(m).to_plotly_json()["data"][1]
+    run = run_figures.wasted_figure(m).to_plotly_json()["data"][1]
     assert np.isnan(np.asarray(values(run, "y"), dtype=float)[0])
 
 
@@ -116,7 +121,7 @@ def test_accuracy_by_difficulty_reads_the_evals_expanded_columns():
                                              "by_task.add": [0.3, 0.4]})
     long = analysis.accuracy_by_difficulty(e)
     assert list(long["difficulty"].unique()) == ["1", "10"]
-    fig = figures.accuracy_figure(e).to_plotly_json()["data"]
+    fig = run_figures.accuracy_figure([Series("r", evals=e)]).to_plotly_json()["data"]
     assert [t["name"] for t in fig] == ["difficulty 1", "difficulty 10", "overall"]
 
 
@@ -139,9 +144,10 @@ def test_compare_table_has_one_row_per_run_with_its_reduction_factor():
     m = {"g": metrics(), "s": metrics()}
     runs = [{"name": "g", "strategy": "grpo"}, {"name": "s", "strategy": "sgpo"}]
     table = analysis.compare_table(runs, e, m, "g").set_index("run")
-    assert table.loc["s", "compute_reduction"] == pytest.approx(20 / 4)
+    assert table.loc["s", "compute_reduction"] == pytest.approx(20 / 4) and table.loc["s", "reduction"] == "5.00x"
+    assert table.loc["g", "reduction"] == "baseline" and pd.isna(table.loc["g", "compute_reduction"])
     assert table.loc["g", "final_accuracy"] == 0.5
-    assert table.loc["s", "flops_total"] == 10
+    assert table.loc["s", "flops_total"] == 1e9 + 3e8 * 10  # the latest step's total, not the latest eval's
     csv = analysis.to_csv(analysis.long_evals(e)).decode()
     assert csv.splitlines()[0].startswith("run,step,flops_total,accuracy") and len(csv.splitlines()) == 5
 
@@ -186,6 +192,86 @@ def test_forecast_metrics_read_n_a_where_the_planner_gives_none():
     side = {"rollouts": 10, "flops": None, "forecast_wasted_fraction": None}
     rows = analysis.forecast_metrics({"plan": side, "baseline": {**side, "rollouts": 40}, "ratio": None})
     assert [r[2] for r in rows] == ["10", "n/a", "n/a", "n/a"] and rows[0][3] == "-30 vs GRPO"
+    big = analysis.forecast_metrics({"plan": {**side, "rollouts": 1_234_567}, "baseline": {**side, "rollouts": 2_000},
+                                     "ratio": 2.5})
+    assert big[0][2] == "1.23 M" and big[0][3] == "+1.23 M vs GRPO" and big[3][2] == "2.50x"
     from sgpo import units
 
     assert units.flops(74_286_907_893_760) == "74.3 TFLOP" and units.flops(6_278_280_938_496) == "6.28 TFLOP"
+
+
+def test_forecast_table_reads_in_human_units():
+    side = {"rollouts": 12_345, "flops": 6_278_280_938_496, "flops_rollout": 2.1e12, "flops_train": 4.2e12,
+            "forecast_informative_fraction": 0.6812, "expected_wasted_rollouts": 3_937.4,
+            "forecast_wasted_fraction": 0.3188}
+    table = analysis.forecast_rows({"plan": side, "baseline": side})
+    assert table.loc["total compute (profiling included)", "plan"] == "6.28 TFLOP"
+    assert table.loc["rollouts", "plan"] == "12,345" and table.loc["expected wasted fraction", "baseline"] == "31.9%"
+    assert not table.map(lambda v: any(ch.isdigit() for ch in v) and len(v.replace(",", "")) > 12).any().any()
+
+
+def test_reduction_means_something_or_says_why_not():
+    def ev(acc, start=None):
+        rows = [(0, 1.0, start)] if start is not None else []
+        rows += [(i + 1, 10.0 * (i + 1), a) for i, a in enumerate(acc)]
+        return pd.DataFrame(rows, columns=["step", "flops_total", "accuracy"])
+
+    base = ev([0.4, 0.6], start=0.3)
+    assert analysis.reduction(base, ev([0.6, 0.7], start=0.3)) == (pytest.approx(2.0), "2.00x")
+    assert analysis.reduction(base, ev([0.4, 0.5], start=0.3)) == (None, "not yet reached")
+    assert analysis.reduction(ev([0.3, 0.2], start=0.3), base)[1] == "n/a: baseline has not improved"
+    assert analysis.reduction(base, ev([0.7], start=0.65))[1] == "n/a: starts at the target"
+    assert analysis.reduction(base, ev([]))[1] == "no evaluations yet"
+    # the step-0 eval never counts as reaching: profiling alone is not training to the target
+    assert analysis.reduction(ev([0.6], start=0.3), ev([0.6], start=0.3))[0] == pytest.approx(1.0)
+
+
+def test_knobs_that_differ_are_found_flattened_and_filterable():
+    configs = {"a": {"strategy": "sgpo", "lr": 5e-5, "steps": 20_000, "plan": {"trivial_threshold": 0.6}},
+               "b": {"strategy": "sgpo", "lr": 1e-4, "steps": 20_000, "plan": {}},
+               "g": {"strategy": "grpo", "lr": 5e-5, "steps": 20_000, "plan": {}},
+               "ext": {}}  # a run from elsewhere: no knobs at all
+    knobs = analysis.run_knobs(configs, plan_defaults={"trivial_threshold": 0.75, "g_max": 8})
+    assert knobs.loc["b", "plan.trivial_threshold"] == 0.75 and pd.isna(knobs.loc["g", "plan.trivial_threshold"])
+    assert analysis.differing_knobs(knobs) == ["lr", "plan.trivial_threshold"]  # steps and g_max agree where set
+    assert analysis.knob_text(20_000) == "20,000" and analysis.knob_text(5e-5) == "5e-05"
+    assert analysis.knob_text(None) == "—" and analysis.knob_text(True) == "true"
+    runs = [{"name": n, "strategy": c.get("strategy", "trl")} for n, c in configs.items()]
+    assert [r["name"] for r in analysis.filter_runs(runs, knobs, wanted={"lr": ["5e-05"]})] == ["a", "g"]
+    assert [r["name"] for r in analysis.filter_runs(runs, knobs, strategies=["sgpo"], wanted={"lr": []})] == ["a", "b"]
+    assert [r["name"] for r in analysis.filter_runs(runs, knobs, strategies=["trl"])] == ["ext"]
+
+
+def test_compare_table_is_shown_in_human_units_with_the_differing_knobs():
+    e = {"g": evals([10e12, 20e12], [0.2, 0.5]), "s": evals([4e12, 10e12], [0.5, 0.61234])}
+    m = {"g": metrics(), "s": metrics(steps=12_345)}
+    runs = [{"name": "g", "strategy": "grpo", "step": 10}, {"name": "s", "strategy": "sgpo", "step": 12_345}]
+    table = analysis.compare_table(runs, e, m, "g")
+    knobs = analysis.run_knobs({"g": {"lr": 5e-5}, "s": {"lr": 1e-4}})
+    shown = analysis.human_table(table, knobs[["lr"]]).set_index("run")
+    assert shown.loc["s", "final accuracy"] == "61.2%" and shown.loc["s", "at step"] == "12,345"
+    assert shown.loc["s", "compute reduction"] == "5.00x" and shown.loc["g", "compute reduction"] == "baseline"
+    assert shown.loc["s", "total compute"].endswith("TFLOP") and shown.loc["g", "lr"] == "5e-05"
+    assert all(isinstance(v, str) for v in shown.to_numpy().ravel())
+    groups = analysis.group_table(table, knobs, "strategy").set_index("strategy")
+    assert groups.loc["sgpo", "runs"] == "1" and groups.loc["sgpo", "best reduction"] == "5.00x"
+    by_lr = analysis.group_table(table, knobs, "lr")
+    assert by_lr["lr"].tolist() == ["0.0001", "5e-05"]
+
+
+def test_exports_carry_both_p_hats_when_compared():
+    frame = profile(10).assign(p_hat_before=0.25, p_hat_after=lambda d: d["p_hat"], band_before="G=4",
+                               band_after="trivial")
+    out = analysis.export_columns(frame)
+    assert {"p_hat", "p_hat_before", "p_hat_after", "band_before", "band_after"} <= set(out.columns)
+    back = pd.read_json(__import__("io").BytesIO(analysis.to_jsonl(out)), lines=True)
+    assert back["p_hat_before"].eq(0.25).all() and back["p_hat_after"].tolist() == out["p_hat"].tolist()
+
+
+def test_the_human_units_check_flags_raw_numbers_only():
+    from tests.test_dashboard_helpers import NUMBER, too_precise
+
+    flagged = [t for t in NUMBER.findall("6278280938496 FLOPs, 0.41666 p_hat, step 20000") if too_precise(t)]
+    assert flagged == ["6278280938496", "0.41666", "20000"]
+    fine = "6.28 TFLOP, 41.7%, step 20,000, 0.4167, 5e-05, 2.35e+12, add-train-00504, 12:05:33"
+    assert not [t for t in NUMBER.findall(fine) if too_precise(t)]

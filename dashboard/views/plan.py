@@ -22,7 +22,9 @@ with main, widgets.guard():
     st.plotly_chart(figures.phase_timeline(summary["phases"]), key="phase_timeline")
     left, right = st.columns(2)
     left.caption("queries per decision and group-size bucket")
-    left.dataframe(analysis.decision_counts(plan.queries), key="decision_counts")
+    counts = analysis.decision_counts(plan.queries)
+    left.dataframe(counts, key="decision_counts",
+                   column_config={c: st.column_config.NumberColumn(format="localized") for c in counts.columns})
     right.caption("forecast for one pass: this plan against fixed-G GRPO")
     right.dataframe(analysis.forecast_rows(summary["forecast"]), key="forecast_table")
 

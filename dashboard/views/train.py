@@ -1,8 +1,9 @@
-"""Train: launch sgpo / GRPO / DAPO runs from the current plan knobs and watch them live."""
+"""Train: launch sgpo / GRPO / DAPO runs from the current plan knobs, and watch any number of runs live."""
 
 import streamlit as st
 
-from dashboard import figures, state, widgets
+from dashboard import curves, run_figures, state, widgets
+from sgpo import units
 from sgpo.launch import cli_line
 from sgpo.vocab import ACTIVE_STATUSES, FINISHED, STRATEGIES
 
@@ -32,49 +33,93 @@ with st.expander("Launch a run", expanded=st.session_state.setdefault("_launch_o
                 st.error("no profile chosen: profile a dataset on Data & profiles first")
             else:
                 started = state.launch_run(config, run_name, taken)
-                st.session_state["_watch_next"] = started["run_name"]  # watched once its row is listed
+                st.session_state["_watch_next"] = started["run_name"]
                 st.success(f"launched {started['run_name']} (pid {started['pid']})")
 
-if not runs and "_watch_next" not in st.session_state:
+with widgets.guard():
+    runs = state.run_options()  # again: a run launched just now is watched at once
+if not runs:
     st.info("No runs yet.")
     st.stop()
 
+# what to watch, and how: outside the live fragments, so a click never lands in a fragment's rerun;
+# bound to the URL, so a view can be shared and reloaded (?train_run=a&train_overlay=b&train_x=FLOPs)
+by_name = {r["name"]: r for r in runs}
+names = [r["name"] for r in reversed(runs)]  # newest first: the default
+if st.session_state.get("_watch_next") in names:
+    st.session_state["train_run"] = st.session_state.pop("_watch_next")
+widgets.keep_valid("train_run", names)
+c = st.columns([2, 3, 3, 2])
+name = c[0].selectbox("watch run", names, key="train_run", bind="query-params",
+                      help="status, stop, resume, checkpoints and log of this run")
+others = [n for n in names if n != name]
+widgets.keep_valid("train_overlay", others, many=True)
+overlay = c[1].multiselect("overlay runs", others, key="train_overlay", bind="query-params",
+                           help="drawn on every chart with the watched run, each in its own colour")
+axis = c[2].segmented_control("x-axis", list(curves.X_AXES), default="step", required=True,
+                              key="train_x", bind="query-params")
+smooth = c[3].slider("smoothing", 0.0, 0.99, 0.6, step=0.01, key="train_smooth", bind="query-params",
+                     help="weight of a debiased exponential moving average; the raw values stay faint behind")
+shown = [by_name[n] for n in [name, *overlay]]
+run = by_name[name]
+seen = state.watch_signature(runs, [name, *overlay])
+
 
 @st.fragment(run_every=1)
-def live() -> None:
-    """Re-reads the store every second: the charts trail the trainer by at most about one second."""
+def status() -> None:
+    """The watched run's numbers, every second; a whole-page rerun when what the controls depend on (the
+    run list, the status of a shown run) has changed, so Stop and Resume are never stale for long."""
     with widgets.guard(stop=False):
-        runs = state.run_options()
-        if not runs:
-            st.caption("waiting for the run to start…")
-            return
-        st.dataframe(state.runs_table(runs), hide_index=True, key="runs_table")
-        names = [r["name"] for r in runs]
-        if st.session_state.get("_watch_next") in names:
-            st.session_state["train_run"] = st.session_state.pop("_watch_next")
-        if st.session_state.get("train_run") not in names:
-            st.session_state["train_run"] = names[-1]
-        name = st.selectbox("watch run", names, key="train_run")
-        run, metrics, evals = state.run_frames(name)
-        cols = st.columns([1, 1, 1, 1, 2])
-        for col, key, label, value in [(cols[0], "run_status", "status", run["status"]),
-                                       (cols[1], "run_step", "step", run.get("step") or 0),
-                                       (cols[2], "run_strategy", "strategy", run["strategy"])]:
+        now = state.run_options()
+        if state.watch_signature(now, [name, *overlay]) != seen:
+            st.rerun(scope="app")
+        current = next(r for r in now if r["name"] == name)
+        numbers = state.run_numbers(current)
+        for col, (key, label, value) in zip(st.columns(3) + st.columns(3), numbers):
             with col.container(key=key):
                 st.metric(label, value)
-        running = run["status"] in ACTIVE_STATUSES
-        if cols[3].button("Stop", key="stop_run", disabled=not running):
-            state.stop_run(name)
-        if cols[4].button("Resume", key="resume_run", disabled=running or run["status"] == FINISHED):
-            state.resume_run(name)
+
+
+status()
+running = run["status"] in ACTIVE_STATUSES
+b = st.columns([1, 1, 2, 2])
+if b[0].button("Stop", key="stop_run", disabled=not running):
+    with widgets.guard(stop=False):
+        state.stop_run(name)
+if b[1].button("Resume", key="resume_run", disabled=running or run["status"] == FINISHED):
+    with widgets.guard(stop=False):
+        state.resume_run(name)
+steps = state.checkpoint_steps(name)
+pruned = widgets.keep_valid("train_checkpoint", steps)  # then the newest is chosen
+step = b[2].selectbox("checkpoint", steps, format_func=lambda k: f"step {units.count(k)}", key="train_checkpoint",
+                      disabled=not steps, label_visibility="collapsed", placeholder="no checkpoint yet")
+if b[3].button("Profile this checkpoint", key="profile_checkpoint", disabled=step is None,
+               help="profile the checkpoint on the dataset the run trained from, then compare on the Audit page"):
+    with widgets.guard(stop=False):
+        if pruned is not None:  # the page re-read the checkpoints before this click: never profile another one
+            st.error(f"the checkpoint at step {pruned} is no longer on disk (only the latest are kept); step {step} "
+                     f"is chosen now: click again to profile it")
+        else:
+            audit = state.profile_checkpoint(name, step)
+            st.success(f"profiling {audit['name']} in the background: [compare it on the Audit page]({audit['link']})")
+
+
+@st.fragment(run_every=1 if any(r["status"] in ACTIVE_STATUSES for r in shown) else None)
+def charts() -> None:
+    """Every chart with every shown run; re-read each second while one of them is live."""
+    with widgets.guard(stop=False):
+        series = state.run_series(shown)
         left, right = st.columns(2)
-        left.plotly_chart(figures.reward_figure(metrics), key="chart_reward")
-        right.plotly_chart(figures.wasted_figure(metrics), key="chart_wasted")
-        left.plotly_chart(figures.informative_figure(metrics), key="chart_informative")
-        right.plotly_chart(figures.flops_figure(metrics), key="chart_flops")
-        st.plotly_chart(figures.accuracy_figure(evals, metrics), key="chart_accuracy")
-        st.caption(f"log: {run.get('log_path') or 'none yet'}")
+        left.plotly_chart(run_figures.reward_figure(series, axis, smooth), key="chart_reward")
+        right.plotly_chart(run_figures.wasted_figure(series, axis, smooth), key="chart_wasted")
+        left.plotly_chart(run_figures.informative_figure(series, axis, smooth), key="chart_informative")
+        right.plotly_chart(run_figures.flops_figure(series, axis), key="chart_flops")
+        st.plotly_chart(run_figures.accuracy_figure(series, axis), key="chart_accuracy")
+        st.caption(f"log of {name}: `{run.get('log_path') or 'none yet'}`")
         st.code(state.run_log(run) or "(empty)", language="text")
 
 
-live()
+charts()
+with st.expander("all runs"):
+    st.dataframe(state.runs_table(runs), hide_index=True, key="runs_table",
+                 column_config={"step": st.column_config.NumberColumn(format="localized")})

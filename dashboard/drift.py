@@ -1,0 +1,105 @@
+"""Before against after: two profiles of the same dataset (the initial policy and a checkpoint, say),
+query by query. Plain functions for the Audit page, no Streamlit:
+
+    both = pair(before, after)               # one row per query in both, p_hat_before / p_hat_after, bands
+    counts = transition_matrix(both)         # band before (rows) x band after (columns)
+    drift(both, "task")                      # mean p_hat before, after and the change per task
+    moved(both, 0.5, up=True)                # queries learned: p_hat up by at least 0.5, completions marked
+
+Bands are the planner's decisions at the Plan page's knobs, with learnable queries split by the group
+size the plan gives them: `trivial`, `G=2`, `G=4`, ... (harder further right), `unsolved` (p_hat 0, kept
+or dropped alike: whether the planner keeps one is a sampling choice, not a difficulty).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from dashboard.analysis import mark_examples
+from sgpo import units
+
+TRIVIAL, UNSOLVED = "trivial", "unsolved"
+
+
+def bands(queries: pd.DataFrame) -> pd.Series:
+    """Each query's band from the plan's `decision` and `group_size` columns."""
+    g = queries["group_size"].fillna(0).astype(int).astype(str)
+    band = np.where(queries["decision"] == "trivial", TRIVIAL,
+                    np.where(queries["decision"] == "learnable", "G=" + g, UNSOLVED))
+    return pd.Series(band, index=queries.index)
+
+
+def band_order(labels) -> list[str]:
+    """Easiest to hardest: trivial, then G=2, G=4, ... by group size, then unsolved."""
+    groups = sorted({b for b in labels if str(b).startswith("G=")}, key=lambda b: int(b[2:]))
+    return [TRIVIAL, *groups, UNSOLVED]
+
+
+def pair(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """The queries both profiles hold, matched by id, in the after profile's order: task, difficulty,
+    p_hat and band before and after, the change in p_hat, and the examples (if the frames have them)."""
+    sides = [c for c in ("p_hat", "band", "examples") if c in after and c in before]
+    fields = [c for c in ("id", "task", "difficulty", "prompt", "answer") if c in after]
+    a = after[fields + sides].rename(columns={c: f"{c}_after" for c in sides})
+    b = before[["id", *sides]].rename(columns={c: f"{c}_before" for c in sides})
+    out = a.merge(b, on="id", how="inner")
+    return out.assign(change=out["p_hat_after"] - out["p_hat_before"])
+
+
+def transition_matrix(both: pd.DataFrame) -> pd.DataFrame:
+    """Queries per (band before, band after), every band in both directions, easiest first."""
+    order = band_order(set(both["band_before"]) | set(both["band_after"]))
+    counts = pd.crosstab(both["band_before"], both["band_after"])
+    return counts.reindex(index=order, columns=order, fill_value=0).rename_axis(index="before", columns="after")
+
+
+def row_shares(counts: pd.DataFrame) -> pd.DataFrame:
+    """Each band-before row as shares of its queries (0 where a band held none)."""
+    total = counts.sum(axis=1).replace(0, np.nan)
+    return counts.div(total, axis=0).fillna(0.0)
+
+
+def drift(both: pd.DataFrame, by) -> pd.DataFrame:
+    """Per group (task, difficulty, or both): queries, mean p_hat before and after, the mean change, and
+    how many rose or fell by at least half (p_hat is a rate, so half is a large move)."""
+    grouped = both.groupby(by, sort=True)
+    return pd.DataFrame({
+        "queries": grouped.size(), "p_hat_before": grouped["p_hat_before"].mean(),
+        "p_hat_after": grouped["p_hat_after"].mean(), "change": grouped["change"].mean(),
+        "learned": grouped["change"].apply(lambda c: int((c >= 0.5).sum())),
+        "forgotten": grouped["change"].apply(lambda c: int((c <= -0.5).sum())),
+    })
+
+
+def moved(both: pd.DataFrame, min_change: float, up: bool = True) -> pd.DataFrame:
+    """Queries learned (p_hat rose by at least `min_change`) or forgotten (fell by at least that much),
+    largest moves first, with each side's sample completions marked right or wrong."""
+    hit = both[both["change"] >= min_change] if up else both[both["change"] <= -min_change]
+    hit = hit.sort_values("change", ascending=not up, kind="stable")
+    for side in ("before", "after"):
+        if f"examples_{side}" in hit:
+            hit = hit.assign(**{f"completions_{side}": hit[f"examples_{side}"].map(mark_examples)})
+    return hit
+
+
+def summary(both: pd.DataFrame, counts: pd.DataFrame) -> list[tuple[str, str, str, str | None]]:
+    """(key, label, value, delta) in human units for the Audit page's before/after st.metric row."""
+    n = len(both)
+    stayed = sum(counts.at[b, b] for b in counts.index) if n else 0
+    before, after = (both["p_hat_before"].mean(), both["p_hat_after"].mean()) if n else (None, None)
+    return [("audit_shared", "queries in both", units.count(n), None),
+            ("audit_mean", "mean p_hat after", units.number(after, 3),
+             None if not n else f"{after - before:+.3f} from {units.number(before, 3)}"),
+            ("audit_moved", "changed band", units.percent(1 - stayed / n) if n else "n/a", None),
+            ("audit_n_learned", "p_hat up by 0.5 or more", units.count(int((both["change"] >= 0.5).sum())), None),
+            ("audit_n_forgotten", "p_hat down by 0.5 or more", units.count(int((both["change"] <= -0.5).sum())), None)]
+
+
+def human(table: pd.DataFrame) -> pd.DataFrame:
+    """A drift table as shown: counts with separators, p_hat at three decimals, the change signed."""
+    return pd.DataFrame({
+        "queries": table["queries"].map(units.count), "p_hat before": table["p_hat_before"].map("{:.3f}".format),
+        "p_hat after": table["p_hat_after"].map("{:.3f}".format), "change": table["change"].map("{:+.3f}".format),
+        "learned": table["learned"].map(units.count), "forgotten": table["forgotten"].map(units.count)},
+        index=table.index)

@@ -1,0 +1,211 @@
+"""Plotly figures of training runs, for the Train and Compare pages: any number of runs overlaid, each in
+its own colour on every chart, on a chosen x-axis (step, total FLOPs, tokens, wall time), smoothed with
+the raw points faint behind, and downsampled so that a run of 20,000 steps draws as fast as a short one.
+
+Each builder takes a list of curves.Series (or one metrics frame, drawn as a single run) and returns a
+figure; nothing here reads the store.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from dashboard import curves
+from dashboard.analysis import accuracy_by_difficulty
+from dashboard.curves import Series
+
+FLOPS_BUCKETS = [("flops_profile", "profiling", "#8e44ad", "dot"), ("flops_rollout", "rollouts", "#2e86de", "dash"),
+                 ("flops_train", "training", "#27ae60", "solid")]
+MAX_PHASE_LABELS = 8  # beyond this many phase changes the lines stay, their labels would overlap
+X_HOVER = {"step": "step %{x:,.0f}", "FLOPs": "%{x:.3s}FLOP", "tokens": "%{x:.3s} tokens", "wall time": "%{x:.3g} "}
+RAW_OPACITY = 0.25
+DASH_WORDS = {"solid": "solid", "dash": "dashed", "dot": "dotted", "dashdot": "dash-dotted"}
+
+
+def as_series(runs) -> list[Series]:
+    """A list of Series as is; a bare metrics frame as one run (what the tests and the bench pass)."""
+    return [Series("run", metrics=runs)] if isinstance(runs, pd.DataFrame) else list(runs)
+
+
+def _empty(title: str, message: str) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig.update_layout(title=title, height=240, margin=dict(l=10, r=10, t=40, b=10))
+
+
+class Axis:
+    """The chosen x-axis for a set of runs: its title with the unit, and the scale its values are shown in
+    (wall time in s, min or h, whichever reads best for the longest run)."""
+
+    def __init__(self, key: str, runs: list[Series]):
+        self.key = key if key in curves.X_AXES else "step"
+        self.title, self.scale, unit = curves.X_AXES[self.key], 1.0, ""
+        if self.key == "wall time":
+            longest = max([float(np.nanmax(x)) for x in (curves.x_values(s.metrics, self.key) for s in runs)
+                           if x is not None and len(x)] or [0.0])
+            unit, self.scale = curves.wall_unit(longest)
+            self.title = f"wall time ({unit})"
+        self.hover = X_HOVER[self.key] + unit
+
+    def of(self, series: Series) -> np.ndarray | None:
+        x = curves.x_values(series.metrics, self.key)
+        return None if x is None else x / self.scale
+
+    def of_evals(self, series: Series) -> np.ndarray | None:
+        x = curves.eval_x(series.evals, series.metrics, self.key)
+        return None if x is None else x / self.scale
+
+    def style(self, fig: go.Figure) -> None:
+        fig.update_xaxes(title_text=self.title, **({"tickformat": "~s"} if self.key in ("FLOPs", "tokens") else {}))
+
+
+def _layout(fig: go.Figure, title: str, axis: Axis, y_title: str, y_format: str | None = None,
+            height: int = 340, note: str = "") -> go.Figure:
+    """Title (with `note`, what the line styles mean, as its subtitle), axis titles with units, legend below."""
+    fig.update_layout(title=dict(text=title, subtitle=dict(text=note)), height=height + (16 if note else 0),
+                      margin=dict(l=10, r=10, t=56 if note else 40, b=10), legend=dict(orientation="h", y=-0.3),
+                      hovermode="closest")
+    axis.style(fig)
+    fig.update_yaxes(title_text=y_title, **({"tickformat": y_format} if y_format else {}))
+    return fig
+
+
+def _marks(fig: go.Figure, runs: list[Series], axis: Axis, forecasts: bool = False) -> go.Figure:
+    """Phase changes as dotted vertical lines in each run's colour; with `forecasts`, each run's planned
+    wasted fraction as a dashed horizontal line. Added in one layout update (one add_vline per mark costs
+    milliseconds each)."""
+    shapes, notes = [], []
+    marks = []
+    for s in runs:
+        x = axis.of(s)
+        if x is not None:
+            marks += [(xm, phase, s) for xm, phase in curves.phase_marks(s.metrics, x)]
+    for xm, phase, s in marks:
+        shapes.append(dict(type="line", xref="x", yref="paper", x0=xm, x1=xm, y0=0, y1=1,
+                           line=dict(color=s.color, dash="dot", width=1)))
+        if len(marks) <= MAX_PHASE_LABELS:
+            notes.append(dict(x=xm, y=1, xref="x", yref="paper", text=f"phase {phase}", showarrow=False,
+                              xanchor="left", yanchor="top", font=dict(size=10, color=s.color)))
+    for s in runs if forecasts else []:
+        if s.forecast is not None:
+            shapes.append(dict(type="line", xref="paper", yref="y", x0=0, x1=1, y0=s.forecast, y1=s.forecast,
+                               line=dict(color=s.color, dash="dash", width=1.5)))
+            label = "plan forecast" if len(runs) == 1 else f"{s.name} forecast"
+            notes.append(dict(x=1, y=s.forecast, xref="paper", yref="y", text=f"{label} {s.forecast:.1%}",
+                              showarrow=False, xanchor="right", yanchor="bottom", font=dict(size=10, color=s.color)))
+    if shapes:
+        fig.update_layout(shapes=list(fig.layout.shapes) + shapes, annotations=list(fig.layout.annotations) + notes)
+    return fig
+
+
+def _lines(runs, axis_key: str, weight: float, columns: list[tuple], title: str, y_title: str,
+           y_hover: str, y_format: str | None = None, forecasts: bool = False) -> go.Figure:
+    """One colour per run; the first column (metric, label) smoothed, raw points faint behind it; the others
+    (metric, label[, dash]) dashed as logged (run totals and fractions so far are smooth already)."""
+    columns = [(c[0], c[1], c[2] if len(c) > 2 else "solid" if j == 0 else "dash") for j, c in enumerate(columns)]
+    runs = as_series(runs)
+    axis = Axis(axis_key, runs)
+    single = len(runs) == 1
+    buckets = max(200, curves.BUCKETS // max(1, len(runs)))  # eight lines of 400 points read as well as one of 1,600
+    traces = []
+    for s in runs:
+        x = axis.of(s)
+        if x is None:
+            continue
+        for j, (col, label, dash) in enumerate(columns):
+            if col not in s.metrics or s.metrics[col].isna().all():
+                continue
+            c = curves.curve(x, s.metrics[col], weight if j == 0 else 0.0, buckets)
+            name = label if single else (s.name if j == 0 else f"{s.name} · {label}")
+            hover = f"{s.name} · {label}<br>{axis.hover}<br>{y_hover}<extra></extra>"
+            common = dict(mode="lines", legendgroup=s.name, hovertemplate=hover)
+            if j == 0 and c["smooth"] is not None:
+                traces.append(go.Scatter(x=c["x"], y=c["raw"], name=f"{name} (raw)", showlegend=False,
+                                         opacity=RAW_OPACITY, line=dict(color=s.color, width=1), hoverinfo="skip",
+                                         mode="lines", legendgroup=s.name))
+                traces.append(go.Scatter(x=c["x"], y=c["smooth"], name=name, line=dict(color=s.color, width=2),
+                                         **common))
+            else:
+                traces.append(go.Scatter(x=c["x"], y=c["raw"], name=name, showlegend=single or j == 0,
+                                         line=dict(color=s.color, width=1.5 if j == 0 else 1.2, dash=dash),
+                                         **common))
+    if not traces:
+        return _empty(title, "waiting for the first step" if all(s.metrics.empty for s in runs)
+                      else f"nothing logged on this x-axis ({axis.key})")
+    styles = (["faint: raw values"] if weight > 0 else []) + \
+        ([f"{DASH_WORDS[dash]}: {label}" for _, label, dash in columns[1:]] if not single else []) + \
+        (["straight dashed: plan forecast"] if forecasts and any(s.forecast is not None for s in runs) else [])
+    fig = go.Figure(data=traces)
+    return _marks(_layout(fig, title, axis, y_title, y_format, note=" · ".join(styles)), runs, axis, forecasts)
+
+
+def reward_figure(runs, axis: str = "step", smooth: float = 0.0) -> go.Figure:
+    return _lines(runs, axis, smooth, [("reward_mean", "mean reward")], "reward", "mean reward per rollout",
+                  "reward %{y:.3f}")
+
+
+def wasted_figure(runs, axis: str = "step", smooth: float = 0.0) -> go.Figure:
+    """Share of rollouts in zero-advantage groups: each step's own (smoothed), the run's so far (dashed),
+    and the plan's forecast for runs that stored one (a dashed horizontal line)."""
+    fig = _lines(runs, axis, smooth, [("step_wasted_fraction", "this step"), ("run_wasted_fraction", "run so far")],
+                 "wasted-rollout fraction", "wasted rollouts (%)", "%{y:.1%} wasted",
+                 y_format=".0%", forecasts=True)
+    return fig.update_yaxes(range=[0, 1.02]) if fig.data else fig
+
+
+def informative_figure(runs, axis: str = "step", smooth: float = 0.0) -> go.Figure:
+    return _lines(runs, axis, smooth, [("informative_groups", "informative groups"), ("groups", "all groups")],
+                  "informative groups per step", "groups per step", "%{y:,.0f} groups")
+
+
+def flops_figure(runs, axis: str = "step") -> go.Figure:
+    """Cumulative FLOPs by bucket: profiling, rollout generation, training updates. One run: stacked
+    areas; several: each run in its colour, the bucket told by the dash."""
+    runs = as_series(runs)
+    title = "cumulative compute by bucket"
+    if len(runs) > 1:
+        return _lines(runs, axis, 0.0, [(c, n, dash) for c, n, _, dash in FLOPS_BUCKETS[::-1]], title,
+                      "cumulative compute (FLOP)", "%{y:.3s}FLOP", "~s")
+    s, ax = runs[0], Axis(axis, runs)
+    x = ax.of(s)
+    present = [b for b in FLOPS_BUCKETS if b[0] in s.metrics]
+    if s.metrics.empty or not present or x is None:
+        return _empty(title, "waiting for the first step")
+    fig = go.Figure()
+    keep = curves.minmax_indices(x)  # x is monotone: this keeps evenly spaced rows, the same for every bucket
+    for col, name, color, _ in present:
+        fig.add_scatter(x=x[keep], y=s.metrics[col].to_numpy(dtype=float)[keep], mode="lines", name=name,
+                        stackgroup="flops", line_color=color,
+                        hovertemplate=f"{name}<br>{ax.hover}<br>%{{y:.3s}}FLOP<extra></extra>")
+    return _marks(_layout(fig, title, ax, "cumulative compute (FLOP)", "~s"), runs, ax)
+
+
+def accuracy_figure(runs, axis: str = "step") -> go.Figure:
+    """Held-out accuracy: for one run per difficulty level and overall (dashed); for several, each run's
+    overall accuracy in its colour."""
+    runs = as_series(runs)
+    title = "held-out accuracy" + (" by difficulty" if len(runs) == 1 else "")
+    ax = Axis(axis, runs)
+    fig = go.Figure()
+    for s in runs:
+        x = ax.of_evals(s)
+        if x is None or s.evals.empty:
+            continue
+        if len(runs) == 1:
+            at = dict(zip(s.evals["step"], x))
+            for level, part in accuracy_by_difficulty(s.evals).groupby("difficulty", sort=False):
+                fig.add_scatter(x=part["step"].map(at), y=part["accuracy"], mode="lines+markers" if len(part) <= 60
+                                else "lines", name=f"difficulty {level}",
+                                hovertemplate=f"difficulty {level}<br>{ax.hover}<br>%{{y:.1%}}<extra></extra>")
+        fig.add_scatter(x=x, y=s.evals["accuracy"], mode="lines+markers" if len(x) <= 60 else "lines",
+                        name="overall" if len(runs) == 1 else s.name,
+                        line=dict(color=s.color, dash="dash" if len(runs) == 1 else "solid"), legendgroup=s.name,
+                        hovertemplate=f"{s.name}<br>{ax.hover}<br>accuracy %{{y:.1%}}<extra></extra>")
+    if not fig.data:
+        return _empty(title, "no evaluation yet")
+    fig.update_yaxes(range=[0, 1.02])
+    return _marks(_layout(fig, title, ax, "accuracy (%)", ".0%"), runs, ax)
