@@ -42,7 +42,21 @@ def create(config, store: Store | Path, *, name: str | None = None) -> dict:
     """Check a TrainConfig against the store, its data, model and profile, make its plan, and store the
     run (status `created`). Nothing is written when a check fails: given the store's path rather than an
     open Store, a refused run does not even create the database. Returns the run's row, with the warnings
-    (also kept as the run's events)."""
+    (also kept as the run's events). Under `accelerate launch` the main process creates the run and every
+    process gets its row."""
+    from sgpo.distributed import on_main, rank_and_world
+
+    if rank_and_world()[1] > 1:
+        if config.engine != "trl":
+            raise ConfigError("several processes train one run with --engine trl (TRL's GRPOTrainer under "
+                              "accelerate); the native engine runs in one process")
+        run_id = on_main(lambda: _create(config, store, name)["id"], device=config.device)
+        opened = store if isinstance(store, Store) else Store(Path(store), readonly=True)
+        return {**opened.find_run(run_id), "warnings": []}
+    return _create(config, store, name)
+
+
+def _create(config, store: Store | Path, name: str | None) -> dict:
     from sgpo.train.setup import prepare
 
     if not isinstance(store, Store):
@@ -60,7 +74,11 @@ def create(config, store: Store | Path, *, name: str | None = None) -> dict:
 def start(ref: str | int, store: Store, *, detach: bool = False, log=None) -> dict:
     """Train a created run: here until its budget is spent (returns the result), or in a detached worker
     (returns run_id, run_name, pid, log_path at once)."""
+    from sgpo.distributed import rank_and_world
+
     run = store.find_run(ref)
+    if rank_and_world()[0] > 0:  # another rank of a launch whose main process owns the run's status
+        return work(run["id"], store, log=log)
     if run["status"] != CREATED:
         raise ConfigError(f"run {run['name']!r} is {shown_status(run)}, not created: `sgpo runs resume "
                           f"{run['name']}` continues it")
@@ -70,7 +88,11 @@ def start(ref: str | int, store: Store, *, detach: bool = False, log=None) -> di
 def resume(ref: str | int, store: Store, *, detach: bool = False, log=None) -> dict:
     """Continue a run from its latest checkpoint (from step 0 if it has none): stopped, failed,
     interrupted, or created and never started."""
+    from sgpo.distributed import rank_and_world
+
     run = store.find_run(ref)
+    if rank_and_world()[0] > 0:
+        return work(run["id"], store, log=log)
     check_resumable(run)
     return _launch(run, store, "resume", detach, log)
 

@@ -16,6 +16,7 @@ import typer
 from sgpo import runs as lifecycle
 from sgpo.cli.common import (DbOption, JsonOption, check_db_path, check_option, config_options, open_store, print_json,
                              with_options)
+from sgpo.errors import ConfigError
 from sgpo.plan import PlanConfig
 from sgpo.store import default_path
 from sgpo.train.config import TrainConfig
@@ -33,6 +34,10 @@ EXTRA = [
         ("resume", Optional[str], None, typer.Option("--resume", help="continue run RUN (id or name) from its last "
                                                                       "checkpoint; the other knobs come from the run")),
         ("detach", bool, False, typer.Option("--detach", help="run in the background; `sgpo runs` shows it")),
+        ("trl_options", Optional[list[str]], None, typer.Option(
+            "--trl", help="--engine trl: a GRPOConfig field, KEY=VALUE (the value read as YAML); repeat it")),
+        ("trl_config", Optional[Path], None, typer.Option(
+            "--trl-config", help="--engine trl: a YAML file of GRPOConfig fields (--trl wins over it)")),
         ("db", Optional[Path], None, DbOption.__metadata__[0]),
         ("as_json", bool, False, JsonOption.__metadata__[0]),
     ]]
@@ -42,8 +47,8 @@ EXTRA = [
               *EXTRA)
 def train_command(**kw) -> None:
     """Train a policy with sgpo (profile-driven plan), fixed-G GRPO or DAPO, with FLOPs accounting."""
-    name, run_name, resume_ref, detach, db, as_json = (
-        kw.pop(k) for k in ("name", "run_name", "resume", "detach", "db", "as_json"))
+    name, run_name, resume_ref, detach, db, as_json, trl_options, trl_config = (
+        kw.pop(k) for k in ("name", "run_name", "resume", "detach", "db", "as_json", "trl_options", "trl_config"))
     if run_name is not None:
         typer.echo("warning: --run-name is deprecated, use --name (it names the run, as it names a profile or "
                    "a plan)", err=True)
@@ -51,7 +56,8 @@ def train_command(**kw) -> None:
     if resume_ref is not None:
         return _report(lifecycle.resume(resume_ref, open_store(db, create=False), detach=detach), as_json)
     plan = {s.name: kw.pop(s.name) for s in PlanConfig.specs() if s.name not in PLAN_SKIP}
-    cfg = TrainConfig(**kw, plan=plan if kw.get("strategy") == "sgpo" else {})
+    cfg = TrainConfig(**kw, plan=plan if kw.get("strategy") == "sgpo" else {},
+                      trl=trl_fields(trl_options or [], trl_config))
     path = default_path(db)
     check_db_path(path)
     run = lifecycle.create(cfg, path, name=name)  # the store is created only once every check passed
@@ -61,7 +67,35 @@ def train_command(**kw) -> None:
     _report(lifecycle.start(run["id"], store, detach=detach), as_json)
 
 
+def trl_fields(pairs: list[str], path: Path | None) -> dict:
+    """GRPOConfig fields from --trl-config FILE.yaml and --trl KEY=VALUE (later ones win); YAML values."""
+    import yaml
+
+    fields = {}
+    if path is not None:
+        try:
+            fields = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"--trl-config {path}: cannot read it as YAML ({exc})") from None
+        if not isinstance(fields, dict):
+            raise ConfigError(f"--trl-config {path}: expected a mapping of GRPOConfig fields, got "
+                              f"{type(fields).__name__}")
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--trl {pair!r}: expected KEY=VALUE, e.g. --trl vllm_mode=colocate")
+        try:
+            fields[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--trl {pair!r}: the value is not valid YAML ({exc})") from None
+    return fields
+
+
 def _report(result: dict, as_json: bool) -> None:
+    from sgpo.distributed import rank_and_world
+
+    if rank_and_world()[0] > 0:  # under accelerate launch the main process reports
+        return
     if as_json:
         print_json(result)
         return

@@ -42,6 +42,8 @@ class TrainConfig(Knobs):
     group_size: int = knob(8, "G for grpo and dapo (sgpo takes G from the plan)", min=2, max=64)
     temperature: float = knob(1.0, "sampling temperature for rollouts and sampled eval", min=0, open_min=True)
     max_new_tokens: int = knob(20, "completion length cap, in tokens", min=1, max=8192)
+    truncate_prompts: bool = knob(False, "cut prompts longer than the model's context minus --max-new-tokens, "
+                                         "keeping their END; off: such a prompt is refused, naming its query")
     lr: float = knob(5e-5, "peak learning rate (AdamW)", min=0, open_min=True)
     warmup_steps: int = knob(20, "linear warmup steps, then constant", min=0)
     weight_decay: float = knob(0.0, "AdamW weight decay", min=0)

@@ -27,8 +27,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sgpo.errors import StoreError
 from sgpo.runs import checkpoint_root
 from sgpo.train import batches, checkpoint
+from sgpo.train.accounting import Counters
 from sgpo.train.engine import NativeEngine
 from sgpo.train.evaluate import assign_bands, evaluate, sample_success
 from sgpo.train.grpo import Group
@@ -37,29 +39,42 @@ from sgpo.vocab import FAILED, FINISHED, RUNNING, STOPPED, fraction
 
 STEP_SEED = 1000003
 EVAL_SEED, BAND_SEED = 17, 29  # added to seed * STEP_SEED: fixed across evals, so evals differ by the model only
-COUNTERS = ("queries", "rollouts", "wasted_rollouts", "groups", "informative_groups", "tokens_prompt",
-            "tokens_completion", "tokens_trained", "flops_rollout", "flops_train", "flops_eval", "wall_seconds")
 
 
 class Trainer:
     def __init__(self, prep: Prepared, store, run_id: int, *, log=None):
+        from sgpo.device import resolve_device, resolve_dtype
+        from sgpo.distributed import rank_and_world
         from sgpo.tasks.rewards import SCORERS
 
-        self.prep, self.cfg, self.store, self.run_id = prep, prep.config, store, run_id
+        self.prep, self.cfg, self.run_id = prep, prep.config, run_id
+        self.rank, self.world_size = rank_and_world()
+        self.is_main = self.rank == 0
+        self.store = store if self.is_main else ReadOnly(store)  # only the main process writes the store
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         torch.set_num_threads(self.cfg.num_threads)
         self.n_params = prep.model.n_params
         self.ckpt_root = checkpoint_root(store, prep.run_name)
-        self.resume_from = checkpoint.latest_checkpoint(self.ckpt_root)
-        self.engine = NativeEngine(self.cfg, prep.model.path, weights=self.resume_from or prep.model.path,
-                                   live_dir=self.ckpt_root / "live")
+        self.checkpoint_warnings: list[str] = []  # a truncated or corrupt latest checkpoint, passed over
+        self.resume_from = checkpoint.latest_checkpoint(self.ckpt_root, warn=self.checkpoint_warnings.append)
+        device = resolve_device(self.cfg.device)
+        dtype = resolve_dtype(self.cfg.dtype, device)
+        weights = self.resume_from or prep.model.path
+        if self.cfg.engine == "trl":
+            from sgpo.train.trl_engine import TRLEngine
+
+            self.engine = TRLEngine(self.cfg, prep.model.path, weights=weights, device=device, dtype=dtype)
+        else:
+            self.engine = NativeEngine(self.cfg, prep.model.path, weights=weights, live_dir=self.ckpt_root / "live",
+                                       device=device, dtype=dtype)
         self.frame = prep.dataset.frame
         self.score = SCORERS[prep.dataset.reward]
         # the held-out set is scored by its own rule: math answers by math-verify even if training is exact-match
         self.eval_score = SCORERS[prep.eval_dataset.reward] if prep.eval_dataset is not None else None
         self.sampler = self._make_sampler()
-        self.counters = dict.fromkeys(COUNTERS, 0.0)
+        self.counters = Counters(prep.flops_profile)
         self.step, self.bands, self.last_eval = 0, None, None
+        self.saved_step, self.last_eval_step = 0, None
         self.eval_frame = self._eval_frame()
         self.stop_requested = False
 
@@ -137,7 +152,7 @@ class Trainer:
         return self._account(batch, update, lr, t_gen, time.perf_counter() - t0)
 
     def _account(self, batch, update, lr, t_gen, seconds) -> dict:
-        c, n = self.counters, self.n_params
+        n = self.n_params
         generated = batch.generated
         rollouts = sum(g.size for g in generated)
         informative = [g.informative for g in generated]  # Group.informative takes the rewards' spread: once each
@@ -146,17 +161,6 @@ class Trainer:
         tok_p = sum(g.prompt_tokens for g in generated)
         tok_c = sum(g.completion_tokens for g in generated)
         train_factor = 6 + (2 if self.cfg.beta else 0)
-        c["queries"] += len(batch.groups)
-        c["rollouts"] += rollouts
-        c["wasted_rollouts"] += wasted
-        c["groups"] += len(generated)
-        c["informative_groups"] += n_informative
-        c["tokens_prompt"] += tok_p
-        c["tokens_completion"] += tok_c
-        c["tokens_trained"] += update.trained_tokens
-        c["flops_rollout"] += 2.0 * n * (tok_p + tok_c)
-        c["flops_train"] += float(train_factor) * n * update.trained_tokens
-        c["wall_seconds"] += seconds
         by_g: dict[str, list[float]] = {}
         for g in batch.groups:
             by_g.setdefault(str(g.size), []).extend(g.rewards.tolist())
@@ -173,18 +177,11 @@ class Trainer:
             "entropy": update.entropy, "grad_norm": update.grad_norm, "lr": lr, "step_seconds": seconds,
             "generation_seconds": t_gen, "phase": batch.phase, **batch.info,
         }
-        return {**data, **self.totals()}
+        return self.counters.add(data, flops_rollout=2.0 * n * (tok_p + tok_c),
+                                 flops_train=float(train_factor) * n * update.trained_tokens, seconds=seconds)
 
     def totals(self) -> dict:
-        c = self.counters
-        total = self.prep.flops_profile + c["flops_rollout"] + c["flops_train"]
-        return {"flops_profile": self.prep.flops_profile, "flops_rollout": c["flops_rollout"],
-                "flops_train": c["flops_train"], "flops_total": total, "flops_eval": c["flops_eval"],
-                "rollouts_total": c["rollouts"], "wasted_rollouts_total": c["wasted_rollouts"],
-                "groups_total": c["groups"], "informative_groups_total": c["informative_groups"],
-                "run_wasted_fraction": fraction(c["wasted_rollouts"], c["rollouts"]),
-                "run_informative_fraction": fraction(c["informative_groups"], c["groups"]),
-                "queries_total": c["queries"], "tokens_total": c["tokens_prompt"] + c["tokens_completion"]}
+        return self.counters.totals()
 
     # eval --------------------------------------------------------------------------------------
     def run_eval(self) -> dict:
@@ -206,14 +203,14 @@ class Trainer:
                 "data": {**result, "flops_eval_total": self.counters["flops_eval"]}}
 
     # the loop ----------------------------------------------------------------------------------
-    def _budget_left(self) -> bool:
+    def budget_left(self) -> bool:
         cfg = self.cfg
         if cfg.max_steps is not None and self.step >= cfg.max_steps:
             return False
         return cfg.flops_budget is None or self.totals()["flops_total"] < cfg.flops_budget
 
     def _save(self) -> Path:
-        state = {"counters": self.counters, "sampler": self.sampler.state_dict(),
+        state = {"counters": self.counters.state_dict(), "sampler": self.sampler.state_dict(),
                  "bands": None if self.bands is None else self.bands.tolist(), "last_eval": self.last_eval}
         return checkpoint.save_checkpoint(self.ckpt_root, self.step, self.engine, state)
 
@@ -221,7 +218,7 @@ class Trainer:
         pace = self.prep.phases[0].pacing if self.prep.phases else None
         state = checkpoint.load_checkpoint(self.resume_from, self.engine, pace)
         self.step = int(state["step"])
-        self.counters = {**self.counters, **state["counters"]}
+        self.counters.load_state_dict(state["counters"])
         self.sampler.load_state_dict(state["sampler"])
         self.bands = None if state["bands"] is None else np.asarray(state["bands"])
         self.last_eval = state["last_eval"]
@@ -232,6 +229,9 @@ class Trainer:
         previous = {s: signal.signal(s, self._request_stop) for s in (signal.SIGTERM, signal.SIGINT)} if in_main else {}
         self.store.update_run(self.run_id, status=RUNNING, pid=os.getpid())
         try:
+            for warning in self.checkpoint_warnings:
+                self.store.event(self.run_id, "warning", warning)
+                self.log(f"warning: {warning}")
             if self.resume_from is not None:
                 self._restore()
                 self.store.event(self.run_id, "resume", f"resumed from {self.resume_from.name} (step {self.step})")
@@ -241,39 +241,64 @@ class Trainer:
                 for warning in self.prep.warnings:
                     self.store.event(self.run_id, "warning", warning)
                     self.log(f"warning: {warning}")
-                eval_row = self._eval_row(self.run_eval()) if self.eval_frame is not None else None
+                eval_row = self._eval_row(self.run_eval()) if self.eval_frame is not None and self.is_main else None
                 self.store.log_step(self.run_id, 0, 0, 0.0, {**self.totals(), "initial": True}, eval_row)
-            data, saved, last_eval_step = None, self.step, None
-            while not self.stop_requested and self._budget_left():
-                self.step += 1
-                data = self.train_step(self.step)
-                eval_row = None
-                if self.eval_frame is not None and cfg.eval_every and self.step % cfg.eval_every == 0:
-                    eval_row, last_eval_step = self._eval_row(self.run_eval()), self.step
-                self.store.log_step(self.run_id, self.step, int(data.get("phase", 0) or 0), self.counters["wall_seconds"],
-                                    data, eval_row)
-                self._progress(data, eval_row)
-                if self.step % cfg.checkpoint_every == 0:
-                    self._save()
-                    saved = self.step
+            self.saved_step, self.last_data = self.step, None
+            if hasattr(self.engine, "drive"):  # an engine that runs its own steps (TRL) calls after_step
+                self.engine.drive(self)
+            else:
+                while not self.stop_requested and self.budget_left():
+                    self.step += 1
+                    self.after_step(self.train_step(self.step))
             finished = not self.stop_requested
-            if finished and data is not None and self.eval_frame is not None and last_eval_step != self.step:
+            data = self.last_data
+            if finished and self.is_main and data is not None and self.eval_frame is not None \
+                    and self.last_eval_step != self.step:
                 self.store.log_step(self.run_id, self.step, int(data.get("phase", 0) or 0),
                                     self.counters["wall_seconds"], data, self._eval_row(self.run_eval()))
             latest = checkpoint.latest_checkpoint(self.ckpt_root)
-            path = latest if saved == self.step and latest is not None else self._save()
+            path = latest if (self.saved_step == self.step and latest is not None) or not self.is_main else self._save()
             result = self.result(FINISHED if finished else STOPPED, path)
             self.store.update_run(self.run_id, status=result["status"], result=result, pid=None,
                                   **({"finished": time.time()} if finished else {}))
             self.store.event(self.run_id, result["status"], f"{result['status']} at step {self.step}")
             return result
+        except (StoreError, checkpoint.CheckpointError) as exc:  # full disk, read-only store: stop, keep the checkpoint
+            kept = checkpoint.latest_checkpoint(self.ckpt_root, warn=self.log)
+            name = self.prep.run_name
+            message = (f"run {name!r} stopped at step {self.step}: {exc}. Once the disk or store is writable "
+                       f"again, `sgpo runs resume {name}` continues from {kept.name if kept else 'step 0'}, intact")
+            self._mark_failed(message)
+            raise type(exc)(message) from exc
         except BaseException as exc:
-            self.store.update_run(self.run_id, status=FAILED, pid=None)
-            self.store.event(self.run_id, FAILED, f"{type(exc).__name__}: {exc}")
+            self._mark_failed(f"{type(exc).__name__}: {exc}")
             raise
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
+
+    def after_step(self, data: dict) -> None:
+        """What every engine's step ends with: an evaluation when due, the metrics row, a checkpoint when
+        due (the main process does the evaluation and the writes)."""
+        cfg, eval_row = self.cfg, None
+        self.last_data = data
+        if self.is_main and self.eval_frame is not None and cfg.eval_every and self.step % cfg.eval_every == 0:
+            eval_row, self.last_eval_step = self._eval_row(self.run_eval()), self.step
+        self.store.log_step(self.run_id, self.step, int(data.get("phase", 0) or 0), self.counters["wall_seconds"],
+                            data, eval_row)
+        if self.is_main:
+            self._progress(data, eval_row)
+        if self.step % cfg.checkpoint_every == 0 and self.is_main:
+            self._save()
+            self.saved_step = self.step
+
+    def _mark_failed(self, message: str) -> None:
+        """Status `failed` with the reason as an event; when the store is what failed, the log only."""
+        try:
+            self.store.update_run(self.run_id, status=FAILED, pid=None)
+            self.store.event(self.run_id, FAILED, message)
+        except StoreError as exc:
+            self.log(f"could not mark the run failed ({exc}): {message}")
 
     def _request_stop(self, signum, frame) -> None:
         if self.stop_requested:  # a second signal: stop now, without the checkpoint
@@ -284,9 +309,11 @@ class Trainer:
     def _progress(self, data: dict, eval_row: dict | None) -> None:
         every = max(1, (self.cfg.max_steps or 100) // 20)
         if self.step % every == 0 or eval_row is not None or self.step == 1:
-            line = (f"step {self.step}: reward {data['reward_mean'] if data['reward_mean'] is not None else float('nan'):.3f}"
-                    f" wasted {data['wasted_rollouts']}/{data['rollouts']} loss {data['loss']:.4f} "
-                    f"flops {data['flops_total']:.3g} {data['step_seconds']:.2f}s")
+            reward, loss = data.get("reward_mean"), data.get("loss")
+            line = (f"step {self.step}: reward {reward if reward is not None else float('nan'):.3f}"
+                    f" wasted {data['wasted_rollouts']}/{data['rollouts']} loss "
+                    f"{loss if loss is not None else float('nan'):.4f} flops {data['flops_total']:.3g} "
+                    f"{data.get('step_seconds') or 0.0:.2f}s")
             if eval_row is not None:
                 line += f" | eval {eval_row['accuracy']:.3f}"
                 if "by_band" in eval_row["data"]:
@@ -313,3 +340,17 @@ def _get(row, key):
         return None
     value = row[key]
     return None if value is None or (isinstance(value, float) and np.isnan(value)) else float(value)
+
+
+class ReadOnly:
+    """What a non-main rank sees of the store: reads go through, writes belong to the main process."""
+
+    WRITES = ("update_run", "event", "log_step", "create_run")
+
+    def __init__(self, store):
+        self._store = store
+
+    def __getattr__(self, name):
+        if name in self.WRITES:
+            return lambda *args, **kwargs: None
+        return getattr(self._store, name)

@@ -77,6 +77,13 @@ def prepare(cfg: TrainConfig, store: Store | None, *, name: str | None, db_path=
         # another store in the same folder (or a deleted one) used this name: its weights are not this run's
         raise ConfigError(f"--name {name!r}: {stale} already holds checkpoints that no run of {db_path} owns "
                           f"(another store in that folder used the name): choose another name or remove that folder")
+    from sgpo.device import resolve_device
+
+    device = resolve_device(cfg.device)  # --device cuda without a GPU is refused here, before anything is written
+    if cfg.engine == "trl":
+        from sgpo.train.trl_engine import check_grpo_config
+
+        check_grpo_config(cfg, device)
     prep = _load_inputs(cfg, name)
     if cfg.strategy == "sgpo":
         if store is None:
@@ -112,7 +119,28 @@ def _load_inputs(cfg: TrainConfig, name: str) -> Prepared:
     dataset = load_dataset(cfg.dataset)
     model = resolve_model(cfg.model)
     eval_ds = load_dataset(cfg.eval_dataset) if cfg.eval_every else None
-    return Prepared(config=cfg, run_name=name, dataset=dataset, model=model, eval_dataset=eval_ds)
+    warnings = []
+    for ds in filter(None, (dataset, eval_ds)):
+        warnings += _fit_to_context(ds, model, cfg)
+    return Prepared(config=cfg, run_name=name, dataset=dataset, model=model, eval_dataset=eval_ds, warnings=warnings)
+
+
+def _fit_to_context(ds: Dataset, model: ModelRef, cfg: TrainConfig) -> list[str]:
+    """Prompts must fit the model's context with --max-new-tokens after them: refused, naming the query,
+    unless --truncate-prompts (which keeps each prompt's end, where the question is)."""
+    from sgpo.generate import fit_prompts
+    from sgpo.model import context_length, load_tokenizer
+
+    context = context_length(model.path)
+    if context is None:
+        return []
+    frame = ds.frame
+    fitted = fit_prompts(frame["prompt"].tolist(), frame["id"].tolist(), load_tokenizer(model.path), context=context,
+                         max_new_tokens=cfg.max_new_tokens, truncate=cfg.truncate_prompts)
+    if not fitted.cut:
+        return []
+    ds.frame = frame.assign(prompt=fitted.prompts)
+    return [f"{ds.spec}: {fitted.warning(context, cfg.max_new_tokens)}"]
 
 
 def _attach_profile(prep: Prepared, store: Store) -> None:

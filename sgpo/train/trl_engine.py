@@ -49,6 +49,27 @@ def check_trl_options(options: dict) -> None:
                           f"\"from trl import GRPOConfig; help(GRPOConfig)\"`)")
 
 
+def check_grpo_config(cfg: TrainConfig, device: str) -> None:
+    """A trial GRPOConfig with the run's own settings and --trl fields: a value GRPOConfig rejects is a
+    ConfigError naming the --trl fields, before the run exists."""
+    import tempfile
+
+    from trl import GRPOConfig
+
+    from sgpo.distributed import rank_and_world
+
+    g, world = cfg.group_size, rank_and_world()[1]
+    trial = dict(output_dir=tempfile.gettempdir(), report_to="none", use_cpu=device == "cpu", num_generations=g,
+                 per_device_train_batch_size=g, generation_batch_size=g * world, max_completion_length=cfg.max_new_tokens,
+                 temperature=cfg.temperature, beta=cfg.beta, learning_rate=cfg.lr, max_steps=1,
+                 loss_type=LOSS_TYPES[cfg.loss_aggregation])
+    try:
+        GRPOConfig(**{**trial, **cfg.trl})
+    except (ValueError, TypeError) as exc:
+        given = ", ".join(f"{k}={v!r}" for k, v in cfg.trl.items()) or "(none)"
+        raise ConfigError(f"--trl {given}: GRPOConfig refused these settings: {str(exc).splitlines()[0]}") from None
+
+
 class TRLEngine:
     """The policy, its optimizer and a generator for evaluations; `drive` runs the phases on GRPOTrainer."""
 
@@ -112,6 +133,7 @@ class TRLEngine:
 
     def _run_phase(self, trainer, phase: dict) -> None:
         from datasets import Dataset
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
         from trl import GRPOConfig, GRPOTrainer
 
         cfg, g = self.cfg, int(phase["group_size"])
@@ -148,6 +170,8 @@ class TRLEngine:
         grpo = GRPOTrainer(model=self.model, args=args, train_dataset=data, processing_class=self.tokenizer,
                            reward_funcs=trainer.prep.dataset.reward_fn(), optimizers=(self.optimizer, schedule),
                            callbacks=[PhaseCallback(trainer, self, g, prompts_per_step, phase)])
+        for quiet in (PrinterCallback, ProgressCallback):  # our loop logs each step itself
+            grpo.remove_callback(quiet)
         grpo.train()
 
     def _trl_args(self, trainer, g: int, prompts: int, world: int, steps: int, shuffle: bool) -> dict:
