@@ -154,7 +154,7 @@ def check_new_name(name: str, kind: str, taken: set[str]) -> str:
 
 
 # runs ---------------------------------------------------------------------------------------------------
-TRAIN_KNOBS = ("steps", "eval_every", "lr", "batch_rollouts", "group_size", "seed")  # always shown
+TRAIN_KNOBS = ("engine", "steps", "eval_every", "lr", "batch_rollouts", "group_size", "seed")  # always shown
 FROM_PROFILE = ("strategy", "profile", "dataset", "model", "plan")  # set by the page, not typed
 
 
@@ -311,6 +311,14 @@ def train_argv(cfg, name: str) -> list[str]:
     rest = cfg.cli_args(skip=tuple(always))
     plan = PlanConfig.from_dict(cfg.plan).cli_args() if cfg.strategy == "sgpo" else []
     return sgpo_argv("train", *spelt, "--name", name, *rest, *plan, "--db", db_path(), "--detach")
+
+
+def accelerate_argv(cfg, name: str, processes: int) -> list[str]:
+    """The same run as `accelerate launch` over `processes` GPUs (TRL engine): the multi-GPU config shipped in
+    docs/accelerate/, every process running the same `sgpo train` (in the foreground: the launcher owns them)."""
+    argv = train_argv(cfg, name)[1:-1]  # `-m sgpo train ... --db DB`, without the interpreter and --detach
+    return ["accelerate", "launch", "--config_file", "docs/accelerate/multi_gpu.yaml", "--num_processes",
+            str(processes), *argv]
 
 
 def launch_run(cfg, name: str, taken: set[str]) -> dict:

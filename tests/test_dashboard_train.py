@@ -34,7 +34,7 @@ def test_no_runs_shows_the_launch_form_with_its_cli_line(app_env):
     no_exception(at)
     assert any("No runs yet" in i.value for i in at.info)
     line = at.code[0].value
-    assert line.startswith("sgpo train --strategy sgpo --dataset builtin:train --profile prof --model starter "
+    assert line.startswith("sgpo train --strategy sgpo --engine native --dataset builtin:train --profile prof --model starter "
                            "--steps 100 --batch-rollouts 256 --group-size 8 --lr 5e-05 --eval-every 25 --seed 0 "
                            "--name sgpo-1")
     assert line.endswith("--detach") and "--max-new-tokens" not in line  # other knobs only when changed
@@ -324,3 +324,17 @@ def test_a_stored_run_of_20000_steps_opens_with_every_line_downsampled(app_env):
     for key, spec in charts(at).items():
         assert all(len(values(t, "x")) <= 1602 for t in spec["data"]), key
     assert not raw_numbers(at), raw_numbers(at)
+
+
+def test_the_trl_engine_shows_its_accelerate_launch_line(app_env):
+    fill_profile(Store(app_env), "prof", n=16)
+    at = app("train")
+    at.selectbox(key="train_strategy").set_value("grpo").run()
+    at.selectbox(key="train_engine").set_value("trl").run()
+    no_exception(at)
+    assert "--engine trl" in at.code[0].value
+    at.number_input(key="train_gpus").set_value(4).run()
+    line = at.code[1].value
+    assert line.startswith("accelerate launch --config_file docs/accelerate/multi_gpu.yaml --num_processes 4 "
+                           "-m sgpo train --strategy grpo --engine trl")
+    assert "--detach" not in line and f"--db {app_env}" in line

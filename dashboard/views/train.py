@@ -1,5 +1,7 @@
 """Train: launch sgpo / GRPO / DAPO runs from the current plan knobs, and watch any number of runs live."""
 
+import shlex
+
 import streamlit as st
 
 from dashboard import curves, run_figures, state, widgets
@@ -27,6 +29,11 @@ with st.expander("Launch a run", expanded=st.session_state.setdefault("_launch_o
     with widgets.guard():
         config = state.train_config(strategy, profile, values)
     st.code(cli_line(state.train_argv(config, run_name.strip())), language="bash")
+    if values.get("engine") == "trl":
+        gpus = st.number_input("GPUs for accelerate launch", min_value=1, max_value=1024, value=8, key="train_gpus",
+                               help="the same run on N GPUs under accelerate (docs/SCALE.md); the button below "
+                                    "starts it here, on this machine, in one process")
+        st.code(shlex.join(state.accelerate_argv(config, run_name.strip(), int(gpus))), language="bash")
     if st.button("Launch run", type="primary", key="launch_run"):
         with widgets.guard(stop=False):
             if profile is None:
