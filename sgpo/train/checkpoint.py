@@ -8,6 +8,11 @@ then the `latest` pointer file is replaced atomically. A checkpoint folder is al
 The engine writes its own state into the folder (sgpo/train/engine.py: weights, tokenizer, and for our
 engine `optimizer.pt`, tensors and plain containers only, loaded with weights_only=True); everything
 the shared loop keeps (counters, sampler cursor, posterior, Python and numpy RNG states) is JSON.
+
+A write that fails (full disk, read-only folder) removes its temporary folder and leaves `latest` on the
+previous checkpoint (CheckpointError). `latest_checkpoint` returns the newest checkpoint that is complete
+(state.json parses, safetensors headers cover their files, optimizer.pt is a whole zip): a truncated or
+corrupt one, or a pointer to a missing folder, falls back to the previous one with a warning.
 """
 
 from __future__ import annotations
@@ -16,10 +21,23 @@ import json
 import os
 import random
 import shutil
+import warnings
+import zipfile
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
+from safetensors import SafetensorError, safe_open
+
+from sgpo.errors import SgpoError
+
 KEEP = 2  # checkpoints kept on disk; older ones are pruned once a newer one is in place
+# how a full disk or a read-only folder shows up: pathlib/json, torch.save (RuntimeError), safetensors
+WRITE_ERRORS = (OSError, RuntimeError, SafetensorError)
+
+
+class CheckpointError(SgpoError):
+    """A checkpoint could not be written: names the folder; the previous checkpoint is kept."""
 
 
 def rng_state() -> dict:
@@ -37,19 +55,31 @@ def set_rng_state(state: dict) -> None:
 
 
 def save_checkpoint(root: Path, step: int, engine, state: dict, keep: int = KEEP) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
+    """Write `step`'s checkpoint and point `latest` at it. On a write failure nothing half-written stays:
+    the temporary folder is removed, `latest` still names the previous checkpoint, CheckpointError."""
     final, tmp = root / f"step-{step:06d}", root / f".tmp-step-{step:06d}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    engine.save(tmp)
-    (tmp / "state.json").write_text(json.dumps({**state, "step": step, "rng": rng_state()}))
-    _fsync_dir(tmp)
-    if final.exists():  # a step redone after a resume: replace the earlier copy
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    pointer = root / ".latest.tmp"
-    pointer.write_text(final.name)
-    os.replace(pointer, root / "latest")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for stale in root.glob(".tmp-step-*"):  # left by a process killed while saving
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp.mkdir()
+        engine.save(tmp)
+        (tmp / "state.json").write_text(json.dumps({**state, "step": step, "rng": rng_state()}))
+        _fsync_dir(tmp)
+        if final.exists():  # a step redone after a resume: replace the earlier copy
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        pointer = root / ".latest.tmp"
+        pointer.write_text(final.name)
+        os.replace(pointer, root / "latest")
+    except WRITE_ERRORS as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        (root / ".latest.tmp").unlink(missing_ok=True)
+        raise CheckpointError(f"could not write checkpoint {final}: {type(exc).__name__}: {exc} (disk full or "
+                              f"read-only?); `latest` still names the previous checkpoint") from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     _fsync_dir(root)
     for old in sorted(root.glob("step-*"))[:-keep]:
         if old != final:
@@ -57,12 +87,55 @@ def save_checkpoint(root: Path, step: int, engine, state: dict, keep: int = KEEP
     return final
 
 
-def latest_checkpoint(root: Path) -> Path | None:
-    pointer = root / "latest"
-    if not pointer.exists():
-        return None
-    path = root / pointer.read_text().strip()
-    return path if (path / "state.json").exists() else None
+def latest_checkpoint(root: Path, warn: Callable[[str], None] | None = None) -> Path | None:
+    """The checkpoint to resume from: the one `latest` names if it is complete, else the newest complete
+    one, and `warn` (default: warnings.warn) says which were passed over and why. None if there is none."""
+    pointer, named, skipped = root / "latest", None, []
+    if pointer.exists():
+        try:
+            named = root / pointer.read_text().strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            skipped.append(f"the pointer {pointer} is unreadable ({exc})")
+    others = sorted((p for p in root.glob("step-*") if p != named), reverse=True) if root.is_dir() else []
+    found = None
+    for path in ([named] if named is not None else []) + others:
+        problem = checkpoint_problem(path)
+        if problem is None:
+            found = path
+            break
+        skipped.append(f"checkpoint {path} is {problem}")
+    if skipped:
+        then = f"resuming from {found.name} instead" if found else "no complete checkpoint left: starting from step 0"
+        for reason in skipped:
+            (warn or (lambda msg: warnings.warn(msg, stacklevel=4)))(f"{reason}; {then}")
+    return found
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """Why `path` is not a complete checkpoint, or None. Cheap: headers and sizes, not the tensors."""
+    try:
+        if not path.is_dir():
+            return "missing"
+        state = json.loads((path / "state.json").read_text())
+        if not isinstance(state, dict) or not isinstance(state.get("step"), int):
+            return "incomplete (state.json has no step)"
+        weights = sorted(path.glob("*.safetensors"))
+        if not weights:
+            return "incomplete (no .safetensors weights)"
+        index = path / "model.safetensors.index.json"
+        shards = set(json.loads(index.read_text())["weight_map"].values()) if index.exists() else set()
+        if not shards <= {w.name for w in weights}:
+            return "incomplete (a weight shard is missing)"
+        for w in weights:
+            with safe_open(w, "pt"):  # checks the header and that it covers the file exactly
+                pass
+        if not zipfile.is_zipfile(path / "optimizer.pt"):  # torch.save's zip: truncation loses its directory
+            return "incomplete (optimizer.pt missing or truncated)"
+    except FileNotFoundError as exc:
+        return f"incomplete ({Path(exc.filename or '?').name} missing)"
+    except (OSError, ValueError, KeyError, TypeError, SafetensorError) as exc:
+        return f"corrupt ({type(exc).__name__}: {exc})"
+    return None
 
 
 def load_checkpoint(path: Path, engine, pace: dict | None = None) -> dict:

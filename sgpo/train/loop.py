@@ -74,7 +74,7 @@ class Trainer:
         self.sampler = self._make_sampler()
         self.counters = Counters(prep.flops_profile)
         self.step, self.bands, self.last_eval = 0, None, None
-        self.saved_step, self.last_eval_step = 0, None
+        self.saved_step, self.last_eval_step, self.last_data = 0, None, None
         self.eval_frame = self._eval_frame()
         self.stop_requested = False
 
@@ -146,10 +146,12 @@ class Trainer:
         lr = self.lr_at(step)
         update = self.engine.update(batch.groups, lr=lr)
         self.sampler.observe(batch)
-        for event in getattr(self.sampler, "events", []):
-            self.store.event(self.run_id, "plan", f"step {step}: {event}")
-            self.log(f"step {step}: {event}")
-        return self._account(batch, update, lr, t_gen, time.perf_counter() - t0)
+        events = [f"step {step}: {e}" for e in getattr(self.sampler, "events", [])]
+        for event in events:
+            self.log(event)
+        data = self._account(batch, update, lr, t_gen, time.perf_counter() - t0)
+        # plan events ride on the step's metrics row: a step replayed after a resume rewrites them, never twice
+        return {**data, "plan_events": events} if events else data
 
     def _account(self, batch, update, lr, t_gen, seconds) -> dict:
         n = self.n_params
@@ -211,7 +213,8 @@ class Trainer:
 
     def _save(self) -> Path:
         state = {"counters": self.counters.state_dict(), "sampler": self.sampler.state_dict(),
-                 "bands": None if self.bands is None else self.bands.tolist(), "last_eval": self.last_eval}
+                 "bands": None if self.bands is None else self.bands.tolist(), "last_eval": self.last_eval,
+                 "last_eval_step": self.last_eval_step, "last_data": self.last_data}
         return checkpoint.save_checkpoint(self.ckpt_root, self.step, self.engine, state)
 
     def _restore(self) -> None:
@@ -222,6 +225,8 @@ class Trainer:
         self.sampler.load_state_dict(state["sampler"])
         self.bands = None if state["bands"] is None else np.asarray(state["bands"])
         self.last_eval = state["last_eval"]
+        # a kill after the last checkpoint but before the final evaluation: the resumed run still owes it
+        self.last_eval_step, self.last_data = state.get("last_eval_step"), state.get("last_data")
 
     def run(self) -> dict:
         cfg = self.cfg
@@ -237,13 +242,16 @@ class Trainer:
                 self.store.event(self.run_id, "resume", f"resumed from {self.resume_from.name} (step {self.step})")
                 self.log(f"resumed from {self.resume_from} at step {self.step}")
             else:
-                self.store.event(self.run_id, "start", f"{cfg.strategy} run started")
+                torch.manual_seed(cfg.seed)  # torch's own RNG (dropout, if a model has it): seeded, so reproducible
+                started = any(e["kind"] == "start" for e in self.store.events(self.run_id))
+                self.store.event(self.run_id, "restart" if started else "start",
+                                 f"{cfg.strategy} run {'started again from step 0' if started else 'started'}")
                 for warning in self.prep.warnings:
                     self.store.event(self.run_id, "warning", warning)
                     self.log(f"warning: {warning}")
                 eval_row = self._eval_row(self.run_eval()) if self.eval_frame is not None and self.is_main else None
                 self.store.log_step(self.run_id, 0, 0, 0.0, {**self.totals(), "initial": True}, eval_row)
-            self.saved_step, self.last_data = self.step, None
+            self.saved_step = self.step
             if hasattr(self.engine, "drive"):  # an engine that runs its own steps (TRL) calls after_step
                 self.engine.drive(self)
             else:
