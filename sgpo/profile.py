@@ -12,6 +12,11 @@ transaction: a killed run loses at most the batch in flight. The profiling proce
 so a profile whose process is gone shows as `interrupted` (`shown_status`) until it is resumed.
 Cost: generation FLOPs = 2 * n_params * (prompt + completion tokens), prompt tokens counted once per
 sample (each sample is a forward over its prompt and its completion).
+
+Two ways to pay less. `--adaptive` samples in rounds and stops each query once its plan bucket is
+settled (sgpo/adaptive.py states the rule), so N varies per query (`samples` in its row) and --samples
+is the most any query gets. `--fraction` or `--queries` profile a random subset chosen with --seed
+(nested: a smaller subset of the same seed is part of a larger one), sized to the run it will plan.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from sgpo import launch
+from sgpo.adaptive import sample_in_rounds
 from sgpo.data import Dataset
 from sgpo.errors import ConfigError, DataError, SgpoError, StoreError
 from sgpo.generate import BACKENDS, Generation, fit_prompts, make_generator
@@ -43,7 +49,15 @@ from sgpo.tasks.rewards import SCORERS
 
 @dataclass
 class ProfileConfig(Knobs):
-    samples: int = knob(8, "samples per query (the paper's N)", min=1, max=1024)
+    samples: int = knob(8, "samples per query (the paper's N); with --adaptive the most any query gets", min=1,
+                        max=1024)
+    adaptive: bool = knob(False, "sample in rounds and stop each query once its plan bucket (decision and group "
+                                 "size at the default plan knobs) is settled at --confidence")
+    first_round: int = knob(2, "--adaptive: samples every query gets in the first round", min=1, max=1024)
+    round_size: int = knob(1, "--adaptive: samples added per round to each query not yet settled", min=1, max=1024)
+    confidence: float = knob(0.8, "--adaptive: a query stops once drawing all --samples would leave its bucket "
+                                  "as it is with at least this probability (Beta(1, 1) posterior predictive)",
+                             min=0.0, max=1.0, open_min=True)
     temperature: float = knob(1.0, "sampling temperature; use the training one (0: greedy)", min=0.0, max=10.0)
     max_new_tokens: int = knob(20, "completion length cap, in tokens; use the training one (sgpo train defaults "
                                    "to 20 too)", min=1, max=8192)
@@ -51,6 +65,10 @@ class ProfileConfig(Knobs):
     batch_size: int = knob(128, "queries per generation call (and per database write)", min=1, max=4096)
     seed: int = knob(0, "sampling seed; each batch's seed derives from it", min=0)
     limit: int | None = knob(None, "profile only the first N queries", min=1)
+    fraction: float = knob(1.0, "profile a random share of the queries (after --limit), chosen with --seed; the "
+                                "plan then covers only those", min=0.0, max=1.0, open_min=True)
+    queries: int | None = knob(None, "profile a random subset of at most this many queries (after --limit), "
+                                     "chosen with --seed: a query budget sized to the planned run", min=1)
     examples: int = knob(4, "completions kept per query to show later", min=0, max=64)
     truncate_prompts: bool = knob(False, "cut prompts longer than the model's context minus --max-new-tokens, "
                                          "keeping their END (where the question is); off: such a prompt is refused")
@@ -60,14 +78,45 @@ class ProfileConfig(Knobs):
                                          min=0.0, max=1.0, open_min=True)
     tensor_parallel_size: int = knob(1, "--backend vllm: GPUs the vLLM engine shards the model over", min=1, max=64)
 
+    def check(self) -> None:
+        if self.adaptive and self.samples < self.first_round:
+            raise ConfigError(f"--samples={self.samples} is below --first-round={self.first_round}: with --adaptive "
+                              f"--samples is the most samples per query; raise --samples or lower --first-round")
+        if self.queries is not None and self.fraction < 1:
+            raise ConfigError(f"--queries={self.queries} and --fraction={self.fraction:g} both size the subset to "
+                              f"profile: give one of them")
 
-def profile_key(dataset_hash: str, model_hash: str, config: ProfileConfig, *, cut: bool = False) -> str:
+
+def profile_key(dataset_hash: str, model_hash: str, config: ProfileConfig, *, cut: bool = False,
+                subset: int | None = None) -> str:
     """What decides a profile's numbers; batch size and examples kept do not enter (resume keeps the
     batch size the profile started with). `cut`: some prompts were truncated to fit the context (then
-    the prompts measured are not the dataset's; a profile where nothing was cut keeps its old key)."""
+    the prompts measured are not the dataset's). `subset`: how many queries a random subset holds (None:
+    all; --fraction and --queries that pick the same subset give the same key). A fixed-N profile of all
+    queries with nothing cut keeps its old key."""
     parts = [dataset_hash, model_hash, config.backend, config.samples, float(config.temperature),
              config.max_new_tokens, config.seed, config.limit] + (["prompts cut to the context"] if cut else [])
+    if config.adaptive:  # the rule settles against the default plan knobs: those enter too
+        from sgpo.plan import PlanConfig
+
+        plan = PlanConfig()
+        parts += ["adaptive", config.first_round, config.round_size, float(config.confidence),
+                  [plan.trivial_threshold, plan.group_rule, plan.informative_target, plan.g_min, plan.g_max]]
+    if subset is not None:
+        parts += ["random subset", subset]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
+
+
+def subset_positions(n: int, config: ProfileConfig) -> np.ndarray | None:
+    """Positions (sorted) of the random subset to profile out of `n` queries, or None for all of them.
+    The first k of one seeded permutation: subsets of one seed are nested."""
+    k = n if config.queries is None else min(config.queries, n)
+    if config.fraction < 1:
+        k = max(1, round(config.fraction * n))
+    if k >= n:
+        return None
+    order = np.random.default_rng([config.seed, 0x5EB5E7]).permutation(n)  # its own stream, not the sampler's
+    return np.sort(order[:k])
 
 
 def batch_seed(seed: int, first_position: int) -> int:
@@ -90,9 +139,13 @@ def run_profile(dataset: Dataset, model_ref: ModelRef, config: ProfileConfig, st
     frame = dataset.frame if config.limit is None else dataset.frame.head(config.limit)
     if frame.empty:
         raise DataError(f"dataset {dataset.spec} has no queries to profile")
+    subset = subset_positions(len(frame), config)
+    if subset is not None:
+        frame = frame.iloc[subset]
     frame, warnings = fit_to_context(frame, model_ref, config)
     store = store() if callable(store) else store
-    key = profile_key(dataset.hash, model_ref.weights_hash, config, cut=bool(warnings))
+    key = profile_key(dataset.hash, model_ref.weights_hash, config, cut=bool(warnings),
+                      subset=None if subset is None else len(subset))
     row = _existing(store, key, name)
     if row is not None and row["status"] == PROFILE_DONE:
         return {**profile_summary(store, row["id"], reused=True), "warnings": warnings}
@@ -106,13 +159,15 @@ def run_profile(dataset: Dataset, model_ref: ModelRef, config: ProfileConfig, st
     if row is None:
         store.record_dataset(hash=dataset.hash, spec=dataset.spec, path=dataset.source, rows=len(dataset),
                              fields=dataset.fields)
-        profile_id = store.create_profile({**_profile_row(dataset, model_ref, config, key, name, len(frame)),
+        profile_id = store.create_profile({**_profile_row(dataset, model_ref, config, key, name, len(frame),
+                                                          subset=subset is not None),
                                            "pid": os.getpid()})
         row = store.find_profile(profile_id)
     else:
         store.update_profile(row["id"], pid=os.getpid())
+    positions = np.arange(len(frame)) if subset is None else subset  # stored: the query's place in the dataset
     try:
-        _profile_batches(store, row, frame, dataset.reward, config, generator, progress)
+        _profile_batches(store, row, frame, positions, dataset.reward, config, generator, progress)
     finally:  # done, failed or stopped: no process writes it now (a killed one leaves its pid, shown interrupted)
         with contextlib.suppress(SgpoError):
             store.update_profile(row["id"], pid=None)
@@ -164,8 +219,12 @@ def _existing(store: Store, key: str, name: str | None) -> dict | None:
 
 
 def _profile_row(dataset: Dataset, ref: ModelRef, config: ProfileConfig, key: str, name: str | None,
-                 total: int) -> dict:
-    name = name or f"{_short(dataset.spec)}-{ref.path.name}-{config.backend}-N{config.samples}-{key[:6]}"
+                 total: int, *, subset: bool) -> dict:
+    if name is None:
+        shown = f"{'adaptiveN' if config.adaptive else 'N'}{config.samples}"
+        if subset:
+            shown += f"-sub{total}"
+        name = f"{_short(dataset.spec)}-{ref.path.name}-{config.backend}-{shown}-{key[:6]}"
     return {"name": name, "key": key, "status": PROFILE_RUNNING, "dataset_hash": dataset.hash,
             "dataset_spec": dataset.spec, "model_spec": ref.spec, "model_path": str(ref.path),
             "model_hash": ref.weights_hash, "n_params": ref.n_params, "backend": config.backend,
@@ -183,8 +242,9 @@ def _short(spec: str) -> str:
     return Path(spec).stem
 
 
-def _profile_batches(store: Store, row: dict, frame: pd.DataFrame, reward: str, config: ProfileConfig,
-                     generator, progress: bool) -> None:
+def _profile_batches(store: Store, row: dict, frame: pd.DataFrame, positions: np.ndarray, reward: str,
+                     config: ProfileConfig, generator, progress: bool) -> None:
+    """Profile `frame` batch by batch; `positions` are its rows' places in the dataset (what is stored)."""
     from tqdm import tqdm
 
     pid, n_params, batch_size = row["id"], row["n_params"], row["batch_size"]
@@ -198,18 +258,25 @@ def _profile_batches(store: Store, row: dict, frame: pd.DataFrame, reward: str, 
     bar = tqdm(total=len(frame), initial=len(done), unit="query", desc="profiling", disable=not progress,
                dynamic_ncols=True, smoothing=0.1)
     tick = time.perf_counter()
+    def generate(prompts, *, n, seed):
+        return generator.generate(prompts, n=n, temperature=config.temperature,
+                                  max_new_tokens=config.max_new_tokens, seed=seed)
+
     for start in range(0, len(frame), batch_size):  # fixed boundaries: a resumed batch is the same batch
-        positions = [p for p in range(start, min(start + batch_size, len(frame))) if p not in done]
-        if not positions:
+        todo = [j for j in range(start, min(start + batch_size, len(frame))) if int(positions[j]) not in done]
+        if not todo:
             continue
-        batch = frame.iloc[positions]
-        outs = generator.generate(batch["prompt"].tolist(), n=config.samples, temperature=config.temperature,
-                                  max_new_tokens=config.max_new_tokens, seed=batch_seed(config.seed, start))
-        rows = [_query_row(p, q, g, scorer, config.examples)
-                for p, q, g in zip(positions, batch.itertuples(index=False), outs)]
+        batch = frame.iloc[todo]
+        answers = batch["answer"].tolist()
+        # every round of a batch runs before its one write: a killed batch is redone whole, with the same seeds
+        outs, rewards = sample_in_rounds(generate, batch["prompt"].tolist(),
+                                         lambda i, g: [float(scorer(s.text, answers[i])) for s in g.samples],
+                                         config, seed=batch_seed(config.seed, start))
+        rows = [_query_row(int(positions[j]), q, g, r, config.examples)
+                for j, q, g, r in zip(todo, batch.itertuples(index=False), outs, rewards)]
         tokens_prompt += sum(r["prompt_tokens"] * r["samples"] for r in rows)
         tokens_completion += sum(r["completion_tokens_total"] for r in rows)
-        done.update(positions)
+        done.update(int(positions[j]) for j in todo)
         now = time.perf_counter()
         seconds, tick = seconds + (now - tick), now
         totals = {"queries_done": len(done), "tokens_prompt": tokens_prompt, "tokens_completion": tokens_completion,
@@ -221,15 +288,14 @@ def _profile_batches(store: Store, row: dict, frame: pd.DataFrame, reward: str, 
         except sqlite3.IntegrityError:
             raise StoreError(f"profile {row['name']!r} in {store.path} is being written by another process too "
                              f"(these queries were stored meanwhile): let that one finish") from None
-        bar.update(len(positions))
+        bar.update(len(todo))
         bar.set_postfix_str(f"{(tokens_prompt + tokens_completion) / max(seconds, 1e-9):,.0f} tok/s", refresh=False)
     bar.close()
     if len(done) == len(frame):  # all batches were already stored by an earlier, interrupted session
         store.update_profile(pid, status=PROFILE_DONE)
 
 
-def _query_row(position: int, query, gen: Generation, scorer, keep: int) -> dict:
-    rewards = [float(scorer(s.text, query.answer)) for s in gen.samples]
+def _query_row(position: int, query, gen: Generation, rewards: list[float], keep: int) -> dict:
     successes = sum(r > 0.5 for r in rewards)  # rewards are binary: 1.0 is a success
     completion = sum(s.completion_tokens for s in gen.samples)
     return {"position": position, "query_id": query.id, "task": query.task, "difficulty": int(query.difficulty),
@@ -286,6 +352,7 @@ def profile_summary(store: Store, profile_id: int, *, reused: bool = False, resu
     row = store.find_profile(profile_id)
     frame = store.profile_frame(profile_id)
     completions = int(frame["samples"].sum())
+    per_query = frame["samples"]
     tokens_prompt, tokens_completion = row["tokens_prompt"] or 0, row["tokens_completion"] or 0
     tokens = tokens_prompt + tokens_completion
     seconds = row["seconds"] or 0.0
@@ -299,6 +366,8 @@ def profile_summary(store: Store, profile_id: int, *, reused: bool = False, resu
         "max_new_tokens": row["max_new_tokens"], "seed": row["seed"], "batch_size": row["batch_size"],
         "limit": row["query_limit"], "queries": row["queries_done"], "queries_total": row["queries_total"],
         "completions": completions,
+        "samples_per_query": {"mean": float(per_query.mean()), "min": int(per_query.min()),
+                              "max": int(per_query.max())} if len(frame) else None,
         "tokens": {"prompt": tokens_prompt, "completion": tokens_completion, "total": tokens},
         "flops": row["flops"], "seconds": seconds,
         "throughput": {"completions_per_s": completions / seconds if seconds else None,

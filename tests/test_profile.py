@@ -278,3 +278,218 @@ def test_a_profile_being_written_by_a_live_process_is_not_written_twice(cli, tmp
     code, out, err = cli(*_profile_args(data, coin_dir, db_path, "--name", "busy"))
     assert code == 2 and out == "" and f"process {os.getppid()}" in err
     assert json.loads(cli("profile", "list", "--db", db_path, "--json")[1])["profiles"][0]["status"] == "running"
+
+
+# adaptive profiling and subsets -------------------------------------------------------------------
+class Scripted:
+    """A generator whose samples follow each prompt's script, continued across rounds: the prompt
+    'PATTERN k=' answers 'x' (a success) where PATTERN has '1', else 'y'. It records every call."""
+
+    backend = "hf"
+
+    def __init__(self):
+        self.drawn, self.calls = {}, []
+
+    def generate(self, prompts, *, n, temperature, max_new_tokens, seed):
+        from sgpo.generate import Generation, Sample
+
+        self.calls.append({"prompts": list(prompts), "n": n, "seed": seed})
+        out = []
+        for p in prompts:
+            pattern, start = p.split()[0], self.drawn.get(p, 0)
+            self.drawn[p] = start + n
+            texts = ["x" if pattern[(start + j) % len(pattern)] == "1" else "y" for j in range(n)]
+            out.append(Generation(prompt=p, prompt_ids=list(range(len(p) + 1)),
+                                  samples=[Sample(text=t, token_ids=[7, 2], finished=True) for t in texts]))
+        return out
+
+
+def write_scripted(path, patterns):
+    with open(path, "w") as f:
+        for i, pattern in enumerate(patterns):
+            f.write(json.dumps({"id": f"{pattern}-{i}", "prompt": f"{pattern} {i}=", "answer": "x"}) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("confidence,expected", [
+    # always right: trivial (> 0.75) is certain at 8 once the rest cannot pull it to 6/8; after 4 of 4 the
+    # Beta(5, 1) predictive gives P(>= 3 of the 4 left) = 5/9 + 5/18 = 5/6 >= 0.8. Always wrong: P(no success
+    # in all 8 | n failures) = (n + 1) / 9 >= 0.8 at n = 7. Alternating: 3 of 6 leaves 3..5 of 8, all G = 4.
+    # One in three (0.33, by the G = 4 | G = 8 edge at 0.3) never settles: it stops at the cap.
+    (0.8, {"1": 4, "0": 7, "10": 6, "001": 8}),
+    # certainty: always right needs 7 of 7 (then >= 7 of 8 whatever comes); always wrong all 8
+    (1.0, {"1": 7, "0": 8, "10": 6, "001": 8}),
+])
+def test_adaptive_stops_each_query_once_its_bucket_is_settled(tmp_path, coin_dir, confidence, expected):
+    data = write_scripted(tmp_path / "s.jsonl", list(expected))
+    config = ProfileConfig(adaptive=True, samples=8, first_round=2, round_size=1, confidence=confidence,
+                           max_new_tokens=4)
+    gen = Scripted()
+    summary = run_profile(load_dataset(str(data)), resolve_model(str(coin_dir)), config, Store(tmp_path / "a.db"),
+                          progress=False, generator=gen)
+    frame = Store(tmp_path / "a.db").profile_frame(summary["profile_id"])
+    assert dict(zip(frame["id"].str.split("-").str[0], frame["samples"])) == expected
+    assert (frame["p_hat"] == frame["successes"] / frame["samples"]).all()
+    # rounds: 2 samples for everyone, then 1 more for the unsettled only, batched across them
+    assert gen.calls[0]["n"] == 2 and len(gen.calls[0]["prompts"]) == 4
+    assert all(c["n"] == 1 for c in gen.calls[1:])
+    live = [sum(n > drawn for n in expected.values()) for drawn in range(2, 8)]
+    assert [len(c["prompts"]) for c in gen.calls] == [4] + [k for k in live if k]
+    assert summary["samples_per_query"] == {"mean": sum(expected.values()) / 4, "min": min(expected.values()),
+                                            "max": 8}
+
+
+def test_adaptive_round_seeds_and_the_first_round_is_the_fixed_profile_of_that_size(tmp_path, coin_dir):
+    from sgpo.profile import batch_seed
+
+    data = write_scripted(tmp_path / "s.jsonl", ["001", "1"])
+    gen, ref = Scripted(), resolve_model(str(coin_dir))
+    run_profile(load_dataset(str(data)), ref, ProfileConfig(adaptive=True, samples=4, first_round=2, seed=3),
+                Store(tmp_path / "a.db"), progress=False, generator=gen)
+    seeds = [c["seed"] for c in gen.calls]
+    assert seeds[0] == batch_seed(3, 0) and len(set(seeds)) == len(seeds)  # round 0: a fixed N=2 profile's seed
+
+
+def test_adaptive_counts_every_sample_generated_in_tokens_and_flops(cli, tmp_path, coin_dir, db_path):
+    data = write_jsonl(tmp_path / "q.jsonl", 30)
+    ds, ref = load_dataset(str(data)), resolve_model(str(coin_dir))
+    from sgpo.generate import make_generator
+
+    real = make_generator("hf", coin_dir, batch_size=7)
+    drawn = {"samples": 0, "prompt": 0, "completion": 0}
+
+    class Counting:
+        backend = "hf"
+
+        def generate(self, prompts, **kw):
+            outs = real.generate(prompts, **kw)
+            for g in outs:
+                drawn["samples"] += len(g.samples)
+                drawn["prompt"] += g.prompt_tokens * len(g.samples)
+                drawn["completion"] += sum(s.completion_tokens for s in g.samples)
+            return outs
+
+    config = ProfileConfig(adaptive=True, samples=12, first_round=2, max_new_tokens=6, batch_size=7)
+    summary = run_profile(ds, ref, config, Store(db_path), progress=False, generator=Counting())
+    store = Store(db_path)
+    row, frame = store.find_profile(summary["profile_id"]), store.profile_frame(summary["profile_id"])
+    assert frame["samples"].nunique() > 1 and frame["samples"].max() <= 12 and frame["samples"].min() >= 2
+    assert summary["completions"] == int(frame["samples"].sum()) == drawn["samples"]
+    assert (row["tokens_prompt"], row["tokens_completion"]) == (drawn["prompt"], drawn["completion"])
+    assert row["tokens_prompt"] == int((frame["prompt_tokens"] * frame["samples"]).sum())
+    assert row["flops"] == 2 * ref.n_params * (drawn["prompt"] + drawn["completion"])
+    assert row["samples"] == 12 and "adaptiveN12" in row["name"]
+    # the planner takes variable N: the posterior estimate uses each query's own samples
+    from sgpo.plan import PlanConfig, make_plan
+    from sgpo.plan.planner import success_estimate
+
+    plan = make_plan(frame, PlanConfig(success_estimate="posterior"), n_params=ref.n_params, flops_profile=row["flops"])
+    assert plan.counts["total"] == 30
+    est = success_estimate(frame, PlanConfig(success_estimate="posterior"))
+    assert est.tolist() == ((frame["successes"] + 1) / (frame["samples"] + 2)).tolist()
+    # the command line says the samples varied
+    code, out, err = cli("profile", data, "--model", coin_dir, "--db", db_path, "--adaptive", "--samples", 12,
+                         "--max-new-tokens", 6, "--batch-size", 7)
+    assert code == 0 and "samples on average" in out and "at most 12" in out, err
+    code, out, _ = cli("profile", "show", summary["profile_id"], "--db", db_path)
+    assert code == 0 and f"N={frame['samples'].min()}..12 (mean " in out
+
+
+def test_adaptive_settings_enter_the_profile_key(tmp_path, coin_dir):
+    from sgpo.profile import profile_key
+
+    keys = {profile_key("d", "m", ProfileConfig(**kw)) for kw in (
+        {}, {"adaptive": True}, {"adaptive": True, "confidence": 0.9}, {"adaptive": True, "first_round": 4},
+        {"adaptive": True, "round_size": 2}, {"adaptive": True, "samples": 16})}
+    assert len(keys) == 6
+    # knobs of the rounds do not matter to a fixed profile: its key is the one it always had
+    assert profile_key("d", "m", ProfileConfig(first_round=4, confidence=0.5)) == profile_key("d", "m", ProfileConfig())
+
+
+def test_an_adaptive_profile_resumed_after_a_crash_equals_an_uninterrupted_one(tmp_path, coin_dir):
+    data = write_jsonl(tmp_path / "q.jsonl", 15)
+    ds, ref = load_dataset(str(data)), resolve_model(str(coin_dir))
+    config = ProfileConfig(adaptive=True, samples=10, first_round=2, max_new_tokens=4, batch_size=6)
+    from sgpo.generate import make_generator
+
+    real = make_generator("hf", coin_dir, batch_size=6)
+
+    class Crashing:  # dies in a later round of the second batch, as a killed process would
+        backend, calls = "hf", 0
+
+        def generate(self, prompts, **kw):
+            self.calls += 1
+            if Store(tmp_path / "crash.db").profiles()[0]["queries_done"] == 6 and self.calls > 3:
+                raise KeyboardInterrupt
+            return real.generate(prompts, **kw)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_profile(ds, ref, config, Store(tmp_path / "crash.db"), progress=False, generator=Crashing())
+    [row] = Store(tmp_path / "crash.db").profiles()
+    assert row["status"] == "running" and row["queries_done"] == 6  # the first batch, all its rounds, only
+    resumed = run_profile(ds, ref, config, Store(tmp_path / "crash.db"), progress=False, generator=real)
+    whole = run_profile(ds, ref, config, Store(tmp_path / "whole.db"), progress=False, generator=real)
+    assert resumed["resumed"] and resumed["status"] == "done"
+    a, b = (Store(tmp_path / f"{n}.db").profile_frame(1) for n in ("crash", "whole"))
+    cols = ["position", "id", "samples", "successes", "p_hat", "prompt_tokens", "completion_tokens_total"]
+    assert a[cols].equals(b[cols])
+    for key in ("tokens", "flops", "completions", "p_hat"):
+        assert resumed[key] == whole[key]
+
+
+@pytest.mark.parametrize("extra,options", [
+    (["--adaptive", "--samples", 2, "--first-round", 4], ["--samples", "--first-round"]),
+    (["--adaptive", "--first-round", 0], ["--first-round"]), (["--round-size", 0], ["--round-size"]),
+    (["--confidence", 0], ["--confidence"]), (["--confidence", 1.5], ["--confidence"]),
+    (["--fraction", 0], ["--fraction"]), (["--fraction", 1.2], ["--fraction"]), (["--queries", 0], ["--queries"]),
+    (["--fraction", 0.5, "--queries", 3], ["--fraction", "--queries"]),
+])
+def test_bad_adaptive_and_subset_knobs_exit_2_in_one_line_naming_the_options(cli, coin_dir, data, db_path, extra,
+                                                                           options):
+    code, out, err = cli(*_profile_args(data, coin_dir, db_path, *extra))
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert all(o in err for o in options), err
+    assert _rows(db_path) == []
+
+
+def test_first_round_above_samples_is_fine_without_adaptive():
+    assert ProfileConfig(samples=2, first_round=4).samples == 2
+    with pytest.raises(ConfigError, match="--samples=2 is below --first-round=4"):
+        ProfileConfig(samples=2, first_round=4, adaptive=True)
+
+
+def test_fraction_and_queries_profile_a_seeded_nested_subset_of_the_right_size(cli, coin_dir, data, db_path):
+    def profile(*extra):
+        code, out, err = cli(*_profile_args(data, coin_dir, db_path, "--json", *extra))
+        assert code == 0, err
+        summary = json.loads(out)
+        return summary, Store(db_path).profile_frame(summary["profile_id"])
+
+    quarter, qf = profile("--fraction", 0.25)
+    assert quarter["queries"] == quarter["queries_total"] == 6 == len(qf)
+    positions = qf["position"].tolist()
+    assert positions == sorted(positions) and set(positions) <= set(range(24)) and positions != list(range(6))
+    assert qf["id"].tolist() == [f"q{p}" for p in positions]  # stored at their place in the dataset
+    # the same seed picks the same subset; --queries of that size is the same profile
+    budget, _ = profile("--queries", 6)
+    assert budget["reused"] and budget["profile_id"] == quarter["profile_id"]
+    half, hf = profile("--fraction", 0.5)
+    assert len(hf) == 12 and set(positions) <= set(hf["position"])  # nested
+    other, of = profile("--fraction", 0.25, "--seed", 1)
+    assert len(of) == 6 and of["position"].tolist() != positions
+    everything, ef = profile("--queries", 100)  # a budget above the dataset is all of it: the plain profile
+    assert len(ef) == 24 and everything["name"].count("sub") == 0
+    assert "sub6" in quarter["name"] and not Store(db_path).find_profile(quarter["profile_id"])["query_limit"]
+    from sgpo.plan import make_plan
+
+    assert make_plan(qf).counts["total"] == 6
+
+
+def test_settle_probability_of_an_unsolved_query_is_the_chance_that_all_n_samples_fail():
+    import numpy as np
+
+    from sgpo.adaptive import settle_probability
+
+    for n in (1, 4, 15):  # P(no success in all 16 | n failures, uniform prior) = (n + 1) / 17
+        assert settle_probability(np.array([0]), n, 16)[0] == pytest.approx((n + 1) / 17)
+    assert settle_probability(np.array([0, 3, 7]), 7, 7).tolist() == [1.0, 1.0, 1.0]  # nothing left to draw

@@ -70,7 +70,7 @@ def run(
         return
     verb = "already done" if summary["reused"] else "done"
     typer.echo(f"profile {summary['profile_id']} {summary['name']!r} {verb}: {summary['queries']} queries x "
-               f"{summary['samples']} samples, mean p_hat {summary['mean_p_hat']:.3f}")
+               f"{_samples(summary)}, mean p_hat {summary['mean_p_hat']:.3f}")
     _echo_cost(summary)
     typer.echo(f"  next: sgpo profile show {summary['profile_id']}")
 
@@ -87,7 +87,7 @@ def show(profile: Annotated[str, typer.Argument(help="profile id or name")], db:
         print_json({**{k: v for k, v in summary.items() if k not in ("reused", "resumed")}, **view})
         return
     typer.echo(f"profile {row['id']} {row['name']!r} [{summary['status']}]  {row['dataset_spec']} under "
-               f"{row['model_spec']} ({row['n_params'] or 0:,} params)\n  backend {row['backend']}, N={row['samples']}, "
+               f"{row['model_spec']} ({row['n_params'] or 0:,} params)\n  backend {row['backend']}, {_n(summary)}, "
                f"T={row['temperature']}, max {row['max_new_tokens']} new tokens, seed {row['seed']}; "
                f"{row['queries_done']}/{row['queries_total']} queries, mean p_hat {_fmt(summary['mean_p_hat'])}")
     if summary["status"] == INTERRUPTED:
@@ -133,6 +133,22 @@ def _echo_cost(summary: dict) -> None:
     typer.echo(f"  cost: {tok['prompt']:,} prompt + {tok['completion']:,} completion tokens = "
                f"{human_flops(summary['flops'])} in {summary['seconds']:.1f} s "
                f"({_fmt(thr['completions_per_s'], '.0f')} completions/s, {_fmt(thr['tokens_per_s'], ',.0f')} tokens/s)")
+
+
+def _samples(summary: dict) -> str:
+    """'8 samples', or '3.4 samples on average (2 to 16, at most 16)' when --adaptive stopped some early."""
+    per = summary["samples_per_query"]
+    if per is None or per["min"] == per["max"] == summary["samples"]:
+        return f"{summary['samples']} samples"
+    return f"{per['mean']:.1f} samples on average ({per['min']} to {per['max']}, at most {summary['samples']})"
+
+
+def _n(summary: dict) -> str:
+    """'N=8', or 'N=2..16 (mean 3.4, at most 16)'."""
+    per = summary["samples_per_query"]
+    if per is None or per["min"] == per["max"] == summary["samples"]:
+        return f"N={summary['samples']}"
+    return f"N={per['min']}..{per['max']} (mean {per['mean']:.1f}, at most {summary['samples']})"
 
 
 def _fmt(x, spec: str = ".3f") -> str:
