@@ -189,3 +189,11 @@ def _env(pid: int) -> dict:
     except OSError:
         return {}
     return dict(item.decode(errors="replace").split("=", 1) for item in raw if b"=" in item)
+
+
+def test_a_plan_phase_smaller_than_one_trl_batch_is_refused(toy, store):
+    pid = toy_profile(store, toy)
+    with pytest.raises(SgpoError, match="--batch-rollouts 4096: plan phase 0 holds"):
+        runs.create(toy_config(toy, engine="trl", strategy="sgpo", profile=str(pid), batch_rollouts=4096), store,
+                    name="big")
+    assert store.runs() == []

@@ -92,6 +92,8 @@ def prepare(cfg: TrainConfig, store: Store | None, *, name: str | None, db_path=
         _attach_profile(prep, store)
         _make_plan(prep)
         prep.warnings += sampling_mismatch(prep.profile, cfg)
+        if cfg.engine == "trl":
+            _check_trl_phases(prep)
     if cfg.flops_budget is not None and cfg.flops_budget <= prep.flops_profile:
         raise ConfigError(f"--flops-budget {cfg.flops_budget:.3g} is spent by profiling alone "
                           f"({prep.flops_profile:.3g} FLOPs in profile {cfg.profile}): raise it")
@@ -181,6 +183,18 @@ def _make_plan(prep: Prepared) -> None:
     except ConfigError as exc:
         raise ConfigError(f"the plan of --profile {cfg.profile} keeps no query to train on: {exc}") from None
     prep.phases, prep.plan_record = plan.phases, plan.to_record()
+
+
+def _check_trl_phases(prep: Prepared) -> None:
+    """TRL generates whole batches of batch_rollouts / G prompts: a phase with fewer queries than one batch
+    would be padded with copies of itself, so it is refused, naming the option that fixes it."""
+    cfg = prep.config
+    for ph in prep.phases:
+        prompts = max(1, cfg.batch_rollouts // ph.group_size) if ph.group_size else 0
+        if ph.count < prompts:
+            raise ConfigError(f"--batch-rollouts {cfg.batch_rollouts}: plan phase {ph.index} holds {ph.count} queries, "
+                              f"fewer than one TRL generation batch of {prompts} prompts at G={ph.group_size}: lower "
+                              f"--batch-rollouts to at most {ph.count * ph.group_size}")
 
 
 def sampling_mismatch(profile: dict, cfg: TrainConfig) -> list[str]:
