@@ -49,6 +49,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import emit  # noqa: E402
+
 EARLY_SHARE = 0.25  # kills aimed at start-up rather than at work
 POLL_S = 0.005
 TIME_KEYS = {"step_seconds", "generation_seconds", "wall_seconds", "seconds"}  # the only numbers allowed to differ
@@ -386,10 +388,7 @@ def main(argv: list[str] | None = None) -> dict:
     finally:
         if args.keep is None:
             shutil.rmtree(folder, ignore_errors=True)
-    text = json.dumps(summary, indent=1)
-    if args.out:
-        args.out.write_text(text + "\n")
-    print(text)
+    emit(summary, args.out, indent=1)
     return summary
 
 

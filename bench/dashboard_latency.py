@@ -16,7 +16,6 @@ Prints one JSON object (median and max of each) and writes it to --out if given.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -26,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import emit  # noqa: E402
 from bench.browser import browser_page, browser_problem, choose, serve  # noqa: E402
 from bench.synthetic import fill_big_profile, fill_profile  # noqa: E402
 from sgpo.store import Store  # noqa: E402
@@ -115,10 +115,7 @@ def main() -> None:
                     if db == small:
                         result["trainer_to_page_s"] = summary(trainer_to_page(page, url, Store(small), args.steps))
     result["load_average"] = [round(x, 2) for x in os.getloadavg()]
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(result, args.out, indent=1)
 
 
 if __name__ == "__main__":

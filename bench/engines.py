@@ -14,7 +14,6 @@ train queries (256 with --quick), so that profiling leaves most of the budget to
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -23,6 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import emit  # noqa: E402
+from bench.common import speed as bench_speed  # noqa: E402
 from sgpo import runs  # noqa: E402
 from sgpo.data import load_dataset  # noqa: E402
 from sgpo.model import resolve_model  # noqa: E402
@@ -38,9 +39,7 @@ def speed(store: Store, steps: int, threads: int) -> dict:
                           eval_every=0, checkpoint_every=10 ** 6, threads=threads, seed=0)
         t0 = time.perf_counter()
         runs.train(cfg, store, name=f"speed-{engine}")
-        m = runs.metrics(f"speed-{engine}", store).iloc[1:]
-        out[engine] = {"step_seconds_median": round(float(m["step_seconds"].median()), 3),
-                       "rollouts_per_s": round(float(m["rollouts"].sum() / m["step_seconds"].sum()), 1),
+        out[engine] = {**bench_speed(runs.metrics(f"speed-{engine}", store)),
                        "wall_seconds": round(time.perf_counter() - t0, 1)}
     out["native_over_trl_rollouts_per_s"] = round(out["native"]["rollouts_per_s"] / out["trl"]["rollouts_per_s"], 2)
     return out
@@ -93,10 +92,7 @@ def main() -> None:
                     progress=False)
         result["profile_seconds"] = round(time.perf_counter() - t0, 1)
         result["savings"] = savings(store, "train-profile", args.seeds, args.budget, args.eval_limit, args.threads)
-    text = json.dumps(result)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

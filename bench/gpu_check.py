@@ -14,13 +14,14 @@ divided by wall time: 2 x params x tokens to generate, 6 x to train).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import emit, speed  # noqa: E402
 
 SIZES = {  # hidden, layers, heads, intermediate: about 0.48B parameters / about 0.4M
     "full": (1280, 24, 20, 3456),
@@ -107,15 +108,11 @@ def main() -> None:
             seconds = time.perf_counter() - t0
             m = runs.metrics(f"gpu-{engine}", store).iloc[1:]
             train_flops = result["flops_rollout"] + result["flops_train"]
-            out[engine] = {"step_seconds": round(float(m["step_seconds"].median()), 3),
-                           "rollouts_per_s": round(float(m["rollouts"].sum() / m["step_seconds"].sum()), 1),
+            out[engine] = {**speed(m),
                            "tflops_per_s": round(train_flops / max(m["step_seconds"].sum(), 1e-9) / 1e12, 3),
                            "wall_seconds": round(seconds, 1), "peak_memory_gib": peak_memory_gib(device),
                            "reward_first": float(m["reward_mean"].iloc[0]), "reward_last": float(m["reward_mean"].iloc[-1])}
-    text = json.dumps(out)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    emit(out, args.out)
 
 
 if __name__ == "__main__":

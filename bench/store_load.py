@@ -25,7 +25,6 @@ Prints one JSON object.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import random
@@ -37,6 +36,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.common import emit  # noqa: E402
 
 READERS = 3
 EVAL_EVERY = 500  # synthetic writer: an eval row every 500 steps (a few per second at its rate, as evals are slow)
@@ -294,10 +295,7 @@ def main(argv: list[str] | None = None) -> dict:
     import shutil
 
     shutil.rmtree(folder, ignore_errors=True)
-    text = json.dumps(summary, indent=1)
-    if args.out:
-        args.out.write_text(text + "\n")
-    print(text)
+    emit(summary, args.out, indent=1)
     return summary
 
 

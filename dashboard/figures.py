@@ -54,7 +54,12 @@ def p_hat_histogram(frame: pd.DataFrame) -> go.Figure:
         if d in counts.index.get_level_values(0):
             c = counts.loc[d]
             fig.add_bar(x=c.index.to_numpy(), y=c.to_numpy(), name=d, marker_color=COLORS[d], width=width)
-    fig.update_layout(barmode="stack")
+    return _p_hat_bars(fig, title, "stack")
+
+
+def _p_hat_bars(fig: go.Figure, title: str, barmode: str) -> go.Figure:
+    """Bars over the p_hat axis [0, 1], stacked or overlaid."""
+    fig.update_layout(barmode=barmode)
     fig.update_xaxes(range=[-0.05, 1.05])
     return _layout(fig, title, "p_hat (successes / samples)", "queries")
 
@@ -64,15 +69,24 @@ def difficulty_heatmap(frame: pd.DataFrame) -> go.Figure:
     title = "mean p_hat by task and difficulty"
     if frame.empty:
         return _empty(title, "no profiled queries yet")
-    grouped = frame.groupby(["task", "difficulty"])["p_hat"]
-    mean = grouped.mean().unstack("difficulty").sort_index(axis=1)
-    count = grouped.size().unstack("difficulty").reindex_like(mean).fillna(0).astype(int)
-    fig = go.Figure(go.Heatmap(
-        z=mean.to_numpy(), x=[str(c) for c in mean.columns], y=[str(r) for r in mean.index],
-        zmin=0, zmax=1, colorscale="Viridis", customdata=count.to_numpy(),
-        text=np.where(np.isnan(mean.to_numpy()), "", np.round(mean.to_numpy(), 2).astype(str)),
-        texttemplate="%{text}", colorbar=dict(title="p_hat"),
+    mean, count = task_difficulty_grid(frame, "p_hat")
+    z = mean.to_numpy()
+    return _grid_figure(title, mean, go.Heatmap(
+        z=z, zmin=0, zmax=1, colorscale="Viridis", customdata=count.to_numpy(),
+        text=np.where(np.isnan(z), "", np.round(z, 2).astype(str)), colorbar=dict(title="p_hat"),
         hovertemplate="task %{y}, difficulty %{x}<br>mean p_hat %{z:.3f}<br>%{customdata} queries<extra></extra>"))
+
+
+def task_difficulty_grid(frame: pd.DataFrame, column: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(mean of `column`, query count) per task (rows) and difficulty (columns)."""
+    grouped = frame.groupby(["task", "difficulty"])[column]
+    mean = grouped.mean().unstack("difficulty").sort_index(axis=1)
+    return mean, grouped.size().unstack("difficulty").reindex_like(mean).fillna(0).astype(int)
+
+
+def _grid_figure(title: str, mean: pd.DataFrame, heatmap: go.Heatmap) -> go.Figure:
+    heatmap.update(x=[str(c) for c in mean.columns], y=[str(r) for r in mean.index], texttemplate="%{text}")
+    fig = go.Figure(heatmap)
     fig.update_xaxes(type="category")
     return _layout(fig, title, "difficulty", "task", height=max(240, 60 * len(mean) + 120))
 
@@ -144,9 +158,7 @@ def p_hat_overlay(both: pd.DataFrame) -> go.Figure:
         counts = pd.Series(at(both[f"p_hat_{side}"].to_numpy(float))).value_counts().sort_index()
         fig.add_bar(x=counts.index.to_numpy(), y=counts.to_numpy(), name=side, marker_color=color, width=width,
                     opacity=0.6, hovertemplate=f"{side}: p_hat %{{x:.3f}}<br>%{{y:,}} queries<extra></extra>")
-    fig.update_layout(barmode="overlay")
-    fig.update_xaxes(range=[-0.05, 1.05])
-    return _layout(fig, title, "p_hat (successes / samples)", "queries")
+    return _p_hat_bars(fig, title, "overlay")
 
 
 def drift_heatmap(both: pd.DataFrame) -> go.Figure:
@@ -154,14 +166,9 @@ def drift_heatmap(both: pd.DataFrame) -> go.Figure:
     title = "difficulty drift: mean change in p_hat by task and difficulty"
     if both.empty:
         return _empty(title, "no queries in both profiles")
-    grouped = both.groupby(["task", "difficulty"])["change"]
-    mean = grouped.mean().unstack("difficulty").sort_index(axis=1)
-    count = grouped.size().unstack("difficulty").reindex_like(mean).fillna(0).astype(int)
+    mean, count = task_difficulty_grid(both, "change")
     z = mean.to_numpy()
-    fig = go.Figure(go.Heatmap(
-        z=z, x=[str(c) for c in mean.columns], y=[str(r) for r in mean.index], zmin=-1, zmax=1, zmid=0,
-        colorscale="RdBu", customdata=count.to_numpy(), colorbar=dict(title="Δ p_hat"),
-        text=np.where(np.isnan(z), "", np.char.mod("%+.2f", np.nan_to_num(z))), texttemplate="%{text}",
+    return _grid_figure(title, mean, go.Heatmap(
+        z=z, zmin=-1, zmax=1, zmid=0, colorscale="RdBu", customdata=count.to_numpy(), colorbar=dict(title="Δ p_hat"),
+        text=np.where(np.isnan(z), "", np.char.mod("%+.2f", np.nan_to_num(z))),
         hovertemplate="task %{y}, difficulty %{x}<br>mean change %{z:+.3f}<br>%{customdata:,} queries<extra></extra>"))
-    fig.update_xaxes(type="category")
-    return _layout(fig, title, "difficulty", "task", height=max(240, 60 * len(mean) + 120))

@@ -16,7 +16,6 @@ import streamlit as st
 from sgpo import runs
 from sgpo.errors import StoreError
 from sgpo.store import Store, check_name, default_path
-from sgpo.vocab import ACTIVE_STATUSES, STRATEGIES  # noqa: F401 (the pages read them from here)
 
 BUSY_TIMEOUT_MS = 5000  # how long a write waits for another writer before it reports "locked"
 

@@ -15,19 +15,25 @@ from sgpo.data import load_dataset
 from sgpo.errors import DataError
 
 
-def export_trl(plan, profile_row: dict, out_dir: Path, spec: str | None = None) -> Path:
-    """phase-K.jsonl (prompt, answer, id, task, difficulty) per phase + manifest.json with num_generations.
-    `spec`: the dataset the profile was made on (default: the profile's own spec)."""
+def _target(out_dir, profile_row: dict, spec: str | None, option: str):
+    """(folder, spec, dataset) of an export: the folder made, the dataset the profile was made on."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
-        raise DataError(f"--export-trl {out_dir}: that path is a file; give a folder (it is created if missing)")
+        raise DataError(f"{option} {out_dir}: that path is a file; give a folder (it is created if missing)")
     spec = spec or profile_row["dataset_spec"]
     ds = load_dataset(spec)
     if ds.hash != profile_row["dataset_hash"]:
         raise DataError(f"dataset {spec} (hash {ds.hash}) is not the data profile {profile_row['id']} was made from "
                         f"(hash {profile_row['dataset_hash']}): pass the right one with --dataset")
-    frame = ds.frame.set_index("id")
     out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir, spec, ds
+
+
+def export_trl(plan, profile_row: dict, out_dir: Path, spec: str | None = None) -> Path:
+    """phase-K.jsonl (prompt, answer, id, task, difficulty) per phase + manifest.json with num_generations.
+    `spec`: the dataset the profile was made on (default: the profile's own spec)."""
+    out_dir, spec, ds = _target(out_dir, profile_row, spec, "--export-trl")
+    frame = ds.frame.set_index("id")
     manifest = {"profile_id": profile_row["id"], "dataset": spec, "dataset_hash": ds.hash,
                 "config": plan.config.to_dict(), "phases": []}
     for ph in plan.phases:
@@ -55,16 +61,8 @@ def export_verl(plan, profile_row: dict, out_dir: Path, spec: str | None = None,
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise DataError(f"--export-verl {out_dir}: that path is a file; give a folder (it is created if missing)")
-    spec = spec or profile_row["dataset_spec"]
-    ds = load_dataset(spec)
-    if ds.hash != profile_row["dataset_hash"]:
-        raise DataError(f"dataset {spec} (hash {ds.hash}) is not the data profile {profile_row['id']} was made from "
-                        f"(hash {profile_row['dataset_hash']}): pass the right one with --dataset")
+    out_dir, spec, ds = _target(out_dir, profile_row, spec, "--export-verl")
     frame = ds.frame.set_index("id")
-    out_dir.mkdir(parents=True, exist_ok=True)
     p_hat = plan.queries["p_hat"].to_numpy()
     source = spec.split(":", 1)[-1] if spec.startswith(("builtin:", "hf:")) else Path(spec).stem
     manifest = {"profile_id": profile_row["id"], "dataset": spec, "dataset_hash": ds.hash,
