@@ -333,3 +333,28 @@ def long_evals(evals: dict[str, pd.DataFrame]) -> pd.DataFrame:
 def to_csv(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False).encode("utf-8")
 
+
+
+# the run forecast (sgpo.plan.forecast: forecast["run"]) --------------------------------------------------
+BEHAVIOURS = {"skip": "our engine (zero-advantage groups skip the backward pass)",
+              "train_all": "TRL / verl (every rollout trained)"}
+
+
+def run_forecast_rows(run: dict) -> pd.DataFrame:
+    """Both engine behaviours over the planned run, in human units: FLOPs per informative rollout for the
+    plan and for fixed-G GRPO, the profile's share, the break-even step and the reduction factor."""
+    rows = {}
+    for key, label in BEHAVIOURS.items():
+        side = run.get(key) or {}
+        plan, base = side.get("plan", {}), side.get("baseline", {})
+        step = side.get("break_even_step")
+        rows[label] = {
+            "FLOPs per informative rollout (plan)": units.flops(plan.get("flops_per_informative_rollout")),
+            "FLOPs per informative rollout (GRPO)": units.flops(base.get("flops_per_informative_rollout")),
+            "profiling's share": units.percent(side.get("flops_profile_share")),
+            "profiling paid back at step": "never" if step is None else units.count(step),
+            "reduction factor": units.factor(side.get("reduction_factor")),
+            "forecast wasted (plan / GRPO)": f"{units.percent(plan.get('forecast_wasted_fraction'))} / "
+                                             f"{units.percent(base.get('forecast_wasted_fraction'))}",
+        }
+    return pd.DataFrame(rows)

@@ -291,7 +291,9 @@ def train_config(strategy: str, profile: dict | None, values: dict):
         from sgpo.plan import PlanConfig
 
         defaults = PlanConfig().to_dict()
-        plan = {k: v for k, v in plan_config().to_dict().items() if k != "seed" and v != defaults[k]}
+        from sgpo.train.config import PLAN_FROM_RUN
+
+        plan = {k: v for k, v in plan_config().to_dict().items() if k not in PLAN_FROM_RUN and v != defaults[k]}
     return TrainConfig(**fields, strategy=strategy, plan=plan)
 
 

@@ -19,7 +19,8 @@ ACTIVE_STATUSES = (CREATED, RUNNING)  # a process owns the run (or is about to)
 # profiles: `running` until every query is stored, then `done`
 PROFILE_RUNNING, PROFILE_DONE = "running", "done"
 
-STRATEGIES = ("sgpo", "grpo", "dapo")  # the plan; fixed-G GRPO; DAPO dynamic sampling
+# the plan; fixed-G GRPO; DAPO dynamic sampling; GRESO's pre-rollout skip of zero-variance queries
+STRATEGIES = ("sgpo", "grpo", "dapo", "greso")
 DECISIONS = ("trivial", "learnable", "unsolved_kept", "unsolved_dropped")
 
 # metrics: per step, run totals, and the three fractions of each scope

@@ -181,3 +181,26 @@ def test_every_number_on_the_plan_page_is_in_human_units(app_env):
     assert forecast.loc["rollouts", "baseline"].replace(",", "").replace(" M", "").replace(".", "").isdigit()
     counts = at.dataframe[0].value
     assert int(counts.loc["total", "total"]) == 20_000  # numbers stay numbers; the table shows them localized
+
+
+def test_the_page_says_in_words_whether_the_plan_pays_under_both_engine_behaviours(app_env):
+    fill_profile(Store(app_env))
+    at = app("plan")
+    no_exception(at)
+    said = [m.value for m in at.success] + [m.value for m in at.warning]
+    assert any("our engine" in s for s in said) and any("TRL / verl" in s for s in said), said
+    table = at.dataframe[-1].value  # the run forecast, after the decision counts and the one-pass forecast
+    assert "reduction factor" in table.index and all(str(v).endswith("x") or v == "n/a"
+                                                     for v in table.loc["reduction factor"])
+
+
+def test_nothing_learnable_is_said_in_words(app_env):
+    from bench.synthetic import fill_profile as fill
+
+    s = Store(app_env)
+    row = fill(s, "hard", n=40)
+    s.db.execute("UPDATE profile_queries SET successes = 0, p_hat = 0.0")
+    s.db.conn.commit()
+    at = app("plan")
+    no_exception(at)
+    assert any("nothing learnable" in w.value for w in at.warning), [w.value for w in at.warning]

@@ -1,3 +1,4 @@
+import dataclasses
 import itertools
 import json
 from fractions import Fraction
@@ -9,6 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sgpo.errors import ConfigError, DataError
+from sgpo.plan.beliefs import MAX_CLASSES, Drift, fitted_beliefs, point_beliefs
+from sgpo.plan.forecast import forecast, scaled
 from sgpo.plan import (CURRICULA, GROUP_RULES, PHASED, PlanConfig, group_size_for, knapsack_group_sizes, make_plan,
                        p_informative, success_estimate)
 
@@ -275,7 +278,10 @@ def test_knapsack_budget_below_g_min_per_query_names_rollout_budget():
 # forecast --------------------------------------------------------------------------------------
 @FEW
 @given(profiles(), configs(), st.sampled_from([None, 7, 1_500_000_000]), st.sampled_from([0.0, 1e6]))
-def test_forecast_matches_a_loop_over_groups(frame, config, n_params, flops_profile):
+def test_still_forecast_on_the_plans_p_matches_a_loop_over_groups(frame, config, n_params, flops_profile):
+    """With the policy standing still and p_est taken as exact, the one-pass forecast is the plug-in
+    P_inf(p_est, G) summed over the groups one pass trains."""
+    config = dataclasses.replace(config, drift=0.0, forecast_prior="plan")
     plan = plan_or_none(frame, config, n_params=n_params, flops_profile=flops_profile)
     if plan is None:
         return
@@ -324,7 +330,196 @@ def test_to_json_is_plain_json_with_counts_phases_and_forecast():
     for side in ("plan", "baseline"):
         assert {"rollouts", "flops", "flops_rollout", "flops_train", "forecast_informative_fraction",
                 "expected_wasted_rollouts", "forecast_wasted_fraction"} <= set(data["forecast"][side])
-    assert {"flops_profile", "ratio", "ratio_without_profile"} <= set(data["forecast"])
+    assert {"flops_profile", "ratio", "ratio_without_profile", "run"} <= set(data["forecast"])
+    json.dumps(plan.to_json(), allow_nan=False)  # strict JSON: no NaN or Infinity anywhere
+    run = data["forecast"]["run"]
+    assert {"steps", "flops", "batch_rollouts", "drift", "prior", "phases", "skip", "train_all"} <= set(run)
+    for behaviour in ("skip", "train_all"):
+        assert {"plan", "baseline", "flops_profile_share", "break_even_step", "reduction_factor", "pays",
+                "verdict"} <= set(run[behaviour])
+        for side in ("plan", "baseline"):
+            assert {"steps", "rollouts", "expected_informative_rollouts", "flops", "flops_per_informative_rollout",
+                    "forecast_informative_fraction", "forecast_wasted_fraction"} <= set(run[behaviour][side])
+
+
+# the forecast of a planned run ---------------------------------------------------------------------
+def flat(p_hats, samples=8, tokens=10.0) -> pd.DataFrame:
+    """A profile whose queries all cost the same tokens, so FLOPs ratios can be worked out by hand."""
+    frame = profile((np.asarray(p_hats) * samples).round().astype(int), samples)
+    return frame.assign(prompt_tokens=tokens / 2, completion_tokens_mean=tokens / 2)
+
+
+def fitted(frame, config=None, **kw):
+    """The plan's forecast made with the profile's counts (the fitted prior), as make_plan makes it."""
+    config = config or PlanConfig()
+    plan = make_plan(frame, config, **kw)
+    tokens = frame["prompt_tokens"].to_numpy(float) + frame["completion_tokens_mean"].to_numpy(float)
+    counts = (frame["successes"].to_numpy(float), frame["samples"].to_numpy(float))
+    return forecast(plan.phases, plan.queries["p_est"].to_numpy(), tokens, config, kw.get("n_params"),
+                    kw.get("flops_profile", 0.0), counts=counts)
+
+
+def test_make_plan_forecasts_with_the_prior_fitted_to_the_profile():
+    assert make_plan(profile([1, 2, 3, 0, 8])).forecast["run"]["prior"] == "fitted"
+    assert make_plan(profile([1, 2, 3, 0, 8]), PlanConfig(forecast_prior="plan")).forecast["run"]["prior"] == "plan"
+
+
+def test_fitted_prior_recovers_the_true_posterior_mean_of_a_beta_population():
+    rng = np.random.default_rng(0)
+    s = rng.binomial(8, rng.beta(2.0, 5.0, 20_000))
+    beliefs = fitted_beliefs(s, np.full(s.size, 8))
+    got = beliefs.success()[beliefs.classes]
+    truth = (2 + s) / 15  # Beta(2, 5) prior, s of 8: the posterior mean is (2 + s) / (7 + 8)
+    assert np.abs(got - truth).mean() < 0.01
+    for k in range(6):  # the classes with a thousand queries or more; rarer ones are fitted more loosely
+        assert got[s == k].mean() == pytest.approx((2 + k) / 15, abs=0.01)
+
+
+def test_fractional_counts_of_a_decayed_posterior_are_grouped_into_few_classes():
+    rng = np.random.default_rng(3)
+    samples = 8 + rng.uniform(0, 40, 50_000)
+    successes = samples * rng.uniform(0, 1, samples.size)
+    beliefs = fitted_beliefs(successes, samples)
+    assert beliefs.n_classes <= MAX_CLASSES and beliefs.classes.size == samples.size
+    assert np.allclose(beliefs.weights.sum(axis=1), 1.0)
+
+
+def test_fitted_prior_forecasts_what_fresh_rollouts_give_where_plug_in_p_hat_does_not():
+    """Selecting on a noisy p_hat regresses to the mean: the plan's first phase, forecast from the
+    profile, is compared with the expectation over the queries' true success rates."""
+    rng = np.random.default_rng(2)
+    p_true = rng.beta(0.4, 0.6, 20_000)
+    frame = profile(rng.binomial(8, p_true), 8)
+    config = PlanConfig(group_rule="pow2", drift=0.0)
+    plan = make_plan(frame, config)
+    first = plan.phases[0]
+    truth = p_informative(p_true[first.positions], first.group_size).mean()
+    plug_in = p_informative(frame["p_hat"].to_numpy()[first.positions], first.group_size).mean()
+    shrunk = fitted(frame, config)["run"]["phases"][0]["forecast_informative_fraction"]
+    assert abs(shrunk - truth) < 0.015 < abs(plug_in - truth)
+
+
+def test_drift_grows_with_the_log_of_the_steps_and_speed_rescales_time():
+    drift = Drift(shift=0.5, spread=0.2, tau=10.0)
+    assert drift.moved(0) == 0 and drift.moved(10) == pytest.approx(np.log(2))
+    assert scaled(drift, 2.0).moved(30) == pytest.approx(drift.moved(60))
+    assert scaled(drift, 0.0).still and not drift.still
+
+
+def test_drifted_informative_chance_is_the_expectation_over_the_shift_and_spread():
+    beliefs = point_beliefs(np.array([0.2, 0.5]))
+    drift = Drift(shift=1.0, spread=0.8, tau=10.0)
+    got = beliefs.weights @ beliefs.informative(4, [10.0], drift)[:, 0]  # ln(1 + 10/10) = ln 2 of the drift
+    x = np.linspace(-8, 8, 20_001)
+    for p, value in zip([0.2, 0.5], got):
+        logit = np.log(p / (1 - p)) + np.log(2) * (1.0 + 0.8 * x)
+        density = np.exp(-x ** 2 / 2) / np.sqrt(2 * np.pi)
+        expected = np.trapezoid(p_informative(1 / (1 + np.exp(-logit)), 4) * density, x)
+        assert value == pytest.approx(expected, abs=2e-3)
+
+
+def test_a_drifting_policy_turns_middle_queries_trivial_so_later_steps_are_less_informative():
+    frame = flat([0.5] * 200 + [0.0] * 10)
+    config = PlanConfig(curriculum="steps", steps_per_phase=400, run_steps=400, forecast_prior="plan")
+    still = fitted(frame, dataclasses.replace(config, drift=0.0))["run"]["skip"]["plan"]
+    moving = fitted(frame, dataclasses.replace(config, drift=5.0))["run"]["skip"]["plan"]
+    assert moving["forecast_informative_fraction"] < still["forecast_informative_fraction"]
+
+
+def test_reduction_factor_is_the_waste_ceiling_under_both_engine_behaviours():
+    """Half the queries never solved (w = 1/2 of GRPO's groups wasted) and half at p = 1/2, equal tokens,
+    no profiling cost: a plan that drops the unsolved saves 1/(1-w) = 2x when every rollout is trained
+    and (2/(1-w) + 6)/8 per informative rollout when zero-advantage groups skip training."""
+    frame = flat([0.0] * 64 + [0.5] * 64)
+    config = PlanConfig(group_rule="fixed", unsolved_keep=0.0, drift=0.0, forecast_prior="plan", run_steps=20)
+    run = fitted(frame, config, n_params=1000)["run"]
+    inf = p_informative(0.5, 8)
+    assert run["train_all"]["reduction_factor"] == pytest.approx(2.0, rel=1e-9)
+    skip = (2 / (0.5 * inf) + 6) / (2 / inf + 6)
+    assert run["skip"]["reduction_factor"] == pytest.approx(skip, rel=1e-9)
+    assert run["skip"]["pays"] and run["train_all"]["pays"] and run["skip"]["break_even_step"] == 1
+    for behaviour in ("skip", "train_all"):
+        plan, base = run[behaviour]["plan"], run[behaviour]["baseline"]
+        assert plan["steps"] == base["steps"] == 20 and plan["rollouts"] == base["rollouts"] == 20 * 256
+        assert plan["flops"] / plan["expected_informative_rollouts"] == pytest.approx(
+            plan["flops_per_informative_rollout"])
+        assert "sGPO pays" in run[behaviour]["verdict"]
+
+
+def test_break_even_step_is_where_profiling_has_paid_for_itself():
+    frame = flat([0.0] * 64 + [0.5] * 64)
+    config = PlanConfig(group_rule="fixed", unsolved_keep=0.0, drift=0.0, forecast_prior="plan", run_steps=50)
+    n_params, per_step = 1000, 1000 * 8 * 10 * 256  # train_all: 8 units a token, 10 tokens, 256 rollouts
+    profiling = 7.5 * per_step  # GRPO needs 2x the plan's FLOPs a step: it breaks even after 7.5 steps
+    run = fitted(frame, config, n_params=n_params, flops_profile=profiling)["run"]["train_all"]
+    assert run["break_even_step"] == 8
+    assert run["reduction_factor"] == pytest.approx(2 * 50 * per_step / (50 * per_step + profiling))
+    assert run["flops_profile_share"] == pytest.approx(profiling / (50 * per_step + profiling))
+    short = fitted(frame, dataclasses.replace(config, run_steps=5), n_params=n_params,
+                   flops_profile=profiling)["run"]["train_all"]
+    assert not short["pays"] and short["break_even_step"] == 8
+    assert "will not pay with every rollout trained" in short["verdict"] and "break even at step 8" in short["verdict"]
+
+
+def test_a_flops_budget_sets_each_sides_steps_profiling_included():
+    frame = flat([0.0] * 64 + [0.5] * 64)
+    per_step = 1000 * 8 * 10 * 256
+    config = PlanConfig(group_rule="fixed", unsolved_keep=0.0, drift=0.0, forecast_prior="plan",
+                        run_flops=20.5 * per_step)
+    run = fitted(frame, config, n_params=1000, flops_profile=5 * per_step)["run"]
+    assert run["steps"] is None and run["flops"] == 20.5 * per_step
+    assert run["train_all"]["plan"]["steps"] == 16 and run["train_all"]["baseline"]["steps"] == 21
+    assert run["skip"]["baseline"]["steps"] > 21  # skipping training buys GRPO more steps of the budget
+    spent = fitted(frame, config, n_params=1000, flops_profile=21 * per_step)["run"]["skip"]
+    assert spent["plan"]["steps"] == 0 and not spent["pays"] and "profiling" in spent["verdict"]
+
+
+def test_nothing_learnable_says_so_in_the_verdict():
+    frame = flat([0.0] * 10 + [1.0] * 10)
+    run = fitted(frame, PlanConfig(unsolved_keep=0.5), n_params=1000)["run"]
+    for behaviour in ("skip", "train_all"):
+        assert run[behaviour]["pays"] is False and run[behaviour]["verdict"].startswith("nothing learnable")
+
+
+def test_without_a_model_size_the_run_gives_fractions_and_no_verdict_on_flops():
+    frame = profile([1, 2, 3, 0, 8])
+    free = fitted(frame)["run"]["skip"]  # no profiling cost: ratios still hold in units of n_params
+    assert free["reduction_factor"] is not None and free["plan"]["flops"] is None
+    costly = fitted(frame, flops_profile=1e9)["run"]["skip"]
+    assert costly["pays"] is None and costly["reduction_factor"] is None
+    assert "model size is unknown" in costly["verdict"]
+    assert costly["plan"]["forecast_informative_fraction"] is not None
+
+
+@FEW
+@given(profiles(), configs(), st.sampled_from([None, 1000]), st.sampled_from([0.0, 1e9]), st.integers(1, 300),
+       st.sampled_from([0.0, 1.0, 3.0]))
+def test_run_forecast_is_consistent(frame, config, n_params, flops_profile, run_steps, drift):
+    config = dataclasses.replace(config, run_steps=run_steps, drift=drift)
+    if plan_or_none(frame, config) is None:
+        return
+    run = fitted(frame, config, n_params=n_params, flops_profile=flops_profile)["run"]
+    json.dumps(run, allow_nan=False)
+    for behaviour in ("skip", "train_all"):
+        out = run[behaviour]
+        for side in ("plan", "baseline"):
+            s = out[side]
+            assert s["steps"] == run_steps
+            assert 0 <= s["expected_informative_rollouts"] <= s["rollouts"] + 1e-6
+            assert 0 <= (s["forecast_informative_fraction"] or 0) <= 1 + 1e-9
+        assert isinstance(out["verdict"], str) and out["verdict"]
+        assert out["pays"] in (True, False, None)
+        if out["reduction_factor"] is not None:
+            assert out["pays"] == (out["reduction_factor"] > 1 and "nothing learnable" not in out["verdict"])
+    assert sum(ph["steps"] for ph in run["phases"]) == run_steps
+
+
+def test_all_trained_costs_at_least_what_skipping_costs():
+    frame = profile([0, 1, 2, 3, 4, 5, 6, 7, 8] * 20)
+    run = fitted(frame, n_params=10**6, flops_profile=1e12)["run"]
+    for side in ("plan", "baseline"):
+        assert run["train_all"][side]["flops"] >= run["skip"][side]["flops"]
+    assert run["train_all"]["reduction_factor"] >= run["skip"]["reduction_factor"]
 
 
 def test_editing_the_plan_never_changes_the_profile_frame():
@@ -348,6 +543,11 @@ def test_editing_the_plan_never_changes_the_profile_frame():
     ({"curriculum": "random"}, "curriculum", "choose one of them"),
     ({"g_max": 4.5}, "g_max", "whole number"),
     ({"prior_a": 0.0}, "prior_a", "raise it"),
+    ({"run_steps": 0}, "run_steps", "raise it"),
+    ({"run_flops": 0.0}, "run_flops", "raise it"),
+    ({"run_batch_rollouts": 0}, "run_batch_rollouts", "raise it"),
+    ({"drift": -1.0}, "drift", "raise it"),
+    ({"forecast_prior": "flat"}, "forecast_prior", "choose one of them"),
 ])
 def test_bad_knobs_raise_config_error_naming_the_knob_and_the_fix(knobs, field, advice):
     with pytest.raises(ConfigError, match="--" + field.replace("_", "-")) as err:
@@ -405,3 +605,11 @@ def test_plan_knobs_describe_every_field_with_help_and_range():
     assert knobs["trivial_threshold"].default == 0.75 and knobs["trivial_threshold"].max == 1.0
     assert knobs["group_rule"].choices == GROUP_RULES
     assert "Beta(1, 1)" in knobs["success_estimate"].help
+
+
+def test_one_pass_is_whole_however_many_steps_it_takes():
+    frame = flat([0.25, 0.5] * 10_500)
+    config = PlanConfig(run_batch_rollouts=8, fixed_group_size=8)  # GRPO's pass: 21,000 steps of one group
+    fc = make_plan(frame, config).forecast
+    assert fc["baseline"]["groups"] == 21_000 and fc["baseline"]["rollouts"] == 168_000
+    assert fc["plan"]["groups"] == 21_000

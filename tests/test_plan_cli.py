@@ -124,9 +124,11 @@ def test_a_plan_with_nothing_learnable_says_so_instead_of_a_ratio(cli, db_path):
     code, out, err = cli("plan", pid, "--db", db_path, "--unsolved-keep", "0.5")
     assert code == 0 and "nothing learnable" in out and "compute ratio GRPO / plan" not in out
     assert "warning: nothing learnable" in err
+    assert "skip: nothing learnable" in out and "train_all: nothing learnable" in out
     plan = json.loads(cli("plan", pid, "--db", db_path, "--unsolved-keep", "0.5", "--json")[1])
     assert plan["counts"]["learnable"] == 0 and plan["counts"]["unsolved_kept"] == 3
     assert [w for w in plan["warnings"] if w.startswith("nothing learnable")]
+    assert all(plan["forecast"]["run"][b]["verdict"].startswith("nothing learnable") for b in ("skip", "train_all"))
 
 
 def test_plan_writes_nothing_it_was_not_asked_to(cli, profiled, tmp_path):
@@ -142,3 +144,37 @@ def test_plan_writes_nothing_it_was_not_asked_to(cli, profiled, tmp_path):
     assert code == 2 and out == "" and "is a file" in err and (tmp_path / "file.json").read_text() == "keep me"
     code, _, err = cli("plan", pid, "--db", db, "--export-trl", tmp_path / "file.json" / "sub")
     assert code == 2 and err.startswith("error: --export-trl") and "Traceback" not in err
+
+
+def test_plan_json_forecasts_the_planned_run_under_both_engine_behaviours(cli, profiled):
+    db, pid, _ = profiled
+    code, out, _ = cli("plan", pid, "--db", db, "--json", "--run-steps", "300", "--run-batch-rollouts", "128")
+    run = json.loads(out)["forecast"]["run"]
+    assert code == 0 and run["steps"] == 300 and run["batch_rollouts"] == 128 and run["flops"] is None
+    for behaviour in ("skip", "train_all"):
+        b = run[behaviour]
+        assert b["plan"]["steps"] == b["baseline"]["steps"] == 300
+        assert b["plan"]["rollouts"] <= 300 * 128 and b["baseline"]["rollouts"] == 300 * 128
+        assert {"flops_per_informative_rollout", "forecast_informative_fraction"} <= set(b["plan"])
+        assert isinstance(b["pays"], bool) and "sGPO" in b["verdict"]
+    budget = json.loads(cli("plan", pid, "--db", db, "--json", "--run-flops", "5e12")[1])["forecast"]["run"]
+    assert budget["flops"] == 5e12 and budget["steps"] is None
+
+
+def test_plan_text_says_in_words_under_which_engine_behaviour_sgpo_will_not_pay(cli, db_path):
+    pid = _profile(db_path, "costly", [0.25, 0.5, 0.75, 0.0, 1.0] * 20, flops=1e15)  # profiling dwarfs the run
+    code, out, _ = cli("plan", pid, "--db", db_path)
+    assert code == 0
+    assert "skip: sGPO will not pay with zero-advantage groups skipped" in out
+    assert "train_all: sGPO will not pay with every rollout trained" in out
+    assert "break-even step" in out and "reduction factor" in out
+    run = json.loads(cli("plan", pid, "--db", db_path, "--json")[1])["forecast"]["run"]
+    assert run["skip"]["pays"] is False and run["train_all"]["pays"] is False
+
+
+@pytest.mark.parametrize("option, value", [("--run-steps", "0"), ("--run-flops", "0"), ("--run-batch-rollouts", "0"),
+                                           ("--drift", "-1"), ("--forecast-prior", "flat")])
+def test_a_bad_planned_run_is_a_one_line_error_naming_the_option(cli, profiled, option, value):
+    db, pid, _ = profiled
+    code, out, err = cli("plan", pid, "--db", db, option, value)
+    assert code == 2 and out == "" and option in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,7 +11,7 @@ from hypothesis import strategies as st
 
 from sgpo.plan import Phase, PlanConfig
 from sgpo.plan.phases import pacing as plan_pacing
-from sgpo.train.batches import DAPOSampler, GRPOSampler, SGPOSampler
+from sgpo.train.batches import Batch, DAPOSampler, GRESOSampler, GRPOSampler, SGPOSampler
 from sgpo.train.grpo import Group
 
 
@@ -175,3 +177,97 @@ def test_sequential_pass_trains_each_member_once_within_the_budget(spec, budget)
         seen += [g.query for g in batch.groups]
         s.observe(batch)
     assert sorted(seen) == list(range(start))
+
+
+# greso -------------------------------------------------------------------------------------------
+def _greso(n=20, g=4, budget=16, **kw):
+    return GRESOSampler(n, group_size=g, batch_rollouts=budget, seed=0, **kw)
+
+
+def _epoch(s, roll, step=0):
+    """Batches until the sampler's epoch turns over; every group observed. Returns the queries trained."""
+    start, seen = s.epoch, []
+    while s.epoch == start:
+        batch = s.next_batch(step, roll, step)
+        s.observe(batch)
+        seen += [g.query for g in batch.groups]
+    return seen, batch
+
+
+def test_greso_first_epoch_is_grpo_exactly():
+    greso, grpo, roll = _greso(), GRPOSampler(20, 4, 16, 0), fake_rollout({r: 0.0 for r in range(10)})
+    for step in range(5):
+        a, b = greso.next_batch(step, roll, step), grpo.next_batch(step, roll, step)
+        greso.observe(a)
+        assert [g.query for g in a.groups] == [g.query for g in b.groups] and a.info["greso_skipped"] == 0
+
+
+def test_greso_skips_queries_whose_groups_had_zero_variance_and_fills_the_batch_with_others():
+    dead = {r: (0.0 if r < 10 else 1.0) for r in range(15)}  # 0-9 never solved, 10-14 always solved
+    s, roll = _greso(explore=0.1), fake_rollout(dead)
+    _epoch(s, roll)  # every query seen once: 15 of 20 now have a zero-variance streak
+    batches = []
+    for step in range(10):
+        batch = s.next_batch(step, roll, step)
+        s.observe(batch)
+        batches.append(batch)
+    trained = [g.query for b in batches for g in b.groups]
+    assert all(len(b.groups) == 4 for b in batches)  # skipped queries cost no rollout: the budget is spent
+    assert sum(q >= 15 for q in trained) > 0.7 * len(trained)  # the five informative queries dominate
+    assert sum(b.info["greso_skipped"] for b in batches) == batches[-1].info["greso_skipped_total"] > 0
+    assert all(q < 20 for q in trained)
+
+
+def test_greso_never_skips_a_query_whose_last_group_was_informative():
+    s, roll = _greso(explore=0.05), fake_rollout()  # every group alternates: all informative
+    _epoch(s, roll)
+    seen, _ = _epoch(s, roll)
+    assert sorted(seen) == list(range(20)) and s.skipped_total == 0
+
+
+def test_greso_streaks_count_zero_variance_groups_in_a_row_by_kind():
+    s = _greso(n=3)
+    group = lambda q, rewards: Group(query=q, prompt_ids=[1], completions=[[2]] * len(rewards),
+                                     rewards=np.asarray(rewards, float))
+    for rewards in ([1, 1, 1, 1], [1, 1, 1, 1], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]):
+        s.observe(Batch(groups=[group(0, rewards), group(1, [0, 1, 0, 1])]))
+    assert s.streak.tolist() == [3, 0, 0] and s.easy.tolist() == [False, False, False]
+    s.observe(Batch(groups=[group(0, [0, 1, 1, 1])]))
+    assert s.streak[0] == 0
+
+
+def test_greso_exploration_adapts_toward_the_target_share_after_the_first_epoch():
+    s, roll = _greso(explore=0.5, target=0.25), fake_rollout({r: 1.0 for r in range(20)})  # everything easy
+    _epoch(s, roll)
+    assert s.p_easy == s.p_hard == 0.5  # no adaptation in the first epoch
+    for step in range(5):
+        s.observe(s.next_batch(step, roll, step))
+    assert s.p_easy == pytest.approx(0.45)  # all-success groups above target/3: skip more of them
+    assert s.p_hard == pytest.approx(0.55)  # no all-failure groups, below 2 * target/3: skip fewer
+    for step in range(200):
+        s.observe(s.next_batch(step, roll, step))
+    assert s.p_easy == pytest.approx(GRESOSampler.LOWEST) and s.p_hard == pytest.approx(GRESOSampler.HIGHEST)
+
+
+def test_greso_state_dict_round_trip_skips_the_same_queries():
+    dead = {r: (0.0 if r % 2 else 0.5) for r in range(20)}
+    a, roll = _greso(explore=0.3), fake_rollout(dead)
+    _epoch(a, roll)
+    for step in range(3):
+        a.observe(a.next_batch(step, roll, step))
+    b = _greso(explore=0.3)
+    b.load_state_dict(json.loads(json.dumps(a.state_dict())))
+    for step in range(3, 12):
+        ba, bb = a.next_batch(step, roll, step), b.next_batch(step, roll, step)
+        assert [g.query for g in ba.groups] == [g.query for g in bb.groups]
+        assert ba.info == bb.info
+        a.observe(ba)
+        b.observe(bb)
+
+
+def test_greso_takes_queries_anyway_after_an_epoch_of_skips_in_one_batch():
+    s, roll = _greso(n=8, g=4, budget=8, explore=0.05), fake_rollout({r: 0.0 for r in range(8)})
+    for _ in range(6):
+        _epoch(s, roll)  # long all-failure streaks: keep chance at the 0.01 floor
+    batch = s.next_batch(0, roll, 0)
+    assert len(batch.groups) == 2 and batch.info["greso_skipped"] <= 8

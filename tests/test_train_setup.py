@@ -123,10 +123,12 @@ def test_the_run_trains_exactly_the_plan_that_sgpo_plan_shows(toy, store, cli):
     from sgpo.train.loop import Trainer
 
     pid = toy_profile(store, toy)
-    code, out, err = cli("plan", pid, "--db", store.path, "--json", "--group-rule", "pow2", "--curriculum", "steps")
+    cfg = toy_config(toy, strategy="sgpo", profile=str(pid), plan={"group_rule": "pow2", "curriculum": "steps"})
+    this_run = ["--run-steps", str(cfg.max_steps), "--run-batch-rollouts", str(cfg.batch_rollouts)]  # its forecast
+    code, out, err = cli("plan", pid, "--db", store.path, "--json", "--group-rule", "pow2", "--curriculum", "steps",
+                         *this_run)
     assert code == 0, err
     shown = json.loads(out)
-    cfg = toy_config(toy, strategy="sgpo", profile=str(pid), plan={"group_rule": "pow2", "curriculum": "steps"})
     run = runs.create(cfg, store, name="exact")
     assert run["plan"]["counts"] == shown["counts"] and run["plan"]["forecast"] == shown["forecast"]
     prep = setup.load(store.find_run("exact"), store)

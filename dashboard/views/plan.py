@@ -3,6 +3,8 @@
 import streamlit as st
 
 from dashboard import analysis, figures, state, widgets
+from sgpo import units
+from sgpo.profile import plan_warnings
 
 st.title("Plan")
 profile = widgets.selected_profile()
@@ -27,6 +29,17 @@ with main, widgets.guard():
                    column_config={c: st.column_config.NumberColumn(format="localized") for c in counts.columns})
     right.caption("forecast for one pass: this plan against fixed-G GRPO")
     right.dataframe(analysis.forecast_rows(summary["forecast"]), key="forecast_table")
+
+    for warning in plan_warnings(profile, plan):  # an unfinished profile; nothing learnable
+        st.warning(warning)
+    run = summary["forecast"].get("run") or {}
+    st.subheader(f"Does it pay over {units.count(run.get('steps'))} steps?")
+    for behaviour, label in analysis.BEHAVIOURS.items():
+        verdict = (run.get(behaviour) or {}).get("verdict")
+        if verdict:
+            with st.container(key=f"verdict_{behaviour}"):
+                (st.success if run[behaviour].get("pays") else st.warning)(f"**{label}**: {verdict}")
+    st.dataframe(analysis.run_forecast_rows(run), key="run_forecast_table")
 
     st.subheader("Reproduce or save")
     st.code(state.plan_cli_line(profile, knobs), language="bash")

@@ -18,8 +18,8 @@ from sgpo.errors import DataError, StoreError
 from sgpo.plan import PlanConfig, make_plan
 from sgpo.profile import plan_warnings
 from sgpo.store import check_name
+from sgpo.units import count, factor, percent
 from sgpo.units import flops as human_flops
-from sgpo.units import percent
 
 
 @with_options(*config_options(PlanConfig))
@@ -100,8 +100,33 @@ def print_plan(row: dict, out: dict, config: PlanConfig) -> None:
     else:
         typer.echo(f"  compute ratio GRPO / plan: {ratio:.2f}x (profiling included)" if ratio else
                    "  compute ratio: n/a (model size unknown)")
+    print_run_forecast(fc["run"], config)
     if config.cli_args():
         typer.echo(f"  reproduce: sgpo plan {row['id']} {' '.join(config.cli_args())}")
+
+
+def print_run_forecast(run: dict, config: PlanConfig) -> None:
+    """The planned run under both engine behaviours, then each verdict in words."""
+    length = (f"{run['steps']:,} steps of {run['batch_rollouts']} rollouts" if run["flops"] is None
+              else f"{human_flops(run['flops'])}")
+    rates = "fitted to the profile" if run["prior"] == "fitted" else "the plan's p estimates"
+    typer.echo(f"  forecast over {length} (success rates {rates}, drift x{run['drift']:g})")
+    typer.echo(f"    {'engine':<36} {'skip zero-adv.':>15} {'train all':>15}")
+    skip, every = run["skip"], run["train_all"]
+    rows = [("steps: plan / GRPO", lambda b: f"{b['plan']['steps']:,} / {b['baseline']['steps']:,}"),
+            ("informative groups: plan", lambda b: percent(b["plan"]["forecast_informative_fraction"])),
+            (f"informative groups: GRPO G={config.fixed_group_size}",
+             lambda b: percent(b["baseline"]["forecast_informative_fraction"])),
+            ("FLOPs / informative rollout: plan", lambda b: human_flops(b["plan"]["flops_per_informative_rollout"])),
+            ("FLOPs / informative rollout: GRPO",
+             lambda b: human_flops(b["baseline"]["flops_per_informative_rollout"])),
+            ("profiling share of the plan's FLOPs", lambda b: percent(b["flops_profile_share"])),
+            ("break-even step", lambda b: count(b["break_even_step"]) if b["break_even_step"] else "none"),
+            ("reduction factor (GRPO / plan FLOPs)", lambda b: factor(b["reduction_factor"]))]
+    for label, cell in rows:
+        typer.echo(f"    {label:<36} {cell(skip):>15} {cell(every):>15}")
+    for behaviour in ("skip", "train_all"):
+        typer.echo(f"  {behaviour}: {run[behaviour]['verdict']}")
 
 
 def register(app: typer.Typer) -> None:

@@ -19,11 +19,11 @@ from sgpo.cli.common import (DbOption, JsonOption, check_db_path, check_option, 
 from sgpo.errors import ConfigError
 from sgpo.plan import PlanConfig
 from sgpo.store import default_path
-from sgpo.train.config import TrainConfig
+from sgpo.train.config import PLAN_FROM_RUN, TrainConfig
 from sgpo.units import flops as human_flops
 from sgpo.units import percent
 
-PLAN_SKIP = ("seed",)  # the plan's seed follows --seed
+PLAN_SKIP = PLAN_FROM_RUN  # the plan's seed follows --seed, its forecast --steps/--flops-budget/--batch-rollouts
 RunArg = Annotated[str, typer.Argument(help="run id or name")]
 EXTRA = [
     inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[hint, opt])

@@ -9,6 +9,7 @@ from sgpo.knobs import Knobs, knob
 
 GROUP_RULES = ("pow2", "inverse", "informative", "fixed", "knapsack")
 ESTIMATES = ("raw", "posterior")
+FORECAST_PRIORS = ("fitted", "plan")
 CURRICULA = ("sequential", "steps", "plateau", "sorted", "none")
 PHASED = ("sequential", "steps", "plateau")  # one phase per G bucket, small G first
 
@@ -37,9 +38,9 @@ class PlanConfig(Knobs):
         8, "G of the fixed-G GRPO baseline in the forecast, and of every query under group_rule=fixed "
         "(TRL default: 8)", min=2, max=64)
     success_estimate: str = knob(
-        "raw", "p used for group sizes and the forecast: raw = p_hat; posterior = Beta(prior_a, prior_b) "
-        "posterior mean (successes + a) / (samples + a + b), default Beta(1, 1). Keep/drop decisions "
-        "always use raw p_hat", choices=ESTIMATES)
+        "raw", "p used for group sizes: raw = p_hat; posterior = Beta(prior_a, prior_b) posterior mean "
+        "(successes + a) / (samples + a + b), default Beta(1, 1). Keep/drop decisions always use raw p_hat; "
+        "the forecast uses it only under forecast_prior=plan", choices=ESTIMATES)
     prior_a: float = knob(1.0, "Beta prior pseudo-successes a (success_estimate=posterior)", min=0.0, max=20.0,
                           open_min=True)
     prior_b: float = knob(1.0, "Beta prior pseudo-failures b (success_estimate=posterior)", min=0.0, max=20.0,
@@ -58,6 +59,22 @@ class PlanConfig(Knobs):
     rollout_budget: int = knob(
         0, "rollouts per pass that the knapsack rule shares among the learnable queries (kept unsolved "
         "ride on top at their phase's G); 0 = what pow2 would give the same queries", min=0)
+    run_steps: int = knob(
+        100, "planned run length in optimizer steps, for the forecast (sgpo train's default); run_flops "
+        "replaces it", min=1)
+    run_flops: float | None = knob(
+        None, "planned run length in total FLOPs, profiling included for the plan (as sgpo train "
+        "--flops-budget counts it); replaces run_steps", min=0.0, open_min=True)
+    run_batch_rollouts: int = knob(
+        256, "rollouts per optimizer step in the forecast (sgpo train --batch-rollouts)", min=1)
+    drift: float = knob(
+        1.0, "how fast training moves the policy, for the forecast: 1 = as measured on the starter policy at "
+        "lr 5e-5 (success logits shift up by 0.65 ln(1 + t/10) and spread apart by 0.83 ln(1 + t/10) after t "
+        "steps; sgpo/plan/beliefs.py), 0 = the policy stands still, 2 = twice as fast", min=0.0, max=10.0)
+    forecast_prior: str = knob(
+        "fitted", "success rates the forecast assumes: fitted = each query's posterior under a prior fitted "
+        "to the whole profile (empirical Bayes: undoes the regression to the mean of selecting on a noisy "
+        "p_hat); plan = the plan's p estimate (success_estimate) taken as exact", choices=FORECAST_PRIORS)
     seed: int = knob(0, "seed for choosing the kept unsolved queries and for curriculum=none's shuffle", min=0)
 
     def check(self) -> None:

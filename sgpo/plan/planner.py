@@ -120,7 +120,9 @@ def make_plan(profile_frame: pd.DataFrame, config: PlanConfig | None = None, *, 
         "id": ids, "task": profile_frame["task"].array.copy(), "difficulty": profile_frame["difficulty"].to_numpy(copy=True),
         "p_hat": p_hat, "p_est": p_est, "decision": pd.Categorical.from_codes(decision, DECISIONS),
         "group_size": group_size, "phase": phase}, index=profile_frame.index, copy=False)
-    return Plan(queries, phases, counts, forecast(phases, p_est, tokens, config, n_params, flops_profile), config)
+    observed = (profile_frame["successes"].to_numpy(dtype=float), profile_frame["samples"].to_numpy(dtype=float))
+    return Plan(queries, phases, counts, forecast(phases, p_est, tokens, config, n_params, flops_profile,
+                                                  counts=observed), config)
 
 
 def success_estimate(profile_frame: pd.DataFrame, config: PlanConfig) -> np.ndarray:

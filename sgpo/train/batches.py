@@ -9,6 +9,15 @@ order comes from seeded generators keyed by position in the stream, so nothing r
 - DAPOSampler: DAPO's dynamic sampling: zero-variance groups are dropped after generation and new queries
   drawn until the batch is full of informative groups, at most `max_rounds` generation rounds a step (then
   the batch trains partly filled). Dropped groups are generated, so they count as rollouts and as waste.
+- GRESOSampler: GRESO's pre-rollout filter (Zheng et al. 2025, arXiv 2506.02177), the strongest peer
+  that needs no profile: fixed G over the shuffled dataset, but a query whose last z groups in a row
+  all succeeded ("easy") or all failed ("hard") is skipped before rollout with probability
+  1 - max(p^z, 0.01), so its rollouts are never spent; the batch is filled from the next queries of the
+  epoch. The exploration probabilities p_easy and p_hard start at `explore` and move by 0.01 a step
+  (within [0.05, 0.95]) so that all-success groups stay near target/3 of the batch and all-failure ones
+  near 2 * target/3 (GRESO's defaults: explore 0.5, target 0.25; hard queries are retried more, as they
+  are the ones training turns learnable). They adapt from the second epoch on, once every query has a
+  history. Skipped queries cost nothing and are counted in the batch's info (`greso_skipped`).
 - SGPOSampler: the plan. Phases in order, each at its G (kept unsolved queries are members of every
   phase); pacing by the plan's curriculum: `sequential`, `sorted` and `none` end a phase after one pass
   over its queries (the last batch of a pass holds what is left), `steps` after `steps_per_phase`
@@ -97,6 +106,85 @@ class DAPOSampler(GRPOSampler):
             rounds += 1
         return Batch(groups=kept, dropped=dropped, group_size=self.group_size,
                      info={"epoch": self.epoch, "dapo_rounds": rounds, "dapo_filled": len(kept) / self.per_batch})
+
+
+class GRESOSampler(GRPOSampler):
+    """GRPO's stream with GRESO's probabilistic skip of queries whose recent groups had zero variance."""
+
+    STEP, LOWEST, HIGHEST, FLOOR = 0.01, 0.05, 0.95, 0.01  # GRESO's adaptation step, p range, least keep chance
+
+    def __init__(self, n_queries: int, group_size: int, batch_rollouts: int, seed: int, *, explore: float = 0.5,
+                 target: float = 0.25):
+        super().__init__(n_queries, group_size, batch_rollouts, seed)
+        self.target = target
+        self.p_easy = self.p_hard = explore
+        self.streak = np.zeros(n_queries, dtype=np.int64)  # zero-variance groups in a row, latest last
+        self.easy = np.zeros(n_queries, dtype=bool)  # the streak is of all-success groups (else all-failure)
+        self.skipped = self.skipped_total = self.drawn_in = 0  # drawn_in: the epoch the last batch began in
+        self._cache: tuple = (-1, None, None)
+
+    def _draws(self) -> tuple[np.ndarray, np.ndarray]:
+        """This epoch's order (GRPO's) and one coin per position in it, from generators keyed by the
+        epoch: a resumed run flips the same coins."""
+        if self._cache[0] != self.epoch:
+            order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
+            coins = np.random.default_rng([self.seed, 1597, self.epoch]).random(self.n)
+            self._cache = (self.epoch, order, coins)
+        return self._cache[1], self._cache[2]
+
+    def _take(self, k: int) -> list[int]:
+        rows, self.skipped, self.drawn_in = [], 0, self.epoch
+        while len(rows) < k:
+            order, coins = self._draws()
+            row = int(order[self.cursor])
+            z = int(self.streak[row])
+            keep = 1.0 if z == 0 else max((self.p_easy if self.easy[row] else self.p_hard) ** z, self.FLOOR)
+            if coins[self.cursor] < keep or self.skipped >= self.n:  # never more than an epoch of skips a batch
+                rows.append(row)
+            else:
+                self.skipped += 1
+            self.cursor += 1
+            if self.cursor >= self.n:
+                self.epoch, self.cursor = self.epoch + 1, 0
+        return rows
+
+    def next_batch(self, step: int, rollout: RolloutFn, seed: int) -> Batch:
+        batch = super().next_batch(step, rollout, seed)
+        self.skipped_total += self.skipped
+        batch.info.update({"greso_skipped": self.skipped, "greso_skipped_total": self.skipped_total,
+                           "greso_p_easy": self.p_easy, "greso_p_hard": self.p_hard})
+        return batch
+
+    def observe(self, batch: Batch) -> None:
+        easy = hard = 0
+        for g in batch.generated:
+            if g.informative:
+                self.streak[g.query] = 0
+                continue
+            success = bool(g.rewards[0] > 0.5)
+            easy, hard = easy + success, hard + (not success)
+            same = self.streak[g.query] > 0 and self.easy[g.query] == success
+            self.streak[g.query] = self.streak[g.query] + 1 if same else 1
+            self.easy[g.query] = success
+        groups = len(batch.generated)
+        if self.drawn_in > 0 and groups:  # GRESO adapts once every query has been seen
+            self.p_easy = self._adapt(self.p_easy, easy / groups, self.target / 3)
+            self.p_hard = self._adapt(self.p_hard, hard / groups, 2 * self.target / 3)
+
+    def _adapt(self, p: float, share: float, goal: float) -> float:
+        """Too many zero-variance groups of this kind: skip more of them (lower p); too few: skip fewer."""
+        return max(p - self.STEP, self.LOWEST) if share >= goal else min(p + self.STEP, self.HIGHEST)
+
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "p_easy": self.p_easy, "p_hard": self.p_hard, "drawn_in": self.drawn_in,
+                "skipped_total": self.skipped_total, "streak": self.streak.tolist(), "easy": self.easy.tolist()}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self.p_easy, self.p_hard = float(state["p_easy"]), float(state["p_hard"])
+        self.skipped_total, self.drawn_in = int(state["skipped_total"]), int(state["drawn_in"])
+        self.streak = np.asarray(state["streak"], dtype=np.int64)
+        self.easy = np.asarray(state["easy"], dtype=bool)
 
 
 Replanner = Callable[[np.ndarray, np.ndarray], "list[Phase] | None"]  # (successes, samples) -> phases

@@ -20,14 +20,18 @@ from sgpo.knobs import Knobs, knob
 from sgpo.vocab import STRATEGIES
 
 AGGREGATIONS = ("token-mean", "sequence-mean")
+# PlanConfig knobs a training run sets from its own: the plan's seed is --seed, and its forecast is of
+# this run (--steps or --flops-budget, --batch-rollouts)
+PLAN_FROM_RUN = ("seed", "run_steps", "run_flops", "run_batch_rollouts")
 ENGINES = ("native", "trl")
 
 
 @dataclass
 class TrainConfig(Knobs):
     strategy: str = knob("sgpo", "sgpo (the plan: selection, per-query G, curriculum), grpo (fixed G on the "
-                                 "shuffled dataset) or dapo (fixed G, zero-variance groups dropped and refilled)",
-                         choices=STRATEGIES)
+                                 "shuffled dataset), dapo (fixed G, zero-variance groups dropped and refilled) or "
+                                 "greso (fixed G, queries whose recent groups had zero variance skipped before "
+                                 "rollout)", choices=STRATEGIES)
     engine: str = knob("native", "native (ours: per-query G in one batch, zero-advantage groups skipped) or trl "
                                  "(TRL's GRPOTrainer, one trainer per plan phase; runs under accelerate launch)",
                        choices=ENGINES)
@@ -59,6 +63,11 @@ class TrainConfig(Knobs):
                                            "when beta = 0, less compute)")
     dapo_max_rounds: int = knob(8, "dapo: generation rounds per step before training on a partly filled batch",
                                 min=1)
+    greso_explore: float = knob(0.5, "greso: starting chance p that a query whose last z groups all had equal rewards "
+                                     "is rolled out anyway (kept with chance max(p^z, 0.01)); it moves by 0.01 a step "
+                                     "toward greso_target", min=0.0, max=1.0, open_min=True)
+    greso_target: float = knob(0.25, "greso: share of the batch in zero-variance groups that greso_explore steers to "
+                                     "(a third all-success, two thirds all-failure)", min=0.0, max=1.0)
     refresh: bool = knob(False, "sgpo: Beta posterior per query from its training rollouts, and re-plan with it")
     refresh_every: int = knob(0, "sgpo --refresh: re-plan every K steps (0: at each phase boundary)", min=0)
     refresh_decay: float = knob(1.0, "sgpo --refresh: weight kept by old evidence at each new group (1: none "
@@ -96,9 +105,10 @@ class TrainConfig(Knobs):
             from sgpo.train.trl_engine import check_trl_options
 
             check_trl_options(self.trl)
-            if self.strategy == "dapo":
-                raise ConfigError("--engine trl runs --strategy sgpo or grpo: TRL has no DAPO dynamic sampling "
-                                  "(trl issue 3708); use --engine native for dapo")
+            if self.strategy in ("dapo", "greso"):
+                raise ConfigError(f"--engine trl runs --strategy sgpo or grpo: TRL has no DAPO dynamic sampling "
+                                  f"(trl issue 3708) and no GRESO pre-rollout skip; use --engine native for "
+                                  f"{self.strategy}")
             if self.refresh:
                 raise ConfigError("--refresh re-plans inside a phase: use --engine native (TRL's trainer keeps its "
                                   "phase's dataset)")

@@ -90,6 +90,9 @@ class Trainer:
         if cfg.strategy == "dapo":
             return batches.DAPOSampler(len(self.frame), cfg.group_size, cfg.batch_rollouts, cfg.seed,
                                        cfg.dapo_max_rounds)
+        if cfg.strategy == "greso":
+            return batches.GRESOSampler(len(self.frame), cfg.group_size, cfg.batch_rollouts, cfg.seed,
+                                        explore=cfg.greso_explore, target=cfg.greso_target)
         pf = prep.profile_frame
         return batches.SGPOSampler(prep.phases, prep.rows, cfg.batch_rollouts, cfg.seed,
                                    successes=pf["successes"].to_numpy(), samples=pf["samples"].to_numpy(),

@@ -176,7 +176,9 @@ def _make_plan(prep: Prepared) -> None:
     from sgpo.plan import PlanConfig, make_plan
 
     cfg = prep.config
-    plan_config = PlanConfig.from_dict({**cfg.plan, "seed": cfg.plan.get("seed", cfg.seed)})
+    run = {"run_steps": cfg.max_steps or PlanConfig.spec("run_steps").default, "run_flops": cfg.flops_budget,
+           "run_batch_rollouts": cfg.batch_rollouts}  # the forecast is of this run
+    plan_config = PlanConfig.from_dict({**cfg.plan, "seed": cfg.plan.get("seed", cfg.seed), **run})
     try:
         plan = make_plan(prep.profile_frame, plan_config, n_params=prep.model.n_params,
                          flops_profile=prep.flops_profile)
