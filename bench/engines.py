@@ -6,7 +6,7 @@ Part 1, side by side in one run: the starter policy, the same builtin:train quer
 (256 rollouts at G = 8), `sgpo train --strategy grpo` with `--engine native` and with `--engine trl`:
 seconds per step and rollouts per second (evaluation off, checkpoints at the end only).
 Part 2: `--engine trl` with `--strategy sgpo` (the plan, phase by phase) against `--strategy grpo`
-(TRL's plain GRPO), under one budget of total FLOPs (profiling counted for sgpo), `--seeds` seeds,
+(TRL's plain GRPO), 64 rollouts a step, under one budget of total FLOPs (profiling counted for sgpo), `--seeds` seeds,
 held-out accuracy (builtin:eval, a fixed subset) against total FLOPs; the profile covers the first 1,000
 train queries (256 with --quick), so that profiling leaves most of the budget to training. Prints one JSON object.
 """
@@ -52,7 +52,7 @@ def savings(store: Store, profile: str, seeds: int, budget: float, eval_limit: i
         for seed in range(seeds):
             name = f"trl-{strategy}-s{seed}"
             cfg = TrainConfig(strategy=strategy, engine="trl", profile=profile if strategy == "sgpo" else None,
-                              flops_budget=budget, batch_rollouts=128, group_size=8, eval_every=10,
+                              flops_budget=budget, batch_rollouts=64, group_size=8, eval_every=10,
                               eval_limit=eval_limit, checkpoint_every=10 ** 6, threads=threads, seed=seed)
             result = runs.train(cfg, store, name=name)
             e = runs.evals(name, store)
@@ -73,19 +73,21 @@ def savings(store: Store, profile: str, seeds: int, budget: float, eval_limit: i
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--budget", type=float, default=2e12)
-    ap.add_argument("--eval-limit", type=int, default=200)
+    ap.add_argument("--steps", type=int, help="part 1 steps (20; --quick 3)")
+    ap.add_argument("--seeds", type=int, help="part 2 seeds (3; --quick 1)")
+    ap.add_argument("--budget", type=float, help="part 2 total FLOPs per run (2e12; --quick 4e11)")
+    ap.add_argument("--eval-limit", type=int, help="held-out queries (200; --quick 50)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="3 steps, 1 seed, a small budget: checks the path")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    if args.quick:
-        args.steps, args.seeds, args.budget, args.eval_limit = 3, 1, 4e11, 50
+    for name, full, quick in (("steps", 20, 3), ("seeds", 3, 1), ("budget", 2e12, 4e11), ("eval_limit", 200, 50)):
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "engines.db")
         result = {"speed": speed(store, args.steps, args.threads)}
+        print(f"speed: {result['speed']}", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
         run_profile(load_dataset("builtin:train"), resolve_model("starter"),
                     ProfileConfig(samples=8, limit=256 if args.quick else 1000), store, name="train-profile",
