@@ -84,7 +84,7 @@ class Knobs:
     def validate(self):
         """Coerce and check every knob, then the cross-knob rules of `check()`; ConfigError names the option."""
         for s in _specs(type(self)):
-            setattr(self, s.name, _checked(s, getattr(self, s.name)))
+            setattr(self, s.name, check_value(s, getattr(self, s.name)))
         self.check()
         return self
 
@@ -139,7 +139,9 @@ def _specs(cls) -> tuple[KnobSpec, ...]:
     return _CACHE[cls]
 
 
-def _checked(s: KnobSpec, value):
+def check_value(s: KnobSpec, value):
+    """`value` coerced to the knob's type and checked against its choices and range; ConfigError naming
+    `s.option` otherwise. Also serves command-line options that are not config knobs (sgpo/cli/common.py)."""
     opt = s.option
     if value is None:
         if s.optional:
@@ -157,15 +159,19 @@ def _checked(s: KnobSpec, value):
     if s.type in ("int", "float"):
         value = _number(opt, value, s.type)
         if s.min is not None and (value <= s.min if s.open_min else value < s.min):
-            raise ConfigError(f"{opt}={value:g} is outside {s.interval()}: raise it (default {s.default})")
+            raise ConfigError(f"{opt}={value:g} is outside {s.interval()}: raise it{_default(s)}")
         if s.max is not None and value > s.max:
-            raise ConfigError(f"{opt}={value:g} is outside {s.interval()}: lower it (default {s.default})")
+            raise ConfigError(f"{opt}={value:g} is outside {s.interval()}: lower it{_default(s)}")
         return value
     if s.type == "str" and not isinstance(value, str):
         raise ConfigError(f"{opt}={value!r} is not text")
     if s.type == "dict" and not isinstance(value, dict):
         raise ConfigError(f"{opt}={value!r} is not a mapping")
     return value
+
+
+def _default(s: KnobSpec) -> str:
+    return "" if s.default is None else f" (default {s.default})"
 
 
 def _number(opt: str, value, kind: str):

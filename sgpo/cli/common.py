@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from sgpo.errors import ConfigError, StoreError
+from sgpo.knobs import KnobSpec, check_value
 from sgpo.store import Store, default_path
 
 DbOption = Annotated[Optional[Path], typer.Option("--db", help="SQLite store (default: $SGPO_DB, else ./runs/sgpo.db)")]
@@ -38,12 +39,8 @@ def check_db_path(path: Path) -> None:
 def check_option(option: str, value: float, *, low: float | None = None, high: float | None = None,
                  open_low: bool = False) -> None:
     """An option that is not a config knob, checked as knobs are (sgpo/knobs.py): finite and in range."""
-    if not math.isfinite(value):
-        raise ConfigError(f"{option}={value} is not a finite number")
-    if low is not None and (value <= low if open_low else value < low):
-        raise ConfigError(f"{option}={value:g} must be {'above' if open_low else 'at least'} {low:g}")
-    if high is not None and value > high:
-        raise ConfigError(f"{option}={value:g} must be at most {high:g}")
+    name = option.lstrip("-").replace("-", "_")
+    check_value(KnobSpec(name, "float", False, None, "", low, high, open_low), value)
 
 
 def check_folder(option: str, path: Path) -> None:
