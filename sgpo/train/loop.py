@@ -178,6 +178,8 @@ class Trainer:
             "group_size": batch.group_size, "reward_mean": float(all_rewards.mean()) if len(all_rewards) else None,
             "reward_by_group_size": {k: float(np.mean(v)) for k, v in sorted(by_g.items(), key=lambda kv: int(kv[0]))},
             "tokens_prompt": tok_p, "tokens_completion": tok_c, "tokens_trained": update.trained_tokens,
+            # what an engine that trains every rollout (TRL, verl) would train: the update's whole batch
+            "tokens_update": sum(g.prompt_tokens + g.completion_tokens for g in batch.groups),
             "trained_sequences": update.trained_sequences, "loss": update.loss, "kl": update.kl,
             "entropy": update.entropy, "grad_norm": update.grad_norm, "lr": lr, "step_seconds": seconds,
             "generation_seconds": t_gen, "phase": batch.phase, **batch.info,

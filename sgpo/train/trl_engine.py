@@ -202,6 +202,7 @@ def step_metrics(logs: dict, *, group_size: int, prompts: int, tokens: float) ->
         "step_wasted_fraction": frac, "step_informative_fraction": informative / prompts,
         "reward_mean": logs.get("reward"), "reward_std": logs.get("reward_std"),
         "tokens_prompt": max(0.0, tokens - completion), "tokens_completion": completion, "tokens_trained": tokens,
+        "tokens_update": tokens,
         "trained_sequences": rollouts, "loss": logs.get("loss"), "kl": logs.get("kl"),
         "entropy": logs.get("entropy"), "grad_norm": logs.get("grad_norm"), "lr": logs.get("learning_rate"),
         "completion_mean_length": logs.get("completions/mean_length"),

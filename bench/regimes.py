@@ -1,0 +1,514 @@
+"""Regime map: in which datasets does sGPO pay, under both engine behaviours, and does the forecast say so?
+
+    python bench/regimes.py                 # 5 regimes x 6 strategies x 3 seeds: about 75 min on 2 cores
+    python bench/regimes.py --quick         # one regime, one seed, tiny budget: about 3 minutes (in the suite)
+    python bench/regimes.py --keep          # keep the store: finished runs are not trained again
+    python bench/regimes.py --report-only   # redraw JSON, CSV, plot and README section from the stored runs
+
+Datasets are built from the built-in task families by task and difficulty level, never by a query's own
+p_hat: a calibration profile of builtin:train under the starter gives each (task, level) cell its share
+of trivial + unsolved queries, and each regime draws fresh instances from the cells, weighted by an
+exponential tilt w_c ~ exp(lambda * share_c) with lambda chosen so that the mix holds the target share
+(`--regimes 0.4,0.6,0.8`), plus `train`, a random sample of builtin:train as it is. Every regime gets a
+held-out set drawn the same way (disjoint prompts). Its share under the starter is then measured by the
+regime's own N=8 profile, which the sgpo runs use (and pay for).
+
+Strategies: grpo, dapo, greso (online skip of zero-variance prompts, no profile), sgpo (default plan),
+sgpo-paper (G ~ 1/p), sgpo-adaptive (the default plan on an `--adaptive` profile). One FLOP budget per
+regime, `--seeds` seeds each. Both engine behaviours come from the same runs: at beta = 0 the loss
+normaliser spans the whole batch, so leaving zero-advantage groups out of the backward pass changes the
+cost, not the gradient (tests/test_train_grpo.py checks the gradients are equal). Each run trains with
+skipping (the budget is counted that way) and logs `tokens_update`, the tokens an engine that trains every
+rollout would train, so its FLOPs under that behaviour are profile + generation + 6 x params x those
+tokens. (An update whose groups are all zero-advantage still moves Adam's moments when trained; at 32+
+groups a step this did not happen in the runs measured.)
+
+Reduction factor (per behaviour) = GRPO's final total FLOPs (mean over seeds) / the FLOPs at which a run
+first reaches GRPO's final held-out accuracy (mean over seeds; linear interpolation between evaluations;
+mean over the seeds that reach it). Ceiling = what removing all of GRPO's measured waste w allows
+(docs/METHOD.md): 1/(1-w) when every rollout is trained, (2/(1-w) + 6)/8 when zero-advantage groups are
+skipped. Forecast = `forecast["run"][behaviour]["reduction_factor"]` stored with each sgpo run (its plan,
+made before training, for its FLOP budget). Outputs: bench/results/regimes.json and .csv,
+docs/regimes.png, and the README section between the bench:regimes markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from sgpo.runs import checkpoint_root  # noqa: E402
+from sgpo.store import Store  # noqa: E402
+from sgpo.tasks.families import FAMILIES  # noqa: E402
+
+STRATEGIES = {  # name -> (extra `sgpo train` arguments, the profile it trains from: None, "fixed" or "adaptive")
+    "grpo": (["--strategy", "grpo"], None),
+    "dapo": (["--strategy", "dapo"], None),
+    "greso": (["--strategy", "greso"], None),
+    "sgpo": (["--strategy", "sgpo"], "fixed"),
+    "sgpo-paper": (["--strategy", "sgpo", "--group-rule", "pow2"], "fixed"),
+    "sgpo-adaptive": (["--strategy", "sgpo"], "adaptive"),
+}
+BEHAVIOURS = ("skip", "train_all")
+TRAIN_FACTOR = 6.0  # FLOPs per parameter per trained token at beta = 0 (docs/METHOD.md)
+TILT_TOLERANCE = 0.02  # a regime's calibrated share must come within this of its target
+README_START, README_END = "<!-- bench:regimes:start -->", "<!-- bench:regimes:end -->"
+FULL = {"seeds": 3, "budget": 2.5e12, "queries": 600, "eval_queries": 200, "eval_every": 10,
+        "regimes": "0.4,0.6,0.8,train", "calibration_queries": None}
+QUICK = {"seeds": 1, "budget": 4e11, "queries": 150, "eval_queries": 60, "eval_every": 4,
+         "regimes": "0.6", "calibration_queries": 600}
+
+
+class RegimeError(SystemExit):
+    """Bad input: one line naming the option."""
+
+
+def sgpo(*args: str) -> dict:
+    """Run the CLI (an argument list, no shell) and parse its one JSON object."""
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")  # spinning OpenMP threads starve the parallel jobs
+    proc = subprocess.run([sys.executable, "-m", "sgpo", *args, "--json"], cwd=ROOT, capture_output=True,
+                          text=True, env=env)
+    if proc.returncode != 0:
+        raise SystemExit(f"sgpo {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout)
+
+
+# datasets -------------------------------------------------------------------------------------------
+def parse_regimes(text: str) -> list[str]:
+    regimes = []
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        if item != "train":
+            try:
+                share = float(item)
+            except ValueError:
+                raise RegimeError(f"--regimes: {item!r} is neither a share of trivial + unsolved queries "
+                                  f"(a number between 0 and 1) nor 'train'") from None
+            if not 0.0 < share < 1.0 or not math.isfinite(share):
+                raise RegimeError(f"--regimes: {item} is not a share strictly between 0 and 1")
+        regimes.append(item)
+    if not regimes:
+        raise RegimeError("--regimes: give at least one regime, e.g. 0.4,0.6,0.8,train")
+    return regimes
+
+
+def cell_shares(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per (task, difficulty) cell of a profile: queries and share of trivial + unsolved ones."""
+    zero_variance = (frame["successes"] == 0) | (frame["successes"] == frame["samples"])
+    cells = frame.assign(zv=zero_variance.astype(float)).groupby(["task", "difficulty"])
+    out = cells.agg(queries=("zv", "size"), share=("zv", "mean")).reset_index()
+    return out[out.queries >= 4]  # a cell seen fewer times says too little about its share
+
+
+def tilt(cells: pd.DataFrame, target: float) -> np.ndarray:
+    """Cell weights w_c ~ exp(lambda * share_c) whose weighted mean share is `target` (bisection on lambda)."""
+    share = cells["share"].to_numpy(dtype=float)
+    lo_share, hi_share = float(share.min()), float(share.max())
+    if not lo_share + TILT_TOLERANCE <= target <= hi_share - TILT_TOLERANCE:
+        raise RegimeError(f"--regimes: {target:g} trivial + unsolved is beyond what the built-in families produce "
+                          f"under the starter (their cells span {lo_share:.2f} to {hi_share:.2f}): choose a share "
+                          f"between {lo_share + TILT_TOLERANCE:.2f} and {hi_share - TILT_TOLERANCE:.2f}")
+
+    def weights(lam: float) -> np.ndarray:
+        w = np.exp(lam * (share - share.max()))
+        return w / w.sum()
+
+    lo, hi = -200.0, 200.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if float(weights(mid) @ share) < target:
+            lo = mid
+        else:
+            hi = mid
+    return weights((lo + hi) / 2)
+
+
+def draw(cells: pd.DataFrame, weights: np.ndarray, n: int, rng: random.Random, seen: set[str], split: str,
+         regime: str) -> list[dict]:
+    """n fresh instances whose (task, level) follows `weights`, prompts unseen so far (added to `seen`)."""
+    keys = list(zip(cells["task"], cells["difficulty"].astype(int)))
+    rows, tries = [], 0
+    while len(rows) < n:
+        tries += 1
+        if tries > 200 * n:
+            raise RegimeError(f"--regimes: could not draw {n} distinct queries for regime {regime}")
+        task, level = rng.choices(keys, weights=weights)[0]
+        prompt, answer = FAMILIES[task].make(rng, level)
+        if prompt in seen:
+            continue
+        seen.add(prompt)
+        rows.append({"id": f"{regime}-{split}-{len(rows):05d}", "prompt": prompt, "answer": answer, "task": task,
+                     "difficulty": level})
+    return rows
+
+
+def sample_builtin(name: str, n: int, seed: int) -> list[dict]:
+    rows = [json.loads(line) for line in (ROOT / "data" / "tasks" / f"{name}.jsonl").read_text().splitlines()]
+    pick = sorted(random.Random(seed).sample(range(len(rows)), min(n, len(rows))))
+    return [rows[i] for i in pick]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    tmp.replace(path)
+
+
+def build_datasets(regimes: list[str], cells: pd.DataFrame, queries: int, eval_queries: int,
+                   directory: Path) -> dict[str, dict]:
+    directory.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for i, regime in enumerate(regimes):
+        if regime == "train":
+            train, held_out = sample_builtin("train", queries, 11), sample_builtin("eval", eval_queries, 12)
+            calibrated = None
+        else:
+            weights = tilt(cells, float(regime))
+            rng, seen = random.Random(1000 + i), set()
+            held_out = draw(cells, weights, eval_queries, rng, seen, "eval", f"r{regime}")
+            train = draw(cells, weights, queries, rng, seen, "train", f"r{regime}")
+            calibrated = float(weights @ cells["share"].to_numpy(dtype=float))
+        paths = {"train": directory / f"{regime}-train.jsonl", "eval": directory / f"{regime}-eval.jsonl"}
+        write_jsonl(paths["train"], train)
+        write_jsonl(paths["eval"], held_out)
+        out[regime] = {"train": str(paths["train"]), "eval": str(paths["eval"]), "calibrated_share": calibrated}
+    return out
+
+
+# running ---------------------------------------------------------------------------------------------
+def run_name(regime: str, strategy: str, seed: int) -> str:
+    return f"{regime}-{strategy}-s{seed}"
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="one regime, one seed, a tiny budget (the test suite's run)")
+    ap.add_argument("--regimes", default=None, help="comma-separated shares of trivial + unsolved queries under the "
+                    "starter, and/or 'train' (default 0.4,0.6,0.8,train; --quick: 0.6)")
+    ap.add_argument("--strategies", default=",".join(STRATEGIES))
+    ap.add_argument("--seeds", type=int, default=None)
+    ap.add_argument("--budget", type=float, default=None, help="total FLOPs per run, profiling included")
+    ap.add_argument("--queries", type=int, default=None, help="training queries per regime")
+    ap.add_argument("--eval-queries", type=int, default=None, help="held-out queries per regime")
+    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                    help="runs trained side by side, one torch thread each")
+    ap.add_argument("--db", type=Path, default=None, help="the store (default bench/results/regimes.db)")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    ap.add_argument("--docs", type=Path, default=ROOT / "docs")
+    ap.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    ap.add_argument("--keep", action="store_true", help="keep the store and skip runs already finished in it")
+    ap.add_argument("--report-only", action="store_true", help="train nothing: report the runs in --db")
+    args = ap.parse_args(argv)
+    settings = dict(QUICK if args.quick else FULL)
+    for key in ("seeds", "budget", "queries", "eval_queries"):
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    for option, value in (("--seeds", settings["seeds"]), ("--queries", settings["queries"]),
+                          ("--eval-queries", settings["eval_queries"]), ("--jobs", args.jobs)):
+        if value < 1:
+            raise RegimeError(f"{option}: {value} must be at least 1")
+    if not settings["budget"] > 0 or not math.isfinite(settings["budget"]):
+        raise RegimeError(f"--budget: {settings['budget']:g} must be a positive number of FLOPs")
+    regimes = parse_regimes(args.regimes or settings["regimes"])
+    strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
+    unknown = [s for s in strategies if s not in STRATEGIES]
+    if unknown or "grpo" not in strategies:
+        raise RegimeError(f"--strategies: {', '.join(unknown) or 'grpo missing'}: choose from {', '.join(STRATEGIES)} "
+                          f"(grpo is the baseline every factor is measured against)")
+    db = args.db or (args.out / ("regimes-quick.db" if args.quick else "regimes.db"))
+    settings.update(regimes=regimes, strategies=strategies, db=db)
+    if args.report_only:
+        return report(args, settings)
+    train(args, settings)
+    report(args, settings)
+
+
+def train(args, settings: dict) -> None:
+    db, regimes, strategies = settings["db"], settings["regimes"], settings["strategies"]
+    if not args.keep and db.exists():  # from scratch: the figures come from this run alone
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(db) + suffix).unlink(missing_ok=True)
+    db.parent.mkdir(parents=True, exist_ok=True)
+    store = Store(db)
+    dbarg = ["--db", str(db)]
+    t0 = time.time()
+    calibration = profile_once(store, dbarg, "calibration", "builtin:train", settings["calibration_queries"])
+    cells = cell_shares(store.profile_frame(calibration["profile_id"]))
+    datasets = build_datasets(regimes, cells, settings["queries"], settings["eval_queries"], db.parent / (db.stem + "-data"))
+    profiles = {}
+    for regime in regimes:
+        profiles[regime] = {"fixed": profile_once(store, dbarg, f"{regime}-profile", datasets[regime]["train"]),
+                            "adaptive": profile_once(store, dbarg, f"{regime}-adaptive", datasets[regime]["train"],
+                                                     adaptive=True)}
+        print(f"regime {regime}: profiles ready ({time.time() - t0:.0f} s)", flush=True)
+    finished = {r["name"] for r in store.runs() if r["status"] == "finished"}
+    jobs = [(regime, name, seed) for seed in range(settings["seeds"]) for regime in regimes for name in strategies
+            if run_name(regime, name, seed) not in finished]
+    stale = {r["name"]: r["id"] for r in store.runs() if r["status"] != "finished"}
+    for regime, name, seed in jobs:  # a half-done run of an earlier attempt would block the name
+        name = run_name(regime, name, seed)
+        if name in stale:
+            with store.transaction():
+                for table in ("metrics", "evals", "events"):
+                    store.db.conn.execute(f"DELETE FROM {table} WHERE run_id = ?", [stale[name]])
+                store.db.conn.execute("DELETE FROM runs WHERE id = ?", [stale[name]])
+        shutil.rmtree(checkpoint_root(store, name), ignore_errors=True)
+
+    def one(job: tuple[str, str, int]) -> None:
+        regime, name, seed = job
+        extra, source = STRATEGIES[name]
+        if source:
+            extra = extra + ["--profile", str(profiles[regime][source]["profile_id"])]
+        started = time.time()
+        res = sgpo("train", *extra, "--dataset", datasets[regime]["train"], "--flops-budget", f"{settings['budget']:.6g}",
+                   "--eval-dataset", datasets[regime]["eval"], "--eval-every", str(settings["eval_every"]),
+                   "--seed", str(seed), "--threads", "1", "--name", run_name(regime, name, seed), *dbarg)
+        print(f"{regime:>5} {name:<14} seed {seed}: {res['steps']} steps, acc {res['eval_accuracy']:.3f}, wasted "
+              f"{res['run_wasted_fraction']:.2f}, {time.time() - started:.0f} s (at {time.time() - t0:.0f} s)",
+              flush=True)
+
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:  # threads only wait on the subprocesses
+        list(pool.map(one, jobs))
+    meta = {"total_seconds": time.time() - t0, "datasets": datasets}
+    (db.parent / (db.stem + "-meta.json")).write_text(json.dumps(meta, indent=2))
+
+
+def profile_once(store: Store, dbarg: list[str], name: str, dataset: str, queries: int | None = None, *,
+                 adaptive: bool = False) -> dict:
+    """A finished profile of that name, or a new one."""
+    try:
+        row = store.find_profile(name)
+        if row["queries_done"] == row["queries_total"]:
+            return {"profile_id": row["id"]}
+    except Exception:  # noqa: BLE001 - not there yet
+        pass
+    extra = (["--queries", str(queries)] if queries else []) + (["--adaptive"] if adaptive else [])
+    res = sgpo("profile", dataset, "--model", "starter", "--samples", "8", "--max-new-tokens", "20", "--name", name,
+               *extra, *dbarg)
+    print(f"profile {name}: {res['queries']} queries, {res['flops']:.3g} FLOPs, {res['seconds']:.0f} s", flush=True)
+    return res
+
+
+# reporting -------------------------------------------------------------------------------------------
+def flops_axes(store: Store, run: dict, n_params: float) -> pd.DataFrame:
+    """Each eval point of a run with its total FLOPs under both engine behaviours."""
+    ev = store.evals_frame(run["id"])[["step", "flops_total", "accuracy"]].rename(columns={"flops_total": "skip"})
+    m = store.metrics_frame(run["id"])
+    m = m[m.step > 0].sort_values("step")
+    if len(m):
+        update = m["tokens_update"].fillna(m["tokens_trained"]).cumsum()
+        train_all = m["flops_total"] - m["flops_train"] + TRAIN_FACTOR * n_params * update
+        ev = ev.merge(pd.DataFrame({"step": m["step"], "train_all": train_all}), on="step", how="left")
+    else:
+        ev["train_all"] = np.nan
+    ev.loc[ev.step == 0, "train_all"] = ev.loc[ev.step == 0, "skip"]
+    return ev
+
+
+def crossing(curve: pd.DataFrame, axis: str, target: float) -> float | None:
+    """FLOPs on `axis` at which the accuracy curve first reaches `target` (linear between evaluations)."""
+    acc, x = curve["accuracy"].to_numpy(), curve[axis].to_numpy()
+    hit = np.flatnonzero(acc >= target - 1e-12)
+    if not hit.size:
+        return None
+    i = int(hit[0])
+    if i == 0 or acc[i] == acc[i - 1]:
+        return float(x[i])
+    return float(x[i - 1] + (target - acc[i - 1]) / (acc[i] - acc[i - 1]) * (x[i] - x[i - 1]))
+
+
+def ceiling(w: float, behaviour: str) -> float:
+    """Reduction that removing all of GRPO's waste w allows (profiling not counted)."""
+    return 1.0 / (1.0 - w) if behaviour == "train_all" else (2.0 / (1.0 - w) + 6.0) / 8.0
+
+
+def collect(store: Store, settings: dict) -> tuple[pd.DataFrame, dict]:
+    by_name = {r["name"]: r for r in store.runs()}
+    points, cells = [], {}
+    for regime in settings["regimes"]:
+        prof = store.find_profile(f"{regime}-profile")
+        frame = store.profile_frame(prof["id"])
+        zero_variance = float(((frame.successes == 0) | (frame.successes == frame.samples)).mean())
+        adaptive = store.find_profile(f"{regime}-adaptive")
+        runs = {}
+        for name in settings["strategies"]:
+            for seed in range(settings["seeds"]):
+                row = by_name.get(run_name(regime, name, seed))
+                if row is None or row["status"] != "finished":
+                    raise SystemExit(f"run {run_name(regime, name, seed)} is missing or unfinished in "
+                                     f"{settings['db']}: run the benchmark without --report-only")
+                run = store.find_run(row["id"])
+                curve = flops_axes(store, run, float(prof["n_params"]))
+                metrics = store.metrics_frame(run["id"])
+                metrics = metrics[metrics.step > 0]
+                runs[(name, seed)] = {"run": run, "curve": curve, "metrics": metrics}
+                points.append(curve.assign(regime=regime, strategy=name, seed=seed))
+        cells[regime] = summarise(regime, runs, settings, zero_variance, prof, adaptive)
+    return pd.concat(points, ignore_index=True), cells
+
+
+def summarise(regime: str, runs: dict, settings: dict, zero_variance: float, prof: dict, adaptive: dict) -> dict:
+    seeds = range(settings["seeds"])
+    grpo = [runs[("grpo", s)] for s in seeds]
+    target = float(np.mean([r["curve"]["accuracy"].iloc[-1] for r in grpo]))
+    waste = float(np.mean([r["metrics"]["wasted_rollouts"].sum() / r["metrics"]["rollouts"].sum() for r in grpo]))
+    out = {"trivial_unsolved_share": zero_variance, "target_accuracy": target, "grpo_wasted_fraction": waste,
+           "profile_flops": prof["flops"], "adaptive_profile_flops": adaptive["flops"],
+           "initial_accuracy": float(grpo[0]["curve"]["accuracy"].iloc[0]),
+           "ceiling": {b: ceiling(waste, b) for b in BEHAVIOURS}, "strategies": {}}
+    grpo_final = {b: float(np.mean([r["curve"][b].iloc[-1] for r in grpo])) for b in BEHAVIOURS}
+    for name in settings["strategies"]:
+        group = [runs[(name, s)] for s in seeds]
+        finals = [r["curve"]["accuracy"].iloc[-1] for r in group]
+        wasted = [r["metrics"]["wasted_rollouts"].sum() / r["metrics"]["rollouts"].sum() for r in group]
+        entry = {"final_accuracy_mean": float(np.mean(finals)), "final_accuracy_std": float(np.std(finals)),
+                 "wasted_fraction": float(np.mean(wasted)), "steps_mean": float(np.mean([len(r["metrics"]) for r in group])),
+                 "wall_seconds_mean": float(np.mean([r["run"]["finished"] - r["run"]["created"] for r in group]))}
+        for b in BEHAVIOURS:
+            hits = [crossing(r["curve"], b, target) for r in group]
+            reached = [h for h in hits if h is not None]
+            per_seed = [grpo_final[b] / h for h in reached if h > 0]
+            factor = grpo_final[b] / float(np.mean(reached)) if reached else None
+            # informative rollouts per FLOP against GRPO's: what the forecast models (learning aside)
+            eff = [r["metrics"]["rollouts"].sum() - r["metrics"]["wasted_rollouts"].sum() for r in group]
+            entry[b] = {"reduction_factor": factor, "seeds_reaching": len(reached),
+                        "reduction_min": min(per_seed) if per_seed else None,
+                        "reduction_max": max(per_seed) if per_seed else None,
+                        "of_ceiling": (factor / out["ceiling"][b]) if factor else None,
+                        "final_flops_mean": float(np.mean([r["curve"][b].iloc[-1] for r in group])),
+                        "informative_rollouts_mean": float(np.mean(eff))}
+            plan = group[0]["run"].get("plan")
+            forecast = ((plan or {}).get("forecast") or {}).get("run", {}).get(b, {}) if STRATEGIES[name][1] else {}
+            entry[b]["forecast_reduction_factor"] = forecast.get("reduction_factor")
+            if forecast.get("reduction_factor") and factor:
+                entry[b]["forecast_error"] = forecast["reduction_factor"] / factor - 1.0
+        for b in BEHAVIOURS:  # informative rollouts per FLOP relative to GRPO's, measured
+            g_eff = np.mean([e for e in [r["metrics"]["rollouts"].sum() - r["metrics"]["wasted_rollouts"].sum()
+                                         for r in grpo]]) / grpo_final[b]
+            entry[b]["informative_per_flop_vs_grpo"] = float(entry[b]["informative_rollouts_mean"] /
+                                                             entry[b]["final_flops_mean"] / g_eff)
+        if STRATEGIES[name][1]:
+            plan = group[0]["run"].get("plan") or {}
+            run_fc = (plan.get("forecast") or {}).get("run", {})
+            entry["forecast_wasted_fraction"] = (run_fc.get("skip", {}).get("plan") or {}).get("forecast_wasted_fraction")
+            entry["grpo_forecast_wasted_fraction"] = (run_fc.get("skip", {}).get("baseline") or {}).get(
+                "forecast_wasted_fraction")
+        out["strategies"][name] = entry
+    return out
+
+
+def report(args, settings: dict) -> None:
+    store = Store(settings["db"])
+    points, cells = collect(store, settings)
+    args.out.mkdir(parents=True, exist_ok=True)
+    args.docs.mkdir(parents=True, exist_ok=True)
+    meta_path = settings["db"].parent / (settings["db"].stem + "-meta.json")
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    stem = "regimes-quick" if args.quick else "regimes"
+    result = {"quick": args.quick, "seeds": settings["seeds"], "budget_flops": settings["budget"],
+              "queries": settings["queries"], "eval_queries": settings["eval_queries"],
+              "eval_every_steps": settings["eval_every"], "jobs": args.jobs,
+              "total_seconds": meta.get("total_seconds"), "regimes": cells}
+    points.to_csv(args.out / f"{stem}.csv", index=False)
+    (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2, default=float))
+    plot(cells, args.docs / f"{stem}.png")
+    if not args.quick:
+        write_readme(args.readme, result)
+    print(table(result), flush=True)
+
+
+def plot(cells: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    order = sorted(cells, key=lambda r: cells[r]["trivial_unsolved_share"])
+    x = [cells[r]["trivial_unsolved_share"] for r in order]
+    for ax, b in zip(axes, BEHAVIOURS):
+        names = list(cells[order[0]]["strategies"])
+        for name in names:
+            y = [cells[r]["strategies"][name][b]["reduction_factor"] or np.nan for r in order]
+            lo = [cells[r]["strategies"][name][b]["reduction_min"] or np.nan for r in order]
+            hi = [cells[r]["strategies"][name][b]["reduction_max"] or np.nan for r in order]
+            ax.errorbar(x, y, yerr=[np.maximum(0, np.subtract(y, lo)), np.maximum(0, np.subtract(hi, y))],
+                        marker="o", capsize=3, label=name)
+        ax.plot(x, [cells[r]["ceiling"][b] for r in order], "k--", label="ceiling (GRPO's waste removed)")
+        fc = [cells[r]["strategies"].get("sgpo", {}).get(b, {}).get("forecast_reduction_factor") or np.nan
+              for r in order]
+        ax.plot(x, fc, "k:", marker="x", label="sgpo forecast")
+        ax.axhline(1.0, color="grey", lw=0.8)
+        ax.set_xlabel("trivial + unsolved share under the starter (N=8 profile)")
+        ax.set_title("zero-advantage groups skipped" if b == "skip" else "every rollout trained (TRL, verl)")
+    axes[0].set_ylabel("reduction factor at GRPO's final accuracy")
+    axes[1].legend(fontsize=7)
+    fig.suptitle("Where sGPO pays: FLOPs GRPO spends / FLOPs to reach GRPO's final held-out accuracy "
+                 "(bars: min-max over seeds)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close("all")
+
+
+def table(result: dict) -> str:
+    def rf(x):
+        return "never" if x is None else f"{x:.2f}x"
+
+    def num(x, digits=2):
+        return "n/a" if x is None else f"{x:.{digits}f}"
+
+    lines = ["| regime (trivial+unsolved) | strategy | final accuracy | wasted | skip: reduction (spread, seeds) | "
+             "skip: forecast | train-all: reduction (spread, seeds) | train-all: forecast |",
+             "|---|---|---|---|---|---|---|---|"]
+    for regime, cell in result["regimes"].items():
+        label = f"{regime} ({cell['trivial_unsolved_share']:.2f})"
+        for name, s in cell["strategies"].items():
+            parts = []
+            for b in BEHAVIOURS:
+                e = s[b]
+                spread = "" if e["reduction_min"] is None else f" ({e['reduction_min']:.2f}-{e['reduction_max']:.2f}"
+                spread += f"{', ' if spread else ' ('}{e['seeds_reaching']}/{result['seeds']})"
+                parts += [rf(e["reduction_factor"]) + spread, rf(e.get("forecast_reduction_factor"))
+                          if STRATEGIES[name][1] else ""]
+            lines.append(f"| {label} | {name} | {s['final_accuracy_mean']:.3f} ± {s['final_accuracy_std']:.3f} | "
+                         f"{s['wasted_fraction']:.2f} | " + " | ".join(parts) + " |")
+        lines.append(f"| {label} | ceiling (GRPO wastes {cell['grpo_wasted_fraction']:.2f}) | | | "
+                     f"{cell['ceiling']['skip']:.2f}x | | {cell['ceiling']['train_all']:.2f}x | |")
+    lines.append("")
+    minutes = "" if result.get("total_seconds") is None else f" The whole map took {result['total_seconds'] / 60:.0f} min."
+    lines.append(
+        f"{result['queries']} training and {result['eval_queries']} held-out queries per regime, "
+        f"{result['budget_flops']:.3g} FLOPs per run (profiling included for the sgpo variants), {result['seeds']} "
+        f"seed(s), evaluated every {result['eval_every_steps']} steps, {result['jobs']} runs side by side, one torch "
+        f"thread each.{minutes} Reduction = GRPO's final FLOPs / FLOPs to GRPO's final accuracy (mean over the seeds "
+        f"that reach it); spread = per-seed min-max; forecast = the run's own plan forecast, made before training.")
+    return "\n".join(lines)
+
+
+def write_readme(readme: Path, result: dict) -> None:
+    text = readme.read_text() if readme.exists() else ""
+    block = f"{README_START}\n{table(result)}\n{README_END}"
+    if README_START in text:
+        head, rest = text.split(README_START, 1)
+        text = head + block + rest.split(README_END, 1)[1]
+    else:
+        text += "\n" + block + "\n"
+    readme.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
