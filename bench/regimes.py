@@ -20,8 +20,9 @@ normaliser spans the whole batch, so leaving zero-advantage groups out of the ba
 cost, not the gradient (tests/test_train_grpo.py checks the gradients are equal). Each run trains with
 skipping (the budget is counted that way) and logs `tokens_update`, the tokens an engine that trains every
 rollout would train, so its FLOPs under that behaviour are profile + generation + 6 x params x those
-tokens. (An update whose groups are all zero-advantage still moves Adam's moments when trained; at 32+
-groups a step this did not happen in the runs measured.)
+tokens (tests/test_train_loop.py runs both behaviours side by side: same samples, same losses, and the
+priced FLOPs equal the other run's). A step whose groups all have zero advantage still steps Adam (with
+zero gradients) under both, as a full pass would; the report counts such steps.
 
 Reduction factor (per behaviour) = GRPO's final total FLOPs (mean over seeds) / the FLOPs at which a run
 first reaches GRPO's final held-out accuracy (mean over seeds; linear interpolation between evaluations;
@@ -170,6 +171,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
 
 def build_datasets(regimes: list[str], cells: pd.DataFrame, queries: int, eval_queries: int,
                    directory: Path) -> dict[str, dict]:
+    tilts = {r: tilt(cells, float(r)) for r in regimes if r != "train"}  # every regime checked before a file is written
     directory.mkdir(parents=True, exist_ok=True)
     out = {}
     for i, regime in enumerate(regimes):
@@ -177,7 +179,7 @@ def build_datasets(regimes: list[str], cells: pd.DataFrame, queries: int, eval_q
             train, held_out = sample_builtin("train", queries, 11), sample_builtin("eval", eval_queries, 12)
             calibrated = None
         else:
-            weights = tilt(cells, float(regime))
+            weights = tilts[regime]
             rng, seen = random.Random(1000 + i), set()
             held_out = draw(cells, weights, eval_queries, rng, seen, "eval", f"r{regime}")
             train = draw(cells, weights, queries, rng, seen, "train", f"r{regime}")
@@ -209,7 +211,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--db", type=Path, default=None, help="the store (default bench/results/regimes.db)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     ap.add_argument("--docs", type=Path, default=ROOT / "docs")
-    ap.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    ap.add_argument("--readme", type=Path, default=None,
+                    help="file whose bench:regimes section is regenerated (default README.md; --quick: none)")
     ap.add_argument("--keep", action="store_true", help="keep the store and skip runs already finished in it")
     ap.add_argument("--report-only", action="store_true", help="train nothing: report the runs in --db")
     args = ap.parse_args(argv)
@@ -377,7 +380,11 @@ def summarise(regime: str, runs: dict, settings: dict, zero_variance: float, pro
         wasted = [r["metrics"]["wasted_rollouts"].sum() / r["metrics"]["rollouts"].sum() for r in group]
         entry = {"final_accuracy_mean": float(np.mean(finals)), "final_accuracy_std": float(np.std(finals)),
                  "wasted_fraction": float(np.mean(wasted)), "steps_mean": float(np.mean([len(r["metrics"]) for r in group])),
-                 "wall_seconds_mean": float(np.mean([r["run"]["finished"] - r["run"]["created"] for r in group]))}
+                 "wall_seconds_mean": float(np.mean([r["run"]["finished"] - r["run"]["created"] for r in group])),
+                 # steps where every trained group had zero advantage: the only place the two behaviours
+                 # could part (an engine that trains them still moves Adam's momentum)
+                 "steps_without_informative_group": int(sum((r["metrics"]["informative_groups"] == 0).sum()
+                                                            for r in group))}
         for b in BEHAVIOURS:
             hits = [crossing(r["curve"], b, target) for r in group]
             reached = [h for h in hits if h is not None]
@@ -426,8 +433,9 @@ def report(args, settings: dict) -> None:
     points.to_csv(args.out / f"{stem}.csv", index=False)
     (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2, default=float))
     plot(cells, args.docs / f"{stem}.png")
-    if not args.quick:
-        write_readme(args.readme, result)
+    readme = args.readme or (None if args.quick else ROOT / "README.md")
+    if readme is not None:
+        write_readme(readme, result)
     print(table(result), flush=True)
 
 

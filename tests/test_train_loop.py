@@ -168,3 +168,20 @@ def test_the_held_out_set_is_scored_by_its_own_reward_rule(toy, store, tmp_path)
     trainer = Trainer(prep, store, store.create_run(**prep.run_row()), log=lambda msg: None)
     assert trainer.score is SCORERS["exact"] and trainer.eval_score is SCORERS["math"]
     assert trainer.eval_score("the answer is 3", "3") == 1.0 and trainer.score("the answer is 3", "3") == 0.0
+
+
+def test_skipping_zero_advantage_groups_changes_the_cost_not_the_run(toy, store):
+    """What bench/regimes.py relies on to read both engine behaviours off one run: at beta = 0 a run that
+    skips zero-advantage groups samples and scores exactly what a run that trains them does, and its
+    `tokens_update` prices the second behaviour (profile + generation + 6 x params x tokens_update)."""
+    skip = train(toy_config(toy, steps=3, eval_every=0), store, name="skip")
+    full = train(toy_config(toy, steps=3, eval_every=0, skip_zero_advantage=False), store, name="full")
+    a, b = store.metrics_frame(skip["run_id"]).iloc[1:], store.metrics_frame(full["run_id"]).iloc[1:]
+    assert a["wasted_rollouts"].sum() > 0  # there were groups to skip
+    for column in ("rollouts", "wasted_rollouts", "reward_mean", "tokens_prompt", "tokens_completion", "tokens_update"):
+        assert a[column].tolist() == pytest.approx(b[column].tolist()), column
+    assert (a["tokens_trained"] < a["tokens_update"]).any() and (b["tokens_trained"] == b["tokens_update"]).all()
+    n = resolve_model(str(toy.model)).n_params
+    priced = a["flops_total"] - a["flops_train"] + 6 * n * a["tokens_update"].cumsum()
+    assert priced.tolist() == pytest.approx(b["flops_total"].tolist())
+    assert a["loss"].tolist() == pytest.approx(b["loss"].tolist(), rel=1e-4, abs=1e-7)

@@ -95,9 +95,15 @@ class NativeEngine:
         if stats.trained_sequences:
             max_norm = self.cfg.max_grad_norm or math.inf
             grad_norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm))
-            self.optimizer.step()  # no update when every group was skipped: nothing to learn from
+        elif stats.sequences:
+            # every group skipped: a full pass would give zero gradients and Adam would still step (its
+            # momentum moves the weights); do the same, so skipping stays a pure saving
+            for param in self.model.parameters():
+                param.grad = torch.zeros_like(param)
+        if stats.sequences:
+            self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        if self.cfg.backend == "vllm" and stats.trained_sequences:
+        if self.cfg.backend == "vllm" and stats.sequences:
             self.model.save_pretrained(self.live_dir, safe_serialization=True)
             self.generator.update_weights(self.live_dir)
         return Update(stats.trained_sequences, stats.trained_tokens, stats.loss, stats.kl, stats.entropy, grad_norm)
