@@ -111,8 +111,16 @@ def fill_long_run(store: Store, name: str, strategy: str = "sgpo", steps: int = 
         if strategy == "sgpo" and forecast is not None:
             side = {"rollouts": 10_000, "flops": 5e12, "forecast_wasted_fraction": forecast,
                     "forecast_informative_fraction": 1 - forecast}
+            base = {**side, "forecast_wasted_fraction": 0.55}
+            run_side = {"steps": steps, "forecast_wasted_fraction": forecast, "flops_per_informative_rollout": 2.1e9,
+                        "forecast_informative_fraction": 1 - forecast}
+            behaviour = {"plan": run_side, "baseline": {**run_side, "forecast_wasted_fraction": 0.55}, "pays": True,
+                         "reduction_factor": 1.31, "flops_profile_share": 0.12, "break_even_step": 40,
+                         "verdict": "sGPO pays with zero-advantage groups skipped (this engine's default): 1.31x"}
             plan = {"config": {}, "counts": {}, "phases": [],
-                    "forecast": {"plan": side, "baseline": {**side, "forecast_wasted_fraction": 0.55}, "ratio": 1.3}}
+                    "forecast": {"plan": side, "baseline": base, "ratio": 1.3,
+                                 "run": {"skip": behaviour, "train_all": {**behaviour, "reduction_factor": 2.02},
+                                         "phases": [{"phase": 0, "steps": 10, "forecast_informative_fraction": 0.66}]}}}
         config = {"steps": steps, "strategy": strategy, "lr": 5e-5, "seed": seed, "dataset": "builtin:train",
                   "model": "starter"} if config is None else config
         run = store.create_run(name=name, strategy=strategy, config=config, plan=plan, profile_id=profile_id)

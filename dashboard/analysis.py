@@ -197,11 +197,12 @@ def default_comparison(runs: list[dict], k: int = 4) -> list[str]:
 
 
 def compare_table(runs: list[dict], evals: dict[str, pd.DataFrame], metrics: dict[str, pd.DataFrame],
-                  baseline: str | None) -> pd.DataFrame:
+                  baseline: str | None, planned: dict[str, dict | None] | None = None) -> pd.DataFrame:
     """One row per run, raw numbers (what the CSV holds): strategy, status, steps, final accuracy, total
     FLOPs, wasted fraction, and the compute-reduction factor against `baseline` with its reading
-    (`reduction`: "2.53x", "baseline", "not yet reached", ...)."""
-    rows = []
+    (`reduction`: "2.53x", "baseline", "not yet reached", ...); beside the measured wasted fraction and
+    reduction, the run's own forecast of them (`planned`: curves.planned_of by run name) where it has one."""
+    rows, planned = [], planned or {}
     base = evals.get(baseline, pd.DataFrame()) if baseline else pd.DataFrame()
     for run in runs:
         name = run["name"]
@@ -215,7 +216,9 @@ def compare_table(runs: list[dict], evals: dict[str, pd.DataFrame], metrics: dic
             else float(ev["flops_total"].max()) if len(ev) and "flops_total" in ev else None,
             "run_wasted_fraction": float(m["wasted_rollouts"].sum() / m["rollouts"].sum())
             if {"wasted_rollouts", "rollouts"} <= set(m) and m["rollouts"].sum() > 0 else None,
+            "forecast_wasted_fraction": (planned.get(name) or {}).get("wasted"),
             "compute_reduction": factor, "reduction": text,
+            "forecast_reduction": (planned.get(name) or {}).get("reduction_factor"),
         })
     return pd.DataFrame(rows)
 
@@ -226,9 +229,11 @@ def format_factor(factor) -> str:
 
 
 COMPARE_COLUMNS = {"run": str, "strategy": str, "status": str, "step": units.count, "final_accuracy": units.percent,
-                   "flops_total": units.flops, "run_wasted_fraction": units.percent, "reduction": str}
+                   "flops_total": units.flops, "run_wasted_fraction": units.percent,
+                   "forecast_wasted_fraction": units.percent, "reduction": str, "forecast_reduction": units.factor}
 COMPARE_LABELS = {"step": "at step", "final_accuracy": "final accuracy", "flops_total": "total compute",
-                  "run_wasted_fraction": "wasted rollouts", "reduction": "compute reduction"}
+                  "run_wasted_fraction": "wasted rollouts", "forecast_wasted_fraction": "wasted (forecast)",
+                  "reduction": "compute reduction", "forecast_reduction": "reduction vs GRPO (forecast)"}
 
 
 def human_table(table: pd.DataFrame, knobs: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -358,3 +363,34 @@ def run_forecast_rows(run: dict) -> pd.DataFrame:
                                              f"{units.percent(base.get('forecast_wasted_fraction'))}",
         }
     return pd.DataFrame(rows)
+
+
+def forecast_beside_measured(planned: dict | None, metrics: pd.DataFrame) -> pd.DataFrame:
+    """The run forecast made before training (curves.planned_of) beside what the run has measured so far,
+    in human units: one row per quantity. Empty without a forecast."""
+    if not planned:
+        return pd.DataFrame(columns=["quantity", "forecast", "measured"])
+    m = metrics[metrics["step"] > 0] if "step" in metrics else metrics.iloc[0:0]
+    rollouts = float(m["rollouts"].sum()) if "rollouts" in m else 0.0
+    wasted = float(m["wasted_rollouts"].sum()) if "wasted_rollouts" in m else 0.0
+    last = m.iloc[-1] if len(m) else {}
+    first = m[m["phase"] == m["phase"].iloc[0]] if len(m) and "phase" in m else m
+    groups = float(first["groups"].sum()) if "groups" in first else 0.0
+    flops = _number(last.get("flops_total")) if len(m) else None
+    profile = _number(last.get("flops_profile")) if len(m) else None
+    rows = [
+        ("wasted rollouts", units.percent(planned.get("wasted")), units.percent(wasted / rollouts if rollouts else None)),
+        ("informative groups, first phase", units.percent(planned.get("first_phase_informative")),
+         units.percent(float(first["informative_groups"].sum()) / groups if groups else None)),
+        ("FLOPs per informative rollout", units.flops(planned.get("flops_per_informative_rollout")),
+         units.flops(flops / (rollouts - wasted) if flops and rollouts > wasted else None)),
+        ("steps", units.count(planned.get("steps")), units.count(int(last["step"]) if len(m) else None)),
+    ]
+    if planned.get("profile_share") is not None:
+        rows.append(("profiling's share of the FLOPs", units.percent(planned["profile_share"]),
+                     units.percent(profile / flops if flops and profile is not None else None)))
+    return pd.DataFrame(rows, columns=["quantity", "forecast", "measured"])
+
+
+def _number(x) -> float | None:
+    return None if x is None or pd.isna(x) else float(x)

@@ -217,11 +217,12 @@ def metrics_since(s: Store, run: dict, cached: dict | None) -> dict:
 def run_details(db: str, run_id: int, created: float) -> dict:
     """What a run was created with and never changes: its config and the plan's wasted forecast (the
     plan itself, phases and all, is left out: it can be large)."""
-    from dashboard.curves import forecast_of
+    from dashboard.curves import forecast_of, planned_of
 
     with store() as s:
         run = s.find_run(run_id)
-    return {"config": run.get("config") or {}, "forecast": forecast_of(run), "strategy": run.get("strategy")}
+    return {"config": run.get("config") or {}, "forecast": forecast_of(run), "planned": planned_of(run),
+            "strategy": run.get("strategy")}
 
 
 def details(rows: list[dict]) -> dict[str, dict]:
@@ -238,8 +239,9 @@ def run_series(rows: list[dict]) -> list:
     out = []
     with store() as s:
         for r in rows:
+            details = run_details(str(db_path()), r["id"], r.get("created") or 0.0)
             out.append(Series(r["name"], colors[r["name"]], run_metrics(s, r), runs.evals(r["id"], s),
-                              run_details(str(db_path()), r["id"], r.get("created") or 0.0)["forecast"]))
+                              details["forecast"], details["planned"]))
     return out
 
 

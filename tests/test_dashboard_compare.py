@@ -136,3 +136,17 @@ def test_every_number_on_compare_is_in_human_units(app_env):
     at = app("compare", compare_group="strategy")
     no_exception(at)
     assert not raw_numbers(at), raw_numbers(at)
+
+
+def test_the_runs_own_forecast_stands_beside_what_it_measured(app_env):
+    s = Store(app_env)
+    fill_long_run(s, "base", "grpo", steps=300, eval_every=50)
+    fill_long_run(s, "planned", "sgpo", steps=300, eval_every=50, seed=1, forecast=0.31)
+    at = app("compare")
+    no_exception(at)
+    table = at.dataframe[0].value.set_index("run")
+    assert table.loc["planned", "wasted (forecast)"] == "31.0%"  # the plan's forecast of this run
+    assert table.loc["planned", "reduction vs GRPO (forecast)"] == "1.31x"  # skip behaviour: a native run
+    assert table.loc["base", "wasted (forecast)"] == "n/a"  # no plan stored with it
+    measured = table.loc["planned", "wasted rollouts"]
+    assert measured.endswith("%") and measured != "n/a"

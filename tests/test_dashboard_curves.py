@@ -169,3 +169,41 @@ def test_a_run_of_20000_steps_reaches_the_browser_as_at_most_1602_points_a_line_
             assert len(values(trace, "x")) <= 2 * curves.BUCKETS + 2
     raw = chart(run_figures.reward_figure(m, "step", 0.6))["data"][0]
     assert 7.0 in values(raw, "y") and 4321 in values(raw, "x")
+
+
+def test_the_run_forecast_is_read_under_the_behaviour_the_run_trained_with():
+    def behaviour(reduction, wasted):
+        side = {"forecast_wasted_fraction": wasted, "steps": 100, "flops_per_informative_rollout": 2e9}
+        return {"plan": side, "baseline": {**side, "forecast_wasted_fraction": 0.6}, "reduction_factor": reduction,
+                "flops_profile_share": 0.2, "verdict": "words"}
+    plan = {"forecast": {"plan": {"forecast_wasted_fraction": 0.38}, "baseline": {"forecast_wasted_fraction": 0.55},
+                         "run": {"skip": behaviour(0.8, 0.41), "train_all": behaviour(1.6, 0.43),
+                                 "phases": [{"phase": 0, "forecast_informative_fraction": 0.7}]}}}
+    native = {"strategy": "sgpo", "plan": plan, "config": {"engine": "native", "skip_zero_advantage": True}}
+    planned = curves.planned_of(native)
+    assert planned["behaviour"] == "skip" and planned["reduction_factor"] == 0.8 and planned["wasted"] == 0.41
+    assert planned["first_phase_informative"] == 0.7 and planned["profile_share"] == 0.2
+    assert curves.forecast_of(native) == 0.41  # the run forecast, not the one-pass 0.38
+    for config in ({"engine": "trl"}, {"engine": "native", "skip_zero_advantage": False}):
+        assert curves.planned_of({**native, "config": config})["reduction_factor"] == 1.6
+    grpo = curves.planned_of({**native, "strategy": "grpo"})
+    assert grpo["wasted"] == 0.6 and grpo["reduction_factor"] is None  # GRPO is what the factor is against
+    assert curves.planned_of({**native, "strategy": "greso"}) is None
+    assert curves.forecast_of({**native, "strategy": "greso"}) is None
+
+
+def test_forecast_beside_measured_reads_the_run_so_far():
+    from dashboard import analysis
+
+    planned = {"behaviour": "skip", "wasted": 0.4, "first_phase_informative": 0.7, "flops_per_informative_rollout": 2e9,
+               "steps": 10, "profile_share": 0.25, "reduction_factor": 1.2}
+    m = pd.DataFrame({"step": [0, 1, 2, 3], "phase": [0, 0, 0, 1], "rollouts": [0, 100, 100, 100],
+                      "wasted_rollouts": [0, 50, 30, 40], "groups": [0, 10, 10, 10], "informative_groups": [0, 5, 7, 6],
+                      "flops_total": [1e11, 2e11, 3e11, 4e11], "flops_profile": [1e11] * 4})
+    table = analysis.forecast_beside_measured(planned, m).set_index("quantity")
+    assert table.loc["wasted rollouts"].tolist() == ["40.0%", "40.0%"]  # 120 of 300
+    assert table.loc["informative groups, first phase"].tolist() == ["70.0%", "60.0%"]  # 12 of 20 in phase 0
+    assert table.loc["FLOPs per informative rollout", "measured"] == "2.22 GFLOP"  # 4e11 / 180
+    assert table.loc["steps"].tolist() == ["10", "3"]
+    assert table.loc["profiling's share of the FLOPs", "measured"] == "25.0%"
+    assert analysis.forecast_beside_measured(None, m).empty

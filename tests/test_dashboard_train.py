@@ -338,3 +338,19 @@ def test_the_trl_engine_shows_its_accelerate_launch_line(app_env):
     assert line.startswith("accelerate launch --config_file docs/accelerate/multi_gpu.yaml --num_processes 4 "
                            "-m sgpo train --strategy grpo --engine trl")
     assert "--detach" not in line and f"--db {app_env}" in line
+
+
+def test_a_planned_run_shows_its_forecast_beside_what_it_measured(app_env):
+    s = Store(app_env)
+    fill_long_run(s, "plan", "sgpo", steps=30, forecast=0.31)
+    fill_long_run(s, "fixed", "grpo", steps=30)  # no plan: no table
+    at = app("train", train_run="plan")
+    no_exception(at)
+    table = next(d.value for d in at.dataframe if "quantity" in d.value.columns).set_index("quantity")
+    assert table.loc["wasted rollouts", "forecast"] == "31.0%"
+    assert table.loc["informative groups, first phase", "forecast"] == "66.0%"
+    assert table.loc["steps"].tolist() == ["30", "30"]
+    assert table.loc["wasted rollouts", "measured"].endswith("%")
+    assert any("forecast verdict: sGPO pays" in c.value for c in at.caption)
+    at = app("train", train_run="fixed")
+    assert not any("quantity" in d.value.columns for d in at.dataframe)

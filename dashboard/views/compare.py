@@ -49,7 +49,7 @@ with widgets.guard():
     series = state.run_series(picked)
 evals, metrics = {s.name: s.evals for s in series}, {s.name: s.metrics for s in series}
 
-table = analysis.compare_table(picked, evals, metrics, baseline)
+table = analysis.compare_table(picked, evals, metrics, baseline, {s.name: s.planned for s in series})
 for col, row in zip(st.columns(max(1, len(picked))), table.to_dict("records")):
     with col.container(key=f"reduction_{row['run']}"):
         st.metric(f"{row['run']}: compute reduction vs {baseline}", row["reduction"],

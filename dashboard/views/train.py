@@ -4,7 +4,7 @@ import shlex
 
 import streamlit as st
 
-from dashboard import curves, run_figures, state, widgets
+from dashboard import analysis, curves, run_figures, state, widgets
 from sgpo import units
 from sgpo.launch import cli_line
 from sgpo.vocab import ACTIVE_STATUSES, FINISHED, STRATEGIES
@@ -122,6 +122,15 @@ def charts() -> None:
         left.plotly_chart(run_figures.informative_figure(series, axis, smooth), key="chart_informative")
         right.plotly_chart(run_figures.flops_figure(series, axis), key="chart_flops")
         st.plotly_chart(run_figures.accuracy_figure(series, axis), key="chart_accuracy")
+        planned = series[0].planned
+        if planned:
+            words = "zero-advantage groups skipped" if planned["behaviour"] == "skip" else "every rollout trained"
+            st.markdown(f"**Forecast beside measured** for {name} (the plan's forecast of this run, made before "
+                        f"training; {words})")
+            st.dataframe(analysis.forecast_beside_measured(planned, series[0].metrics), hide_index=True,
+                         key="forecast_vs_measured")
+            if planned.get("verdict"):
+                st.caption(f"forecast verdict: {planned['verdict']}")
         st.caption(f"log of {name}: `{run.get('log_path') or 'none yet'}`")
         st.code(state.run_log(run) or "(empty)", language="text")
 
