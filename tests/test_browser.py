@@ -306,3 +306,21 @@ def test_plan_slider_at_100k_queries_changes_the_forecast(page, server, toy):
     page.wait_for_timeout(2000)
     move_slider(page, moves=4)
     shot(page, "plan-100k")
+
+
+def test_plan_page_says_in_words_whether_sgpo_pays_and_warns_on_an_unfinished_profile(page, server, toy):
+    """The run forecast's verdict under both engine behaviours, and plan_warnings, as the browser shows them."""
+    from bench.synthetic import fill_profile
+    from sgpo.store import Store
+
+    fill_profile(Store(toy["db"]), "half", n=64, status="running", dataset_hash="half")
+    go(page, server, "plan")
+    choose(page, "profile_id", re.compile("^half "))
+    page.wait_for_function("() => document.body.innerText.includes(\"profile 'half' is unfinished\")",
+                           timeout=60_000)
+    for behaviour in ("skip", "train_all"):
+        text = page.locator(f".st-key-verdict_{behaviour}").inner_text()
+        assert re.search(r"sGPO (pays|will not pay)|nothing learnable", text), text
+    assert "TRL / verl" in page.locator(".st-key-verdict_train_all").inner_text()
+    scroll_to(page, "verdict_skip")
+    shot(page, "plan-verdicts")
