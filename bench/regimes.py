@@ -14,7 +14,10 @@ held-out set drawn the same way (disjoint prompts). Its share under the starter 
 regime's own N=8 profile, which the sgpo runs use (and pay for).
 
 Strategies: grpo, dapo, greso (online skip of zero-variance prompts, no profile), sgpo (default plan),
-sgpo-paper (G ~ 1/p), sgpo-adaptive (the default plan on an `--adaptive` profile). One FLOP budget per
+sgpo-paper (G ~ 1/p), sgpo-adaptive (the default plan on an `--adaptive` profile), sgpo-keep0 (no
+unsolved query kept: `--unsolved-keep 0`), sgpo-keep0-t0.9 (also `--trivial-threshold 0.9`: only queries
+seen to succeed every time are trivial); grpo-b128 and sgpo-b128 (128 rollouts a step instead of 256:
+twice the optimizer steps for the same FLOPs). One FLOP budget per
 regime, `--seeds` seeds each. Both engine behaviours come from the same runs: at beta = 0 the loss
 normaliser spans the whole batch, so leaving zero-advantage groups out of the backward pass changes the
 cost, not the gradient (tests/test_train_grpo.py checks the gradients are equal). Each run trains with
@@ -64,6 +67,12 @@ STRATEGIES = {  # name -> (extra `sgpo train` arguments, the profile it trains f
     "sgpo": (["--strategy", "sgpo"], "fixed"),
     "sgpo-paper": (["--strategy", "sgpo", "--group-rule", "pow2"], "fixed"),
     "sgpo-adaptive": (["--strategy", "sgpo"], "adaptive"),
+    "sgpo-keep0": (["--strategy", "sgpo", "--unsolved-keep", "0"], "fixed"),  # no unsolved query kept
+    # ... and queries seen to succeed 7 times in 8 kept too (only 8 in 8 is trivial)
+    "sgpo-keep0-t0.9": (["--strategy", "sgpo", "--unsolved-keep", "0", "--trivial-threshold", "0.9"], "fixed"),
+    # half the rollouts a step: more optimizer steps for the same FLOPs, for both
+    "grpo-b128": (["--strategy", "grpo", "--batch-rollouts", "128"], None),
+    "sgpo-b128": (["--strategy", "sgpo", "--batch-rollouts", "128"], "fixed"),
 }
 BEHAVIOURS = ("skip", "train_all")
 TRAIN_FACTOR = 6.0  # FLOPs per parameter per trained token at beta = 0 (docs/METHOD.md)
@@ -213,6 +222,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--docs", type=Path, default=ROOT / "docs")
     ap.add_argument("--readme", type=Path, default=None,
                     help="file whose bench:regimes section is regenerated (default README.md; --quick: none)")
+    ap.add_argument("--baseline", default="grpo", help="the fixed-G run every factor is measured against (grpo)")
     ap.add_argument("--keep", action="store_true", help="keep the store and skip runs already finished in it")
     ap.add_argument("--report-only", action="store_true", help="train nothing: report the runs in --db")
     args = ap.parse_args(argv)
@@ -229,11 +239,13 @@ def main(argv: list[str] | None = None) -> None:
     regimes = parse_regimes(args.regimes or settings["regimes"])
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     unknown = [s for s in strategies if s not in STRATEGIES]
-    if unknown or "grpo" not in strategies:
-        raise RegimeError(f"--strategies: {', '.join(unknown) or 'grpo missing'}: choose from {', '.join(STRATEGIES)} "
-                          f"(grpo is the baseline every factor is measured against)")
-    db = args.db or (args.out / ("regimes-quick.db" if args.quick else "regimes.db"))
-    settings.update(regimes=regimes, strategies=strategies, db=db)
+    if unknown or args.baseline not in strategies:
+        raise RegimeError(f"--strategies: {', '.join(unknown) or args.baseline + ' missing'}: choose from "
+                          f"{', '.join(STRATEGIES)} (--baseline {args.baseline} is what every factor is measured against)")
+    if not args.baseline.startswith("grpo"):
+        raise RegimeError(f"--baseline: {args.baseline} is not a fixed-G strategy: choose grpo or grpo-b128")
+    db = args.db or (ROOT / "bench" / "results" / ("regimes-quick.db" if args.quick else "regimes.db"))
+    settings.update(regimes=regimes, strategies=strategies, db=db, baseline=args.baseline)
     if args.report_only:
         return report(args, settings)
     train(args, settings)
@@ -286,8 +298,10 @@ def train(args, settings: dict) -> None:
 
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:  # threads only wait on the subprocesses
         list(pool.map(one, jobs))
-    meta = {"total_seconds": time.time() - t0, "datasets": datasets}
-    (db.parent / (db.stem + "-meta.json")).write_text(json.dumps(meta, indent=2))
+    meta_path = db.parent / (db.stem + "-meta.json")
+    earlier = json.loads(meta_path.read_text()).get("total_seconds", 0.0) if args.keep and meta_path.exists() else 0.0
+    meta = {"total_seconds": earlier + time.time() - t0, "datasets": datasets}  # --keep: the time of every part
+    meta_path.write_text(json.dumps(meta, indent=2))
 
 
 def profile_once(store: Store, dbarg: list[str], name: str, dataset: str, queries: int | None = None, *,
@@ -366,7 +380,7 @@ def collect(store: Store, settings: dict) -> tuple[pd.DataFrame, dict]:
 
 def summarise(regime: str, runs: dict, settings: dict, zero_variance: float, prof: dict, adaptive: dict) -> dict:
     seeds = range(settings["seeds"])
-    grpo = [runs[("grpo", s)] for s in seeds]
+    grpo = [runs[(settings["baseline"], s)] for s in seeds]
     target = float(np.mean([r["curve"]["accuracy"].iloc[-1] for r in grpo]))
     waste = float(np.mean([r["metrics"]["wasted_rollouts"].sum() / r["metrics"]["rollouts"].sum() for r in grpo]))
     out = {"trivial_unsolved_share": zero_variance, "target_accuracy": target, "grpo_wasted_fraction": waste,
@@ -408,6 +422,9 @@ def summarise(regime: str, runs: dict, settings: dict, zero_variance: float, pro
                                          for r in grpo]]) / grpo_final[b]
             entry[b]["informative_per_flop_vs_grpo"] = float(entry[b]["informative_rollouts_mean"] /
                                                              entry[b]["final_flops_mean"] / g_eff)
+            if entry[b].get("forecast_reduction_factor"):  # against the ratio the forecast models
+                entry[b]["forecast_error_informative"] = (entry[b]["forecast_reduction_factor"] /
+                                                          entry[b]["informative_per_flop_vs_grpo"] - 1.0)
         if STRATEGIES[name][1]:
             plan = group[0]["run"].get("plan") or {}
             run_fc = (plan.get("forecast") or {}).get("run", {})
@@ -426,7 +443,7 @@ def report(args, settings: dict) -> None:
     meta_path = settings["db"].parent / (settings["db"].stem + "-meta.json")
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     stem = "regimes-quick" if args.quick else "regimes"
-    result = {"quick": args.quick, "seeds": settings["seeds"], "budget_flops": settings["budget"],
+    result = {"quick": args.quick, "baseline": settings["baseline"], "seeds": settings["seeds"], "budget_flops": settings["budget"],
               "queries": settings["queries"], "eval_queries": settings["eval_queries"],
               "eval_every_steps": settings["eval_every"], "jobs": args.jobs,
               "total_seconds": meta.get("total_seconds"), "regimes": cells}
@@ -440,35 +457,48 @@ def report(args, settings: dict) -> None:
 
 
 def plot(cells: dict, path: Path) -> None:
+    """Top: reduction factor at GRPO's final accuracy against the regime, per behaviour, with the ceiling
+    (a strategy that never reaches the target is drawn as a hollow triangle at 0.9). Bottom: informative
+    rollouts per FLOP against GRPO's, measured (solid) and forecast before training (dotted, sgpo variants)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    fig, axes = plt.subplots(2, 2, figsize=(12, 8.4), sharex=True)
     order = sorted(cells, key=lambda r: cells[r]["trivial_unsolved_share"])
-    x = [cells[r]["trivial_unsolved_share"] for r in order]
-    for ax, b in zip(axes, BEHAVIOURS):
-        names = list(cells[order[0]]["strategies"])
+    x = np.array([cells[r]["trivial_unsolved_share"] for r in order])
+    names = list(cells[order[0]]["strategies"])
+    colors = {name: f"C{i}" for i, name in enumerate(names)}
+    for col, b in enumerate(BEHAVIOURS):
+        top, bottom = axes[0, col], axes[1, col]
         for name in names:
-            y = [cells[r]["strategies"][name][b]["reduction_factor"] or np.nan for r in order]
-            lo = [cells[r]["strategies"][name][b]["reduction_min"] or np.nan for r in order]
-            hi = [cells[r]["strategies"][name][b]["reduction_max"] or np.nan for r in order]
-            ax.errorbar(x, y, yerr=[np.maximum(0, np.subtract(y, lo)), np.maximum(0, np.subtract(hi, y))],
-                        marker="o", capsize=3, label=name)
-        ax.plot(x, [cells[r]["ceiling"][b] for r in order], "k--", label="ceiling (GRPO's waste removed)")
-        fc = [cells[r]["strategies"].get("sgpo", {}).get(b, {}).get("forecast_reduction_factor") or np.nan
-              for r in order]
-        ax.plot(x, fc, "k:", marker="x", label="sgpo forecast")
-        ax.axhline(1.0, color="grey", lw=0.8)
-        ax.set_xlabel("trivial + unsolved share under the starter (N=8 profile)")
-        ax.set_title("zero-advantage groups skipped" if b == "skip" else "every rollout trained (TRL, verl)")
-    axes[0].set_ylabel("reduction factor at GRPO's final accuracy")
-    axes[1].legend(fontsize=7)
-    fig.suptitle("Where sGPO pays: FLOPs GRPO spends / FLOPs to reach GRPO's final held-out accuracy "
-                 "(bars: min-max over seeds)", fontsize=9)
+            entries = [cells[r]["strategies"][name][b] for r in order]
+            y = np.array([e["reduction_factor"] or np.nan for e in entries], dtype=float)
+            lo = np.array([e["reduction_min"] or np.nan for e in entries], dtype=float)
+            hi = np.array([e["reduction_max"] or np.nan for e in entries], dtype=float)
+            top.errorbar(x, y, yerr=[np.nan_to_num(np.maximum(0, y - lo)), np.nan_to_num(np.maximum(0, hi - y))],
+                         marker="o", capsize=3, color=colors[name], label=name)
+            never = np.isnan(y)
+            top.scatter(x[never], np.full(never.sum(), 0.9), marker="v", facecolors="none", edgecolors=colors[name])
+            bottom.plot(x, [e["informative_per_flop_vs_grpo"] for e in entries], marker="o", color=colors[name],
+                        label=name)
+            if STRATEGIES[name][1]:
+                bottom.plot(x, [e.get("forecast_reduction_factor") or np.nan for e in entries], ":", marker="x",
+                            color=colors[name])
+        top.plot(x, [cells[r]["ceiling"][b] for r in order], "k--", label="ceiling (GRPO's waste removed)")
+        for ax in (top, bottom):
+            ax.axhline(1.0, color="grey", lw=0.8)
+        top.set_title(("zero-advantage groups skipped (ours)" if b == "skip" else "every rollout trained (TRL, verl)"),
+                      fontsize=10)
+        bottom.set_xlabel("trivial + unsolved share under the starter (N=8 profile)")
+    axes[0, 0].set_ylabel("reduction at GRPO's final accuracy\n(triangle at 0.9: never reached)")
+    axes[1, 0].set_ylabel("informative rollouts per FLOP / GRPO's\n(solid: measured, dotted: forecast)")
+    axes[0, 1].legend(fontsize=7)
+    fig.suptitle("Regime map: FLOPs GRPO spends / FLOPs to reach its final held-out accuracy (bars: min-max over "
+                 "seeds), and what the forecast predicts", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close("all")
 
 
@@ -476,12 +506,9 @@ def table(result: dict) -> str:
     def rf(x):
         return "never" if x is None else f"{x:.2f}x"
 
-    def num(x, digits=2):
-        return "n/a" if x is None else f"{x:.{digits}f}"
-
     lines = ["| regime (trivial+unsolved) | strategy | final accuracy | wasted | skip: reduction (spread, seeds) | "
-             "skip: forecast | train-all: reduction (spread, seeds) | train-all: forecast |",
-             "|---|---|---|---|---|---|---|---|"]
+             "skip: informative/FLOP vs GRPO, measured / forecast | train-all: reduction (spread, seeds) | "
+             "train-all: informative/FLOP vs GRPO, measured / forecast |", "|---|---|---|---|---|---|---|---|"]
     for regime, cell in result["regimes"].items():
         label = f"{regime} ({cell['trivial_unsolved_share']:.2f})"
         for name, s in cell["strategies"].items():
@@ -490,8 +517,8 @@ def table(result: dict) -> str:
                 e = s[b]
                 spread = "" if e["reduction_min"] is None else f" ({e['reduction_min']:.2f}-{e['reduction_max']:.2f}"
                 spread += f"{', ' if spread else ' ('}{e['seeds_reaching']}/{result['seeds']})"
-                parts += [rf(e["reduction_factor"]) + spread, rf(e.get("forecast_reduction_factor"))
-                          if STRATEGIES[name][1] else ""]
+                forecast = f" / {rf(e.get('forecast_reduction_factor'))}" if STRATEGIES[name][1] else ""
+                parts += [rf(e["reduction_factor"]) + spread, f"{e['informative_per_flop_vs_grpo']:.2f}x{forecast}"]
             lines.append(f"| {label} | {name} | {s['final_accuracy_mean']:.3f} ± {s['final_accuracy_std']:.3f} | "
                          f"{s['wasted_fraction']:.2f} | " + " | ".join(parts) + " |")
         lines.append(f"| {label} | ceiling (GRPO wastes {cell['grpo_wasted_fraction']:.2f}) | | | "
@@ -503,7 +530,9 @@ def table(result: dict) -> str:
         f"{result['budget_flops']:.3g} FLOPs per run (profiling included for the sgpo variants), {result['seeds']} "
         f"seed(s), evaluated every {result['eval_every_steps']} steps, {result['jobs']} runs side by side, one torch "
         f"thread each.{minutes} Reduction = GRPO's final FLOPs / FLOPs to GRPO's final accuracy (mean over the seeds "
-        f"that reach it); spread = per-seed min-max; forecast = the run's own plan forecast, made before training.")
+        f"that reach it); spread = per-seed min-max. Informative/FLOP = informative rollouts per FLOP over the run "
+        f"divided by GRPO's; forecast = the reduction factor the run's own plan forecast before training, which "
+        f"models exactly that ratio.")
     return "\n".join(lines)
 
 
