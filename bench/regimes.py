@@ -1,7 +1,7 @@
 """Regime map: in which datasets does sGPO pay, under both engine behaviours, and does the forecast say so?
 
-    python bench/regimes.py                 # 5 regimes x 6 strategies x 3 seeds: about 75 min on 2 cores
-    python bench/regimes.py --quick         # one regime, one seed, tiny budget: about 3 minutes (in the suite)
+    python bench/regimes.py                 # 4 regimes x 10 strategies x 3 seeds: 65 min on 2 cores
+    python bench/regimes.py --quick         # one regime, one seed, a tiny budget: about 2 minutes (in the suite)
     python bench/regimes.py --keep          # keep the store: finished runs are not trained again
     python bench/regimes.py --report-only   # redraw JSON, CSV, plot and README section from the stored runs
 
