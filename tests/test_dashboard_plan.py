@@ -204,3 +204,12 @@ def test_nothing_learnable_is_said_in_words(app_env):
     at = app("plan")
     no_exception(at)
     assert any("nothing learnable" in w.value for w in at.warning), [w.value for w in at.warning]
+
+
+def test_the_verdicts_come_with_how_to_read_the_reduction_factor(app_env):
+    from sgpo.plan.forecast import READING
+
+    fill_profile(Store(app_env), "p", n=64)
+    at = app("plan")
+    no_exception(at)
+    assert READING in [c.value for c in at.caption]

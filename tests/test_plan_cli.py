@@ -178,3 +178,14 @@ def test_a_bad_planned_run_is_a_one_line_error_naming_the_option(cli, profiled, 
     db, pid, _ = profiled
     code, out, err = cli("plan", pid, "--db", db, option, value)
     assert code == 2 and out == "" and option in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_the_verdicts_come_with_how_to_read_the_reduction_factor(cli, db_path):
+    from bench.synthetic import fill_profile
+    from sgpo.plan.forecast import READING
+    from sgpo.store import Store
+
+    fill_profile(Store(db_path), "p", n=64)
+    code, out, err = cli("plan", "p", "--db", str(db_path))
+    assert code == 0, err
+    assert "skip: " in out and "train_all: " in out and READING in " ".join(out.split())

@@ -4,6 +4,7 @@ import streamlit as st
 
 from dashboard import analysis, figures, state, widgets
 from sgpo import units
+from sgpo.plan.forecast import READING
 from sgpo.profile import plan_warnings
 
 st.title("Plan")
@@ -39,6 +40,7 @@ with main, widgets.guard():
         if verdict:
             with st.container(key=f"verdict_{behaviour}"):
                 (st.success if run[behaviour].get("pays") else st.warning)(f"**{label}**: {verdict}")
+    st.caption(READING)
     st.dataframe(analysis.run_forecast_rows(run), key="run_forecast_table")
 
     st.subheader("Reproduce or save")

@@ -16,6 +16,7 @@ from sgpo.cli.common import DbOption, JsonOption, config_options, open_store, pr
 from sgpo import export
 from sgpo.errors import DataError, StoreError
 from sgpo.plan import PlanConfig, make_plan
+from sgpo.plan.forecast import READING
 from sgpo.profile import plan_warnings
 from sgpo.store import check_name
 from sgpo.units import count, factor, percent
@@ -127,6 +128,7 @@ def print_run_forecast(run: dict, config: PlanConfig) -> None:
         typer.echo(f"    {label:<36} {cell(skip):>15} {cell(every):>15}")
     for behaviour in ("skip", "train_all"):
         typer.echo(f"  {behaviour}: {run[behaviour]['verdict']}")
+    typer.echo(f"  {READING}")
 
 
 def register(app: typer.Typer) -> None:

@@ -358,6 +358,11 @@ def _phase_fractions(line: _Timeline, steps: int) -> list[dict]:
 
 
 # words -------------------------------------------------------------------------------------------
+# how to read the reduction factor, shown beside the verdicts (measured by bench/regimes.py)
+READING = ("The reduction factor counts FLOPs per informative rollout. It becomes a saving at equal accuracy "
+           "only when learning is limited by informative rollouts per step; on the starter policy held-out "
+           "accuracy followed optimizer steps instead, and no sGPO variant reached GRPO's final accuracy sooner "
+           "(README, Regime map).")
 BEHAVIOUR_WORDS = {"skip": "with zero-advantage groups skipped (this engine's default)",
                    "train_all": "with every rollout trained (TRL, verl, --no-skip-zero-advantage)"}
 
