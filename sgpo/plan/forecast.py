@@ -361,8 +361,8 @@ def _phase_fractions(line: _Timeline, steps: int) -> list[dict]:
 # how to read the reduction factor, shown beside the verdicts (measured by bench/regimes.py)
 READING = ("The reduction factor counts FLOPs per informative rollout. It becomes a saving at equal accuracy "
            "only when learning is limited by informative rollouts per step; on the starter policy held-out "
-           "accuracy followed optimizer steps instead, and no sGPO variant reached GRPO's final accuracy sooner "
-           "(README, Regime map).")
+           "accuracy followed optimizer steps instead, and sGPO's measured saving at equal accuracy stayed within "
+           "seed noise of none (README, Regime map).")
 BEHAVIOUR_WORDS = {"skip": "with zero-advantage groups skipped (this engine's default)",
                    "train_all": "with every rollout trained (TRL, verl, --no-skip-zero-advantage)"}
 
