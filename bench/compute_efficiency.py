@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +34,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import sgpo_json, write_section  # noqa: E402
 from sgpo.plan import PlanConfig, make_plan, p_informative  # noqa: E402
 from sgpo.store import Store  # noqa: E402
 from sgpo.runs import checkpoint_root  # noqa: E402
@@ -53,16 +53,6 @@ README_START, README_END = "<!-- bench:compute_efficiency:start -->", "<!-- benc
 
 def run_name(strategy: str, seed: int) -> str:
     return f"bench-{strategy}-s{seed}"
-
-
-def sgpo(*args: str) -> dict:
-    """Run the CLI (an argument list, no shell) and parse its one JSON object."""
-    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")  # spinning OpenMP threads starve the parallel jobs
-    proc = subprocess.run([sys.executable, "-m", "sgpo", *args, "--json"], cwd=ROOT, capture_output=True, text=True,
-                          env=env)
-    if proc.returncode != 0:
-        raise SystemExit(f"sgpo {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout)
 
 
 def main() -> None:
@@ -100,17 +90,17 @@ def main() -> None:
     eval_dataset = args.eval_dataset or ("builtin:sort-eval" if args.quick else "builtin:eval")
 
     t0 = time.time()
-    prof = sgpo("profile", dataset, "--model", "starter", "--samples", "8", "--max-new-tokens", "20",
-                "--name", "bench-profile", *db)
+    prof = sgpo_json("profile", dataset, "--model", "starter", "--samples", "8", "--max-new-tokens", "20",
+                     "--name", "bench-profile", *db)
     print(f"profile: {prof['queries']} queries, {prof['flops']:.3g} FLOPs, {prof['seconds']:.0f} s", flush=True)
 
     def train(job: tuple[int, str]) -> dict:
         seed, name = job
         extra = STRATEGIES[name] + (["--profile", str(prof["profile_id"])] if name in SGPO_FAMILY else [])
         started = time.time()
-        res = sgpo("train", *extra, "--dataset", dataset, "--flops-budget", f"{budget:.6g}",
-                   "--eval-dataset", eval_dataset, "--eval-every", str(eval_every), "--eval-limit", str(eval_limit),
-                   "--seed", str(seed), "--threads", "1", "--name", run_name(name, seed), *db)
+        res = sgpo_json("train", *extra, "--dataset", dataset, "--flops-budget", f"{budget:.6g}",
+                    "--eval-dataset", eval_dataset, "--eval-every", str(eval_every), "--eval-limit", str(eval_limit),
+                    "--seed", str(seed), "--threads", "1", "--name", run_name(name, seed), *db)
         print(f"{name:<16} seed {seed}: {res['steps']} steps, acc {res['eval_accuracy']:.3f}, wasted "
               f"{res['run_wasted_fraction']:.2f}, {time.time() - started:.0f} s", flush=True)
 
@@ -154,7 +144,7 @@ def report(args, store: Store, strategies: list[str], seeds: int, budget: float,
               "strategies": summary, "total_seconds": total_seconds, "quick": args.quick}
     previous.write_text(json.dumps(result, indent=2, default=float))
     plot(points, runs, args.docs)
-    write_readme(args.readme, result)
+    write_section(args.readme, README_START, README_END, table(result))
     print(json.dumps({k: v for k, v in result.items() if k != "strategies"}, default=float))
     print(table(result))
 
@@ -309,17 +299,6 @@ def table(result: dict) -> str:
     lines.append("Strategies: " + "; ".join(f"`{name}` = `sgpo train {' '.join(STRATEGIES[name])}`"
                                              for name in result["strategies"] if name in STRATEGIES) + ".")
     return "\n".join(lines)
-
-
-def write_readme(readme: Path, result: dict) -> None:
-    text = readme.read_text() if readme.exists() else ""
-    block = f"{README_START}\n{table(result)}\n{README_END}"
-    if README_START in text:
-        head, rest = text.split(README_START, 1)
-        text = head + block + rest.split(README_END, 1)[1]
-    else:
-        text += "\n" + block + "\n"
-    readme.write_text(text)
 
 
 if __name__ == "__main__":

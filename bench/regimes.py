@@ -44,7 +44,6 @@ import math
 import os
 import random
 import shutil
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -56,7 +55,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.common import sgpo_json, write_section  # noqa: E402
 from sgpo.runs import checkpoint_root  # noqa: E402
+from sgpo.errors import StoreError  # noqa: E402
 from sgpo.store import Store  # noqa: E402
 from sgpo.tasks.families import FAMILIES  # noqa: E402
 
@@ -88,16 +89,6 @@ class RegimeError(SystemExit):
     """Bad input: one line naming the option."""
 
 
-def sgpo(*args: str) -> dict:
-    """Run the CLI (an argument list, no shell) and parse its one JSON object."""
-    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")  # spinning OpenMP threads starve the parallel jobs
-    proc = subprocess.run([sys.executable, "-m", "sgpo", *args, "--json"], cwd=ROOT, capture_output=True,
-                          text=True, env=env)
-    if proc.returncode != 0:
-        raise SystemExit(f"sgpo {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout)
-
-
 # datasets -------------------------------------------------------------------------------------------
 def parse_regimes(text: str) -> list[str]:
     regimes = []
@@ -116,10 +107,14 @@ def parse_regimes(text: str) -> list[str]:
     return regimes
 
 
+def trivial_or_unsolved(frame: pd.DataFrame) -> pd.Series:
+    """Per profiled query: every sample succeeded, or none did."""
+    return (frame["successes"] == 0) | (frame["successes"] == frame["samples"])
+
+
 def cell_shares(frame: pd.DataFrame) -> pd.DataFrame:
     """Per (task, difficulty) cell of a profile: queries and share of trivial + unsolved ones."""
-    zero_variance = (frame["successes"] == 0) | (frame["successes"] == frame["samples"])
-    cells = frame.assign(zv=zero_variance.astype(float)).groupby(["task", "difficulty"])
+    cells = frame.assign(zv=trivial_or_unsolved(frame).astype(float)).groupby(["task", "difficulty"])
     out = cells.agg(queries=("zv", "size"), share=("zv", "mean")).reset_index()
     return out[out.queries >= 4]  # a cell seen fewer times says too little about its share
 
@@ -289,9 +284,10 @@ def train(args, settings: dict) -> None:
         if source:
             extra = extra + ["--profile", str(profiles[regime][source]["profile_id"])]
         started = time.time()
-        res = sgpo("train", *extra, "--dataset", datasets[regime]["train"], "--flops-budget", f"{settings['budget']:.6g}",
-                   "--eval-dataset", datasets[regime]["eval"], "--eval-every", str(settings["eval_every"]),
-                   "--seed", str(seed), "--threads", "1", "--name", run_name(regime, name, seed), *dbarg)
+        res = sgpo_json("train", *extra, "--dataset", datasets[regime]["train"],
+                        "--flops-budget", f"{settings['budget']:.6g}",
+                        "--eval-dataset", datasets[regime]["eval"], "--eval-every", str(settings["eval_every"]),
+                        "--seed", str(seed), "--threads", "1", "--name", run_name(regime, name, seed), *dbarg)
         print(f"{regime:>5} {name:<14} seed {seed}: {res['steps']} steps, acc {res['eval_accuracy']:.3f}, wasted "
               f"{res['run_wasted_fraction']:.2f}, {time.time() - started:.0f} s (at {time.time() - t0:.0f} s)",
               flush=True)
@@ -311,11 +307,11 @@ def profile_once(store: Store, dbarg: list[str], name: str, dataset: str, querie
         row = store.find_profile(name)
         if row["queries_done"] == row["queries_total"]:
             return {"profile_id": row["id"]}
-    except Exception:  # noqa: BLE001 - not there yet
+    except StoreError:  # not there yet
         pass
     extra = (["--queries", str(queries)] if queries else []) + (["--adaptive"] if adaptive else [])
-    res = sgpo("profile", dataset, "--model", "starter", "--samples", "8", "--max-new-tokens", "20", "--name", name,
-               *extra, *dbarg)
+    res = sgpo_json("profile", dataset, "--model", "starter", "--samples", "8", "--max-new-tokens", "20",
+                    "--name", name, *extra, *dbarg)
     print(f"profile {name}: {res['queries']} queries, {res['flops']:.3g} FLOPs, {res['seconds']:.0f} s", flush=True)
     return res
 
@@ -359,7 +355,7 @@ def collect(store: Store, settings: dict) -> tuple[pd.DataFrame, dict]:
     for regime in settings["regimes"]:
         prof = store.find_profile(f"{regime}-profile")
         frame = store.profile_frame(prof["id"])
-        zero_variance = float(((frame.successes == 0) | (frame.successes == frame.samples)).mean())
+        zero_variance = float(trivial_or_unsolved(frame).mean())
         adaptive = store.find_profile(f"{regime}-adaptive")
         runs = {}
         for name in settings["strategies"]:
@@ -378,59 +374,67 @@ def collect(store: Store, settings: dict) -> tuple[pd.DataFrame, dict]:
     return pd.concat(points, ignore_index=True), cells
 
 
+def wasted_fraction(run: dict) -> float:
+    m = run["metrics"]
+    return float(m["wasted_rollouts"].sum() / m["rollouts"].sum())
+
+
+def informative_rollouts(run: dict) -> float:
+    m = run["metrics"]
+    return float(m["rollouts"].sum() - m["wasted_rollouts"].sum())
+
+
+def run_forecast(run: dict) -> dict:
+    """forecast["run"] of the plan stored with the run ({} without one)."""
+    return ((run["run"].get("plan") or {}).get("forecast") or {}).get("run") or {}
+
+
 def summarise(regime: str, runs: dict, settings: dict, zero_variance: float, prof: dict, adaptive: dict) -> dict:
     seeds = range(settings["seeds"])
     grpo = [runs[(settings["baseline"], s)] for s in seeds]
     target = float(np.mean([r["curve"]["accuracy"].iloc[-1] for r in grpo]))
-    waste = float(np.mean([r["metrics"]["wasted_rollouts"].sum() / r["metrics"]["rollouts"].sum() for r in grpo]))
+    waste = float(np.mean([wasted_fraction(r) for r in grpo]))
     out = {"trivial_unsolved_share": zero_variance, "target_accuracy": target, "grpo_wasted_fraction": waste,
            "profile_flops": prof["flops"], "adaptive_profile_flops": adaptive["flops"],
            "initial_accuracy": float(grpo[0]["curve"]["accuracy"].iloc[0]),
            "ceiling": {b: ceiling(waste, b) for b in BEHAVIOURS}, "strategies": {}}
     grpo_final = {b: float(np.mean([r["curve"][b].iloc[-1] for r in grpo])) for b in BEHAVIOURS}
+    grpo_informative = float(np.mean([informative_rollouts(r) for r in grpo]))
     for name in settings["strategies"]:
         group = [runs[(name, s)] for s in seeds]
         finals = [r["curve"]["accuracy"].iloc[-1] for r in group]
-        wasted = [r["metrics"]["wasted_rollouts"].sum() / r["metrics"]["rollouts"].sum() for r in group]
+        planned = run_forecast(group[0]) if STRATEGIES[name][1] else {}
+        informative = float(np.mean([informative_rollouts(r) for r in group]))
         entry = {"final_accuracy_mean": float(np.mean(finals)), "final_accuracy_std": float(np.std(finals)),
-                 "wasted_fraction": float(np.mean(wasted)), "steps_mean": float(np.mean([len(r["metrics"]) for r in group])),
+                 "wasted_fraction": float(np.mean([wasted_fraction(r) for r in group])),
+                 "steps_mean": float(np.mean([len(r["metrics"]) for r in group])),
                  "wall_seconds_mean": float(np.mean([r["run"]["finished"] - r["run"]["created"] for r in group])),
                  # steps where every trained group had zero advantage: the only place the two behaviours
                  # could part (an engine that trains them still moves Adam's momentum)
                  "steps_without_informative_group": int(sum((r["metrics"]["informative_groups"] == 0).sum()
                                                             for r in group))}
         for b in BEHAVIOURS:
-            hits = [crossing(r["curve"], b, target) for r in group]
-            reached = [h for h in hits if h is not None]
+            reached = [h for h in (crossing(r["curve"], b, target) for r in group) if h is not None]
             per_seed = [grpo_final[b] / h for h in reached if h > 0]
             factor = grpo_final[b] / float(np.mean(reached)) if reached else None
+            final_flops = float(np.mean([r["curve"][b].iloc[-1] for r in group]))
+            forecast = (planned.get(b) or {}).get("reduction_factor")
             # informative rollouts per FLOP against GRPO's: what the forecast models (learning aside)
-            eff = [r["metrics"]["rollouts"].sum() - r["metrics"]["wasted_rollouts"].sum() for r in group]
+            per_flop = informative / final_flops / (grpo_informative / grpo_final[b])
             entry[b] = {"reduction_factor": factor, "seeds_reaching": len(reached),
                         "reduction_min": min(per_seed) if per_seed else None,
                         "reduction_max": max(per_seed) if per_seed else None,
                         "of_ceiling": (factor / out["ceiling"][b]) if factor else None,
-                        "final_flops_mean": float(np.mean([r["curve"][b].iloc[-1] for r in group])),
-                        "informative_rollouts_mean": float(np.mean(eff))}
-            plan = group[0]["run"].get("plan")
-            forecast = ((plan or {}).get("forecast") or {}).get("run", {}).get(b, {}) if STRATEGIES[name][1] else {}
-            entry[b]["forecast_reduction_factor"] = forecast.get("reduction_factor")
-            if forecast.get("reduction_factor") and factor:
-                entry[b]["forecast_error"] = forecast["reduction_factor"] / factor - 1.0
-        for b in BEHAVIOURS:  # informative rollouts per FLOP relative to GRPO's, measured
-            g_eff = np.mean([e for e in [r["metrics"]["rollouts"].sum() - r["metrics"]["wasted_rollouts"].sum()
-                                         for r in grpo]]) / grpo_final[b]
-            entry[b]["informative_per_flop_vs_grpo"] = float(entry[b]["informative_rollouts_mean"] /
-                                                             entry[b]["final_flops_mean"] / g_eff)
-            if entry[b].get("forecast_reduction_factor"):  # against the ratio the forecast models
-                entry[b]["forecast_error_informative"] = (entry[b]["forecast_reduction_factor"] /
-                                                          entry[b]["informative_per_flop_vs_grpo"] - 1.0)
+                        "final_flops_mean": final_flops, "informative_rollouts_mean": informative,
+                        "forecast_reduction_factor": forecast, "informative_per_flop_vs_grpo": per_flop}
+            if forecast and factor:
+                entry[b]["forecast_error"] = forecast / factor - 1.0
+            if forecast:  # against the ratio the forecast models
+                entry[b]["forecast_error_informative"] = forecast / per_flop - 1.0
         if STRATEGIES[name][1]:
-            plan = group[0]["run"].get("plan") or {}
-            run_fc = (plan.get("forecast") or {}).get("run", {})
-            entry["forecast_wasted_fraction"] = (run_fc.get("skip", {}).get("plan") or {}).get("forecast_wasted_fraction")
-            entry["grpo_forecast_wasted_fraction"] = (run_fc.get("skip", {}).get("baseline") or {}).get(
-                "forecast_wasted_fraction")
+            skip = planned.get("skip") or {}
+            entry["forecast_wasted_fraction"] = (skip.get("plan") or {}).get("forecast_wasted_fraction")
+            entry["grpo_forecast_wasted_fraction"] = (skip.get("baseline") or {}).get("forecast_wasted_fraction")
         out["strategies"][name] = entry
     return out
 
@@ -452,7 +456,7 @@ def report(args, settings: dict) -> None:
     plot(cells, args.docs / f"{stem}.png")
     readme = args.readme or (None if args.quick else ROOT / "README.md")
     if readme is not None:
-        write_readme(readme, result)
+        write_section(readme, README_START, README_END, table(result))
     print(table(result), flush=True)
 
 
@@ -534,17 +538,6 @@ def table(result: dict) -> str:
         f"divided by GRPO's; forecast = the reduction factor the run's own plan forecast before training, which "
         f"models exactly that ratio.")
     return "\n".join(lines)
-
-
-def write_readme(readme: Path, result: dict) -> None:
-    text = readme.read_text() if readme.exists() else ""
-    block = f"{README_START}\n{table(result)}\n{README_END}"
-    if README_START in text:
-        head, rest = text.split(README_START, 1)
-        text = head + block + rest.split(README_END, 1)[1]
-    else:
-        text += "\n" + block + "\n"
-    readme.write_text(text)
 
 
 if __name__ == "__main__":

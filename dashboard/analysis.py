@@ -214,13 +214,19 @@ def compare_table(runs: list[dict], evals: dict[str, pd.DataFrame], metrics: dic
             "final_accuracy": float(ev.sort_values("step")["accuracy"].iloc[-1]) if len(ev) else None,
             "flops_total": float(m["flops_total"].max()) if "flops_total" in m and m["flops_total"].notna().any()
             else float(ev["flops_total"].max()) if len(ev) and "flops_total" in ev else None,
-            "run_wasted_fraction": float(m["wasted_rollouts"].sum() / m["rollouts"].sum())
-            if {"wasted_rollouts", "rollouts"} <= set(m) and m["rollouts"].sum() > 0 else None,
+            "run_wasted_fraction": wasted_fraction(m),
             "forecast_wasted_fraction": (planned.get(name) or {}).get("wasted"),
             "compute_reduction": factor, "reduction": text,
             "forecast_reduction": (planned.get(name) or {}).get("reduction_factor"),
         })
     return pd.DataFrame(rows)
+
+
+def wasted_fraction(metrics: pd.DataFrame) -> float | None:
+    """Rollouts in zero-advantage groups over all rollouts, over the run so far (None before any)."""
+    if not {"wasted_rollouts", "rollouts"} <= set(metrics) or metrics["rollouts"].sum() <= 0:
+        return None
+    return float(metrics["wasted_rollouts"].sum() / metrics["rollouts"].sum())
 
 
 def format_factor(factor) -> str:
@@ -379,7 +385,7 @@ def forecast_beside_measured(planned: dict | None, metrics: pd.DataFrame) -> pd.
     flops = _number(last.get("flops_total")) if len(m) else None
     profile = _number(last.get("flops_profile")) if len(m) else None
     rows = [
-        ("wasted rollouts", units.percent(planned.get("wasted")), units.percent(wasted / rollouts if rollouts else None)),
+        ("wasted rollouts", units.percent(planned.get("wasted")), units.percent(wasted_fraction(m))),
         ("informative groups, first phase", units.percent(planned.get("first_phase_informative")),
          units.percent(float(first["informative_groups"].sum()) / groups if groups else None)),
         ("FLOPs per informative rollout", units.flops(planned.get("flops_per_informative_rollout")),
