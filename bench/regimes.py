@@ -58,6 +58,7 @@ sys.path.insert(0, str(ROOT))
 from bench.common import sgpo_json, write_section  # noqa: E402
 from sgpo.runs import checkpoint_root  # noqa: E402
 from sgpo.errors import StoreError  # noqa: E402
+from sgpo.plan.forecast import ENGINE_BEHAVIOURS as BEHAVIOURS  # noqa: E402
 from sgpo.store import Store  # noqa: E402
 from sgpo.tasks.families import FAMILIES  # noqa: E402
 
@@ -75,7 +76,6 @@ STRATEGIES = {  # name -> (extra `sgpo train` arguments, the profile it trains f
     "grpo-b128": (["--strategy", "grpo", "--batch-rollouts", "128"], None),
     "sgpo-b128": (["--strategy", "sgpo", "--batch-rollouts", "128"], "fixed"),
 }
-BEHAVIOURS = ("skip", "train_all")
 TRAIN_FACTOR = 6.0  # FLOPs per parameter per trained token at beta = 0 (docs/METHOD.md)
 TILT_TOLERANCE = 0.02  # a regime's calibrated share must come within this of its target
 README_START, README_END = "<!-- bench:regimes:start -->", "<!-- bench:regimes:end -->"

@@ -16,7 +16,7 @@ from sgpo.cli.common import DbOption, JsonOption, config_options, open_store, pr
 from sgpo import export
 from sgpo.errors import DataError, StoreError
 from sgpo.plan import PlanConfig, make_plan
-from sgpo.plan.forecast import READING
+from sgpo.plan.forecast import ENGINE_BEHAVIOURS, READING
 from sgpo.profile import plan_warnings
 from sgpo.store import check_name
 from sgpo.units import count, factor, percent
@@ -126,7 +126,7 @@ def print_run_forecast(run: dict, config: PlanConfig) -> None:
             ("reduction factor (GRPO / plan FLOPs)", lambda b: factor(b["reduction_factor"]))]
     for label, cell in rows:
         typer.echo(f"    {label:<36} {cell(skip):>15} {cell(every):>15}")
-    for behaviour in ("skip", "train_all"):
+    for behaviour in ENGINE_BEHAVIOURS:
         typer.echo(f"  {behaviour}: {run[behaviour]['verdict']}")
     typer.echo(f"  {READING}")
 
