@@ -83,10 +83,12 @@ def main() -> None:
     parser.add_argument("--model", default="starter")
     parser.add_argument("--queries", type=int, default=None, help="a seeded random subset of this many queries")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed of the variants (the reference: seed + 1)")
-    parser.add_argument("--db", type=Path, default=None,
-                        help="store to keep the profiles in (default: a temporary one)")
-    parser.add_argument("--variants", default=",".join(VARIANTS),
-                        help="comma-separated names from: " + ", ".join(VARIANTS))
+    parser.add_argument(
+        "--db", type=Path, default=None, help="store to keep the profiles in (default: a temporary one)"
+    )
+    parser.add_argument(
+        "--variants", default=",".join(VARIANTS), help="comma-separated names from: " + ", ".join(VARIANTS)
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own choice)")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "adaptive_profile.json")
     args = parser.parse_args()
@@ -99,8 +101,11 @@ def main() -> None:
     if args.queries:  # the library's own subset, picked once so that every variant profiles the same queries
         chosen = subset_positions(len(dataset), ProfileConfig(queries=args.queries, seed=args.seed))
         if chosen is not None:
-            dataset = dataclasses.replace(dataset, frame=dataset.frame.iloc[chosen].reset_index(drop=True),
-                                          hash=f"{dataset.hash}-subset-{args.queries}-seed-{args.seed}")
+            dataset = dataclasses.replace(
+                dataset,
+                frame=dataset.frame.iloc[chosen].reset_index(drop=True),
+                hash=f"{dataset.hash}-subset-{args.queries}-seed-{args.seed}",
+            )
     generator = make_generator("hf", ref.path, batch_size=ProfileConfig().batch_size)
     names = [REFERENCE, BASELINE] + [n for n in args.variants.split(",") if n not in (REFERENCE, BASELINE)]
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,35 +118,55 @@ def main() -> None:
             start = time.perf_counter()
             summary = run_profile(dataset, ref, config, store, generator=generator, progress=False)
             frames[name] = store.profile_frame(summary["profile_id"])
-            rows[name] = {"config": {k: v for k, v in config.to_dict().items() if v != ProfileConfig.spec(k).default},
-                          "queries": summary["queries"], "completions": summary["completions"],
-                          "samples_per_query": summary["completions"] / summary["queries"],
-                          "flops": summary["flops"], "flops_per_query": summary["flops"] / summary["queries"],
-                          "seconds": summary["seconds"], "wall_seconds": time.perf_counter() - start,
-                          "reused": summary["reused"]}
+            rows[name] = {
+                "config": {k: v for k, v in config.to_dict().items() if v != ProfileConfig.spec(k).default},
+                "queries": summary["queries"],
+                "completions": summary["completions"],
+                "samples_per_query": summary["completions"] / summary["queries"],
+                "flops": summary["flops"],
+                "flops_per_query": summary["flops"] / summary["queries"],
+                "seconds": summary["seconds"],
+                "wall_seconds": time.perf_counter() - start,
+                "reused": summary["reused"],
+            }
     for name in names:
         rows[name]["flops_vs_fixed_n8"] = rows[name]["flops"] / rows[BASELINE]["flops"]
         rows[name].update(compare(frames[name], frames[REFERENCE], None if name == REFERENCE else frames[BASELINE]))
     ref_codes = buckets(frames[REFERENCE]["p_hat"].to_numpy())
-    result = {"dataset": "builtin:train", "queries": len(dataset), "model": str(ref.path), "n_params": ref.n_params,
-              "seed": args.seed, "reference": REFERENCE, "baseline": BASELINE,
-              "reference_buckets": {str(c): int((ref_codes == c).sum()) for c in np.unique(ref_codes)},
-              "variants": rows}
+    result = {
+        "dataset": "builtin:train",
+        "queries": len(dataset),
+        "model": str(ref.path),
+        "n_params": ref.n_params,
+        "seed": args.seed,
+        "reference": REFERENCE,
+        "baseline": BASELINE,
+        "reference_buckets": {str(c): int((ref_codes == c).sum()) for c in np.unique(ref_codes)},
+        "variants": rows,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     report(result)
 
 
 def report(result: dict) -> None:
-    print(f"\n{result['queries']} builtin:train queries under {Path(result['model']).name}; agreement with "
-          f"{result['reference']} (independent samples); differences from {result['baseline']} +- 1 s.e.")
-    print(f"{'variant':<26}{'samples/q':>10}{'FLOPs/q':>10}{'vs N=8':>8}{'decision':>10}{'bucket':>8}"
-          f"{'bucket - N=8':>16}")
+    print(
+        f"\n{result['queries']} builtin:train queries under {Path(result['model']).name}; agreement with "
+        f"{result['reference']} (independent samples); differences from {result['baseline']} +- 1 s.e."
+    )
+    print(
+        f"{'variant':<26}{'samples/q':>10}{'FLOPs/q':>10}{'vs N=8':>8}{'decision':>10}{'bucket':>8}{'bucket - N=8':>16}"
+    )
     for name, r in result["variants"].items():
-        diff = ("" if "bucket_agreement_minus_baseline" not in r else
-                f"{r['bucket_agreement_minus_baseline']:+.3f}+-{r['bucket_agreement_minus_baseline_se']:.3f}")
-        print(f"{name:<26}{r['samples_per_query']:>10.2f}{r['flops_per_query']:>10.3g}{r['flops_vs_fixed_n8']:>8.2f}"
-              f"{r['decision_agreement']:>10.3f}{r['bucket_agreement']:>8.3f}{diff:>16}")
+        diff = (
+            ""
+            if "bucket_agreement_minus_baseline" not in r
+            else f"{r['bucket_agreement_minus_baseline']:+.3f}+-{r['bucket_agreement_minus_baseline_se']:.3f}"
+        )
+        print(
+            f"{name:<26}{r['samples_per_query']:>10.2f}{r['flops_per_query']:>10.3g}{r['flops_vs_fixed_n8']:>8.2f}"
+            f"{r['decision_agreement']:>10.3f}{r['bucket_agreement']:>8.3f}{diff:>16}"
+        )
 
 
 if __name__ == "__main__":

@@ -20,8 +20,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = Path("/usr/bin/chromium")
 # headless, and nothing that calls out to the internet (the machine has no network)
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def browser_problem() -> str | None:
@@ -47,9 +55,14 @@ def serve(db: Path, log: Path | None = None, timeout: float = 60):
     port = free_port()
     log = log or db.parent / "server.log"
     with open(log, "wb") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "sgpo", "dashboard", "--db", str(db), "--port", str(port)],
-                                stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True,
-                                env={**os.environ, "SGPO_AUTOPROFILE": "0"})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sgpo", "dashboard", "--db", str(db), "--port", str(port)],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            start_new_session=True,
+            env={**os.environ, "SGPO_AUTOPROFILE": "0"},
+        )
         url = f"http://127.0.0.1:{port}"
         deadline = time.time() + timeout
         while True:

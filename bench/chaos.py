@@ -4,7 +4,7 @@ lost, duplicated or changed; then corrupt a checkpoint and fill the disk.
     .venv/bin/python bench/chaos.py [--kills 20] [--seed 0] [--quick] [--no-faults] [--out FILE]
 
 Everything goes through the real command line (`python -m sgpo ...` subprocesses) on a tiny random Llama
-and an 80-query toy dataset (tests/test_train_helpers.py), in a temporary folder:
+and an 80-query toy dataset (tests/toys.py), in a temporary folder:
 
 1. profile: a reference `sgpo profile` in one store; the same profile in another store, SIGKILLed at
    --kills random moments and re-run after each (re-running resumes). Checks: positions 0..n-1 each
@@ -55,9 +55,29 @@ EARLY_SHARE = 0.25  # kills aimed at start-up rather than at work
 POLL_S = 0.005
 TIME_KEYS = {"step_seconds", "generation_seconds", "wall_seconds", "seconds"}  # the only numbers allowed to differ
 PROFILE = ["--samples", 1024, "--max-new-tokens", 1, "--batch-size", 1]  # 80 batches, one transaction each
-TRAIN = ["--strategy", "sgpo", "--profile", 1, "--refresh", "--batch-rollouts", 64, "--max-new-tokens", 1,
-         "--eval-samples", 2, "--lr", 5e-4, "--warmup-steps", 0, "--threads", 1, "--checkpoint-every", 5,
-         "--eval-every", 90]  # S is not a multiple of 90: the final step gets an eval of its own
+TRAIN = [
+    "--strategy",
+    "sgpo",
+    "--profile",
+    1,
+    "--refresh",
+    "--batch-rollouts",
+    64,
+    "--max-new-tokens",
+    1,
+    "--eval-samples",
+    2,
+    "--lr",
+    5e-4,
+    "--warmup-steps",
+    0,
+    "--threads",
+    1,
+    "--checkpoint-every",
+    5,
+    "--eval-every",
+    90,
+]  # S is not a multiple of 90: the final step gets an eval of its own
 
 
 def log(msg: str) -> None:
@@ -68,7 +88,7 @@ class Lab:
     """The temporary folder: model, data, stores, and one log file per launched process."""
 
     def __init__(self, folder: Path, steps: int):
-        from tests.test_train_helpers import tiny_model_dir, toy_dataset
+        from tests.toys import tiny_model_dir, toy_dataset
 
         self.folder, self.steps, self.launches = folder, steps, 0
         self.model = tiny_model_dir(folder / "model", hidden=64)
@@ -79,16 +99,36 @@ class Lab:
         return ["profile", self.data, "--model", self.model, *PROFILE, "--db", db, "--json"]
 
     def train_argv(self, db: Path, name: str) -> list:
-        return ["train", "--dataset", self.data, "--model", self.model, "--eval-dataset", self.data, *TRAIN,
-                "--steps", self.steps, "--name", name, "--db", db, "--json"]
+        return [
+            "train",
+            "--dataset",
+            self.data,
+            "--model",
+            self.model,
+            "--eval-dataset",
+            self.data,
+            *TRAIN,
+            "--steps",
+            self.steps,
+            "--name",
+            name,
+            "--db",
+            db,
+            "--json",
+        ]
 
     def launch(self, argv: list, *, file_limit: int | None = None) -> subprocess.Popen:
         self.launches += 1
         out = self.folder / "logs" / f"{self.launches:03d}-{argv[0]}"
         limit = (lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, file_limit))) if file_limit else None
         with open(f"{out}.out", "w") as stdout, open(f"{out}.err", "w") as stderr:
-            proc = subprocess.Popen([sys.executable, "-m", "sgpo", *map(str, argv)], cwd=ROOT, preexec_fn=limit,
-                                    stdout=stdout, stderr=stderr)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "sgpo", *map(str, argv)],
+                cwd=ROOT,
+                preexec_fn=limit,
+                stdout=stdout,
+                stderr=stderr,
+            )
         proc.out_path, proc.err_path = Path(f"{out}.out"), Path(f"{out}.err")
         return proc
 
@@ -137,20 +177,38 @@ def reference(lab: Lab, argv: list, mark) -> tuple[dict, float, float]:
     return finish(proc), first - t0, end - first
 
 
-def chaos(lab: Lab, argv_for, mark, kills: int, rng: random.Random, startup_s: float, work_s: float,
-          detail=dict, done=lambda: False) -> dict:
+def chaos(
+    lab: Lab,
+    argv_for,
+    mark,
+    kills: int,
+    rng: random.Random,
+    startup_s: float,
+    work_s: float,
+    detail=dict,
+    done=lambda: False,
+) -> dict:
     """Launch, SIGKILL at a random moment, launch again, ... `kills` times, then run to the end.
     `mark()`: (progress, updated) from the store, None before the first write; `detail()`: more to record;
     `done()`: the work is complete (a kill that came after the trainer stored `finished`)."""
     moments, t_start = [], time.perf_counter()
     while True:
         if done():
-            return {"kills": len(moments), "moments": moments, "finished_before_all_kills": True,
-                    "wall_s": round(time.perf_counter() - t_start, 1)}
+            return {
+                "kills": len(moments),
+                "moments": moments,
+                "finished_before_all_kills": True,
+                "wall_s": round(time.perf_counter() - t_start, 1),
+            }
         proc, t0, before = lab.launch(argv_for()), time.perf_counter(), mark()
         if len(moments) == kills:
-            return {"kills": len(moments), "moments": moments, "finished_before_all_kills": False,
-                    "result": finish(proc), "wall_s": round(time.perf_counter() - t_start, 1)}
+            return {
+                "kills": len(moments),
+                "moments": moments,
+                "finished_before_all_kills": False,
+                "result": finish(proc),
+                "wall_s": round(time.perf_counter() - t_start, 1),
+            }
         early = rng.random() < EARLY_SHARE
         deadline = t0 + rng.uniform(0, startup_s) if early else None
         while proc.poll() is None:
@@ -160,14 +218,25 @@ def chaos(lab: Lab, argv_for, mark, kills: int, rng: random.Random, startup_s: f
             if deadline is not None and now >= deadline:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
-                moments.append({"after_s": round(now - t0, 3), "aimed_at": "start-up" if early else "work",
-                                "progress_before": before and before[0], "progress_at_kill": (mark() or [None])[0],
-                                **detail()})
+                moments.append(
+                    {
+                        "after_s": round(now - t0, 3),
+                        "aimed_at": "start-up" if early else "work",
+                        "progress_before": before and before[0],
+                        "progress_at_kill": (mark() or [None])[0],
+                        **detail(),
+                    }
+                )
                 break
             time.sleep(POLL_S)
         else:  # it finished before its kill
-            return {"kills": len(moments), "moments": moments, "finished_before_all_kills": True,
-                    "result": finish(proc), "wall_s": round(time.perf_counter() - t_start, 1)}
+            return {
+                "kills": len(moments),
+                "moments": moments,
+                "finished_before_all_kills": True,
+                "result": finish(proc),
+                "wall_s": round(time.perf_counter() - t_start, 1),
+            }
 
 
 # comparisons --------------------------------------------------------------------------------------
@@ -181,19 +250,24 @@ def _canon(raw) -> str:
 
 def compare_profiles(ref: Path, db: Path) -> list[str]:
     out = []
-    cols = "position, query_id, task, difficulty, samples, successes, p_hat, prompt_tokens, " \
-           "completion_tokens_total, completion_tokens_mean, examples"
+    cols = (
+        "position, query_id, task, difficulty, samples, successes, p_hat, prompt_tokens, "
+        "completion_tokens_total, completion_tokens_mean, examples"
+    )
     a = query(ref, f"SELECT {cols} FROM profile_queries ORDER BY position")
     b = query(db, f"SELECT {cols} FROM profile_queries ORDER BY position")
     positions = [r[0] for r in b]
     if positions != list(range(len(a))):
-        out.append(f"profile positions: {len(positions)} rows, {len(set(positions))} distinct, "
-                   f"expected 0..{len(a) - 1}")
+        out.append(
+            f"profile positions: {len(positions)} rows, {len(set(positions))} distinct, expected 0..{len(a) - 1}"
+        )
     out += [f"profile query at position {x[0]} differs: {x} vs {y}" for x, y in zip(a, b) if x != y]
     totals = "status, queries_done, queries_total, tokens_prompt, tokens_completion, flops"
     if query(ref, f"SELECT {totals} FROM profiles") != query(db, f"SELECT {totals} FROM profiles"):
-        out.append(f"profile totals differ: {query(ref, f'SELECT {totals} FROM profiles')} vs "
-                   f"{query(db, f'SELECT {totals} FROM profiles')}")
+        out.append(
+            f"profile totals differ: {query(ref, f'SELECT {totals} FROM profiles')} vs "
+            f"{query(db, f'SELECT {totals} FROM profiles')}"
+        )
     return out
 
 
@@ -207,16 +281,22 @@ def compare_runs(ref: Path, ref_name: str, db: Path, name: str, steps: int) -> l
     b = query(db, "SELECT step, phase, data FROM metrics WHERE run_id = ? ORDER BY step", [run_b[0]])
     if [r[0] for r in b] != list(range(steps + 1)):
         out.append(f"run {name}: metric steps are not 0..{steps} once each: {len(b)} rows")
-    out += [f"run {name} step {x[0]}: metrics differ" for x, y in zip(a, b)
-            if (x[0], x[1], _canon(x[2])) != (y[0], y[1], _canon(y[2]))]
+    out += [
+        f"run {name} step {x[0]}: metrics differ"
+        for x, y in zip(a, b)
+        if (x[0], x[1], _canon(x[2])) != (y[0], y[1], _canon(y[2]))
+    ]
     ea = query(ref, "SELECT step, flops_total, accuracy, data FROM evals WHERE run_id = ? ORDER BY step", [run_a[0]])
     eb = query(db, "SELECT step, flops_total, accuracy, data FROM evals WHERE run_id = ? ORDER BY step", [run_b[0]])
     if [(s, f, acc, _canon(d)) for s, f, acc, d in ea] != [(s, f, acc, _canon(d)) for s, f, acc, d in eb]:
         out.append(f"run {name}: evals differ (steps {[r[0] for r in ea]} vs {[r[0] for r in eb]})")
     res_a, res_b = json.loads(run_a[2] or "{}"), json.loads(run_b[2] or "{}")
     skip = {"wall_seconds", "checkpoint", "run_id", "run_name"}
-    diff = sorted(k for k in res_a.keys() | res_b.keys()
-                  if k not in skip and _canon({"v": res_a.get(k)}) != _canon({"v": res_b.get(k)}))
+    diff = sorted(
+        k
+        for k in res_a.keys() | res_b.keys()
+        if k not in skip and _canon({"v": res_a.get(k)}) != _canon({"v": res_b.get(k)})
+    )
     if diff:
         out.append(f"run {name}: result differs in {diff}")
     if res_a.get("checkpoint") and res_b.get("checkpoint"):
@@ -229,8 +309,11 @@ def compare_checkpoints(a: Path, b: Path) -> list[str]:
     from safetensors.torch import load_file
 
     wa, wb = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
-    out = [f"weights {k} differ ({b.name})" for k in sorted(wa.keys() | wb.keys())
-           if k not in wa or k not in wb or wa[k].dtype != wb[k].dtype or not torch.equal(wa[k], wb[k])]
+    out = [
+        f"weights {k} differ ({b.name})"
+        for k in sorted(wa.keys() | wb.keys())
+        if k not in wa or k not in wb or wa[k].dtype != wb[k].dtype or not torch.equal(wa[k], wb[k])
+    ]
     oa, ob = (torch.load(p / "optimizer.pt", weights_only=True) for p in (a, b))
     if not _equal(oa["optimizer"], ob["optimizer"]):
         out.append(f"optimizer state differs ({b.name})")
@@ -241,16 +324,21 @@ def torch_rng_equal(ref: Path, ref_name: str, db: Path, name: str) -> bool:
     """Whether the final checkpoints hold the same torch global RNG state (see FINDINGS)."""
     import torch
 
-    paths = [json.loads(query(d, "SELECT result FROM runs WHERE name = ?", [n])[0][0])["checkpoint"]
-             for d, n in ((ref, ref_name), (db, name))]
+    paths = [
+        json.loads(query(d, "SELECT result FROM runs WHERE name = ?", [n])[0][0])["checkpoint"]
+        for d, n in ((ref, ref_name), (db, name))
+    ]
     a, b = (torch.load(Path(p) / "optimizer.pt", weights_only=True)["torch_rng"] for p in paths)
     return torch.equal(a, b)
 
 
 def duplicate_events(db: Path) -> list:
     """Events stored more than once for one run (a replayed step writes its plan events again)."""
-    return query(db, "SELECT run_id, kind, message, count(*) FROM events WHERE kind NOT IN ('resume', 'warning', "
-                     "'failed', 'stopped') GROUP BY run_id, kind, message HAVING count(*) > 1 ORDER BY run_id, min(id)")
+    return query(
+        db,
+        "SELECT run_id, kind, message, count(*) FROM events WHERE kind NOT IN ('resume', 'warning', "
+        "'failed', 'stopped') GROUP BY run_id, kind, message HAVING count(*) > 1 ORDER BY run_id, min(id)",
+    )
 
 
 def _equal(x, y) -> bool:
@@ -296,12 +384,19 @@ def faults(lab: Lab, db: Path, ref: Path) -> dict:
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     proc = lab.launch(["runs", "resume", "f", "--db", db])
     wait_for(proc, lambda: step_of(latest(root)) > step_of(bad))
-    events = query(db, "SELECT kind, message FROM events WHERE kind IN ('warning', 'resume') AND run_id = "
-                       "(SELECT id FROM runs WHERE name = 'f') ORDER BY id")
+    events = query(
+        db,
+        "SELECT kind, message FROM events WHERE kind IN ('warning', 'resume') AND run_id = "
+        "(SELECT id FROM runs WHERE name = 'f') ORDER BY id",
+    )
     warned = [m for k, m in events if k == "warning" and bad in m]
     resumed = [m for k, m in events if k == "resume"][-1]
-    out["corrupt_latest"] = {"truncated": bad, "warning_event": warned[-1] if warned else None,
-                             "warning_on_stderr": bad in proc.err_path.read_text(), "resumed": resumed}
+    out["corrupt_latest"] = {
+        "truncated": bad,
+        "warning_event": warned[-1] if warned else None,
+        "warning_on_stderr": bad in proc.err_path.read_text(),
+        "resumed": resumed,
+    }
     if not warned or f"step-{step_of(bad) - 5:06d}" not in resumed:
         mismatches.append(f"truncated {bad}: no fallback warning, or resumed otherwise ({resumed})")
 
@@ -314,13 +409,25 @@ def faults(lab: Lab, db: Path, ref: Path) -> dict:
     code, err = proc.wait(), proc.err_path.read_text()
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     after = latest(root)
-    out["full_disk"] = {"file_limit_bytes": limit, "exit_code": code, "error": errors[-1] if errors else None,
-                        "traceback": "Traceback" in err, "latest_before": kept, "latest_after": after,
-                        "latest_intact": after is not None and checkpoint_problem(root / after) is None,
-                        "half_written_left": sorted(p.name for p in root.glob(".tmp-*")),
-                        "status": query(db, "SELECT status FROM runs WHERE name = 'f'")[0][0]}
-    if code != 2 or len(errors) != 1 or "Traceback" in err or after != kept or not out["full_disk"]["latest_intact"] \
-            or out["full_disk"]["half_written_left"]:
+    out["full_disk"] = {
+        "file_limit_bytes": limit,
+        "exit_code": code,
+        "error": errors[-1] if errors else None,
+        "traceback": "Traceback" in err,
+        "latest_before": kept,
+        "latest_after": after,
+        "latest_intact": after is not None and checkpoint_problem(root / after) is None,
+        "half_written_left": sorted(p.name for p in root.glob(".tmp-*")),
+        "status": query(db, "SELECT status FROM runs WHERE name = 'f'")[0][0],
+    }
+    if (
+        code != 2
+        or len(errors) != 1
+        or "Traceback" in err
+        or after != kept
+        or not out["full_disk"]["latest_intact"]
+        or out["full_disk"]["half_written_left"]
+    ):
         mismatches.append(f"full disk did not stop cleanly: {out['full_disk']}")
 
     finish(lab.launch(["runs", "resume", "f", "--db", db, "--json"]))  # space is back
@@ -353,8 +460,11 @@ def main(argv: list[str] | None = None) -> dict:
         log(f"profile: {kills} kills (reference start-up {startup:.1f} s, work {work:.1f} s)")
         part = chaos(lab, lambda: lab.profile_argv(db), lambda: profile_mark(db), kills, rng, startup, work)
         part.pop("result", None)
-        summary["profile"] = {**part, "reference": {"startup_s": round(startup, 2), "work_s": round(work, 2)},
-                              "mismatches": compare_profiles(ref, db)}
+        summary["profile"] = {
+            **part,
+            "reference": {"startup_s": round(startup, 2), "work_s": round(work, 2)},
+            "mismatches": compare_profiles(ref, db),
+        }
 
         log("train: reference")
         _, startup, work = reference(lab, lab.train_argv(ref, "x"), lambda: run_mark(ref, "x"))
@@ -363,14 +473,26 @@ def main(argv: list[str] | None = None) -> dict:
         def train_argv():  # the run exists once a launch got as far as storing it
             return ["runs", "resume", "x", "--db", db, "--json"] if run_mark(db, "x") else lab.train_argv(db, "x")
 
-        part = chaos(lab, train_argv, lambda: run_mark(db, "x"), kills, rng, startup, work,
-                     detail=lambda: {"latest_checkpoint": latest(db.parent / "checkpoints" / "x")},
-                     done=lambda: query(db, "SELECT status FROM runs WHERE name = 'x'") == [("finished",)])
+        part = chaos(
+            lab,
+            train_argv,
+            lambda: run_mark(db, "x"),
+            kills,
+            rng,
+            startup,
+            work,
+            detail=lambda: {"latest_checkpoint": latest(db.parent / "checkpoints" / "x")},
+            done=lambda: query(db, "SELECT status FROM runs WHERE name = 'x'") == [("finished",)],
+        )
         part.pop("result", None)
         kinds = dict(query(db, "SELECT kind, count(*) FROM events GROUP BY kind"))
-        summary["train"] = {**part, "reference": {"startup_s": round(startup, 2), "work_s": round(work, 2)},
-                            "resume_events": kinds.get("resume", 0), "warning_events": kinds.get("warning", 0),
-                            "mismatches": compare_runs(ref, "x", db, "x", steps)}
+        summary["train"] = {
+            **part,
+            "reference": {"startup_s": round(startup, 2), "work_s": round(work, 2)},
+            "resume_events": kinds.get("resume", 0),
+            "warning_events": kinds.get("warning", 0),
+            "mismatches": compare_runs(ref, "x", db, "x", steps),
+        }
         if not args.no_faults:
             log("faults: truncated latest checkpoint, full disk")
             summary["faults"] = faults(lab, db, ref)

@@ -23,16 +23,19 @@ def emit(result: dict, out: Path | None = None, *, indent: int | None = None) ->
 def speed(metrics) -> dict:
     """Median seconds per step and rollouts per second over a run's training steps (step 0 left out)."""
     m = metrics[metrics["step"] > 0]
-    return {"step_seconds": round(float(m["step_seconds"].median()), 3),
-            "rollouts_per_s": round(float(m["rollouts"].sum() / m["step_seconds"].sum()), 1)}
+    return {
+        "step_seconds": round(float(m["step_seconds"].median()), 3),
+        "rollouts_per_s": round(float(m["rollouts"].sum() / m["step_seconds"].sum()), 1),
+    }
 
 
 def sgpo_json(*args: str) -> dict:
     """Run the CLI (an argument list, no shell) with --json and parse its one JSON object; exit with its
     stderr on failure."""
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")  # spinning OpenMP threads starve the parallel jobs
-    proc = subprocess.run([sys.executable, "-m", "sgpo", *args, "--json"], cwd=ROOT, capture_output=True, text=True,
-                          env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sgpo", *args, "--json"], cwd=ROOT, capture_output=True, text=True, env=env
+    )
     if proc.returncode != 0:
         raise SystemExit(f"sgpo {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout)

@@ -36,8 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.common import sgpo_json, write_section  # noqa: E402
 from sgpo.plan import PlanConfig, make_plan, p_informative  # noqa: E402
-from sgpo.store import Store  # noqa: E402
 from sgpo.runs import checkpoint_root  # noqa: E402
+from sgpo.store import Store  # noqa: E402
 
 STRATEGIES = {  # name -> extra `sgpo train` arguments
     "grpo": ["--strategy", "grpo"],
@@ -58,8 +58,12 @@ def run_name(strategy: str, seed: int) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="one seed, small budget, the sort task only")
-    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
-                    help="runs trained side by side, one torch thread each (default: 2, or 1 on one core)")
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="runs trained side by side, one torch thread each (default: 2, or 1 on one core)",
+    )
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--budget", type=float, default=None, help="total FLOPs per run")
     ap.add_argument("--db", type=Path, default=ROOT / "bench" / "results" / "compute_efficiency.db")
@@ -68,9 +72,14 @@ def main() -> None:
     ap.add_argument("--readme", type=Path, default=ROOT / "README.md")
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
     ap.add_argument("--dataset", default=None, help="train split (default builtin:train; --quick: builtin:sort-train)")
-    ap.add_argument("--eval-dataset", default=None, help="held-out split (default builtin:eval; --quick: builtin:sort-eval)")
-    ap.add_argument("--report-only", action="store_true",
-                    help="train nothing: rebuild the JSON, CSV, plots and README table from the runs already in --db")
+    ap.add_argument(
+        "--eval-dataset", default=None, help="held-out split (default builtin:eval; --quick: builtin:sort-eval)"
+    )
+    ap.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing: rebuild the JSON, CSV, plots and README table from the runs already in --db",
+    )
     args = ap.parse_args()
     seeds = args.seeds or (1 if args.quick else 3)
     budget = args.budget or (1.2e12 if args.quick else 8e12)  # full: about 170 grpo steps of 256 rollouts
@@ -90,19 +99,51 @@ def main() -> None:
     eval_dataset = args.eval_dataset or ("builtin:sort-eval" if args.quick else "builtin:eval")
 
     t0 = time.time()
-    prof = sgpo_json("profile", dataset, "--model", "starter", "--samples", "8", "--max-new-tokens", "20",
-                     "--name", "bench-profile", *db)
+    prof = sgpo_json(
+        "profile",
+        dataset,
+        "--model",
+        "starter",
+        "--samples",
+        "8",
+        "--max-new-tokens",
+        "20",
+        "--name",
+        "bench-profile",
+        *db,
+    )
     print(f"profile: {prof['queries']} queries, {prof['flops']:.3g} FLOPs, {prof['seconds']:.0f} s", flush=True)
 
     def train(job: tuple[int, str]) -> dict:
         seed, name = job
         extra = STRATEGIES[name] + (["--profile", str(prof["profile_id"])] if name in SGPO_FAMILY else [])
         started = time.time()
-        res = sgpo_json("train", *extra, "--dataset", dataset, "--flops-budget", f"{budget:.6g}",
-                    "--eval-dataset", eval_dataset, "--eval-every", str(eval_every), "--eval-limit", str(eval_limit),
-                    "--seed", str(seed), "--threads", "1", "--name", run_name(name, seed), *db)
-        print(f"{name:<16} seed {seed}: {res['steps']} steps, acc {res['eval_accuracy']:.3f}, wasted "
-              f"{res['run_wasted_fraction']:.2f}, {time.time() - started:.0f} s", flush=True)
+        res = sgpo_json(
+            "train",
+            *extra,
+            "--dataset",
+            dataset,
+            "--flops-budget",
+            f"{budget:.6g}",
+            "--eval-dataset",
+            eval_dataset,
+            "--eval-every",
+            str(eval_every),
+            "--eval-limit",
+            str(eval_limit),
+            "--seed",
+            str(seed),
+            "--threads",
+            "1",
+            "--name",
+            run_name(name, seed),
+            *db,
+        )
+        print(
+            f"{name:<16} seed {seed}: {res['steps']} steps, acc {res['eval_accuracy']:.3f}, wasted "
+            f"{res['run_wasted_fraction']:.2f}, {time.time() - started:.0f} s",
+            flush=True,
+        )
 
     jobs = [(seed, name) for seed in range(seeds) for name in strategies]
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:  # threads only wait on the subprocesses
@@ -110,8 +151,16 @@ def main() -> None:
     report(args, store, strategies, seeds, budget, eval_every, eval_limit, total_seconds=time.time() - t0)
 
 
-def report(args, store: Store, strategies: list[str], seeds: int, budget: float, eval_every: int, eval_limit: int,
-           total_seconds: float | None = None) -> None:
+def report(
+    args,
+    store: Store,
+    strategies: list[str],
+    seeds: int,
+    budget: float,
+    eval_every: int,
+    eval_limit: int,
+    total_seconds: float | None = None,
+) -> None:
     """Everything published, from the store alone: so --report-only redraws without retraining."""
     args.out.mkdir(parents=True, exist_ok=True)
     args.docs.mkdir(parents=True, exist_ok=True)
@@ -122,12 +171,22 @@ def report(args, store: Store, strategies: list[str], seeds: int, budget: float,
         for name in strategies:
             row = by_name.get(run_name(name, seed))
             if row is None or row["status"] != "finished":
-                raise SystemExit(f"run {run_name(name, seed)} is missing or unfinished in {store.path}: run the "
-                                 f"benchmark without --report-only")
+                raise SystemExit(
+                    f"run {run_name(name, seed)} is missing or unfinished in {store.path}: run the "
+                    f"benchmark without --report-only"
+                )
             metrics = store.metrics_frame(row["id"])
-            runs.append({"strategy": name, "seed": seed, "run_id": row["id"], "config": json.loads(row["config"]),
-                         "result": json.loads(row["result"]), "steps": metrics[metrics.step > 0],
-                         "wall_seconds": row["finished"] - row["created"]})
+            runs.append(
+                {
+                    "strategy": name,
+                    "seed": seed,
+                    "run_id": row["id"],
+                    "config": json.loads(row["config"]),
+                    "result": json.loads(row["result"]),
+                    "steps": metrics[metrics.step > 0],
+                    "wall_seconds": row["finished"] - row["created"],
+                }
+            )
     plan_frame = store.profile_frame(prof["id"])
     points, summary = collect(store, runs, plan_frame)
     points.to_csv(args.out / "compute_efficiency.csv", index=False)
@@ -136,12 +195,21 @@ def report(args, store: Store, strategies: list[str], seeds: int, budget: float,
     if total_seconds is None and previous.exists():
         total_seconds = json.loads(previous.read_text()).get("total_seconds")
     forecast = make_plan(plan_frame, PlanConfig(), n_params=prof["n_params"])
-    result = {"dataset": dataset, "eval_dataset": eval_dataset, "budget_flops": budget, "seeds": seeds,
-              "jobs": args.jobs, "eval_every_steps": eval_every, "eval_queries": eval_limit,
-              "profile": {"queries": prof["queries_total"], "flops": prof["flops"], "seconds": prof["seconds"]},
-              "planner_forecast_informative_fraction": forecast.forecast["plan"]["forecast_informative_fraction"],
-              "grpo_forecast_informative_fraction": forecast.forecast["baseline"]["forecast_informative_fraction"],
-              "strategies": summary, "total_seconds": total_seconds, "quick": args.quick}
+    result = {
+        "dataset": dataset,
+        "eval_dataset": eval_dataset,
+        "budget_flops": budget,
+        "seeds": seeds,
+        "jobs": args.jobs,
+        "eval_every_steps": eval_every,
+        "eval_queries": eval_limit,
+        "profile": {"queries": prof["queries_total"], "flops": prof["flops"], "seconds": prof["seconds"]},
+        "planner_forecast_informative_fraction": forecast.forecast["plan"]["forecast_informative_fraction"],
+        "grpo_forecast_informative_fraction": forecast.forecast["baseline"]["forecast_informative_fraction"],
+        "strategies": summary,
+        "total_seconds": total_seconds,
+        "quick": args.quick,
+    }
     previous.write_text(json.dumps(result, indent=2, default=float))
     plot(points, runs, args.docs)
     write_section(args.readme, README_START, README_END, table(result))
@@ -155,7 +223,9 @@ def first_phase_forecast(config: dict, frame: pd.DataFrame) -> float:
     p = frame["p_hat"].to_numpy(dtype=float)
     if config["strategy"] != "sgpo":
         return float(p_informative(p, config["group_size"]).mean())
-    plan = make_plan(frame, PlanConfig.from_dict({**config["plan"], "seed": config["plan"].get("seed", config["seed"])}))
+    plan = make_plan(
+        frame, PlanConfig.from_dict({**config["plan"], "seed": config["plan"].get("seed", config["seed"])})
+    )
     phase = plan.phases[0]
     return float(p_informative(p[phase.positions], phase.group_sizes).mean())
 
@@ -190,18 +260,23 @@ def collect(store: Store, runs: list[dict], plan_frame: pd.DataFrame) -> tuple[p
         fin = finals[finals.strategy == name]
         flops_to_target = float(np.mean(reached)) if reached else None
         summary[name] = {
-            "flops_to_target": flops_to_target, "seeds_reaching_target": len(reached),
+            "flops_to_target": flops_to_target,
+            "seeds_reaching_target": len(reached),
             "flops_to_target_without_profile": (flops_to_target - float(np.mean(profile_flops))) if reached else None,
             "reduction_factor": (grpo_flops / flops_to_target) if flops_to_target else None,
-            "final_accuracy_mean": float(fin["accuracy"].mean()), "final_accuracy_std": float(fin["accuracy"].std(ddof=0)),
-            "final_flops_mean": float(fin["flops_total"].mean()), "run_wasted_fraction": float(np.mean(wasted)),
+            "final_accuracy_mean": float(fin["accuracy"].mean()),
+            "final_accuracy_std": float(fin["accuracy"].std(ddof=0)),
+            "final_flops_mean": float(fin["flops_total"].mean()),
+            "run_wasted_fraction": float(np.mean(wasted)),
             "first_phase_informative_fraction": float(np.mean(first_phase)) if first_phase else None,
             "first_phase_informative_forecast": first_phase_forecast(
-                next(r["config"] for r in runs if r["strategy"] == name), plan_frame),
+                next(r["config"] for r in runs if r["strategy"] == name), plan_frame
+            ),
             "middle_accuracy_initial": float(np.mean([m[0] for m in middle])) if middle else None,
             "middle_accuracy_final_mean": float(np.mean([m[1] for m in middle])) if middle else None,
             "middle_accuracy_final_std": float(np.std([m[1] for m in middle])) if middle else None,
-            "wall_seconds_mean": float(np.mean(walls)), "target_accuracy": target,
+            "wall_seconds_mean": float(np.mean(walls)),
+            "target_accuracy": target,
         }
     return points, summary
 
@@ -215,8 +290,10 @@ def plot(points: pd.DataFrame, runs: list[dict], docs: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for name, group in points.groupby("strategy", sort=False):
         grid = np.linspace(group.flops_total.min(), group.flops_total.max(), 40)
-        curves = [np.interp(grid, g.sort_values("flops_total").flops_total, g.sort_values("flops_total").accuracy)
-                  for _, g in group.groupby("seed")]
+        curves = [
+            np.interp(grid, g.sort_values("flops_total").flops_total, g.sort_values("flops_total").accuracy)
+            for _, g in group.groupby("seed")
+        ]
         mean, lo, hi = np.mean(curves, 0), np.min(curves, 0), np.max(curves, 0)
         ax.plot(grid, mean, label=name)
         ax.fill_between(grid, lo, hi, alpha=0.2)
@@ -232,11 +309,13 @@ def plot(points: pd.DataFrame, runs: list[dict], docs: Path) -> None:
     for r in runs:
         m = r["steps"]
         # cumulative wasted fraction so far: smooth, and its last value is the table's figure
-        wasted.setdefault(r["strategy"], []).append((m["flops_total"].to_numpy(),
-                                                    (m["wasted_rollouts"].cumsum() / m["rollouts"].cumsum()).to_numpy()))
+        wasted.setdefault(r["strategy"], []).append(
+            (m["flops_total"].to_numpy(), (m["wasted_rollouts"].cumsum() / m["rollouts"].cumsum()).to_numpy())
+        )
         last = m.iloc[-1]
-        splits.setdefault(r["strategy"], []).append([last.get("flops_profile", 0), last.get("flops_rollout", 0),
-                                                     last.get("flops_train", 0)])
+        splits.setdefault(r["strategy"], []).append(
+            [last.get("flops_profile", 0), last.get("flops_rollout", 0), last.get("flops_train", 0)]
+        )
     for name, curves in wasted.items():
         grid = np.linspace(max(c[0][0] for c in curves), min(c[0][-1] for c in curves), 60)
         ys = [np.interp(grid, x, y) for x, y in curves]
@@ -272,18 +351,26 @@ def table(result: dict) -> str:
     def two(x):
         return "n/a" if x is None else f"{x:.2f}"
 
-    lines = ["| strategy | total FLOPs to GRPO's final accuracy | reduction vs GRPO | final accuracy (mean ± std) | "
-             "middle band: before -> after | wasted rollouts | first-phase informative groups: forecast / measured "
-             "| wall time / run |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| strategy | total FLOPs to GRPO's final accuracy | reduction vs GRPO | final accuracy (mean ± std) | "
+        "middle band: before -> after | wasted rollouts | first-phase informative groups: forecast / measured "
+        "| wall time / run |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for name, s in result["strategies"].items():
         red = "n/a" if s["reduction_factor"] is None else f"{s['reduction_factor']:.2f}x"
-        mid = ("n/a" if s.get("middle_accuracy_initial") is None else
-               f"{s['middle_accuracy_initial']:.3f} -> {s['middle_accuracy_final_mean']:.3f} ± "
-               f"{s['middle_accuracy_final_std']:.3f}")
-        lines.append(f"| {name} | {fl(s['flops_to_target'])} ({s['seeds_reaching_target']}/{result['seeds']} seeds) | "
-                     f"{red} | {s['final_accuracy_mean']:.3f} ± {s['final_accuracy_std']:.3f} | {mid} | "
-                     f"{s['run_wasted_fraction']:.2f} | {two(s.get('first_phase_informative_forecast'))} / "
-                     f"{two(s['first_phase_informative_fraction'])} | {s['wall_seconds_mean']:.0f} s |")
+        mid = (
+            "n/a"
+            if s.get("middle_accuracy_initial") is None
+            else f"{s['middle_accuracy_initial']:.3f} -> {s['middle_accuracy_final_mean']:.3f} ± "
+            f"{s['middle_accuracy_final_std']:.3f}"
+        )
+        lines.append(
+            f"| {name} | {fl(s['flops_to_target'])} ({s['seeds_reaching_target']}/{result['seeds']} seeds) | "
+            f"{red} | {s['final_accuracy_mean']:.3f} ± {s['final_accuracy_std']:.3f} | {mid} | "
+            f"{s['run_wasted_fraction']:.2f} | {two(s.get('first_phase_informative_forecast'))} / "
+            f"{two(s['first_phase_informative_fraction'])} | {s['wall_seconds_mean']:.0f} s |"
+        )
     lines.append("")
     lines.append(
         f"{result['dataset']} -> {result['eval_dataset']} ({result['eval_queries']} held-out queries, evaluated every "
@@ -294,10 +381,18 @@ def table(result: dict) -> str:
         f"The planner forecasts an informative-group fraction of "
         f"{result['planner_forecast_informative_fraction']:.2f} for one pass of the default plan against "
         f"{result['grpo_forecast_informative_fraction']:.2f} for GRPO (G=8). Runs were trained "
-        f"{result.get('jobs', 1)} at a time, one torch thread each; wall time is per run under that load.")
+        f"{result.get('jobs', 1)} at a time, one torch thread each; wall time is per run under that load."
+    )
     lines.append("")
-    lines.append("Strategies: " + "; ".join(f"`{name}` = `sgpo train {' '.join(STRATEGIES[name])}`"
-                                             for name in result["strategies"] if name in STRATEGIES) + ".")
+    lines.append(
+        "Strategies: "
+        + "; ".join(
+            f"`{name}` = `sgpo train {' '.join(STRATEGIES[name])}`"
+            for name in result["strategies"]
+            if name in STRATEGIES
+        )
+        + "."
+    )
     return "\n".join(lines)
 
 

@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import emit  # noqa: E402
 from bench.browser import browser_page, browser_problem, choose, serve  # noqa: E402
+from bench.common import emit  # noqa: E402
 from bench.synthetic import fill_big_profile, fill_profile  # noqa: E402
 from sgpo.store import Store  # noqa: E402
 
@@ -64,8 +64,9 @@ def slider_moves(page, moves: int) -> list[float]:
         slider.focus()
         t0 = time.perf_counter()
         slider.press("ArrowLeft" if i % 2 == 0 else "ArrowRight")
-        page.wait_for_function("([s, o]) => document.querySelector(s).innerText !== o", arg=[VALUE, before],
-                               timeout=60_000, polling=20)
+        page.wait_for_function(
+            "([s, o]) => document.querySelector(s).innerText !== o", arg=[VALUE, before], timeout=60_000, polling=20
+        )
         times.append(time.perf_counter() - t0)
         page.wait_for_timeout(500)
     return times
@@ -81,10 +82,23 @@ def trainer_to_page(page, url: str, store: Store, steps: int) -> list[float]:
     for step in range(1, steps + 1):
         time.sleep(0.37 * step % 1.1)  # land at different points of the refresh cycle
         t0 = time.perf_counter()
-        store.log_step(run, step, 0, float(step), {"reward_mean": 0.5, "rollouts": 8, "wasted_rollouts": 4,
-                                                   "groups": 2, "informative_groups": 1, "flops_total": 1e6 * step})
-        page.wait_for_function("([s, v]) => document.querySelector(s).innerText === v", arg=[STEP, str(step)],
-                               timeout=30_000, polling=20)
+        store.log_step(
+            run,
+            step,
+            0,
+            float(step),
+            {
+                "reward_mean": 0.5,
+                "rollouts": 8,
+                "wasted_rollouts": 4,
+                "groups": 2,
+                "informative_groups": 1,
+                "flops_total": 1e6 * step,
+            },
+        )
+        page.wait_for_function(
+            "([s, v]) => document.querySelector(s).innerText === v", arg=[STEP, str(step)], timeout=30_000, polling=20
+        )
         delays.append(time.perf_counter() - t0)
     store.update_run(run, status="stopped", pid=None)
     return delays

@@ -56,8 +56,10 @@ def timed_runs(at, repeat: int) -> dict:
         t0 = time.perf_counter()
         at.run()
         times.append(time.perf_counter() - t0)
-    return {"first_s": round(first, 3), "rerun_s": {"median": round(statistics.median(times), 3),
-                                                     "max": round(max(times), 3), "n": len(times)}}
+    return {
+        "first_s": round(first, 3),
+        "rerun_s": {"median": round(statistics.median(times), 3), "max": round(max(times), 3), "n": len(times)},
+    }
 
 
 def figures(db: Path, names: list[str]) -> dict:
@@ -71,14 +73,22 @@ def figures(db: Path, names: list[str]) -> dict:
     read = time.perf_counter() - t0
     series = [curves.Series(n, curves.PALETTE[i % 10], m, e, 0.38) for i, (n, (m, e)) in enumerate(zip(names, frames))]
     t0 = time.perf_counter()
-    built = [run_figures.reward_figure(series, "step", 0.6), run_figures.wasted_figure(series, "step", 0.6),
-             run_figures.informative_figure(series, "step", 0.6), run_figures.flops_figure(series, "step"),
-             run_figures.accuracy_figure(series, "step")]
+    built = [
+        run_figures.reward_figure(series, "step", 0.6),
+        run_figures.wasted_figure(series, "step", 0.6),
+        run_figures.informative_figure(series, "step", 0.6),
+        run_figures.flops_figure(series, "step"),
+        run_figures.accuracy_figure(series, "step"),
+    ]
     build = time.perf_counter() - t0
     payload = sum(len(f.to_json()) for f in built)
     points = max(len(t.x) for f in built for t in f.data if t.x is not None)
-    return {"store_read_s": round(read, 3), "figures_s": round(build, 3), "payload_kb": round(payload / 1024),
-            "max_points": points}
+    return {
+        "store_read_s": round(read, 3),
+        "figures_s": round(build, 3),
+        "payload_kb": round(payload / 1024),
+        "max_points": points,
+    }
 
 
 def main(argv=None) -> dict:
@@ -98,17 +108,24 @@ def main(argv=None) -> dict:
         one = Path(tmp) / "one.db"
         t0 = time.perf_counter()
         fill_long_run(Store(one), "long", "sgpo", steps=args.steps)
-        out["one_run"] = {"steps": args.steps, "fill_s": round(time.perf_counter() - t0, 1),
-                          **timed_runs(app_test(one, "train", {"train_run": "long"}), args.repeat),
-                          **figures(one, ["long"])}
+        out["one_run"] = {
+            "steps": args.steps,
+            "fill_s": round(time.perf_counter() - t0, 1),
+            **timed_runs(app_test(one, "train", {"train_run": "long"}), args.repeat),
+            **figures(one, ["long"]),
+        }
 
         many = Path(tmp) / "many.db"
         names = [f"r{i}" for i in range(args.runs)]
         for i, name in enumerate(names):
             fill_long_run(Store(many), name, "sgpo" if i % 2 else "grpo", steps=args.run_steps, seed=i)
         query = {"train_run": names[0], "train_overlay": names[1:]}
-        out["overlay"] = {"runs": args.runs, "steps_each": args.run_steps,
-                          **timed_runs(app_test(many, "train", query), args.repeat), **figures(many, names)}
+        out["overlay"] = {
+            "runs": args.runs,
+            "steps_each": args.run_steps,
+            **timed_runs(app_test(many, "train", query), args.repeat),
+            **figures(many, names),
+        }
         out["overlay"]["compare_page"] = timed_runs(app_test(many, "compare", {"compare_runs": names}), args.repeat)
     text = json.dumps(out, indent=2)
     print(text)

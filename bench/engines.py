@@ -37,12 +37,23 @@ from sgpo.train import TrainConfig  # noqa: E402
 def speed(store: Store, steps: int, threads: int) -> dict:
     out = {}
     for engine in ("native", "trl"):
-        cfg = TrainConfig(strategy="grpo", engine=engine, steps=steps, batch_rollouts=256, group_size=8,
-                          eval_every=0, checkpoint_every=10 ** 6, threads=threads, seed=0)
+        cfg = TrainConfig(
+            strategy="grpo",
+            engine=engine,
+            steps=steps,
+            batch_rollouts=256,
+            group_size=8,
+            eval_every=0,
+            checkpoint_every=10**6,
+            threads=threads,
+            seed=0,
+        )
         t0 = time.perf_counter()
         runs.train(cfg, store, name=f"speed-{engine}")
-        out[engine] = {**bench_speed(runs.metrics(f"speed-{engine}", store)),
-                       "wall_seconds": round(time.perf_counter() - t0, 1)}
+        out[engine] = {
+            **bench_speed(runs.metrics(f"speed-{engine}", store)),
+            "wall_seconds": round(time.perf_counter() - t0, 1),
+        }
     out["native_over_trl_rollouts_per_s"] = round(out["native"]["rollouts_per_s"] / out["trl"]["rollouts_per_s"], 2)
     return out
 
@@ -53,15 +64,28 @@ def savings(store: Store, profile: str, seeds: int, budget: float, eval_limit: i
         finals, curves = [], []
         for seed in range(seeds):
             name = f"trl-{strategy}-s{seed}"
-            cfg = TrainConfig(strategy=strategy, engine="trl", profile=profile if strategy == "sgpo" else None,
-                              flops_budget=budget, batch_rollouts=64, group_size=8, eval_every=10,
-                              eval_limit=eval_limit, checkpoint_every=10 ** 6, threads=threads, seed=seed)
+            cfg = TrainConfig(
+                strategy=strategy,
+                engine="trl",
+                profile=profile if strategy == "sgpo" else None,
+                flops_budget=budget,
+                batch_rollouts=64,
+                group_size=8,
+                eval_every=10,
+                eval_limit=eval_limit,
+                checkpoint_every=10**6,
+                threads=threads,
+                seed=seed,
+            )
             result = runs.train(cfg, store, name=name)
             e = runs.evals(name, store)
             finals.append(result["eval_accuracy"])
             curves.append(e[["flops_total", "accuracy"]].round(4).values.tolist())
-        out[strategy] = {"final_accuracy_mean": round(statistics.mean(finals), 4),
-                         "final_accuracy_std": round(statistics.pstdev(finals), 4), "curves": curves}
+        out[strategy] = {
+            "final_accuracy_mean": round(statistics.mean(finals), 4),
+            "final_accuracy_std": round(statistics.pstdev(finals), 4),
+            "curves": curves,
+        }
     target = out["grpo"]["final_accuracy_mean"]
     for strategy in ("grpo", "sgpo"):
         reach = [next((f for f, a in c if a >= target), None) for c in out[strategy]["curves"]]
@@ -91,9 +115,14 @@ def main() -> None:
         result = {"speed": speed(store, args.steps, args.threads)}
         print(f"speed: {result['speed']}", file=sys.stderr, flush=True)
         t0 = time.perf_counter()
-        run_profile(load_dataset("builtin:train"), resolve_model("starter"),
-                    ProfileConfig(samples=8, queries=256 if args.quick else 1000), store, name="train-profile",
-                    progress=False)
+        run_profile(
+            load_dataset("builtin:train"),
+            resolve_model("starter"),
+            ProfileConfig(samples=8, queries=256 if args.quick else 1000),
+            store,
+            name="train-profile",
+            progress=False,
+        )
         result["profile_seconds"] = round(time.perf_counter() - t0, 1)
         result["savings"] = savings(store, "train-profile", args.seeds, args.budget, args.eval_limit, args.threads)
     emit(result, args.out)

@@ -37,9 +37,19 @@ def build_model(folder: Path, size: str) -> int:
 
     hidden, layers, heads, inter = SIZES[size]
     tok = build_tokenizer()
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=inter, num_hidden_layers=layers,
-                      num_attention_heads=heads, num_key_value_heads=heads, max_position_embeddings=256,
-                      tie_word_embeddings=True, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    cfg = LlamaConfig(
+        vocab_size=len(tok),
+        hidden_size=hidden,
+        intermediate_size=inter,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        max_position_embeddings=256,
+        tie_word_embeddings=True,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+    )
     torch.manual_seed(0)
     model = LlamaForCausalLM(cfg)
     model.save_pretrained(folder, safe_serialization=True)
@@ -91,27 +101,49 @@ def main() -> None:
         ref = resolve_model(str(tmp / "model"))
         reset_peak(device)
         t0 = time.perf_counter()
-        profile = run_profile(load_dataset("builtin:train"), ref,
-                              ProfileConfig(samples=8, limit=queries, device=device, dtype=dtype, batch_size=128),
-                              store, name="gpu-profile", progress=False)
+        profile = run_profile(
+            load_dataset("builtin:train"),
+            ref,
+            ProfileConfig(samples=8, limit=queries, device=device, dtype=dtype, batch_size=128),
+            store,
+            name="gpu-profile",
+            progress=False,
+        )
         seconds = time.perf_counter() - t0
-        out["profile"] = {"completions_per_s": round(queries * 8 / seconds, 1), "seconds": round(seconds, 1),
-                          "tflops_per_s": round(profile["flops"] / seconds / 1e12, 3),
-                          "peak_memory_gib": peak_memory_gib(device)}
+        out["profile"] = {
+            "completions_per_s": round(queries * 8 / seconds, 1),
+            "seconds": round(seconds, 1),
+            "tflops_per_s": round(profile["flops"] / seconds / 1e12, 3),
+            "peak_memory_gib": peak_memory_gib(device),
+        }
         for engine in ("native", "trl"):
             reset_peak(device)
-            cfg = TrainConfig(strategy="grpo", engine=engine, model=str(tmp / "model"), steps=steps,
-                              batch_rollouts=256 if not args.smoke else 32, group_size=8, eval_every=0,
-                              device=device, dtype=dtype, checkpoint_every=10 ** 6, lr=1e-5)
+            cfg = TrainConfig(
+                strategy="grpo",
+                engine=engine,
+                model=str(tmp / "model"),
+                steps=steps,
+                batch_rollouts=256 if not args.smoke else 32,
+                group_size=8,
+                eval_every=0,
+                device=device,
+                dtype=dtype,
+                checkpoint_every=10**6,
+                lr=1e-5,
+            )
             t0 = time.perf_counter()
             result = runs.train(cfg, store, name=f"gpu-{engine}")
             seconds = time.perf_counter() - t0
             m = runs.metrics(f"gpu-{engine}", store).iloc[1:]
             train_flops = result["flops_rollout"] + result["flops_train"]
-            out[engine] = {**speed(m),
-                           "tflops_per_s": round(train_flops / max(m["step_seconds"].sum(), 1e-9) / 1e12, 3),
-                           "wall_seconds": round(seconds, 1), "peak_memory_gib": peak_memory_gib(device),
-                           "reward_first": float(m["reward_mean"].iloc[0]), "reward_last": float(m["reward_mean"].iloc[-1])}
+            out[engine] = {
+                **speed(m),
+                "tflops_per_s": round(train_flops / max(m["step_seconds"].sum(), 1e-9) / 1e12, 3),
+                "wall_seconds": round(seconds, 1),
+                "peak_memory_gib": peak_memory_gib(device),
+                "reward_first": float(m["reward_mean"].iloc[0]),
+                "reward_last": float(m["reward_mean"].iloc[-1]),
+            }
     emit(out, args.out)
 
 

@@ -24,12 +24,18 @@ from sgpo.plan import CURRICULA, GROUP_RULES, PlanConfig, make_plan
 def synthetic_profile(n: int, samples: int = 8, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     successes = rng.binomial(samples, rng.beta(0.5, 0.7, n))
-    return pd.DataFrame({
-        "id": pd.Series(np.arange(n)).astype(str).radd("q").to_numpy(dtype=object),
-        "task": np.where(rng.random(n) < 0.5, "arith", "logic").astype(object),
-        "difficulty": rng.integers(1, 6, n), "samples": samples, "successes": successes,
-        "p_hat": successes / samples, "prompt_tokens": rng.integers(30, 200, n),
-        "completion_tokens_mean": rng.uniform(40, 400, n)})
+    return pd.DataFrame(
+        {
+            "id": pd.Series(np.arange(n)).astype(str).radd("q").to_numpy(dtype=object),
+            "task": np.where(rng.random(n) < 0.5, "arith", "logic").astype(object),
+            "difficulty": rng.integers(1, 6, n),
+            "samples": samples,
+            "successes": successes,
+            "p_hat": successes / samples,
+            "prompt_tokens": rng.integers(30, 200, n),
+            "completion_tokens_mean": rng.uniform(40, 400, n),
+        }
+    )
 
 
 def median_ms(frame: pd.DataFrame, config: PlanConfig, repeats: int) -> tuple[float, float]:
@@ -51,11 +57,15 @@ def main() -> None:
     frame = synthetic_profile(args.queries)
     plan = make_plan(frame, PlanConfig(), n_params=1_500_000_000)
     print(f"{args.queries:,} queries, counts {plan.counts}")
-    print(f"default plan forecast ratio {plan.forecast['ratio']:.2f}x, "
-          f"wasted {plan.forecast['plan']['forecast_wasted_fraction']:.1%} vs GRPO "
-          f"{plan.forecast['baseline']['forecast_wasted_fraction']:.1%}")
-    print(f"median of {args.repeats} runs of make_plan + forecast, wall / CPU ms "
-          f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):")
+    print(
+        f"default plan forecast ratio {plan.forecast['ratio']:.2f}x, "
+        f"wasted {plan.forecast['plan']['forecast_wasted_fraction']:.1%} vs GRPO "
+        f"{plan.forecast['baseline']['forecast_wasted_fraction']:.1%}"
+    )
+    print(
+        f"median of {args.repeats} runs of make_plan + forecast, wall / CPU ms "
+        f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):"
+    )
     print(f"{'group_rule':<10}" + "".join(f"{c:>14}" for c in CURRICULA))
     for rule in GROUP_RULES:
         cells = [median_ms(frame, PlanConfig(group_rule=rule, curriculum=c), args.repeats) for c in CURRICULA]

@@ -56,9 +56,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import sgpo_json, write_section  # noqa: E402
-from sgpo.runs import checkpoint_root  # noqa: E402
 from sgpo.errors import StoreError  # noqa: E402
 from sgpo.plan.forecast import ENGINE_BEHAVIOURS as BEHAVIOURS  # noqa: E402
+from sgpo.runs import checkpoint_root  # noqa: E402
 from sgpo.store import Store  # noqa: E402
 from sgpo.tasks.families import FAMILIES  # noqa: E402
 
@@ -79,10 +79,24 @@ STRATEGIES = {  # name -> (extra `sgpo train` arguments, the profile it trains f
 TRAIN_FACTOR = 6.0  # FLOPs per parameter per trained token at beta = 0 (docs/METHOD.md)
 TILT_TOLERANCE = 0.02  # a regime's calibrated share must come within this of its target
 README_START, README_END = "<!-- bench:regimes:start -->", "<!-- bench:regimes:end -->"
-FULL = {"seeds": 3, "budget": 2.5e12, "queries": 600, "eval_queries": 200, "eval_every": 10,
-        "regimes": "0.4,0.6,0.8,train", "calibration_queries": None}
-QUICK = {"seeds": 1, "budget": 4e11, "queries": 150, "eval_queries": 60, "eval_every": 4,
-         "regimes": "0.6", "calibration_queries": 600}
+FULL = {
+    "seeds": 3,
+    "budget": 2.5e12,
+    "queries": 600,
+    "eval_queries": 200,
+    "eval_every": 10,
+    "regimes": "0.4,0.6,0.8,train",
+    "calibration_queries": None,
+}
+QUICK = {
+    "seeds": 1,
+    "budget": 4e11,
+    "queries": 150,
+    "eval_queries": 60,
+    "eval_every": 4,
+    "regimes": "0.6",
+    "calibration_queries": 600,
+}
 
 
 class RegimeError(SystemExit):
@@ -97,8 +111,10 @@ def parse_regimes(text: str) -> list[str]:
             try:
                 share = float(item)
             except ValueError:
-                raise RegimeError(f"--regimes: {item!r} is neither a share of trivial + unsolved queries "
-                                  f"(a number between 0 and 1) nor 'train'") from None
+                raise RegimeError(
+                    f"--regimes: {item!r} is neither a share of trivial + unsolved queries "
+                    f"(a number between 0 and 1) nor 'train'"
+                ) from None
             if not 0.0 < share < 1.0 or not math.isfinite(share):
                 raise RegimeError(f"--regimes: {item} is not a share strictly between 0 and 1")
         regimes.append(item)
@@ -124,9 +140,11 @@ def tilt(cells: pd.DataFrame, target: float) -> np.ndarray:
     share = cells["share"].to_numpy(dtype=float)
     lo_share, hi_share = float(share.min()), float(share.max())
     if not lo_share + TILT_TOLERANCE <= target <= hi_share - TILT_TOLERANCE:
-        raise RegimeError(f"--regimes: {target:g} trivial + unsolved is beyond what the built-in families produce "
-                          f"under the starter (their cells span {lo_share:.2f} to {hi_share:.2f}): choose a share "
-                          f"between {lo_share + TILT_TOLERANCE:.2f} and {hi_share - TILT_TOLERANCE:.2f}")
+        raise RegimeError(
+            f"--regimes: {target:g} trivial + unsolved is beyond what the built-in families produce "
+            f"under the starter (their cells span {lo_share:.2f} to {hi_share:.2f}): choose a share "
+            f"between {lo_share + TILT_TOLERANCE:.2f} and {hi_share - TILT_TOLERANCE:.2f}"
+        )
 
     def weights(lam: float) -> np.ndarray:
         w = np.exp(lam * (share - share.max()))
@@ -142,8 +160,9 @@ def tilt(cells: pd.DataFrame, target: float) -> np.ndarray:
     return weights((lo + hi) / 2)
 
 
-def draw(cells: pd.DataFrame, weights: np.ndarray, n: int, rng: random.Random, seen: set[str], split: str,
-         regime: str) -> list[dict]:
+def draw(
+    cells: pd.DataFrame, weights: np.ndarray, n: int, rng: random.Random, seen: set[str], split: str, regime: str
+) -> list[dict]:
     """n fresh instances whose (task, level) follows `weights`, prompts unseen so far (added to `seen`)."""
     keys = list(zip(cells["task"], cells["difficulty"].astype(int)))
     rows, tries = [], 0
@@ -156,8 +175,15 @@ def draw(cells: pd.DataFrame, weights: np.ndarray, n: int, rng: random.Random, s
         if prompt in seen:
             continue
         seen.add(prompt)
-        rows.append({"id": f"{regime}-{split}-{len(rows):05d}", "prompt": prompt, "answer": answer, "task": task,
-                     "difficulty": level})
+        rows.append(
+            {
+                "id": f"{regime}-{split}-{len(rows):05d}",
+                "prompt": prompt,
+                "answer": answer,
+                "task": task,
+                "difficulty": level,
+            }
+        )
     return rows
 
 
@@ -173,8 +199,9 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
     tmp.replace(path)
 
 
-def build_datasets(regimes: list[str], cells: pd.DataFrame, queries: int, eval_queries: int,
-                   directory: Path) -> dict[str, dict]:
+def build_datasets(
+    regimes: list[str], cells: pd.DataFrame, queries: int, eval_queries: int, directory: Path
+) -> dict[str, dict]:
     tilts = {r: tilt(cells, float(r)) for r in regimes if r != "train"}  # every regime checked before a file is written
     directory.mkdir(parents=True, exist_ok=True)
     out = {}
@@ -203,20 +230,29 @@ def run_name(regime: str, strategy: str, seed: int) -> str:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="one regime, one seed, a tiny budget (the test suite's run)")
-    ap.add_argument("--regimes", default=None, help="comma-separated shares of trivial + unsolved queries under the "
-                    "starter, and/or 'train' (default 0.4,0.6,0.8,train; --quick: 0.6)")
+    ap.add_argument(
+        "--regimes",
+        default=None,
+        help="comma-separated shares of trivial + unsolved queries under the "
+        "starter, and/or 'train' (default 0.4,0.6,0.8,train; --quick: 0.6)",
+    )
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--budget", type=float, default=None, help="total FLOPs per run, profiling included")
     ap.add_argument("--queries", type=int, default=None, help="training queries per regime")
     ap.add_argument("--eval-queries", type=int, default=None, help="held-out queries per regime")
-    ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
-                    help="runs trained side by side, one torch thread each")
+    ap.add_argument(
+        "--jobs", type=int, default=min(2, os.cpu_count() or 1), help="runs trained side by side, one torch thread each"
+    )
     ap.add_argument("--db", type=Path, default=None, help="the store (default bench/results/regimes.db)")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     ap.add_argument("--docs", type=Path, default=ROOT / "docs")
-    ap.add_argument("--readme", type=Path, default=None,
-                    help="file whose bench:regimes section is regenerated (default README.md; --quick: none)")
+    ap.add_argument(
+        "--readme",
+        type=Path,
+        default=None,
+        help="file whose bench:regimes section is regenerated (default README.md; --quick: none)",
+    )
     ap.add_argument("--baseline", default="grpo", help="the fixed-G run every factor is measured against (grpo)")
     ap.add_argument("--keep", action="store_true", help="keep the store and skip runs already finished in it")
     ap.add_argument("--report-only", action="store_true", help="train nothing: report the runs in --db")
@@ -225,8 +261,12 @@ def main(argv: list[str] | None = None) -> None:
     for key in ("seeds", "budget", "queries", "eval_queries"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
-    for option, value in (("--seeds", settings["seeds"]), ("--queries", settings["queries"]),
-                          ("--eval-queries", settings["eval_queries"]), ("--jobs", args.jobs)):
+    for option, value in (
+        ("--seeds", settings["seeds"]),
+        ("--queries", settings["queries"]),
+        ("--eval-queries", settings["eval_queries"]),
+        ("--jobs", args.jobs),
+    ):
         if value < 1:
             raise RegimeError(f"{option}: {value} must be at least 1")
     if not settings["budget"] > 0 or not math.isfinite(settings["budget"]):
@@ -235,8 +275,10 @@ def main(argv: list[str] | None = None) -> None:
     strategies = [s.strip() for s in args.strategies.split(",") if s.strip()]
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown or args.baseline not in strategies:
-        raise RegimeError(f"--strategies: {', '.join(unknown) or args.baseline + ' missing'}: choose from "
-                          f"{', '.join(STRATEGIES)} (--baseline {args.baseline} is what every factor is measured against)")
+        raise RegimeError(
+            f"--strategies: {', '.join(unknown) or args.baseline + ' missing'}: choose from "
+            f"{', '.join(STRATEGIES)} (--baseline {args.baseline} is what every factor is measured against)"
+        )
     if not args.baseline.startswith("grpo"):
         raise RegimeError(f"--baseline: {args.baseline} is not a fixed-G strategy: choose grpo or grpo-b128")
     db = args.db or (ROOT / "bench" / "results" / ("regimes-quick.db" if args.quick else "regimes.db"))
@@ -258,16 +300,24 @@ def train(args, settings: dict) -> None:
     t0 = time.time()
     calibration = profile_once(store, dbarg, "calibration", "builtin:train", settings["calibration_queries"])
     cells = cell_shares(store.profile_frame(calibration["profile_id"]))
-    datasets = build_datasets(regimes, cells, settings["queries"], settings["eval_queries"], db.parent / (db.stem + "-data"))
+    datasets = build_datasets(
+        regimes, cells, settings["queries"], settings["eval_queries"], db.parent / (db.stem + "-data")
+    )
     profiles = {}
     for regime in regimes:
-        profiles[regime] = {"fixed": profile_once(store, dbarg, f"{regime}-profile", datasets[regime]["train"]),
-                            "adaptive": profile_once(store, dbarg, f"{regime}-adaptive", datasets[regime]["train"],
-                                                     adaptive=True)}
+        profiles[regime] = {
+            "fixed": profile_once(store, dbarg, f"{regime}-profile", datasets[regime]["train"]),
+            "adaptive": profile_once(store, dbarg, f"{regime}-adaptive", datasets[regime]["train"], adaptive=True),
+        }
         print(f"regime {regime}: profiles ready ({time.time() - t0:.0f} s)", flush=True)
     finished = {r["name"] for r in store.runs() if r["status"] == "finished"}
-    jobs = [(regime, name, seed) for seed in range(settings["seeds"]) for regime in regimes for name in strategies
-            if run_name(regime, name, seed) not in finished]
+    jobs = [
+        (regime, name, seed)
+        for seed in range(settings["seeds"])
+        for regime in regimes
+        for name in strategies
+        if run_name(regime, name, seed) not in finished
+    ]
     stale = {r["name"]: r["id"] for r in store.runs() if r["status"] != "finished"}
     for regime, name, seed in jobs:  # a half-done run of an earlier attempt would block the name
         name = run_name(regime, name, seed)
@@ -284,13 +334,30 @@ def train(args, settings: dict) -> None:
         if source:
             extra = extra + ["--profile", str(profiles[regime][source]["profile_id"])]
         started = time.time()
-        res = sgpo_json("train", *extra, "--dataset", datasets[regime]["train"],
-                        "--flops-budget", f"{settings['budget']:.6g}",
-                        "--eval-dataset", datasets[regime]["eval"], "--eval-every", str(settings["eval_every"]),
-                        "--seed", str(seed), "--threads", "1", "--name", run_name(regime, name, seed), *dbarg)
-        print(f"{regime:>5} {name:<14} seed {seed}: {res['steps']} steps, acc {res['eval_accuracy']:.3f}, wasted "
-              f"{res['run_wasted_fraction']:.2f}, {time.time() - started:.0f} s (at {time.time() - t0:.0f} s)",
-              flush=True)
+        res = sgpo_json(
+            "train",
+            *extra,
+            "--dataset",
+            datasets[regime]["train"],
+            "--flops-budget",
+            f"{settings['budget']:.6g}",
+            "--eval-dataset",
+            datasets[regime]["eval"],
+            "--eval-every",
+            str(settings["eval_every"]),
+            "--seed",
+            str(seed),
+            "--threads",
+            "1",
+            "--name",
+            run_name(regime, name, seed),
+            *dbarg,
+        )
+        print(
+            f"{regime:>5} {name:<14} seed {seed}: {res['steps']} steps, acc {res['eval_accuracy']:.3f}, wasted "
+            f"{res['run_wasted_fraction']:.2f}, {time.time() - started:.0f} s (at {time.time() - t0:.0f} s)",
+            flush=True,
+        )
 
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:  # threads only wait on the subprocesses
         list(pool.map(one, jobs))
@@ -300,8 +367,9 @@ def train(args, settings: dict) -> None:
     meta_path.write_text(json.dumps(meta, indent=2))
 
 
-def profile_once(store: Store, dbarg: list[str], name: str, dataset: str, queries: int | None = None, *,
-                 adaptive: bool = False) -> dict:
+def profile_once(
+    store: Store, dbarg: list[str], name: str, dataset: str, queries: int | None = None, *, adaptive: bool = False
+) -> dict:
     """A finished profile of that name, or a new one."""
     try:
         row = store.find_profile(name)
@@ -310,8 +378,20 @@ def profile_once(store: Store, dbarg: list[str], name: str, dataset: str, querie
     except StoreError:  # not there yet
         pass
     extra = (["--queries", str(queries)] if queries else []) + (["--adaptive"] if adaptive else [])
-    res = sgpo_json("profile", dataset, "--model", "starter", "--samples", "8", "--max-new-tokens", "20",
-                    "--name", name, *extra, *dbarg)
+    res = sgpo_json(
+        "profile",
+        dataset,
+        "--model",
+        "starter",
+        "--samples",
+        "8",
+        "--max-new-tokens",
+        "20",
+        "--name",
+        name,
+        *extra,
+        *dbarg,
+    )
     print(f"profile {name}: {res['queries']} queries, {res['flops']:.3g} FLOPs, {res['seconds']:.0f} s", flush=True)
     return res
 
@@ -362,8 +442,10 @@ def collect(store: Store, settings: dict) -> tuple[pd.DataFrame, dict]:
             for seed in range(settings["seeds"]):
                 row = by_name.get(run_name(regime, name, seed))
                 if row is None or row["status"] != "finished":
-                    raise SystemExit(f"run {run_name(regime, name, seed)} is missing or unfinished in "
-                                     f"{settings['db']}: run the benchmark without --report-only")
+                    raise SystemExit(
+                        f"run {run_name(regime, name, seed)} is missing or unfinished in "
+                        f"{settings['db']}: run the benchmark without --report-only"
+                    )
                 run = store.find_run(row["id"])
                 curve = flops_axes(store, run, float(prof["n_params"]))
                 metrics = store.metrics_frame(run["id"])
@@ -394,10 +476,16 @@ def summarise(regime: str, runs: dict, settings: dict, zero_variance: float, pro
     grpo = [runs[(settings["baseline"], s)] for s in seeds]
     target = float(np.mean([r["curve"]["accuracy"].iloc[-1] for r in grpo]))
     waste = float(np.mean([wasted_fraction(r) for r in grpo]))
-    out = {"trivial_unsolved_share": zero_variance, "target_accuracy": target, "grpo_wasted_fraction": waste,
-           "profile_flops": prof["flops"], "adaptive_profile_flops": adaptive["flops"],
-           "initial_accuracy": float(grpo[0]["curve"]["accuracy"].iloc[0]),
-           "ceiling": {b: ceiling(waste, b) for b in BEHAVIOURS}, "strategies": {}}
+    out = {
+        "trivial_unsolved_share": zero_variance,
+        "target_accuracy": target,
+        "grpo_wasted_fraction": waste,
+        "profile_flops": prof["flops"],
+        "adaptive_profile_flops": adaptive["flops"],
+        "initial_accuracy": float(grpo[0]["curve"]["accuracy"].iloc[0]),
+        "ceiling": {b: ceiling(waste, b) for b in BEHAVIOURS},
+        "strategies": {},
+    }
     grpo_final = {b: float(np.mean([r["curve"][b].iloc[-1] for r in grpo])) for b in BEHAVIOURS}
     grpo_informative = float(np.mean([informative_rollouts(r) for r in grpo]))
     for name in settings["strategies"]:
@@ -405,14 +493,16 @@ def summarise(regime: str, runs: dict, settings: dict, zero_variance: float, pro
         finals = [r["curve"]["accuracy"].iloc[-1] for r in group]
         planned = run_forecast(group[0]) if STRATEGIES[name][1] else {}
         informative = float(np.mean([informative_rollouts(r) for r in group]))
-        entry = {"final_accuracy_mean": float(np.mean(finals)), "final_accuracy_std": float(np.std(finals)),
-                 "wasted_fraction": float(np.mean([wasted_fraction(r) for r in group])),
-                 "steps_mean": float(np.mean([len(r["metrics"]) for r in group])),
-                 "wall_seconds_mean": float(np.mean([r["run"]["finished"] - r["run"]["created"] for r in group])),
-                 # steps where every trained group had zero advantage: the only place the two behaviours
-                 # could part (an engine that trains them still moves Adam's momentum)
-                 "steps_without_informative_group": int(sum((r["metrics"]["informative_groups"] == 0).sum()
-                                                            for r in group))}
+        entry = {
+            "final_accuracy_mean": float(np.mean(finals)),
+            "final_accuracy_std": float(np.std(finals)),
+            "wasted_fraction": float(np.mean([wasted_fraction(r) for r in group])),
+            "steps_mean": float(np.mean([len(r["metrics"]) for r in group])),
+            "wall_seconds_mean": float(np.mean([r["run"]["finished"] - r["run"]["created"] for r in group])),
+            # steps where every trained group had zero advantage: the only place the two behaviours
+            # could part (an engine that trains them still moves Adam's momentum)
+            "steps_without_informative_group": int(sum((r["metrics"]["informative_groups"] == 0).sum() for r in group)),
+        }
         for b in BEHAVIOURS:
             reached = [h for h in (crossing(r["curve"], b, target) for r in group) if h is not None]
             per_seed = [grpo_final[b] / h for h in reached if h > 0]
@@ -421,12 +511,17 @@ def summarise(regime: str, runs: dict, settings: dict, zero_variance: float, pro
             forecast = (planned.get(b) or {}).get("reduction_factor")
             # informative rollouts per FLOP against GRPO's: what the forecast models (learning aside)
             per_flop = informative / final_flops / (grpo_informative / grpo_final[b])
-            entry[b] = {"reduction_factor": factor, "seeds_reaching": len(reached),
-                        "reduction_min": min(per_seed) if per_seed else None,
-                        "reduction_max": max(per_seed) if per_seed else None,
-                        "of_ceiling": (factor / out["ceiling"][b]) if factor else None,
-                        "final_flops_mean": final_flops, "informative_rollouts_mean": informative,
-                        "forecast_reduction_factor": forecast, "informative_per_flop_vs_grpo": per_flop}
+            entry[b] = {
+                "reduction_factor": factor,
+                "seeds_reaching": len(reached),
+                "reduction_min": min(per_seed) if per_seed else None,
+                "reduction_max": max(per_seed) if per_seed else None,
+                "of_ceiling": (factor / out["ceiling"][b]) if factor else None,
+                "final_flops_mean": final_flops,
+                "informative_rollouts_mean": informative,
+                "forecast_reduction_factor": forecast,
+                "informative_per_flop_vs_grpo": per_flop,
+            }
             if forecast and factor:
                 entry[b]["forecast_error"] = forecast / factor - 1.0
             if forecast:  # against the ratio the forecast models
@@ -447,10 +542,18 @@ def report(args, settings: dict) -> None:
     meta_path = settings["db"].parent / (settings["db"].stem + "-meta.json")
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     stem = "regimes-quick" if args.quick else "regimes"
-    result = {"quick": args.quick, "baseline": settings["baseline"], "seeds": settings["seeds"], "budget_flops": settings["budget"],
-              "queries": settings["queries"], "eval_queries": settings["eval_queries"],
-              "eval_every_steps": settings["eval_every"], "jobs": args.jobs,
-              "total_seconds": meta.get("total_seconds"), "regimes": cells}
+    result = {
+        "quick": args.quick,
+        "baseline": settings["baseline"],
+        "seeds": settings["seeds"],
+        "budget_flops": settings["budget"],
+        "queries": settings["queries"],
+        "eval_queries": settings["eval_queries"],
+        "eval_every_steps": settings["eval_every"],
+        "jobs": args.jobs,
+        "total_seconds": meta.get("total_seconds"),
+        "regimes": cells,
+    }
     points.to_csv(args.out / f"{stem}.csv", index=False)
     (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2, default=float))
     plot(cells, args.docs / f"{stem}.png")
@@ -481,26 +584,44 @@ def plot(cells: dict, path: Path) -> None:
             y = np.array([e["reduction_factor"] or np.nan for e in entries], dtype=float)
             lo = np.array([e["reduction_min"] or np.nan for e in entries], dtype=float)
             hi = np.array([e["reduction_max"] or np.nan for e in entries], dtype=float)
-            top.errorbar(x, y, yerr=[np.nan_to_num(np.maximum(0, y - lo)), np.nan_to_num(np.maximum(0, hi - y))],
-                         marker="o", capsize=3, color=colors[name], label=name)
+            top.errorbar(
+                x,
+                y,
+                yerr=[np.nan_to_num(np.maximum(0, y - lo)), np.nan_to_num(np.maximum(0, hi - y))],
+                marker="o",
+                capsize=3,
+                color=colors[name],
+                label=name,
+            )
             never = np.isnan(y)
             top.scatter(x[never], np.full(never.sum(), 0.9), marker="v", facecolors="none", edgecolors=colors[name])
-            bottom.plot(x, [e["informative_per_flop_vs_grpo"] for e in entries], marker="o", color=colors[name],
-                        label=name)
+            bottom.plot(
+                x, [e["informative_per_flop_vs_grpo"] for e in entries], marker="o", color=colors[name], label=name
+            )
             if STRATEGIES[name][1]:
-                bottom.plot(x, [e.get("forecast_reduction_factor") or np.nan for e in entries], ":", marker="x",
-                            color=colors[name])
+                bottom.plot(
+                    x,
+                    [e.get("forecast_reduction_factor") or np.nan for e in entries],
+                    ":",
+                    marker="x",
+                    color=colors[name],
+                )
         top.plot(x, [cells[r]["ceiling"][b] for r in order], "k--", label="ceiling (GRPO's waste removed)")
         for ax in (top, bottom):
             ax.axhline(1.0, color="grey", lw=0.8)
-        top.set_title(("zero-advantage groups skipped (ours)" if b == "skip" else "every rollout trained (TRL, verl)"),
-                      fontsize=10)
+        top.set_title(
+            ("zero-advantage groups skipped (ours)" if b == "skip" else "every rollout trained (TRL, verl)"),
+            fontsize=10,
+        )
         bottom.set_xlabel("trivial + unsolved share under the starter (N=8 profile)")
     axes[0, 0].set_ylabel("reduction at GRPO's final accuracy\n(triangle at 0.9: never reached)")
     axes[1, 0].set_ylabel("informative rollouts per FLOP / GRPO's\n(solid: measured, dotted: forecast)")
     axes[0, 1].legend(fontsize=7)
-    fig.suptitle("Regime map: FLOPs GRPO spends / FLOPs to reach its final held-out accuracy (bars: min-max over "
-                 "seeds), and what the forecast predicts", fontsize=10)
+    fig.suptitle(
+        "Regime map: FLOPs GRPO spends / FLOPs to reach its final held-out accuracy (bars: min-max over "
+        "seeds), and what the forecast predicts",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close("all")
@@ -510,9 +631,12 @@ def table(result: dict) -> str:
     def rf(x):
         return "never" if x is None else f"{x:.2f}x"
 
-    lines = ["| regime (trivial+unsolved) | strategy | final accuracy | wasted | skip: reduction (spread, seeds) | "
-             "skip: informative/FLOP vs GRPO, measured / forecast | train-all: reduction (spread, seeds) | "
-             "train-all: informative/FLOP vs GRPO, measured / forecast |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| regime (trivial+unsolved) | strategy | final accuracy | wasted | skip: reduction (spread, seeds) | "
+        "skip: informative/FLOP vs GRPO, measured / forecast | train-all: reduction (spread, seeds) | "
+        "train-all: informative/FLOP vs GRPO, measured / forecast |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for regime, cell in result["regimes"].items():
         label = f"{regime} ({cell['trivial_unsolved_share']:.2f})"
         for name, s in cell["strategies"].items():
@@ -523,12 +647,18 @@ def table(result: dict) -> str:
                 spread += f"{', ' if spread else ' ('}{e['seeds_reaching']}/{result['seeds']})"
                 forecast = f" / {rf(e.get('forecast_reduction_factor'))}" if STRATEGIES[name][1] else ""
                 parts += [rf(e["reduction_factor"]) + spread, f"{e['informative_per_flop_vs_grpo']:.2f}x{forecast}"]
-            lines.append(f"| {label} | {name} | {s['final_accuracy_mean']:.3f} ± {s['final_accuracy_std']:.3f} | "
-                         f"{s['wasted_fraction']:.2f} | " + " | ".join(parts) + " |")
-        lines.append(f"| {label} | ceiling (GRPO wastes {cell['grpo_wasted_fraction']:.2f}) | | | "
-                     f"{cell['ceiling']['skip']:.2f}x | | {cell['ceiling']['train_all']:.2f}x | |")
+            lines.append(
+                f"| {label} | {name} | {s['final_accuracy_mean']:.3f} ± {s['final_accuracy_std']:.3f} | "
+                f"{s['wasted_fraction']:.2f} | " + " | ".join(parts) + " |"
+            )
+        lines.append(
+            f"| {label} | ceiling (GRPO wastes {cell['grpo_wasted_fraction']:.2f}) | | | "
+            f"{cell['ceiling']['skip']:.2f}x | | {cell['ceiling']['train_all']:.2f}x | |"
+        )
     lines.append("")
-    minutes = "" if result.get("total_seconds") is None else f" The whole map took {result['total_seconds'] / 60:.0f} min."
+    minutes = (
+        "" if result.get("total_seconds") is None else f" The whole map took {result['total_seconds'] / 60:.0f} min."
+    )
     lines.append(
         f"{result['queries']} training and {result['eval_queries']} held-out queries per regime, "
         f"{result['budget_flops']:.3g} FLOPs per run (profiling included for the sgpo variants), {result['seeds']} "
@@ -536,7 +666,8 @@ def table(result: dict) -> str:
         f"thread each.{minutes} Reduction = GRPO's final FLOPs / FLOPs to GRPO's final accuracy (mean over the seeds "
         f"that reach it); spread = per-seed min-max. Informative/FLOP = informative rollouts per FLOP over the run "
         f"divided by GRPO's; forecast = the reduction factor the run's own plan forecast before training, which "
-        f"models exactly that ratio.")
+        f"models exactly that ratio."
+    )
     return "\n".join(lines)
 
 

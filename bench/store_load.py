@@ -10,7 +10,7 @@ by side, under the same machine load. `--minutes` is the time with readers polli
 - writer, default: the trainer's write pattern without the model, as fast as it goes: Store.log_step of a
   metrics dict shaped like Trainer._account's (37 keys, one nested), an eval row every 500 steps, two
   plan events every 10 steps. It writes far faster than any real trainer: the worst case for locks.
-- writer, --real: a real training run on a tiny random Llama (tests/test_train_helpers.py: 80-query toy
+- writer, --real: a real training run on a tiny random Llama (tests/toys.py: 80-query toy
   set, 32 rollouts per step, an eval every 25 steps, a checkpoint every 10), stopped with SIGTERM.
 - readers: what one browser tab on the Train page does each second (dashboard/views/train.py and
   dashboard/state.py): open a Store for each read with busy_timeout 5 s, list the runs, read the watched
@@ -56,8 +56,13 @@ def percentiles(values: list[float], scale: float = 1.0, digits: int = 4) -> dic
     if not values:
         return {"n": 0}
     v = np.asarray(values) * scale
-    return {"n": len(v), "median": round(float(np.median(v)), digits),
-            "p95": round(float(np.percentile(v, 95)), digits), "p99": round(float(np.percentile(v, 99)), digits), "max": round(float(v.max()), digits)}
+    return {
+        "n": len(v),
+        "median": round(float(np.median(v)), digits),
+        "p95": round(float(np.percentile(v, 95)), digits),
+        "p99": round(float(np.percentile(v, 99)), digits),
+        "max": round(float(v.max()), digits),
+    }
 
 
 # writers ------------------------------------------------------------------------------------------
@@ -66,29 +71,70 @@ def step_data(step: int, rng: random.Random) -> dict:
     rollouts, groups = 256, 32
     wasted = rng.randrange(0, rollouts + 1, 8)
     data = {
-        "queries": groups, "rollouts": rollouts, "groups": groups, "informative_groups": groups - wasted // 8,
-        "wasted_rollouts": wasted, "step_wasted_fraction": wasted / rollouts,
-        "step_informative_fraction": 1 - wasted / rollouts, "group_size": 8, "reward_mean": rng.random(),
+        "queries": groups,
+        "rollouts": rollouts,
+        "groups": groups,
+        "informative_groups": groups - wasted // 8,
+        "wasted_rollouts": wasted,
+        "step_wasted_fraction": wasted / rollouts,
+        "step_informative_fraction": 1 - wasted / rollouts,
+        "group_size": 8,
+        "reward_mean": rng.random(),
         "reward_by_group_size": {"2": rng.random(), "4": rng.random(), "8": rng.random()},
-        "tokens_prompt": 9000 + rng.randrange(500), "tokens_completion": 3000 + rng.randrange(500),
-        "tokens_trained": 8000, "trained_sequences": 200, "loss": rng.gauss(0, 0.1), "kl": 0.0,
-        "entropy": rng.random(), "grad_norm": rng.random(), "lr": 5e-5, "step_seconds": 0.5,
-        "generation_seconds": 0.3, "phase": step // 100, "phase_step": step % 100, "refresh": False,
+        "tokens_prompt": 9000 + rng.randrange(500),
+        "tokens_completion": 3000 + rng.randrange(500),
+        "tokens_trained": 8000,
+        "trained_sequences": 200,
+        "loss": rng.gauss(0, 0.1),
+        "kl": 0.0,
+        "entropy": rng.random(),
+        "grad_norm": rng.random(),
+        "lr": 5e-5,
+        "step_seconds": 0.5,
+        "generation_seconds": 0.3,
+        "phase": step // 100,
+        "phase_step": step % 100,
+        "refresh": False,
     }
-    totals = {k: float(step * 1000 + i) for i, k in enumerate(
-        ["flops_profile", "flops_rollout", "flops_train", "flops_total", "flops_eval", "rollouts_total",
-         "wasted_rollouts_total", "groups_total", "informative_groups_total", "queries_total", "tokens_total"])}
+    totals = {
+        k: float(step * 1000 + i)
+        for i, k in enumerate(
+            [
+                "flops_profile",
+                "flops_rollout",
+                "flops_train",
+                "flops_total",
+                "flops_eval",
+                "rollouts_total",
+                "wasted_rollouts_total",
+                "groups_total",
+                "informative_groups_total",
+                "queries_total",
+                "tokens_total",
+            ]
+        )
+    }
     return {**data, **totals, "run_wasted_fraction": rng.random(), "run_informative_fraction": rng.random()}
 
 
 def eval_row(step: int, rng: random.Random) -> dict:
     acc = rng.random()
-    return {"flops_total": step * 1e9, "accuracy": acc,
-            "data": {"queries": 800, "samples": 4, "accuracy": acc, "greedy_accuracy": acc,
-                     "by_task": {t: rng.random() for t in ("add", "rev", "count", "sort")},
-                     "by_difficulty": {str(d): rng.random() for d in range(1, 6)},
-                     "by_band": {b: rng.random() for b in ("solved", "middle", "unsolved")}, "tokens": 100000,
-                     "flops": 1e9, "flops_eval_total": step * 1e9}}
+    return {
+        "flops_total": step * 1e9,
+        "accuracy": acc,
+        "data": {
+            "queries": 800,
+            "samples": 4,
+            "accuracy": acc,
+            "greedy_accuracy": acc,
+            "by_task": {t: rng.random() for t in ("add", "rev", "count", "sort")},
+            "by_difficulty": {str(d): rng.random() for d in range(1, 6)},
+            "by_band": {b: rng.random() for b in ("solved", "middle", "unsolved")},
+            "tokens": 100000,
+            "flops": 1e9,
+            "flops_eval_total": step * 1e9,
+        },
+    }
 
 
 def synthetic_writer(db: str, run_id: int, stop, out) -> None:
@@ -207,13 +253,26 @@ def prepare_real(folder: Path, db: Path) -> str:
     from sgpo import runs
     from sgpo.store import Store
     from sgpo.train import TrainConfig
-    from tests.test_train_helpers import tiny_model_dir, toy_dataset
+    from tests.toys import tiny_model_dir, toy_dataset
 
     model = tiny_model_dir(folder / "model")
     data = toy_dataset(folder / "toy.jsonl", model, n=80)
-    cfg = TrainConfig(strategy="grpo", dataset=str(data), model=str(model), eval_dataset=str(data),
-                      steps=10**9, batch_rollouts=32, group_size=4, max_new_tokens=1, eval_samples=2,
-                      eval_every=25, checkpoint_every=10, lr=5e-4, warmup_steps=0, threads=1)
+    cfg = TrainConfig(
+        strategy="grpo",
+        dataset=str(data),
+        model=str(model),
+        eval_dataset=str(data),
+        steps=10**9,
+        batch_rollouts=32,
+        group_size=4,
+        max_new_tokens=1,
+        eval_samples=2,
+        eval_every=25,
+        checkpoint_every=10,
+        lr=5e-4,
+        warmup_steps=0,
+        threads=1,
+    )
     return runs.create(cfg, Store(db), name="load")["name"]
 
 
@@ -242,8 +301,9 @@ def main(argv: list[str] | None = None) -> dict:
         writer = ctx.Process(target=real_writer, args=(str(db), run_name, writer_out))
     else:
         writer = ctx.Process(target=synthetic_writer, args=(str(db), run_id, stop_writer, writer_out))
-    readers = [ctx.Process(target=reader, args=(str(db), run_id, active, stop_readers, reader_out, i))
-               for i in range(READERS)]
+    readers = [
+        ctx.Process(target=reader, args=(str(db), run_id, active, stop_readers, reader_out, i)) for i in range(READERS)
+    ]
     writer.start()
     for r in readers:
         r.start()
@@ -279,16 +339,26 @@ def main(argv: list[str] | None = None) -> dict:
     ticks = [d for r in reader_results for _, d in r["ticks"]]
     summary = {
         "writer_kind": "real tiny-model training" if args.real else "synthetic (Store.log_step in a tight loop)",
-        "minutes_with_readers": minutes, "readers": READERS, "segments": len(segments),
-        "writer": {"steps": len(written["commits"]), "steps_per_s_alone": round(alone, 2),
-                   "steps_per_s_with_readers": round(loaded, 2),
-                   "slowdown": round(1 - loaded / alone, 4) if alone else None,
-                   "log_step_ms_alone": percentiles(alone_ms, 1000, 2),
-                   "log_step_ms_with_readers": percentiles(loaded_ms, 1000, 2),
-                   "lock_errors": sum(map(is_lock_error_text, written["errors"])),
-                   "errors": written["errors"][:10]},
-        "dashboard": {"ticks": len(ticks), "tick_ms": percentiles(ticks, 1000, 1), "lag_s": percentiles(lags, 1, 3),
-                      "lock_errors": sum(map(is_lock_error_text, reader_errors)), "errors": reader_errors[:10]},
+        "minutes_with_readers": minutes,
+        "readers": READERS,
+        "segments": len(segments),
+        "writer": {
+            "steps": len(written["commits"]),
+            "steps_per_s_alone": round(alone, 2),
+            "steps_per_s_with_readers": round(loaded, 2),
+            "slowdown": round(1 - loaded / alone, 4) if alone else None,
+            "log_step_ms_alone": percentiles(alone_ms, 1000, 2),
+            "log_step_ms_with_readers": percentiles(loaded_ms, 1000, 2),
+            "lock_errors": sum(map(is_lock_error_text, written["errors"])),
+            "errors": written["errors"][:10],
+        },
+        "dashboard": {
+            "ticks": len(ticks),
+            "tick_ms": percentiles(ticks, 1000, 1),
+            "lag_s": percentiles(lags, 1, 3),
+            "lock_errors": sum(map(is_lock_error_text, reader_errors)),
+            "errors": reader_errors[:10],
+        },
     }
     summary["lock_errors"] = summary["writer"]["lock_errors"] + summary["dashboard"]["lock_errors"]
     summary["errors"] = len(written["errors"]) + len(reader_errors)

@@ -18,9 +18,19 @@ import numpy as np
 from sgpo.store import Store
 
 
-def fill_profile(store: Store, name: str = "synthetic", n: int = 240, samples: int = 8, seed: int = 0,
-                 status: str = "done", dataset_spec: str = "builtin:train", *, skill: float = 0.0,
-                 model_spec: str = "starter", dataset_hash: str = "d") -> dict:
+def fill_profile(
+    store: Store,
+    name: str = "synthetic",
+    n: int = 240,
+    samples: int = 8,
+    seed: int = 0,
+    status: str = "done",
+    dataset_spec: str = "builtin:train",
+    *,
+    skill: float = 0.0,
+    model_spec: str = "starter",
+    dataset_hash: str = "d",
+) -> dict:
     """A profile over n built-in train queries spread over all tasks, harder with difficulty (p_hat 0..1).
     `skill` lifts every query's success rate (a later checkpoint of the same policy: same dataset_hash)."""
     from sgpo.data import load_dataset
@@ -33,27 +43,71 @@ def fill_profile(store: Store, name: str = "synthetic", n: int = 240, samples: i
     tasks = frame["task"].tolist() if frame is not None else ["t"] * n
     levels = frame["difficulty"].astype(int).tolist() if frame is not None else [1] * n
     rng = np.random.default_rng(seed)
-    pid = store.create_profile({
-        "name": name, "key": f"k-{name}", "status": status, "dataset_hash": dataset_hash,
-        "dataset_spec": dataset_spec, "model_spec": model_spec, "model_hash": "m", "n_params": 1_780_032, "backend": "hf", "samples": samples,
-        "queries_total": n, "queries_done": 0, "flops": 0.0, "seconds": 0.0})
+    pid = store.create_profile(
+        {
+            "name": name,
+            "key": f"k-{name}",
+            "status": status,
+            "dataset_hash": dataset_hash,
+            "dataset_spec": dataset_spec,
+            "model_spec": model_spec,
+            "model_hash": "m",
+            "n_params": 1_780_032,
+            "backend": "hf",
+            "samples": samples,
+            "queries_total": n,
+            "queries_done": 0,
+            "flops": 0.0,
+            "seconds": 0.0,
+        }
+    )
     rows = []
     for i in range(n):
         p = max(0.0, 1.0 - levels[i] / 8 + skill + rng.normal(0, 0.2))
         successes = int(rng.binomial(samples, min(p, 1.0)))
-        examples = [{"text": f"{ids[i]}-{model_spec}-ok", "reward": 1.0}] * min(successes, 2) + \
-                   [{"text": f"{ids[i]}-{model_spec}-bad", "reward": 0.0}] * min(samples - successes, 2)
-        rows.append({"position": i, "query_id": ids[i], "task": tasks[i], "difficulty": levels[i],
-                     "samples": samples, "successes": successes, "p_hat": successes / samples,
-                     "prompt_tokens": 12, "completion_tokens_total": 8 * samples, "completion_tokens_mean": 8.0,
-                     "examples": json.dumps(examples)})
-    store.add_profile_batch(pid, rows, {"queries_done": n, "flops": 1e9, "seconds": 3.0,
-                                        "tokens_prompt": 12 * samples * n, "tokens_completion": 64 * n})
+        examples = [{"text": f"{ids[i]}-{model_spec}-ok", "reward": 1.0}] * min(successes, 2) + [
+            {"text": f"{ids[i]}-{model_spec}-bad", "reward": 0.0}
+        ] * min(samples - successes, 2)
+        rows.append(
+            {
+                "position": i,
+                "query_id": ids[i],
+                "task": tasks[i],
+                "difficulty": levels[i],
+                "samples": samples,
+                "successes": successes,
+                "p_hat": successes / samples,
+                "prompt_tokens": 12,
+                "completion_tokens_total": 8 * samples,
+                "completion_tokens_mean": 8.0,
+                "examples": json.dumps(examples),
+            }
+        )
+    store.add_profile_batch(
+        pid,
+        rows,
+        {
+            "queries_done": n,
+            "flops": 1e9,
+            "seconds": 3.0,
+            "tokens_prompt": 12 * samples * n,
+            "tokens_completion": 64 * n,
+        },
+    )
     return store.find_profile(pid)
 
 
-def fill_run(store: Store, name: str, strategy: str = "grpo", steps: int = 20, eval_every: int = 5,
-             profile_id: int | None = None, speed: float = 1.0, status: str = "finished", phases=(8, 14)) -> int:
+def fill_run(
+    store: Store,
+    name: str,
+    strategy: str = "grpo",
+    steps: int = 20,
+    eval_every: int = 5,
+    profile_id: int | None = None,
+    speed: float = 1.0,
+    status: str = "finished",
+    phases=(8, 14),
+) -> int:
     """A run as the trainer writes it: a step-0 row (totals, initial eval), then `steps` metric rows with
     the trainer's names, an eval every `eval_every`; `speed` scales accuracy gained per step."""
     run = store.create_run(name=name, strategy=strategy, config={"steps": steps}, profile_id=profile_id)
@@ -64,42 +118,103 @@ def fill_run(store: Store, name: str, strategy: str = "grpo", steps: int = 20, e
 
     def eval_row(step, total):
         acc = min(0.9, 0.3 + 0.02 * step * speed)
-        return {"flops_total": total, "accuracy": acc,
-                "data": {"by_difficulty": {"1": min(1.0, acc + 0.2), "2": acc, "3": max(0.0, acc - 0.2)}}}
+        return {
+            "flops_total": total,
+            "accuracy": acc,
+            "data": {"by_difficulty": {"1": min(1.0, acc + 0.2), "2": acc, "3": max(0.0, acc - 0.2)}},
+        }
 
-    store.log_step(run, 0, 0, 0.0, {"flops_profile": profile_flops, "flops_rollout": 0.0, "flops_train": 0.0,
-                                    "flops_total": profile_flops, "run_wasted_fraction": None, "initial": True},
-                   eval_row(0, profile_flops))
+    store.log_step(
+        run,
+        0,
+        0,
+        0.0,
+        {
+            "flops_profile": profile_flops,
+            "flops_rollout": 0.0,
+            "flops_train": 0.0,
+            "flops_total": profile_flops,
+            "run_wasted_fraction": None,
+            "initial": True,
+        },
+        eval_row(0, profile_flops),
+    )
     for step in range(1, steps + 1):
         phase = int(np.searchsorted(phases, step, side="right")) if strategy == "sgpo" else 0
         flops_rollout, flops_train = 2e8 * step, 4e8 * step
         total = profile_flops + flops_rollout + flops_train
         rollouts, wasted = rollouts + 64, wasted + max(0, 48 - 2 * step)
-        data = {"reward_mean": step / steps, "rollouts": 64, "wasted_rollouts": max(0, 48 - 2 * step),
-                "groups": 8, "informative_groups": min(8, step), "flops_profile": profile_flops,
-                "flops_rollout": flops_rollout, "flops_train": flops_train, "flops_total": total, "phase": phase,
-                "step_wasted_fraction": max(0, 48 - 2 * step) / 64, "step_informative_fraction": min(8, step) / 8,
-                "run_wasted_fraction": wasted / rollouts}
+        data = {
+            "reward_mean": step / steps,
+            "rollouts": 64,
+            "wasted_rollouts": max(0, 48 - 2 * step),
+            "groups": 8,
+            "informative_groups": min(8, step),
+            "flops_profile": profile_flops,
+            "flops_rollout": flops_rollout,
+            "flops_train": flops_train,
+            "flops_total": total,
+            "phase": phase,
+            "step_wasted_fraction": max(0, 48 - 2 * step) / 64,
+            "step_informative_fraction": min(8, step) / 8,
+            "run_wasted_fraction": wasted / rollouts,
+        }
         store.log_step(run, step, phase, 0.1 * step, data, eval_row(step, total) if step % eval_every == 0 else None)
     return run
 
 
 def fill_big_profile(store: Store, n: int) -> None:
     rng = np.random.default_rng(0)
-    pid = store.create_profile({"name": "big", "key": "big", "status": "done", "dataset_spec": "builtin:train",
-                                "model_spec": "starter", "n_params": 1_780_032, "samples": 8,
-                                "queries_total": n, "queries_done": n, "flops": 1e12})
+    pid = store.create_profile(
+        {
+            "name": "big",
+            "key": "big",
+            "status": "done",
+            "dataset_spec": "builtin:train",
+            "model_spec": "starter",
+            "n_params": 1_780_032,
+            "samples": 8,
+            "queries_total": n,
+            "queries_done": n,
+            "flops": 1e12,
+        }
+    )
     succ = rng.binomial(8, rng.beta(0.6, 0.6, n))
-    rows = [{"position": i, "query_id": f"q{i:06d}", "task": "t" + str(i % 4), "difficulty": int(i % 7),
-             "samples": 8, "successes": int(s), "p_hat": s / 8, "prompt_tokens": 12, "completion_tokens_total": 80,
-             "completion_tokens_mean": 10.0, "examples": "[]"} for i, s in enumerate(succ)]
+    rows = [
+        {
+            "position": i,
+            "query_id": f"q{i:06d}",
+            "task": "t" + str(i % 4),
+            "difficulty": int(i % 7),
+            "samples": 8,
+            "successes": int(s),
+            "p_hat": s / 8,
+            "prompt_tokens": 12,
+            "completion_tokens_total": 80,
+            "completion_tokens_mean": 10.0,
+            "examples": "[]",
+        }
+        for i, s in enumerate(succ)
+    ]
     store.add_profile_batch(pid, rows, {"queries_done": n})
 
 
-def fill_long_run(store: Store, name: str, strategy: str = "sgpo", steps: int = 20_000, *, seed: int = 0,
-                  eval_every: int = 100, profile_id: int | None = None, status: str = "finished",
-                  forecast: float | None = 0.38, config: dict | None = None, pid: int | None = None,
-                  start: int = 0, length: int | None = None) -> int:
+def fill_long_run(
+    store: Store,
+    name: str,
+    strategy: str = "sgpo",
+    steps: int = 20_000,
+    *,
+    seed: int = 0,
+    eval_every: int = 100,
+    profile_id: int | None = None,
+    status: str = "finished",
+    forecast: float | None = 0.38,
+    config: dict | None = None,
+    pid: int | None = None,
+    start: int = 0,
+    length: int | None = None,
+) -> int:
     """A long run with every per-step metric the trainer logs (sgpo/train/loop.py), noise and rare spikes
     included, written in bulk (one transaction) so that 20,000 steps take seconds. sgpo runs get three
     phases and a stored plan whose forecast is `forecast`. `start` > 0 appends steps start+1..steps to an
@@ -109,20 +224,55 @@ def fill_long_run(store: Store, name: str, strategy: str = "sgpo", steps: int = 
     if start == 0:
         plan = None
         if strategy == "sgpo" and forecast is not None:
-            side = {"rollouts": 10_000, "flops": 5e12, "forecast_wasted_fraction": forecast,
-                    "forecast_informative_fraction": 1 - forecast}
+            side = {
+                "rollouts": 10_000,
+                "flops": 5e12,
+                "forecast_wasted_fraction": forecast,
+                "forecast_informative_fraction": 1 - forecast,
+            }
             base = {**side, "forecast_wasted_fraction": 0.55}
-            run_side = {"steps": steps, "forecast_wasted_fraction": forecast, "flops_per_informative_rollout": 2.1e9,
-                        "forecast_informative_fraction": 1 - forecast}
-            behaviour = {"plan": run_side, "baseline": {**run_side, "forecast_wasted_fraction": 0.55}, "pays": True,
-                         "reduction_factor": 1.31, "flops_profile_share": 0.12, "break_even_step": 40,
-                         "verdict": "sGPO pays with zero-advantage groups skipped (this engine's default): 1.31x"}
-            plan = {"config": {}, "counts": {}, "phases": [],
-                    "forecast": {"plan": side, "baseline": base, "ratio": 1.3,
-                                 "run": {"skip": behaviour, "train_all": {**behaviour, "reduction_factor": 2.02},
-                                         "phases": [{"phase": 0, "steps": 10, "forecast_informative_fraction": 0.66}]}}}
-        config = {"steps": steps, "strategy": strategy, "lr": 5e-5, "seed": seed, "dataset": "builtin:train",
-                  "model": "starter"} if config is None else config
+            run_side = {
+                "steps": steps,
+                "forecast_wasted_fraction": forecast,
+                "flops_per_informative_rollout": 2.1e9,
+                "forecast_informative_fraction": 1 - forecast,
+            }
+            behaviour = {
+                "plan": run_side,
+                "baseline": {**run_side, "forecast_wasted_fraction": 0.55},
+                "pays": True,
+                "reduction_factor": 1.31,
+                "flops_profile_share": 0.12,
+                "break_even_step": 40,
+                "verdict": "sGPO pays with zero-advantage groups skipped (this engine's default): 1.31x",
+            }
+            plan = {
+                "config": {},
+                "counts": {},
+                "phases": [],
+                "forecast": {
+                    "plan": side,
+                    "baseline": base,
+                    "ratio": 1.3,
+                    "run": {
+                        "skip": behaviour,
+                        "train_all": {**behaviour, "reduction_factor": 2.02},
+                        "phases": [{"phase": 0, "steps": 10, "forecast_informative_fraction": 0.66}],
+                    },
+                },
+            }
+        config = (
+            {
+                "steps": steps,
+                "strategy": strategy,
+                "lr": 5e-5,
+                "seed": seed,
+                "dataset": "builtin:train",
+                "model": "starter",
+            }
+            if config is None
+            else config
+        )
         run = store.create_run(name=name, strategy=strategy, config=config, plan=plan, profile_id=profile_id)
     else:
         run = store.find_run(name)["id"]
@@ -131,15 +281,19 @@ def fill_long_run(store: Store, name: str, strategy: str = "sgpo", steps: int = 
     total_steps = length or max(steps, start + 1)
     step = np.arange(start + 1, steps + 1)
     progress = step / total_steps
-    phase = np.searchsorted([total_steps // 3, 2 * total_steps // 3], step, side="right") if strategy == "sgpo" \
+    phase = (
+        np.searchsorted([total_steps // 3, 2 * total_steps // 3], step, side="right")
+        if strategy == "sgpo"
         else np.zeros_like(step)
+    )
     rollouts = np.full(len(step), 256)
     level = 0.55 - 0.2 * progress if strategy != "sgpo" else 0.4 - 0.1 * progress + 0.05 * phase
     wasted = np.clip(rng.binomial(256, np.clip(level, 0, 1)) + (rng.random(len(step)) < 0.002) * 120, 0, 256)
     groups = np.full(len(step), 32)
     informative = np.clip(np.round(32 * (1 - wasted / 256)), 0, 32).astype(int)
-    reward = np.clip(0.2 + 0.5 * progress + rng.normal(0, 0.05, len(step)) -
-                     (rng.random(len(step)) < 0.002) * 0.3, 0, 1)
+    reward = np.clip(
+        0.2 + 0.5 * progress + rng.normal(0, 0.05, len(step)) - (rng.random(len(step)) < 0.002) * 0.3, 0, 1
+    )
     tok_p, tok_c = rollouts * 12, rng.integers(1500, 2500, len(step))
     seconds = rng.gamma(20, 0.025, len(step))
     previous = store.metrics_frame(run, after_step=start - 1) if start else None
@@ -158,36 +312,85 @@ def fill_long_run(store: Store, name: str, strategy: str = "sgpo", steps: int = 
     accuracy = np.clip(0.3 + 0.25 * progress + rng.normal(0, 0.01, len(step)), 0, 1)
     metric_rows, eval_rows = [], []
     if start == 0:
-        totals = {"flops_profile": profile_flops, "flops_rollout": 0.0, "flops_train": 0.0,
-                  "flops_total": profile_flops, "flops_eval": 0.0, "rollouts_total": 0, "wasted_rollouts_total": 0,
-                  "groups_total": 0, "informative_groups_total": 0, "run_wasted_fraction": None,
-                  "run_informative_fraction": None, "queries_total": 0, "tokens_total": 0, "initial": True}
+        totals = {
+            "flops_profile": profile_flops,
+            "flops_rollout": 0.0,
+            "flops_train": 0.0,
+            "flops_total": profile_flops,
+            "flops_eval": 0.0,
+            "rollouts_total": 0,
+            "wasted_rollouts_total": 0,
+            "groups_total": 0,
+            "informative_groups_total": 0,
+            "run_wasted_fraction": None,
+            "run_informative_fraction": None,
+            "queries_total": 0,
+            "tokens_total": 0,
+            "initial": True,
+        }
         metric_rows.append({"run_id": run, "step": 0, "phase": 0, "wall_seconds": 0.0, "data": json.dumps(totals)})
-        eval_rows.append({"run_id": run, "step": 0, "flops_total": profile_flops, "accuracy": 0.3,
-                          "data": json.dumps({"by_difficulty": {"1": 0.5, "2": 0.3, "3": 0.1}})})
+        eval_rows.append(
+            {
+                "run_id": run,
+                "step": 0,
+                "flops_total": profile_flops,
+                "accuracy": 0.3,
+                "data": json.dumps({"by_difficulty": {"1": 0.5, "2": 0.3, "3": 0.1}}),
+            }
+        )
     for i, s in enumerate(step.tolist()):
         data = {
-            "queries": 32, "rollouts": 256, "groups": 32, "informative_groups": int(informative[i]),
-            "wasted_rollouts": int(wasted[i]), "step_wasted_fraction": wasted[i] / 256,
-            "step_informative_fraction": informative[i] / 32, "group_size": 8, "reward_mean": float(reward[i]),
-            "reward_by_group_size": {"8": float(reward[i])}, "tokens_prompt": int(tok_p[i]),
-            "tokens_completion": int(tok_c[i]), "tokens_trained": int(tok_c[i]), "trained_sequences": 200,
-            "loss": float(rng.normal(0, 0.01)), "kl": 0.0, "entropy": 1.2, "grad_norm": 0.8, "lr": 5e-5,
-            "step_seconds": float(seconds[i]), "generation_seconds": float(seconds[i]) * 0.6, "phase": int(phase[i]),
-            "epoch": s // 125, "flops_profile": profile_flops, "flops_rollout": float(flops_rollout[i]),
-            "flops_train": float(flops_train[i]), "flops_total": float(flops_total[i]), "flops_eval": 0.0,
-            "rollouts_total": int(rollouts_total[i]), "wasted_rollouts_total": int(wasted_total[i]),
-            "groups_total": int(groups_total[i]), "informative_groups_total": int(informative_total[i]),
+            "queries": 32,
+            "rollouts": 256,
+            "groups": 32,
+            "informative_groups": int(informative[i]),
+            "wasted_rollouts": int(wasted[i]),
+            "step_wasted_fraction": wasted[i] / 256,
+            "step_informative_fraction": informative[i] / 32,
+            "group_size": 8,
+            "reward_mean": float(reward[i]),
+            "reward_by_group_size": {"8": float(reward[i])},
+            "tokens_prompt": int(tok_p[i]),
+            "tokens_completion": int(tok_c[i]),
+            "tokens_trained": int(tok_c[i]),
+            "trained_sequences": 200,
+            "loss": float(rng.normal(0, 0.01)),
+            "kl": 0.0,
+            "entropy": 1.2,
+            "grad_norm": 0.8,
+            "lr": 5e-5,
+            "step_seconds": float(seconds[i]),
+            "generation_seconds": float(seconds[i]) * 0.6,
+            "phase": int(phase[i]),
+            "epoch": s // 125,
+            "flops_profile": profile_flops,
+            "flops_rollout": float(flops_rollout[i]),
+            "flops_train": float(flops_train[i]),
+            "flops_total": float(flops_total[i]),
+            "flops_eval": 0.0,
+            "rollouts_total": int(rollouts_total[i]),
+            "wasted_rollouts_total": int(wasted_total[i]),
+            "groups_total": int(groups_total[i]),
+            "informative_groups_total": int(informative_total[i]),
             "run_wasted_fraction": wasted_total[i] / rollouts_total[i],
             "run_informative_fraction": informative_total[i] / groups_total[i],
-            "queries_total": int(32 * s), "tokens_total": int(tokens_total[i])}
-        metric_rows.append({"run_id": run, "step": s, "phase": int(phase[i]), "wall_seconds": float(wall[i]),
-                            "data": json.dumps(data)})
+            "queries_total": int(32 * s),
+            "tokens_total": int(tokens_total[i]),
+        }
+        metric_rows.append(
+            {"run_id": run, "step": s, "phase": int(phase[i]), "wall_seconds": float(wall[i]), "data": json.dumps(data)}
+        )
         if s % eval_every == 0:
             acc = float(accuracy[i])
-            eval_rows.append({"run_id": run, "step": s, "flops_total": float(flops_total[i]), "accuracy": acc,
-                              "data": json.dumps({"by_difficulty": {"1": min(1, acc + 0.2), "2": acc,
-                                                                    "3": max(0, acc - 0.2)}})})
+            eval_rows.append(
+                {
+                    "run_id": run,
+                    "step": s,
+                    "flops_total": float(flops_total[i]),
+                    "accuracy": acc,
+                    "data": json.dumps({"by_difficulty": {"1": min(1, acc + 0.2), "2": acc, "3": max(0, acc - 0.2)}}),
+                }
+            )
     with store.transaction():  # the rows log_step writes, in one transaction instead of one per step
         store.db["metrics"].upsert_all(metric_rows, pk=("run_id", "step"))
         if eval_rows:

@@ -38,8 +38,17 @@ def wider_policy(folder: Path) -> Path:
     starter = resolve_model("starter").path
     tok = AutoTokenizer.from_pretrained(starter)
     base = LlamaConfig.from_pretrained(starter)
-    cfg = LlamaConfig(**{**base.to_dict(), "hidden_size": 512, "num_hidden_layers": 6, "num_attention_heads": 8,
-                         "num_key_value_heads": 8, "head_dim": 64, "intermediate_size": 1376})
+    cfg = LlamaConfig(
+        **{
+            **base.to_dict(),
+            "hidden_size": 512,
+            "num_hidden_layers": 6,
+            "num_attention_heads": 8,
+            "num_key_value_heads": 8,
+            "head_dim": 64,
+            "intermediate_size": 1376,
+        }
+    )
     torch.manual_seed(0)
     LlamaForCausalLM(cfg).save_pretrained(folder, safe_serialization=True)
     tok.save_pretrained(folder)
@@ -48,10 +57,34 @@ def wider_policy(folder: Path) -> Path:
 
 def seconds_per_step(model: str, backend: str, args, work: Path) -> dict:
     db = work / f"{Path(model).name}-{backend}.db"
-    cmd = [sys.executable, "-m", "sgpo", "train", "--strategy", "grpo", "--model", model, "--steps", str(args.steps),
-           "--batch-rollouts", str(args.batch_rollouts), "--eval-every", "0", "--threads", str(args.threads),
-           "--backend", backend, "--no-skip-zero-advantage", "--checkpoint-every", str(args.steps + 1),
-           "--run-name", f"{Path(model).name}-{backend}", "--db", str(db), "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "sgpo",
+        "train",
+        "--strategy",
+        "grpo",
+        "--model",
+        model,
+        "--steps",
+        str(args.steps),
+        "--batch-rollouts",
+        str(args.batch_rollouts),
+        "--eval-every",
+        "0",
+        "--threads",
+        str(args.threads),
+        "--backend",
+        backend,
+        "--no-skip-zero-advantage",
+        "--checkpoint-every",
+        str(args.steps + 1),
+        "--run-name",
+        f"{Path(model).name}-{backend}",
+        "--db",
+        str(db),
+        "--json",
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
@@ -82,9 +115,12 @@ def main() -> None:
                 row[backend] = seconds_per_step(model, backend, args, work)
             row["hf_over_vllm"] = row["hf"]["seconds_per_step"] / row["vllm"]["seconds_per_step"]
             out[label] = row
-            print(f"{label:<22} hf {row['hf']['seconds_per_step']:.2f} s/step  vllm "
-                  f"{row['vllm']['seconds_per_step']:.2f} s/step  hf/vllm {row['hf_over_vllm']:.2f}x "
-                  f"({args.batch_rollouts} rollouts/step, threads {args.threads or os.cpu_count()})", flush=True)
+            print(
+                f"{label:<22} hf {row['hf']['seconds_per_step']:.2f} s/step  vllm "
+                f"{row['vllm']['seconds_per_step']:.2f} s/step  hf/vllm {row['hf_over_vllm']:.2f}x "
+                f"({args.batch_rollouts} rollouts/step, threads {args.threads or os.cpu_count()})",
+                flush=True,
+            )
     if args.json:
         print(json.dumps(out))
 

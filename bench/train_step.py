@@ -39,17 +39,33 @@ from sgpo.train.setup import prepare  # noqa: E402
 
 def ours(model: str, data: Path, args, work: Path, round_: int) -> list[dict]:
     store = Store(work / f"ours-{round_}" / "sgpo.db")
-    cfg = TrainConfig(strategy="grpo", dataset=str(data), model=model, eval_every=0, group_size=args.group_size,
-                      batch_rollouts=args.queries * args.group_size, max_new_tokens=args.max_new_tokens,
-                      warmup_steps=0, lr=5e-5, threads=args.threads, steps=args.steps + 1, seed=round_)
+    cfg = TrainConfig(
+        strategy="grpo",
+        dataset=str(data),
+        model=model,
+        eval_every=0,
+        group_size=args.group_size,
+        batch_rollouts=args.queries * args.group_size,
+        max_new_tokens=args.max_new_tokens,
+        warmup_steps=0,
+        lr=5e-5,
+        threads=args.threads,
+        steps=args.steps + 1,
+        seed=round_,
+    )
     prep = prepare(cfg, store, name="bench")
     trainer = Trainer(prep, store, store.create_run(**prep.run_row()), log=lambda msg: None)
     out = []
     for step in range(1, args.steps + 2):
         t0 = time.perf_counter()
         data_ = trainer.train_step(step)
-        out.append({"seconds": time.perf_counter() - t0, "rollouts": data_["rollouts"],
-                    "tokens": data_["tokens_prompt"] + data_["tokens_completion"]})
+        out.append(
+            {
+                "seconds": time.perf_counter() - t0,
+                "rollouts": data_["rollouts"],
+                "tokens": data_["tokens_prompt"] + data_["tokens_completion"],
+            }
+        )
     return out[1:]
 
 
@@ -66,19 +82,42 @@ def trl(model_dir: Path, rows: list[dict], args, work: Path, round_: int) -> lis
             self.t0 = time.perf_counter()
 
         def on_step_end(self, a, state, control, **k):
-            self.steps.append({"seconds": time.perf_counter() - self.t0, "rollouts": args.queries * args.group_size,
-                               "tokens": state.num_input_tokens_seen - self.tokens})
+            self.steps.append(
+                {
+                    "seconds": time.perf_counter() - self.t0,
+                    "rollouts": args.queries * args.group_size,
+                    "tokens": state.num_input_tokens_seen - self.tokens,
+                }
+            )
             self.tokens = state.num_input_tokens_seen
 
-    config = GRPOConfig(output_dir=str(work / f"trl-{round_}"), use_cpu=True, report_to="none",
-                        num_generations=args.group_size, per_device_train_batch_size=args.queries * args.group_size,
-                        max_completion_length=args.max_new_tokens, temperature=1.0, top_k=0, beta=0.0,
-                        learning_rate=5e-5, max_steps=args.steps + 1, logging_steps=1, save_strategy="no",
-                        seed=round_, bf16=False, disable_tqdm=True)
+    config = GRPOConfig(
+        output_dir=str(work / f"trl-{round_}"),
+        use_cpu=True,
+        report_to="none",
+        num_generations=args.group_size,
+        per_device_train_batch_size=args.queries * args.group_size,
+        max_completion_length=args.max_new_tokens,
+        temperature=1.0,
+        top_k=0,
+        beta=0.0,
+        learning_rate=5e-5,
+        max_steps=args.steps + 1,
+        logging_steps=1,
+        save_strategy="no",
+        seed=round_,
+        bf16=False,
+        disable_tqdm=True,
+    )
     clock = Clock()
-    trainer = GRPOTrainer(model=load_model(model_dir), args=config, train_dataset=Dataset.from_list(rows),
-                          reward_funcs=exact_match_reward, processing_class=load_tokenizer(model_dir),
-                          callbacks=[clock])
+    trainer = GRPOTrainer(
+        model=load_model(model_dir),
+        args=config,
+        train_dataset=Dataset.from_list(rows),
+        reward_funcs=exact_match_reward,
+        processing_class=load_tokenizer(model_dir),
+        callbacks=[clock],
+    )
     from transformers.trainer_callback import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)  # its per-step log dicts would bury the table
@@ -89,8 +128,12 @@ def trl(model_dir: Path, rows: list[dict], args, work: Path, round_: int) -> lis
 def summary(steps: list[dict]) -> dict:
     seconds = statistics.median(s["seconds"] for s in steps)
     rollouts, tokens = steps[0]["rollouts"], statistics.median(s["tokens"] for s in steps)
-    return {"steps": len(steps), "step_seconds": seconds, "rollouts_per_s": rollouts / seconds,
-            "tokens_per_s": tokens / seconds}
+    return {
+        "steps": len(steps),
+        "step_seconds": seconds,
+        "rollouts_per_s": rollouts / seconds,
+        "tokens_per_s": tokens / seconds,
+    }
 
 
 def main() -> None:
@@ -116,23 +159,34 @@ def main() -> None:
         for r in range(args.rounds):
             ours_steps += ours(args.model, data, args, work, r)
             trl_steps += trl(ref.path, [{"prompt": x["prompt"], "answer": x["answer"]} for x in rows], args, work, r)
-    result = {"model": args.model, "n_params": ref.n_params, "queries": args.queries, "group_size": args.group_size,
-              "rollouts_per_step": args.queries * args.group_size, "threads": torch.get_num_threads(),
-              "ours": summary(ours_steps), "trl": summary(trl_steps)}
+    result = {
+        "model": args.model,
+        "n_params": ref.n_params,
+        "queries": args.queries,
+        "group_size": args.group_size,
+        "rollouts_per_step": args.queries * args.group_size,
+        "threads": torch.get_num_threads(),
+        "ours": summary(ours_steps),
+        "trl": summary(trl_steps),
+    }
     result["ratio_rollouts_per_s"] = result["ours"]["rollouts_per_s"] / result["trl"]["rollouts_per_s"]
     result["ratio_tokens_per_s"] = result["ours"]["tokens_per_s"] / result["trl"]["tokens_per_s"]
     if args.json:
         print(json.dumps(result))
         return
-    print(f"{args.model} ({ref.n_params:,} params), {args.queries} queries x G={args.group_size} = "
-          f"{result['rollouts_per_step']} rollouts a step, {result['threads']} threads, median of "
-          f"{result['ours']['steps']} / {result['trl']['steps']} steps")
+    print(
+        f"{args.model} ({ref.n_params:,} params), {args.queries} queries x G={args.group_size} = "
+        f"{result['rollouts_per_step']} rollouts a step, {result['threads']} threads, median of "
+        f"{result['ours']['steps']} / {result['trl']['steps']} steps"
+    )
     print(f"{'':>6} {'s/step':>8} {'rollouts/s':>11} {'tokens/s':>10}")
     for side in ("ours", "trl"):
         s = result[side]
         print(f"{side:>6} {s['step_seconds']:>8.3f} {s['rollouts_per_s']:>11.1f} {s['tokens_per_s']:>10.0f}")
-    print(f"ratio ours/TRL: {result['ratio_rollouts_per_s']:.2f}x rollouts/s, {result['ratio_tokens_per_s']:.2f}x "
-          f"tokens/s (target >= 1.0)")
+    print(
+        f"ratio ours/TRL: {result['ratio_rollouts_per_s']:.2f}x rollouts/s, {result['ratio_tokens_per_s']:.2f}x "
+        f"tokens/s (target >= 1.0)"
+    )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,15 @@ def mark_examples(examples) -> str:
     return "  ".join(("✓ " if e.get("reward", 0) > 0 else "✗ ") + repr(str(e.get("text", ""))) for e in examples)
 
 
-def filter_queries(frame: pd.DataFrame, *, search: str = "", tasks=None, decisions=None,
-                   p_range: tuple[float, float] = (0.0, 1.0), difficulties=None) -> pd.DataFrame:
+def filter_queries(
+    frame: pd.DataFrame,
+    *,
+    search: str = "",
+    tasks=None,
+    decisions=None,
+    p_range: tuple[float, float] = (0.0, 1.0),
+    difficulties=None,
+) -> pd.DataFrame:
     """Rows matching every filter; `search` is a case-insensitive substring of id, prompt or answer."""
     keep = frame["p_hat"].between(p_range[0], p_range[1])
     if tasks:
@@ -48,9 +55,27 @@ def filter_queries(frame: pd.DataFrame, *, search: str = "", tasks=None, decisio
 def export_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """What a filtered dataset is exported as: the dataset's fields plus what profiling learned (and, when
     compared with an earlier profile, both p_hats and both bands)."""
-    cols = [c for c in ("id", "prompt", "answer", "task", "difficulty", "p_hat", "samples", "successes",
-                        "decision", "group_size", "phase", "p_hat_before", "p_hat_after", "band_before", "band_after")
-            if c in frame.columns]
+    cols = [
+        c
+        for c in (
+            "id",
+            "prompt",
+            "answer",
+            "task",
+            "difficulty",
+            "p_hat",
+            "samples",
+            "successes",
+            "decision",
+            "group_size",
+            "phase",
+            "p_hat_before",
+            "p_hat_after",
+            "band_before",
+            "band_after",
+        )
+        if c in frame.columns
+    ]
     return frame[cols].reset_index(drop=True)
 
 
@@ -80,27 +105,45 @@ def forecast_metrics(forecast: dict) -> list[tuple[str, str, str, str | None]]:
     plan, base, ratio = forecast["plan"], forecast["baseline"], forecast.get("ratio")
     wasted, wasted_base = plan.get("forecast_wasted_fraction"), base.get("forecast_wasted_fraction")
     return [
-        ("forecast_rollouts", "rollouts", units.count(plan["rollouts"]),
-         f"{signed_count(plan['rollouts'] - base['rollouts'])} vs GRPO"),
-        ("forecast_flops", "FLOPs (profiling included)", units.flops(plan.get("flops")),
-         f"GRPO {units.flops(base.get('flops'))}"),
-        ("forecast_wasted", "expected wasted fraction", units.percent(wasted),
-         None if wasted is None or wasted_base is None else f"{(wasted - wasted_base) * 100:+.1f} pts vs GRPO"),
+        (
+            "forecast_rollouts",
+            "rollouts",
+            units.count(plan["rollouts"]),
+            f"{signed_count(plan['rollouts'] - base['rollouts'])} vs GRPO",
+        ),
+        (
+            "forecast_flops",
+            "FLOPs (profiling included)",
+            units.flops(plan.get("flops")),
+            f"GRPO {units.flops(base.get('flops'))}",
+        ),
+        (
+            "forecast_wasted",
+            "expected wasted fraction",
+            units.percent(wasted),
+            None if wasted is None or wasted_base is None else f"{(wasted - wasted_base) * 100:+.1f} pts vs GRPO",
+        ),
         ("forecast_ratio", "compute ratio GRPO / plan", units.factor(ratio), None),
     ]
 
 
-FORECAST_ROWS = [("rollouts", "rollouts", units.count), ("flops", "total compute (profiling included)", units.flops),
-                 ("flops_rollout", "rollout generation", units.flops), ("flops_train", "training updates", units.flops),
-                 ("forecast_informative_fraction", "informative groups", units.percent),
-                 ("expected_wasted_rollouts", "expected wasted rollouts", units.count),
-                 ("forecast_wasted_fraction", "expected wasted fraction", units.percent)]
+FORECAST_ROWS = [
+    ("rollouts", "rollouts", units.count),
+    ("flops", "total compute (profiling included)", units.flops),
+    ("flops_rollout", "rollout generation", units.flops),
+    ("flops_train", "training updates", units.flops),
+    ("forecast_informative_fraction", "informative groups", units.percent),
+    ("expected_wasted_rollouts", "expected wasted rollouts", units.count),
+    ("forecast_wasted_fraction", "expected wasted fraction", units.percent),
+]
 
 
 def forecast_rows(forecast: dict) -> pd.DataFrame:
     """forecast.plan and forecast.baseline side by side (one row per quantity), in human units."""
-    return pd.DataFrame({side: [fmt(forecast.get(side, {}).get(k)) for k, _, fmt in FORECAST_ROWS]
-                         for side in ("plan", "baseline")}, index=[label for _, label, _ in FORECAST_ROWS])
+    return pd.DataFrame(
+        {side: [fmt(forecast.get(side, {}).get(k)) for k, _, fmt in FORECAST_ROWS] for side in ("plan", "baseline")},
+        index=[label for _, label, _ in FORECAST_ROWS],
+    )
 
 
 def signed_count(x) -> str:
@@ -196,8 +239,13 @@ def default_comparison(runs: list[dict], k: int = 4) -> list[str]:
     return names
 
 
-def compare_table(runs: list[dict], evals: dict[str, pd.DataFrame], metrics: dict[str, pd.DataFrame],
-                  baseline: str | None, planned: dict[str, dict | None] | None = None) -> pd.DataFrame:
+def compare_table(
+    runs: list[dict],
+    evals: dict[str, pd.DataFrame],
+    metrics: dict[str, pd.DataFrame],
+    baseline: str | None,
+    planned: dict[str, dict | None] | None = None,
+) -> pd.DataFrame:
     """One row per run, raw numbers (what the CSV holds): strategy, status, steps, final accuracy, total
     FLOPs, wasted fraction, and the compute-reduction factor against `baseline` with its reading
     (`reduction`: "2.53x", "baseline", "not yet reached", ...); beside the measured wasted fraction and
@@ -209,16 +257,25 @@ def compare_table(runs: list[dict], evals: dict[str, pd.DataFrame], metrics: dic
         ev = evals.get(name, pd.DataFrame())
         m = metrics.get(name, pd.DataFrame())
         factor, text = (None, "baseline") if name == baseline else reduction(base, ev) if baseline else (None, "n/a")
-        rows.append({
-            "run": name, "strategy": run.get("strategy"), "status": run.get("status"), "step": run.get("step"),
-            "final_accuracy": float(ev.sort_values("step")["accuracy"].iloc[-1]) if len(ev) else None,
-            "flops_total": float(m["flops_total"].max()) if "flops_total" in m and m["flops_total"].notna().any()
-            else float(ev["flops_total"].max()) if len(ev) and "flops_total" in ev else None,
-            "run_wasted_fraction": wasted_fraction(m),
-            "forecast_wasted_fraction": (planned.get(name) or {}).get("wasted"),
-            "compute_reduction": factor, "reduction": text,
-            "forecast_reduction": (planned.get(name) or {}).get("reduction_factor"),
-        })
+        rows.append(
+            {
+                "run": name,
+                "strategy": run.get("strategy"),
+                "status": run.get("status"),
+                "step": run.get("step"),
+                "final_accuracy": float(ev.sort_values("step")["accuracy"].iloc[-1]) if len(ev) else None,
+                "flops_total": float(m["flops_total"].max())
+                if "flops_total" in m and m["flops_total"].notna().any()
+                else float(ev["flops_total"].max())
+                if len(ev) and "flops_total" in ev
+                else None,
+                "run_wasted_fraction": wasted_fraction(m),
+                "forecast_wasted_fraction": (planned.get(name) or {}).get("wasted"),
+                "compute_reduction": factor,
+                "reduction": text,
+                "forecast_reduction": (planned.get(name) or {}).get("reduction_factor"),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -234,18 +291,34 @@ def format_factor(factor) -> str:
     return "not yet reached" if factor is None or pd.isna(factor) else units.factor(factor)
 
 
-COMPARE_COLUMNS = {"run": str, "strategy": str, "status": str, "step": units.count, "final_accuracy": units.percent,
-                   "flops_total": units.flops, "run_wasted_fraction": units.percent,
-                   "forecast_wasted_fraction": units.percent, "reduction": str, "forecast_reduction": units.factor}
-COMPARE_LABELS = {"step": "at step", "final_accuracy": "final accuracy", "flops_total": "total compute",
-                  "run_wasted_fraction": "wasted rollouts", "forecast_wasted_fraction": "wasted (forecast)",
-                  "reduction": "compute reduction", "forecast_reduction": "reduction vs GRPO (forecast)"}
+COMPARE_COLUMNS = {
+    "run": str,
+    "strategy": str,
+    "status": str,
+    "step": units.count,
+    "final_accuracy": units.percent,
+    "flops_total": units.flops,
+    "run_wasted_fraction": units.percent,
+    "forecast_wasted_fraction": units.percent,
+    "reduction": str,
+    "forecast_reduction": units.factor,
+}
+COMPARE_LABELS = {
+    "step": "at step",
+    "final_accuracy": "final accuracy",
+    "flops_total": "total compute",
+    "run_wasted_fraction": "wasted rollouts",
+    "forecast_wasted_fraction": "wasted (forecast)",
+    "reduction": "compute reduction",
+    "forecast_reduction": "reduction vs GRPO (forecast)",
+}
 
 
 def human_table(table: pd.DataFrame, knobs: pd.DataFrame | None = None) -> pd.DataFrame:
     """compare_table as shown: every number in its unit, then the knobs that differ between the runs."""
-    out = pd.DataFrame({COMPARE_LABELS.get(c, c): table[c].map(fmt)
-                        for c, fmt in COMPARE_COLUMNS.items() if c in table})
+    out = pd.DataFrame(
+        {COMPARE_LABELS.get(c, c): table[c].map(fmt) for c, fmt in COMPARE_COLUMNS.items() if c in table}
+    )
     if knobs is not None and len(knobs.columns):
         out = out.join(knobs.reindex(table["run"]).map(knob_text).reset_index(drop=True), suffixes=("", " (knob)"))
     return out
@@ -282,8 +355,9 @@ def knob_text(value) -> str:
         return "—"
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, (int, np.integer)) or (isinstance(value, (float, np.floating)) and float(value).is_integer()
-                                                and abs(value) < 1e6):
+    if isinstance(value, (int, np.integer)) or (
+        isinstance(value, (float, np.floating)) and float(value).is_integer() and abs(value) < 1e6
+    ):
         return units.count(value)
     if isinstance(value, (float, np.floating)):
         return units.number(value)
@@ -307,8 +381,11 @@ def filter_runs(runs: list[dict], knobs: pd.DataFrame, strategies=None, wanted: 
     for r in runs:
         if strategies and r.get("strategy") not in strategies:
             continue
-        if any(values and (r["name"] not in text.index or text.at[r["name"], k] not in values)
-               for k, values in (wanted or {}).items() if k in text):
+        if any(
+            values and (r["name"] not in text.index or text.at[r["name"], k] not in values)
+            for k, values in (wanted or {}).items()
+            if k in text
+        ):
             continue
         out.append(r)
     return out
@@ -317,18 +394,29 @@ def filter_runs(runs: list[dict], knobs: pd.DataFrame, strategies=None, wanted: 
 def group_table(table: pd.DataFrame, knobs: pd.DataFrame, by: str) -> pd.DataFrame:
     """Runs grouped by strategy or a knob: how many, final accuracy mean ± std, mean wasted fraction, mean
     total compute and the best compute reduction, in human units."""
-    key = table["strategy"] if by == "strategy" else table["run"].map(knobs[by].map(knob_text)) \
-        if by in knobs else table["run"]
+    key = (
+        table["strategy"]
+        if by == "strategy"
+        else table["run"].map(knobs[by].map(knob_text))
+        if by in knobs
+        else table["run"]
+    )
     rows = []
     for value, part in table.groupby(key.fillna("—").to_numpy(), sort=True):
         acc = part["final_accuracy"].dropna()
         best = part["compute_reduction"].dropna()
-        rows.append({by: value, "runs": units.count(len(part)),
-                     "final accuracy": "n/a" if acc.empty else units.percent(acc.mean()) +
-                     (f" ± {acc.std() * 100:.1f} pts" if len(acc) > 1 else ""),
-                     "wasted rollouts": units.percent(part["run_wasted_fraction"].dropna().mean()),
-                     "total compute": units.flops(part["flops_total"].dropna().mean()),
-                     "best reduction": units.factor(best.max()) if len(best) else "n/a"})
+        rows.append(
+            {
+                by: value,
+                "runs": units.count(len(part)),
+                "final accuracy": "n/a"
+                if acc.empty
+                else units.percent(acc.mean()) + (f" ± {acc.std() * 100:.1f} pts" if len(acc) > 1 else ""),
+                "wasted rollouts": units.percent(part["run_wasted_fraction"].dropna().mean()),
+                "total compute": units.flops(part["flops_total"].dropna().mean()),
+                "best reduction": units.factor(best.max()) if len(best) else "n/a",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -345,10 +433,11 @@ def to_csv(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False).encode("utf-8")
 
 
-
 # the run forecast (sgpo.plan.forecast: forecast["run"]) --------------------------------------------------
-BEHAVIOURS = {"skip": "our engine (zero-advantage groups skip the backward pass)",
-              "train_all": "TRL / verl (every rollout trained)"}
+BEHAVIOURS = {
+    "skip": "our engine (zero-advantage groups skip the backward pass)",
+    "train_all": "TRL / verl (every rollout trained)",
+}
 
 
 def run_forecast_rows(run: dict) -> pd.DataFrame:
@@ -366,7 +455,7 @@ def run_forecast_rows(run: dict) -> pd.DataFrame:
             "profiling paid back at step": "never" if step is None else units.count(step),
             "reduction factor": units.factor(side.get("reduction_factor")),
             "forecast wasted (plan / GRPO)": f"{units.percent(plan.get('forecast_wasted_fraction'))} / "
-                                             f"{units.percent(base.get('forecast_wasted_fraction'))}",
+            f"{units.percent(base.get('forecast_wasted_fraction'))}",
         }
     return pd.DataFrame(rows)
 
@@ -386,15 +475,26 @@ def forecast_beside_measured(planned: dict | None, metrics: pd.DataFrame) -> pd.
     profile = _number(last.get("flops_profile")) if len(m) else None
     rows = [
         ("wasted rollouts", units.percent(planned.get("wasted")), units.percent(wasted_fraction(m))),
-        ("informative groups, first phase", units.percent(planned.get("first_phase_informative")),
-         units.percent(float(first["informative_groups"].sum()) / groups if groups else None)),
-        ("FLOPs per informative rollout", units.flops(planned.get("flops_per_informative_rollout")),
-         units.flops(flops / (rollouts - wasted) if flops and rollouts > wasted else None)),
+        (
+            "informative groups, first phase",
+            units.percent(planned.get("first_phase_informative")),
+            units.percent(float(first["informative_groups"].sum()) / groups if groups else None),
+        ),
+        (
+            "FLOPs per informative rollout",
+            units.flops(planned.get("flops_per_informative_rollout")),
+            units.flops(flops / (rollouts - wasted) if flops and rollouts > wasted else None),
+        ),
         ("steps", units.count(planned.get("steps")), units.count(int(last["step"]) if len(m) else None)),
     ]
     if planned.get("profile_share") is not None:
-        rows.append(("profiling's share of the FLOPs", units.percent(planned["profile_share"]),
-                     units.percent(profile / flops if flops and profile is not None else None)))
+        rows.append(
+            (
+                "profiling's share of the FLOPs",
+                units.percent(planned["profile_share"]),
+                units.percent(profile / flops if flops and profile is not None else None),
+            )
+        )
     return pd.DataFrame(rows, columns=["quantity", "forecast", "measured"])
 
 

@@ -11,13 +11,15 @@ import streamlit as st  # noqa: E402
 from dashboard import processes, state, widgets  # noqa: E402
 
 st.set_page_config(page_title="sGPO Studio", layout="wide")  # no page_icon: a material one is fetched from the internet
-nav = st.navigation([
-    st.Page("views/data.py", title="Data & profiles", icon=":material/database:", default=True),
-    st.Page("views/audit.py", title="Audit", icon=":material/search:"),
-    st.Page("views/plan.py", title="Plan", icon=":material/tune:"),
-    st.Page("views/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:"),
-])
+nav = st.navigation(
+    [
+        st.Page("views/data.py", title="Data & profiles", icon=":material/database:", default=True),
+        st.Page("views/audit.py", title="Audit", icon=":material/search:"),
+        st.Page("views/plan.py", title="Plan", icon=":material/tune:"),
+        st.Page("views/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    ]
+)
 
 with widgets.guard():
     if processes.maybe_start_first_profile():

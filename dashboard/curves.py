@@ -24,14 +24,14 @@ X_AXES = {
 }
 BUCKETS = 800  # per trace: at most 2 x BUCKETS points reach the browser, whatever the run's length
 # Tableau 10: distinct on white, readable as thin lines
-PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-           "#9c755f", "#bab0ac")
+PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac")
 
 
 @dataclass
 class Series:
     """One run as every chart draws it: its name and colour, per-step metrics, evaluations, and the plan's
     forecast of its wasted-rollout fraction (None when the run has no plan)."""
+
     name: str
     color: str = PALETTE[0]
     metrics: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -79,13 +79,20 @@ def planned_of(run: dict) -> dict | None:
         return None
     phases = run_fc.get("phases") or []
     sgpo = run.get("strategy") == "sgpo"
-    return {"behaviour": behaviour, "wasted": side.get("forecast_wasted_fraction"),
-            "first_phase_informative": (phases[0].get("forecast_informative_fraction") if sgpo and phases
-                                        else side.get("forecast_informative_fraction")),
-            "flops_per_informative_rollout": side.get("flops_per_informative_rollout"), "steps": side.get("steps"),
-            "profile_share": side_of.get("flops_profile_share") if sgpo else None,
-            "reduction_factor": side_of.get("reduction_factor") if sgpo else None,
-            "verdict": side_of.get("verdict") if sgpo else None}
+    return {
+        "behaviour": behaviour,
+        "wasted": side.get("forecast_wasted_fraction"),
+        "first_phase_informative": (
+            phases[0].get("forecast_informative_fraction")
+            if sgpo and phases
+            else side.get("forecast_informative_fraction")
+        ),
+        "flops_per_informative_rollout": side.get("flops_per_informative_rollout"),
+        "steps": side.get("steps"),
+        "profile_share": side_of.get("flops_profile_share") if sgpo else None,
+        "reduction_factor": side_of.get("reduction_factor") if sgpo else None,
+        "verdict": side_of.get("verdict") if sgpo else None,
+    }
 
 
 def forecast_of(run: dict) -> float | None:
@@ -183,8 +190,11 @@ def curve(x, y, weight: float = 0.0, buckets: int = BUCKETS) -> dict:
     raw = np.asarray(y, dtype=float)
     smoothed = smooth(raw, weight) if weight > 0 else None
     keep = minmax_indices(raw, buckets)
-    return {"x": np.asarray(x, dtype=float)[keep].astype(np.float32), "raw": raw[keep].astype(np.float32),
-            "smooth": None if smoothed is None else smoothed[keep].astype(np.float32)}
+    return {
+        "x": np.asarray(x, dtype=float)[keep].astype(np.float32),
+        "raw": raw[keep].astype(np.float32),
+        "smooth": None if smoothed is None else smoothed[keep].astype(np.float32),
+    }
 
 
 def phase_marks(metrics: pd.DataFrame, x: np.ndarray) -> list[tuple[float, int]]:

@@ -25,8 +25,9 @@ TRIVIAL, UNSOLVED = "trivial", "unsolved"
 def bands(queries: pd.DataFrame) -> pd.Series:
     """Each query's band from the plan's `decision` and `group_size` columns."""
     g = queries["group_size"].fillna(0).astype(int).astype(str)
-    band = np.where(queries["decision"] == "trivial", TRIVIAL,
-                    np.where(queries["decision"] == "learnable", "G=" + g, UNSOLVED))
+    band = np.where(
+        queries["decision"] == "trivial", TRIVIAL, np.where(queries["decision"] == "learnable", "G=" + g, UNSOLVED)
+    )
     return pd.Series(band, index=queries.index)
 
 
@@ -64,12 +65,16 @@ def drift(both: pd.DataFrame, by) -> pd.DataFrame:
     """Per group (task, difficulty, or both): queries, mean p_hat before and after, the mean change, and
     how many rose or fell by at least half (p_hat is a rate, so half is a large move)."""
     grouped = both.groupby(by, sort=True)
-    return pd.DataFrame({
-        "queries": grouped.size(), "p_hat_before": grouped["p_hat_before"].mean(),
-        "p_hat_after": grouped["p_hat_after"].mean(), "change": grouped["change"].mean(),
-        "learned": grouped["change"].apply(lambda c: int((c >= 0.5).sum())),
-        "forgotten": grouped["change"].apply(lambda c: int((c <= -0.5).sum())),
-    })
+    return pd.DataFrame(
+        {
+            "queries": grouped.size(),
+            "p_hat_before": grouped["p_hat_before"].mean(),
+            "p_hat_after": grouped["p_hat_after"].mean(),
+            "change": grouped["change"].mean(),
+            "learned": grouped["change"].apply(lambda c: int((c >= 0.5).sum())),
+            "forgotten": grouped["change"].apply(lambda c: int((c <= -0.5).sum())),
+        }
+    )
 
 
 def moved(both: pd.DataFrame, min_change: float, up: bool = True) -> pd.DataFrame:
@@ -88,18 +93,30 @@ def summary(both: pd.DataFrame, counts: pd.DataFrame) -> list[tuple[str, str, st
     n = len(both)
     stayed = sum(counts.at[b, b] for b in counts.index) if n else 0
     before, after = (both["p_hat_before"].mean(), both["p_hat_after"].mean()) if n else (None, None)
-    return [("audit_shared", "queries in both", units.count(n), None),
-            ("audit_mean", "mean p_hat after", units.number(after, 3),
-             None if not n else f"{after - before:+.3f} from {units.number(before, 3)}"),
-            ("audit_moved", "changed band", units.percent(1 - stayed / n) if n else "n/a", None),
-            ("audit_n_learned", "p_hat up by 0.5 or more", units.count(int((both["change"] >= 0.5).sum())), None),
-            ("audit_n_forgotten", "p_hat down by 0.5 or more", units.count(int((both["change"] <= -0.5).sum())), None)]
+    return [
+        ("audit_shared", "queries in both", units.count(n), None),
+        (
+            "audit_mean",
+            "mean p_hat after",
+            units.number(after, 3),
+            None if not n else f"{after - before:+.3f} from {units.number(before, 3)}",
+        ),
+        ("audit_moved", "changed band", units.percent(1 - stayed / n) if n else "n/a", None),
+        ("audit_n_learned", "p_hat up by 0.5 or more", units.count(int((both["change"] >= 0.5).sum())), None),
+        ("audit_n_forgotten", "p_hat down by 0.5 or more", units.count(int((both["change"] <= -0.5).sum())), None),
+    ]
 
 
 def human(table: pd.DataFrame) -> pd.DataFrame:
     """A drift table as shown: counts with separators, p_hat at three decimals, the change signed."""
-    return pd.DataFrame({
-        "queries": table["queries"].map(units.count), "p_hat before": table["p_hat_before"].map("{:.3f}".format),
-        "p_hat after": table["p_hat_after"].map("{:.3f}".format), "change": table["change"].map("{:+.3f}".format),
-        "learned": table["learned"].map(units.count), "forgotten": table["forgotten"].map(units.count)},
-        index=table.index)
+    return pd.DataFrame(
+        {
+            "queries": table["queries"].map(units.count),
+            "p_hat before": table["p_hat_before"].map("{:.3f}".format),
+            "p_hat after": table["p_hat_after"].map("{:.3f}".format),
+            "change": table["change"].map("{:+.3f}".format),
+            "learned": table["learned"].map(units.count),
+            "forgotten": table["forgotten"].map(units.count),
+        },
+        index=table.index,
+    )

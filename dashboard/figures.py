@@ -13,14 +13,19 @@ import plotly.graph_objects as go
 
 from sgpo.vocab import DECISIONS
 
-COLORS = {"trivial": "#9aa5b1", "learnable": "#2e86de", "unsolved_kept": "#e67e22",
-          "unsolved_dropped": "#d9d9d9"}
+COLORS = {"trivial": "#9aa5b1", "learnable": "#2e86de", "unsolved_kept": "#e67e22", "unsolved_dropped": "#d9d9d9"}
 MAX_BARS = 50
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 320) -> go.Figure:
-    fig.update_layout(title=title, xaxis_title=x, yaxis_title=y, height=height,
-                      margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25))
+    fig.update_layout(
+        title=title,
+        xaxis_title=x,
+        yaxis_title=y,
+        height=height,
+        margin=dict(l=10, r=10, t=40, b=10),
+        legend=dict(orientation="h", y=-0.25),
+    )
     return fig
 
 
@@ -71,10 +76,20 @@ def difficulty_heatmap(frame: pd.DataFrame) -> go.Figure:
         return _empty(title, "no profiled queries yet")
     mean, count = task_difficulty_grid(frame, "p_hat")
     z = mean.to_numpy()
-    return _grid_figure(title, mean, go.Heatmap(
-        z=z, zmin=0, zmax=1, colorscale="Viridis", customdata=count.to_numpy(),
-        text=np.where(np.isnan(z), "", np.round(z, 2).astype(str)), colorbar=dict(title="p_hat"),
-        hovertemplate="task %{y}, difficulty %{x}<br>mean p_hat %{z:.3f}<br>%{customdata} queries<extra></extra>"))
+    return _grid_figure(
+        title,
+        mean,
+        go.Heatmap(
+            z=z,
+            zmin=0,
+            zmax=1,
+            colorscale="Viridis",
+            customdata=count.to_numpy(),
+            text=np.where(np.isnan(z), "", np.round(z, 2).astype(str)),
+            colorbar=dict(title="p_hat"),
+            hovertemplate="task %{y}, difficulty %{x}<br>mean p_hat %{z:.3f}<br>%{customdata} queries<extra></extra>",
+        ),
+    )
 
 
 def task_difficulty_grid(frame: pd.DataFrame, column: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -105,15 +120,22 @@ def phase_timeline(phases: list[dict]) -> go.Figure:
         n = ph.get("count") or 0
         width = float(ph.get("rollouts") or n * (g or 1))
         label = f"phase {ph.get('phase', i)}: G={g if g else 'mixed'}, {n:,} queries"
-        fig.add_bar(y=["curriculum"], x=[width], base=[start], orientation="h", name=label,
-                    marker_color=palette[i % len(palette)], text=[label], textposition="inside",
-                    insidetextanchor="middle", hovertemplate=f"{label}<br>{width:,.0f} rollouts<extra></extra>")
+        fig.add_bar(
+            y=["curriculum"],
+            x=[width],
+            base=[start],
+            orientation="h",
+            name=label,
+            marker_color=palette[i % len(palette)],
+            text=[label],
+            textposition="inside",
+            insidetextanchor="middle",
+            hovertemplate=f"{label}<br>{width:,.0f} rollouts<extra></extra>",
+        )
         start += width
     fig.update_layout(barmode="overlay", showlegend=False)
     fig.update_yaxes(visible=False)
     return _layout(fig, title, "rollouts", "", height=160)
-
-
 
 
 # before against after (dashboard/drift.py) ---------------------------------------------------------------
@@ -126,10 +148,21 @@ def transition_heatmap(counts: pd.DataFrame) -> go.Figure:
     n = counts.to_numpy()
     share = n / np.maximum(n.sum(axis=1, keepdims=True), 1)
     text = [[f"{c:,}<br>{s:.0%}" if c else "" for c, s in zip(rc, rs)] for rc, rs in zip(n, share)]
-    fig = go.Figure(go.Heatmap(
-        z=share, x=list(counts.columns), y=list(counts.index), zmin=0, zmax=1, colorscale="Blues", text=text,
-        texttemplate="%{text}", customdata=n, colorbar=dict(title="share of row", tickformat=".0%"),
-        hovertemplate="before %{y} → after %{x}<br>%{customdata:,} queries (%{z:.1%} of the row)<extra></extra>"))
+    fig = go.Figure(
+        go.Heatmap(
+            z=share,
+            x=list(counts.columns),
+            y=list(counts.index),
+            zmin=0,
+            zmax=1,
+            colorscale="Blues",
+            text=text,
+            texttemplate="%{text}",
+            customdata=n,
+            colorbar=dict(title="share of row", tickformat=".0%"),
+            hovertemplate="before %{y} → after %{x}<br>%{customdata:,} queries (%{z:.1%} of the row)<extra></extra>",
+        )
+    )
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category")
     return _layout(fig, title, "band after", "band before", height=140 + 48 * len(counts))
@@ -148,16 +181,26 @@ def p_hat_overlay(both: pd.DataFrame) -> go.Figure:
 
         def at(x):
             return (edges[np.clip(np.digitize(x, edges) - 1, 0, MAX_BARS - 1)] + 0.5 / MAX_BARS).round(6)
+
         width = 1 / MAX_BARS
     else:
+
         def at(x):
             return np.round(x, 6)
+
         width = np.diff(values).min() * 0.9 if len(values) > 1 else 0.05
     fig = go.Figure()
     for side, color in (("before", "#9aa5b1"), ("after", "#2e86de")):
         counts = pd.Series(at(both[f"p_hat_{side}"].to_numpy(float))).value_counts().sort_index()
-        fig.add_bar(x=counts.index.to_numpy(), y=counts.to_numpy(), name=side, marker_color=color, width=width,
-                    opacity=0.6, hovertemplate=f"{side}: p_hat %{{x:.3f}}<br>%{{y:,}} queries<extra></extra>")
+        fig.add_bar(
+            x=counts.index.to_numpy(),
+            y=counts.to_numpy(),
+            name=side,
+            marker_color=color,
+            width=width,
+            opacity=0.6,
+            hovertemplate=f"{side}: p_hat %{{x:.3f}}<br>%{{y:,}} queries<extra></extra>",
+        )
     return _p_hat_bars(fig, title, "overlay")
 
 
@@ -168,7 +211,18 @@ def drift_heatmap(both: pd.DataFrame) -> go.Figure:
         return _empty(title, "no queries in both profiles")
     mean, count = task_difficulty_grid(both, "change")
     z = mean.to_numpy()
-    return _grid_figure(title, mean, go.Heatmap(
-        z=z, zmin=-1, zmax=1, zmid=0, colorscale="RdBu", customdata=count.to_numpy(), colorbar=dict(title="Δ p_hat"),
-        text=np.where(np.isnan(z), "", np.char.mod("%+.2f", np.nan_to_num(z))),
-        hovertemplate="task %{y}, difficulty %{x}<br>mean change %{z:+.3f}<br>%{customdata:,} queries<extra></extra>"))
+    return _grid_figure(
+        title,
+        mean,
+        go.Heatmap(
+            z=z,
+            zmin=-1,
+            zmax=1,
+            zmid=0,
+            colorscale="RdBu",
+            customdata=count.to_numpy(),
+            colorbar=dict(title="Δ p_hat"),
+            text=np.where(np.isnan(z), "", np.char.mod("%+.2f", np.nan_to_num(z))),
+            hovertemplate="task %{y}, difficulty %{x}<br>mean change %{z:+.3f}<br>%{customdata:,} queries<extra></extra>",
+        ),
+    )

@@ -38,8 +38,11 @@ def checkpoint_profile(run: dict, step: int, base: dict | None) -> tuple[str, li
     dataset = cfg.get("dataset")
     if base:
         dataset = base.get("dataset_spec") or dataset
-        knobs = {k: base[k] for k in ("samples", "temperature", "max_new_tokens", "backend", "seed")
-                 if base.get(k) is not None}
+        knobs = {
+            k: base[k]
+            for k in ("samples", "temperature", "max_new_tokens", "backend", "seed")
+            if base.get(k) is not None
+        }
         if base.get("query_limit"):
             knobs["limit"] = base["query_limit"]
     if not dataset:
@@ -88,8 +91,14 @@ def launch(kind: str, name: str, argv: list[str]) -> Job:
         logs.mkdir(parents=True, exist_ok=True)
         log = logs / f"{kind}-{name}-{time.strftime('%Y%m%d-%H%M%S')}.log"
         with log.open("wb") as fh:
-            proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            proc = subprocess.Popen(
+                argv,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
     except OSError as exc:
         raise StoreError(f"cannot start `{cli_line(argv)}`: {exc}") from None
     job = Job(kind, name, argv, log, proc)
@@ -101,7 +110,7 @@ def jobs(kind: str | None = None, name: str | None = None) -> list[Job]:
     """Jobs started by this server, newest first; polling them here reaps the finished ones."""
     out = [j for j in reversed(_JOBS) if (kind is None or j.kind == kind) and (name is None or j.name == name)]
     for j in out:
-        j.returncode
+        j.proc.poll()
     return out
 
 

@@ -16,8 +16,11 @@ from dashboard import curves
 from dashboard.analysis import accuracy_by_difficulty
 from dashboard.curves import Series
 
-FLOPS_BUCKETS = [("flops_profile", "profiling", "#8e44ad", "dot"), ("flops_rollout", "rollouts", "#2e86de", "dash"),
-                 ("flops_train", "training", "#27ae60", "solid")]
+FLOPS_BUCKETS = [
+    ("flops_profile", "profiling", "#8e44ad", "dot"),
+    ("flops_rollout", "rollouts", "#2e86de", "dash"),
+    ("flops_train", "training", "#27ae60", "solid"),
+]
 MAX_PHASE_LABELS = 8  # beyond this many phase changes the lines stay, their labels would overlap
 X_HOVER = {"step": "step %{x:,.0f}", "FLOPs": "%{x:.3s}FLOP", "tokens": "%{x:.3s} tokens", "wall time": "%{x:.3g} "}
 RAW_OPACITY = 0.25
@@ -45,8 +48,14 @@ class Axis:
         self.key = key if key in curves.X_AXES else "step"
         self.title, self.scale, unit = curves.X_AXES[self.key], 1.0, ""
         if self.key == "wall time":
-            longest = max([float(np.nanmax(x)) for x in (curves.x_values(s.metrics, self.key) for s in runs)
-                           if x is not None and len(x)] or [0.0])
+            longest = max(
+                [
+                    float(np.nanmax(x))
+                    for x in (curves.x_values(s.metrics, self.key) for s in runs)
+                    if x is not None and len(x)
+                ]
+                or [0.0]
+            )
             unit, self.scale = curves.wall_unit(longest)
             self.title = f"wall time ({unit})"
         self.hover = X_HOVER[self.key] + unit
@@ -63,12 +72,17 @@ class Axis:
         fig.update_xaxes(title_text=self.title, **({"tickformat": "~s"} if self.key in ("FLOPs", "tokens") else {}))
 
 
-def _layout(fig: go.Figure, title: str, axis: Axis, y_title: str, y_format: str | None = None,
-            height: int = 340, note: str = "") -> go.Figure:
+def _layout(
+    fig: go.Figure, title: str, axis: Axis, y_title: str, y_format: str | None = None, height: int = 340, note: str = ""
+) -> go.Figure:
     """Title (with `note`, what the line styles mean, as its subtitle), axis titles with units, legend below."""
-    fig.update_layout(title=dict(text=title, subtitle=dict(text=note)), height=height + (16 if note else 0),
-                      margin=dict(l=10, r=10, t=56 if note else 40, b=10), legend=dict(orientation="h", y=-0.3),
-                      hovermode="closest")
+    fig.update_layout(
+        title=dict(text=title, subtitle=dict(text=note)),
+        height=height + (16 if note else 0),
+        margin=dict(l=10, r=10, t=56 if note else 40, b=10),
+        legend=dict(orientation="h", y=-0.3),
+        hovermode="closest",
+    )
     axis.style(fig)
     fig.update_yaxes(title_text=y_title, **({"tickformat": y_format} if y_format else {}))
     return fig
@@ -85,25 +99,76 @@ def _marks(fig: go.Figure, runs: list[Series], axis: Axis, forecasts: bool = Fal
         if x is not None:
             marks += [(xm, phase, s) for xm, phase in curves.phase_marks(s.metrics, x)]
     for xm, phase, s in marks:
-        shapes.append(dict(type="line", xref="x", yref="paper", x0=xm, x1=xm, y0=0, y1=1,
-                           line=dict(color=s.color, dash="dot", width=1)))
+        shapes.append(
+            dict(
+                type="line",
+                xref="x",
+                yref="paper",
+                x0=xm,
+                x1=xm,
+                y0=0,
+                y1=1,
+                line=dict(color=s.color, dash="dot", width=1),
+            )
+        )
         if len(marks) <= MAX_PHASE_LABELS:
-            notes.append(dict(x=xm, y=1, xref="x", yref="paper", text=f"phase {phase}", showarrow=False,
-                              xanchor="left", yanchor="top", font=dict(size=10, color=s.color)))
+            notes.append(
+                dict(
+                    x=xm,
+                    y=1,
+                    xref="x",
+                    yref="paper",
+                    text=f"phase {phase}",
+                    showarrow=False,
+                    xanchor="left",
+                    yanchor="top",
+                    font=dict(size=10, color=s.color),
+                )
+            )
     for s in runs if forecasts else []:
         if s.forecast is not None:
-            shapes.append(dict(type="line", xref="paper", yref="y", x0=0, x1=1, y0=s.forecast, y1=s.forecast,
-                               line=dict(color=s.color, dash="dash", width=1.5)))
+            shapes.append(
+                dict(
+                    type="line",
+                    xref="paper",
+                    yref="y",
+                    x0=0,
+                    x1=1,
+                    y0=s.forecast,
+                    y1=s.forecast,
+                    line=dict(color=s.color, dash="dash", width=1.5),
+                )
+            )
             label = "plan forecast" if len(runs) == 1 else f"{s.name} forecast"
-            notes.append(dict(x=1, y=s.forecast, xref="paper", yref="y", text=f"{label} {s.forecast:.1%}",
-                              showarrow=False, xanchor="right", yanchor="bottom", font=dict(size=10, color=s.color)))
+            notes.append(
+                dict(
+                    x=1,
+                    y=s.forecast,
+                    xref="paper",
+                    yref="y",
+                    text=f"{label} {s.forecast:.1%}",
+                    showarrow=False,
+                    xanchor="right",
+                    yanchor="bottom",
+                    font=dict(size=10, color=s.color),
+                )
+            )
     if shapes:
         fig.update_layout(shapes=list(fig.layout.shapes) + shapes, annotations=list(fig.layout.annotations) + notes)
     return fig
 
 
-def _lines(runs, axis_key: str, weight: float, columns: list[tuple], title: str, y_title: str,
-           y_hover: str, y_format: str | None = None, forecasts: bool = False) -> go.Figure:
+def _lines(
+    runs,
+    axis_key: str,
+    weight: float,
+    columns: list[tuple],
+    title: str,
+    y_title: str,
+    y_hover: str,
+    y_format: str | None = None,
+    forecasts: bool = False,
+) -> go.Figure:
     """One colour per run; the first column (metric, label) smoothed, raw points faint behind it; the others
     (metric, label[, dash]) dashed as logged (run totals and fractions so far are smooth already)."""
     columns = [(c[0], c[1], c[2] if len(c) > 2 else "solid" if j == 0 else "dash") for j, c in enumerate(columns)]
@@ -124,42 +189,82 @@ def _lines(runs, axis_key: str, weight: float, columns: list[tuple], title: str,
             hover = f"{s.name} · {label}<br>{axis.hover}<br>{y_hover}<extra></extra>"
             common = dict(mode="lines", legendgroup=s.name, hovertemplate=hover)
             if j == 0 and c["smooth"] is not None:
-                traces.append(go.Scatter(x=c["x"], y=c["raw"], name=f"{name} (raw)", showlegend=False,
-                                         opacity=RAW_OPACITY, line=dict(color=s.color, width=1), hoverinfo="skip",
-                                         mode="lines", legendgroup=s.name))
-                traces.append(go.Scatter(x=c["x"], y=c["smooth"], name=name, line=dict(color=s.color, width=2),
-                                         **common))
+                traces.append(
+                    go.Scatter(
+                        x=c["x"],
+                        y=c["raw"],
+                        name=f"{name} (raw)",
+                        showlegend=False,
+                        opacity=RAW_OPACITY,
+                        line=dict(color=s.color, width=1),
+                        hoverinfo="skip",
+                        mode="lines",
+                        legendgroup=s.name,
+                    )
+                )
+                traces.append(
+                    go.Scatter(x=c["x"], y=c["smooth"], name=name, line=dict(color=s.color, width=2), **common)
+                )
             else:
-                traces.append(go.Scatter(x=c["x"], y=c["raw"], name=name, showlegend=single or j == 0,
-                                         line=dict(color=s.color, width=1.5 if j == 0 else 1.2, dash=dash),
-                                         **common))
+                traces.append(
+                    go.Scatter(
+                        x=c["x"],
+                        y=c["raw"],
+                        name=name,
+                        showlegend=single or j == 0,
+                        line=dict(color=s.color, width=1.5 if j == 0 else 1.2, dash=dash),
+                        **common,
+                    )
+                )
     if not traces:
-        return _empty(title, "waiting for the first step" if all(s.metrics.empty for s in runs)
-                      else f"nothing logged on this x-axis ({axis.key})")
-    styles = (["faint: raw values"] if weight > 0 else []) + \
-        ([f"{DASH_WORDS[dash]}: {label}" for _, label, dash in columns[1:]] if not single else []) + \
-        (["straight dashed: plan forecast"] if forecasts and any(s.forecast is not None for s in runs) else [])
+        return _empty(
+            title,
+            "waiting for the first step"
+            if all(s.metrics.empty for s in runs)
+            else f"nothing logged on this x-axis ({axis.key})",
+        )
+    styles = (
+        (["faint: raw values"] if weight > 0 else [])
+        + ([f"{DASH_WORDS[dash]}: {label}" for _, label, dash in columns[1:]] if not single else [])
+        + (["straight dashed: plan forecast"] if forecasts and any(s.forecast is not None for s in runs) else [])
+    )
     fig = go.Figure(data=traces)
     return _marks(_layout(fig, title, axis, y_title, y_format, note=" · ".join(styles)), runs, axis, forecasts)
 
 
 def reward_figure(runs, axis: str = "step", smooth: float = 0.0) -> go.Figure:
-    return _lines(runs, axis, smooth, [("reward_mean", "mean reward")], "reward", "mean reward per rollout",
-                  "reward %{y:.3f}")
+    return _lines(
+        runs, axis, smooth, [("reward_mean", "mean reward")], "reward", "mean reward per rollout", "reward %{y:.3f}"
+    )
 
 
 def wasted_figure(runs, axis: str = "step", smooth: float = 0.0) -> go.Figure:
     """Share of rollouts in zero-advantage groups: each step's own (smoothed), the run's so far (dashed),
     and the plan's forecast for runs that stored one (a dashed horizontal line)."""
-    fig = _lines(runs, axis, smooth, [("step_wasted_fraction", "this step"), ("run_wasted_fraction", "run so far")],
-                 "wasted-rollout fraction", "wasted rollouts (%)", "%{y:.1%} wasted",
-                 y_format=".0%", forecasts=True)
+    fig = _lines(
+        runs,
+        axis,
+        smooth,
+        [("step_wasted_fraction", "this step"), ("run_wasted_fraction", "run so far")],
+        "wasted-rollout fraction",
+        "wasted rollouts (%)",
+        "%{y:.1%} wasted",
+        y_format=".0%",
+        forecasts=True,
+    )
     return fig.update_yaxes(range=[0, 1.02]) if fig.data else fig
 
 
 def informative_figure(runs, axis: str = "step", smooth: float = 0.0) -> go.Figure:
-    return _lines(runs, axis, smooth, [("informative_groups", "informative groups"), ("groups", "all groups")],
-                  "informative groups per step", "groups per step", "%{y:,.0f} groups")
+    return _lines(
+        runs,
+        axis,
+        smooth,
+        [("informative_groups", "informative groups"), ("groups", "all groups")],
+        "informative groups per step",
+        "groups per step",
+        "%{y:,.0f} groups",
+    )
 
 
 def flops_figure(runs, axis: str = "step") -> go.Figure:
@@ -168,8 +273,16 @@ def flops_figure(runs, axis: str = "step") -> go.Figure:
     runs = as_series(runs)
     title = "cumulative compute by bucket"
     if len(runs) > 1:
-        return _lines(runs, axis, 0.0, [(c, n, dash) for c, n, _, dash in FLOPS_BUCKETS[::-1]], title,
-                      "cumulative compute (FLOP)", "%{y:.3s}FLOP", "~s")
+        return _lines(
+            runs,
+            axis,
+            0.0,
+            [(c, n, dash) for c, n, _, dash in FLOPS_BUCKETS[::-1]],
+            title,
+            "cumulative compute (FLOP)",
+            "%{y:.3s}FLOP",
+            "~s",
+        )
     s, ax = runs[0], Axis(axis, runs)
     x = ax.of(s)
     present = [b for b in FLOPS_BUCKETS if b[0] in s.metrics]
@@ -178,9 +291,15 @@ def flops_figure(runs, axis: str = "step") -> go.Figure:
     fig = go.Figure()
     keep = curves.minmax_indices(x)  # x is monotone: this keeps evenly spaced rows, the same for every bucket
     for col, name, color, _ in present:
-        fig.add_scatter(x=x[keep], y=s.metrics[col].to_numpy(dtype=float)[keep], mode="lines", name=name,
-                        stackgroup="flops", line_color=color,
-                        hovertemplate=f"{name}<br>{ax.hover}<br>%{{y:.3s}}FLOP<extra></extra>")
+        fig.add_scatter(
+            x=x[keep],
+            y=s.metrics[col].to_numpy(dtype=float)[keep],
+            mode="lines",
+            name=name,
+            stackgroup="flops",
+            line_color=color,
+            hovertemplate=f"{name}<br>{ax.hover}<br>%{{y:.3s}}FLOP<extra></extra>",
+        )
     return _marks(_layout(fig, title, ax, "cumulative compute (FLOP)", "~s"), runs, ax)
 
 
@@ -198,13 +317,22 @@ def accuracy_figure(runs, axis: str = "step") -> go.Figure:
         if len(runs) == 1:
             at = dict(zip(s.evals["step"], x))
             for level, part in accuracy_by_difficulty(s.evals).groupby("difficulty", sort=False):
-                fig.add_scatter(x=part["step"].map(at), y=part["accuracy"], mode="lines+markers" if len(part) <= 60
-                                else "lines", name=f"difficulty {level}",
-                                hovertemplate=f"difficulty {level}<br>{ax.hover}<br>%{{y:.1%}}<extra></extra>")
-        fig.add_scatter(x=x, y=s.evals["accuracy"], mode="lines+markers" if len(x) <= 60 else "lines",
-                        name="overall" if len(runs) == 1 else s.name,
-                        line=dict(color=s.color, dash="dash" if len(runs) == 1 else "solid"), legendgroup=s.name,
-                        hovertemplate=f"{s.name}<br>{ax.hover}<br>accuracy %{{y:.1%}}<extra></extra>")
+                fig.add_scatter(
+                    x=part["step"].map(at),
+                    y=part["accuracy"],
+                    mode="lines+markers" if len(part) <= 60 else "lines",
+                    name=f"difficulty {level}",
+                    hovertemplate=f"difficulty {level}<br>{ax.hover}<br>%{{y:.1%}}<extra></extra>",
+                )
+        fig.add_scatter(
+            x=x,
+            y=s.evals["accuracy"],
+            mode="lines+markers" if len(x) <= 60 else "lines",
+            name="overall" if len(runs) == 1 else s.name,
+            line=dict(color=s.color, dash="dash" if len(runs) == 1 else "solid"),
+            legendgroup=s.name,
+            hovertemplate=f"{s.name}<br>{ax.hover}<br>accuracy %{{y:.1%}}<extra></extra>",
+        )
     if not fig.data:
         return _empty(title, "no evaluation yet")
     fig.update_yaxes(range=[0, 1.02])

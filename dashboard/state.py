@@ -78,8 +78,11 @@ def audit_frame(profile: dict) -> pd.DataFrame:
 
 def same_data(profile: dict) -> list[dict]:
     """The other profiles of the same dataset (same content hash), oldest first: what it can be compared with."""
-    return [p for p in profile_options() if p["id"] != profile["id"] and p.get("dataset_hash")
-            and p.get("dataset_hash") == profile.get("dataset_hash")]
+    return [
+        p
+        for p in profile_options()
+        if p["id"] != profile["id"] and p.get("dataset_hash") and p.get("dataset_hash") == profile.get("dataset_hash")
+    ]
 
 
 def trained_from(profile: dict) -> str | None:
@@ -117,8 +120,12 @@ def make_plan(frame: pd.DataFrame, profile: dict, knobs: dict | None = None):
     """The plan for a profile at the given (or current) knobs; ConfigError if the knobs disagree."""
     from sgpo.plan import make_plan as plan_for
 
-    return plan_for(frame, plan_config(knobs), n_params=profile.get("n_params") or None,
-                    flops_profile=float(profile.get("flops") or 0.0))
+    return plan_for(
+        frame,
+        plan_config(knobs),
+        n_params=profile.get("n_params") or None,
+        flops_profile=float(profile.get("flops") or 0.0),
+    )
 
 
 def plan_cli_line(profile: dict, knobs: dict) -> str:
@@ -133,8 +140,13 @@ def plan_names() -> set[str]:
 def save_plan(name: str, profile: dict, knobs: dict, summary: dict) -> int:
     name = check_name(name, "plan", "plan name")
     with store() as s:
-        return s.save_plan(name=name, profile_id=profile["id"], config=plan_config(knobs).to_dict(),
-                           counts=summary["counts"], forecast=summary["forecast"])
+        return s.save_plan(
+            name=name,
+            profile_id=profile["id"],
+            config=plan_config(knobs).to_dict(),
+            counts=summary["counts"],
+            forecast=summary["forecast"],
+        )
 
 
 def unique_name(prefix: str, taken: set[str]) -> str:
@@ -182,8 +194,9 @@ def runs_table(rows: list[dict]) -> pd.DataFrame:
     frame = frame[[c for c in cols if c in frame]]
     if "pid" in frame:  # a process id is a label, not a quantity
         frame["pid"] = frame["pid"].map(lambda p: "" if pd.isna(p) else str(int(p)))
-    return frame.assign(updated=pd.to_datetime(pd.Series([r.get("updated") for r in rows]), unit="s")
-                        .dt.strftime("%H:%M:%S").to_numpy())
+    return frame.assign(
+        updated=pd.to_datetime(pd.Series([r.get("updated") for r in rows]), unit="s").dt.strftime("%H:%M:%S").to_numpy()
+    )
 
 
 @st.cache_resource(show_spinner=False)
@@ -221,8 +234,12 @@ def run_details(db: str, run_id: int, created: float) -> dict:
 
     with store() as s:
         run = s.find_run(run_id)
-    return {"config": run.get("config") or {}, "forecast": forecast_of(run), "planned": planned_of(run),
-            "strategy": run.get("strategy")}
+    return {
+        "config": run.get("config") or {},
+        "forecast": forecast_of(run),
+        "planned": planned_of(run),
+        "strategy": run.get("strategy"),
+    }
 
 
 def details(rows: list[dict]) -> dict[str, dict]:
@@ -240,8 +257,16 @@ def run_series(rows: list[dict]) -> list:
     with store() as s:
         for r in rows:
             details = run_details(str(db_path()), r["id"], r.get("created") or 0.0)
-            out.append(Series(r["name"], colors[r["name"]], run_metrics(s, r), runs.evals(r["id"], s),
-                              details["forecast"], details["planned"]))
+            out.append(
+                Series(
+                    r["name"],
+                    colors[r["name"]],
+                    run_metrics(s, r),
+                    runs.evals(r["id"], s),
+                    details["forecast"],
+                    details["planned"],
+                )
+            )
     return out
 
 
@@ -258,11 +283,14 @@ def run_numbers(run: dict) -> list[tuple[str, str, str]]:
     with store() as s:
         m = run_metrics(s, run)
     last = m.iloc[-1] if len(m) else pd.Series(dtype=object)
-    return [("run_status", "status", run["status"]), ("run_step", "step", units.count(run.get("step") or 0)),
-            ("run_strategy", "strategy", str(run.get("strategy"))),
-            ("run_compute", "total compute", units.flops(last.get("flops_total"))),
-            ("run_wasted", "wasted so far", units.percent(last.get("run_wasted_fraction"))),
-            ("run_wall", "wall time", units.seconds(last.get("wall_seconds")))]
+    return [
+        ("run_status", "status", run["status"]),
+        ("run_step", "step", units.count(run.get("step") or 0)),
+        ("run_strategy", "strategy", str(run.get("strategy"))),
+        ("run_compute", "total compute", units.flops(last.get("flops_total"))),
+        ("run_wasted", "wasted so far", units.percent(last.get("run_wasted_fraction"))),
+        ("run_wall", "wall time", units.seconds(last.get("wall_seconds"))),
+    ]
 
 
 def checkpoint_steps(name: str) -> list[int]:
@@ -320,8 +348,15 @@ def accelerate_argv(cfg, name: str, processes: int) -> list[str]:
     """The same run as `accelerate launch` over `processes` GPUs (TRL engine): the multi-GPU config shipped in
     docs/accelerate/, every process running the same `sgpo train` (in the foreground: the launcher owns them)."""
     argv = train_argv(cfg, name)[1:-1]  # `-m sgpo train ... --db DB`, without the interpreter and --detach
-    return ["accelerate", "launch", "--config_file", "docs/accelerate/multi_gpu.yaml", "--num_processes",
-            str(processes), *argv]
+    return [
+        "accelerate",
+        "launch",
+        "--config_file",
+        "docs/accelerate/multi_gpu.yaml",
+        "--num_processes",
+        str(processes),
+        *argv,
+    ]
 
 
 def launch_run(cfg, name: str, taken: set[str]) -> dict:
@@ -350,8 +385,10 @@ def profile_checkpoint(name: str, step: int) -> dict:
     from dashboard import processes
 
     if step not in checkpoint_steps(name):
-        raise StoreError(f"the checkpoint of run {name!r} at step {step} is no longer on disk (only the latest are "
-                         f"kept): choose another")
+        raise StoreError(
+            f"the checkpoint of run {name!r} at step {step} is no longer on disk (only the latest are "
+            f"kept): choose another"
+        )
     with store() as s:
         run = s.find_run(name)
         base = s.find_profile(run["profile_id"]) if run.get("profile_id") else None

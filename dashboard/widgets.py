@@ -23,8 +23,7 @@ def guard(stop: bool = True):
         if stop:
             st.stop()
     except (sqlite3.Error, pd.errors.DatabaseError) as exc:
-        st.error(f"the store {state.db_path()} could not be read: {exc} (locked by another process or "
-                 f"not a database?)")
+        st.error(f"the store {state.db_path()} could not be read: {exc} (locked by another process or not a database?)")
         if stop:
             st.stop()
 
@@ -56,7 +55,11 @@ def start_with(key: str, value) -> None:
 
 # profile ---------------------------------------------------------------------------------------------
 def profile_label(p: dict) -> str:
-    done = "" if p["status"] == "done" else f" ({p['status']} {p.get('queries_done') or 0}/{p.get('queries_total') or '?'})"
+    done = (
+        ""
+        if p["status"] == "done"
+        else f" ({p['status']} {p.get('queries_done') or 0}/{p.get('queries_total') or '?'})"
+    )
     return f"{p['name']} · {p.get('dataset_spec')} · {p.get('model_spec')}{done}"
 
 
@@ -85,14 +88,18 @@ def selected_profile() -> dict:
     """The chosen profile row, re-read so its status and `updated` are current; stops the page if none."""
     pid = st.session_state.get("profile_id")
     if pid is None:
-        st.info("No profile yet. Start one on **Data & profiles** (the first start profiles builtin:train "
-                "with the starter policy by itself).")
+        st.info(
+            "No profile yet. Start one on **Data & profiles** (the first start profiles builtin:train "
+            "with the starter policy by itself)."
+        )
         st.stop()
     with guard(), state.store() as s:
         profile = s.find_profile(pid)
     if profile["status"] != "done":
-        st.warning(f"profile {profile['name']} is {profile['status']} ({profile.get('queries_done') or 0}/"
-                   f"{profile.get('queries_total') or '?'} queries): showing what is stored so far")
+        st.warning(
+            f"profile {profile['name']} is {profile['status']} ({profile.get('queries_done') or 0}/"
+            f"{profile.get('queries_total') or '?'} queries): showing what is stored so far"
+        )
     return profile
 
 
@@ -128,8 +135,14 @@ def knob_input(spec, key: str, where=st, *, sliders: bool = True, **kw):
         return where.selectbox(label, choices, index=choices.index(default) if default in choices else 0, **common)
     if spec.type == "bool":
         return where.toggle(label, value=bool(default), **common)
-    if sliders and spec.type in ("int", "float") and lo is not None and hi is not None and default is not None \
-            and hi - lo <= 1024:
+    if (
+        sliders
+        and spec.type in ("int", "float")
+        and lo is not None
+        and hi is not None
+        and default is not None
+        and hi - lo <= 1024
+    ):
         if spec.type == "int":
             return where.slider(label, int(lo) + spec.open_min, int(hi), int(default), step=1, **common)
         step = 10 ** math.floor(math.log10((hi - lo) / 100)) if hi > lo else 0.01
@@ -139,10 +152,15 @@ def knob_input(spec, key: str, where=st, *, sliders: bool = True, **kw):
         cast = int if spec.type == "int" else float
         small = cast is float and default is not None and 0 < abs(default) < 1e-2
         step = 1 if cast is int else 10 ** math.floor(math.log10(abs(default))) if small else None
-        return where.number_input(label, min_value=None if lo is None else cast(lo),
-                                  max_value=None if hi is None else cast(hi),
-                                  value=None if default is None else cast(default), step=step,
-                                  format="%.1e" if small else None, **common)
+        return where.number_input(
+            label,
+            min_value=None if lo is None else cast(lo),
+            max_value=None if hi is None else cast(hi),
+            value=None if default is None else cast(default),
+            step=step,
+            format="%.1e" if small else None,
+            **common,
+        )
     return where.text_input(label, value="" if default is None else str(default), **common) or None
 
 
@@ -164,9 +182,12 @@ RECENT_SECONDS = 600  # finished jobs stay listed this long
 
 def profile_progress(p: dict) -> None:
     done, total = p.get("queries_done") or 0, p.get("queries_total") or 0
-    st.progress(min(1.0, done / total) if total else 0.0,
-                text=f"profiling {p['name']}: {done:,}/{total:,} queries ({p['status']})" if total
-                else f"profiling {p['name']}: loading the dataset and model…")
+    st.progress(
+        min(1.0, done / total) if total else 0.0,
+        text=f"profiling {p['name']}: {done:,}/{total:,} queries ({p['status']})"
+        if total
+        else f"profiling {p['name']}: loading the dataset and model…",
+    )
 
 
 def job_line(job: processes.Job) -> None:

@@ -27,7 +27,7 @@ random stream, so a query's k-th sample depends on the batch it is drawn in.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -64,9 +64,15 @@ def settle_probability(successes, samples: int, max_samples: int, plan=None) -> 
     # All Gamma arguments are whole numbers here (prior a = b = 1), so log Gamma(k + 1) = log k!.
     log_fact = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, big_n + 2)))])
     f = n - s
-    log_pmf = (log_fact[m] - log_fact[x] - log_fact[m - x]  # log C(m, x)
-               + log_fact[s[:, None] + x] + log_fact[f[:, None] + m - x] - log_fact[big_n + 1]  # log B(1+s+x, 1+f+m-x)
-               - (log_fact[s] + log_fact[f] - log_fact[n + 1])[:, None])  # - log B(1+s, 1+f)
+    log_pmf = (
+        log_fact[m]
+        - log_fact[x]
+        - log_fact[m - x]  # log C(m, x)
+        + log_fact[s[:, None] + x]
+        + log_fact[f[:, None] + m - x]
+        - log_fact[big_n + 1]  # log B(1+s+x, 1+f+m-x)
+        - (log_fact[s] + log_fact[f] - log_fact[n + 1])[:, None]
+    )  # - log B(1+s, 1+f)
     same = buckets((s[:, None] + x) / big_n, plan) == buckets(s / n, plan)[:, None]
     return (np.exp(log_pmf) * same).sum(axis=1)
 
@@ -96,8 +102,9 @@ def round_seed(seed: int, k: int) -> int:
     return int(np.random.SeedSequence([seed, k]).generate_state(1)[0] % (2**31 - 1))
 
 
-def sample_in_rounds(generate: Callable, prompts: list[str], score: Callable, config, seed: int,
-                     plan=None) -> tuple[list, list[list[float]]]:
+def sample_in_rounds(
+    generate: Callable, prompts: list[str], score: Callable, config, seed: int, plan=None
+) -> tuple[list, list[list[float]]]:
     """Each prompt's Generation (every sample drawn, in the order drawn) and rewards.
 
     generate(prompts, n=, seed=) -> [Generation]; score(i, generation) -> rewards of prompt i's new

@@ -27,13 +27,32 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sgpo.data_read import (MAX_DATA_BYTES, MAX_FIELD_BYTES, MAX_ROW_BYTES, MAX_ROWS, Rows, read_csv, read_hub,
-                            read_jsonl, read_parquet, too_long)
+from sgpo.data_read import (
+    MAX_DATA_BYTES,
+    MAX_FIELD_BYTES,
+    MAX_ROW_BYTES,
+    MAX_ROWS,
+    Rows,
+    read_csv,
+    read_hub,
+    read_jsonl,
+    read_parquet,
+    too_long,
+)
 from sgpo.errors import DataError
 from sgpo.tasks import builtin
 
-__all__ = ["COLUMNS", "Dataset", "MAX_DATA_BYTES", "MAX_FIELD_BYTES", "MAX_ROW_BYTES", "MAX_ROWS", "SUFFIXES",
-           "check_spec", "load_dataset"]
+__all__ = [
+    "COLUMNS",
+    "Dataset",
+    "MAX_DATA_BYTES",
+    "MAX_FIELD_BYTES",
+    "MAX_ROW_BYTES",
+    "MAX_ROWS",
+    "SUFFIXES",
+    "check_spec",
+    "load_dataset",
+]
 
 PROMPT_FIELDS = ("prompt", "question", "problem", "query", "input", "instruction")
 ANSWER_FIELDS = ("answer", "solution", "target", "output", "label", "final_answer")
@@ -79,13 +98,16 @@ def check_spec(spec: str) -> str:
     absolute; `hf:REPO[:CONFIG][:SPLIT]` checked for syntax. DataError otherwise."""
     spec = spec.strip()
     if not spec:
-        raise DataError("dataset spec is empty: give builtin:NAME, a .jsonl/.csv/.parquet file or "
-                        "hf:REPO[:CONFIG][:SPLIT]")
+        raise DataError(
+            "dataset spec is empty: give builtin:NAME, a .jsonl/.csv/.parquet file or hf:REPO[:CONFIG][:SPLIT]"
+        )
     if spec.startswith("builtin:"):
         name = spec.split(":", 1)[1]
         if name not in builtin.builtin_names():
-            raise DataError(f"unknown built-in dataset {name!r}: choose one of "
-                            f"{', '.join('builtin:' + n for n in builtin.builtin_names())}")
+            raise DataError(
+                f"unknown built-in dataset {name!r}: choose one of "
+                f"{', '.join('builtin:' + n for n in builtin.builtin_names())}"
+            )
         return spec
     if spec.startswith("hf:"):
         if not re.fullmatch(r"hf:[\w.-]+(/[\w.-]+)?(:[\w.-]*)?(:[\w.-]+)?", spec):
@@ -93,22 +115,33 @@ def check_spec(spec: str) -> str:
         return spec
     path = Path(spec).expanduser()
     if not path.exists():
-        raise DataError(f"dataset file {path} does not exist: check the path (relative paths start at "
-                        f"{Path.cwd()}); a spec is builtin:NAME, a file, or hf:REPO[:CONFIG][:SPLIT]")
+        raise DataError(
+            f"dataset file {path} does not exist: check the path (relative paths start at "
+            f"{Path.cwd()}); a spec is builtin:NAME, a file, or hf:REPO[:CONFIG][:SPLIT]"
+        )
     if not path.is_file():
         raise DataError(f"dataset path {path} is not a file: give a .jsonl, .csv or .parquet file")
     if path.suffix.lower() not in SUFFIXES:
-        raise DataError(f"dataset file {path}: unknown format {path.suffix or '(no suffix)'!r}; "
-                        f"use one of {', '.join(SUFFIXES)}")
+        raise DataError(
+            f"dataset file {path}: unknown format {path.suffix or '(no suffix)'!r}; use one of {', '.join(SUFFIXES)}"
+        )
     size = path.stat().st_size
     if size > MAX_DATA_BYTES:
-        raise DataError(f"dataset file {path} is {size:,} bytes, over the {MAX_DATA_BYTES:,}-byte limit; "
-                        f"keep only the fields sgpo needs (prompt, answer, id) or take a subset")
+        raise DataError(
+            f"dataset file {path} is {size:,} bytes, over the {MAX_DATA_BYTES:,}-byte limit; "
+            f"keep only the fields sgpo needs (prompt, answer, id) or take a subset"
+        )
     return str(path.resolve())
 
 
-def load_dataset(spec: str, *, prompt_field: str | None = None, answer_field: str | None = None,
-                 id_field: str | None = None, reward: str | None = None) -> Dataset:
+def load_dataset(
+    spec: str,
+    *,
+    prompt_field: str | None = None,
+    answer_field: str | None = None,
+    id_field: str | None = None,
+    reward: str | None = None,
+) -> Dataset:
     """Read, validate and normalise a dataset; DataError naming file, line and field on bad input."""
     if reward not in (None, "exact", "math"):
         raise DataError(f"--reward must be 'exact' or 'math' (got {reward!r})")
@@ -119,8 +152,7 @@ def load_dataset(spec: str, *, prompt_field: str | None = None, answer_field: st
             rows = read_jsonl(path)
             if family:
                 read = rows.read
-                rows = replace(rows, read=lambda wanted: (
-                    (n, r) for n, r in read(wanted) if r.get("task") == family))
+                rows = replace(rows, read=lambda wanted: ((n, r) for n, r in read(wanted) if r.get("task") == family))
             return _normalise(spec, rows, "prompt", "answer", "id", reward or "exact")
         rows = read_hub(checked) if checked.startswith("hf:") else _read_file(Path(checked))
         if not rows.fields:
@@ -130,11 +162,13 @@ def load_dataset(spec: str, *, prompt_field: str | None = None, answer_field: st
         id_field = id_field or next((f for f in ID_FIELDS if f in rows.fields), None)
         return _normalise(spec, rows, prompt_field, answer_field, id_field, reward)
     except OSError as exc:
-        raise DataError(f"dataset {checked} could not be read ({exc.strerror or exc}); check that it is a readable "
-                        f"file") from None
+        raise DataError(
+            f"dataset {checked} could not be read ({exc.strerror or exc}); check that it is a readable file"
+        ) from None
     except RecursionError:
-        raise DataError(f"dataset {checked} is nested too deeply to read; a row is one record of text and "
-                        f"number fields") from None
+        raise DataError(
+            f"dataset {checked} is nested too deeply to read; a row is one record of text and number fields"
+        ) from None
 
 
 def _read_file(path: Path) -> Rows:
@@ -153,8 +187,9 @@ def _detect(rows: Rows, candidates: tuple[str, ...], role: str) -> str:
     raise DataError(f"dataset {rows.source}: no {role} field found among {rows.fields}; name it with --{role}-field")
 
 
-def _normalise(spec: str, rows: Rows, prompt_field: str, answer_field: str, id_field: str | None,
-               reward: str | None) -> Dataset:
+def _normalise(
+    spec: str, rows: Rows, prompt_field: str, answer_field: str, id_field: str | None, reward: str | None
+) -> Dataset:
     columns = _Columns()
     gsm8k, kept_bytes = False, 0
     wanted = [f for f in (prompt_field, answer_field, id_field, "task", *DIFFICULTY_FIELDS) if f]
@@ -167,28 +202,36 @@ def _normalise(spec: str, rows: Rows, prompt_field: str, answer_field: str, id_f
         if GSM8K_MARK in answer:
             answer, gsm8k = answer.rsplit(GSM8K_MARK, 1)[1].strip().replace(",", ""), True
             if not answer:
-                raise DataError(f"{where}: answer field {answer_field!r} has nothing after {GSM8K_MARK!r}; "
-                                f"give the final answer there, or drop the row")
+                raise DataError(
+                    f"{where}: answer field {answer_field!r} has nothing after {GSM8K_MARK!r}; "
+                    f"give the final answer there, or drop the row"
+                )
         qid = _required(rec, id_field, "id", where) if id_field else f"q-{len(columns):06d}"
         task = _text(rec.get("task"), "task", where) or DEFAULT_TASK
-        size = sum(_size(text, where, name) for text, name in
-                   ((prompt, prompt_field), (answer, answer_field), (qid, id_field), (task, "task")))
+        size = sum(
+            _size(text, where, name)
+            for text, name in ((prompt, prompt_field), (answer, answer_field), (qid, id_field), (task, "task"))
+        )
         kept_bytes += size
         if kept_bytes > MAX_DATA_BYTES:
-            raise DataError(f"{where}: the dataset holds over {MAX_DATA_BYTES:,} bytes of text, the limit; "
-                            f"take a subset")
+            raise DataError(
+                f"{where}: the dataset holds over {MAX_DATA_BYTES:,} bytes of text, the limit; take a subset"
+            )
         columns.append(number, size, _level(rec, where), id=qid, prompt=prompt, answer=answer, task=task)
     if not len(columns):
         raise DataError(f"dataset {rows.source} is empty: it holds no rows")
     duplicate = columns.first_duplicate_id() if id_field else None
     if duplicate:
         second, first, qid = duplicate
-        raise DataError(f"{rows.where(second)}: duplicate id {qid!r} (first seen on {rows.unit} {first}); ids must be "
-                        f"unique, or drop --id-field to number the rows")
+        raise DataError(
+            f"{rows.where(second)}: duplicate id {qid!r} (first seen on {rows.unit} {first}); ids must be "
+            f"unique, or drop --id-field to number the rows"
+        )
     frame = columns.frame()
     reward = reward or ("math" if gsm8k or _looks_mathy(frame["answer"]) else "exact")
-    return Dataset(spec=spec, frame=frame, hash=_content_hash(frame), reward=reward, source=rows.source,
-                   fields=rows.fields)
+    return Dataset(
+        spec=spec, frame=frame, hash=_content_hash(frame), reward=reward, source=rows.source, fields=rows.fields
+    )
 
 
 class _Columns:
@@ -238,8 +281,10 @@ class _Columns:
         self._flush()
         text = {name: self._text(name) for name in self.chunks}
         # pandas 3 infers Arrow-backed text, and takes these arrays without a copy; older pandas holds objects
-        text = {name: pd.array(values, dtype=TEXT) if isinstance(TEXT, pd.StringDtype) else values.to_pylist()
-                for name, values in text.items()}
+        text = {
+            name: pd.array(values, dtype=TEXT) if isinstance(TEXT, pd.StringDtype) else values.to_pylist()
+            for name, values in text.items()
+        }
         return pd.DataFrame({**text, "difficulty": np.array(self.difficulty, dtype=np.int64)}, columns=COLUMNS)
 
 
@@ -248,8 +293,10 @@ def _required(rec: dict, fld: str, role: str, where: str) -> str:
         raise DataError(f"{where}: missing {role} field {fld!r}; map it with --{role}-field")
     text = _text(rec[fld], fld, where)
     if text is None or not text.strip():
-        raise DataError(f"{where}: {role} field {fld!r} is empty (null, NaN or blank); every row needs "
-                        f"{'an' if role[0] in 'aeiou' else 'a'} {role}: fill it in or drop the row")
+        raise DataError(
+            f"{where}: {role} field {fld!r} is empty (null, NaN or blank); every row needs "
+            f"{'an' if role[0] in 'aeiou' else 'a'} {role}: fill it in or drop the row"
+        )
     return text
 
 
@@ -264,9 +311,11 @@ def _text(value, fld: str, where: str) -> str | None:
     elif isinstance(value, float):  # rare: JSON keeps numbers as written and Arrow floats arrive as text
         text = (str(int(value)) if value.is_integer() else repr(value)) if math.isfinite(value) else None
     elif isinstance(value, (list, tuple)) and value and all(isinstance(m, dict) and "role" in m for m in value):
-        raise DataError(f"{where}: field {fld!r} holds chat messages (a list of role/content turns), and sgpo "
-                        f"does not apply chat templates yet; give a plain-text prompt field (--prompt-field), or "
-                        f"join the messages' content into one string")
+        raise DataError(
+            f"{where}: field {fld!r} holds chat messages (a list of role/content turns), and sgpo "
+            f"does not apply chat templates yet; give a plain-text prompt field (--prompt-field), or "
+            f"join the messages' content into one string"
+        )
     elif isinstance(value, (list, tuple, dict)):
         kind = "nested object" if isinstance(value, dict) else "list"
         raise DataError(f"{where}: field {fld!r} holds a {kind}; it must be text or a number")
@@ -285,8 +334,10 @@ def _size(text: str, where: str, fld: str | None) -> int:
         try:
             size = len(text.encode("utf-8"))
         except UnicodeEncodeError:
-            raise DataError(f"{where}: field {fld!r} holds an unpaired surrogate (an escape in \\ud800-\\udfff "
-                            f"without its pair); fix the text") from None
+            raise DataError(
+                f"{where}: field {fld!r} holds an unpaired surrogate (an escape in \\ud800-\\udfff "
+                f"without its pair); fix the text"
+            ) from None
     if size > MAX_FIELD_BYTES:
         raise too_long(where, fld, size)
     return size

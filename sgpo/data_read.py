@@ -20,9 +20,9 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
 
 from sgpo.errors import DataError
 
@@ -50,8 +50,10 @@ class Rows:
 
 
 def too_long(where: str, field: str, size: int) -> DataError:
-    return DataError(f"{where}: field {field!r} is {size:,} bytes, over the {MAX_FIELD_BYTES:,}-byte limit for "
-                     f"one field; shorten it or drop the row")
+    return DataError(
+        f"{where}: field {field!r} is {size:,} bytes, over the {MAX_FIELD_BYTES:,}-byte limit for "
+        f"one field; shorten it or drop the row"
+    )
 
 
 def read_jsonl(path: Path) -> Rows:
@@ -75,8 +77,10 @@ def read_csv(path: Path) -> Rows:
         next(records, None)  # the header
         for number, cells in records:
             if len(cells) != len(header):
-                raise DataError(f"{path}:{number}: {len(cells)} fields where the header has {len(header)}; "
-                                f"quote any field that holds a comma")
+                raise DataError(
+                    f"{path}:{number}: {len(cells)} fields where the header has {len(header)}; "
+                    f"quote any field that holds a comma"
+                )
             yield number, dict(zip(header, cells))
 
     return Rows(str(path), header, read)
@@ -90,15 +94,19 @@ def read_parquet(path: Path) -> Rows:
         with pq.ParquetFile(path) as file:
             meta, schema = file.metadata, file.schema_arrow
     except (pa.ArrowException, OSError) as exc:
-        raise DataError(f"dataset file {path} could not be read as Parquet ({_first_line(exc)}); "
-                        f"re-save it, or export it as .jsonl") from None
+        raise DataError(
+            f"dataset file {path} could not be read as Parquet ({_first_line(exc)}); re-save it, or export it as .jsonl"
+        ) from None
     if meta.num_rows > MAX_ROWS:
-        raise DataError(f"dataset file {path} holds {meta.num_rows:,} rows, over the {MAX_ROWS:,}-row limit; "
-                        f"take a subset")
+        raise DataError(
+            f"dataset file {path} holds {meta.num_rows:,} rows, over the {MAX_ROWS:,}-row limit; take a subset"
+        )
     size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
     if size > MAX_DATA_BYTES:
-        raise DataError(f"dataset file {path} is {size:,} bytes uncompressed, over the {MAX_DATA_BYTES:,}-byte "
-                        f"limit; keep only the fields sgpo needs or take a subset")
+        raise DataError(
+            f"dataset file {path} is {size:,} bytes uncompressed, over the {MAX_DATA_BYTES:,}-byte "
+            f"limit; keep only the fields sgpo needs or take a subset"
+        )
     fields = [name for name in schema.names if not name.startswith("__index_level_")]  # pandas' saved index
 
     def read(wanted: list[str]) -> Iterator[Record]:
@@ -109,8 +117,10 @@ def read_parquet(path: Path) -> Rows:
                 batches = file.iter_batches(ARROW_BATCH_ROWS, columns=columns)
                 yield from _arrow_records(batches, columns, rows.where)
         except (pa.ArrowException, OSError) as exc:
-            raise DataError(f"dataset file {path} could not be read as Parquet ({_first_line(exc)}); "
-                            f"re-save it, or export it as .jsonl") from None
+            raise DataError(
+                f"dataset file {path} could not be read as Parquet ({_first_line(exc)}); "
+                f"re-save it, or export it as .jsonl"
+            ) from None
 
     rows = Rows(str(path), fields, read, unit="row")
     return rows
@@ -125,9 +135,10 @@ def read_hub(spec: str) -> Rows:
 
         ds = datasets.load_dataset(repo, config, split=split)
     except Exception as exc:  # offline, unknown repo, missing config or split: one clear message
-        raise DataError(f"could not load {spec} from the Hugging Face Hub ({type(exc).__name__}: "
-                        f"{_first_line(exc)}); offline, download it elsewhere and pass a local .jsonl/.parquet file"
-                        ) from None
+        raise DataError(
+            f"could not load {spec} from the Hugging Face Hub ({type(exc).__name__}: "
+            f"{_first_line(exc)}); offline, download it elsewhere and pass a local .jsonl/.parquet file"
+        ) from None
     source = f"{repo}:{config or ''}:{split}"
     if len(ds) > MAX_ROWS:
         raise DataError(f"{source} holds {len(ds):,} rows, over the {MAX_ROWS:,}-row limit; pick a smaller split")
@@ -149,31 +160,38 @@ def _lines(path: Path) -> Iterator[tuple[int, bytes]]:
             if not line:
                 return
             if len(line) > MAX_ROW_BYTES:
-                raise DataError(f"{path}:{number}: line is over {MAX_ROW_BYTES:,} bytes, the limit for one row; "
-                                f"keep only the fields sgpo needs (prompt, answer, id) or drop the row")
-            yield number, line[len(BOM):] if number == 1 and line.startswith(BOM) else line
+                raise DataError(
+                    f"{path}:{number}: line is over {MAX_ROW_BYTES:,} bytes, the limit for one row; "
+                    f"keep only the fields sgpo needs (prompt, answer, id) or drop the row"
+                )
+            yield number, line[len(BOM) :] if number == 1 and line.startswith(BOM) else line
 
 
 def _decode(path: Path, number: int, line: bytes) -> str:
     try:
         return line.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}:{number}: not UTF-8 (bad byte at column {exc.start + 1}); "
-                        f"re-save the file as UTF-8") from None
+        raise DataError(
+            f"{path}:{number}: not UTF-8 (bad byte at column {exc.start + 1}); re-save the file as UTF-8"
+        ) from None
 
 
 def _parse_json(path: Path, number: int, line: bytes) -> dict:
     try:  # numbers stay as written (2.50 is '2.50'); NaN and Infinity are no value, like null
         row = json.loads(_decode(path, number, line), parse_float=str, parse_constant=lambda _: None)
     except json.JSONDecodeError as exc:
-        raise DataError(f"{path}:{number}: malformed JSON ({exc.msg} at column {exc.colno}); "
-                        f"each line must be one JSON object") from None
+        raise DataError(
+            f"{path}:{number}: malformed JSON ({exc.msg} at column {exc.colno}); each line must be one JSON object"
+        ) from None
     except RecursionError:
-        raise DataError(f"{path}:{number}: JSON nested too deeply to read; a row is one object of text "
-                        f"and number fields") from None
+        raise DataError(
+            f"{path}:{number}: JSON nested too deeply to read; a row is one object of text and number fields"
+        ) from None
     if not isinstance(row, dict):
-        raise DataError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}; each line must be "
-                        f"one object (JSON Lines, as pandas' to_json(orient='records', lines=True) writes)")
+        raise DataError(
+            f"{path}:{number}: expected a JSON object, got {type(row).__name__}; each line must be "
+            f"one object (JSON Lines, as pandas' to_json(orient='records', lines=True) writes)"
+        )
     return row
 
 
@@ -186,8 +204,10 @@ def _csv_records(path: Path) -> Iterator[tuple[int, list[str]]]:
         for number, line in _lines(path):
             size += len(line)
             if size > MAX_ROW_BYTES:
-                raise DataError(f"{path}:{number}: CSV record is over {MAX_ROW_BYTES:,} bytes, the limit for one "
-                                f"row; check for an unclosed quote, or drop the row")
+                raise DataError(
+                    f"{path}:{number}: CSV record is over {MAX_ROW_BYTES:,} bytes, the limit for one "
+                    f"row; check for an unclosed quote, or drop the row"
+                )
             yield _decode(path, number, line)
 
     reader = csv.reader(lines())
@@ -199,10 +219,13 @@ def _csv_records(path: Path) -> Iterator[tuple[int, list[str]]]:
             return
         except csv.Error as exc:
             if "field limit" in str(exc):
-                raise DataError(f"{path}:{reader.line_num}: a CSV field is over {csv.field_size_limit():,} characters; "
-                                f"check for an unclosed quote, or drop the row") from None
-            raise DataError(f"{path}:{reader.line_num}: malformed CSV ({exc}); quote fields that hold commas, "
-                            f"quotes or line breaks") from None
+                raise DataError(
+                    f"{path}:{reader.line_num}: a CSV field is over {csv.field_size_limit():,} characters; "
+                    f"check for an unclosed quote, or drop the row"
+                ) from None
+            raise DataError(
+                f"{path}:{reader.line_num}: malformed CSV ({exc}); quote fields that hold commas, quotes or line breaks"
+            ) from None
         if any(cell.strip() for cell in cells):
             yield start, cells
 
@@ -253,8 +276,12 @@ def _decodes(scalar) -> bool:
 def _is_text(kind) -> bool:
     import pyarrow as pa
 
-    return (pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind)
-            or pa.types.is_large_binary(kind))
+    return (
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_binary(kind)
+        or pa.types.is_large_binary(kind)
+    )
 
 
 def _first_line(exc: BaseException) -> str:

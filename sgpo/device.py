@@ -24,8 +24,10 @@ def resolve_device(device: str) -> str:
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA GPU is visible to torch (torch.cuda.is_available() is False): "
-                          "use --device cpu or --device auto")
+        raise ConfigError(
+            "--device cuda: no CUDA GPU is visible to torch (torch.cuda.is_available() is False): "
+            "use --device cpu or --device auto"
+        )
     if device not in ("cpu", "cuda"):
         raise ConfigError(f"--device {device!r}: choose auto, cpu or cuda")
     return device

@@ -23,8 +23,10 @@ def _target(out_dir, profile_row: dict, spec: str | None, option: str):
     spec = spec or profile_row["dataset_spec"]
     ds = load_dataset(spec)
     if ds.hash != profile_row["dataset_hash"]:
-        raise DataError(f"dataset {spec} (hash {ds.hash}) is not the data profile {profile_row['id']} was made from "
-                        f"(hash {profile_row['dataset_hash']}): pass the right one with --dataset")
+        raise DataError(
+            f"dataset {spec} (hash {ds.hash}) is not the data profile {profile_row['id']} was made from "
+            f"(hash {profile_row['dataset_hash']}): pass the right one with --dataset"
+        )
     out_dir.mkdir(parents=True, exist_ok=True)
     return out_dir, spec, ds
 
@@ -34,8 +36,13 @@ def export_trl(plan, profile_row: dict, out_dir: Path, spec: str | None = None) 
     `spec`: the dataset the profile was made on (default: the profile's own spec)."""
     out_dir, spec, ds = _target(out_dir, profile_row, spec, "--export-trl")
     frame = ds.frame.set_index("id")
-    manifest = {"profile_id": profile_row["id"], "dataset": spec, "dataset_hash": ds.hash,
-                "config": plan.config.to_dict(), "phases": []}
+    manifest = {
+        "profile_id": profile_row["id"],
+        "dataset": spec,
+        "dataset_hash": ds.hash,
+        "config": plan.config.to_dict(),
+        "phases": [],
+    }
     for ph in plan.phases:
         name = f"phase-{ph.index}.jsonl"
         rows = frame.loc[ph.ids].reset_index()
@@ -43,8 +50,15 @@ def export_trl(plan, profile_row: dict, out_dir: Path, spec: str | None = None) 
         rows[["prompt", "answer", "id", "task", "difficulty"]].to_json(tmp, orient="records", lines=True)
         tmp.replace(out_dir / name)
         sizes = sorted(set(ph.group_sizes.tolist()))
-        manifest["phases"].append({"phase": ph.index, "file": name, "queries": ph.count,
-                                   "num_generations": ph.group_size or None, "group_sizes": sizes})
+        manifest["phases"].append(
+            {
+                "phase": ph.index,
+                "file": name,
+                "queries": ph.count,
+                "num_generations": ph.group_size or None,
+                "group_sizes": sizes,
+            }
+        )
     tmp = out_dir / "manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=2))
     tmp.replace(out_dir / "manifest.json")
@@ -65,30 +79,51 @@ def export_verl(plan, profile_row: dict, out_dir: Path, spec: str | None = None,
     frame = ds.frame.set_index("id")
     p_hat = plan.queries["p_hat"].to_numpy()
     source = spec.split(":", 1)[-1] if spec.startswith(("builtin:", "hf:")) else Path(spec).stem
-    manifest = {"profile_id": profile_row["id"], "dataset": spec, "dataset_hash": ds.hash,
-                "config": plan.config.to_dict(), "phases": []}
+    manifest = {
+        "profile_id": profile_row["id"],
+        "dataset": spec,
+        "dataset_hash": ds.hash,
+        "config": plan.config.to_dict(),
+        "phases": [],
+    }
     for ph in plan.phases:
         ids = ph.ids.tolist()
         rows = frame.loc[ids]
         g = ph.group_size or int(ph.group_sizes.max())
-        table = pa.table({
-            "data_source": [source] * ph.count,
-            "prompt": [[{"role": "user", "content": p}] for p in rows["prompt"]],
-            "ability": [ability or ("math" if ds.reward == "math" else t) for t in rows["task"]],
-            "reward_model": [{"style": "rule", "ground_truth": a} for a in rows["answer"]],
-            "extra_info": [{"id": i, "index": int(pos), "p_hat": float(p_hat[pos]), "group_size": int(s),
-                            "phase": ph.index} for i, pos, s in zip(ids, ph.positions, ph.group_sizes)],
-        })
+        table = pa.table(
+            {
+                "data_source": [source] * ph.count,
+                "prompt": [[{"role": "user", "content": p}] for p in rows["prompt"]],
+                "ability": [ability or ("math" if ds.reward == "math" else t) for t in rows["task"]],
+                "reward_model": [{"style": "rule", "ground_truth": a} for a in rows["answer"]],
+                "extra_info": [
+                    {"id": i, "index": int(pos), "p_hat": float(p_hat[pos]), "group_size": int(s), "phase": ph.index}
+                    for i, pos, s in zip(ids, ph.positions, ph.group_sizes)
+                ],
+            }
+        )
         name = f"phase-{ph.index}.parquet"
         tmp = out_dir / (name + ".tmp")
         pq.write_table(table, tmp)
         tmp.replace(out_dir / name)
-        manifest["phases"].append({
-            "phase": ph.index, "file": name, "queries": ph.count, "rollout_n": g,
-            "mixed_group_sizes": sorted(set(ph.group_sizes.tolist())) if not ph.group_size else None,
-            "command": ["python3", "-m", "verl.trainer.main_ppo", "algorithm.adv_estimator=grpo",
-                        f"data.train_files={out_dir.resolve() / name}", "data.shuffle=False",
-                        f"actor_rollout_ref.rollout.n={g}"]})
+        manifest["phases"].append(
+            {
+                "phase": ph.index,
+                "file": name,
+                "queries": ph.count,
+                "rollout_n": g,
+                "mixed_group_sizes": sorted(set(ph.group_sizes.tolist())) if not ph.group_size else None,
+                "command": [
+                    "python3",
+                    "-m",
+                    "verl.trainer.main_ppo",
+                    "algorithm.adv_estimator=grpo",
+                    f"data.train_files={out_dir.resolve() / name}",
+                    "data.shuffle=False",
+                    f"actor_rollout_ref.rollout.n={g}",
+                ],
+            }
+        )
     tmp = out_dir / "manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=2))
     tmp.replace(out_dir / "manifest.json")

@@ -29,8 +29,7 @@ from sgpo.errors import ConfigError
 def knob(default, help: str, *, min=None, max=None, open_min: bool = False, choices=None):
     """A config field: `default` (a callable means a factory, e.g. dict), help text, optional [min, max]
     range (open at the bottom with open_min) or a tuple of allowed choices."""
-    meta = {"help": help, "min": min, "max": max, "open_min": open_min,
-            "choices": tuple(choices) if choices else None}
+    meta = {"help": help, "min": min, "max": max, "open_min": open_min, "choices": tuple(choices) if choices else None}
     if callable(default):
         return dataclasses.field(default_factory=default, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -100,8 +99,10 @@ class Knobs:
         known = {s.name for s in _specs(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ConfigError(f"unknown option(s) {', '.join(option(u) for u in unknown)}: known are "
-                              f"{', '.join(option(k) for k in sorted(known))}")
+            raise ConfigError(
+                f"unknown option(s) {', '.join(option(u) for u in unknown)}: known are "
+                f"{', '.join(option(k) for k in sorted(known))}"
+            )
         return cls(**values)
 
     def cli_args(self, *, skip: tuple[str, ...] = ()) -> list[str]:
@@ -133,8 +134,19 @@ def _specs(cls) -> tuple[KnobSpec, ...]:
             base = typing.get_origin(base) or base
             default = f.default if f.default is not MISSING else f.default_factory()
             m = f.metadata
-            out.append(KnobSpec(f.name, base.__name__, optional, default, m.get("help", ""), m.get("min"),
-                                m.get("max"), bool(m.get("open_min")), m.get("choices")))
+            out.append(
+                KnobSpec(
+                    f.name,
+                    base.__name__,
+                    optional,
+                    default,
+                    m.get("help", ""),
+                    m.get("min"),
+                    m.get("max"),
+                    bool(m.get("open_min")),
+                    m.get("choices"),
+                )
+            )
         _CACHE[cls] = tuple(out)
     return _CACHE[cls]
 
@@ -149,8 +161,10 @@ def check_value(s: KnobSpec, value):
         raise ConfigError(f"{opt} needs a value (default {s.default})")
     if s.choices:
         if value not in s.choices:
-            raise ConfigError(f"{opt}={value!r} is not one of {', '.join(map(str, s.choices))}: choose one of "
-                              f"them (default {s.default})")
+            raise ConfigError(
+                f"{opt}={value!r} is not one of {', '.join(map(str, s.choices))}: choose one of "
+                f"them (default {s.default})"
+            )
         return value
     if s.type == "bool":
         if not isinstance(value, bool) and type(value).__name__ != "bool_":

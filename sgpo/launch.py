@@ -40,8 +40,12 @@ def rerun_env() -> dict:
     """The environment of a child `python -m sgpo`: marked as a re-run, with this checkout importable."""
     from sgpo.generate.vllm import PROJECT_ROOT
 
-    return {**os.environ, "SGPO_VLLM_RERUN": "1", "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
+    return {
+        **os.environ,
+        "SGPO_VLLM_RERUN": "1",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+    }
 
 
 def detach(argv: list[str], log: Path) -> subprocess.Popen:
@@ -49,8 +53,9 @@ def detach(argv: list[str], log: Path) -> subprocess.Popen:
     on it, so a finished worker is reaped at once (no zombie) even if nobody polls it."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as fh:
-        proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env=rerun_env())
+        proc = subprocess.Popen(
+            argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=rerun_env()
+        )
     threading.Thread(target=proc.wait, daemon=True).start()
     return proc
 
@@ -60,10 +65,13 @@ def rerun(python: str, argv: list, *, stdout_to_stderr: bool = False) -> int:
     in-process callers capture them) and returning its exit code. stdout_to_stderr: the caller prints the
     result itself, so the child's report goes to stderr and stdout stays one JSON object."""
     print(f"vLLM is not installed here: running under {python}", file=sys.stderr, flush=True)
-    proc = subprocess.Popen(sgpo_argv(*argv, python=python), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            env=rerun_env())
-    pumps = [threading.Thread(target=pump, args=(src, dst), daemon=True)
-             for src, dst in ((proc.stdout, sys.stderr if stdout_to_stderr else sys.stdout), (proc.stderr, sys.stderr))]
+    proc = subprocess.Popen(
+        sgpo_argv(*argv, python=python), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=rerun_env()
+    )
+    pumps = [
+        threading.Thread(target=pump, args=(src, dst), daemon=True)
+        for src, dst in ((proc.stdout, sys.stderr if stdout_to_stderr else sys.stdout), (proc.stderr, sys.stderr))
+    ]
     for t in pumps:
         t.start()
     try:

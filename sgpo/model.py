@@ -53,18 +53,22 @@ def run_checkpoint(spec: str, db=None) -> Path:
     $SGPO_DB, else ./runs/sgpo.db), or its latest when no step is given. A checkpoint is a model folder."""
     from sgpo.store import default_path
 
-    name, _, step = spec[len("run:"):].partition("@")
+    name, _, step = spec[len("run:") :].partition("@")
     root = default_path(db).parent / "checkpoints" / name
     steps = sorted(int(p.name.split("-")[1]) for p in root.glob("step-*") if p.name.split("-")[1].isdigit())
     if not name or not steps:
-        raise ModelError(f"model {spec!r}: run {name!r} has no checkpoint in {root} (is it a run of this store? "
-                         f"`sgpo runs` lists them)")
+        raise ModelError(
+            f"model {spec!r}: run {name!r} has no checkpoint in {root} (is it a run of this store? "
+            f"`sgpo runs` lists them)"
+        )
     if not step:
         latest = root / "latest"
         return root / latest.read_text().strip() if latest.exists() else root / f"step-{steps[-1]:06d}"
     if not step.isdigit() or int(step) not in steps:
-        raise ModelError(f"model {spec!r}: run {name!r} has no checkpoint at step {step}; it keeps steps "
-                         f"{', '.join(map(str, steps))} (older ones are pruned)")
+        raise ModelError(
+            f"model {spec!r}: run {name!r} has no checkpoint at step {step}; it keeps steps "
+            f"{', '.join(map(str, steps))} (older ones are pruned)"
+        )
     return root / f"step-{int(step):06d}"
 
 
@@ -94,7 +98,9 @@ def check_model_dir(path: Path) -> None:
         raise ModelError(f"model folder {path} has no config.json")
     if not list(path.glob("*.safetensors")):
         pickles = [p.name for p in path.glob("*.bin")] + [p.name for p in path.glob("*.pt")]
-        hint = f" (found {', '.join(pickles)}: pickle weights are refused, convert them to safetensors)" if pickles else ""
+        hint = (
+            f" (found {', '.join(pickles)}: pickle weights are refused, convert them to safetensors)" if pickles else ""
+        )
         raise ModelError(f"model folder {path} has no .safetensors weights{hint}")
     if not any((path / f).exists() for f in TOKENIZER_FILES):
         raise ModelError(f"model folder {path} has no tokenizer (expected one of {', '.join(TOKENIZER_FILES)})")
@@ -105,8 +111,9 @@ def read_config(path: Path) -> dict:
     try:
         config = json.loads((Path(path) / "config.json").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"model folder {path}: config.json is not readable JSON ({exc}): restore it from the "
-                         f"model's source") from None
+        raise ModelError(
+            f"model folder {path}: config.json is not readable JSON ({exc}): restore it from the model's source"
+        ) from None
     if not isinstance(config, dict):
         raise ModelError(f"model folder {path}: config.json holds {type(config).__name__}, not an object")
     return config
@@ -122,11 +129,15 @@ def check_model_config(path: Path) -> None:
     if not model_type:
         raise ModelError(f"model folder {path}: config.json names no model_type: it is not a transformers model")
     if model_type not in CONFIG_MAPPING_NAMES:
-        raise ModelError(f"model folder {path}: model_type {model_type!r} is unknown to this transformers "
-                         f"(upgrade transformers, or check config.json)")
+        raise ModelError(
+            f"model folder {path}: model_type {model_type!r} is unknown to this transformers "
+            f"(upgrade transformers, or check config.json)"
+        )
     if model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
-        raise ModelError(f"model folder {path}: model_type {model_type!r} is not a causal language model "
-                         f"(AutoModelForCausalLM cannot load it): give a generative model")
+        raise ModelError(
+            f"model folder {path}: model_type {model_type!r} is not a causal language model "
+            f"(AutoModelForCausalLM cannot load it): give a generative model"
+        )
 
 
 def context_length(path: Path) -> int | None:
@@ -160,11 +171,13 @@ def count_params(files: list[Path]) -> int:
     for f in files:
         try:
             with safe_open(str(f), framework="pt") as st:
-                for key in st.keys():
+                for key in st.keys():  # noqa: SIM118 (safe_open is not iterable)
                     total += math.prod(st.get_slice(key).get_shape())
         except (SafetensorError, OSError) as exc:
-            raise ModelError(f"model folder {f.parent}: {f.name} is not a readable safetensors file ({exc}): "
-                             f"it is corrupt or cut short; copy or download it again") from None
+            raise ModelError(
+                f"model folder {f.parent}: {f.name} is not a readable safetensors file ({exc}): "
+                f"it is corrupt or cut short; copy or download it again"
+            ) from None
     return total
 
 
@@ -174,8 +187,9 @@ def load_tokenizer(path: str | Path):
     try:
         tok = AutoTokenizer.from_pretrained(str(path))
     except Exception as exc:  # transformers raises OSError, ValueError, JSON errors...: one line for the user
-        raise ModelError(f"model folder {path}: its tokenizer does not load ({type(exc).__name__}: "
-                         f"{_first_line(exc)})") from None
+        raise ModelError(
+            f"model folder {path}: its tokenizer does not load ({type(exc).__name__}: {_first_line(exc)})"
+        ) from None
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     tok.padding_side = "left"
@@ -190,8 +204,9 @@ def load_model(path: str | Path, dtype=None):
     try:
         return AutoModelForCausalLM.from_pretrained(str(path), use_safetensors=True, dtype=dtype or torch.float32)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:  # bad config or weights, not a bug of ours
-        raise ModelError(f"model folder {path} does not load as a causal language model ({type(exc).__name__}: "
-                         f"{_first_line(exc)})") from None
+        raise ModelError(
+            f"model folder {path} does not load as a causal language model ({type(exc).__name__}: {_first_line(exc)})"
+        ) from None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -210,6 +225,8 @@ def _download(repo_id: str) -> Path:
 
         return Path(snapshot_download(repo_id, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt"]))
     except Exception as exc:  # offline, unknown repo, auth: all end the same way for the user
-        raise ModelError(f"could not fetch model {repo_id!r} from the Hugging Face Hub ({type(exc).__name__}: "
-                         f"{_first_line(exc)}); offline, pass a local folder "
-                         f"with config.json, a tokenizer and .safetensors weights") from None
+        raise ModelError(
+            f"could not fetch model {repo_id!r} from the Hugging Face Hub ({type(exc).__name__}: "
+            f"{_first_line(exc)}); offline, pass a local folder "
+            f"with config.json, a tokenizer and .safetensors weights"
+        ) from None

@@ -27,9 +27,9 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -37,71 +37,112 @@ import pandas as pd
 from sgpo import launch
 from sgpo.adaptive import sample_in_rounds
 from sgpo.data import Dataset
+from sgpo.device import DEVICES, DTYPES
 from sgpo.errors import ConfigError, DataError, SgpoError, StoreError
 from sgpo.generate import BACKENDS, Generation, fit_prompts, make_generator
-from sgpo.device import DEVICES, DTYPES
 from sgpo.knobs import Knobs, knob
 from sgpo.model import ModelRef, context_length, load_tokenizer
 from sgpo.store import Store, check_name
-from sgpo.vocab import INTERRUPTED, PROFILE_DONE, PROFILE_RUNNING
 from sgpo.tasks.rewards import SCORERS
+from sgpo.vocab import INTERRUPTED, PROFILE_DONE, PROFILE_RUNNING
 
 
 @dataclass
 class ProfileConfig(Knobs):
-    samples: int = knob(8, "samples per query (the paper's N); with --adaptive the most any query gets", min=1,
-                        max=1024)
-    adaptive: bool = knob(False, "sample in rounds and stop each query once its plan bucket (decision and group "
-                                 "size at the default plan knobs) is settled at --confidence")
+    samples: int = knob(
+        8, "samples per query (the paper's N); with --adaptive the most any query gets", min=1, max=1024
+    )
+    adaptive: bool = knob(
+        False,
+        "sample in rounds and stop each query once its plan bucket (decision and group "
+        "size at the default plan knobs) is settled at --confidence",
+    )
     first_round: int = knob(2, "--adaptive: samples every query gets in the first round", min=1, max=1024)
     round_size: int = knob(1, "--adaptive: samples added per round to each query not yet settled", min=1, max=1024)
-    confidence: float = knob(0.8, "--adaptive: a query stops once drawing all --samples would leave its bucket "
-                                  "as it is with at least this probability (Beta(1, 1) posterior predictive)",
-                             min=0.0, max=1.0, open_min=True)
+    confidence: float = knob(
+        0.8,
+        "--adaptive: a query stops once drawing all --samples would leave its bucket "
+        "as it is with at least this probability (Beta(1, 1) posterior predictive)",
+        min=0.0,
+        max=1.0,
+        open_min=True,
+    )
     temperature: float = knob(1.0, "sampling temperature; use the training one (0: greedy)", min=0.0, max=10.0)
-    max_new_tokens: int = knob(20, "completion length cap, in tokens; use the training one (sgpo train defaults "
-                                   "to 20 too)", min=1, max=8192)
+    max_new_tokens: int = knob(
+        20, "completion length cap, in tokens; use the training one (sgpo train defaults to 20 too)", min=1, max=8192
+    )
     backend: str = knob("hf", "generation backend: hf (transformers) or vllm", choices=BACKENDS)
     batch_size: int = knob(128, "queries per generation call (and per database write)", min=1, max=4096)
     seed: int = knob(0, "sampling seed; each batch's seed derives from it", min=0)
     limit: int | None = knob(None, "profile only the first N queries", min=1)
-    fraction: float = knob(1.0, "profile a random share of the queries (after --limit), chosen with --seed; the "
-                                "plan then covers only those", min=0.0, max=1.0, open_min=True)
-    queries: int | None = knob(None, "profile a random subset of at most this many queries (after --limit), "
-                                     "chosen with --seed: a query budget sized to the planned run", min=1)
+    fraction: float = knob(
+        1.0,
+        "profile a random share of the queries (after --limit), chosen with --seed; the plan then covers only those",
+        min=0.0,
+        max=1.0,
+        open_min=True,
+    )
+    queries: int | None = knob(
+        None,
+        "profile a random subset of at most this many queries (after --limit), "
+        "chosen with --seed: a query budget sized to the planned run",
+        min=1,
+    )
     examples: int = knob(4, "completions kept per query to show later", min=0, max=64)
-    truncate_prompts: bool = knob(False, "cut prompts longer than the model's context minus --max-new-tokens, "
-                                         "keeping their END (where the question is); off: such a prompt is refused")
+    truncate_prompts: bool = knob(
+        False,
+        "cut prompts longer than the model's context minus --max-new-tokens, "
+        "keeping their END (where the question is); off: such a prompt is refused",
+    )
     device: str = knob("auto", "--backend hf: where the model runs (auto = cuda when available)", choices=DEVICES)
     dtype: str = knob("auto", "--backend hf: weights dtype (auto = bfloat16 on cuda, float32 on cpu)", choices=DTYPES)
-    gpu_memory_utilization: float = knob(0.9, "--backend vllm on a GPU: share of GPU memory vLLM may take",
-                                         min=0.0, max=1.0, open_min=True)
+    gpu_memory_utilization: float = knob(
+        0.9, "--backend vllm on a GPU: share of GPU memory vLLM may take", min=0.0, max=1.0, open_min=True
+    )
     tensor_parallel_size: int = knob(1, "--backend vllm: GPUs the vLLM engine shards the model over", min=1, max=64)
 
     def check(self) -> None:
         if self.adaptive and self.samples < self.first_round:
-            raise ConfigError(f"--samples={self.samples} is below --first-round={self.first_round}: with --adaptive "
-                              f"--samples is the most samples per query; raise --samples or lower --first-round")
+            raise ConfigError(
+                f"--samples={self.samples} is below --first-round={self.first_round}: with --adaptive "
+                f"--samples is the most samples per query; raise --samples or lower --first-round"
+            )
         if self.queries is not None and self.fraction < 1:
-            raise ConfigError(f"--queries={self.queries} and --fraction={self.fraction:g} both size the subset to "
-                              f"profile: give one of them")
+            raise ConfigError(
+                f"--queries={self.queries} and --fraction={self.fraction:g} both size the subset to "
+                f"profile: give one of them"
+            )
 
 
-def profile_key(dataset_hash: str, model_hash: str, config: ProfileConfig, *, cut: bool = False,
-                subset: int | None = None) -> str:
+def profile_key(
+    dataset_hash: str, model_hash: str, config: ProfileConfig, *, cut: bool = False, subset: int | None = None
+) -> str:
     """What decides a profile's numbers; batch size and examples kept do not enter (resume keeps the
     batch size the profile started with). `cut`: some prompts were truncated to fit the context (then
     the prompts measured are not the dataset's). `subset`: how many queries a random subset holds (None:
     all; --fraction and --queries that pick the same subset give the same key). A fixed-N profile of all
     queries with nothing cut keeps its old key."""
-    parts = [dataset_hash, model_hash, config.backend, config.samples, float(config.temperature),
-             config.max_new_tokens, config.seed, config.limit] + (["prompts cut to the context"] if cut else [])
+    parts = [
+        dataset_hash,
+        model_hash,
+        config.backend,
+        config.samples,
+        float(config.temperature),
+        config.max_new_tokens,
+        config.seed,
+        config.limit,
+    ] + (["prompts cut to the context"] if cut else [])
     if config.adaptive:  # the rule settles against the default plan knobs: those enter too
         from sgpo.plan import PlanConfig
 
         plan = PlanConfig()
-        parts += ["adaptive", config.first_round, config.round_size, float(config.confidence),
-                  [plan.trivial_threshold, plan.group_rule, plan.informative_target, plan.g_min, plan.g_max]]
+        parts += [
+            "adaptive",
+            config.first_round,
+            config.round_size,
+            float(config.confidence),
+            [plan.trivial_threshold, plan.group_rule, plan.informative_target, plan.g_min, plan.g_max],
+        ]
     if subset is not None:
         parts += ["random subset", subset]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:16]
@@ -125,8 +166,16 @@ def batch_seed(seed: int, first_position: int) -> int:
     return int(np.random.SeedSequence([seed, first_position]).generate_state(1)[0] % (2**31 - 1))
 
 
-def run_profile(dataset: Dataset, model_ref: ModelRef, config: ProfileConfig, store: Store | Callable[[], Store], *,
-                name: str | None = None, progress: bool = True, generator=None) -> dict:
+def run_profile(
+    dataset: Dataset,
+    model_ref: ModelRef,
+    config: ProfileConfig,
+    store: Store | Callable[[], Store],
+    *,
+    name: str | None = None,
+    progress: bool = True,
+    generator=None,
+) -> dict:
     """Profile (or resume, or return) the profile of `dataset` under `model_ref`; returns its summary,
     with `warnings` (prompts cut to the context).
 
@@ -144,24 +193,34 @@ def run_profile(dataset: Dataset, model_ref: ModelRef, config: ProfileConfig, st
         frame = frame.iloc[subset]
     frame, warnings = fit_to_context(frame, model_ref, config)
     store = store() if callable(store) else store
-    key = profile_key(dataset.hash, model_ref.weights_hash, config, cut=bool(warnings),
-                      subset=None if subset is None else len(subset))
+    key = profile_key(
+        dataset.hash, model_ref.weights_hash, config, cut=bool(warnings), subset=None if subset is None else len(subset)
+    )
     row = _existing(store, key, name)
     if row is not None and row["status"] == PROFILE_DONE:
         return {**profile_summary(store, row["id"], reused=True), "warnings": warnings}
     if row is not None and row.get("pid") not in (None, os.getpid()) and launch.pid_alive(row["pid"]):
-        raise StoreError(f"profile {row['name']!r} is being written now by process {row['pid']}: let it finish "
-                         f"(`sgpo profile show {row['id']}` shows how far it is)")
+        raise StoreError(
+            f"profile {row['name']!r} is being written now by process {row['pid']}: let it finish "
+            f"(`sgpo profile show {row['id']}` shows how far it is)"
+        )
     if generator is None:  # a resumed profile keeps its batch size: same batches, same seeds, same numbers
-        generator = make_generator(config.backend, model_ref.path,
-                                   batch_size=row["batch_size"] if row else config.batch_size,
-                                   **backend_options(config))
+        generator = make_generator(
+            config.backend,
+            model_ref.path,
+            batch_size=row["batch_size"] if row else config.batch_size,
+            **backend_options(config),
+        )
     if row is None:
-        store.record_dataset(hash=dataset.hash, spec=dataset.spec, path=dataset.source, rows=len(dataset),
-                             fields=dataset.fields)
-        profile_id = store.create_profile({**_profile_row(dataset, model_ref, config, key, name, len(frame),
-                                                          subset=subset is not None),
-                                           "pid": os.getpid()})
+        store.record_dataset(
+            hash=dataset.hash, spec=dataset.spec, path=dataset.source, rows=len(dataset), fields=dataset.fields
+        )
+        profile_id = store.create_profile(
+            {
+                **_profile_row(dataset, model_ref, config, key, name, len(frame), subset=subset is not None),
+                "pid": os.getpid(),
+            }
+        )
         row = store.find_profile(profile_id)
     else:
         store.update_profile(row["id"], pid=os.getpid())
@@ -181,8 +240,14 @@ def backend_options(config: ProfileConfig) -> dict:
 
     device = resolve_device(config.device)
     if config.backend == "vllm":
-        gpu = {"gpu_memory_utilization": config.gpu_memory_utilization,
-               "tensor_parallel_size": config.tensor_parallel_size} if device == "cuda" else {}
+        gpu = (
+            {
+                "gpu_memory_utilization": config.gpu_memory_utilization,
+                "tensor_parallel_size": config.tensor_parallel_size,
+            }
+            if device == "cuda"
+            else {}
+        )
         return {"seed": config.seed, **gpu}
     return {"device": device, "dtype": resolve_dtype(config.dtype, device)}
 
@@ -194,8 +259,14 @@ def fit_to_context(frame: pd.DataFrame, model_ref: ModelRef, config: ProfileConf
     context = context_length(model_ref.path)
     if context is None:
         return frame, []
-    fitted = fit_prompts(frame["prompt"].tolist(), frame["id"].tolist(), load_tokenizer(model_ref.path),
-                         context=context, max_new_tokens=config.max_new_tokens, truncate=config.truncate_prompts)
+    fitted = fit_prompts(
+        frame["prompt"].tolist(),
+        frame["id"].tolist(),
+        load_tokenizer(model_ref.path),
+        context=context,
+        max_new_tokens=config.max_new_tokens,
+        truncate=config.truncate_prompts,
+    )
     if not fitted.cut:
         return frame, []
     return frame.assign(prompt=fitted.prompts), [fitted.warning(context, config.max_new_tokens)]
@@ -211,27 +282,47 @@ def _existing(store: Store, key: str, name: str | None) -> dict | None:
     except StoreError:
         return None
     if row["key"] != key:
-        raise ConfigError(f"a profile named {name!r} already exists with different data, model or sampling "
-                          f"settings (it measured {row['dataset_spec']} with {row['model_spec']}, "
-                          f"backend {row['backend']}, N={row['samples']}, T={row['temperature']}): choose "
-                          f"another --name")
+        raise ConfigError(
+            f"a profile named {name!r} already exists with different data, model or sampling "
+            f"settings (it measured {row['dataset_spec']} with {row['model_spec']}, "
+            f"backend {row['backend']}, N={row['samples']}, T={row['temperature']}): choose "
+            f"another --name"
+        )
     return row
 
 
-def _profile_row(dataset: Dataset, ref: ModelRef, config: ProfileConfig, key: str, name: str | None,
-                 total: int, *, subset: bool) -> dict:
+def _profile_row(
+    dataset: Dataset, ref: ModelRef, config: ProfileConfig, key: str, name: str | None, total: int, *, subset: bool
+) -> dict:
     if name is None:
         shown = f"{'adaptiveN' if config.adaptive else 'N'}{config.samples}"
         if subset:
             shown += f"-sub{total}"
         name = f"{_short(dataset.spec)}-{ref.path.name}-{config.backend}-{shown}-{key[:6]}"
-    return {"name": name, "key": key, "status": PROFILE_RUNNING, "dataset_hash": dataset.hash,
-            "dataset_spec": dataset.spec, "model_spec": ref.spec, "model_path": str(ref.path),
-            "model_hash": ref.weights_hash, "n_params": ref.n_params, "backend": config.backend,
-            "samples": config.samples, "temperature": float(config.temperature),
-            "max_new_tokens": config.max_new_tokens, "seed": config.seed, "batch_size": config.batch_size,
-            "query_limit": config.limit, "queries_total": total, "queries_done": 0, "tokens_prompt": 0,
-            "tokens_completion": 0, "flops": 0.0, "seconds": 0.0}
+    return {
+        "name": name,
+        "key": key,
+        "status": PROFILE_RUNNING,
+        "dataset_hash": dataset.hash,
+        "dataset_spec": dataset.spec,
+        "model_spec": ref.spec,
+        "model_path": str(ref.path),
+        "model_hash": ref.weights_hash,
+        "n_params": ref.n_params,
+        "backend": config.backend,
+        "samples": config.samples,
+        "temperature": float(config.temperature),
+        "max_new_tokens": config.max_new_tokens,
+        "seed": config.seed,
+        "batch_size": config.batch_size,
+        "query_limit": config.limit,
+        "queries_total": total,
+        "queries_done": 0,
+        "tokens_prompt": 0,
+        "tokens_completion": 0,
+        "flops": 0.0,
+        "seconds": 0.0,
+    }
 
 
 def _short(spec: str) -> str:
@@ -242,8 +333,16 @@ def _short(spec: str) -> str:
     return Path(spec).stem
 
 
-def _profile_batches(store: Store, row: dict, frame: pd.DataFrame, positions: np.ndarray, reward: str,
-                     config: ProfileConfig, generator, progress: bool) -> None:
+def _profile_batches(
+    store: Store,
+    row: dict,
+    frame: pd.DataFrame,
+    positions: np.ndarray,
+    reward: str,
+    config: ProfileConfig,
+    generator,
+    progress: bool,
+) -> None:
     """Profile `frame` batch by batch; `positions` are its rows' places in the dataset (what is stored)."""
     from tqdm import tqdm
 
@@ -255,12 +354,21 @@ def _profile_batches(store: Store, row: dict, frame: pd.DataFrame, positions: np
     tokens_completion = int(stored["completion_tokens_total"].sum())
     seconds = float(row["seconds"] or 0.0)
     scorer = SCORERS[reward]
-    bar = tqdm(total=len(frame), initial=len(done), unit="query", desc="profiling", disable=not progress,
-               dynamic_ncols=True, smoothing=0.1)
+    bar = tqdm(
+        total=len(frame),
+        initial=len(done),
+        unit="query",
+        desc="profiling",
+        disable=not progress,
+        dynamic_ncols=True,
+        smoothing=0.1,
+    )
     tick = time.perf_counter()
+
     def generate(prompts, *, n, seed):
-        return generator.generate(prompts, n=n, temperature=config.temperature,
-                                  max_new_tokens=config.max_new_tokens, seed=seed)
+        return generator.generate(
+            prompts, n=n, temperature=config.temperature, max_new_tokens=config.max_new_tokens, seed=seed
+        )
 
     for start in range(0, len(frame), batch_size):  # fixed boundaries: a resumed batch is the same batch
         todo = [j for j in range(start, min(start + batch_size, len(frame))) if int(positions[j]) not in done]
@@ -269,25 +377,38 @@ def _profile_batches(store: Store, row: dict, frame: pd.DataFrame, positions: np
         batch = frame.iloc[todo]
         answers = batch["answer"].tolist()
         # every round of a batch runs before its one write: a killed batch is redone whole, with the same seeds
-        outs, rewards = sample_in_rounds(generate, batch["prompt"].tolist(),
-                                         lambda i, g: [float(scorer(s.text, answers[i])) for s in g.samples],
-                                         config, seed=batch_seed(config.seed, start))
-        rows = [_query_row(int(positions[j]), q, g, r, config.examples)
-                for j, q, g, r in zip(todo, batch.itertuples(index=False), outs, rewards)]
+        outs, rewards = sample_in_rounds(
+            generate,
+            batch["prompt"].tolist(),
+            lambda i, g, answers=answers: [float(scorer(s.text, answers[i])) for s in g.samples],
+            config,
+            seed=batch_seed(config.seed, start),
+        )
+        rows = [
+            _query_row(int(positions[j]), q, g, r, config.examples)
+            for j, q, g, r in zip(todo, batch.itertuples(index=False), outs, rewards)
+        ]
         tokens_prompt += sum(r["prompt_tokens"] * r["samples"] for r in rows)
         tokens_completion += sum(r["completion_tokens_total"] for r in rows)
         done.update(int(positions[j]) for j in todo)
         now = time.perf_counter()
         seconds, tick = seconds + (now - tick), now
-        totals = {"queries_done": len(done), "tokens_prompt": tokens_prompt, "tokens_completion": tokens_completion,
-                  "flops": 2.0 * n_params * (tokens_prompt + tokens_completion), "seconds": seconds}
+        totals = {
+            "queries_done": len(done),
+            "tokens_prompt": tokens_prompt,
+            "tokens_completion": tokens_completion,
+            "flops": 2.0 * n_params * (tokens_prompt + tokens_completion),
+            "seconds": seconds,
+        }
         if len(done) == len(frame):
             totals["status"] = PROFILE_DONE
         try:
             store.add_profile_batch(pid, rows, totals)
         except sqlite3.IntegrityError:
-            raise StoreError(f"profile {row['name']!r} in {store.path} is being written by another process too "
-                             f"(these queries were stored meanwhile): let that one finish") from None
+            raise StoreError(
+                f"profile {row['name']!r} in {store.path} is being written by another process too "
+                f"(these queries were stored meanwhile): let that one finish"
+            ) from None
         bar.update(len(todo))
         bar.set_postfix_str(f"{(tokens_prompt + tokens_completion) / max(seconds, 1e-9):,.0f} tok/s", refresh=False)
     bar.close()
@@ -298,11 +419,19 @@ def _profile_batches(store: Store, row: dict, frame: pd.DataFrame, positions: np
 def _query_row(position: int, query, gen: Generation, rewards: list[float], keep: int) -> dict:
     successes = sum(r > 0.5 for r in rewards)  # rewards are binary: 1.0 is a success
     completion = sum(s.completion_tokens for s in gen.samples)
-    return {"position": position, "query_id": query.id, "task": query.task, "difficulty": int(query.difficulty),
-            "samples": len(rewards), "successes": successes, "p_hat": successes / len(rewards),
-            "prompt_tokens": gen.prompt_tokens, "completion_tokens_total": completion,
-            "completion_tokens_mean": completion / len(rewards),
-            "examples": json.dumps(_examples(gen, rewards, keep))}
+    return {
+        "position": position,
+        "query_id": query.id,
+        "task": query.task,
+        "difficulty": int(query.difficulty),
+        "samples": len(rewards),
+        "successes": successes,
+        "p_hat": successes / len(rewards),
+        "prompt_tokens": gen.prompt_tokens,
+        "completion_tokens_total": completion,
+        "completion_tokens_mean": completion / len(rewards),
+        "examples": json.dumps(_examples(gen, rewards, keep)),
+    }
 
 
 def _examples(gen: Generation, rewards: list[float], keep: int) -> list[dict]:
@@ -335,15 +464,19 @@ def plan_warnings(profile_row: dict, plan) -> list[str]:
     out = []
     if profile_row["status"] != PROFILE_DONE:
         state = "its process is gone" if shown_status(profile_row) == INTERRUPTED else "still running"
-        out.append(f"profile {profile_row['name']!r} is unfinished ({profile_row['queries_done']} of "
-                   f"{profile_row['queries_total']} queries, {state}): this plan covers only the queries profiled "
-                   f"so far; finish it with the same `sgpo profile` command")
+        out.append(
+            f"profile {profile_row['name']!r} is unfinished ({profile_row['queries_done']} of "
+            f"{profile_row['queries_total']} queries, {state}): this plan covers only the queries profiled "
+            f"so far; finish it with the same `sgpo profile` command"
+        )
     c = plan.counts
     if c["learnable"] == 0:
-        out.append(f"nothing learnable: no query has 0 < p_hat <= --trivial-threshold="
-                   f"{plan.config.trivial_threshold:g} ({c['trivial']} trivial, {c['unsolved_kept']} unsolved kept, "
-                   f"{c['unsolved_dropped']} unsolved dropped), so the plan trains only on unsolved queries and its "
-                   f"compute ratio means nothing: raise --trivial-threshold, or profile data nearer the model's level")
+        out.append(
+            f"nothing learnable: no query has 0 < p_hat <= --trivial-threshold="
+            f"{plan.config.trivial_threshold:g} ({c['trivial']} trivial, {c['unsolved_kept']} unsolved kept, "
+            f"{c['unsolved_dropped']} unsolved dropped), so the plan trains only on unsolved queries and its "
+            f"compute ratio means nothing: raise --trivial-threshold, or profile data nearer the model's level"
+        )
     return out
 
 
@@ -357,23 +490,42 @@ def profile_summary(store: Store, profile_id: int, *, reused: bool = False, resu
     tokens = tokens_prompt + tokens_completion
     seconds = row["seconds"] or 0.0
     return {
-        "profile_id": row["id"], "name": row["name"], "status": shown_status(row), "stored_status": row["status"],
+        "profile_id": row["id"],
+        "name": row["name"],
+        "status": shown_status(row),
+        "stored_status": row["status"],
         "key": row["key"],
         "dataset": {"spec": row["dataset_spec"], "hash": row["dataset_hash"]},
-        "model": {"spec": row["model_spec"], "path": row["model_path"], "hash": row["model_hash"],
-                  "n_params": row["n_params"]},
-        "backend": row["backend"], "samples": row["samples"], "temperature": row["temperature"],
-        "max_new_tokens": row["max_new_tokens"], "seed": row["seed"], "batch_size": row["batch_size"],
-        "limit": row["query_limit"], "queries": row["queries_done"], "queries_total": row["queries_total"],
+        "model": {
+            "spec": row["model_spec"],
+            "path": row["model_path"],
+            "hash": row["model_hash"],
+            "n_params": row["n_params"],
+        },
+        "backend": row["backend"],
+        "samples": row["samples"],
+        "temperature": row["temperature"],
+        "max_new_tokens": row["max_new_tokens"],
+        "seed": row["seed"],
+        "batch_size": row["batch_size"],
+        "limit": row["query_limit"],
+        "queries": row["queries_done"],
+        "queries_total": row["queries_total"],
         "completions": completions,
-        "samples_per_query": {"mean": float(per_query.mean()), "min": int(per_query.min()),
-                              "max": int(per_query.max())} if len(frame) else None,
+        "samples_per_query": {"mean": float(per_query.mean()), "min": int(per_query.min()), "max": int(per_query.max())}
+        if len(frame)
+        else None,
         "tokens": {"prompt": tokens_prompt, "completion": tokens_completion, "total": tokens},
-        "flops": row["flops"], "seconds": seconds,
-        "throughput": {"completions_per_s": completions / seconds if seconds else None,
-                       "tokens_per_s": tokens / seconds if seconds else None},
+        "flops": row["flops"],
+        "seconds": seconds,
+        "throughput": {
+            "completions_per_s": completions / seconds if seconds else None,
+            "tokens_per_s": tokens / seconds if seconds else None,
+        },
         "mean_p_hat": float(frame["p_hat"].mean()) if len(frame) else None,
-        "p_hat": frame["p_hat"].tolist(), "reused": reused, "resumed": resumed,
+        "p_hat": frame["p_hat"].tolist(),
+        "reused": reused,
+        "resumed": resumed,
     }
 
 
@@ -385,9 +537,11 @@ def describe(row: dict, frame: pd.DataFrame, bins: int = 10) -> dict:
     counts, edges = np.histogram(p, bins=bins, range=(0.0, 1.0))
     decisions, group_sizes = decision_counts(frame, row)
     return {
-        "histogram": [{"low": float(lo), "high": float(hi), "count": int(c)}
-                      for lo, hi, c in zip(edges[:-1], edges[1:], counts)],
-        "decisions": decisions, "group_sizes": group_sizes,
+        "histogram": [
+            {"low": float(lo), "high": float(hi), "count": int(c)} for lo, hi, c in zip(edges[:-1], edges[1:], counts)
+        ],
+        "decisions": decisions,
+        "group_sizes": group_sizes,
         "by_task": _means(frame, "task"),
         "by_difficulty": _means(frame, "difficulty"),
     }
@@ -412,5 +566,11 @@ def decision_counts(frame: pd.DataFrame, row: dict) -> tuple[dict, dict]:
 
 def _means(frame: pd.DataFrame, column: str) -> list[dict]:
     grouped = frame.groupby(column)["p_hat"].agg(["size", "mean"]).reset_index()
-    return [{column: (int(r[column]) if column == "difficulty" else str(r[column])), "queries": int(r["size"]),
-             "mean_p_hat": float(r["mean"])} for _, r in grouped.iterrows()]
+    return [
+        {
+            column: (int(r[column]) if column == "difficulty" else str(r[column])),
+            "queries": int(r["size"]),
+            "mean_p_hat": float(r["mean"]),
+        }
+        for _, r in grouped.iterrows()
+    ]

@@ -48,8 +48,10 @@ def create(config, store: Store | Path, *, name: str | None = None) -> dict:
 
     if rank_and_world()[1] > 1:
         if config.engine != "trl":
-            raise ConfigError("several processes train one run with --engine trl (TRL's GRPOTrainer under "
-                              "accelerate); the native engine runs in one process")
+            raise ConfigError(
+                "several processes train one run with --engine trl (TRL's GRPOTrainer under "
+                "accelerate); the native engine runs in one process"
+            )
         run_id = on_main(lambda: _create(config, store, name)["id"], device=config.device)
         opened = store if isinstance(store, Store) else Store(Path(store), readonly=True)
         return {**opened.find_run(run_id), "warnings": []}
@@ -80,8 +82,9 @@ def start(ref: str | int, store: Store, *, detach: bool = False, log=None) -> di
     if rank_and_world()[0] > 0:  # another rank of a launch whose main process owns the run's status
         return work(run["id"], store, log=log)
     if run["status"] != CREATED:
-        raise ConfigError(f"run {run['name']!r} is {shown_status(run)}, not created: `sgpo runs resume "
-                          f"{run['name']}` continues it")
+        raise ConfigError(
+            f"run {run['name']!r} is {shown_status(run)}, not created: `sgpo runs resume {run['name']}` continues it"
+        )
     return _launch(run, store, "start", detach, log)
 
 
@@ -118,13 +121,20 @@ def _launch(run: dict, store: Store, verb: str, detach: bool, log) -> dict:
         path = log_path(store, run["name"])
         proc = launch.detach(launch.sgpo_argv(*argv, python=python), path)
         store.update_run(run["id"], pid=proc.pid, log_path=str(path))
-        return {"run_id": run["id"], "run_name": run["name"], "pid": proc.pid, "status": "started",
-                "log_path": str(path)}
+        return {
+            "run_id": run["id"],
+            "run_name": run["name"],
+            "pid": proc.pid,
+            "status": "started",
+            "log_path": str(path),
+        }
     if python:  # train under the interpreter that has vLLM, streaming its output through ours
         code = launch.rerun(python, argv, stdout_to_stderr=True)
         if code:
-            raise BackendError(f"training under {python} failed (exit code {code}); its error is above. The run "
-                               f"can continue with `sgpo runs resume {run['name']}`")
+            raise BackendError(
+                f"training under {python} failed (exit code {code}); its error is above. The run "
+                f"can continue with `sgpo runs resume {run['name']}`"
+            )
         return store.find_run(run["id"])["result"]
     return work(run["id"], store, log=log)
 
@@ -132,27 +142,33 @@ def _launch(run: dict, store: Store, verb: str, detach: bool, log) -> dict:
 def check_resumable(run: dict) -> None:
     """A finished run cannot resume; a live one must not be run twice."""
     if run["status"] == FINISHED:
-        raise ConfigError(f"run {run['name']!r} finished at step {run['step']}; start a new run (another --name) "
-                          f"to train further")
+        raise ConfigError(
+            f"run {run['name']!r} finished at step {run['step']}; start a new run (another --name) to train further"
+        )
     pid = run.get("pid")
     if run["status"] in ACTIVE_STATUSES and pid and pid != os.getpid() and launch.pid_alive(pid):
-        raise ConfigError(f"run {run['name']!r} is running now (pid {pid}); stop it first with "
-                          f"`sgpo runs stop {run['name']}`")
+        raise ConfigError(
+            f"run {run['name']!r} is running now (pid {pid}); stop it first with `sgpo runs stop {run['name']}`"
+        )
 
 
 def shown_status(run: dict) -> str:
     """The stored status, except that a started run whose process is gone is `interrupted`."""
-    if run["status"] == RUNNING or (run["status"] == CREATED and run.get("pid")):
-        if not launch.pid_alive(run.get("pid")):
-            return INTERRUPTED
+    started = run["status"] == RUNNING or (run["status"] == CREATED and run.get("pid"))
+    if started and not launch.pid_alive(run.get("pid")):
+        return INTERRUPTED
     return run["status"]
 
 
 def status(ref: str | int, store: Store) -> dict:
     """The run's row with its shown status and whether its process is alive."""
     run = store.find_run(ref)
-    return {**run, "status": shown_status(run), "stored_status": run["status"],
-            "alive": launch.pid_alive(run.get("pid"))}
+    return {
+        **run,
+        "status": shown_status(run),
+        "stored_status": run["status"],
+        "alive": launch.pid_alive(run.get("pid")),
+    }
 
 
 def list_runs(store: Store) -> list[dict]:
@@ -163,8 +179,9 @@ def list_runs(store: Store) -> list[dict]:
     for r in store.runs():
         r = {k: v for k, v in r.items() if k not in ("config", "plan")}
         r["result"] = json.loads(r["result"]) if r.get("result") else None
-        out.append({**r, "status": shown_status(r), "stored_status": r["status"],
-                    "alive": launch.pid_alive(r.get("pid"))})
+        out.append(
+            {**r, "status": shown_status(r), "stored_status": r["status"], "alive": launch.pid_alive(r.get("pid"))}
+        )
     return out
 
 

@@ -37,50 +37,121 @@ def check_name(name: str, kind: str, option: str = "--name") -> str:
     """A profile, plan or run name: 1-64 letters, digits, '.', '_' or '-', not only digits (those are ids)."""
     name = str(name).strip()
     if not NAME_PATTERN.match(name) or name.isdigit():
-        raise ConfigError(f"{option} {name!r}: a {kind} name is 1-64 letters, digits, '.', '_' or '-', starts with "
-                          f"a letter or digit and is not only digits (numbers are ids)")
+        raise ConfigError(
+            f"{option} {name!r}: a {kind} name is 1-64 letters, digits, '.', '_' or '-', starts with "
+            f"a letter or digit and is not only digits (numbers are ids)"
+        )
     return name
 
 
 def _v1(db: sqlite_utils.Database) -> None:
-    db["datasets"].create({"hash": str, "spec": str, "path": str, "rows": int, "fields": str,
-                           "created": float}, pk="hash")
-    db["profiles"].create({
-        "id": int, "name": str, "key": str, "status": str, "dataset_hash": str, "dataset_spec": str,
-        "model_spec": str, "model_path": str, "model_hash": str, "n_params": int, "backend": str,
-        "samples": int, "temperature": float, "max_new_tokens": int, "seed": int, "batch_size": int,
-        "query_limit": int, "queries_total": int, "queries_done": int, "tokens_prompt": int,
-        "tokens_completion": int, "flops": float, "seconds": float, "created": float, "updated": float,
-    }, pk="id", not_null={"name", "key", "status"})
+    db["datasets"].create(
+        {"hash": str, "spec": str, "path": str, "rows": int, "fields": str, "created": float}, pk="hash"
+    )
+    db["profiles"].create(
+        {
+            "id": int,
+            "name": str,
+            "key": str,
+            "status": str,
+            "dataset_hash": str,
+            "dataset_spec": str,
+            "model_spec": str,
+            "model_path": str,
+            "model_hash": str,
+            "n_params": int,
+            "backend": str,
+            "samples": int,
+            "temperature": float,
+            "max_new_tokens": int,
+            "seed": int,
+            "batch_size": int,
+            "query_limit": int,
+            "queries_total": int,
+            "queries_done": int,
+            "tokens_prompt": int,
+            "tokens_completion": int,
+            "flops": float,
+            "seconds": float,
+            "created": float,
+            "updated": float,
+        },
+        pk="id",
+        not_null={"name", "key", "status"},
+    )
     db["profiles"].create_index(["name"], unique=True)
     db["profiles"].create_index(["key"])
-    db["profile_queries"].create({
-        "profile_id": int, "position": int, "query_id": str, "task": str, "difficulty": int,
-        "samples": int, "successes": int, "p_hat": float, "prompt_tokens": int,
-        "completion_tokens_total": int, "completion_tokens_mean": float, "examples": str,
-    }, pk=("profile_id", "position"), foreign_keys=[("profile_id", "profiles", "id")])
-    db["plans"].create({"id": int, "name": str, "profile_id": int, "config": str, "counts": str,
-                        "forecast": str, "created": float}, pk="id",
-                       foreign_keys=[("profile_id", "profiles", "id")])
+    db["profile_queries"].create(
+        {
+            "profile_id": int,
+            "position": int,
+            "query_id": str,
+            "task": str,
+            "difficulty": int,
+            "samples": int,
+            "successes": int,
+            "p_hat": float,
+            "prompt_tokens": int,
+            "completion_tokens_total": int,
+            "completion_tokens_mean": float,
+            "examples": str,
+        },
+        pk=("profile_id", "position"),
+        foreign_keys=[("profile_id", "profiles", "id")],
+    )
+    db["plans"].create(
+        {"id": int, "name": str, "profile_id": int, "config": str, "counts": str, "forecast": str, "created": float},
+        pk="id",
+        foreign_keys=[("profile_id", "profiles", "id")],
+    )
     db["plans"].create_index(["name"], unique=True)
-    db["runs"].create({
-        "id": int, "name": str, "strategy": str, "status": str, "pid": int, "config": str,
-        "profile_id": int, "dataset_hash": str, "model_hash": str, "step": int, "created": float,
-        "updated": float, "finished": float, "result": str, "log_path": str,
-    }, pk="id", not_null={"name", "strategy", "status"})
+    db["runs"].create(
+        {
+            "id": int,
+            "name": str,
+            "strategy": str,
+            "status": str,
+            "pid": int,
+            "config": str,
+            "profile_id": int,
+            "dataset_hash": str,
+            "model_hash": str,
+            "step": int,
+            "created": float,
+            "updated": float,
+            "finished": float,
+            "result": str,
+            "log_path": str,
+        },
+        pk="id",
+        not_null={"name", "strategy", "status"},
+    )
     db["runs"].create_index(["name"], unique=True)
-    db["metrics"].create({"run_id": int, "step": int, "phase": int, "wall_seconds": float,
-                          "data": str}, pk=("run_id", "step"), foreign_keys=[("run_id", "runs", "id")])
-    db["evals"].create({"run_id": int, "step": int, "flops_total": float, "accuracy": float,
-                        "data": str}, pk=("run_id", "step"), foreign_keys=[("run_id", "runs", "id")])
+    db["metrics"].create(
+        {"run_id": int, "step": int, "phase": int, "wall_seconds": float, "data": str},
+        pk=("run_id", "step"),
+        foreign_keys=[("run_id", "runs", "id")],
+    )
+    db["evals"].create(
+        {"run_id": int, "step": int, "flops_total": float, "accuracy": float, "data": str},
+        pk=("run_id", "step"),
+        foreign_keys=[("run_id", "runs", "id")],
+    )
     db["events"].create({"id": int, "run_id": int, "kind": str, "message": str, "created": float}, pk="id")
 
 
 # v2: one metric vocabulary (sgpo/vocab.py). What v1 stores hold under older names is renamed in place.
-V2_METRIC_NAMES = {"rollouts_wasted": "wasted_rollouts", "groups_informative": "informative_groups",
-                   "rollouts_wasted_total": "wasted_rollouts_total", "wasted_fraction": "run_wasted_fraction"}
-V2_FORECAST_NAMES = {"informative_fraction": "forecast_informative_fraction",
-                     "wasted_fraction": "forecast_wasted_fraction", "wasted_rollouts": "expected_wasted_rollouts"}
+V2_METRIC_NAMES = {
+    "rollouts_wasted": "wasted_rollouts",
+    "groups_informative": "informative_groups",
+    "rollouts_wasted_total": "wasted_rollouts_total",
+    "wasted_fraction": "run_wasted_fraction",
+}
+V2_FORECAST_NAMES = {
+    "informative_fraction": "forecast_informative_fraction",
+    "wasted_fraction": "forecast_wasted_fraction",
+    "wasted_rollouts": "expected_wasted_rollouts",
+}
 
 
 def _renamed(data: dict, names: dict) -> dict:
@@ -101,8 +172,10 @@ def _v2(db: sqlite_utils.Database) -> None:
             data["step_informative_fraction"] = data.get("informative_groups", 0) / data["groups"]
         conn.execute("UPDATE metrics SET data = ? WHERE rowid = ?", [json.dumps(data), rowid])
     for rowid, raw in conn.execute("SELECT rowid, result FROM runs WHERE result IS NOT NULL").fetchall():
-        conn.execute("UPDATE runs SET result = ? WHERE rowid = ?",
-                     [json.dumps(_renamed(json.loads(raw), V2_METRIC_NAMES)), rowid])
+        conn.execute(
+            "UPDATE runs SET result = ? WHERE rowid = ?",
+            [json.dumps(_renamed(json.loads(raw), V2_METRIC_NAMES)), rowid],
+        )
     for rowid, raw in conn.execute("SELECT rowid, forecast FROM plans").fetchall():
         forecast = json.loads(raw)
         for side in ("plan", "baseline"):
@@ -124,8 +197,10 @@ class Store:
             if not readonly:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             elif not self.path.exists():
-                raise StoreError(f"database {self.path} does not exist: profile a dataset first "
-                                 f"(sgpo profile builtin:train --model starter)")
+                raise StoreError(
+                    f"database {self.path} does not exist: profile a dataset first "
+                    f"(sgpo profile builtin:train --model starter)"
+                )
             conn = sqlite3.connect(str(self.path), timeout=10, check_same_thread=False)
             self.db = sqlite_utils.Database(conn)
             if not readonly:
@@ -135,18 +210,20 @@ class Store:
         except StoreError:
             raise
         except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"cannot open the database {self.path}: {exc}; pass a writable path with "
-                             f"--db or SGPO_DB") from None
+            raise StoreError(
+                f"cannot open the database {self.path}: {exc}; pass a writable path with --db or SGPO_DB"
+            ) from None
 
     @classmethod
-    def default(cls, path: str | os.PathLike | None = None, **kw) -> "Store":
+    def default(cls, path: str | os.PathLike | None = None, **kw) -> Store:
         return cls(default_path(path), **kw)
 
     def _migrate(self, readonly: bool) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise StoreError(f"database {self.path} has schema v{version}, newer than this sgpo (v{SCHEMA_VERSION}): "
-                             f"upgrade sgpo")
+            raise StoreError(
+                f"database {self.path} has schema v{version}, newer than this sgpo (v{SCHEMA_VERSION}): upgrade sgpo"
+            )
         if version == SCHEMA_VERSION:
             return
         if readonly:
@@ -167,8 +244,9 @@ class Store:
         except sqlite3.OperationalError as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            raise StoreError(f"could not write to {self.path}: {exc} (read-only file or locked by another "
-                             f"process?)") from None
+            raise StoreError(
+                f"could not write to {self.path}: {exc} (read-only file or locked by another process?)"
+            ) from None
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
@@ -187,8 +265,17 @@ class Store:
     # datasets ------------------------------------------------------------------------------
     def record_dataset(self, *, hash: str, spec: str, path: str, rows: int, fields: list[str]) -> None:
         with self.transaction():
-            self.db["datasets"].upsert({"hash": hash, "spec": spec, "path": path, "rows": rows,
-                                        "fields": json.dumps(fields), "created": time.time()}, pk="hash")
+            self.db["datasets"].upsert(
+                {
+                    "hash": hash,
+                    "spec": spec,
+                    "path": path,
+                    "rows": rows,
+                    "fields": json.dumps(fields),
+                    "created": time.time(),
+                },
+                pk="hash",
+            )
 
     # profiles ------------------------------------------------------------------------------
     def find_profile(self, ref: str | int) -> dict:
@@ -216,7 +303,8 @@ class Store:
         """Store a batch of per-query results and the profile's new running totals, atomically."""
         with self.transaction():
             self.db["profile_queries"].insert_all(
-                [{**r, "profile_id": profile_id} for r in query_rows], pk=("profile_id", "position"))
+                [{**r, "profile_id": profile_id} for r in query_rows], pk=("profile_id", "position")
+            )
             self.db["profiles"].update(profile_id, {**totals, "updated": time.time()})
 
     def update_profile(self, profile_id: int, **fields) -> None:
@@ -229,10 +317,15 @@ class Store:
 
     def profile_frame(self, profile_id: int, *, examples: bool = False) -> pd.DataFrame:
         """One row per profiled query, in dataset order, with the columns the planner reads."""
-        cols = "position, query_id AS id, task, difficulty, samples, successes, p_hat, prompt_tokens, " \
-               "completion_tokens_total, completion_tokens_mean" + (", examples" if examples else "")
-        df = pd.read_sql_query(f"SELECT {cols} FROM profile_queries WHERE profile_id = ? ORDER BY position",
-                               self.db.conn, params=[profile_id])
+        cols = (
+            "position, query_id AS id, task, difficulty, samples, successes, p_hat, prompt_tokens, "
+            "completion_tokens_total, completion_tokens_mean" + (", examples" if examples else "")
+        )
+        df = pd.read_sql_query(
+            f"SELECT {cols} FROM profile_queries WHERE profile_id = ? ORDER BY position",
+            self.db.conn,
+            params=[profile_id],
+        )
         if examples:
             df["examples"] = df["examples"].map(json.loads)
         return df
@@ -242,10 +335,20 @@ class Store:
         if list(self.db["plans"].rows_where("name = ?", [name])):
             raise StoreError(f"a plan named {name!r} already exists in {self.path}: choose another name")
         with self.transaction():
-            return self.db["plans"].insert({
-                "name": name, "profile_id": profile_id, "config": json.dumps(config),
-                "counts": json.dumps(counts), "forecast": json.dumps(forecast, default=float),
-                "created": time.time()}).last_pk
+            return (
+                self.db["plans"]
+                .insert(
+                    {
+                        "name": name,
+                        "profile_id": profile_id,
+                        "config": json.dumps(config),
+                        "counts": json.dumps(counts),
+                        "forecast": json.dumps(forecast, default=float),
+                        "created": time.time(),
+                    }
+                )
+                .last_pk
+            )
 
     def find_plan(self, ref: str | int) -> dict:
         rows = self._by_id_or_name("plans", ref)
@@ -265,21 +368,39 @@ class Store:
             fields["plan"] = json.dumps(plan, default=float)
         try:
             with self.transaction():
-                return self.db["runs"].insert({"name": name, "strategy": strategy, "status": "created",
-                                               "config": json.dumps(config, default=str), "step": 0,
-                                               "created": now, "updated": now, **fields}).last_pk
+                return (
+                    self.db["runs"]
+                    .insert(
+                        {
+                            "name": name,
+                            "strategy": strategy,
+                            "status": "created",
+                            "config": json.dumps(config, default=str),
+                            "step": 0,
+                            "created": now,
+                            "updated": now,
+                            **fields,
+                        }
+                    )
+                    .last_pk
+                )
         except sqlite3.IntegrityError:
-            raise StoreError(f"a run named {name!r} already exists in {self.path}: choose another --name "
-                             f"or resume it with `sgpo runs resume {name}`") from None
+            raise StoreError(
+                f"a run named {name!r} already exists in {self.path}: choose another --name "
+                f"or resume it with `sgpo runs resume {name}`"
+            ) from None
 
     def find_run(self, ref: str | int) -> dict:
         rows = self._by_id_or_name("runs", ref)
         if not rows:
             raise StoreError(f"no run {ref!r} in {self.path}: `sgpo runs` lists the runs")
         row = rows[0]
-        return {**row, "config": json.loads(row["config"] or "{}"),
-                "result": json.loads(row["result"]) if row.get("result") else None,
-                "plan": json.loads(row["plan"]) if row.get("plan") else None}
+        return {
+            **row,
+            "config": json.loads(row["config"] or "{}"),
+            "result": json.loads(row["result"]) if row.get("result") else None,
+            "plan": json.loads(row["plan"]) if row.get("plan") else None,
+        }
 
     def runs(self) -> list[dict]:
         return list(self.db["runs"].rows_where(order_by="id"))
@@ -290,29 +411,49 @@ class Store:
         with self.transaction():
             self.db["runs"].update(run_id, {**fields, "updated": time.time()})
 
-    def log_step(self, run_id: int, step: int, phase: int, wall_seconds: float, data: dict,
-                 eval_row: dict | None = None) -> None:
+    def log_step(
+        self, run_id: int, step: int, phase: int, wall_seconds: float, data: dict, eval_row: dict | None = None
+    ) -> None:
         """One training step's metrics (and its eval, if any) with the run's cursor, atomically.
 
         Replacing by (run_id, step) means a step re-done after a crash overwrites, never duplicates."""
         with self.transaction():
-            self.db["metrics"].upsert({"run_id": run_id, "step": step, "phase": phase,
-                                       "wall_seconds": wall_seconds, "data": json.dumps(data, default=float)},
-                                      pk=("run_id", "step"))
+            self.db["metrics"].upsert(
+                {
+                    "run_id": run_id,
+                    "step": step,
+                    "phase": phase,
+                    "wall_seconds": wall_seconds,
+                    "data": json.dumps(data, default=float),
+                },
+                pk=("run_id", "step"),
+            )
             if eval_row is not None:  # {"flops_total", "accuracy", "data": {...}}
-                self.db["evals"].upsert({**eval_row, "run_id": run_id, "step": step,
-                                         "data": json.dumps(eval_row.get("data", {}), default=float)},
-                                        pk=("run_id", "step"))
+                self.db["evals"].upsert(
+                    {
+                        **eval_row,
+                        "run_id": run_id,
+                        "step": step,
+                        "data": json.dumps(eval_row.get("data", {}), default=float),
+                    },
+                    pk=("run_id", "step"),
+                )
             self.db["runs"].update(run_id, {"step": step, "updated": time.time()})
 
     def metrics_frame(self, run_id: int, after_step: int = -1) -> pd.DataFrame:
-        df = pd.read_sql_query("SELECT step, phase, wall_seconds, data FROM metrics WHERE run_id = ? AND step > ? "
-                               "ORDER BY step", self.db.conn, params=[run_id, after_step])
+        df = pd.read_sql_query(
+            "SELECT step, phase, wall_seconds, data FROM metrics WHERE run_id = ? AND step > ? ORDER BY step",
+            self.db.conn,
+            params=[run_id, after_step],
+        )
         return _expand(df)
 
     def evals_frame(self, run_id: int) -> pd.DataFrame:
-        df = pd.read_sql_query("SELECT step, flops_total, accuracy, data FROM evals WHERE run_id = ? ORDER BY step",
-                               self.db.conn, params=[run_id])
+        df = pd.read_sql_query(
+            "SELECT step, flops_total, accuracy, data FROM evals WHERE run_id = ? ORDER BY step",
+            self.db.conn,
+            params=[run_id],
+        )
         return _expand(df)
 
     def event(self, run_id: int | None, kind: str, message: str) -> None:
@@ -331,4 +472,3 @@ def _expand(df: pd.DataFrame) -> pd.DataFrame:
     extra = pd.json_normalize([json.loads(d) for d in df.pop("data")])
     extra.index = df.index
     return pd.concat([df, extra.drop(columns=[c for c in extra.columns if c in df.columns])], axis=1)
-

@@ -12,7 +12,13 @@ from __future__ import annotations
 # the run lifecycle (sgpo.runs). `interrupted` is never stored: it is what a `running` row whose
 # process is gone is shown as, until it is resumed.
 CREATED, RUNNING, STOPPED, FINISHED, FAILED, INTERRUPTED = (
-    "created", "running", "stopped", "finished", "failed", "interrupted")
+    "created",
+    "running",
+    "stopped",
+    "finished",
+    "failed",
+    "interrupted",
+)
 RUN_STATUSES = (CREATED, RUNNING, STOPPED, FINISHED, FAILED)
 ACTIVE_STATUSES = (CREATED, RUNNING)  # a process owns the run (or is about to)
 
@@ -25,8 +31,14 @@ DECISIONS = ("trivial", "learnable", "unsolved_kept", "unsolved_dropped")
 
 # metrics: per step, run totals, and the three fractions of each scope
 STEP_COUNTS = ("queries", "rollouts", "groups", "informative_groups", "wasted_rollouts")
-RUN_TOTALS = ("queries_total", "rollouts_total", "groups_total", "informative_groups_total",
-              "wasted_rollouts_total", "tokens_total")
+RUN_TOTALS = (
+    "queries_total",
+    "rollouts_total",
+    "groups_total",
+    "informative_groups_total",
+    "wasted_rollouts_total",
+    "tokens_total",
+)
 FLOPS = ("flops_profile", "flops_rollout", "flops_train", "flops_total", "flops_eval")
 STEP_FRACTIONS = ("step_wasted_fraction", "step_informative_fraction")
 RUN_FRACTIONS = ("run_wasted_fraction", "run_informative_fraction")

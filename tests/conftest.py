@@ -1,7 +1,10 @@
 import os
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 GSM8K = ROOT / "data" / "gsm8k" / "test.jsonl"  # vendored, MIT (data/gsm8k/README.md)
@@ -30,3 +33,64 @@ def require_gsm8k():
     """The vendored GSM8K test split: part of the repository, so a missing file is a failure, never a skip."""
     assert GSM8K.is_file(), f"GSM8K test split missing at {GSM8K}: it is vendored in the repository"
     return GSM8K
+
+
+def require_browser():
+    from bench.browser import browser_problem
+
+    problem = browser_problem()
+    if problem:
+        if IN_CI:
+            pytest.fail(problem)
+        pytest.skip(problem)
+
+
+def vllm_interpreter() -> str:
+    from sgpo.generate.vllm import VLLM_VENV_PYTHON, vllm_importable, vllm_python
+
+    if vllm_importable():
+        return sys.executable
+    python = vllm_python()
+    if python:
+        return python
+    message = f"vLLM is not installed: {VLLM_VENV_PYTHON} is missing (run `make setup-vllm`)"
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+# shared fixtures -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def one_thread():
+    """One torch thread: on a shared 2-core machine two OpenMP threads spin-wait on each other and tiny
+    models generate 10-20x slower. Restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def toy(tmp_path_factory):
+    """A tiny model and a toy dataset on which it succeeds about half the time."""
+    from tests.toys import tiny_model_dir, toy_dataset
+
+    d = tmp_path_factory.mktemp("toy")
+    model = tiny_model_dir(d / "m")
+    return SimpleNamespace(dir=d, model=model, data=toy_dataset(d / "toy.jsonl", model))
+
+
+@pytest.fixture
+def app_env(tmp_path, monkeypatch):
+    """A tmp store behind $SGPO_DB, no automatic first profile, and a clean job registry."""
+    from dashboard import processes
+
+    db = tmp_path / "sgpo.db"
+    monkeypatch.setenv("SGPO_DB", str(db))
+    monkeypatch.setenv("SGPO_AUTOPROFILE", "0")
+    monkeypatch.setattr(processes, "_JOBS", [])
+    yield db
+    for job in processes._JOBS:
+        if job.running:
+            job.proc.kill()
+            job.proc.wait()

@@ -17,23 +17,43 @@ KEYS = {"flops_to_target", "reduction_factor", "final_accuracy_mean", "final_acc
 @pytest.mark.slow
 def test_quick_benchmark_writes_every_output_and_stores_its_runs(tmp_path):
     readme = tmp_path / "README.md"
-    readme.write_text("# title\n\nbefore\n<!-- bench:compute_efficiency:start -->\nold table\n"
-                      "<!-- bench:compute_efficiency:end -->\nafter\n")
+    readme.write_text(
+        "# title\n\nbefore\n<!-- bench:compute_efficiency:start -->\nold table\n"
+        "<!-- bench:compute_efficiency:end -->\nafter\n"
+    )
     out, docs, db = tmp_path / "results", tmp_path / "docs", tmp_path / "ce.db"
     # a previous bench's store and checkpoints: from scratch means both go, and nothing else in the folder
     Store(db).close()
     (tmp_path / "checkpoints" / "bench-grpo-s0" / "step-5").mkdir(parents=True)
     (tmp_path / "checkpoints" / "mine").mkdir()
-    proc = subprocess.run([sys.executable, "bench/compute_efficiency.py", "--quick", "--strategies", "grpo,sgpo,dapo",
-                           "--db", str(db), "--out", str(out), "--docs", str(docs), "--readme", str(readme)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "bench/compute_efficiency.py",
+            "--quick",
+            "--strategies",
+            "grpo,sgpo,dapo",
+            "--db",
+            str(db),
+            "--out",
+            str(out),
+            "--docs",
+            str(docs),
+            "--readme",
+            str(readme),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "checkpoints" / "mine").is_dir()
 
     result = json.loads((out / "compute_efficiency.json").read_text())
     assert set(result["strategies"]) == {"grpo", "sgpo", "dapo"}
     for name, entry in result["strategies"].items():
-        assert KEYS <= set(entry), name
+        assert set(entry) >= KEYS, name
         assert 0.0 <= entry["final_accuracy_mean"] <= 1.0 and 0.0 <= entry["run_wasted_fraction"] <= 1.0
         assert entry["final_flops_mean"] >= 1.2e12  # every run spent its budget before it stopped
     grpo = result["strategies"]["grpo"]

@@ -12,8 +12,9 @@ from tests.conftest import ROOT
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_gpu_check_smoke_prints_one_json_summary():
-    done = subprocess.run([sys.executable, "bench/gpu_check.py", "--smoke"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, "bench/gpu_check.py", "--smoke"], cwd=ROOT, capture_output=True, text=True, timeout=900
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["device"] == "cpu" and summary["n_params"] > 0

@@ -18,8 +18,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def bench(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, "bench/regimes.py", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=900)
+    return subprocess.run(
+        [sys.executable, "bench/regimes.py", *args], cwd=cwd, capture_output=True, text=True, timeout=900
+    )
 
 
 @pytest.mark.slow
@@ -63,8 +64,9 @@ def test_quick_map_builds_its_regime_trains_every_strategy_and_reports_both_beha
 
 
 def test_tilt_hits_the_target_share_and_refuses_what_the_cells_cannot_make():
-    cells = pd.DataFrame({"task": ["a", "b", "c"], "difficulty": [1, 2, 3], "queries": [10, 10, 10],
-                          "share": [0.1, 0.5, 0.95]})
+    cells = pd.DataFrame(
+        {"task": ["a", "b", "c"], "difficulty": [1, 2, 3], "queries": [10, 10, 10], "share": [0.1, 0.5, 0.95]}
+    )
     for target in (0.2, 0.6, 0.9):
         assert float(regimes.tilt(cells, target) @ cells["share"]) == pytest.approx(target, abs=1e-6)
     with pytest.raises(SystemExit, match=r"--regimes: 0.97 .* between 0.12 and 0.93"):
@@ -79,14 +81,17 @@ def test_crossing_interpolates_between_evaluations():
     assert np.isclose(regimes.ceiling(0.55, "train_all"), 1 / 0.45)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--regimes", "0.6,abc"], "--regimes: 'abc' is neither"),
-    (["--regimes", "1.5"], "--regimes: 1.5 is not a share strictly between 0 and 1"),
-    (["--strategies", "grpo,ppo"], "--strategies: ppo"),
-    (["--strategies", "sgpo"], "--strategies: grpo missing"),
-    (["--seeds", "0"], "--seeds: 0 must be at least 1"),
-    (["--budget", "0"], "--budget: 0 must be a positive number"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--regimes", "0.6,abc"], "--regimes: 'abc' is neither"),
+        (["--regimes", "1.5"], "--regimes: 1.5 is not a share strictly between 0 and 1"),
+        (["--strategies", "grpo,ppo"], "--strategies: ppo"),
+        (["--strategies", "sgpo"], "--strategies: grpo missing"),
+        (["--seeds", "0"], "--seeds: 0 must be at least 1"),
+        (["--budget", "0"], "--budget: 0 must be a positive number"),
+    ],
+)
 def test_bad_options_are_one_line_naming_the_option_and_write_nothing(tmp_path, args, message):
     proc = bench("--quick", "--db", str(tmp_path / "r.db"), "--out", str(tmp_path / "out"), *args)
     assert proc.returncode != 0 and message in proc.stderr

@@ -7,6 +7,7 @@ Screenshots go to test-artifacts/. Under CI=true a missing chromium fails; local
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -16,24 +17,22 @@ import time
 
 import pytest
 
-from bench.browser import browser_page, browser_problem, choose, serve
-from tests.conftest import IN_CI, ROOT
+from bench.browser import browser_page, choose, serve
+from tests.conftest import ROOT, require_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(900)]
 ARTIFACTS = ROOT / "test-artifacts"
 
 
-def require_browser():
-    problem = browser_problem()
-    if problem:
-        if IN_CI:
-            pytest.fail(problem)
-        pytest.skip(problem)
-
-
 def sgpo(*args, env=None, timeout=300) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "-m", "sgpo", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=env, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-m", "sgpo", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=ROOT,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done
 
@@ -42,7 +41,7 @@ def sgpo(*args, env=None, timeout=300) -> subprocess.CompletedProcess:
 def toy(tmp_path_factory):
     """A tiny random policy, a 64-query toy dataset it solves about half the time, and a real profile of it."""
     require_browser()
-    from tests.test_train_helpers import tiny_model_dir, toy_dataset
+    from tests.toys import tiny_model_dir, toy_dataset
 
     d = tmp_path_factory.mktemp("browser")
     model = tiny_model_dir(d / "model")
@@ -60,10 +59,8 @@ def server(toy):
 
     for run in Store(toy["db"]).runs():  # detached trainers outlive the server: end the ones started here
         if run["pid"] and run["status"] in ("created", "running"):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(run["pid"], signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     # anything still running on this test store (a detached trainer whose pid was not yet recorded)
     subprocess.run(["pkill", "-KILL", "-f", str(toy["db"])], check=False)
 
@@ -164,8 +161,9 @@ def move_slider(page, moves: int) -> None:
         before = page.locator(value_sel).inner_text()
         slider.focus()
         slider.press("ArrowLeft" if i % 2 == 0 else "ArrowRight")
-        page.wait_for_function("([s, o]) => document.querySelector(s).innerText !== o", arg=[value_sel, before],
-                               timeout=60_000)
+        page.wait_for_function(
+            "([s, o]) => document.querySelector(s).innerText !== o", arg=[value_sel, before], timeout=60_000
+        )
         page.wait_for_timeout(300)
 
 
@@ -176,10 +174,20 @@ def launch(page, strategy: str, name: str, toy, steps: int = 40) -> None:
         details.locator("summary").first.click()
     page.locator(".st-key-launch_run").wait_for()
     choose(page, "train_strategy", strategy)
-    fields = {"train_steps": str(steps), "train_eval_every": "10", "train_batch_rollouts": "32", "train_group_size": "4",
-              "train_lr": "0.0005"}
-    more = {"train_max_new_tokens": "1", "train_eval_dataset": str(toy["data"]), "train_threads": "1",
-            "train_warmup_steps": "0", "train_checkpoint_every": "20"}
+    fields = {
+        "train_steps": str(steps),
+        "train_eval_every": "10",
+        "train_batch_rollouts": "32",
+        "train_group_size": "4",
+        "train_lr": "0.0005",
+    }
+    more = {
+        "train_max_new_tokens": "1",
+        "train_eval_dataset": str(toy["data"]),
+        "train_threads": "1",
+        "train_warmup_steps": "0",
+        "train_checkpoint_every": "20",
+    }
     more_knobs = page.locator("[data-testid=stExpander] details").nth(1)
     if more_knobs.get_attribute("open") is None:
         more_knobs.locator("summary").first.click()
@@ -192,8 +200,12 @@ def launch(page, strategy: str, name: str, toy, steps: int = 40) -> None:
     page.locator(".st-key-run_name input").press("Enter")
     wanted = [f"--strategy {strategy}", f"--name {name}", f"--steps {steps}", "--max-new-tokens 1", "--threads 1"]
     try:  # the CLI line follows the widgets once the reruns they trigger have landed
-        page.wait_for_function("(want) => { const e = document.querySelector('[data-testid=stCode]');"
-                               " return e && want.every(w => e.innerText.includes(w)); }", arg=wanted, timeout=30_000)
+        page.wait_for_function(
+            "(want) => { const e = document.querySelector('[data-testid=stCode]');"
+            " return e && want.every(w => e.innerText.includes(w)); }",
+            arg=wanted,
+            timeout=30_000,
+        )
     except Exception:
         shot(page, f"launch-{name}-failed")
         raise
@@ -232,8 +244,11 @@ def test_two_runs_launched_side_by_side_stream_live(page, server, toy):
         run = store.find_run(name)
         assert run["status"] == "finished", run
         assert len(store.metrics_frame(run["id"])) == steps + 1 and len(store.evals_frame(run["id"])) >= 5
-    page.wait_for_function("(sel) => document.querySelector(sel).innerText === 'finished'",
-                           arg=".st-key-run_status [data-testid=stMetricValue]", timeout=30_000)
+    page.wait_for_function(
+        "(sel) => document.querySelector(sel).innerText === 'finished'",
+        arg=".st-key-run_status [data-testid=stMetricValue]",
+        timeout=30_000,
+    )
     page.locator(".st-key-chart_accuracy .main-svg").first.wait_for()
     scroll_to(page, "chart_informative")
     shot(page, "train-finished")
@@ -243,25 +258,25 @@ def test_stop_and_resume_buttons_drive_the_run_lifecycle(page, server, toy):
     go(page, server, "train")
     launch(page, "grpo", "stop-me", toy, steps=50_000)
     status, step = (f".st-key-run_{k} [data-testid=stMetricValue]" for k in ("status", "step"))
-    page.wait_for_function("() => document.querySelector('.st-key-train_run input')?.value === 'stop-me'",
-                           timeout=180_000)
-    page.wait_for_function("(sel) => document.querySelector(sel).innerText === 'running'", arg=status,
-                           timeout=180_000)
+    page.wait_for_function(
+        "() => document.querySelector('.st-key-train_run input')?.value === 'stop-me'", timeout=180_000
+    )
+    page.wait_for_function("(sel) => document.querySelector(sel).innerText === 'running'", arg=status, timeout=180_000)
     page.wait_for_function("(sel) => parseInt(document.querySelector(sel).innerText) > 3", arg=step, timeout=180_000)
     page.locator(".st-key-stop_run button").click()
-    page.wait_for_function("(sel) => document.querySelector(sel).innerText === 'stopped'", arg=status,
-                           timeout=120_000)
+    page.wait_for_function("(sel) => document.querySelector(sel).innerText === 'stopped'", arg=status, timeout=120_000)
     stopped_at = int(page.locator(step).inner_text())
     # the status metric renders before the buttons: the screenshot and the click wait for this render's Resume
-    page.wait_for_function("() => document.querySelector('.st-key-resume_run button')?.disabled === false",
-                           timeout=30_000)
+    page.wait_for_function(
+        "() => document.querySelector('.st-key-resume_run button')?.disabled === false", timeout=30_000
+    )
     shot(page, "train-stopped")
     page.locator(".st-key-resume_run button").click()
-    page.wait_for_function("([sel, n]) => parseInt(document.querySelector(sel).innerText) > n", arg=[step, stopped_at],
-                           timeout=180_000)  # resumed from its checkpoint and stepping again
+    page.wait_for_function(
+        "([sel, n]) => parseInt(document.querySelector(sel).innerText) > n", arg=[step, stopped_at], timeout=180_000
+    )  # resumed from its checkpoint and stepping again
     page.locator(".st-key-stop_run button").click()
-    page.wait_for_function("(sel) => document.querySelector(sel).innerText === 'stopped'", arg=status,
-                           timeout=120_000)
+    page.wait_for_function("(sel) => document.querySelector(sel).innerText === 'stopped'", arg=status, timeout=120_000)
 
 
 def test_a_step_written_to_the_store_appears_on_the_page_by_itself(page, server, toy):
@@ -277,10 +292,23 @@ def test_a_step_written_to_the_store_appears_on_the_page_by_itself(page, server,
     step_sel = ".st-key-run_step [data-testid=stMetricValue]"
     page.wait_for_function("(sel) => document.querySelector(sel).innerText === '0'", arg=step_sel)
     for step in range(1, 4):
-        store.log_step(run, step, 0, float(step), {"reward_mean": 0.5, "rollouts": 8, "wasted_rollouts": 4,
-                                                   "groups": 2, "informative_groups": 1, "flops_total": 1e6 * step})
-        page.wait_for_function("([sel, s]) => document.querySelector(sel).innerText === s", arg=[step_sel, str(step)],
-                               timeout=60_000)
+        store.log_step(
+            run,
+            step,
+            0,
+            float(step),
+            {
+                "reward_mean": 0.5,
+                "rollouts": 8,
+                "wasted_rollouts": 4,
+                "groups": 2,
+                "informative_groups": 1,
+                "flops_total": 1e6 * step,
+            },
+        )
+        page.wait_for_function(
+            "([sel, s]) => document.querySelector(sel).innerText === s", arg=[step_sel, str(step)], timeout=60_000
+        )
     store.update_run(run, status="stopped", pid=None)
 
 
@@ -289,8 +317,10 @@ def test_compare_page_shows_the_reduction_factor(page, server):
     page.locator(".st-key-compare_runs").wait_for()
     page.locator(".st-key-chart_accuracy_flops .main-svg").first.wait_for()
     values = page.locator("[data-testid=stMetricValue]").all_inner_texts()
-    assert values and all(v.endswith("x") or v in ("baseline", "not yet reached", "no evaluations yet")
-                          or v.startswith("n/a") for v in values), values
+    assert values and all(
+        v.endswith("x") or v in ("baseline", "not yet reached", "no evaluations yet") or v.startswith("n/a")
+        for v in values
+    ), values
     shot(page, "compare")
 
 
@@ -316,8 +346,7 @@ def test_plan_page_says_in_words_whether_sgpo_pays_and_warns_on_an_unfinished_pr
     fill_profile(Store(toy["db"]), "half", n=64, status="running", dataset_hash="half")
     go(page, server, "plan")
     choose(page, "profile_id", re.compile("^half "))
-    page.wait_for_function("() => document.body.innerText.includes(\"profile 'half' is unfinished\")",
-                           timeout=60_000)
+    page.wait_for_function("() => document.body.innerText.includes(\"profile 'half' is unfinished\")", timeout=60_000)
     for behaviour in ("skip", "train_all"):
         text = page.locator(f".st-key-verdict_{behaviour}").inner_text()
         assert re.search(r"sGPO (pays|will not pay)|nothing learnable", text), text

@@ -28,18 +28,46 @@ def hostile_store(tmp_path):
     from sgpo.store import Store
 
     data = tmp_path / "<img src=x onerror=window.__pwned=1>.jsonl"
-    rows = [{"id": f"q{i}", "prompt": HOSTILE[i % len(HOSTILE)], "answer": HOSTILE[(i + 1) % len(HOSTILE)],
-             "task": "evil"} for i in range(24)]
+    rows = [
+        {"id": f"q{i}", "prompt": HOSTILE[i % len(HOSTILE)], "answer": HOSTILE[(i + 1) % len(HOSTILE)], "task": "evil"}
+        for i in range(24)
+    ]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     store = Store(tmp_path / "hostile.db")
-    pid = store.create_profile({"name": "hostile", "key": "k", "status": "done", "dataset_spec": str(data),
-                                "dataset_hash": "h", "model_spec": "<b>model</b>", "n_params": 1000, "samples": 4,
-                                "queries_total": len(rows), "queries_done": 0, "flops": 1e9, "seconds": 1.0})
-    batch = [{"position": i, "query_id": r["id"], "task": r["task"], "difficulty": i % 3, "samples": 4,
-              "successes": i % 5, "p_hat": (i % 5) / 4 if i % 5 < 5 else 1.0, "prompt_tokens": 10,
-              "completion_tokens_total": 40, "completion_tokens_mean": 10.0,
-              "examples": json.dumps([{"text": HOSTILE[(i + k) % len(HOSTILE)], "reward": float(k % 2)}
-                                      for k in range(2)])} for i, r in enumerate(rows)]
+    pid = store.create_profile(
+        {
+            "name": "hostile",
+            "key": "k",
+            "status": "done",
+            "dataset_spec": str(data),
+            "dataset_hash": "h",
+            "model_spec": "<b>model</b>",
+            "n_params": 1000,
+            "samples": 4,
+            "queries_total": len(rows),
+            "queries_done": 0,
+            "flops": 1e9,
+            "seconds": 1.0,
+        }
+    )
+    batch = [
+        {
+            "position": i,
+            "query_id": r["id"],
+            "task": r["task"],
+            "difficulty": i % 3,
+            "samples": 4,
+            "successes": i % 5,
+            "p_hat": (i % 5) / 4 if i % 5 < 5 else 1.0,
+            "prompt_tokens": 10,
+            "completion_tokens_total": 40,
+            "completion_tokens_mean": 10.0,
+            "examples": json.dumps(
+                [{"text": HOSTILE[(i + k) % len(HOSTILE)], "reward": float(k % 2)} for k in range(2)]
+            ),
+        }
+        for i, r in enumerate(rows)
+    ]
     for b in batch:
         b["p_hat"] = min(1.0, b["successes"] / 4)
     store.add_profile_batch(pid, batch, {"queries_done": len(rows)})
@@ -69,8 +97,10 @@ def test_hostile_text_is_text_on_every_page(tmp_path):
                 page.wait_for_timeout(1500)
             page.screenshot(path=str(ARTIFACTS / f"hostile-{path or 'data'}.png"), full_page=True)
             assert page.evaluate("window.__pwned") is None, path
-            injected = page.evaluate("() => [...document.querySelectorAll('img[src=x], iframe, svg[onload], "
-                                     "details[open]')].filter(e => !e.closest('[data-testid=stPlotlyChart]')).length")
+            injected = page.evaluate(
+                "() => [...document.querySelectorAll('img[src=x], iframe, svg[onload], "
+                "details[open]')].filter(e => !e.closest('[data-testid=stPlotlyChart]')).length"
+            )
             assert injected == 0, path
             assert not page.locator("[data-testid=stException]").count(), path
             assert page.locator("h1").first.is_visible(), path  # still a usable page

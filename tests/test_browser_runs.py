@@ -16,8 +16,7 @@ import pytest
 
 from bench.browser import browser_page, serve
 from bench.synthetic import fill_long_run, fill_profile
-from tests.conftest import ROOT
-from tests.test_browser import require_browser
+from tests.conftest import ROOT, require_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(900)]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -38,8 +37,18 @@ def store(tmp_path_factory):
     fill_long_run(s, "long", "sgpo", steps=20_000, profile_id=base["id"])
     fill_profile(s, "long-step20000", n=240, seed=1, skill=0.35, model_spec="run:long@20000")
     for name, strategy in (("live-a", "sgpo"), ("live-b", "grpo")):
-        fill_long_run(s, name, strategy, steps=5, eval_every=20, status="running", pid=os.getpid(),
-                      length=LIVE_LENGTH, profile_id=base["id"], seed=len(name) + (strategy == "grpo"))
+        fill_long_run(
+            s,
+            name,
+            strategy,
+            steps=5,
+            eval_every=20,
+            status="running",
+            pid=os.getpid(),
+            length=LIVE_LENGTH,
+            profile_id=base["id"],
+            seed=len(name) + (strategy == "grpo"),
+        )
     return d / "sgpo.db"
 
 
@@ -54,8 +63,17 @@ def writer(store):
         step = 5
         while not stop.is_set() and step < LIVE_LENGTH - 2:
             for name, strategy in (("live-a", "sgpo"), ("live-b", "grpo")):
-                fill_long_run(s, name, strategy, steps=step + 2, start=step, eval_every=20, status="running",
-                              pid=os.getpid(), length=LIVE_LENGTH)
+                fill_long_run(
+                    s,
+                    name,
+                    strategy,
+                    steps=step + 2,
+                    start=step,
+                    eval_every=20,
+                    status="running",
+                    pid=os.getpid(),
+                    length=LIVE_LENGTH,
+                )
             step += 2
             stop.wait(0.5)
 
@@ -112,8 +130,9 @@ def test_two_live_runs_overlay_on_every_chart_and_keep_growing(page, server, wri
     for key in CHARTS[:4]:
         assert {"live-a", "live-b"} <= set(legend(page, key)), (key, legend(page, key))
     first = page.locator(STEP).inner_text()
-    page.wait_for_function("([sel, s]) => document.querySelector(sel).innerText !== s", arg=[STEP, first],
-                           timeout=60_000)  # new rows show without a reload
+    page.wait_for_function(
+        "([sel, s]) => document.querySelector(sel).innerText !== s", arg=[STEP, first], timeout=60_000
+    )  # new rows show without a reload
     page.wait_for_timeout(1500)  # a tick or two of the live charts
     assert {"live-a", "live-b"} <= set(legend(page, "chart_wasted"))
     shot(page, "overlay-live")
@@ -124,8 +143,9 @@ def test_switching_the_x_axis_to_flops_moves_every_chart_and_survives_a_reload(p
     wait_for_charts(page)
     assert x_title(page, "chart_reward") == "training step"
     page.locator(".st-key-train_x button", has_text="FLOPs").click()
-    page.wait_for_function("() => document.querySelector('.st-key-chart_reward .g-xtitle')?.textContent"
-                           ".includes('FLOP')", timeout=60_000)
+    page.wait_for_function(
+        "() => document.querySelector('.st-key-chart_reward .g-xtitle')?.textContent.includes('FLOP')", timeout=60_000
+    )
     for key in CHARTS:
         assert "FLOP" in x_title(page, key), key
     page.wait_for_function("() => location.search.includes('train_x=FLOPs')", timeout=30_000)

@@ -20,7 +20,7 @@ from sgpo.train.checkpoint import CheckpointError, checkpoint_problem, latest_ch
 from sgpo.train.engine import NativeEngine
 from sgpo.train.loop import Trainer
 from sgpo.train.setup import prepare
-from tests.test_train_helpers import toy, toy_cli_args, toy_config  # noqa: F401 (toy is a fixture)
+from tests.toys import toy_cli_args, toy_config
 
 CFG = dict(steps=6, eval_every=3, checkpoint_every=2)  # checkpoints at steps 2, 4 and 6
 COLS = ["reward_mean", "loss", "grad_norm", "entropy", "flops_total", "wasted_rollouts", "run_wasted_fraction"]
@@ -40,8 +40,11 @@ def straight(toy, tmp_path_factory):
     """The uninterrupted run every faulty one must end up equal to."""
     store = Store(tmp_path_factory.mktemp("straight") / "sgpo.db")
     result = train(toy_config(toy, **CFG), store, name="x")
-    return {"result": result, "metrics": store.metrics_frame(result["run_id"]),
-            "evals": store.evals_frame(result["run_id"])}
+    return {
+        "result": result,
+        "metrics": store.metrics_frame(result["run_id"]),
+        "evals": store.evals_frame(result["run_id"]),
+    }
 
 
 def _assert_matches(straight, store: Store, result: dict) -> None:
@@ -79,7 +82,7 @@ def two_checkpoints(toy, tmp_path_factory) -> Path:
 
 def _truncate(path: Path, keep: float = 0.5) -> None:
     data = path.read_bytes()
-    path.write_bytes(data[:int(len(data) * keep)])
+    path.write_bytes(data[: int(len(data) * keep)])
 
 
 CORRUPTIONS = {
@@ -95,8 +98,7 @@ CORRUPTIONS = {
 
 
 @pytest.mark.parametrize("corrupt", CORRUPTIONS, ids=list(CORRUPTIONS))
-def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one_with_a_warning(two_checkpoints, tmp_path,
-                                                                                   corrupt):
+def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one_with_a_warning(two_checkpoints, tmp_path, corrupt):
     root = shutil.copytree(two_checkpoints, tmp_path / "x")
     assert latest_checkpoint(root, warn=pytest.fail) == root / "step-000004"  # intact: no warning
     CORRUPTIONS[corrupt](root / "step-000004")
@@ -118,7 +120,8 @@ def test_with_no_complete_checkpoint_left_the_run_starts_from_step_0(two_checkpo
 
 
 def test_a_run_whose_latest_checkpoint_is_truncated_resumes_from_the_previous_one_and_ends_the_same(
-        toy, tmp_path, straight):
+    toy, tmp_path, straight
+):
     store = _stopped_at_4(toy, tmp_path)
     _truncate(checkpoint_root(store, "x") / "step-000004" / "model.safetensors")
     result = resume("x", store, log=lambda m: None)
@@ -145,8 +148,9 @@ def _file_size_limit(folder: Path, save) -> None:
 
 
 @pytest.mark.parametrize("fault", ["ENOSPC", "file size limit"])
-def test_a_full_disk_at_the_second_checkpoint_stops_the_run_with_the_first_intact(toy, tmp_path, straight,
-                                                                                  monkeypatch, fault):
+def test_a_full_disk_at_the_second_checkpoint_stops_the_run_with_the_first_intact(
+    toy, tmp_path, straight, monkeypatch, fault
+):
     real_save, calls = NativeEngine.save, []
 
     def save(engine, folder):
@@ -204,8 +208,9 @@ STORE_FAULTS = {
 
 
 @pytest.mark.parametrize("fault", STORE_FAULTS)
-def test_a_store_that_fails_mid_run_stops_it_with_one_line_and_the_checkpoint_intact(toy, tmp_path, straight, cli,
-                                                                                     monkeypatch, fault):
+def test_a_store_that_fails_mid_run_stops_it_with_one_line_and_the_checkpoint_intact(
+    toy, tmp_path, straight, cli, monkeypatch, fault
+):
     real_log_step = Store.log_step
 
     def log_step(store, run_id, step, *a, **kw):
@@ -215,8 +220,22 @@ def test_a_store_that_fails_mid_run_stops_it_with_one_line_and_the_checkpoint_in
 
     monkeypatch.setattr(Store, "log_step", log_step)
     db = tmp_path / "sgpo.db"
-    code, out, err = cli("train", "--strategy", "grpo", "--steps", 6, "--eval-every", 3, "--checkpoint-every", 2,
-                         *toy_cli_args(toy), "--name", "x", "--db", db)
+    code, out, err = cli(
+        "train",
+        "--strategy",
+        "grpo",
+        "--steps",
+        6,
+        "--eval-every",
+        3,
+        "--checkpoint-every",
+        2,
+        *toy_cli_args(toy),
+        "--name",
+        "x",
+        "--db",
+        db,
+    )
     lines = [line for line in err.splitlines() if line.startswith("error:")]
     assert code == 2 and "Traceback" not in err and len(lines) == 1
     assert "run 'x' stopped at step" in lines[0] and "could not write to" in lines[0] and "step-0000" in lines[0]
@@ -230,13 +249,12 @@ def test_a_store_that_fails_mid_run_stops_it_with_one_line_and_the_checkpoint_in
     _assert_matches(straight, store, resume("x", store, log=lambda m: None))
 
 
-
 def test_a_kill_after_the_last_checkpoint_still_ends_with_the_final_evaluation(toy, tmp_path):
     """The checkpoint of the last step carries what the final evaluation needs (found by bench/chaos.py)."""
     from sgpo.runs import resume
     from sgpo.train.loop import Trainer
     from sgpo.train.setup import load, prepare
-    from tests.test_train_helpers import toy_config
+    from tests.toys import toy_config
 
     store = Store(tmp_path / "db" / "sgpo.db")
     prep = prepare(toy_config(toy, steps=6, eval_every=4, checkpoint_every=2), store, name="e")

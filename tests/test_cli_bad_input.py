@@ -14,7 +14,7 @@ import sqlite3
 
 import pytest
 
-from tests.test_train_helpers import tiny_model_dir, toy_dataset
+from tests.toys import tiny_model_dir, toy_dataset
 
 TABLES = ("datasets", "profiles", "profile_queries", "plans", "runs", "metrics", "evals", "events")
 
@@ -35,7 +35,7 @@ def world(tmp_path_factory):
         shutil.copytree(model, broken[name])
     (broken["garbage"] / "model.safetensors").write_bytes(b"not safetensors at all" * 10)
     weights = (model / "model.safetensors").read_bytes()
-    (broken["cut"] / "model.safetensors").write_bytes(weights[:len(weights) // 2])
+    (broken["cut"] / "model.safetensors").write_bytes(weights[: len(weights) // 2])
     config = json.loads((model / "config.json").read_text())
     (broken["unknown"] / "config.json").write_text(json.dumps({**config, "model_type": "nosuchmodel"}))
     (broken["badjson"] / "config.json").write_text("{not json")
@@ -43,18 +43,43 @@ def world(tmp_path_factory):
     (root / "broken.jsonl").write_text('{"prompt": "a=", "answer": "b"}\n{"prompt": \n')
     (root / "folder").mkdir()
     store = Store(root / "sgpo.db")
-    run_profile(load_dataset(str(data)), resolve_model(str(model)), ProfileConfig(samples=2, max_new_tokens=1),
-                store, name="toy", progress=False)
+    run_profile(
+        load_dataset(str(data)),
+        resolve_model(str(model)),
+        ProfileConfig(samples=2, max_new_tokens=1),
+        store,
+        name="toy",
+        progress=False,
+    )
     store.close()
-    paths = {"model": model, "data": data, "db": root / "sgpo.db", "file": root / "notes.txt",
-             "folder": root / "folder", "missing": root / "missing.jsonl", "broken_data": root / "broken.jsonl",
-             **broken}
+    paths = {
+        "model": model,
+        "data": data,
+        "db": root / "sgpo.db",
+        "file": root / "notes.txt",
+        "folder": root / "folder",
+        "missing": root / "missing.jsonl",
+        "broken_data": root / "broken.jsonl",
+        **broken,
+    }
     return root, {k: str(v) for k, v in paths.items()}
 
 
 def _grpo(*extra):
-    return ["train", "--strategy", "grpo", "--model", "{model}", "--dataset", "{data}", "--eval-every", "0",
-            "--db", "{db}", *extra]
+    return [
+        "train",
+        "--strategy",
+        "grpo",
+        "--model",
+        "{model}",
+        "--dataset",
+        "{data}",
+        "--eval-every",
+        "0",
+        "--db",
+        "{db}",
+        *extra,
+    ]
 
 
 def _profile(*extra):
@@ -128,8 +153,16 @@ CASES = {
     "plan save name only digits": ["plan", "toy", "--db", "{db}", "--save", "42"],
     "plan export onto a file": ["plan", "toy", "--db", "{db}", "--export-trl", "{file}"],
     "plan export under a file": ["plan", "toy", "--db", "{db}", "--export-trl", "{file}/trl"],
-    "plan export missing dataset": ["plan", "toy", "--db", "{db}", "--export-trl", "{folder}/trl",
-                                    "--dataset", "{missing}"],
+    "plan export missing dataset": [
+        "plan",
+        "toy",
+        "--db",
+        "{db}",
+        "--export-trl",
+        "{folder}/trl",
+        "--dataset",
+        "{missing}",
+    ],
     # train and runs
     "train lr nan, no store yet": ["train", "--strategy", "grpo", "--lr", "nan", "--db", "{new_db}"],
     "train lr inf": _grpo("--lr", "inf"),
@@ -173,17 +206,29 @@ CASES = {
 
 # what the one line must name, where the case is about one option, file or folder
 NAMED = {
-    "profile temperature nan": "--temperature", "profile samples huge": "--samples",
-    "profile corrupt safetensors": "garbage", "profile cut safetensors": "cut",
-    "profile unknown model_type": "nosuchmodel", "profile config not json": "config.json",
-    "profile prompt beyond the context": "query 'toy-000'", "profile no room for a prompt": "--max-new-tokens",
-    "profile db is a folder": "is a folder", "profile db under a file": "notes.txt is a file",
-    "plan save into no store": "does not exist", "plan export onto a file": "--export-trl",
-    "plan export under a file": "--export-trl", "train lr nan, no store yet": "--lr",
-    "train corrupt safetensors": "garbage", "train unknown model_type": "nosuchmodel",
-    "runs stop wait nan": "--wait", "runs stop wait negative": "--wait", "dashboard address not a host": "--address",
-    "dashboard address not this machine": "--address", "dashboard db is a folder": "is a folder",
-    "starter check lr nan": "--lr", "tasks build out is a file": "--out",
+    "profile temperature nan": "--temperature",
+    "profile samples huge": "--samples",
+    "profile corrupt safetensors": "garbage",
+    "profile cut safetensors": "cut",
+    "profile unknown model_type": "nosuchmodel",
+    "profile config not json": "config.json",
+    "profile prompt beyond the context": "query 'toy-000'",
+    "profile no room for a prompt": "--max-new-tokens",
+    "profile db is a folder": "is a folder",
+    "profile db under a file": "notes.txt is a file",
+    "plan save into no store": "does not exist",
+    "plan export onto a file": "--export-trl",
+    "plan export under a file": "--export-trl",
+    "train lr nan, no store yet": "--lr",
+    "train corrupt safetensors": "garbage",
+    "train unknown model_type": "nosuchmodel",
+    "runs stop wait nan": "--wait",
+    "runs stop wait negative": "--wait",
+    "dashboard address not a host": "--address",
+    "dashboard address not this machine": "--address",
+    "dashboard db is a folder": "is a folder",
+    "starter check lr nan": "--lr",
+    "tasks build out is a file": "--out",
 }
 
 
@@ -257,8 +302,11 @@ def test_the_table_walks_every_command():
 def test_a_refused_train_on_a_new_store_path_creates_nothing(cli, tmp_path):
     """Checks that need the data or the model (inside the run's preparation) run before the store exists."""
     db = tmp_path / "new" / "sgpo.db"
-    for args in (["--dataset", tmp_path / "missing.jsonl"], ["--model", tmp_path / "no-model"],
-                 ["--strategy", "sgpo", "--profile", "p"]):
+    for args in (
+        ["--dataset", tmp_path / "missing.jsonl"],
+        ["--model", tmp_path / "no-model"],
+        ["--strategy", "sgpo", "--profile", "p"],
+    ):
         code, out, err = cli("train", "--strategy", "grpo", *args, "--db", db)
         assert code == 2 and err.startswith("error:") and "Traceback" not in err, err
         assert not db.exists() and not (tmp_path / "new").exists()

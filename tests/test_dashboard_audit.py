@@ -3,11 +3,10 @@ checkpoint's profile against the profile its run trained from (bands, drift, lea
 
 import json
 
+from bench.synthetic import fill_profile, fill_run
 from dashboard import state
 from sgpo.store import Store
-from tests.test_dashboard_helpers import (app, app_env, chart, errors, fill_profile, fill_run,  # noqa: F401
-                                          no_exception, raw_numbers)
-from tests.test_figures import values
+from tests.apps import app, chart, errors, no_exception, raw_numbers, values
 
 
 def histogram(at) -> dict:
@@ -105,9 +104,15 @@ def test_the_transition_matrix_counts_the_shared_queries_by_band(app_env):
     assert counts.sum() == 120 and heat["y"][0] == "trivial" and heat["y"][-1] == "unsolved"
     assert all("%" in cell for row in heat["text"] for cell in row if cell)  # each cell: count and share of its row
     before, after = s.profile_frame(1), s.profile_frame(3)
-    assert (counts.sum(axis=1) == [int(n) for n in drift.transition_matrix(
-        drift.pair(before.assign(band=heat_bands(at, before)), after.assign(band=heat_bands(at, after))))
-        .sum(axis=1)]).all()
+    assert (
+        counts.sum(axis=1)
+        == [
+            int(n)
+            for n in drift.transition_matrix(
+                drift.pair(before.assign(band=heat_bands(at, before)), after.assign(band=heat_bands(at, after)))
+            ).sum(axis=1)
+        ]
+    ).all()
     overlay = chart(at, "audit_p_hat_overlay")["data"]
     assert [t["name"] for t in overlay] == ["before", "after"] and [values(t, "y").sum() for t in overlay] == [120, 120]
     assert chart(at, "audit_drift")["data"][0]["zmid"] == 0

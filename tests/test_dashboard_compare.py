@@ -1,9 +1,9 @@
 """Compare page: runs on one FLOPs axis, the compute-reduction factor where it means something, grouping and
 filtering by strategy and knobs, the same x-axis and smoothing choices as Train, and the CSV downloads."""
 
+from bench.synthetic import fill_long_run, fill_profile, fill_run
 from sgpo.store import Store
-from tests.test_dashboard_helpers import (app, app_env, chart, errors, fill_long_run, fill_profile,  # noqa: F401
-                                          fill_run, no_exception, raw_numbers)
+from tests.apps import app, chart, errors, no_exception, raw_numbers
 
 
 def test_no_runs_says_where_to_start(app_env):
@@ -58,8 +58,10 @@ def test_changing_the_baseline_recomputes_the_factors(app_env):
 def test_compare_opens_on_the_newest_runs_with_a_grpo_baseline_among_them(app_env):
     from dashboard.analysis import default_comparison
 
-    runs = [{"name": n, "strategy": s} for n, s in [("g", "grpo"), ("a", "sgpo"), ("b", "sgpo"), ("c", "dapo"),
-                                                     ("d", "sgpo"), ("e", "sgpo")]]
+    runs = [
+        {"name": n, "strategy": s}
+        for n, s in [("g", "grpo"), ("a", "sgpo"), ("b", "sgpo"), ("c", "dapo"), ("d", "sgpo"), ("e", "sgpo")]
+    ]
     assert default_comparison(runs) == ["g", "c", "d", "e"]
     assert default_comparison(runs[:3]) == ["g", "a", "b"]
     assert default_comparison(runs[1:]) == ["b", "c", "d", "e"]  # no grpo run at all: the newest four
@@ -74,9 +76,15 @@ def test_compare_opens_on_the_newest_runs_with_a_grpo_baseline_among_them(app_en
 
 
 def knobbed(s, name, strategy, lr, seed, **kw):
-    return fill_long_run(s, name, strategy, steps=40, eval_every=10, seed=seed,
-                         config={"strategy": strategy, "lr": lr, "seed": seed, "steps": 40,
-                                 "plan": kw.get("plan", {})})
+    return fill_long_run(
+        s,
+        name,
+        strategy,
+        steps=40,
+        eval_every=10,
+        seed=seed,
+        config={"strategy": strategy, "lr": lr, "seed": seed, "steps": 40, "plan": kw.get("plan", {})},
+    )
 
 
 def test_runs_filter_by_strategy_and_by_any_knob_that_differs(app_env):

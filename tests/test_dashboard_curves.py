@@ -9,7 +9,7 @@ import pytest
 
 from dashboard import curves, run_figures
 from dashboard.curves import Series
-from tests.test_figures import values
+from tests.apps import values
 
 
 def metrics(steps=10, seed=0, tokens=True):
@@ -17,12 +17,24 @@ def metrics(steps=10, seed=0, tokens=True):
     rng = np.random.default_rng(seed)
     s = np.arange(0, steps + 1)
     wasted = rng.integers(0, 64, len(s))
-    frame = pd.DataFrame({
-        "step": s, "phase": np.searchsorted([steps // 2], s, side="right"), "wall_seconds": 1.5 * s,
-        "reward_mean": rng.random(len(s)), "rollouts": 64, "wasted_rollouts": wasted, "groups": 16,
-        "informative_groups": 16 - wasted // 4, "step_wasted_fraction": wasted / 64,
-        "run_wasted_fraction": np.cumsum(wasted) / (64 * np.maximum(s, 1)), "flops_profile": 1e12,
-        "flops_rollout": 1e9 * s, "flops_train": 2e9 * s, "flops_total": 1e12 + 3e9 * s})
+    frame = pd.DataFrame(
+        {
+            "step": s,
+            "phase": np.searchsorted([steps // 2], s, side="right"),
+            "wall_seconds": 1.5 * s,
+            "reward_mean": rng.random(len(s)),
+            "rollouts": 64,
+            "wasted_rollouts": wasted,
+            "groups": 16,
+            "informative_groups": 16 - wasted // 4,
+            "step_wasted_fraction": wasted / 64,
+            "run_wasted_fraction": np.cumsum(wasted) / (64 * np.maximum(s, 1)),
+            "flops_profile": 1e12,
+            "flops_rollout": 1e9 * s,
+            "flops_train": 2e9 * s,
+            "flops_total": 1e12 + 3e9 * s,
+        }
+    )
     if tokens:
         frame = frame.assign(tokens_prompt=100, tokens_completion=50, tokens_total=150 * s)
     return frame
@@ -36,7 +48,7 @@ def tensorboard(y, w):
             out.append(v)
             continue
         last, n = last * w + (1 - w) * v, n + 1
-        out.append(last / (1 - w ** n))
+        out.append(last / (1 - w**n))
     return np.array(out)
 
 
@@ -96,10 +108,16 @@ def test_the_forecast_is_the_plans_for_sgpo_and_the_baselines_for_grpo():
 
 
 def series(n=2, steps=10):
-    return [Series(f"run{i}", curves.PALETTE[i], metrics(steps, seed=i),
-                   pd.DataFrame({"step": [0, steps], "flops_total": [1e12, 1e12 + 3e9 * steps],
-                                 "accuracy": [0.2, 0.5]}),
-                   forecast=0.3 + 0.1 * i) for i in range(n)]
+    return [
+        Series(
+            f"run{i}",
+            curves.PALETTE[i],
+            metrics(steps, seed=i),
+            pd.DataFrame({"step": [0, steps], "flops_total": [1e12, 1e12 + 3e9 * steps], "accuracy": [0.2, 0.5]}),
+            forecast=0.3 + 0.1 * i,
+        )
+        for i in range(n)
+    ]
 
 
 def chart(fig) -> dict:
@@ -108,9 +126,13 @@ def chart(fig) -> dict:
 
 def test_every_chart_overlays_every_run_in_its_own_colour():
     runs = series(2)
-    for fig in (run_figures.reward_figure(runs, smooth=0.6), run_figures.wasted_figure(runs, smooth=0.6),
-                run_figures.informative_figure(runs), run_figures.flops_figure(runs),
-                run_figures.accuracy_figure(runs)):
+    for fig in (
+        run_figures.reward_figure(runs, smooth=0.6),
+        run_figures.wasted_figure(runs, smooth=0.6),
+        run_figures.informative_figure(runs),
+        run_figures.flops_figure(runs),
+        run_figures.accuracy_figure(runs),
+    ):
         data = chart(fig)["data"]
         colours = {}
         for t in data:
@@ -129,13 +151,22 @@ def test_smoothing_draws_the_raw_values_faint_behind_the_smoothed_line():
     assert len(chart(run_figures.reward_figure(m, smooth=0.0))["data"]) == 1  # no smoothing: the raw line alone
 
 
-@pytest.mark.parametrize("axis, title, column", [("FLOPs", "FLOP", "flops_total"), ("tokens", "tokens", "tokens_total"),
-                                                 ("wall time", "wall time (s)", "wall_seconds"),
-                                                 ("step", "training step", "step")])
+@pytest.mark.parametrize(
+    "axis, title, column",
+    [
+        ("FLOPs", "FLOP", "flops_total"),
+        ("tokens", "tokens", "tokens_total"),
+        ("wall time", "wall time (s)", "wall_seconds"),
+        ("step", "training step", "step"),
+    ],
+)
 def test_the_x_axis_choice_moves_every_chart_and_says_its_unit(axis, title, column):
     m = metrics()
-    for fig in (run_figures.reward_figure(m, axis), run_figures.wasted_figure(m, axis),
-                run_figures.flops_figure(m, axis)):
+    for fig in (
+        run_figures.reward_figure(m, axis),
+        run_figures.wasted_figure(m, axis),
+        run_figures.flops_figure(m, axis),
+    ):
         spec = chart(fig)
         assert title in spec["layout"]["xaxis"]["title"]["text"]
         assert np.allclose(values(spec["data"][0], "x"), m[column])
@@ -154,7 +185,7 @@ def test_the_wasted_chart_draws_each_plans_forecast_as_a_reference_line():
     layout = chart(run_figures.wasted_figure(runs))["layout"]
     lines = [s for s in layout["shapes"] if s["y0"] == s["y1"]]
     assert sorted((s["y0"], s["line"]["color"]) for s in lines) == [(0.3, curves.PALETTE[0]), (0.4, curves.PALETTE[1])]
-    assert any("run1 forecast 40.0%" == a["text"] for a in layout["annotations"])
+    assert any(a["text"] == "run1 forecast 40.0%" for a in layout["annotations"])
     assert "plan forecast" in layout["title"]["subtitle"]["text"]
     runs[1].forecast = None
     assert len([s for s in chart(run_figures.wasted_figure(runs))["layout"]["shapes"] if s["y0"] == s["y1"]]) == 1
@@ -163,8 +194,12 @@ def test_the_wasted_chart_draws_each_plans_forecast_as_a_reference_line():
 def test_a_run_of_20000_steps_reaches_the_browser_as_at_most_1602_points_a_line_spikes_kept():
     m = metrics(20_000)
     m.loc[4321, "reward_mean"] = 7.0
-    for build in (run_figures.reward_figure, run_figures.wasted_figure, run_figures.informative_figure,
-                  run_figures.flops_figure):
+    for build in (
+        run_figures.reward_figure,
+        run_figures.wasted_figure,
+        run_figures.informative_figure,
+        run_figures.flops_figure,
+    ):
         for trace in chart(build(m, "step", 0.6) if build is not run_figures.flops_figure else build(m))["data"]:
             assert len(values(trace, "x")) <= 2 * curves.BUCKETS + 2
     raw = chart(run_figures.reward_figure(m, "step", 0.6))["data"][0]
@@ -174,11 +209,25 @@ def test_a_run_of_20000_steps_reaches_the_browser_as_at_most_1602_points_a_line_
 def test_the_run_forecast_is_read_under_the_behaviour_the_run_trained_with():
     def behaviour(reduction, wasted):
         side = {"forecast_wasted_fraction": wasted, "steps": 100, "flops_per_informative_rollout": 2e9}
-        return {"plan": side, "baseline": {**side, "forecast_wasted_fraction": 0.6}, "reduction_factor": reduction,
-                "flops_profile_share": 0.2, "verdict": "words"}
-    plan = {"forecast": {"plan": {"forecast_wasted_fraction": 0.38}, "baseline": {"forecast_wasted_fraction": 0.55},
-                         "run": {"skip": behaviour(0.8, 0.41), "train_all": behaviour(1.6, 0.43),
-                                 "phases": [{"phase": 0, "forecast_informative_fraction": 0.7}]}}}
+        return {
+            "plan": side,
+            "baseline": {**side, "forecast_wasted_fraction": 0.6},
+            "reduction_factor": reduction,
+            "flops_profile_share": 0.2,
+            "verdict": "words",
+        }
+
+    plan = {
+        "forecast": {
+            "plan": {"forecast_wasted_fraction": 0.38},
+            "baseline": {"forecast_wasted_fraction": 0.55},
+            "run": {
+                "skip": behaviour(0.8, 0.41),
+                "train_all": behaviour(1.6, 0.43),
+                "phases": [{"phase": 0, "forecast_informative_fraction": 0.7}],
+            },
+        }
+    }
     native = {"strategy": "sgpo", "plan": plan, "config": {"engine": "native", "skip_zero_advantage": True}}
     planned = curves.planned_of(native)
     assert planned["behaviour"] == "skip" and planned["reduction_factor"] == 0.8 and planned["wasted"] == 0.41
@@ -195,11 +244,27 @@ def test_the_run_forecast_is_read_under_the_behaviour_the_run_trained_with():
 def test_forecast_beside_measured_reads_the_run_so_far():
     from dashboard import analysis
 
-    planned = {"behaviour": "skip", "wasted": 0.4, "first_phase_informative": 0.7, "flops_per_informative_rollout": 2e9,
-               "steps": 10, "profile_share": 0.25, "reduction_factor": 1.2}
-    m = pd.DataFrame({"step": [0, 1, 2, 3], "phase": [0, 0, 0, 1], "rollouts": [0, 100, 100, 100],
-                      "wasted_rollouts": [0, 50, 30, 40], "groups": [0, 10, 10, 10], "informative_groups": [0, 5, 7, 6],
-                      "flops_total": [1e11, 2e11, 3e11, 4e11], "flops_profile": [1e11] * 4})
+    planned = {
+        "behaviour": "skip",
+        "wasted": 0.4,
+        "first_phase_informative": 0.7,
+        "flops_per_informative_rollout": 2e9,
+        "steps": 10,
+        "profile_share": 0.25,
+        "reduction_factor": 1.2,
+    }
+    m = pd.DataFrame(
+        {
+            "step": [0, 1, 2, 3],
+            "phase": [0, 0, 0, 1],
+            "rollouts": [0, 100, 100, 100],
+            "wasted_rollouts": [0, 50, 30, 40],
+            "groups": [0, 10, 10, 10],
+            "informative_groups": [0, 5, 7, 6],
+            "flops_total": [1e11, 2e11, 3e11, 4e11],
+            "flops_profile": [1e11] * 4,
+        }
+    )
     table = analysis.forecast_beside_measured(planned, m).set_index("quantity")
     assert table.loc["wasted rollouts"].tolist() == ["40.0%", "40.0%"]  # 120 of 300
     assert table.loc["informative groups, first phase"].tolist() == ["70.0%", "60.0%"]  # 12 of 20 in phase 0

@@ -4,10 +4,10 @@ import os
 
 import pytest
 
+from bench.synthetic import fill_profile
 from dashboard import processes
 from sgpo.store import Store
-from tests.test_dashboard_helpers import (Launched, app, app_env, errors, fill_profile, no_exception,  # noqa: F401
-                                          raw_numbers)
+from tests.apps import Launched, app, errors, no_exception, raw_numbers
 
 
 @pytest.fixture
@@ -61,8 +61,9 @@ def test_start_profiling_launches_the_real_command_as_an_argument_list(app_env, 
     assert "--temperature" not in argv  # knobs left at their defaults are not spelt out
 
 
-@pytest.mark.parametrize("path, message", [("nope/missing.jsonl", "does not exist"), (".", "is not a file"),
-                                           ("README.md", "unknown format")])
+@pytest.mark.parametrize(
+    "path, message", [("nope/missing.jsonl", "does not exist"), (".", "is not a file"), ("README.md", "unknown format")]
+)
 def test_bad_dataset_paths_show_an_error_and_start_nothing(app_env, launched, path, message):
     at = app()
     at.segmented_control(key="ds_source").set_value("local file").run()
@@ -119,8 +120,9 @@ def test_a_running_profile_shows_a_progress_bar(app_env):
 
 
 def test_a_failed_profile_job_shows_its_error_line(app_env, tmp_path):
-    job = processes.launch("profile", "broken", [os.sys.executable, "-c",
-                                              "import sys; print('error: no such dataset'); sys.exit(2)"])
+    job = processes.launch(
+        "profile", "broken", [os.sys.executable, "-c", "import sys; print('error: no such dataset'); sys.exit(2)"]
+    )
     job.proc.wait()
     at = app()
     assert any("no such dataset" in e and "exit code 2" in e for e in errors(at)), errors(at)

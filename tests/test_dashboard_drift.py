@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from dashboard import drift, figures
-from tests.test_figures import values
+from tests.apps import values
 
 
 def side(p_hats, g=None, decision=None, task="add"):
@@ -15,9 +15,17 @@ def side(p_hats, g=None, decision=None, task="add"):
     p = np.asarray(p_hats, dtype=float)
     decision = decision or ["trivial" if x > 0.75 else "learnable" if x > 0 else "unsolved_kept" for x in p]
     g = g or [0 if d != "learnable" else 2 if x >= 0.5 else 8 for d, x in zip(decision, p)]
-    return pd.DataFrame({"id": [f"q{i}" for i in range(n)], "task": task, "difficulty": np.arange(n) % 3 + 1,
-                         "p_hat": p, "decision": decision, "group_size": g,
-                         "examples": [[{"text": f"{i}", "reward": float(x > 0)}] for i, x in enumerate(p)]})
+    return pd.DataFrame(
+        {
+            "id": [f"q{i}" for i in range(n)],
+            "task": task,
+            "difficulty": np.arange(n) % 3 + 1,
+            "p_hat": p,
+            "decision": decision,
+            "group_size": g,
+            "examples": [[{"text": f"{i}", "reward": float(x > 0)}] for i, x in enumerate(p)],
+        }
+    )
 
 
 def test_bands_follow_the_plans_decision_and_group_size_easiest_first():

@@ -6,12 +6,12 @@ import sqlite3
 import pytest
 from typer.main import get_command
 
+from bench.synthetic import fill_big_profile, fill_profile
 from dashboard import state
 from sgpo.cli.main import app as cli
 from sgpo.plan import PlanConfig
 from sgpo.store import Store
-from tests.test_dashboard_helpers import (app, app_env, errors, fill_big_profile, fill_profile,  # noqa: F401
-                                          no_exception, raw_numbers)
+from tests.apps import app, errors, no_exception, raw_numbers
 
 
 def forecast(at) -> dict:
@@ -20,8 +20,9 @@ def forecast(at) -> dict:
 
 def bounded_float_knob():
     """The trivial threshold if the planner has one, else the first bounded float knob."""
-    specs = [k for k in PlanConfig.specs() if k.min is not None and k.max is not None and k.type == "float"
-             and not k.choices]
+    specs = [
+        k for k in PlanConfig.specs() if k.min is not None and k.max is not None and k.type == "float" and not k.choices
+    ]
     return next((k for k in specs if "trivial" in k.name), specs[0])
 
 
@@ -62,8 +63,7 @@ def test_forecast_metrics_compare_to_fixed_g_grpo(app_env):
     fill_profile(Store(app_env))
     at = app("plan")
     labels = list(forecast(at))
-    assert labels == ["rollouts", "FLOPs (profiling included)", "expected wasted fraction",
-                      "compute ratio GRPO / plan"]
+    assert labels == ["rollouts", "FLOPs (profiling included)", "expected wasted fraction", "compute ratio GRPO / plan"]
     assert forecast(at)["compute ratio GRPO / plan"].endswith("x")
     assert len(at.get("plotly_chart")) == 1  # the phase timeline
 
@@ -139,7 +139,7 @@ def test_a_missing_profile_in_the_url_is_an_error(app_env):
     fill_profile(Store(app_env))
     from streamlit.testing.v1 import AppTest
 
-    from tests.test_dashboard_helpers import APP
+    from tests.apps import APP
 
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params["profile"] = "nope"
@@ -190,15 +190,16 @@ def test_the_page_says_in_words_whether_the_plan_pays_under_both_engine_behaviou
     said = [m.value for m in at.success] + [m.value for m in at.warning]
     assert any("our engine" in s for s in said) and any("TRL / verl" in s for s in said), said
     table = at.dataframe[-1].value  # the run forecast, after the decision counts and the one-pass forecast
-    assert "reduction factor" in table.index and all(str(v).endswith("x") or v == "n/a"
-                                                     for v in table.loc["reduction factor"])
+    assert "reduction factor" in table.index and all(
+        str(v).endswith("x") or v == "n/a" for v in table.loc["reduction factor"]
+    )
 
 
 def test_nothing_learnable_is_said_in_words(app_env):
     from bench.synthetic import fill_profile as fill
 
     s = Store(app_env)
-    row = fill(s, "hard", n=40)
+    fill(s, "hard", n=40)
     s.db.execute("UPDATE profile_queries SET successes = 0, p_hat = 0.0")
     s.db.conn.commit()
     at = app("plan")

@@ -8,16 +8,13 @@ import pandas as pd
 import pytest
 from typer.main import get_command
 
-from sgpo import runs
-from sgpo.cli.main import app as cli
-from sgpo.launch import cli_line
-from sgpo.store import Store
-from bench.synthetic import fill_checkpoint
+from bench.synthetic import fill_checkpoint, fill_long_run, fill_profile, fill_run
 from dashboard import processes
 from dashboard.curves import PALETTE
-from tests.test_dashboard_helpers import (Launched, Started, app, app_env, chart, errors, fill_long_run,  # noqa: F401
-                                          fill_profile, fill_run, no_exception, raw_numbers)
-from tests.test_figures import values
+from sgpo import runs
+from sgpo.cli.main import app as cli
+from sgpo.store import Store
+from tests.apps import Launched, Started, app, chart, errors, no_exception, raw_numbers, values
 
 
 @pytest.fixture
@@ -34,9 +31,11 @@ def test_no_runs_shows_the_launch_form_with_its_cli_line(app_env):
     no_exception(at)
     assert any("No runs yet" in i.value for i in at.info)
     line = at.code[0].value
-    assert line.startswith("sgpo train --strategy sgpo --engine native --dataset builtin:train --profile prof --model starter "
-                           "--steps 100 --batch-rollouts 256 --group-size 8 --lr 5e-05 --eval-every 25 --seed 0 "
-                           "--name sgpo-1")
+    assert line.startswith(
+        "sgpo train --strategy sgpo --engine native --dataset builtin:train --profile prof --model starter "
+        "--steps 100 --batch-rollouts 256 --group-size 8 --lr 5e-05 --eval-every 25 --seed 0 "
+        "--name sgpo-1"
+    )
     assert line.endswith("--detach") and "--max-new-tokens" not in line  # other knobs only when changed
 
 
@@ -58,8 +57,9 @@ def test_launch_runs_the_exact_command_shown(app_env, launched):
     ctx = get_command(cli).commands["train"].make_context("train", shlex.split(shown)[2:])
     assert ctx.params["name"] == "baseline" and ctx.params["detach"] is True
     assert ctx.params["db"] is not None and str(ctx.params["db"]) == str(app_env)
-    assert {k: ctx.params[k] for k in ("strategy", "steps", "lr", "dataset", "model")} == \
-        {k: run["config"][k] for k in ("strategy", "steps", "lr", "dataset", "model")}
+    assert {k: ctx.params[k] for k in ("strategy", "steps", "lr", "dataset", "model")} == {
+        k: run["config"][k] for k in ("strategy", "steps", "lr", "dataset", "model")
+    }
     fill_run(Store(app_env), "newer", steps=2)
     at.run()
     assert at.selectbox(key="train_run").value == "baseline"  # the launched run is watched, not the newest
@@ -146,7 +146,7 @@ def test_a_run_whose_process_is_gone_shows_interrupted_and_can_resume(app_env, m
     monkeypatch.setattr(runs, "resume", resumed)
     s = Store(app_env)
     fill_run(s, "r", "grpo", steps=3, status="running")
-    s.update_run(1, pid=2 ** 22 + 12345)  # no such process
+    s.update_run(1, pid=2**22 + 12345)  # no such process
     at = app("train")
     no_exception(at)
     assert at.metric[0].value == "interrupted"
@@ -184,8 +184,9 @@ def test_watched_metrics_are_read_incrementally_and_fully_again_after_a_resume(t
 
 
 def charts(at) -> dict:
-    return {k: chart(at, k) for k in ("chart_reward", "chart_wasted", "chart_informative", "chart_flops",
-                                      "chart_accuracy")}
+    return {
+        k: chart(at, k) for k in ("chart_reward", "chart_wasted", "chart_informative", "chart_flops", "chart_accuracy")
+    }
 
 
 def test_overlay_runs_are_drawn_on_every_chart_each_in_one_colour(app_env):
@@ -209,8 +210,11 @@ def test_the_x_axis_control_moves_every_chart_to_flops_tokens_or_wall_time(app_e
     at = app("train")
     assert at.segmented_control(key="train_x").value == "step"
     metrics = Store(app_env).metrics_frame(1)
-    for axis, title, column in (("FLOPs", "(FLOP)", "flops_total"), ("tokens", "tokens", "tokens_total"),
-                                ("wall time", "wall time (s)", "wall_seconds")):
+    for axis, title, column in (
+        ("FLOPs", "(FLOP)", "flops_total"),
+        ("tokens", "tokens", "tokens_total"),
+        ("wall time", "wall time (s)", "wall_seconds"),
+    ):
         at.segmented_control(key="train_x").set_value(axis).run()
         no_exception(at)
         for key, spec in charts(at).items():
@@ -335,8 +339,10 @@ def test_the_trl_engine_shows_its_accelerate_launch_line(app_env):
     assert "--engine trl" in at.code[0].value
     at.number_input(key="train_gpus").set_value(4).run()
     line = at.code[1].value
-    assert line.startswith("accelerate launch --config_file docs/accelerate/multi_gpu.yaml --num_processes 4 "
-                           "-m sgpo train --strategy grpo --engine trl")
+    assert line.startswith(
+        "accelerate launch --config_file docs/accelerate/multi_gpu.yaml --num_processes 4 "
+        "-m sgpo train --strategy grpo --engine trl"
+    )
     assert "--detach" not in line and f"--db {app_env}" in line
 
 

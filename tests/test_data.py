@@ -30,12 +30,14 @@ def test_gsm8k_format_is_recognised_and_the_gold_number_extracted():
 
 def test_csv_with_mapped_fields_and_ids(tmp_path):
     path = tmp_path / "q.csv"
-    pd.DataFrame({"key": ["a", "b"], "q": ["1+1=", "2+2="], "gold": ["2", "4"], "level": ["Level 3", "1"]}) \
-        .to_csv(path, index=False)
+    pd.DataFrame({"key": ["a", "b"], "q": ["1+1=", "2+2="], "gold": ["2", "4"], "level": ["Level 3", "1"]}).to_csv(
+        path, index=False
+    )
     ds = load_dataset(str(path), prompt_field="q", answer_field="gold", id_field="key")
     assert ds.frame.to_dict("records") == [
         {"id": "a", "prompt": "1+1=", "answer": "2", "task": "default", "difficulty": 3},
-        {"id": "b", "prompt": "2+2=", "answer": "4", "task": "default", "difficulty": 1}]
+        {"id": "b", "prompt": "2+2=", "answer": "4", "task": "default", "difficulty": 1},
+    ]
 
 
 def test_parquet_and_jsonl_of_the_same_rows_hash_alike(tmp_path):
@@ -77,9 +79,12 @@ def test_non_utf8_bytes_name_the_line(tmp_path):
 
 
 def test_duplicate_ids_name_both_lines(tmp_path):
-    path = write(tmp_path / "dup.jsonl", '{"id": 1, "prompt": "a", "answer": "b"}\n'
-                                         '{"id": 2, "prompt": "c", "answer": "d"}\n'
-                                         '{"id": 1, "prompt": "e", "answer": "f"}\n')
+    path = write(
+        tmp_path / "dup.jsonl",
+        '{"id": 1, "prompt": "a", "answer": "b"}\n'
+        '{"id": 2, "prompt": "c", "answer": "d"}\n'
+        '{"id": 1, "prompt": "e", "answer": "f"}\n',
+    )
     with pytest.raises(DataError, match=r"dup\.jsonl:3: duplicate id '1' \(first seen on line 1\)"):
         load_dataset(str(path))
 
@@ -110,8 +115,9 @@ def test_unreadable_database_path_is_a_store_error(tmp_path):
 def test_cli_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path):
     path = write(tmp_path / "bad.jsonl", "not json\n")
     env = {**os.environ, "SGPO_DB": str(tmp_path / "sgpo.db")}
-    proc = subprocess.run([sys.executable, "-m", "sgpo", "data", "inspect", str(path)], capture_output=True,
-                          text=True, env=env, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sgpo", "data", "inspect", str(path)], capture_output=True, text=True, env=env, cwd=ROOT
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("error: ") and "bad.jsonl:1" in proc.stderr
     assert "Traceback" not in proc.stderr and proc.stdout == ""
@@ -149,6 +155,7 @@ def test_a_bad_option_value_is_a_usage_error_not_a_traceback(cli):
 
 # Hostile and unusual input (issue 14): every file is read or refused with one line naming file, line and field.
 
+
 def test_the_hash_covers_content_only_so_a_renamed_file_keeps_its_hash_and_ids(tmp_path):
     text = '{"question": "1+1=", "answer": 2}\n{"question": "2+2=", "answer": 4}\n'
     first = load_dataset(str(write(tmp_path / "gsm8k-train.jsonl", text)))
@@ -178,9 +185,13 @@ def test_gsm8k_resaved_by_pandas_with_line_separators_in_a_string_loads(tmp_path
     assert ds.frame["answer"].iloc[:1319].tolist() == load_dataset(str(require_gsm8k())).frame["answer"].tolist()
 
 
-@pytest.mark.parametrize("name, text", [
-    ("q.jsonl", '{"prompt": "1+1=", "answer": "2"}\r\n{"prompt": "x", "answer": "y"}\r\n'),
-    ("q.csv", "prompt,answer\r\n1+1=,2\r\nx,y\r\n")])
+@pytest.mark.parametrize(
+    "name, text",
+    [
+        ("q.jsonl", '{"prompt": "1+1=", "answer": "2"}\r\n{"prompt": "x", "answer": "y"}\r\n'),
+        ("q.csv", "prompt,answer\r\n1+1=,2\r\nx,y\r\n"),
+    ],
+)
 def test_a_byte_order_mark_and_crlf_line_ends_are_accepted_in_every_text_format(tmp_path, name, text):
     plain = load_dataset(str(write(tmp_path / name, text.replace("\r\n", "\n"))))
     (tmp_path / "bom").mkdir()
@@ -191,14 +202,24 @@ def test_a_byte_order_mark_and_crlf_line_ends_are_accepted_in_every_text_format(
 
 
 def test_numbers_are_kept_as_written(tmp_path):
-    lines = ['{"id": 1, "prompt": "a", "answer": 2}', '{"id": 2, "prompt": "b", "answer": 2.5}',
-             '{"id": 3, "prompt": "c", "answer": 2.50}', '{"id": 4, "prompt": "d", "answer": 1e3}',
-             '{"id": 5.0, "prompt": "e", "answer": -7}']
+    lines = [
+        '{"id": 1, "prompt": "a", "answer": 2}',
+        '{"id": 2, "prompt": "b", "answer": 2.5}',
+        '{"id": 3, "prompt": "c", "answer": 2.50}',
+        '{"id": 4, "prompt": "d", "answer": 1e3}',
+        '{"id": 5.0, "prompt": "e", "answer": -7}',
+    ]
     ds = load_dataset(str(write(tmp_path / "n.jsonl", "\n".join(lines))))
     assert ds.frame["answer"].tolist() == ["2", "2.5", "2.50", "1e3", "-7"]
     assert ds.frame["id"].tolist() == ["1", "2", "3", "4", "5.0"]
-    table = pa.table({"question": ["a", "b", "c"], "whole": [2.0, 3.0, 2.5], "count": [2, 3, 4],
-                      "single": pa.array([0.1, 2.0, 7.0], pa.float32())})
+    table = pa.table(
+        {
+            "question": ["a", "b", "c"],
+            "whole": [2.0, 3.0, 2.5],
+            "count": [2, 3, 4],
+            "single": pa.array([0.1, 2.0, 7.0], pa.float32()),
+        }
+    )
     pq.write_table(table, tmp_path / "n.parquet")
     for field, expected in (("whole", ["2", "3", "2.5"]), ("count", ["2", "3", "4"]), ("single", ["0.1", "2", "7"])):
         ds = load_dataset(str(tmp_path / "n.parquet"), answer_field=field)
@@ -222,56 +243,124 @@ def parquet(**columns):
 
 BIG = "x" * 5_000_000
 HOSTILE = {  # name: (file, content: text, bytes or a writer, what the one-line error says)
-    "5 MB prompt, JSONL": ("big.jsonl", '{"prompt": "a", "answer": "b"}\n{"prompt": "%s", "answer": "b"}\n' % BIG,
-                           r"big\.jsonl:2: line is over 1,048,576 bytes, the limit for one row; keep only"),
+    "5 MB prompt, JSONL": (
+        "big.jsonl",
+        '{"prompt": "a", "answer": "b"}\n{"prompt": "' + BIG + '", "answer": "b"}\n',
+        r"big\.jsonl:2: line is over 1,048,576 bytes, the limit for one row; keep only",
+    ),
     "5 MB prompt, CSV": ("big.csv", f"prompt,answer\n{BIG},b\n", r"big\.csv:2: line is over 1,048,576 bytes"),
-    "unclosed quote, CSV": ("open.csv", 'prompt,answer\n"' + "x\n" * 600_000 + ',b\n',
-                            r"open\.csv:65538: a CSV field is over 131,072 characters; check for an unclosed quote"),
-    "1.2 MB record in lines, CSV": ("wide.csv", "a,b,c,d,e,f,g,h,i,j,prompt,answer\n" + ",".join(
-        ['"' + "x\n" * 60_000 + '"'] * 10) + ",p,b\n", r"wide\.csv:\d+: CSV record is over 1,048,576 bytes"),
-    "5 MB prompt, Parquet": ("big.parquet", parquet(prompt=[BIG], answer=["b"]),
-                             r"big\.parquet row 1: field 'prompt' is 5,000,000 bytes, over the 65,536-byte limit"),
-    "repeated 70 kB prompt, Parquet": ("rep.parquet", parquet(prompt=["y" * 70_000] * 300, answer=["1"] * 300),
-                                       r"rep\.parquet row 1: field 'prompt' is 70,000 bytes"),
-    "200 kB prompt, JSONL": ("long.jsonl", '{"prompt": "%s", "answer": "b"}\n' % ("é" * 100_000),
-                             r"long\.jsonl:1: field 'prompt' is 200,000 bytes, over the 65,536-byte limit"),
-    "deep nesting": ("deep.jsonl", '{"prompt": "a", "answer": "b", "x": ' + "[" * 100_000 + "]" * 100_000 + "}\n",
-                     r"deep\.jsonl:1: JSON nested too deeply to read"),
-    "NaN answer": ("nan.jsonl", '{"prompt": "a", "answer": "1"}\n{"prompt": "b", "answer": NaN}\n',
-                   r"nan\.jsonl:2: answer field 'answer' is empty \(null, NaN or blank\); every row needs an answer"),
-    "Infinity id": ("inf.jsonl", '{"id": Infinity, "prompt": "b", "answer": "1"}\n',
-                    r"inf\.jsonl:1: id field 'id' is empty"),
-    "null id": ("nid.jsonl", '{"id": "a", "prompt": "a", "answer": "1"}\n{"id": null, "prompt": "b", "answer": "1"}\n',
-                r"nid\.jsonl:2: id field 'id' is empty"),
-    "null answer, Parquet": ("null.parquet", parquet(question=["a", "b"], answer=["1", None]),
-                             r"null\.parquet row 2: answer field 'answer' is empty \(null, NaN"),
-    "NaN answer, Parquet": ("nan.parquet", parquet(question=["a", "b"], answer=[1.0, float("nan")]),
-                            r"nan\.parquet row 2: answer field 'answer' is empty \(null, NaN"),
-    "duplicate id, Parquet": ("dup.parquet", parquet(id=[1, 2, 1], question=["a", "b", "c"], answer=["1"] * 3),
-                              r"dup\.parquet row 3: duplicate id '1' \(first seen on row 1\)"),
-    "chat prompt": ("chat.jsonl", '{"prompt": [{"role": "user", "content": "hi"}], "answer": "1"}\n',
-                    r"chat\.jsonl:1: field 'prompt' holds chat messages .* give a plain-text prompt field"),
-    "chat prompt, Parquet": ("chat.parquet", parquet(prompt=[[{"role": "user", "content": "hi"}]], answer=["1"]),
-                             r"chat\.parquet row 1: field 'prompt' holds chat messages"),
-    "list answer": ("list.jsonl", '{"prompt": "a", "answer": [1, 2]}\n',
-                    r"list\.jsonl:1: field 'answer' holds a list; it must be text or a number"),
-    "binary answer, Parquet": ("bin.parquet", parquet(prompt=["a"], answer=[b"\x00\x01"]),
-                               r"bin\.parquet row 1: field 'answer' holds binary data"),
-    "unpaired surrogate": ("sur.jsonl", '{"prompt": "\\ud800", "answer": "1"}\n',
-                           r"sur\.jsonl:1: field 'prompt' holds an unpaired surrogate"),
-    "GSM8K answer with nothing after ####": ("g.jsonl", '{"question": "a", "answer": "so 3\\n#### "}\n',
-                                             r"g\.jsonl:1: answer field 'answer' has nothing after '####'"),
-    "JSON array file": ("array.json", '[{"prompt": "a", "answer": "1"}]\n',
-                        r"array\.json:1: expected a JSON object, got list; each line must be one object"),
+    "unclosed quote, CSV": (
+        "open.csv",
+        'prompt,answer\n"' + "x\n" * 600_000 + ",b\n",
+        r"open\.csv:65538: a CSV field is over 131,072 characters; check for an unclosed quote",
+    ),
+    "1.2 MB record in lines, CSV": (
+        "wide.csv",
+        "a,b,c,d,e,f,g,h,i,j,prompt,answer\n" + ",".join(['"' + "x\n" * 60_000 + '"'] * 10) + ",p,b\n",
+        r"wide\.csv:\d+: CSV record is over 1,048,576 bytes",
+    ),
+    "5 MB prompt, Parquet": (
+        "big.parquet",
+        parquet(prompt=[BIG], answer=["b"]),
+        r"big\.parquet row 1: field 'prompt' is 5,000,000 bytes, over the 65,536-byte limit",
+    ),
+    "repeated 70 kB prompt, Parquet": (
+        "rep.parquet",
+        parquet(prompt=["y" * 70_000] * 300, answer=["1"] * 300),
+        r"rep\.parquet row 1: field 'prompt' is 70,000 bytes",
+    ),
+    "200 kB prompt, JSONL": (
+        "long.jsonl",
+        '{"prompt": "%s", "answer": "b"}\n' % ("é" * 100_000),
+        r"long\.jsonl:1: field 'prompt' is 200,000 bytes, over the 65,536-byte limit",
+    ),
+    "deep nesting": (
+        "deep.jsonl",
+        '{"prompt": "a", "answer": "b", "x": ' + "[" * 100_000 + "]" * 100_000 + "}\n",
+        r"deep\.jsonl:1: JSON nested too deeply to read",
+    ),
+    "NaN answer": (
+        "nan.jsonl",
+        '{"prompt": "a", "answer": "1"}\n{"prompt": "b", "answer": NaN}\n',
+        r"nan\.jsonl:2: answer field 'answer' is empty \(null, NaN or blank\); every row needs an answer",
+    ),
+    "Infinity id": (
+        "inf.jsonl",
+        '{"id": Infinity, "prompt": "b", "answer": "1"}\n',
+        r"inf\.jsonl:1: id field 'id' is empty",
+    ),
+    "null id": (
+        "nid.jsonl",
+        '{"id": "a", "prompt": "a", "answer": "1"}\n{"id": null, "prompt": "b", "answer": "1"}\n',
+        r"nid\.jsonl:2: id field 'id' is empty",
+    ),
+    "null answer, Parquet": (
+        "null.parquet",
+        parquet(question=["a", "b"], answer=["1", None]),
+        r"null\.parquet row 2: answer field 'answer' is empty \(null, NaN",
+    ),
+    "NaN answer, Parquet": (
+        "nan.parquet",
+        parquet(question=["a", "b"], answer=[1.0, float("nan")]),
+        r"nan\.parquet row 2: answer field 'answer' is empty \(null, NaN",
+    ),
+    "duplicate id, Parquet": (
+        "dup.parquet",
+        parquet(id=[1, 2, 1], question=["a", "b", "c"], answer=["1"] * 3),
+        r"dup\.parquet row 3: duplicate id '1' \(first seen on row 1\)",
+    ),
+    "chat prompt": (
+        "chat.jsonl",
+        '{"prompt": [{"role": "user", "content": "hi"}], "answer": "1"}\n',
+        r"chat\.jsonl:1: field 'prompt' holds chat messages .* give a plain-text prompt field",
+    ),
+    "chat prompt, Parquet": (
+        "chat.parquet",
+        parquet(prompt=[[{"role": "user", "content": "hi"}]], answer=["1"]),
+        r"chat\.parquet row 1: field 'prompt' holds chat messages",
+    ),
+    "list answer": (
+        "list.jsonl",
+        '{"prompt": "a", "answer": [1, 2]}\n',
+        r"list\.jsonl:1: field 'answer' holds a list; it must be text or a number",
+    ),
+    "binary answer, Parquet": (
+        "bin.parquet",
+        parquet(prompt=["a"], answer=[b"\x00\x01"]),
+        r"bin\.parquet row 1: field 'answer' holds binary data",
+    ),
+    "unpaired surrogate": (
+        "sur.jsonl",
+        '{"prompt": "\\ud800", "answer": "1"}\n',
+        r"sur\.jsonl:1: field 'prompt' holds an unpaired surrogate",
+    ),
+    "GSM8K answer with nothing after ####": (
+        "g.jsonl",
+        '{"question": "a", "answer": "so 3\\n#### "}\n',
+        r"g\.jsonl:1: answer field 'answer' has nothing after '####'",
+    ),
+    "JSON array file": (
+        "array.json",
+        '[{"prompt": "a", "answer": "1"}]\n',
+        r"array\.json:1: expected a JSON object, got list; each line must be one object",
+    ),
     "empty CSV answer": ("e.csv", "prompt,answer\n1+1=,2\n2+2=, \n", r"e\.csv:3: answer field 'answer' is empty"),
-    "CSV row with too many fields": ("extra.csv", "prompt,answer\n1,2\n3,4,5\n",
-                                     r"extra\.csv:3: 3 fields where the header has 2; quote any field"),
-    "CSV header with a repeated name": ("twice.csv", "prompt,answer,prompt\n1,2,3\n",
-                                        r"twice\.csv:1: column 'prompt' appears twice in the header"),
+    "CSV row with too many fields": (
+        "extra.csv",
+        "prompt,answer\n1,2\n3,4,5\n",
+        r"extra\.csv:3: 3 fields where the header has 2; quote any field",
+    ),
+    "CSV header with a repeated name": (
+        "twice.csv",
+        "prompt,answer,prompt\n1,2,3\n",
+        r"twice\.csv:1: column 'prompt' appears twice in the header",
+    ),
     "CSV in Latin-1": ("latin.csv", b"prompt,answer\ncaf\xe9,2\n", r"latin\.csv:2: not UTF-8"),
-    "Parquet text in Latin-1": ("latin.parquet", parquet(
-        prompt=pa.array([b"ok", b"caf\xe9"], pa.binary()).view(pa.string()), answer=["1", "2"]),
-        r"latin\.parquet row 2: field 'prompt' is not UTF-8"),
+    "Parquet text in Latin-1": (
+        "latin.parquet",
+        parquet(prompt=pa.array([b"ok", b"caf\xe9"], pa.binary()).view(pa.string()), answer=["1", "2"]),
+        r"latin\.parquet row 2: field 'prompt' is not UTF-8",
+    ),
     "not Parquet": ("junk.parquet", b"PAR1 this is not parquet", r"junk\.parquet could not be read as Parquet"),
 }
 
@@ -315,8 +404,13 @@ def test_check_spec_readies_a_spec_for_another_process_without_reading_it(tmp_pa
     assert check_spec("hf:openai/gsm8k:main:test") == "hf:openai/gsm8k:main:test"
     (tmp_path / "folder").mkdir()
     write(tmp_path / "notes.txt", "x")
-    for spec, message in [("", "dataset spec is empty"), ("builtin:nope", "unknown built-in dataset 'nope'"),
-                          ("hf:a b", "a hub dataset is written hf:REPO"), ("missing.jsonl", "does not exist"),
-                          ("folder", "is not a file"), ("notes.txt", "unknown format '.txt'")]:
+    for spec, message in [
+        ("", "dataset spec is empty"),
+        ("builtin:nope", "unknown built-in dataset 'nope'"),
+        ("hf:a b", "a hub dataset is written hf:REPO"),
+        ("missing.jsonl", "does not exist"),
+        ("folder", "is not a file"),
+        ("notes.txt", "unknown format '.txt'"),
+    ]:
         with pytest.raises(DataError, match=message):
             check_spec(spec)

@@ -40,7 +40,10 @@ def test_verl_export_writes_one_ordered_parquet_per_phase_in_verls_schema(planne
         p_hat = plan.queries["p_hat"].to_numpy()[ph.positions]
         assert np.allclose([r["extra_info"]["p_hat"] for r in rows], p_hat)
         assert {r["extra_info"]["group_size"] for r in rows} == {ph.group_size}
-        assert "data.shuffle=False" in entry["command"] and f"actor_rollout_ref.rollout.n={ph.group_size}" in entry["command"]
+        assert (
+            "data.shuffle=False" in entry["command"]
+            and f"actor_rollout_ref.rollout.n={ph.group_size}" in entry["command"]
+        )
 
 
 def test_verl_export_onto_a_file_is_refused(planned, tmp_path):

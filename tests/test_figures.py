@@ -1,14 +1,13 @@
 """The dashboard's profile and plan figures, and the plain functions behind its numbers (no Streamlit).
 Training-run charts and their curves: tests/test_dashboard_curves.py."""
 
-import base64
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from dashboard import analysis, figures, run_figures
 from dashboard.curves import Series
+from tests.apps import values
 
 
 def profile(n=400, samples=8, seed=0):
@@ -16,29 +15,40 @@ def profile(n=400, samples=8, seed=0):
     successes = rng.integers(0, samples + 1, n)
     p = successes / samples
     decision = np.select([p > 0.75, p > 0], ["trivial", "learnable"], "unsolved_kept")
-    return pd.DataFrame({"id": [f"q{i}" for i in range(n)], "task": rng.choice(["add", "rev"], n),
-                         "difficulty": rng.integers(1, 4, n), "samples": samples, "successes": successes,
-                         "p_hat": p, "decision": decision})
-
-
-def values(trace, axis):
-    """A trace's array, whether plotly packed it as base64 `bdata` or left it a list."""
-    v = trace[axis]
-    if isinstance(v, dict) and "bdata" in v:
-        out = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
-        return out.reshape([int(n) for n in str(v["shape"]).split(",")]) if "shape" in v else out
-    return np.asarray(v)
+    return pd.DataFrame(
+        {
+            "id": [f"q{i}" for i in range(n)],
+            "task": rng.choice(["add", "rev"], n),
+            "difficulty": rng.integers(1, 4, n),
+            "samples": samples,
+            "successes": successes,
+            "p_hat": p,
+            "decision": decision,
+        }
+    )
 
 
 def metrics(steps=10, phase_at=(4, 8)):
     s = np.arange(1, steps + 1)
     wasted = 64 - 4 * s
-    return pd.DataFrame({"step": s, "phase": np.searchsorted(phase_at, s, side="right"),
-                         "reward_mean": s / steps, "rollouts": 64, "wasted_rollouts": wasted,
-                         "groups": 16, "informative_groups": s, "step_wasted_fraction": wasted / 64,
-                         "step_informative_fraction": s / 16, "run_wasted_fraction": np.cumsum(wasted) / (64 * s),
-                         "flops_profile": 1e9, "flops_rollout": 1e8 * s, "flops_train": 2e8 * s,
-                         "flops_total": 1e9 + 3e8 * s})
+    return pd.DataFrame(
+        {
+            "step": s,
+            "phase": np.searchsorted(phase_at, s, side="right"),
+            "reward_mean": s / steps,
+            "rollouts": 64,
+            "wasted_rollouts": wasted,
+            "groups": 16,
+            "informative_groups": s,
+            "step_wasted_fraction": wasted / 64,
+            "step_informative_fraction": s / 16,
+            "run_wasted_fraction": np.cumsum(wasted) / (64 * s),
+            "flops_profile": 1e9,
+            "flops_rollout": 1e8 * s,
+            "flops_train": 2e8 * s,
+            "flops_total": 1e9 + 3e8 * s,
+        }
+    )
 
 
 def evals(flops, acc):
@@ -68,19 +78,28 @@ def test_heatmap_holds_mean_p_hat_per_task_and_difficulty():
 
 
 def test_empty_inputs_give_a_figure_with_a_message_not_an_error():
-    for fig in (figures.p_hat_histogram(pd.DataFrame(columns=["p_hat", "decision"])),
-                figures.difficulty_heatmap(pd.DataFrame(columns=["task", "difficulty", "p_hat"])),
-                figures.phase_timeline([]), run_figures.reward_figure(pd.DataFrame()),
-                run_figures.flops_figure(pd.DataFrame()), run_figures.accuracy_figure(pd.DataFrame()),
-                run_figures.accuracy_figure([]), run_figures.wasted_figure([]),
-                figures.transition_heatmap(pd.DataFrame()), figures.drift_heatmap(pd.DataFrame()),
-                figures.p_hat_overlay(pd.DataFrame())):
+    for fig in (
+        figures.p_hat_histogram(pd.DataFrame(columns=["p_hat", "decision"])),
+        figures.difficulty_heatmap(pd.DataFrame(columns=["task", "difficulty", "p_hat"])),
+        figures.phase_timeline([]),
+        run_figures.reward_figure(pd.DataFrame()),
+        run_figures.flops_figure(pd.DataFrame()),
+        run_figures.accuracy_figure(pd.DataFrame()),
+        run_figures.accuracy_figure([]),
+        run_figures.wasted_figure([]),
+        figures.transition_heatmap(pd.DataFrame()),
+        figures.drift_heatmap(pd.DataFrame()),
+        figures.p_hat_overlay(pd.DataFrame()),
+    ):
         assert fig.layout.annotations and not fig.data
 
 
 def test_phase_timeline_lays_phases_end_to_end_in_rollouts():
-    phases = [{"phase": 0, "group_size": 2, "count": 10}, {"phase": 1, "group_size": 4, "count": 5},
-              {"phase": 2, "group_size": 8, "count": 3}]
+    phases = [
+        {"phase": 0, "group_size": 2, "count": 10},
+        {"phase": 1, "group_size": 4, "count": 5},
+        {"phase": 2, "group_size": 8, "count": 3},
+    ]
     bars = figures.phase_timeline(phases).to_plotly_json()["data"]
     assert [b["base"][0] for b in bars] == [0, 20, 40]
     assert [b["x"][0] for b in bars] == [20, 20, 24]
@@ -88,8 +107,12 @@ def test_phase_timeline_lays_phases_end_to_end_in_rollouts():
 
 def test_training_charts_mark_each_phase_change_with_a_vertical_line():
     m = metrics()
-    for build in (run_figures.reward_figure, run_figures.wasted_figure, run_figures.informative_figure,
-                  run_figures.flops_figure):
+    for build in (
+        run_figures.reward_figure,
+        run_figures.wasted_figure,
+        run_figures.informative_figure,
+        run_figures.flops_figure,
+    ):
         shapes = build(m).to_plotly_json()["layout"]["shapes"]
         assert [s["x0"] for s in shapes] == [4, 8]
 
@@ -110,15 +133,17 @@ def test_wasted_chart_plots_the_step_and_run_fractions_the_trainer_logs():
 
 def test_a_step_without_rollouts_has_no_wasted_point():
     """Step 0 (before any rollout) logs run_wasted_fraction None: no point at 0 on the chart."""
-    m = pd.concat([pd.DataFrame({"step": [0], "phase": [0], "run_wasted_fraction": [None]}), metrics()],
-                  ignore_index=True)
+    m = pd.concat(
+        [pd.DataFrame({"step": [0], "phase": [0], "run_wasted_fraction": [None]}), metrics()], ignore_index=True
+    )
     run = run_figures.wasted_figure(m).to_plotly_json()["data"][1]
     assert np.isnan(np.asarray(values(run, "y"), dtype=float)[0])
 
 
 def test_accuracy_by_difficulty_reads_the_evals_expanded_columns():
-    e = evals([1, 2], [0.5, 0.6]).assign(**{"by_difficulty.1": [0.9, 1.0], "by_difficulty.10": [0.1, 0.2],
-                                             "by_task.add": [0.3, 0.4]})
+    e = evals([1, 2], [0.5, 0.6]).assign(
+        **{"by_difficulty.1": [0.9, 1.0], "by_difficulty.10": [0.1, 0.2], "by_task.add": [0.3, 0.4]}
+    )
     long = analysis.accuracy_by_difficulty(e)
     assert list(long["difficulty"].unique()) == ["1", "10"]
     fig = run_figures.accuracy_figure([Series("r", evals=e)]).to_plotly_json()["data"]
@@ -181,8 +206,7 @@ def test_completions_are_marked_right_or_wrong():
 
 
 def test_decision_counts_cross_decisions_with_group_size_buckets():
-    q = pd.DataFrame({"decision": ["learnable", "learnable", "trivial", "unsolved_kept"],
-                      "group_size": [2, 4, 0, 8]})
+    q = pd.DataFrame({"decision": ["learnable", "learnable", "trivial", "unsolved_kept"], "group_size": [2, 4, 0, 8]})
     table = analysis.decision_counts(q)
     assert table.loc["learnable", "G=2"] == 1 and table.loc["trivial", "not trained"] == 1
     assert table.loc["total", "total"] == 4
@@ -192,8 +216,9 @@ def test_forecast_metrics_read_n_a_where_the_planner_gives_none():
     side = {"rollouts": 10, "flops": None, "forecast_wasted_fraction": None}
     rows = analysis.forecast_metrics({"plan": side, "baseline": {**side, "rollouts": 40}, "ratio": None})
     assert [r[2] for r in rows] == ["10", "n/a", "n/a", "n/a"] and rows[0][3] == "-30 vs GRPO"
-    big = analysis.forecast_metrics({"plan": {**side, "rollouts": 1_234_567}, "baseline": {**side, "rollouts": 2_000},
-                                     "ratio": 2.5})
+    big = analysis.forecast_metrics(
+        {"plan": {**side, "rollouts": 1_234_567}, "baseline": {**side, "rollouts": 2_000}, "ratio": 2.5}
+    )
     assert big[0][2] == "1.23 M" and big[0][3] == "+1.23 M vs GRPO" and big[3][2] == "2.50x"
     from sgpo import units
 
@@ -201,9 +226,15 @@ def test_forecast_metrics_read_n_a_where_the_planner_gives_none():
 
 
 def test_forecast_table_reads_in_human_units():
-    side = {"rollouts": 12_345, "flops": 6_278_280_938_496, "flops_rollout": 2.1e12, "flops_train": 4.2e12,
-            "forecast_informative_fraction": 0.6812, "expected_wasted_rollouts": 3_937.4,
-            "forecast_wasted_fraction": 0.3188}
+    side = {
+        "rollouts": 12_345,
+        "flops": 6_278_280_938_496,
+        "flops_rollout": 2.1e12,
+        "flops_train": 4.2e12,
+        "forecast_informative_fraction": 0.6812,
+        "expected_wasted_rollouts": 3_937.4,
+        "forecast_wasted_fraction": 0.3188,
+    }
     table = analysis.forecast_rows({"plan": side, "baseline": side})
     assert table.loc["total compute (profiling included)", "plan"] == "6.28 TFLOP"
     assert table.loc["rollouts", "plan"] == "12,345" and table.loc["expected wasted fraction", "baseline"] == "31.9%"
@@ -227,10 +258,12 @@ def test_reduction_means_something_or_says_why_not():
 
 
 def test_knobs_that_differ_are_found_flattened_and_filterable():
-    configs = {"a": {"strategy": "sgpo", "lr": 5e-5, "steps": 20_000, "plan": {"trivial_threshold": 0.6}},
-               "b": {"strategy": "sgpo", "lr": 1e-4, "steps": 20_000, "plan": {}},
-               "g": {"strategy": "grpo", "lr": 5e-5, "steps": 20_000, "plan": {}},
-               "ext": {}}  # a run from elsewhere: no knobs at all
+    configs = {
+        "a": {"strategy": "sgpo", "lr": 5e-5, "steps": 20_000, "plan": {"trivial_threshold": 0.6}},
+        "b": {"strategy": "sgpo", "lr": 1e-4, "steps": 20_000, "plan": {}},
+        "g": {"strategy": "grpo", "lr": 5e-5, "steps": 20_000, "plan": {}},
+        "ext": {},
+    }  # a run from elsewhere: no knobs at all
     knobs = analysis.run_knobs(configs, plan_defaults={"trivial_threshold": 0.75, "g_max": 8})
     assert knobs.loc["b", "plan.trivial_threshold"] == 0.75 and pd.isna(knobs.loc["g", "plan.trivial_threshold"])
     assert analysis.differing_knobs(knobs) == ["lr", "plan.trivial_threshold"]  # steps and g_max agree where set
@@ -260,8 +293,9 @@ def test_compare_table_is_shown_in_human_units_with_the_differing_knobs():
 
 
 def test_exports_carry_both_p_hats_when_compared():
-    frame = profile(10).assign(p_hat_before=0.25, p_hat_after=lambda d: d["p_hat"], band_before="G=4",
-                               band_after="trivial")
+    frame = profile(10).assign(
+        p_hat_before=0.25, p_hat_after=lambda d: d["p_hat"], band_before="G=4", band_after="trivial"
+    )
     out = analysis.export_columns(frame)
     assert {"p_hat", "p_hat_before", "p_hat_after", "band_before", "band_after"} <= set(out.columns)
     back = pd.read_json(__import__("io").BytesIO(analysis.to_jsonl(out)), lines=True)
@@ -269,7 +303,7 @@ def test_exports_carry_both_p_hats_when_compared():
 
 
 def test_the_human_units_check_flags_raw_numbers_only():
-    from tests.test_dashboard_helpers import NUMBER, too_precise
+    from tests.apps import NUMBER, too_precise
 
     flagged = [t for t in NUMBER.findall("6278280938496 FLOPs, 0.41666 p_hat, step 20000") if too_precise(t)]
     assert flagged == ["6278280938496", "0.41666", "20000"]

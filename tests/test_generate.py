@@ -1,69 +1,16 @@
-"""The transformers backend: deterministic, padding-proof, stops at the end token, one record shape.
-
-The tiny-model builders here are shared with test_profile.py and test_vllm.py."""
+"""The transformers backend: deterministic, padding-proof, stops at the end token, one record shape."""
 
 from __future__ import annotations
 
 import pytest
-import torch
 
 from sgpo.errors import BackendError, ConfigError
 from sgpo.generate import check_sampling, make_generator
-from sgpo.starter.tokenizer import build_tokenizer
+from tests.toys import make_coin_model, make_tiny_model
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 PROMPTS = ["r abc=", "4821+3907=", "s 31415=", "c b abfcbbd=", "x="]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One torch thread: on a shared 2-core machine two OpenMP threads spin-wait on each other and tiny
-    models generate 10-20x slower. Restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-def _llama(tok, *, hidden=64, layers=2, tied=False, init=0.5, seed=0):
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    # head_dim 32: vLLM's CPU attention kernels refuse some small head sizes (16)
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden,
-                         num_hidden_layers=layers, num_attention_heads=hidden // 32, num_key_value_heads=hidden // 32,
-                         max_position_embeddings=128, tie_word_embeddings=tied, initializer_range=init,
-                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
-    torch.manual_seed(seed)
-    return LlamaForCausalLM(config)
-
-
-def make_tiny_model(folder, *, seed=0, **kw):
-    """A random char-level Llama (safetensors + tokenizer). A large init keeps its logits far apart,
-    so greedy decoding has no near-ties that float noise could flip."""
-    tok = build_tokenizer()
-    model = _llama(tok, seed=seed, **kw)
-    model.save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
-
-
-def make_coin_model(folder, *, hidden=64, layers=2):
-    """A model whose next token is 'x' or the end token with probability 1/2 each, whatever the prompt:
-    the blocks write nothing to the residual stream, every embedding is all-ones, and only the end
-    token's and 'x''s output rows are non-zero. Completions are 'x' * k with k ~ Geometric(1/2)."""
-    tok = build_tokenizer()
-    model = _llama(tok, hidden=hidden, layers=layers)
-    with torch.no_grad():
-        for layer in model.model.layers:
-            layer.self_attn.o_proj.weight.zero_()
-            layer.mlp.down_proj.weight.zero_()
-        model.model.embed_tokens.weight.fill_(1.0)
-        model.model.norm.weight.fill_(1.0)
-        model.lm_head.weight.zero_()
-        model.lm_head.weight[tok.eos_token_id] = 30.0 / hidden  # logit 30 for both: the rest is e^-30 away
-        model.lm_head.weight[tok.convert_tokens_to_ids("x")] = 30.0 / hidden
-    model.save_pretrained(folder)
-    tok.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -132,8 +79,10 @@ def test_results_do_not_depend_on_the_generator_chunk_size(tmp_path):
     assert _texts(one) == _texts(two)
 
 
-@pytest.mark.parametrize("n,temperature,max_new_tokens,option", [
-    (0, 1.0, 8, "--samples"), (4, -0.5, 8, "--temperature"), (4, 1.0, 0, "--max-new-tokens")])
+@pytest.mark.parametrize(
+    "n,temperature,max_new_tokens,option",
+    [(0, 1.0, 8, "--samples"), (4, -0.5, 8, "--temperature"), (4, 1.0, 0, "--max-new-tokens")],
+)
 def test_bad_sampling_knobs_name_the_option(n, temperature, max_new_tokens, option):
     with pytest.raises(ConfigError, match=option):
         check_sampling(n, temperature, max_new_tokens)
@@ -166,7 +115,7 @@ def test_vllm_python_prefers_the_env_override_and_never_names_this_interpreter(m
     (tmp_path / "python").chmod(0o755)
     assert vllm_backend.vllm_python() == str(tmp_path / "python")
     monkeypatch.setenv("SGPO_VLLM_PYTHON", sys.executable)  # a venv python links to the same binary as others:
-    assert vllm_backend.vllm_python() is None                # compared by path, not by link target
+    assert vllm_backend.vllm_python() is None  # compared by path, not by link target
     monkeypatch.setattr(vllm_backend, "vllm_importable", lambda: True)
     monkeypatch.setenv("SGPO_VLLM_PYTHON", str(tmp_path / "python"))
     assert vllm_backend.vllm_python() is None  # vLLM right here: no detour
@@ -175,6 +124,7 @@ def test_vllm_python_prefers_the_env_override_and_never_names_this_interpreter(m
 def test_own_decoding_loop_matches_transformers_generate(tiny, coin):
     """The loop that prefills once and drops finished samples picks generate's greedy tokens, and its
     records look the same as generate's (the fallback for models without position_ids)."""
+
     def greedy(gen):
         return gen.generate(PROMPTS, n=2, temperature=0, max_new_tokens=12, seed=0)
 
@@ -187,8 +137,9 @@ def test_own_decoding_loop_matches_transformers_generate(tiny, coin):
         fallback = coin.generate(PROMPTS, n=4, temperature=1.0, max_new_tokens=4, seed=0)
     finally:
         tiny._own_loop = coin._own_loop = True
-    assert [[(s.token_ids, s.text, s.finished) for s in g.samples] for g in ours] == \
-           [[(s.token_ids, s.text, s.finished) for s in g.samples] for g in theirs]
+    assert [[(s.token_ids, s.text, s.finished) for s in g.samples] for g in ours] == [
+        [(s.token_ids, s.text, s.finished) for s in g.samples] for g in theirs
+    ]
     for a, b in zip(sampled, fallback):
         assert a.prompt_ids == b.prompt_ids and len(a.samples) == len(b.samples) == 4
         assert all(s.finished == (s.token_ids[-1] == coin.tokenizer.eos_token_id) for s in a.samples + b.samples)
@@ -197,8 +148,9 @@ def test_own_decoding_loop_matches_transformers_generate(tiny, coin):
 def _batch_sizes(gen):
     """Record the (batch, length) of every forward the generator's model runs: a prefill has length > 1."""
     shapes = []
-    handle = gen.model.register_forward_pre_hook(lambda m, args, kw: shapes.append(tuple(kw["input_ids"].shape)),
-                                                 with_kwargs=True)
+    handle = gen.model.register_forward_pre_hook(
+        lambda m, args, kw: shapes.append(tuple(kw["input_ids"].shape)), with_kwargs=True
+    )
     return shapes, handle
 
 
@@ -211,7 +163,7 @@ def test_samples_of_one_prompt_are_drawn_in_bounded_chunks(coin):
     assert coin.max_sequences == 256 and max(b for b, _ in shapes) <= 256  # never one batch of 1024
     assert sum(length > 1 for _, length in shapes) == 4  # four chunks, each prefilled once
     assert len(g.samples) == 1024
-    chunks = [[tuple(s.token_ids) for s in g.samples[i:i + 256]] for i in range(0, 1024, 256)]
+    chunks = [[tuple(s.token_ids) for s in g.samples[i : i + 256]] for i in range(0, 1024, 256)]
     assert len(set(map(tuple, chunks))) == 4  # each chunk continues the random stream, none repeats another
 
 
@@ -235,8 +187,9 @@ def test_chunked_sampling_is_deterministic_and_has_the_same_distribution(tmp_pat
 
     def stop_rate(gen, seed):
         outs = gen.generate(PROMPTS[:2], n=400, temperature=1.0, max_new_tokens=3, seed=seed)
-        return [s.token_ids for g in outs for s in g.samples], \
-            sum(s.completion_tokens == 1 and s.finished for g in outs for s in g.samples) / 800
+        return [s.token_ids for g in outs for s in g.samples], sum(
+            s.completion_tokens == 1 and s.finished for g in outs for s in g.samples
+        ) / 800
 
     first, rate_small = stop_rate(small, 5)
     assert stop_rate(small, 5)[0] == first  # same seed, same chunks, same samples
@@ -249,8 +202,11 @@ def test_fit_prompts_refuses_a_prompt_too_long_for_the_context_naming_the_query(
     from sgpo.generate import fit_prompts
 
     prompts, ids = ["r ab=", "r " + "abcdefghij" * 3 + "="], ["short", "long"]
-    with pytest.raises(DataError, match=r"query 'long': its prompt is 34 tokens.*--max-new-tokens is 8, 42 > "
-                                        r"the model's context of 40 tokens.*--truncate-prompts"):
+    with pytest.raises(
+        DataError,
+        match=r"query 'long': its prompt is 34 tokens.*--max-new-tokens is 8, 42 > "
+        r"the model's context of 40 tokens.*--truncate-prompts",
+    ):
         fit_prompts(prompts, ids, tiny.tokenizer, context=40, max_new_tokens=8)
     fitted = fit_prompts(prompts, ids, tiny.tokenizer, context=40, max_new_tokens=8, truncate=True)
     assert fitted.cut == ["long"] and fitted.prompts[0] == "r ab="

@@ -1,7 +1,6 @@
 """A plain TRL script (TRL, transformers and our callback, nothing else of sgpo) streams into a store,
 and the dashboard shows the run like a native one."""
 
-import json
 import subprocess
 import sys
 import textwrap
@@ -10,9 +9,8 @@ import pytest
 
 from sgpo.store import Store
 from tests.conftest import ROOT
-from tests.test_train_helpers import toy  # noqa: F401 (a fixture)
 
-SCRIPT = textwrap.dedent('''
+SCRIPT = textwrap.dedent("""
     import json, sys
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -36,16 +34,20 @@ SCRIPT = textwrap.dedent('''
                           train_dataset=Dataset.from_list([{"prompt": r["prompt"], "answer": r["answer"]} for r in rows]),
                           callbacks=[SgpoCallback(db, name="from-trl")])
     trainer.train()
-''')
+""")
 
 
 def run_script(tmp_path, toy, steps, fail=False):
     script = tmp_path / "plain_trl.py"
     script.write_text(SCRIPT)
     db = tmp_path / "trl.db"
-    done = subprocess.run([sys.executable, str(script), str(toy.model), str(toy.data), str(db), str(steps),
-                           "1" if fail else "0"], capture_output=True, text=True, timeout=600,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+    done = subprocess.run(
+        [sys.executable, str(script), str(toy.model), str(toy.data), str(db), str(steps), "1" if fail else "0"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"},
+    )
     return done, db
 
 
@@ -63,15 +65,19 @@ def test_a_plain_trl_script_streams_every_step_under_our_metric_names(tmp_path, 
     assert (steps["rollouts"] == 16).all() and (steps["groups"] == 4).all()
     assert ((steps["wasted_rollouts"] + steps["informative_groups"] * 4) == 16).all()
     assert steps["step_wasted_fraction"].between(0, 1).all() and steps["reward_mean"].notna().all()
-    n = sum(p.numel() for p in __import__("safetensors.torch", fromlist=["load_file"]).load_file(
-        str(toy.model / "model.safetensors")).values())
+    n = sum(
+        p.numel()
+        for p in __import__("safetensors.torch", fromlist=["load_file"])
+        .load_file(str(toy.model / "model.safetensors"))
+        .values()
+    )
     last = steps.iloc[-1]
     assert last["flops_train"] == pytest.approx(3 * last["flops_rollout"])  # every completion is trained
     assert last["flops_rollout"] == pytest.approx(2 * n * steps["tokens_trained"].sum())
     assert last["run_wasted_fraction"] == pytest.approx(steps["wasted_rollouts"].sum() / 48)
 
     # the dashboard shows it like a native run
-    from tests.test_dashboard_helpers import app, no_exception
+    from tests.apps import app, no_exception
 
     monkeypatch.setenv("SGPO_DB", str(db))
     monkeypatch.setenv("SGPO_AUTOPROFILE", "0")

@@ -8,7 +8,7 @@ from sgpo.errors import ModelError
 from sgpo.model import check_spec, resolve_model
 from sgpo.runs import train
 from sgpo.store import Store
-from tests.test_train_helpers import toy, toy_config  # noqa: F401 (a fixture)
+from tests.toys import toy_config
 
 
 @pytest.fixture(scope="module")
@@ -26,16 +26,19 @@ def test_a_run_checkpoint_resolves_by_step_and_latest(trained):
     assert check_spec("run:r@4", trained) == "run:r@4"  # passed on as written: the other process resolves it
 
 
-@pytest.mark.parametrize("spec, message", [("run:r@3", "keeps steps 2, 4"), ("run:ghost", "no checkpoint"),
-                                           ("run:r@x", "no checkpoint at step x")])
+@pytest.mark.parametrize(
+    "spec, message",
+    [("run:r@3", "keeps steps 2, 4"), ("run:ghost", "no checkpoint"), ("run:r@x", "no checkpoint at step x")],
+)
 def test_a_missing_checkpoint_is_named(trained, spec, message):
     with pytest.raises(ModelError, match=message):
         resolve_model(spec, trained)
 
 
 def test_sgpo_profile_measures_a_checkpoint_of_a_run(trained, toy, cli):
-    code, out, err = cli("profile", toy.data, "--model", "run:r@2", "--samples", 2, "--max-new-tokens", 1,
-                         "--db", trained, "--json")
+    code, out, err = cli(
+        "profile", toy.data, "--model", "run:r@2", "--samples", 2, "--max-new-tokens", 1, "--db", trained, "--json"
+    )
     assert code == 0, err
     summary = json.loads(out)
     assert summary["model"]["spec"] == "run:r@2" and summary["queries"] == 40

@@ -10,10 +10,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sgpo.errors import ConfigError, DataError
+from sgpo.plan import (
+    CURRICULA,
+    GROUP_RULES,
+    PHASED,
+    PlanConfig,
+    group_size_for,
+    knapsack_group_sizes,
+    make_plan,
+    p_informative,
+    success_estimate,
+)
 from sgpo.plan.beliefs import MAX_CLASSES, Drift, fitted_beliefs, point_beliefs
 from sgpo.plan.forecast import forecast, scaled
-from sgpo.plan import (CURRICULA, GROUP_RULES, PHASED, PlanConfig, group_size_for, knapsack_group_sizes, make_plan,
-                       p_informative, success_estimate)
 
 FEW = settings(max_examples=50, deadline=None)
 
@@ -21,11 +30,19 @@ FEW = settings(max_examples=50, deadline=None)
 def profile(successes, samples=8, seed=0) -> pd.DataFrame:
     s = np.asarray(successes, dtype=int)
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "id": [f"q{i}" for i in range(s.size)], "task": "arith", "difficulty": rng.integers(1, 4, s.size),
-        "samples": samples, "successes": s, "p_hat": s / samples,
-        "prompt_tokens": rng.integers(5, 300, s.size), "completion_tokens_mean": rng.uniform(1, 500, s.size),
-        "extra": "ignored"})
+    return pd.DataFrame(
+        {
+            "id": [f"q{i}" for i in range(s.size)],
+            "task": "arith",
+            "difficulty": rng.integers(1, 4, s.size),
+            "samples": samples,
+            "successes": s,
+            "p_hat": s / samples,
+            "prompt_tokens": rng.integers(5, 300, s.size),
+            "completion_tokens_mean": rng.uniform(1, 500, s.size),
+            "extra": "ignored",
+        }
+    )
 
 
 @st.composite
@@ -39,10 +56,16 @@ def profiles(draw, max_size=40):
 def configs(draw):
     g_min = draw(st.integers(2, 4))
     return PlanConfig(
-        trivial_threshold=draw(st.floats(0.05, 1.0)), unsolved_keep=draw(st.floats(0.0, 1.0)),
-        group_rule=draw(st.sampled_from(GROUP_RULES)), g_min=g_min, g_max=g_min + draw(st.integers(0, 6)),
-        fixed_group_size=draw(st.integers(2, 16)), success_estimate=draw(st.sampled_from(["raw", "posterior"])),
-        curriculum=draw(st.sampled_from(CURRICULA)), seed=draw(st.integers(0, 5)))
+        trivial_threshold=draw(st.floats(0.05, 1.0)),
+        unsolved_keep=draw(st.floats(0.0, 1.0)),
+        group_rule=draw(st.sampled_from(GROUP_RULES)),
+        g_min=g_min,
+        g_max=g_min + draw(st.integers(0, 6)),
+        fixed_group_size=draw(st.integers(2, 16)),
+        success_estimate=draw(st.sampled_from(["raw", "posterior"])),
+        curriculum=draw(st.sampled_from(CURRICULA)),
+        seed=draw(st.integers(0, 5)),
+    )
 
 
 def kept_expected(frame, config):
@@ -143,8 +166,9 @@ def test_sorted_curriculum_is_one_pass_easy_first():
     frame = profile([1, 6, 0, 3, 5, 0, 2, 8])
     plan = make_plan(frame, PlanConfig(curriculum="sorted", unsolved_keep=1.0))
     (phase,) = plan.phases
-    assert list(frame["p_hat"].to_numpy()[phase.positions]) == sorted(frame["p_hat"][frame["p_hat"] <= 0.75],
-                                                                      reverse=True)
+    assert list(frame["p_hat"].to_numpy()[phase.positions]) == sorted(
+        frame["p_hat"][frame["p_hat"] <= 0.75], reverse=True
+    )
     assert phase.ids[0] == "q1" and phase.group_size == 0  # mixed G
 
 
@@ -169,8 +193,10 @@ def test_same_seed_gives_the_same_plan(frame, config):
 
 def test_different_seeds_choose_different_unsolved_queries():
     frame = profile([0] * 100 + [3] * 10)
-    chosen = {tuple(np.flatnonzero(make_plan(frame, PlanConfig(seed=s)).queries["decision"] == "unsolved_kept"))
-              for s in range(5)}
+    chosen = {
+        tuple(np.flatnonzero(make_plan(frame, PlanConfig(seed=s)).queries["decision"] == "unsolved_kept"))
+        for s in range(5)
+    }
     assert len(chosen) > 1
 
 
@@ -183,7 +209,7 @@ def test_pow2_and_inverse_group_sizes_match_exact_fractions():
         inverse = group_size_for(p, PlanConfig(group_rule="inverse", g_min=g_min, g_max=g_max))
         for (s, n), got_pow2, got_inverse in zip(cases, pow2, inverse):
             need = Fraction(n, s)  # exact 1/p
-            smallest_pow2 = next(2 ** k for k in range(8) if 2 ** k >= need)
+            smallest_pow2 = next(2**k for k in range(8) if 2**k >= need)
             assert got_pow2 == min(max(smallest_pow2, g_min), g_max), (s, n)
             assert got_inverse == min(max(-(-need.numerator // need.denominator), g_min), g_max), (s, n)
 
@@ -204,9 +230,9 @@ def test_informative_rule_takes_the_smallest_bucket_that_reaches_the_target():
     for g_min, g_max, target in [(2, 8, 0.75), (2, 16, 0.5), (3, 12, 0.9)]:
         config = PlanConfig(group_rule="informative", g_min=g_min, g_max=g_max, informative_target=target)
         got = group_size_for(p, config)
-        buckets = sorted({g_min, g_max, *(2 ** k for k in range(1, 8) if g_min < 2 ** k < g_max)})
+        buckets = sorted({g_min, g_max, *(2**k for k in range(1, 8) if g_min < 2**k < g_max)})
         for q, g in zip(p, got):
-            reaching = [b for b in buckets if 1 - q ** b - (1 - q) ** b >= target - 1e-9]
+            reaching = [b for b in buckets if 1 - q**b - (1 - q) ** b >= target - 1e-9]
             assert g == (reaching[0] if reaching else g_max), (q, target)
     # p = 1/2 is informative with chance 1 - 2 / 2^G: 0.5 at G=2, 0.875 at G=4
     assert group_size_for([0.5], PlanConfig(group_rule="informative", informative_target=0.75)).tolist() == [4]
@@ -218,13 +244,17 @@ def test_informative_rule_forecasts_fewer_wasted_rollouts_than_the_paper_rule():
     frame = profile(rng.integers(1, 8, size=500))  # learnable only: 1..7 successes of 8
     paper = make_plan(frame, PlanConfig(group_rule="pow2", unsolved_keep=0.0))
     informative = make_plan(frame, PlanConfig(group_rule="informative", unsolved_keep=0.0))
-    assert informative.forecast["plan"]["forecast_wasted_fraction"] < paper.forecast["plan"]["forecast_wasted_fraction"] - 0.1
+    assert (
+        informative.forecast["plan"]["forecast_wasted_fraction"]
+        < paper.forecast["plan"]["forecast_wasted_fraction"] - 0.1
+    )
 
 
 def test_posterior_estimate_is_the_beta_mean_and_decisions_stay_raw():
     frame = profile([0, 4, 8])
-    config = PlanConfig(success_estimate="posterior", prior_a=1.0, prior_b=3.0, trivial_threshold=0.9,
-                        unsolved_keep=0.0)
+    config = PlanConfig(
+        success_estimate="posterior", prior_a=1.0, prior_b=3.0, trivial_threshold=0.9, unsolved_keep=0.0
+    )
     assert np.allclose(success_estimate(frame, config), [1 / 12, 5 / 12, 9 / 12])
     plan = make_plan(frame, config)
     assert plan.queries["decision"].tolist() == ["unsolved_dropped", "learnable", "trivial"]
@@ -237,8 +267,12 @@ def brute_force(p, budget, g_min, g_max):
 
 
 @FEW
-@given(st.lists(st.sampled_from([0.0, 0.05, 0.2, 0.25, 0.5, 0.6, 0.9, 1.0]) | st.floats(0, 1), min_size=1,
-                max_size=4), st.integers(2, 3), st.integers(0, 4), st.integers(0, 12))
+@given(
+    st.lists(st.sampled_from([0.0, 0.05, 0.2, 0.25, 0.5, 0.6, 0.9, 1.0]) | st.floats(0, 1), min_size=1, max_size=4),
+    st.integers(2, 3),
+    st.integers(0, 4),
+    st.integers(0, 12),
+)
 def test_knapsack_matches_brute_force_on_small_cases(p, g_min, extra, spare):
     p, g_max = np.array(p), g_min + extra
     budget = len(p) * g_min + spare
@@ -266,7 +300,10 @@ def test_knapsack_default_budget_is_what_pow2_spends_and_buys_at_least_as_much_s
     pow2 = make_plan(frame, PlanConfig(group_rule="pow2", unsolved_keep=0.0))
     knap = make_plan(frame, PlanConfig(group_rule="knapsack", unsolved_keep=0.0))
     assert knap.forecast["plan"]["rollouts"] <= pow2.forecast["plan"]["rollouts"]
-    informative = lambda plan: plan.forecast["plan"]["forecast_informative_fraction"] * plan.forecast["plan"]["groups"]
+
+    def informative(plan):
+        return plan.forecast["plan"]["forecast_informative_fraction"] * plan.forecast["plan"]["groups"]
+
     assert informative(knap) >= informative(pow2) - 1e-9
 
 
@@ -321,25 +358,51 @@ def test_ratio_without_n_params_is_given_only_when_profiling_is_free():
 
 
 def test_to_json_is_plain_json_with_counts_phases_and_forecast():
-    plan = make_plan(profile([0] * 10 + [1, 2, 3, 5, 8]), PlanConfig(group_rule="pow2", unsolved_keep=0.2),
-                     n_params=1000)
+    plan = make_plan(
+        profile([0] * 10 + [1, 2, 3, 5, 8]), PlanConfig(group_rule="pow2", unsolved_keep=0.2), n_params=1000
+    )
     data = json.loads(json.dumps(plan.to_json()))
-    assert {k: data["counts"][k] for k in ("trivial", "learnable", "unsolved_kept", "unsolved_dropped")} == \
-        {"trivial": 1, "learnable": 4, "unsolved_kept": 2, "unsolved_dropped": 8}
+    assert {k: data["counts"][k] for k in ("trivial", "learnable", "unsolved_kept", "unsolved_dropped")} == {
+        "trivial": 1,
+        "learnable": 4,
+        "unsolved_kept": 2,
+        "unsolved_dropped": 8,
+    }
     assert [(ph["group_size"], len(ph["queries"])) for ph in data["phases"]] == [(2, 3), (4, 4), (8, 3)]
     for side in ("plan", "baseline"):
-        assert {"rollouts", "flops", "flops_rollout", "flops_train", "forecast_informative_fraction",
-                "expected_wasted_rollouts", "forecast_wasted_fraction"} <= set(data["forecast"][side])
+        assert {
+            "rollouts",
+            "flops",
+            "flops_rollout",
+            "flops_train",
+            "forecast_informative_fraction",
+            "expected_wasted_rollouts",
+            "forecast_wasted_fraction",
+        } <= set(data["forecast"][side])
     assert {"flops_profile", "ratio", "ratio_without_profile", "run"} <= set(data["forecast"])
     json.dumps(plan.to_json(), allow_nan=False)  # strict JSON: no NaN or Infinity anywhere
     run = data["forecast"]["run"]
     assert {"steps", "flops", "batch_rollouts", "drift", "prior", "phases", "skip", "train_all"} <= set(run)
     for behaviour in ("skip", "train_all"):
-        assert {"plan", "baseline", "flops_profile_share", "break_even_step", "reduction_factor", "pays",
-                "verdict"} <= set(run[behaviour])
+        assert {
+            "plan",
+            "baseline",
+            "flops_profile_share",
+            "break_even_step",
+            "reduction_factor",
+            "pays",
+            "verdict",
+        } <= set(run[behaviour])
         for side in ("plan", "baseline"):
-            assert {"steps", "rollouts", "expected_informative_rollouts", "flops", "flops_per_informative_rollout",
-                    "forecast_informative_fraction", "forecast_wasted_fraction"} <= set(run[behaviour][side])
+            assert {
+                "steps",
+                "rollouts",
+                "expected_informative_rollouts",
+                "flops",
+                "flops_per_informative_rollout",
+                "forecast_informative_fraction",
+                "forecast_wasted_fraction",
+            } <= set(run[behaviour][side])
 
 
 # the forecast of a planned run ---------------------------------------------------------------------
@@ -355,8 +418,15 @@ def fitted(frame, config=None, **kw):
     plan = make_plan(frame, config, **kw)
     tokens = frame["prompt_tokens"].to_numpy(float) + frame["completion_tokens_mean"].to_numpy(float)
     counts = (frame["successes"].to_numpy(float), frame["samples"].to_numpy(float))
-    return forecast(plan.phases, plan.queries["p_est"].to_numpy(), tokens, config, kw.get("n_params"),
-                    kw.get("flops_profile", 0.0), counts=counts)
+    return forecast(
+        plan.phases,
+        plan.queries["p_est"].to_numpy(),
+        tokens,
+        config,
+        kw.get("n_params"),
+        kw.get("flops_profile", 0.0),
+        counts=counts,
+    )
 
 
 def test_make_plan_forecasts_with_the_prior_fitted_to_the_profile():
@@ -413,7 +483,7 @@ def test_drifted_informative_chance_is_the_expectation_over_the_shift_and_spread
     x = np.linspace(-8, 8, 20_001)
     for p, value in zip([0.2, 0.5], got):
         logit = np.log(p / (1 - p)) + np.log(2) * (1.0 + 0.8 * x)
-        density = np.exp(-x ** 2 / 2) / np.sqrt(2 * np.pi)
+        density = np.exp(-(x**2) / 2) / np.sqrt(2 * np.pi)
         expected = np.trapezoid(p_informative(1 / (1 + np.exp(-logit)), 4) * density, x)
         assert value == pytest.approx(expected, abs=2e-3)
 
@@ -442,7 +512,8 @@ def test_reduction_factor_is_the_waste_ceiling_under_both_engine_behaviours():
         plan, base = run[behaviour]["plan"], run[behaviour]["baseline"]
         assert plan["steps"] == base["steps"] == 20 and plan["rollouts"] == base["rollouts"] == 20 * 256
         assert plan["flops"] / plan["expected_informative_rollouts"] == pytest.approx(
-            plan["flops_per_informative_rollout"])
+            plan["flops_per_informative_rollout"]
+        )
         assert "sGPO pays" in run[behaviour]["verdict"]
 
 
@@ -455,8 +526,9 @@ def test_break_even_step_is_where_profiling_has_paid_for_itself():
     assert run["break_even_step"] == 8
     assert run["reduction_factor"] == pytest.approx(2 * 50 * per_step / (50 * per_step + profiling))
     assert run["flops_profile_share"] == pytest.approx(profiling / (50 * per_step + profiling))
-    short = fitted(frame, dataclasses.replace(config, run_steps=5), n_params=n_params,
-                   flops_profile=profiling)["run"]["train_all"]
+    short = fitted(frame, dataclasses.replace(config, run_steps=5), n_params=n_params, flops_profile=profiling)["run"][
+        "train_all"
+    ]
     assert not short["pays"] and short["break_even_step"] == 8
     assert "will not pay with every rollout trained" in short["verdict"] and "break even at step 8" in short["verdict"]
 
@@ -464,8 +536,9 @@ def test_break_even_step_is_where_profiling_has_paid_for_itself():
 def test_a_flops_budget_sets_each_sides_steps_profiling_included():
     frame = flat([0.0] * 64 + [0.5] * 64)
     per_step = 1000 * 8 * 10 * 256
-    config = PlanConfig(group_rule="fixed", unsolved_keep=0.0, drift=0.0, forecast_prior="plan",
-                        run_flops=20.5 * per_step)
+    config = PlanConfig(
+        group_rule="fixed", unsolved_keep=0.0, drift=0.0, forecast_prior="plan", run_flops=20.5 * per_step
+    )
     run = fitted(frame, config, n_params=1000, flops_profile=5 * per_step)["run"]
     assert run["steps"] is None and run["flops"] == 20.5 * per_step
     assert run["train_all"]["plan"]["steps"] == 16 and run["train_all"]["baseline"]["steps"] == 21
@@ -492,8 +565,14 @@ def test_without_a_model_size_the_run_gives_fractions_and_no_verdict_on_flops():
 
 
 @FEW
-@given(profiles(), configs(), st.sampled_from([None, 1000]), st.sampled_from([0.0, 1e9]), st.integers(1, 300),
-       st.sampled_from([0.0, 1.0, 3.0]))
+@given(
+    profiles(),
+    configs(),
+    st.sampled_from([None, 1000]),
+    st.sampled_from([0.0, 1e9]),
+    st.integers(1, 300),
+    st.sampled_from([0.0, 1.0, 3.0]),
+)
 def test_run_forecast_is_consistent(frame, config, n_params, flops_profile, run_steps, drift):
     config = dataclasses.replace(config, run_steps=run_steps, drift=drift)
     if plan_or_none(frame, config) is None:
@@ -532,23 +611,26 @@ def test_editing_the_plan_never_changes_the_profile_frame():
 
 
 # knobs and errors ------------------------------------------------------------------------------
-@pytest.mark.parametrize("knobs, field, advice", [
-    ({"trivial_threshold": 0.0}, "trivial_threshold", "raise it"),
-    ({"trivial_threshold": 1.2}, "trivial_threshold", "lower it"),
-    ({"unsolved_keep": -0.1}, "unsolved_keep", "raise it"),
-    ({"unsolved_keep": 1.5}, "unsolved_keep", "lower it"),
-    ({"g_min": 5, "g_max": 4}, "g_min", "lower --g-min or raise --g-max"),
-    ({"g_min": 1}, "g_min", "raise it"),
-    ({"group_rule": "cube"}, "group_rule", "choose one of them"),
-    ({"curriculum": "random"}, "curriculum", "choose one of them"),
-    ({"g_max": 4.5}, "g_max", "whole number"),
-    ({"prior_a": 0.0}, "prior_a", "raise it"),
-    ({"run_steps": 0}, "run_steps", "raise it"),
-    ({"run_flops": 0.0}, "run_flops", "raise it"),
-    ({"run_batch_rollouts": 0}, "run_batch_rollouts", "raise it"),
-    ({"drift": -1.0}, "drift", "raise it"),
-    ({"forecast_prior": "flat"}, "forecast_prior", "choose one of them"),
-])
+@pytest.mark.parametrize(
+    "knobs, field, advice",
+    [
+        ({"trivial_threshold": 0.0}, "trivial_threshold", "raise it"),
+        ({"trivial_threshold": 1.2}, "trivial_threshold", "lower it"),
+        ({"unsolved_keep": -0.1}, "unsolved_keep", "raise it"),
+        ({"unsolved_keep": 1.5}, "unsolved_keep", "lower it"),
+        ({"g_min": 5, "g_max": 4}, "g_min", "lower --g-min or raise --g-max"),
+        ({"g_min": 1}, "g_min", "raise it"),
+        ({"group_rule": "cube"}, "group_rule", "choose one of them"),
+        ({"curriculum": "random"}, "curriculum", "choose one of them"),
+        ({"g_max": 4.5}, "g_max", "whole number"),
+        ({"prior_a": 0.0}, "prior_a", "raise it"),
+        ({"run_steps": 0}, "run_steps", "raise it"),
+        ({"run_flops": 0.0}, "run_flops", "raise it"),
+        ({"run_batch_rollouts": 0}, "run_batch_rollouts", "raise it"),
+        ({"drift": -1.0}, "drift", "raise it"),
+        ({"forecast_prior": "flat"}, "forecast_prior", "choose one of them"),
+    ],
+)
 def test_bad_knobs_raise_config_error_naming_the_knob_and_the_fix(knobs, field, advice):
     with pytest.raises(ConfigError, match="--" + field.replace("_", "-")) as err:
         PlanConfig(**knobs)

@@ -13,15 +13,38 @@ def profiled(db_path):
     """A stored profile of builtin:rev-train with binomial successes (N=8), as `sgpo profile` writes it."""
     ds, model = load_dataset("builtin:rev-train"), resolve_model("starter")
     store = Store(db_path)
-    pid = store.create_profile({"name": "rev", "key": "k", "status": "done", "dataset_hash": ds.hash,
-                                "dataset_spec": ds.spec, "model_spec": "starter", "model_hash": model.weights_hash,
-                                "n_params": model.n_params, "samples": 8, "flops": 1e12})
+    pid = store.create_profile(
+        {
+            "name": "rev",
+            "key": "k",
+            "status": "done",
+            "dataset_hash": ds.hash,
+            "dataset_spec": ds.spec,
+            "model_spec": "starter",
+            "model_hash": model.weights_hash,
+            "n_params": model.n_params,
+            "samples": 8,
+            "flops": 1e12,
+        }
+    )
     rng = np.random.default_rng(0)
     successes = rng.binomial(8, rng.beta(0.6, 0.6, len(ds)))
-    rows = [{"position": i, "query_id": r.id, "task": r.task, "difficulty": r.difficulty, "samples": 8,
-             "successes": int(s), "p_hat": s / 8, "prompt_tokens": len(r.prompt) + 1,
-             "completion_tokens_total": 8 * (len(r.answer) + 1), "completion_tokens_mean": len(r.answer) + 1.0,
-             "examples": "[]"} for i, (r, s) in enumerate(zip(ds.frame.itertuples(), successes))]
+    rows = [
+        {
+            "position": i,
+            "query_id": r.id,
+            "task": r.task,
+            "difficulty": r.difficulty,
+            "samples": 8,
+            "successes": int(s),
+            "p_hat": s / 8,
+            "prompt_tokens": len(r.prompt) + 1,
+            "completion_tokens_total": 8 * (len(r.answer) + 1),
+            "completion_tokens_mean": len(r.answer) + 1.0,
+            "examples": "[]",
+        }
+        for i, (r, s) in enumerate(zip(ds.frame.itertuples(), successes))
+    ]
     store.add_profile_batch(pid, rows, {"queries_done": len(rows), "queries_total": len(rows)})
     return db_path, pid, successes
 
@@ -77,22 +100,57 @@ def test_exported_phases_load_with_datasets_and_train_with_unmodified_trl(cli, p
     first = manifest["phases"][0]
     ds = datasets.load_dataset("json", data_files=str(tmp_path / "trl" / first["file"]), split="train")
     model = resolve_model("starter").path
-    args = GRPOConfig(output_dir=str(tmp_path / "out"), use_cpu=True, report_to="none", max_steps=1,
-                      num_generations=first["num_generations"], per_device_train_batch_size=16,
-                      max_completion_length=20, save_strategy="no")
-    trainer = GRPOTrainer(model=load_model(model), args=args, train_dataset=ds, reward_funcs=exact_match_reward,
-                          processing_class=load_tokenizer(model))
+    args = GRPOConfig(
+        output_dir=str(tmp_path / "out"),
+        use_cpu=True,
+        report_to="none",
+        max_steps=1,
+        num_generations=first["num_generations"],
+        per_device_train_batch_size=16,
+        max_completion_length=20,
+        save_strategy="no",
+    )
+    trainer = GRPOTrainer(
+        model=load_model(model),
+        args=args,
+        train_dataset=ds,
+        reward_funcs=exact_match_reward,
+        processing_class=load_tokenizer(model),
+    )
     assert trainer.train().global_step == 1
 
 
 def _profile(db, name, p_hats, **row):
     """A stored profile with the given p_hat per query (N=8), as `sgpo profile` writes it."""
     store = Store(db)
-    pid = store.create_profile({"name": name, "key": name, "status": "done", "dataset_spec": "toy", "samples": 8,
-                                "n_params": 1000, "flops": 1e9, **row})
-    rows = [{"position": i, "query_id": f"q{i}", "task": "t", "difficulty": 1, "samples": 8, "successes": int(p * 8),
-             "p_hat": p, "prompt_tokens": 5, "completion_tokens_total": 16, "completion_tokens_mean": 2.0,
-             "examples": "[]"} for i, p in enumerate(p_hats)]
+    pid = store.create_profile(
+        {
+            "name": name,
+            "key": name,
+            "status": "done",
+            "dataset_spec": "toy",
+            "samples": 8,
+            "n_params": 1000,
+            "flops": 1e9,
+            **row,
+        }
+    )
+    rows = [
+        {
+            "position": i,
+            "query_id": f"q{i}",
+            "task": "t",
+            "difficulty": 1,
+            "samples": 8,
+            "successes": int(p * 8),
+            "p_hat": p,
+            "prompt_tokens": 5,
+            "completion_tokens_total": 16,
+            "completion_tokens_mean": 2.0,
+            "examples": "[]",
+        }
+        for i, p in enumerate(p_hats)
+    ]
     store.add_profile_batch(pid, rows, {"queries_done": len(rows)})
     return pid
 
@@ -172,8 +230,16 @@ def test_plan_text_says_in_words_under_which_engine_behaviour_sgpo_will_not_pay(
     assert run["skip"]["pays"] is False and run["train_all"]["pays"] is False
 
 
-@pytest.mark.parametrize("option, value", [("--run-steps", "0"), ("--run-flops", "0"), ("--run-batch-rollouts", "0"),
-                                           ("--drift", "-1"), ("--forecast-prior", "flat")])
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("--run-steps", "0"),
+        ("--run-flops", "0"),
+        ("--run-batch-rollouts", "0"),
+        ("--drift", "-1"),
+        ("--forecast-prior", "flat"),
+    ],
+)
 def test_a_bad_planned_run_is_a_one_line_error_naming_the_option(cli, profiled, option, value):
     db, pid, _ = profiled
     code, out, err = cli("plan", pid, "--db", db, option, value)

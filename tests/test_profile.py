@@ -19,7 +19,9 @@ from sgpo.model import resolve_model
 from sgpo.profile import ProfileConfig, describe, run_profile
 from sgpo.store import Store
 from tests.conftest import ROOT
-from tests.test_generate import make_coin_model, make_tiny_model, one_thread  # noqa: F401 (autouse fixture)
+from tests.toys import make_coin_model, make_tiny_model
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}  # see one_thread
 
@@ -28,8 +30,18 @@ def write_jsonl(path, n):
     answers = ["x", "xx", "xxx"]
     with open(path, "w") as f:
         for i in range(n):
-            f.write(json.dumps({"id": f"q{i}", "prompt": f"say {i}=", "answer": answers[i % 3],
-                                "task": ["one", "two", "three"][i % 3], "difficulty": i % 3 + 1}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "id": f"q{i}",
+                        "prompt": f"say {i}=",
+                        "answer": answers[i % 3],
+                        "task": ["one", "two", "three"][i % 3],
+                        "difficulty": i % 3 + 1,
+                    }
+                )
+                + "\n"
+            )
     return path
 
 
@@ -44,8 +56,21 @@ def data(tmp_path):
 
 
 def _profile_args(data, model, db, *extra):
-    return ["profile", data, "--model", model, "--db", db, "--samples", 8, "--max-new-tokens", 6,
-            "--batch-size", 5, *extra]
+    return [
+        "profile",
+        data,
+        "--model",
+        model,
+        "--db",
+        db,
+        "--samples",
+        8,
+        "--max-new-tokens",
+        6,
+        "--batch-size",
+        5,
+        *extra,
+    ]
 
 
 def _rows(db):
@@ -70,8 +95,11 @@ def test_profile_stores_p_hat_and_exact_cost_per_query(cli, coin_dir, data, db_p
     tokens_prompt = int((frame["prompt_tokens"] * frame["samples"]).sum())
     tokens_completion = int(frame["completion_tokens_total"].sum())
     assert (row["tokens_prompt"], row["tokens_completion"]) == (tokens_prompt, tokens_completion)
-    assert summary["tokens"] == {"prompt": tokens_prompt, "completion": tokens_completion,
-                                 "total": tokens_prompt + tokens_completion}
+    assert summary["tokens"] == {
+        "prompt": tokens_prompt,
+        "completion": tokens_completion,
+        "total": tokens_prompt + tokens_completion,
+    }
     assert row["flops"] == summary["flops"] == 2 * ref.n_params * (tokens_prompt + tokens_completion)
     assert row["n_params"] == ref.n_params and summary["seconds"] > 0 and summary["backend"] == "hf"
     for examples, answer in zip(frame["examples"], frame["id"].map(lambda q: ["x", "xx", "xxx"][int(q[1:]) % 3])):
@@ -94,8 +122,13 @@ def test_resume_after_kill_9_loses_nothing_and_repeats_nothing(cli, tmp_path, co
     data = write_jsonl(tmp_path / "many.jsonl", 100)
     db = tmp_path / "killed.db"
     args = [str(a) for a in _profile_args(data, coin_dir, db, "--batch-size", 2)]
-    proc = subprocess.Popen([sys.executable, "-m", "sgpo", *args], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, env=ONE_THREAD)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sgpo", *args],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=ONE_THREAD,
+    )
     try:
         deadline = time.time() + 120
         while _stored(db) == 0 and proc.poll() is None and time.time() < deadline:
@@ -130,11 +163,19 @@ def _stored(db) -> int:
         return 0
 
 
-@pytest.mark.parametrize("extra,option", [
-    (["--samples", 0], "--samples"), (["--max-new-tokens", 0], "--max-new-tokens"),
-    (["--temperature", -1], "--temperature"), (["--limit", 0], "--limit"), (["--limit", -3], "--limit"),
-    (["--backend", "tgi"], "--backend"), (["--batch-size", 0], "--batch-size"), (["--name", "42"], "--name"),
-])
+@pytest.mark.parametrize(
+    "extra,option",
+    [
+        (["--samples", 0], "--samples"),
+        (["--max-new-tokens", 0], "--max-new-tokens"),
+        (["--temperature", -1], "--temperature"),
+        (["--limit", 0], "--limit"),
+        (["--limit", -3], "--limit"),
+        (["--backend", "tgi"], "--backend"),
+        (["--batch-size", 0], "--batch-size"),
+        (["--name", "42"], "--name"),
+    ],
+)
 def test_bad_options_exit_2_naming_the_option_and_write_nothing(cli, coin_dir, data, db_path, extra, option):
     code, out, err = cli(*_profile_args(data, coin_dir, db_path, *extra))
     assert code == 2 and option in err and out == ""
@@ -151,8 +192,12 @@ def test_bad_data_or_model_exit_2_and_write_nothing(cli, tmp_path, coin_dir, dat
     pickled = tmp_path / "pickled"
     make_tiny_model(pickled)
     (pickled / "model.safetensors").rename(pickled / "pytorch_model.bin")
-    cases = [(empty, coin_dir, "empty"), (data, tmp_path / "nowhere", "nowhere"),
-             (data, no_tok, "tokenizer"), (data, pickled, "pickle")]
+    cases = [
+        (empty, coin_dir, "empty"),
+        (data, tmp_path / "nowhere", "nowhere"),
+        (data, no_tok, "tokenizer"),
+        (data, pickled, "pickle"),
+    ]
     for dataset, model, words in cases:
         code, _, err = cli(*_profile_args(dataset, model, db_path))
         assert code == 2 and words in err, err
@@ -193,17 +238,29 @@ def test_profile_help_lists_the_subcommands(cli):
 
 def test_library_run_counts_decisions_that_add_up(tmp_path, coin_dir, data):
     ds, ref = load_dataset(str(data)), resolve_model(str(coin_dir))
-    summary = run_profile(ds, ref, ProfileConfig(samples=4, max_new_tokens=4, limit=10), Store(tmp_path / "lib.db"),
-                          progress=False)
+    summary = run_profile(
+        ds, ref, ProfileConfig(samples=4, max_new_tokens=4, limit=10), Store(tmp_path / "lib.db"), progress=False
+    )
     assert summary["queries"] == 10 and len(summary["p_hat"]) == 10
     store = Store(tmp_path / "lib.db")
     view = describe(store.find_profile(summary["profile_id"]), store.profile_frame(summary["profile_id"]))
     assert sum(view["decisions"].values()) == 10
 
 
-@pytest.mark.parametrize("field,value", [("samples", 0), ("max_new_tokens", -1), ("temperature", -0.1),
-                                         ("limit", 0), ("backend", "x"), ("batch_size", 0), ("examples", -1),
-                                         ("temperature", float("nan")), ("truncate_prompts", "yes")])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("samples", 0),
+        ("max_new_tokens", -1),
+        ("temperature", -0.1),
+        ("limit", 0),
+        ("backend", "x"),
+        ("batch_size", 0),
+        ("examples", -1),
+        ("temperature", float("nan")),
+        ("truncate_prompts", "yes"),
+    ],
+)
 def test_config_validate_names_the_option(field, value):
     with pytest.raises(ConfigError, match="--" + field.replace("_", "-").replace("examples-kept", "examples")):
         ProfileConfig(**{field: value}).validate()
@@ -248,6 +305,7 @@ def test_a_profile_whose_process_is_gone_shows_interrupted_and_the_same_command_
             return real.generate(prompts, **kw)
 
     from sgpo.generate import make_generator
+
     real = make_generator("hf", coin_dir, batch_size=5)
     with pytest.raises(KeyboardInterrupt):
         run_profile(ds, ref, config, Store(db), name="crash", progress=False, generator=Crashing())
@@ -263,8 +321,9 @@ def test_a_profile_whose_process_is_gone_shows_interrupted_and_the_same_command_
     assert code == 0 and "[interrupted]" in out and "same `sgpo profile` command" in out
     assert "interrupted" in cli("profile", "list", "--db", db)[1]
 
-    code, out, err = cli(*_profile_args(data, coin_dir, db, "--samples", 4, "--max-new-tokens", 4, "--name", "crash",
-                                        "--json"))
+    code, out, err = cli(
+        *_profile_args(data, coin_dir, db, "--samples", 4, "--max-new-tokens", 4, "--name", "crash", "--json")
+    )
     summary = json.loads(out)
     assert code == 0, err
     assert summary["resumed"] and summary["status"] == summary["stored_status"] == "done" and summary["queries"] == 12
@@ -299,8 +358,13 @@ class Scripted:
             pattern, start = p.split()[0], self.drawn.get(p, 0)
             self.drawn[p] = start + n
             texts = ["x" if pattern[(start + j) % len(pattern)] == "1" else "y" for j in range(n)]
-            out.append(Generation(prompt=p, prompt_ids=list(range(len(p) + 1)),
-                                  samples=[Sample(text=t, token_ids=[7, 2], finished=True) for t in texts]))
+            out.append(
+                Generation(
+                    prompt=p,
+                    prompt_ids=list(range(len(p) + 1)),
+                    samples=[Sample(text=t, token_ids=[7, 2], finished=True) for t in texts],
+                )
+            )
         return out
 
 
@@ -311,22 +375,32 @@ def write_scripted(path, patterns):
     return path
 
 
-@pytest.mark.parametrize("confidence,expected", [
-    # always right: trivial (> 0.75) is certain at 8 once the rest cannot pull it to 6/8; after 4 of 4 the
-    # Beta(5, 1) predictive gives P(>= 3 of the 4 left) = 5/9 + 5/18 = 5/6 >= 0.8. Always wrong: P(no success
-    # in all 8 | n failures) = (n + 1) / 9 >= 0.8 at n = 7. Alternating: 3 of 6 leaves 3..5 of 8, all G = 4.
-    # One in three (0.33, by the G = 4 | G = 8 edge at 0.3) never settles: it stops at the cap.
-    (0.8, {"1": 4, "0": 7, "10": 6, "001": 8}),
-    # certainty: always right needs 7 of 7 (then >= 7 of 8 whatever comes); always wrong all 8
-    (1.0, {"1": 7, "0": 8, "10": 6, "001": 8}),
-])
+@pytest.mark.parametrize(
+    "confidence,expected",
+    [
+        # always right: trivial (> 0.75) is certain at 8 once the rest cannot pull it to 6/8; after 4 of 4 the
+        # Beta(5, 1) predictive gives P(>= 3 of the 4 left) = 5/9 + 5/18 = 5/6 >= 0.8. Always wrong: P(no success
+        # in all 8 | n failures) = (n + 1) / 9 >= 0.8 at n = 7. Alternating: 3 of 6 leaves 3..5 of 8, all G = 4.
+        # One in three (0.33, by the G = 4 | G = 8 edge at 0.3) never settles: it stops at the cap.
+        (0.8, {"1": 4, "0": 7, "10": 6, "001": 8}),
+        # certainty: always right needs 7 of 7 (then >= 7 of 8 whatever comes); always wrong all 8
+        (1.0, {"1": 7, "0": 8, "10": 6, "001": 8}),
+    ],
+)
 def test_adaptive_stops_each_query_once_its_bucket_is_settled(tmp_path, coin_dir, confidence, expected):
     data = write_scripted(tmp_path / "s.jsonl", list(expected))
-    config = ProfileConfig(adaptive=True, samples=8, first_round=2, round_size=1, confidence=confidence,
-                           max_new_tokens=4)
+    config = ProfileConfig(
+        adaptive=True, samples=8, first_round=2, round_size=1, confidence=confidence, max_new_tokens=4
+    )
     gen = Scripted()
-    summary = run_profile(load_dataset(str(data)), resolve_model(str(coin_dir)), config, Store(tmp_path / "a.db"),
-                          progress=False, generator=gen)
+    summary = run_profile(
+        load_dataset(str(data)),
+        resolve_model(str(coin_dir)),
+        config,
+        Store(tmp_path / "a.db"),
+        progress=False,
+        generator=gen,
+    )
     frame = Store(tmp_path / "a.db").profile_frame(summary["profile_id"])
     assert dict(zip(frame["id"].str.split("-").str[0], frame["samples"])) == expected
     assert (frame["p_hat"] == frame["successes"] / frame["samples"]).all()
@@ -335,8 +409,7 @@ def test_adaptive_stops_each_query_once_its_bucket_is_settled(tmp_path, coin_dir
     assert all(c["n"] == 1 for c in gen.calls[1:])
     live = [sum(n > drawn for n in expected.values()) for drawn in range(2, 8)]
     assert [len(c["prompts"]) for c in gen.calls] == [4] + [k for k in live if k]
-    assert summary["samples_per_query"] == {"mean": sum(expected.values()) / 4, "min": min(expected.values()),
-                                            "max": 8}
+    assert summary["samples_per_query"] == {"mean": sum(expected.values()) / 4, "min": min(expected.values()), "max": 8}
 
 
 def test_adaptive_round_seeds_and_the_first_round_is_the_fixed_profile_of_that_size(tmp_path, coin_dir):
@@ -344,8 +417,14 @@ def test_adaptive_round_seeds_and_the_first_round_is_the_fixed_profile_of_that_s
 
     data = write_scripted(tmp_path / "s.jsonl", ["001", "1"])
     gen, ref = Scripted(), resolve_model(str(coin_dir))
-    run_profile(load_dataset(str(data)), ref, ProfileConfig(adaptive=True, samples=4, first_round=2, seed=3),
-                Store(tmp_path / "a.db"), progress=False, generator=gen)
+    run_profile(
+        load_dataset(str(data)),
+        ref,
+        ProfileConfig(adaptive=True, samples=4, first_round=2, seed=3),
+        Store(tmp_path / "a.db"),
+        progress=False,
+        generator=gen,
+    )
     seeds = [c["seed"] for c in gen.calls]
     assert seeds[0] == batch_seed(3, 0) and len(set(seeds)) == len(seeds)  # round 0: a fixed N=2 profile's seed
 
@@ -388,8 +467,21 @@ def test_adaptive_counts_every_sample_generated_in_tokens_and_flops(cli, tmp_pat
     est = success_estimate(frame, PlanConfig(success_estimate="posterior"))
     assert est.tolist() == ((frame["successes"] + 1) / (frame["samples"] + 2)).tolist()
     # the command line says the samples varied
-    code, out, err = cli("profile", data, "--model", coin_dir, "--db", db_path, "--adaptive", "--samples", 12,
-                         "--max-new-tokens", 6, "--batch-size", 7)
+    code, out, err = cli(
+        "profile",
+        data,
+        "--model",
+        coin_dir,
+        "--db",
+        db_path,
+        "--adaptive",
+        "--samples",
+        12,
+        "--max-new-tokens",
+        6,
+        "--batch-size",
+        7,
+    )
     assert code == 0 and "samples on average" in out and "at most 12" in out, err
     code, out, _ = cli("profile", "show", summary["profile_id"], "--db", db_path)
     assert code == 0 and f"N={frame['samples'].min()}..12 (mean " in out
@@ -398,9 +490,17 @@ def test_adaptive_counts_every_sample_generated_in_tokens_and_flops(cli, tmp_pat
 def test_adaptive_settings_enter_the_profile_key(tmp_path, coin_dir):
     from sgpo.profile import profile_key
 
-    keys = {profile_key("d", "m", ProfileConfig(**kw)) for kw in (
-        {}, {"adaptive": True}, {"adaptive": True, "confidence": 0.9}, {"adaptive": True, "first_round": 4},
-        {"adaptive": True, "round_size": 2}, {"adaptive": True, "samples": 16})}
+    keys = {
+        profile_key("d", "m", ProfileConfig(**kw))
+        for kw in (
+            {},
+            {"adaptive": True},
+            {"adaptive": True, "confidence": 0.9},
+            {"adaptive": True, "first_round": 4},
+            {"adaptive": True, "round_size": 2},
+            {"adaptive": True, "samples": 16},
+        )
+    }
     assert len(keys) == 6
     # knobs of the rounds do not matter to a fixed profile: its key is the one it always had
     assert profile_key("d", "m", ProfileConfig(first_round=4, confidence=0.5)) == profile_key("d", "m", ProfileConfig())
@@ -437,15 +537,23 @@ def test_an_adaptive_profile_resumed_after_a_crash_equals_an_uninterrupted_one(t
         assert resumed[key] == whole[key]
 
 
-@pytest.mark.parametrize("extra,options", [
-    (["--adaptive", "--samples", 2, "--first-round", 4], ["--samples", "--first-round"]),
-    (["--adaptive", "--first-round", 0], ["--first-round"]), (["--round-size", 0], ["--round-size"]),
-    (["--confidence", 0], ["--confidence"]), (["--confidence", 1.5], ["--confidence"]),
-    (["--fraction", 0], ["--fraction"]), (["--fraction", 1.2], ["--fraction"]), (["--queries", 0], ["--queries"]),
-    (["--fraction", 0.5, "--queries", 3], ["--fraction", "--queries"]),
-])
-def test_bad_adaptive_and_subset_knobs_exit_2_in_one_line_naming_the_options(cli, coin_dir, data, db_path, extra,
-                                                                           options):
+@pytest.mark.parametrize(
+    "extra,options",
+    [
+        (["--adaptive", "--samples", 2, "--first-round", 4], ["--samples", "--first-round"]),
+        (["--adaptive", "--first-round", 0], ["--first-round"]),
+        (["--round-size", 0], ["--round-size"]),
+        (["--confidence", 0], ["--confidence"]),
+        (["--confidence", 1.5], ["--confidence"]),
+        (["--fraction", 0], ["--fraction"]),
+        (["--fraction", 1.2], ["--fraction"]),
+        (["--queries", 0], ["--queries"]),
+        (["--fraction", 0.5, "--queries", 3], ["--fraction", "--queries"]),
+    ],
+)
+def test_bad_adaptive_and_subset_knobs_exit_2_in_one_line_naming_the_options(
+    cli, coin_dir, data, db_path, extra, options
+):
     code, out, err = cli(*_profile_args(data, coin_dir, db_path, *extra))
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
     assert all(o in err for o in options), err

@@ -23,8 +23,14 @@ def readme_example() -> str:
 def test_the_readme_python_api_example_runs_as_written(tmp_path):
     script = tmp_path / "example.py"
     script.write_text(readme_example())
-    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=900,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"})
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     out = done.stdout
     assert "'status': 'stopped'" in out or "'status': 'stopping'" in out, out

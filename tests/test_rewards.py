@@ -11,9 +11,11 @@ from sgpo.tasks.answers import as_number, final_answer
 from sgpo.tasks.rewards import SCORERS, exact_match_reward, math_match, math_reward, reward_stats
 from tests.conftest import require_gsm8k
 
-ECHO = ("Janet’s ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins for her "
-        "friends every day with four. She sells the remainder at the farmers' market daily for $2 per fresh duck "
-        "egg. How much in dollars does she make every day at the farmers' market?")
+ECHO = (
+    "Janet’s ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins for her "
+    "friends every day with four. She sells the remainder at the farmers' market daily for $2 per fresh duck "
+    "egg. How much in dollars does she make every day at the farmers' market?"
+)
 FEW_SHOT = "Question: Tom has 8 boxes of 9 pens. How many pens?\nAnswer: 8 * 9 = 72\n#### 72\n\nQuestion: " + ECHO
 
 # (completion, gold answer, expected score), by theme. The rule is in docs/REWARDS.md.

@@ -8,8 +8,18 @@ from sgpo.store import SCHEMA_VERSION, Store
 
 
 def make_profile(store, name="p"):
-    return store.create_profile({"name": name, "key": "k", "status": "running", "dataset_hash": "d",
-                                 "model_hash": "m", "samples": 8, "queries_total": 2, "queries_done": 0})
+    return store.create_profile(
+        {
+            "name": name,
+            "key": "k",
+            "status": "running",
+            "dataset_hash": "d",
+            "model_hash": "m",
+            "samples": 8,
+            "queries_total": 2,
+            "queries_done": 0,
+        }
+    )
 
 
 def test_new_store_is_wal_and_at_the_current_schema_version(db_path):
@@ -48,8 +58,14 @@ def test_redone_steps_overwrite_instead_of_duplicating(db_path):
     store = Store(db_path)
     run = store.create_run(name="r", strategy="grpo", config={})
     for step in (1, 2, 3, 2, 3):  # a resume redoes steps 2 and 3
-        store.log_step(run, step, 0, 0.1 * step, {"reward_mean": step / 10, "flops": {"train": step}},
-                       eval_row={"flops_total": 1.0, "accuracy": 0.5, "data": {"rev": 0.4}} if step == 3 else None)
+        store.log_step(
+            run,
+            step,
+            0,
+            0.1 * step,
+            {"reward_mean": step / 10, "flops": {"train": step}},
+            eval_row={"flops_total": 1.0, "accuracy": 0.5, "data": {"rev": 0.4}} if step == 3 else None,
+        )
     frame = store.metrics_frame(run)
     assert frame["step"].tolist() == [1, 2, 3]
     assert frame["flops.train"].tolist() == [1, 2, 3]
@@ -103,13 +119,40 @@ def test_a_v1_store_is_migrated_to_the_one_metric_vocabulary(db_path):
     db = sqlite_utils.Database(sqlite3.connect(str(db_path)))
     MIGRATIONS[0](db)
     db.execute("PRAGMA user_version = 1")
-    db["runs"].insert({"id": 1, "name": "old", "strategy": "grpo", "status": "finished", "config": "{}",
-                       "result": json.dumps({"wasted_fraction": 0.5, "rollouts_wasted_total": 64})})
-    db["metrics"].insert({"run_id": 1, "step": 1, "phase": 0, "wall_seconds": 1.0, "data": json.dumps(
-        {"rollouts": 64, "rollouts_wasted": 16, "groups": 8, "groups_informative": 6, "wasted_fraction": 0.25})})
+    db["runs"].insert(
+        {
+            "id": 1,
+            "name": "old",
+            "strategy": "grpo",
+            "status": "finished",
+            "config": "{}",
+            "result": json.dumps({"wasted_fraction": 0.5, "rollouts_wasted_total": 64}),
+        }
+    )
+    db["metrics"].insert(
+        {
+            "run_id": 1,
+            "step": 1,
+            "phase": 0,
+            "wall_seconds": 1.0,
+            "data": json.dumps(
+                {"rollouts": 64, "rollouts_wasted": 16, "groups": 8, "groups_informative": 6, "wasted_fraction": 0.25}
+            ),
+        }
+    )
     db["profiles"].insert({"id": 1, "name": "p", "key": "k", "status": "done"})
-    db["plans"].insert({"id": 1, "name": "pl", "profile_id": 1, "config": "{}", "counts": "{}", "forecast": json.dumps(
-        {"plan": {"wasted_fraction": 0.3, "informative_fraction": 0.6, "wasted_rollouts": 10.0}, "ratio": 1.5})})
+    db["plans"].insert(
+        {
+            "id": 1,
+            "name": "pl",
+            "profile_id": 1,
+            "config": "{}",
+            "counts": "{}",
+            "forecast": json.dumps(
+                {"plan": {"wasted_fraction": 0.3, "informative_fraction": 0.6, "wasted_rollouts": 10.0}, "ratio": 1.5}
+            ),
+        }
+    )
     db.conn.commit()
     db.conn.close()
 
@@ -119,7 +162,9 @@ def test_a_v1_store_is_migrated_to_the_one_metric_vocabulary(db_path):
     assert m["step_wasted_fraction"] == 0.25 and m["step_informative_fraction"] == 0.75
     assert not {"rollouts_wasted", "groups_informative", "wasted_fraction"} & set(m.index)
     assert store.find_run("old")["result"] == {"run_wasted_fraction": 0.5, "wasted_rollouts_total": 64}
-    assert store.find_plan("pl")["forecast"]["plan"] == {"forecast_wasted_fraction": 0.3,
-                                                         "forecast_informative_fraction": 0.6,
-                                                         "expected_wasted_rollouts": 10.0}
+    assert store.find_plan("pl")["forecast"]["plan"] == {
+        "forecast_wasted_fraction": 0.3,
+        "forecast_informative_fraction": 0.6,
+        "expected_wasted_rollouts": 10.0,
+    }
     assert store.db.execute("PRAGMA user_version").fetchone()[0] == 2

@@ -17,8 +17,9 @@ from sgpo.train.grpo import Group
 
 def phase(g, positions, sizes, curriculum="sequential", index=0, **knobs):
     """A planner Phase (the one the trainer runs), paced as PlanConfig(curriculum, **knobs) paces it."""
-    return Phase(index, g, np.asarray(positions), np.asarray(sizes), plan_pacing(PlanConfig(curriculum=curriculum,
-                                                                                          **knobs)))
+    return Phase(
+        index, g, np.asarray(positions), np.asarray(sizes), plan_pacing(PlanConfig(curriculum=curriculum, **knobs))
+    )
 
 
 def fake_rollout(success: dict[int, float] | None = None):
@@ -68,13 +69,23 @@ def test_dapo_stops_at_the_round_cap_with_a_partial_batch():
 
 
 def _phases(pacing="sequential", **kw):
-    return [phase(2, [0, 1, 2, 3, 9], np.full(5, 2), pacing, 0, **kw), phase(4, [4, 5, 9], np.full(3, 4), pacing, 1, **kw),
-            phase(8, [6, 7, 9], np.full(3, 8), pacing, 2, **kw)]
+    return [
+        phase(2, [0, 1, 2, 3, 9], np.full(5, 2), pacing, 0, **kw),
+        phase(4, [4, 5, 9], np.full(3, 4), pacing, 1, **kw),
+        phase(8, [6, 7, 9], np.full(3, 8), pacing, 2, **kw),
+    ]
 
 
 def _sgpo(pacing="sequential", budget=8, replan=None, **kw):
-    return SGPOSampler(_phases(pacing, **kw), np.arange(10) + 100, budget, 0, successes=np.full(10, 4),
-                       samples=np.full(10, 8), replan=replan)
+    return SGPOSampler(
+        _phases(pacing, **kw),
+        np.arange(10) + 100,
+        budget,
+        0,
+        successes=np.full(10, 4),
+        samples=np.full(10, 8),
+        replan=replan,
+    )
 
 
 def test_sequential_curriculum_runs_each_phase_for_one_pass_easy_to_hard_then_cycles():
@@ -161,8 +172,7 @@ def test_mixed_group_sizes_in_one_phase_fill_the_budget_by_rollouts(pacing):
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from([2, 4, 8]), st.integers(1, 12)), min_size=1, max_size=4),
-       st.integers(1, 40))
+@given(st.lists(st.tuples(st.sampled_from([2, 4, 8]), st.integers(1, 12)), min_size=1, max_size=4), st.integers(1, 40))
 def test_sequential_pass_trains_each_member_once_within_the_budget(spec, budget):
     phases, start = [], 0
     for g, n in spec:
@@ -227,8 +237,10 @@ def test_greso_never_skips_a_query_whose_last_group_was_informative():
 
 def test_greso_streaks_count_zero_variance_groups_in_a_row_by_kind():
     s = _greso(n=3)
-    group = lambda q, rewards: Group(query=q, prompt_ids=[1], completions=[[2]] * len(rewards),
-                                     rewards=np.asarray(rewards, float))
+
+    def group(q, rewards):
+        return Group(query=q, prompt_ids=[1], completions=[[2]] * len(rewards), rewards=np.asarray(rewards, float))
+
     for rewards in ([1, 1, 1, 1], [1, 1, 1, 1], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]):
         s.observe(Batch(groups=[group(0, rewards), group(1, [0, 1, 0, 1])]))
     assert s.streak.tolist() == [3, 0, 0] and s.easy.tolist() == [False, False, False]

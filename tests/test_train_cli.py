@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import json
 
-from tests.test_train_helpers import toy, toy_cli_args, toy_profile  # noqa: F401
+from tests.toys import toy_cli_args, toy_profile
 
 
 def test_train_json_prints_one_object_with_the_run_summary(cli, toy, db_path):
-    code, out, err = cli("train", "--strategy", "grpo", "--steps", 2, "--eval-every", 2, "--name", "c",
-                         "--db", db_path, "--json", *toy_cli_args(toy))
+    code, out, err = cli(
+        "train",
+        "--strategy",
+        "grpo",
+        "--steps",
+        2,
+        "--eval-every",
+        2,
+        "--name",
+        "c",
+        "--db",
+        db_path,
+        "--json",
+        *toy_cli_args(toy),
+    )
     assert code == 0, err
     result = json.loads(out)
     assert {"run_id", "steps", "flops_total", "run_wasted_fraction", "eval_accuracy"} <= set(result)
@@ -25,9 +38,27 @@ def test_sgpo_takes_plan_knobs_by_their_plan_names(cli, toy, db_path):
     from sgpo.store import Store
 
     pid = toy_profile(Store(db_path), toy)
-    code, out, err = cli("train", "--strategy", "sgpo", "--profile", pid, "--steps", 1, "--eval-every", 0,
-                         "--trivial-threshold", 0.6, "--curriculum", "steps", "--steps-per-phase", 3,
-                         "--db", db_path, "--json", *toy_cli_args(toy))
+    code, out, err = cli(
+        "train",
+        "--strategy",
+        "sgpo",
+        "--profile",
+        pid,
+        "--steps",
+        1,
+        "--eval-every",
+        0,
+        "--trivial-threshold",
+        0.6,
+        "--curriculum",
+        "steps",
+        "--steps-per-phase",
+        3,
+        "--db",
+        db_path,
+        "--json",
+        *toy_cli_args(toy),
+    )
     assert code == 0, err
     config = Store(db_path).find_run(json.loads(out)["run_id"])["config"]
     assert config["plan"]["trivial_threshold"] == 0.6 and config["plan"]["curriculum"] == "steps"
@@ -50,6 +81,15 @@ def test_bad_input_exits_2_with_the_option_named(cli, toy, db_path):
 
 def test_help_lists_training_and_plan_knobs(cli):
     code, out, _ = cli("train", "--help")
-    for flag in ("--strategy", "--batch-rollouts", "--flops-budget", "--refresh", "--detach", "--resume",
-                 "--trivial-threshold", "--group-rule", "--curriculum"):
+    for flag in (
+        "--strategy",
+        "--batch-rollouts",
+        "--flops-budget",
+        "--refresh",
+        "--detach",
+        "--resume",
+        "--trivial-threshold",
+        "--group-rule",
+        "--curriculum",
+    ):
         assert flag in out

@@ -11,14 +11,20 @@ from sgpo.device import resolve_device, resolve_dtype
 from sgpo.errors import ConfigError
 from sgpo.train.engine import NativeEngine
 from sgpo.train.grpo import Group
-from tests.test_train_helpers import toy, toy_config  # noqa: F401 (a fixture)
+from tests.toys import toy_config
 
 
 def groups() -> list[Group]:
     rng = np.random.default_rng(0)
-    return [Group(query=i, prompt_ids=[1, 5 + i, 7], completions=[[10 + k, 2] for k in range(4)],
-                  rewards=rng.integers(0, 2, 4).astype(float) if i else np.array([0.0, 1.0, 0.0, 1.0]))
-            for i in range(6)]
+    return [
+        Group(
+            query=i,
+            prompt_ids=[1, 5 + i, 7],
+            completions=[[10 + k, 2] for k in range(4)],
+            rewards=rng.integers(0, 2, 4).astype(float) if i else np.array([0.0, 1.0, 0.0, 1.0]),
+        )
+        for i in range(6)
+    ]
 
 
 def engine(toy, tmp_path, dtype):

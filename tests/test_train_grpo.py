@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sgpo.train.grpo import Group, LossConfig, accumulate_gradients, group_advantages, pack
-from tests.test_train_helpers import tiny_model_dir
+from tests.toys import tiny_model_dir
 
 
 @pytest.fixture(scope="module")
@@ -44,9 +44,9 @@ def test_advantages_are_normalised_within_each_group_of_any_size():
     adv, std = group_advantages(rewards, sizes)
     start = 0
     for g in sizes.tolist():
-        r = rewards[start:start + g]
+        r = rewards[start : start + g]
         expected = (r - r.mean()) / (r.std() + 1e-4)
-        torch.testing.assert_close(adv[start:start + g], expected)
+        torch.testing.assert_close(adv[start : start + g], expected)
         start += g
     assert std[1] > 0 and std[0] > 0
 
@@ -65,7 +65,7 @@ def test_advantages_sum_to_zero_per_group(groups):
     adv, _ = group_advantages(rewards, torch.tensor([len(g) for g in groups]))
     start = 0
     for g in groups:
-        assert abs(float(adv[start:start + len(g)].sum())) < 1e-4
+        assert abs(float(adv[start : start + len(g)].sum())) < 1e-4
         start += len(g)
 
 
@@ -81,8 +81,9 @@ def test_pack_masks_exactly_the_completion_tokens_end_token_included():
 def test_skipping_zero_advantage_groups_leaves_the_gradient_unchanged(model, aggregation):
     groups = _groups([2, 4, 8, 4], equal=(1, 3))
     full, skip = copy.deepcopy(model), copy.deepcopy(model)
-    s_full = accumulate_gradients(full, groups, LossConfig(aggregation=aggregation, skip_zero_advantage=False),
-                                  pad_id=0)
+    s_full = accumulate_gradients(
+        full, groups, LossConfig(aggregation=aggregation, skip_zero_advantage=False), pad_id=0
+    )
     s_skip = accumulate_gradients(skip, groups, LossConfig(aggregation=aggregation), pad_id=0)
     assert s_skip.trained_sequences == 10 and s_full.trained_sequences == 18
     assert s_skip.trained_tokens < s_full.trained_tokens

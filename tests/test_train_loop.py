@@ -9,11 +9,11 @@ import pytest
 from safetensors.torch import load_file
 
 from sgpo.model import resolve_model
-from sgpo.store import Store
 from sgpo.runs import resume, train
+from sgpo.store import Store
 from sgpo.train.loop import Trainer
 from sgpo.train.setup import prepare
-from tests.test_train_helpers import toy, toy_config, toy_profile  # noqa: F401 (toy is a fixture)
+from tests.toys import toy_config, toy_profile
 
 
 @pytest.fixture
@@ -31,7 +31,9 @@ def test_grpo_logs_every_step_and_accounts_flops_by_the_book(toy, store):
     assert m["step"].tolist() == [0, 1, 2, 3, 4]
     n = resolve_model(str(toy.model)).n_params
     last = m.iloc[-1]
-    assert last["flops_rollout"] == pytest.approx(2 * n * m["tokens_prompt"].sum() + 2 * n * m["tokens_completion"].sum())
+    assert last["flops_rollout"] == pytest.approx(
+        2 * n * m["tokens_prompt"].sum() + 2 * n * m["tokens_completion"].sum()
+    )
     assert last["flops_train"] == pytest.approx(6 * n * m["tokens_trained"].sum())
     assert last["flops_total"] == pytest.approx(last["flops_rollout"] + last["flops_train"])
     assert last["flops_profile"] == 0
@@ -65,8 +67,14 @@ def test_dapo_trains_on_informative_groups_only_and_counts_dropped_ones(toy, sto
 def test_sgpo_counts_profiling_from_step_zero_and_trains_the_plan_easy_first(toy, store):
     pid = toy_profile(store, toy)
     flops_profile = store.find_profile(pid)["flops"]
-    cfg = toy_config(toy, strategy="sgpo", profile=str(pid), steps=3, eval_every=0,
-                     plan={"trivial_threshold": 0.6, "group_rule": "pow2"})  # the paper's buckets 2, 4, 8
+    cfg = toy_config(
+        toy,
+        strategy="sgpo",
+        profile=str(pid),
+        steps=3,
+        eval_every=0,
+        plan={"trivial_threshold": 0.6, "group_rule": "pow2"},
+    )  # the paper's buckets 2, 4, 8
     result = train(cfg, store, name="s")
     m = store.metrics_frame(result["run_id"])
     assert m["flops_profile"].eq(flops_profile).all()
@@ -79,8 +87,16 @@ def test_sgpo_counts_profiling_from_step_zero_and_trains_the_plan_easy_first(toy
 
 def test_sgpo_refresh_replans_from_the_posterior(toy, store):
     pid = toy_profile(store, toy)
-    cfg = toy_config(toy, strategy="sgpo", profile=str(pid), steps=4, eval_every=0, refresh=True, refresh_every=2,
-                     plan={"trivial_threshold": 0.6})
+    cfg = toy_config(
+        toy,
+        strategy="sgpo",
+        profile=str(pid),
+        steps=4,
+        eval_every=0,
+        refresh=True,
+        refresh_every=2,
+        plan={"trivial_threshold": 0.6},
+    )
     result = train(cfg, store, name="r")
     m = store.metrics_frame(result["run_id"])
     events = [e for row in m.get("plan_events", []) if isinstance(row, list) for e in row]
@@ -92,7 +108,9 @@ def test_kl_adds_a_reference_forward_to_training_flops(toy, store):
     result = train(toy_config(toy, steps=2, eval_every=0, beta=0.1), store, name="kl")
     m = store.metrics_frame(result["run_id"]).iloc[1:]
     n = result["flops_train"] / m["tokens_trained"].sum()
-    assert n == pytest.approx(8 * (result["flops_rollout"] / (2 * m[["tokens_prompt", "tokens_completion"]].sum().sum())))
+    assert n == pytest.approx(
+        8 * (result["flops_rollout"] / (2 * m[["tokens_prompt", "tokens_completion"]].sum().sum()))
+    )
     assert m["kl"].notna().any()
 
 
@@ -132,15 +150,11 @@ def test_stop_checkpoints_then_resume_matches_an_uninterrupted_run(toy, tmp_path
     assert done["eval_accuracy"] == straight["eval_accuracy"]
 
 
-
-
-
 def test_a_run_in_a_worker_thread_trains_without_signal_handlers(toy, store):
     import threading
 
     out = {}
-    worker = threading.Thread(target=lambda: out.update(train(toy_config(toy, steps=1, eval_every=0), store,
-                                                              name="t")))
+    worker = threading.Thread(target=lambda: out.update(train(toy_config(toy, steps=1, eval_every=0), store, name="t")))
     worker.start()
     worker.join(120)
     assert out["status"] == "finished" and out["steps"] == 1

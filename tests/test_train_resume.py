@@ -16,15 +16,16 @@ import pytest
 from safetensors.torch import load_file
 
 from sgpo.store import Store
-from tests.test_train_helpers import toy, toy_cli_args  # noqa: F401
+from tests.toys import toy_cli_args
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--strategy", "grpo", "--steps", 16, "--eval-every", 5, "--checkpoint-every", 3, "--name", "k"]
 
 
 def sgpo(*args, **kw):
-    return subprocess.Popen([sys.executable, "-m", "sgpo", *map(str, args)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "sgpo", *map(str, args)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw
+    )
 
 
 def _step(db: Path) -> int:

@@ -7,11 +7,11 @@ import json
 import pytest
 
 from sgpo.errors import ConfigError, SgpoError
-from sgpo.store import Store
 from sgpo.runs import resume, train
+from sgpo.store import Store
 from sgpo.train import TrainConfig
 from sgpo.train.setup import prepare
-from tests.test_train_helpers import tiny_model_dir, toy, toy_config, toy_profile  # noqa: F401
+from tests.toys import tiny_model_dir, toy_config, toy_profile
 
 
 @pytest.fixture
@@ -30,13 +30,17 @@ def test_profile_of_another_dataset_is_refused(toy, store, tmp_path):
     pid = toy_profile(store, toy)
     other = tmp_path / "other.jsonl"
     other.write_text("".join(json.dumps({"prompt": "a0=", "answer": "x", "id": f"o{i}"}) + "\n" for i in range(3)))
-    _refused(store, lambda: toy_config(toy, strategy="sgpo", profile=str(pid), dataset=str(other)), r"--profile .*--dataset")
+    _refused(
+        store, lambda: toy_config(toy, strategy="sgpo", profile=str(pid), dataset=str(other)), r"--profile .*--dataset"
+    )
 
 
 def test_profile_of_another_model_is_refused(toy, store, tmp_path):
     pid = toy_profile(store, toy)
     other = tiny_model_dir(tmp_path / "other", seed=5)
-    _refused(store, lambda: toy_config(toy, strategy="sgpo", profile=str(pid), model=str(other)), r"--profile .*--model")
+    _refused(
+        store, lambda: toy_config(toy, strategy="sgpo", profile=str(pid), model=str(other)), r"--profile .*--model"
+    )
 
 
 def test_a_plan_that_keeps_nothing_is_refused(toy, store):
@@ -50,17 +54,27 @@ def test_sgpo_needs_a_profile_and_an_unknown_one_is_named(toy, store):
     _refused(store, lambda: toy_config(toy, strategy="sgpo", profile="nope"), r"--profile nope")
 
 
-@pytest.mark.parametrize("knob,value,option", [("steps", 0, "--steps"), ("flops_budget", 0.0, "--flops-budget"),
-                                               ("batch_rollouts", 0, "--batch-rollouts"),
-                                               ("strategy", "ppo", "--strategy"), ("temperature", 0.0, "--temperature")])
+@pytest.mark.parametrize(
+    "knob,value,option",
+    [
+        ("steps", 0, "--steps"),
+        ("flops_budget", 0.0, "--flops-budget"),
+        ("batch_rollouts", 0, "--batch-rollouts"),
+        ("strategy", "ppo", "--strategy"),
+        ("temperature", 0.0, "--temperature"),
+    ],
+)
 def test_out_of_range_knobs_name_their_option(toy, store, knob, value, option):
     _refused(store, lambda: toy_config(toy, **{knob: value}), option)
 
 
 def test_a_flops_budget_spent_by_profiling_is_refused(toy, store):
     pid = toy_profile(store, toy)
-    _refused(store, lambda: toy_config(toy, strategy="sgpo", profile=str(pid), steps=None, flops_budget=1.0),
-             r"--flops-budget .*profiling")
+    _refused(
+        store,
+        lambda: toy_config(toy, strategy="sgpo", profile=str(pid), steps=None, flops_budget=1.0),
+        r"--flops-budget .*profiling",
+    )
 
 
 def test_run_names_are_unique(toy, store):
@@ -92,8 +106,9 @@ def test_a_profile_sampled_unlike_training_is_named_in_a_warning_and_the_run_eve
     pid = toy_profile(store, toy, temperature=0.7)
     prep = prepare(toy_config(toy, strategy="sgpo", profile=str(pid), steps=1, eval_every=0), store, name="w")
     assert len(prep.warnings) == 1 and "temperature=0.7 but training uses 1" in prep.warnings[0]
-    same = prepare(toy_config(toy, strategy="sgpo", profile=str(pid), temperature=0.7, steps=1, eval_every=0),
-                   store, name="w2")
+    same = prepare(
+        toy_config(toy, strategy="sgpo", profile=str(pid), temperature=0.7, steps=1, eval_every=0), store, name="w2"
+    )
     assert same.warnings == []
     train(toy_config(toy, strategy="sgpo", profile=str(pid), steps=1, eval_every=0), store, name="w3")
     run = store.find_run("w3")
@@ -125,16 +140,28 @@ def test_the_run_trains_exactly_the_plan_that_sgpo_plan_shows(toy, store, cli):
     pid = toy_profile(store, toy)
     cfg = toy_config(toy, strategy="sgpo", profile=str(pid), plan={"group_rule": "pow2", "curriculum": "steps"})
     this_run = ["--run-steps", str(cfg.max_steps), "--run-batch-rollouts", str(cfg.batch_rollouts)]  # its forecast
-    code, out, err = cli("plan", pid, "--db", store.path, "--json", "--group-rule", "pow2", "--curriculum", "steps",
-                         *this_run)
+    code, out, err = cli(
+        "plan", pid, "--db", store.path, "--json", "--group-rule", "pow2", "--curriculum", "steps", *this_run
+    )
     assert code == 0, err
     shown = json.loads(out)
     run = runs.create(cfg, store, name="exact")
     assert run["plan"]["counts"] == shown["counts"] and run["plan"]["forecast"] == shown["forecast"]
     prep = setup.load(store.find_run("exact"), store)
     ids = prep.profile_frame["id"].to_numpy()
-    code, out, _ = cli("plan", pid, "--db", store.path, "--json", "--group-rule", "pow2", "--curriculum", "steps",
-                       "--export-trl", store.path.parent / "trl")  # the export lists each phase's queries
+    code, out, _ = cli(
+        "plan",
+        pid,
+        "--db",
+        store.path,
+        "--json",
+        "--group-rule",
+        "pow2",
+        "--curriculum",
+        "steps",
+        "--export-trl",
+        store.path.parent / "trl",
+    )  # the export lists each phase's queries
     manifest = json.loads((store.path.parent / "trl" / "manifest.json").read_text())
     assert [ph.group_size for ph in prep.phases] == [p["group_size"] for p in shown["phases"]]
     assert [ph.pacing for ph in prep.phases] == [p["pacing"] for p in shown["phases"]]
@@ -146,10 +173,22 @@ def test_the_run_trains_exactly_the_plan_that_sgpo_plan_shows(toy, store, cli):
 
 
 def test_the_old_run_name_option_still_works_with_a_deprecation_notice(toy, cli, db_path):
-    from tests.test_train_helpers import toy_cli_args
+    from tests.toys import toy_cli_args
 
-    code, out, err = cli("train", "--strategy", "grpo", "--steps", 1, "--eval-every", 0, "--run-name", "legacy",
-                         "--db", db_path, *toy_cli_args(toy))
+    code, out, err = cli(
+        "train",
+        "--strategy",
+        "grpo",
+        "--steps",
+        1,
+        "--eval-every",
+        0,
+        "--run-name",
+        "legacy",
+        "--db",
+        db_path,
+        *toy_cli_args(toy),
+    )
     assert code == 0, err
     assert "--run-name is deprecated, use --name" in err
     assert Store(db_path).find_run("legacy")["status"] == "finished"

@@ -14,7 +14,7 @@ import torch
 
 from sgpo.model import load_model, load_tokenizer
 from sgpo.train.grpo import Group, LossConfig, accumulate_gradients, group_advantages
-from tests.test_train_helpers import tiny_model_dir
+from tests.toys import tiny_model_dir
 
 G = 4
 PROMPTS = ["r abc=", "s 312=", "c a ab=", "9+4=  "]  # equal lengths: both sides see identical positions
@@ -46,18 +46,40 @@ def _trl_step(model_dir, policy, tok, groups, *, loss_type, beta, tmp_path):
     rows = [{"prompt": PROMPTS[g.query], "answer": "x"} for g in groups for _ in range(G)]
 
     def rollout_func(prompts, trainer):
-        return {"prompt_ids": [g.prompt_ids for g in groups for _ in range(G)],
-                "completion_ids": [c for g in groups for c in g.completions], "logprobs": None}
+        return {
+            "prompt_ids": [g.prompt_ids for g in groups for _ in range(G)],
+            "completion_ids": [c for g in groups for c in g.completions],
+            "logprobs": None,
+        }
 
     def reward(completions, **kw):
         return rewards
 
-    args = GRPOConfig(output_dir=str(tmp_path / "trl"), use_cpu=True, report_to="none", num_generations=G,
-                      per_device_train_batch_size=len(rows), max_completion_length=8, temperature=1.0, beta=beta,
-                      loss_type=loss_type, scale_rewards="group", learning_rate=1e-3, save_strategy="no", seed=0,
-                      bf16=False, logging_steps=1)
-    trainer = GRPOTrainer(model=policy, args=args, train_dataset=Dataset.from_list(rows), reward_funcs=reward,
-                          processing_class=tok, rollout_func=rollout_func)
+    args = GRPOConfig(
+        output_dir=str(tmp_path / "trl"),
+        use_cpu=True,
+        report_to="none",
+        num_generations=G,
+        per_device_train_batch_size=len(rows),
+        max_completion_length=8,
+        temperature=1.0,
+        beta=beta,
+        loss_type=loss_type,
+        scale_rewards="group",
+        learning_rate=1e-3,
+        save_strategy="no",
+        seed=0,
+        bf16=False,
+        logging_steps=1,
+    )
+    trainer = GRPOTrainer(
+        model=policy,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        reward_funcs=reward,
+        processing_class=tok,
+        rollout_func=rollout_func,
+    )
     trainer.model.train()
     trainer.current_gradient_accumulation_steps = 1  # set by Trainer's loop, which we do not run
     inputs = trainer._generate_and_score_completions(rows)
@@ -68,8 +90,10 @@ def _trl_step(model_dir, policy, tok, groups, *, loss_type, beta, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("loss_type,aggregation,beta", [("dapo", "token-mean", 0.0), ("grpo", "sequence-mean", 0.0),
-                                                        ("dapo", "token-mean", 0.1)])
+@pytest.mark.parametrize(
+    "loss_type,aggregation,beta",
+    [("dapo", "token-mean", 0.0), ("grpo", "sequence-mean", 0.0), ("dapo", "token-mean", 0.1)],
+)
 def test_advantages_loss_and_gradients_match_trl(tmp_path, loss_type, aggregation, beta):
     model_dir = tiny_model_dir(tmp_path / "m", head_scale=4.0)
     tok = load_tokenizer(model_dir)
@@ -81,8 +105,9 @@ def test_advantages_loss_and_gradients_match_trl(tmp_path, loss_type, aggregatio
             for p in policy.parameters():
                 p.add_(0.05 * torch.randn_like(p))
     ours_model = copy.deepcopy(policy)  # TRL patches the forward of the model it is given
-    trl_adv, trl_loss, trl_grads = _trl_step(model_dir, policy, tok, groups, loss_type=loss_type, beta=beta,
-                                             tmp_path=tmp_path)
+    trl_adv, trl_loss, trl_grads = _trl_step(
+        model_dir, policy, tok, groups, loss_type=loss_type, beta=beta, tmp_path=tmp_path
+    )
 
     ref = load_model(model_dir) if beta else None
     cfg = LossConfig(beta=beta, aggregation=aggregation, skip_zero_advantage=beta == 0.0, micro_batch=5)

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +18,7 @@ from sgpo.plan import PlanConfig, make_plan
 from sgpo.store import Store
 from sgpo.train.setup import load, prepare
 from tests.conftest import ROOT
-from tests.test_train_helpers import toy, toy_cli_args, toy_config, toy_profile  # noqa: F401 (toy is a fixture)
+from tests.toys import toy_cli_args, toy_config, toy_profile
 
 pytestmark = pytest.mark.slow
 
@@ -30,8 +31,13 @@ def store(tmp_path):
 def test_sgpo_on_trl_runs_each_phase_at_its_group_size_in_plan_order(toy, store):
     pid = toy_profile(store, toy)
     plan = {"group_rule": "pow2", "curriculum": "steps", "steps_per_phase": 2}
-    result = runs.train(toy_config(toy, engine="trl", strategy="sgpo", profile=str(pid), steps=6, plan=plan,
-                                   eval_every=3, checkpoint_every=3), store, name="s")
+    result = runs.train(
+        toy_config(
+            toy, engine="trl", strategy="sgpo", profile=str(pid), steps=6, plan=plan, eval_every=3, checkpoint_every=3
+        ),
+        store,
+        name="s",
+    )
     assert result["status"] == "finished" and result["steps"] == 6
     m = runs.metrics("s", store).iloc[1:]
     phases = make_plan(store.profile_frame(pid), PlanConfig(**plan)).phases
@@ -74,8 +80,9 @@ class StopAfterTwo:
 def test_a_stopped_trl_run_checkpoints_and_resumes_to_its_budget(toy, store):
     from sgpo.train.loop import Trainer
 
-    prep = prepare(toy_config(toy, engine="trl", strategy="grpo", steps=5, eval_every=0, checkpoint_every=10),
-                   store, name="r")
+    prep = prepare(
+        toy_config(toy, engine="trl", strategy="grpo", steps=5, eval_every=0, checkpoint_every=10), store, name="r"
+    )
     run_id = store.create_run(**prep.run_row())
     trainer = Trainer(load(store.find_run(run_id), store), store, run_id, log=lambda msg: None)
     StopAfterTwo(trainer)
@@ -86,12 +93,15 @@ def test_a_stopped_trl_run_checkpoints_and_resumes_to_its_budget(toy, store):
     assert runs.metrics("r", store)["step"].tolist() == [0, 1, 2, 3, 4, 5]
 
 
-@pytest.mark.parametrize("kw, message", [
-    ({"trl": {"no_such_field": 1}}, "GRPOConfig has no field 'no_such_field'"),
-    ({"trl": {"steps_per_generation": 3}}, "GRPOConfig refused"),
-    ({"strategy": "dapo"}, "TRL has no DAPO"),
-    ({"device": "cuda"}, "--device cuda"),
-])
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        ({"trl": {"no_such_field": 1}}, "GRPOConfig has no field 'no_such_field'"),
+        ({"trl": {"steps_per_generation": 3}}, "GRPOConfig refused"),
+        ({"strategy": "dapo"}, "TRL has no DAPO"),
+        ({"device": "cuda"}, "--device cuda"),
+    ],
+)
 def test_bad_trl_engine_input_is_refused_before_anything_is_written(toy, store, kw, message):
     import torch
 
@@ -106,9 +116,26 @@ def test_trl_options_reach_grpo_config_from_the_command_line(toy, cli, tmp_path)
     options = tmp_path / "trl.yaml"
     options.write_text("top_k: 3\n")
     db = tmp_path / "o.db"
-    code, out, err = cli("train", "--engine", "trl", "--strategy", "grpo", "--steps", 1, "--eval-every", 0,
-                         "--trl", "temperature=0.9", "--trl-config", options, "--db", db, "--name", "o",
-                         *toy_cli_args(toy))
+    code, out, err = cli(
+        "train",
+        "--engine",
+        "trl",
+        "--strategy",
+        "grpo",
+        "--steps",
+        1,
+        "--eval-every",
+        0,
+        "--trl",
+        "temperature=0.9",
+        "--trl-config",
+        options,
+        "--db",
+        db,
+        "--name",
+        "o",
+        *toy_cli_args(toy),
+    )
     assert code == 0, err
     assert Store(db).find_run("o")["config"]["trl"] == {"top_k": 3, "temperature": 0.9}
     code, _, err = cli("train", "--engine", "trl", "--trl", "nope", "--db", db, *toy_cli_args(toy))
@@ -116,12 +143,26 @@ def test_trl_options_reach_grpo_config_from_the_command_line(toy, cli, tmp_path)
 
 
 def accelerate(*args, port: int, db, timeout=600, wait=True):
-    argv = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-            "--main_process_port", str(port), "-m", "sgpo", *map(str, args), "--db", str(db)]
+    argv = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--main_process_port",
+        str(port),
+        "-m",
+        "sgpo",
+        *map(str, args),
+        "--db",
+        str(db),
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     if not wait:
-        return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True
+        )
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
 
 
@@ -134,8 +175,22 @@ def free_port() -> int:
 @pytest.mark.timeout(900)
 def test_two_processes_under_accelerate_launch_train_one_run_and_resume_after_a_rank_is_killed(toy, tmp_path):
     db = tmp_path / "mp.db"
-    args = ["train", "--engine", "trl", "--device", "cpu", "--strategy", "grpo", "--eval-every", 0,
-            "--checkpoint-every", 2, "--name", "mp", *toy_cli_args(toy)]
+    args = [
+        "train",
+        "--engine",
+        "trl",
+        "--device",
+        "cpu",
+        "--strategy",
+        "grpo",
+        "--eval-every",
+        0,
+        "--checkpoint-every",
+        2,
+        "--name",
+        "mp",
+        *toy_cli_args(toy),
+    ]
     done = accelerate(*args, "--steps", 3, port=free_port(), db=db)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     store = Store(db)
@@ -144,8 +199,24 @@ def test_two_processes_under_accelerate_launch_train_one_run_and_resume_after_a_
     assert [e["kind"] for e in store.events(run["id"])] == ["start", "finished"]  # one writer
 
     # a longer run; kill the second rank once a few steps are stored, then resume it under a new launch
-    long_args = ["train", "--engine", "trl", "--device", "cpu", "--strategy", "grpo", "--eval-every", 0,
-                 "--checkpoint-every", 2, "--name", "long", "--steps", 200, *toy_cli_args(toy)]
+    long_args = [
+        "train",
+        "--engine",
+        "trl",
+        "--device",
+        "cpu",
+        "--strategy",
+        "grpo",
+        "--eval-every",
+        0,
+        "--checkpoint-every",
+        2,
+        "--name",
+        "long",
+        "--steps",
+        200,
+        *toy_cli_args(toy),
+    ]
     proc = accelerate(*long_args, port=free_port(), db=db, wait=False)
     deadline = time.time() + 300
     while time.time() < deadline:
@@ -175,7 +246,7 @@ def _processes_of(db) -> list[int]:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                cmdline = open(f"/proc/{entry}/cmdline", "rb").read().replace(b"\0", b" ").decode(errors="replace")
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
             if str(db) in cmdline:
@@ -185,7 +256,7 @@ def _processes_of(db) -> list[int]:
 
 def _env(pid: int) -> dict:
     try:
-        raw = open(f"/proc/{pid}/environ", "rb").read().split(b"\0")
+        raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
     except OSError:
         return {}
     return dict(item.decode(errors="replace").split("=", 1) for item in raw if b"=" in item)
@@ -194,6 +265,7 @@ def _env(pid: int) -> dict:
 def test_a_plan_phase_smaller_than_one_trl_batch_is_refused(toy, store):
     pid = toy_profile(store, toy)
     with pytest.raises(SgpoError, match="--batch-rollouts 4096: plan phase 0 holds"):
-        runs.create(toy_config(toy, engine="trl", strategy="sgpo", profile=str(pid), batch_rollouts=4096), store,
-                    name="big")
+        runs.create(
+            toy_config(toy, engine="trl", strategy="sgpo", profile=str(pid), batch_rollouts=4096), store, name="big"
+        )
     assert store.runs() == []

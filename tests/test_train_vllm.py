@@ -11,8 +11,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.test_train_helpers import tiny_model_dir, toy_cli_args, toy_dataset
-from tests.test_vllm import vllm_interpreter
+from tests.conftest import vllm_interpreter
+from tests.toys import tiny_model_dir, toy_cli_args, toy_dataset
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
@@ -21,10 +21,25 @@ def test_vllm_backend_trains_and_reloads_weights_every_step(tmp_path):
     vllm_interpreter()  # skips (or fails in CI) when vLLM is missing
     model = tiny_model_dir(tmp_path / "m", hidden=96)  # vLLM's CPU attention has no kernel for head_dim 16
     toy = SimpleNamespace(model=model, data=toy_dataset(tmp_path / "toy.jsonl", model))
-    args = [*toy_cli_args(toy), "--strategy", "grpo", "--backend", "vllm", "--steps", 2, "--eval-every", 2,
-            "--lr", 0.05, "--db", tmp_path / "sgpo.db", "--json"]
-    proc = subprocess.run([sys.executable, "-m", "sgpo", "train", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
+    args = [
+        *toy_cli_args(toy),
+        "--strategy",
+        "grpo",
+        "--backend",
+        "vllm",
+        "--steps",
+        2,
+        "--eval-every",
+        2,
+        "--lr",
+        0.05,
+        "--db",
+        tmp_path / "sgpo.db",
+        "--json",
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-m", "sgpo", "train", *map(str, args)], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["status"] == "finished" and result["steps"] == 2

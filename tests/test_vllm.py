@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 import torch
@@ -18,15 +17,16 @@ from sgpo.data import load_dataset
 from sgpo.generate import make_generator
 from sgpo.model import STARTER_DIR
 from sgpo.store import Store
-from tests.conftest import IN_CI, ROOT
-from tests.test_generate import make_tiny_model, one_thread  # noqa: F401 (autouse fixture)
+from tests.conftest import ROOT, vllm_interpreter
+from tests.toys import make_tiny_model
 
-pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.vllm, pytest.mark.slow]
 
 # Runs under the vLLM interpreter: one engine, several calls, two weight swaps; JSON on the last line.
 SCRIPT = r"""
 import json, sys
 from sgpo.generate.vllm import VLLMGenerator
+from tests.conftest import vllm_interpreter
 
 def records(gens):
     return [{"prompt_ids": g.prompt_ids, "samples": [[s.text, s.token_ids, s.finished] for s in g.samples]}
@@ -46,20 +46,6 @@ if __name__ == "__main__":
     out["greedy_back"] = records(gen.generate(job["prompts"], **greedy))
     print(json.dumps(out))
 """
-
-
-def vllm_interpreter() -> str:
-    from sgpo.generate.vllm import VLLM_VENV_PYTHON, vllm_importable, vllm_python
-
-    if vllm_importable():
-        return sys.executable
-    python = vllm_python()
-    if python:
-        return python
-    message = f"vLLM is not installed: {VLLM_VENV_PYTHON} is missing (run `make setup-vllm`)"
-    if IN_CI:
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="module")
@@ -89,15 +75,22 @@ def prompts() -> list[str]:
 
 def hf_records(folder, prompts, max_new_tokens):
     gens = make_generator("hf", folder).generate(prompts, n=1, temperature=0, max_new_tokens=max_new_tokens, seed=0)
-    return [{"prompt_ids": g.prompt_ids, "samples": [[s.text, s.token_ids, s.finished] for s in g.samples]}
-            for g in gens]
+    return [
+        {"prompt_ids": g.prompt_ids, "samples": [[s.text, s.token_ids, s.finished] for s in g.samples]} for g in gens
+    ]
 
 
 def test_vllm_greedy_equals_transformers_and_follows_weight_updates(policy, other):
     python = vllm_interpreter()
     job = {"model": str(policy), "other": str(other), "prompts": prompts(), "max_new_tokens": 20}
-    done = subprocess.run([python, "-c", SCRIPT, json.dumps(job)], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=600)
+    done = subprocess.run(
+        [python, "-c", SCRIPT, json.dumps(job)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -108,7 +101,7 @@ def test_vllm_greedy_equals_transformers_and_follows_weight_updates(policy, othe
     assert out["sampled"] == out["sampled_again"]  # seeded: the same samples every time
     for g in out["sampled"]:
         assert len(g["samples"]) == 4
-        for text, ids, finished in g["samples"]:
+        for _text, ids, finished in g["samples"]:
             assert 1 <= len(ids) <= 20 and finished == (ids[-1] == 2) and (2 not in ids[:-1])
 
 
@@ -117,9 +110,27 @@ def test_both_backends_fill_the_store_alike(cli, policy, tmp_path):
     db = tmp_path / "both.db"
     summaries = {}
     for backend in ("hf", "vllm"):  # vllm: this venv lacks it, so the CLI re-runs under .venv-vllm
-        code, out, err = cli("profile", "builtin:train", "--model", policy, "--backend", backend, "--limit", 48,
-                             "--samples", 2, "--temperature", 0, "--max-new-tokens", 20, "--batch-size", 16,
-                             "--db", db, "--json")
+        code, out, err = cli(
+            "profile",
+            "builtin:train",
+            "--model",
+            policy,
+            "--backend",
+            backend,
+            "--limit",
+            48,
+            "--samples",
+            2,
+            "--temperature",
+            0,
+            "--max-new-tokens",
+            20,
+            "--batch-size",
+            16,
+            "--db",
+            db,
+            "--json",
+        )
         assert code == 0, err[-3000:]
         summaries[backend] = json.loads(out)
     hf, vl = summaries["hf"], summaries["vllm"]

@@ -18,13 +18,23 @@ try:
     queries = queries.join(dataset.set_index("id")[["prompt", "answer"]], on="id")
 except SgpoError as exc:
     st.warning(f"prompts and answers are not shown: {exc}")
-st.caption("Decisions at the knobs set on the **Plan** page: " + ", ".join(
-    f"{k}={v}" for k, v in state.current_knobs().items()))
+st.caption(
+    "Decisions at the knobs set on the **Plan** page: "
+    + ", ".join(f"{k}={v}" for k, v in state.current_knobs().items())
+)
 widgets.keep_valid("audit_before", list(earlier))
 widgets.start_with("audit_before", state.trained_from(profile))
-before_name = st.selectbox("compare with (before)", list(earlier), index=None, key="audit_before", bind="query-params",
-                           placeholder="another profile of the same data, e.g. the initial policy" if earlier
-                           else "no other profile of this dataset yet", disabled=not earlier)
+before_name = st.selectbox(
+    "compare with (before)",
+    list(earlier),
+    index=None,
+    key="audit_before",
+    bind="query-params",
+    placeholder="another profile of the same data, e.g. the initial policy"
+    if earlier
+    else "no other profile of this dataset yet",
+    disabled=not earlier,
+)
 if before_name:
     st.caption(f"before: {widgets.profile_label(earlier[before_name])}; after: {widgets.profile_label(profile)}")
 
@@ -46,20 +56,35 @@ if before_name:
     right.plotly_chart(figures.p_hat_overlay(both), key="audit_p_hat_overlay")
     left.plotly_chart(figures.drift_heatmap(both), key="audit_drift")
     right.dataframe(drift.human(drift.drift(both, "task")), key="audit_drift_table")
-    change = st.slider("learned / forgotten: p_hat moved by at least", 0.05, 1.0, 0.5, step=0.05,
-                       key="audit_min_change")
-    shown = ["id", "task", "difficulty", "p_hat_before", "p_hat_after", "change", "prompt", "answer",
-             "completions_before", "completions_after"]
+    change = st.slider(
+        "learned / forgotten: p_hat moved by at least", 0.05, 1.0, 0.5, step=0.05, key="audit_min_change"
+    )
+    shown = [
+        "id",
+        "task",
+        "difficulty",
+        "p_hat_before",
+        "p_hat_after",
+        "change",
+        "prompt",
+        "answer",
+        "completions_before",
+        "completions_after",
+    ]
     rate = {c: st.column_config.NumberColumn(c, format="%.3f") for c in ("p_hat_before", "p_hat_after")} | {
-        "change": st.column_config.NumberColumn("change", format="%+.3f")}
+        "change": st.column_config.NumberColumn("change", format="%+.3f")
+    }
     for up, key, label in ((True, "audit_learned", "learned"), (False, "audit_forgotten", "forgotten")):
         moved = drift.moved(both, change, up=up)
-        st.caption(f"{label}: {units.count(len(moved))} queries" +
-                   (", the first 200 listed" if len(moved) > 200 else ""))
-        st.dataframe(moved.head(200), hide_index=True, key=key, column_config=rate,
-                     column_order=[c for c in shown if c in moved])
+        st.caption(
+            f"{label}: {units.count(len(moved))} queries" + (", the first 200 listed" if len(moved) > 200 else "")
+        )
+        st.dataframe(
+            moved.head(200), hide_index=True, key=key, column_config=rate, column_order=[c for c in shown if c in moved]
+        )
     queries = queries.merge(both[["id", "p_hat_before", "band_before"]], on="id", how="left").assign(
-        p_hat_after=lambda d: d["p_hat"], band_after=drift.bands)
+        p_hat_after=lambda d: d["p_hat"], band_after=drift.bands
+    )
 
 st.subheader("Queries")
 c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
@@ -71,21 +96,55 @@ shown = analysis.filter_queries(queries, search=search, tasks=tasks, decisions=d
 
 LIMIT = 1000
 view = shown.head(LIMIT).assign(completions=lambda d: d["examples"].map(analysis.mark_examples))
-st.caption(f"{units.count(len(shown))} of {units.count(len(queries))} queries match" +
-           (f"; the first {units.count(LIMIT)} are listed, the downloads hold all of them"
-            if len(shown) > LIMIT else "") +
-           ("; the downloads carry p_hat_before and p_hat_after" if before_name else ""))
-st.dataframe(view, hide_index=True, key="audit_table", column_order=[c for c in (
-    "id", "task", "difficulty", "p_hat_before", "p_hat", "decision", "group_size", "phase", "prompt", "answer",
-    "completions") if c in view], column_config={
-    "p_hat": st.column_config.ProgressColumn("p_hat", min_value=0.0, max_value=1.0, format="%.3f"),
-    "p_hat_before": st.column_config.NumberColumn("p_hat before", format="%.3f"),
-    "group_size": st.column_config.NumberColumn("G"),
-    "completions": st.column_config.TextColumn("sample completions (✓ right, ✗ wrong)", width="large")})
+st.caption(
+    f"{units.count(len(shown))} of {units.count(len(queries))} queries match"
+    + (f"; the first {units.count(LIMIT)} are listed, the downloads hold all of them" if len(shown) > LIMIT else "")
+    + ("; the downloads carry p_hat_before and p_hat_after" if before_name else "")
+)
+st.dataframe(
+    view,
+    hide_index=True,
+    key="audit_table",
+    column_order=[
+        c
+        for c in (
+            "id",
+            "task",
+            "difficulty",
+            "p_hat_before",
+            "p_hat",
+            "decision",
+            "group_size",
+            "phase",
+            "prompt",
+            "answer",
+            "completions",
+        )
+        if c in view
+    ],
+    column_config={
+        "p_hat": st.column_config.ProgressColumn("p_hat", min_value=0.0, max_value=1.0, format="%.3f"),
+        "p_hat_before": st.column_config.NumberColumn("p_hat before", format="%.3f"),
+        "group_size": st.column_config.NumberColumn("G"),
+        "completions": st.column_config.TextColumn("sample completions (✓ right, ✗ wrong)", width="large"),
+    },
+)
 
 export = analysis.export_columns(shown)  # built only when a button is clicked
 d1, d2 = st.columns(2)
-d1.download_button("Download JSONL", lambda: analysis.to_jsonl(export), f"{profile['name']}-filtered.jsonl",
-                   "application/jsonl", key="export_jsonl", disabled=export.empty)
-d2.download_button("Download Parquet", lambda: analysis.to_parquet(export), f"{profile['name']}-filtered.parquet",
-                   "application/octet-stream", key="export_parquet", disabled=export.empty)
+d1.download_button(
+    "Download JSONL",
+    lambda: analysis.to_jsonl(export),
+    f"{profile['name']}-filtered.jsonl",
+    "application/jsonl",
+    key="export_jsonl",
+    disabled=export.empty,
+)
+d2.download_button(
+    "Download Parquet",
+    lambda: analysis.to_parquet(export),
+    f"{profile['name']}-filtered.parquet",
+    "application/octet-stream",
+    key="export_parquet",
+    disabled=export.empty,
+)

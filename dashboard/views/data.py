@@ -12,8 +12,10 @@ from sgpo.units import flops, seconds
 from sgpo.vocab import PROFILE_RUNNING
 
 st.title("Data & profiles")
-st.caption("Profiling draws N samples per query under the initial policy; p_hat = successes / N drives "
-           "every later decision. It runs as `sgpo profile` in the background.")
+st.caption(
+    "Profiling draws N samples per query under the initial policy; p_hat = successes / N drives "
+    "every later decision. It runs as `sgpo profile` in the background."
+)
 
 with widgets.guard():
     taken = {p["name"] for p in state.profile_options()}
@@ -21,28 +23,42 @@ with widgets.guard():
 KNOBS = {k.name: k for k in ProfileConfig.specs()}
 left, right = st.columns(2)
 with left:
-    source = st.segmented_control("dataset", ["built-in", "local file", "Hugging Face"], default="built-in",
-                                  required=True, key="ds_source")
+    source = st.segmented_control(
+        "dataset", ["built-in", "local file", "Hugging Face"], default="built-in", required=True, key="ds_source"
+    )
     if source == "built-in":
         dataset = "builtin:" + st.selectbox("built-in set", builtin_names(), key="ds_builtin")
     elif source == "local file":
         dataset = st.text_input("file (.jsonl, .csv or .parquet)", key="ds_path", placeholder="data/train.jsonl")
     else:
-        dataset = "hf:" + st.text_input("hub dataset: REPO[:CONFIG][:SPLIT]", key="ds_hf",
-                                        placeholder="openai/gsm8k:main:train")
+        dataset = "hf:" + st.text_input(
+            "hub dataset: REPO[:CONFIG][:SPLIT]", key="ds_hf", placeholder="openai/gsm8k:main:train"
+        )
     limit = st.number_input("first N queries only (0 = all)", min_value=0, value=0, step=64, key="ds_limit")
 with right:
-    msource = st.segmented_control("model", ["starter", "local folder", "Hugging Face"], default="starter",
-                                   required=True, key="model_source")
-    model = "starter" if msource == "starter" else st.text_input(
-        "model folder" if msource == "local folder" else "hub model id (org/name)", key="model_path",
-        placeholder="path/to/model" if msource == "local folder" else "Qwen/Qwen2.5-0.5B-Instruct")
-    knobs = {"backend": widgets.knob_input(KNOBS["backend"], "backend"),
-             "samples": widgets.knob_input(KNOBS["samples"], "samples", label="samples per query (N)"),
-             "max_new_tokens": widgets.knob_input(KNOBS["max_new_tokens"], "max_new_tokens", sliders=False)}
+    msource = st.segmented_control(
+        "model", ["starter", "local folder", "Hugging Face"], default="starter", required=True, key="model_source"
+    )
+    model = (
+        "starter"
+        if msource == "starter"
+        else st.text_input(
+            "model folder" if msource == "local folder" else "hub model id (org/name)",
+            key="model_path",
+            placeholder="path/to/model" if msource == "local folder" else "Qwen/Qwen2.5-0.5B-Instruct",
+        )
+    )
+    knobs = {
+        "backend": widgets.knob_input(KNOBS["backend"], "backend"),
+        "samples": widgets.knob_input(KNOBS["samples"], "samples", label="samples per query (N)"),
+        "max_new_tokens": widgets.knob_input(KNOBS["max_new_tokens"], "max_new_tokens", sliders=False),
+    }
     with st.expander("more profiling knobs"):
-        knobs |= {k.name: widgets.knob_input(k, f"profile_{k.name}", sliders=False)
-                  for k in KNOBS.values() if k.name not in knobs and k.name != "limit"}
+        knobs |= {
+            k.name: widgets.knob_input(k, f"profile_{k.name}", sliders=False)
+            for k in KNOBS.values()
+            if k.name not in knobs and k.name != "limit"
+        }
 
 name = st.text_input("profile name", value=state.unique_name("profile", taken), key="profile_name")
 with widgets.guard():
@@ -72,12 +88,25 @@ def live() -> None:
         if not profiles:
             st.info("No profiles yet. " + processes.first_profile_note())
             return
-        st.dataframe([{
-            "id": p["id"], "name": p["name"], "status": p["status"], "dataset": p.get("dataset_spec"),
-            "model": p.get("model_spec"), "backend": p.get("backend"), "samples": p.get("samples"),
-            "queries": f"{p.get('queries_done') or 0:,}/{p.get('queries_total') or 0:,}",
-            "cost": flops(p.get("flops")), "time": seconds(p.get("seconds") or 0),
-        } for p in profiles], hide_index=True, key="profiles_table")
+        st.dataframe(
+            [
+                {
+                    "id": p["id"],
+                    "name": p["name"],
+                    "status": p["status"],
+                    "dataset": p.get("dataset_spec"),
+                    "model": p.get("model_spec"),
+                    "backend": p.get("backend"),
+                    "samples": p.get("samples"),
+                    "queries": f"{p.get('queries_done') or 0:,}/{p.get('queries_total') or 0:,}",
+                    "cost": flops(p.get("flops")),
+                    "time": seconds(p.get("seconds") or 0),
+                }
+                for p in profiles
+            ],
+            hide_index=True,
+            key="profiles_table",
+        )
 
 
 live()

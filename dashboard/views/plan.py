@@ -26,8 +26,11 @@ with main, widgets.guard():
     left, right = st.columns(2)
     left.caption("queries per decision and group-size bucket")
     counts = analysis.decision_counts(plan.queries)
-    left.dataframe(counts, key="decision_counts",
-                   column_config={c: st.column_config.NumberColumn(format="localized") for c in counts.columns})
+    left.dataframe(
+        counts,
+        key="decision_counts",
+        column_config={c: st.column_config.NumberColumn(format="localized") for c in counts.columns},
+    )
     right.caption("forecast for one pass: this plan against fixed-G GRPO")
     right.dataframe(analysis.forecast_rows(summary["forecast"]), key="forecast_table")
 
@@ -46,8 +49,12 @@ with main, widgets.guard():
     st.subheader("Reproduce or save")
     st.code(state.plan_cli_line(profile, knobs), language="bash")
     with st.form("save_plan", border=False):
-        name = st.text_input("plan name", key="plan_name", persist_state="session",
-                             value=state.unique_name(f"{profile['name']}-plan", state.plan_names()))
+        name = st.text_input(
+            "plan name",
+            key="plan_name",
+            persist_state="session",
+            value=state.unique_name(f"{profile['name']}-plan", state.plan_names()),
+        )
         if st.form_submit_button("Save plan", key="save_plan_button"):
             with widgets.guard(stop=False):
                 plan_id = state.save_plan(name, profile, knobs, summary)

@@ -19,8 +19,12 @@ with st.expander("Launch a run", expanded=st.session_state.setdefault("_launch_o
     profile = widgets.current_profile()
     st.caption("Trains on the chosen profile's dataset and model; sgpo follows the knobs set on the Plan page.")
     c = st.columns(3)
-    strategy = c[0].selectbox("strategy", STRATEGIES, key="train_strategy",
-                              help="sgpo: the plan from the Plan page; grpo: fixed G; dapo: dynamic sampling")
+    strategy = c[0].selectbox(
+        "strategy",
+        STRATEGIES,
+        key="train_strategy",
+        help="sgpo: the plan from the Plan page; grpo: fixed G; dapo: dynamic sampling",
+    )
     values = {k.name: widgets.train_input(k, c[(i + 1) % 3]) for i, k in enumerate(state.train_knob_specs())}
     with st.expander("more training knobs"):
         c = st.columns(3)
@@ -30,9 +34,15 @@ with st.expander("Launch a run", expanded=st.session_state.setdefault("_launch_o
         config = state.train_config(strategy, profile, values)
     st.code(cli_line(state.train_argv(config, run_name.strip())), language="bash")
     if values.get("engine") == "trl":
-        gpus = st.number_input("GPUs for accelerate launch", min_value=1, max_value=1024, value=8, key="train_gpus",
-                               help="the same run on N GPUs under accelerate (docs/SCALE.md); the button below "
-                                    "starts it here, on this machine, in one process")
+        gpus = st.number_input(
+            "GPUs for accelerate launch",
+            min_value=1,
+            max_value=1024,
+            value=8,
+            key="train_gpus",
+            help="the same run on N GPUs under accelerate (docs/SCALE.md); the button below "
+            "starts it here, on this machine, in one process",
+        )
         st.code(shlex.join(state.accelerate_argv(config, run_name.strip(), int(gpus))), language="bash")
     if st.button("Launch run", type="primary", key="launch_run"):
         with widgets.guard(stop=False):
@@ -57,16 +67,35 @@ if st.session_state.get("_watch_next") in names:
     st.session_state["train_run"] = st.session_state.pop("_watch_next")
 widgets.keep_valid("train_run", names)
 c = st.columns([2, 3, 3, 2])
-name = c[0].selectbox("watch run", names, key="train_run", bind="query-params",
-                      help="status, stop, resume, checkpoints and log of this run")
+name = c[0].selectbox(
+    "watch run",
+    names,
+    key="train_run",
+    bind="query-params",
+    help="status, stop, resume, checkpoints and log of this run",
+)
 others = [n for n in names if n != name]
 widgets.keep_valid("train_overlay", others, many=True)
-overlay = c[1].multiselect("overlay runs", others, key="train_overlay", bind="query-params",
-                           help="drawn on every chart with the watched run, each in its own colour")
-axis = c[2].segmented_control("x-axis", list(curves.X_AXES), default="step", required=True,
-                              key="train_x", bind="query-params")
-smooth = c[3].slider("smoothing", 0.0, 0.99, 0.6, step=0.01, key="train_smooth", bind="query-params",
-                     help="weight of a debiased exponential moving average; the raw values stay faint behind")
+overlay = c[1].multiselect(
+    "overlay runs",
+    others,
+    key="train_overlay",
+    bind="query-params",
+    help="drawn on every chart with the watched run, each in its own colour",
+)
+axis = c[2].segmented_control(
+    "x-axis", list(curves.X_AXES), default="step", required=True, key="train_x", bind="query-params"
+)
+smooth = c[3].slider(
+    "smoothing",
+    0.0,
+    0.99,
+    0.6,
+    step=0.01,
+    key="train_smooth",
+    bind="query-params",
+    help="weight of a debiased exponential moving average; the raw values stay faint behind",
+)
 shown = [by_name[n] for n in [name, *overlay]]
 run = by_name[name]
 seen = state.watch_signature(runs, [name, *overlay])
@@ -98,14 +127,27 @@ if b[1].button("Resume", key="resume_run", disabled=running or run["status"] == 
         state.resume_run(name)
 steps = state.checkpoint_steps(name)
 pruned = widgets.keep_valid("train_checkpoint", steps)  # then the newest is chosen
-step = b[2].selectbox("checkpoint", steps, format_func=lambda k: f"step {units.count(k)}", key="train_checkpoint",
-                      disabled=not steps, label_visibility="collapsed", placeholder="no checkpoint yet")
-if b[3].button("Profile this checkpoint", key="profile_checkpoint", disabled=step is None,
-               help="profile the checkpoint on the dataset the run trained from, then compare on the Audit page"):
+step = b[2].selectbox(
+    "checkpoint",
+    steps,
+    format_func=lambda k: f"step {units.count(k)}",
+    key="train_checkpoint",
+    disabled=not steps,
+    label_visibility="collapsed",
+    placeholder="no checkpoint yet",
+)
+if b[3].button(
+    "Profile this checkpoint",
+    key="profile_checkpoint",
+    disabled=step is None,
+    help="profile the checkpoint on the dataset the run trained from, then compare on the Audit page",
+):
     with widgets.guard(stop=False):
         if pruned is not None:  # the page re-read the checkpoints before this click: never profile another one
-            st.error(f"the checkpoint at step {pruned} is no longer on disk (only the latest are kept); step {step} "
-                     f"is chosen now: click again to profile it")
+            st.error(
+                f"the checkpoint at step {pruned} is no longer on disk (only the latest are kept); step {step} "
+                f"is chosen now: click again to profile it"
+            )
         else:
             audit = state.profile_checkpoint(name, step)
             st.success(f"profiling {audit['name']} in the background: [compare it on the Audit page]({audit['link']})")
@@ -125,10 +167,15 @@ def charts() -> None:
         planned = series[0].planned
         if planned:
             words = "zero-advantage groups skipped" if planned["behaviour"] == "skip" else "every rollout trained"
-            st.markdown(f"**Forecast beside measured** for {name} (the plan's forecast of this run, made before "
-                        f"training; {words})")
-            st.dataframe(analysis.forecast_beside_measured(planned, series[0].metrics), hide_index=True,
-                         key="forecast_vs_measured")
+            st.markdown(
+                f"**Forecast beside measured** for {name} (the plan's forecast of this run, made before "
+                f"training; {words})"
+            )
+            st.dataframe(
+                analysis.forecast_beside_measured(planned, series[0].metrics),
+                hide_index=True,
+                key="forecast_vs_measured",
+            )
             if planned.get("verdict"):
                 st.caption(f"forecast verdict: {planned['verdict']}")
         st.caption(f"log of {name}: `{run.get('log_path') or 'none yet'}`")
@@ -137,5 +184,9 @@ def charts() -> None:
 
 charts()
 with st.expander("all runs"):
-    st.dataframe(state.runs_table(runs), hide_index=True, key="runs_table",
-                 column_config={"step": st.column_config.NumberColumn(format="localized")})
+    st.dataframe(
+        state.runs_table(runs),
+        hide_index=True,
+        key="runs_table",
+        column_config={"step": st.column_config.NumberColumn(format="localized")},
+    )

@@ -6,7 +6,7 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -14,7 +14,7 @@ from sgpo.errors import ConfigError, StoreError
 from sgpo.knobs import KnobSpec, check_value
 from sgpo.store import Store, default_path
 
-DbOption = Annotated[Optional[Path], typer.Option("--db", help="SQLite store (default: $SGPO_DB, else ./runs/sgpo.db)")]
+DbOption = Annotated[Path | None, typer.Option("--db", help="SQLite store (default: $SGPO_DB, else ./runs/sgpo.db)")]
 JsonOption = Annotated[bool, typer.Option("--json", help="print exactly one JSON object on stdout")]
 
 
@@ -36,8 +36,9 @@ def check_db_path(path: Path) -> None:
         raise StoreError(f"--db {path}: {above} is a file, not a folder: give a database path inside a folder")
 
 
-def check_option(option: str, value: float, *, low: float | None = None, high: float | None = None,
-                 open_low: bool = False) -> None:
+def check_option(
+    option: str, value: float, *, low: float | None = None, high: float | None = None, open_low: bool = False
+) -> None:
     """An option that is not a config knob, checked as knobs are (sgpo/knobs.py): finite and in range."""
     name = option.lstrip("-").replace("-", "_")
     check_value(KnobSpec(name, "float", False, None, "", low, high, open_low), value)
@@ -93,12 +94,15 @@ def config_options(cls, *, skip: tuple[str, ...] = (), help_prefix: str = "") ->
             continue
         hint = hints[spec.type]
         if spec.optional:
-            hint = Optional[hint]
+            hint = hint | None
         decl = [f"{spec.option}/--no-{spec.option[2:]}"] if spec.type == "bool" else [spec.option]
         extra = f" [choices: {', '.join(spec.choices)}]" if spec.choices else ""
         option = typer.Option(*decl, help=help_prefix + spec.help + extra, show_default=True)
-        params.append(inspect.Parameter(spec.name, inspect.Parameter.KEYWORD_ONLY, default=spec.default,
-                                        annotation=Annotated[hint, option]))
+        params.append(
+            inspect.Parameter(
+                spec.name, inspect.Parameter.KEYWORD_ONLY, default=spec.default, annotation=Annotated[hint, option]
+            )
+        )
     return params
 
 
@@ -110,8 +114,11 @@ def with_options(*params):
     def wrap(fn):
         sig = inspect.signature(fn)
         hints = typing.get_type_hints(fn, include_extras=True)  # string annotations -> real Annotated types
-        fixed = [p.replace(annotation=hints.get(p.name, p.annotation)) for p in sig.parameters.values()
-                 if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        fixed = [
+            p.replace(annotation=hints.get(p.name, p.annotation))
+            for p in sig.parameters.values()
+            if p.kind is not inspect.Parameter.VAR_KEYWORD
+        ]
         fn.__signature__ = sig.replace(parameters=fixed + list(params))
         return fn
 

@@ -20,14 +20,32 @@ APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 def streamlit_argv(address: str, port: int) -> list[str]:
     """The server command as an argument list: headless, no usage statistics (they call out to the
     internet), no file watcher (nothing to reload in production)."""
-    return [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
-            "--server.address", address, "--server.port", str(port), "--browser.gatherUsageStats", "false",
-            "--server.fileWatcherType", "none", "--client.toolbarMode", "minimal"]
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(APP),
+        "--server.headless",
+        "true",
+        "--server.address",
+        address,
+        "--server.port",
+        str(port),
+        "--browser.gatherUsageStats",
+        "false",
+        "--server.fileWatcherType",
+        "none",
+        "--client.toolbarMode",
+        "minimal",
+    ]
 
 
-def dashboard(db: DbOption = None,
-              address: Annotated[str, typer.Option(help="interface to bind; 0.0.0.0 exposes it to the network")] = "127.0.0.1",
-              port: Annotated[int, typer.Option(help="port to serve on")] = 8501) -> None:
+def dashboard(
+    db: DbOption = None,
+    address: Annotated[str, typer.Option(help="interface to bind; 0.0.0.0 exposes it to the network")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to serve on")] = 8501,
+) -> None:
     """Serve the dashboard (profile, audit, plan, train, compare) in the browser."""
     if not 1 <= port <= 65535:
         raise ConfigError(f"--port must be between 1 and 65535 (got {port})")
@@ -47,13 +65,16 @@ def check_address(address: str) -> None:
     """An interface this machine can bind, checked here so the server never starts on a bad one: a
     probe socket on a free port (the chosen port's availability is the server's own clear error)."""
     try:
-        family, kind, proto, _, sockaddr = socket.getaddrinfo(address, 0, type=socket.SOCK_STREAM,
-                                                              flags=socket.AI_PASSIVE)[0]
+        family, kind, proto, _, sockaddr = socket.getaddrinfo(
+            address, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
         with socket.socket(family, kind, proto) as probe:
             probe.bind(sockaddr)
     except (OSError, UnicodeError) as exc:
-        raise ConfigError(f"--address {address!r} cannot be bound on this machine ({exc}): use 127.0.0.1 "
-                          f"(this machine only) or 0.0.0.0 (every interface)") from None
+        raise ConfigError(
+            f"--address {address!r} cannot be bound on this machine ({exc}): use 127.0.0.1 "
+            f"(this machine only) or 0.0.0.0 (every interface)"
+        ) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -15,9 +15,11 @@ tasks_app = typer.Typer(help="The built-in task suite.", invoke_without_command=
 data_app = typer.Typer(help="Look at a dataset before profiling it.", no_args_is_help=True)
 starter_app = typer.Typer(help="The shipped starter policy.", no_args_is_help=True)
 
-PromptField = Annotated[Optional[str], typer.Option("--prompt-field", help="field holding the prompt (auto-detected)")]
-AnswerField = Annotated[Optional[str], typer.Option("--answer-field", help="field holding the gold answer (auto-detected)")]
-IdField = Annotated[Optional[str], typer.Option("--id-field", help="field holding a unique id (default: row number)")]
+PromptField = Annotated[str | None, typer.Option("--prompt-field", help="field holding the prompt (auto-detected)")]
+AnswerField = Annotated[
+    str | None, typer.Option("--answer-field", help="field holding the gold answer (auto-detected)")
+]
+IdField = Annotated[str | None, typer.Option("--id-field", help="field holding a unique id (default: row number)")]
 
 
 @tasks_app.callback()
@@ -31,19 +33,29 @@ def tasks(ctx: typer.Context, as_json: JsonOption = False) -> None:
     for name in builtin_names():
         ds = load_dataset(f"builtin:{name}")
         levels = sorted(ds.frame["difficulty"].unique().tolist())
-        rows.append({"spec": ds.spec, "rows": len(ds), "tasks": sorted(ds.frame["task"].unique().tolist()),
-                     "levels": [min(levels), max(levels)], "hash": ds.hash})
+        rows.append(
+            {
+                "spec": ds.spec,
+                "rows": len(ds),
+                "tasks": sorted(ds.frame["task"].unique().tolist()),
+                "levels": [min(levels), max(levels)],
+                "hash": ds.hash,
+            }
+        )
     if as_json:
         print_json({"tasks": rows})
         return
     for r in rows:
-        typer.echo(f"{r['spec']:<22} {r['rows']:>5} queries  tasks {','.join(r['tasks']):<18} "
-                   f"levels {r['levels'][0]}-{r['levels'][1]}")
+        typer.echo(
+            f"{r['spec']:<22} {r['rows']:>5} queries  tasks {','.join(r['tasks']):<18} "
+            f"levels {r['levels'][0]}-{r['levels'][1]}"
+        )
 
 
 @tasks_app.command("build")
-def tasks_build(out: Annotated[Optional[Path], typer.Option(help="folder (default: data/tasks)")] = None,
-                seed: int = 20261124) -> None:
+def tasks_build(
+    out: Annotated[Path | None, typer.Option(help="folder (default: data/tasks)")] = None, seed: int = 20261124
+) -> None:
     """Regenerate the built-in train/eval splits (seeded, disjoint)."""
     from sgpo.tasks.builtin import DATA_DIR, write_splits
 
@@ -54,18 +66,32 @@ def tasks_build(out: Annotated[Optional[Path], typer.Option(help="folder (defaul
 
 
 @data_app.command("inspect")
-def inspect(spec: str, prompt_field: PromptField = None, answer_field: AnswerField = None,
-            id_field: IdField = None, as_json: JsonOption = False) -> None:
+def inspect(
+    spec: str,
+    prompt_field: PromptField = None,
+    answer_field: AnswerField = None,
+    id_field: IdField = None,
+    as_json: JsonOption = False,
+) -> None:
     """Row count, fields, hash, reward rule and the difficulty breakdown of a dataset."""
     ds = load_dataset(spec, prompt_field=prompt_field, answer_field=answer_field, id_field=id_field)
-    info = {"spec": spec, "source": ds.source, "rows": len(ds), "fields": ds.fields, "hash": ds.hash,
-            "reward": ds.reward, "difficulty": ds.difficulty_counts(),
-            "example": ds.frame.iloc[0].to_dict()}
+    info = {
+        "spec": spec,
+        "source": ds.source,
+        "rows": len(ds),
+        "fields": ds.fields,
+        "hash": ds.hash,
+        "reward": ds.reward,
+        "difficulty": ds.difficulty_counts(),
+        "example": ds.frame.iloc[0].to_dict(),
+    }
     if as_json:
         print_json(info)
         return
-    typer.echo(f"{spec}  ({ds.source})\n  rows {len(ds)}   hash {ds.hash}   reward {ds.reward}\n"
-               f"  fields {', '.join(ds.fields)}")
+    typer.echo(
+        f"{spec}  ({ds.source})\n  rows {len(ds)}   hash {ds.hash}   reward {ds.reward}\n"
+        f"  fields {', '.join(ds.fields)}"
+    )
     for task, levels in info["difficulty"].items():
         typer.echo(f"  {task:<12} " + "  ".join(f"L{lvl}:{n}" for lvl, n in levels.items()))
     ex = info["example"]
@@ -73,8 +99,11 @@ def inspect(spec: str, prompt_field: PromptField = None, answer_field: AnswerFie
 
 
 @starter_app.command("train")
-def starter_train(out: Annotated[Optional[Path], typer.Option(help="folder (default: data/starter-policy)")] = None,
-                  seed: int = 0, max_steps: int = 600) -> None:
+def starter_train(
+    out: Annotated[Path | None, typer.Option(help="folder (default: data/starter-policy)")] = None,
+    seed: int = 0,
+    max_steps: int = 600,
+) -> None:
     """Train the starter policy from scratch (about 5 minutes on 2 cores) and print its spread table."""
     from sgpo.model import STARTER_DIR
     from sgpo.starter.train import StarterConfig, train_starter
@@ -84,16 +113,23 @@ def starter_train(out: Annotated[Optional[Path], typer.Option(help="folder (defa
     check_folder("--out", out or STARTER_DIR)
     train = load_dataset("builtin:train").frame.to_dict("records")
     held_out = set(load_dataset("builtin:eval").frame["prompt"])
-    report = train_starter(out or STARTER_DIR, train, held_out, StarterConfig(seed=seed, max_steps=max_steps),
-                           log=typer.echo)
-    typer.echo(f"chosen step {report['chosen_step']}, {report['parameters']:,} parameters, "
-               f"{report['train_seconds']:.0f} s")
+    report = train_starter(
+        out or STARTER_DIR, train, held_out, StarterConfig(seed=seed, max_steps=max_steps), log=typer.echo
+    )
+    typer.echo(
+        f"chosen step {report['chosen_step']}, {report['parameters']:,} parameters, {report['train_seconds']:.0f} s"
+    )
     typer.echo(json.dumps(report["selection_spread"], indent=1))
 
 
 @starter_app.command("check")
-def starter_check(model: Annotated[Optional[Path], typer.Option(help="policy folder (default: the starter)")] = None,
-                  steps: int = 150, lr: float = 5e-5, seed: int = 0, as_json: JsonOption = False) -> None:
+def starter_check(
+    model: Annotated[Path | None, typer.Option(help="policy folder (default: the starter)")] = None,
+    steps: int = 150,
+    lr: float = 5e-5,
+    seed: int = 0,
+    as_json: JsonOption = False,
+) -> None:
     """Show RL can move the policy: TRL GRPO on the learnable train queries, held-out middle before/after."""
     from sgpo.model import resolve_model
     from sgpo.starter.check import rl_check
@@ -106,9 +142,11 @@ def starter_check(model: Annotated[Optional[Path], typer.Option(help="policy fol
     if as_json:
         print_json(report)
         return
-    typer.echo(f"held-out middle ({report['middle_queries']} queries): {report['before']:.3f} -> "
-               f"{report['after']:.3f} after {steps} GRPO steps ({report['train_seconds']:.0f} s); "
-               f"seed noise {report['seed_noise']:.3f}")
+    typer.echo(
+        f"held-out middle ({report['middle_queries']} queries): {report['before']:.3f} -> "
+        f"{report['after']:.3f} after {steps} GRPO steps ({report['train_seconds']:.0f} s); "
+        f"seed noise {report['seed_noise']:.3f}"
+    )
     for task, row in report["by_task"].items():
         typer.echo(f"  {task:<6} {row['queries']:>4} queries  {row['before']:.3f} -> {row['after']:.3f}")
 
@@ -117,4 +155,3 @@ def register(app: typer.Typer) -> None:
     app.add_typer(tasks_app, name="tasks")
     app.add_typer(data_app, name="data")
     app.add_typer(starter_app, name="starter")
-

@@ -14,15 +14,19 @@ try:  # typer >= 0.29 ships its own copy of click: usage errors are its ClickExc
 except ImportError:  # older typer runs on click itself
     from click import ClickException
 
-app = typer.Typer(help="sGPO Studio: profile query difficulty, plan rollouts, train, and watch it live.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  rich_markup_mode=None)
+app = typer.Typer(
+    help="sGPO Studio: profile query difficulty, plan rollouts, train, and watch it live.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
 
-from sgpo.cli import data as _data  # noqa: E402
-from sgpo.cli import profile as _profile  # noqa: E402
-from sgpo.cli import plan as _plan  # noqa: E402
-from sgpo.cli import train as _train  # noqa: E402
 from sgpo.cli import dashboard as _dashboard  # noqa: E402
+from sgpo.cli import data as _data  # noqa: E402
+from sgpo.cli import plan as _plan  # noqa: E402
+from sgpo.cli import profile as _profile  # noqa: E402
+from sgpo.cli import train as _train  # noqa: E402
 
 for _module in (_data, _profile, _plan, _train, _dashboard):
     _module.register(app)

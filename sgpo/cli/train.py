@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from sgpo import runs as lifecycle
-from sgpo.cli.common import (DbOption, JsonOption, check_db_path, check_option, config_options, open_store, print_json,
-                             with_options)
+from sgpo.cli.common import (
+    DbOption,
+    JsonOption,
+    check_db_path,
+    check_option,
+    config_options,
+    open_store,
+    print_json,
+    with_options,
+)
 from sgpo.errors import ConfigError
 from sgpo.plan import PlanConfig
 from sgpo.store import default_path
@@ -28,36 +36,61 @@ RunArg = Annotated[str, typer.Argument(help="run id or name")]
 EXTRA = [
     inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=Annotated[hint, opt])
     for name, hint, default, opt in [
-        ("name", Optional[str], None, typer.Option("--name", help="unique run name (default: strategy-time)")),
-        ("run_name", Optional[str], None, typer.Option("--run-name", hidden=True,
-                                                       help="deprecated spelling of --name")),
-        ("resume", Optional[str], None, typer.Option("--resume", help="continue run RUN (id or name) from its last "
-                                                                      "checkpoint; the other knobs come from the run")),
+        ("name", str | None, None, typer.Option("--name", help="unique run name (default: strategy-time)")),
+        (
+            "run_name",
+            str | None,
+            None,
+            typer.Option("--run-name", hidden=True, help="deprecated spelling of --name"),
+        ),
+        (
+            "resume",
+            str | None,
+            None,
+            typer.Option(
+                "--resume",
+                help="continue run RUN (id or name) from its last checkpoint; the other knobs come from the run",
+            ),
+        ),
         ("detach", bool, False, typer.Option("--detach", help="run in the background; `sgpo runs` shows it")),
-        ("trl_options", Optional[list[str]], None, typer.Option(
-            "--trl", help="--engine trl: a GRPOConfig field, KEY=VALUE (the value read as YAML); repeat it")),
-        ("trl_config", Optional[Path], None, typer.Option(
-            "--trl-config", help="--engine trl: a YAML file of GRPOConfig fields (--trl wins over it)")),
-        ("db", Optional[Path], None, DbOption.__metadata__[0]),
+        (
+            "trl_options",
+            list[str] | None,
+            None,
+            typer.Option(
+                "--trl", help="--engine trl: a GRPOConfig field, KEY=VALUE (the value read as YAML); repeat it"
+            ),
+        ),
+        (
+            "trl_config",
+            Path | None,
+            None,
+            typer.Option("--trl-config", help="--engine trl: a YAML file of GRPOConfig fields (--trl wins over it)"),
+        ),
+        ("db", Path | None, None, DbOption.__metadata__[0]),
         ("as_json", bool, False, JsonOption.__metadata__[0]),
-    ]]
+    ]
+]
 
 
-@with_options(*config_options(TrainConfig), *config_options(PlanConfig, skip=PLAN_SKIP, help_prefix="plan: "),
-              *EXTRA)
+@with_options(*config_options(TrainConfig), *config_options(PlanConfig, skip=PLAN_SKIP, help_prefix="plan: "), *EXTRA)
 def train_command(**kw) -> None:
     """Train a policy with sgpo (profile-driven plan), fixed-G GRPO or DAPO, with FLOPs accounting."""
     name, run_name, resume_ref, detach, db, as_json, trl_options, trl_config = (
-        kw.pop(k) for k in ("name", "run_name", "resume", "detach", "db", "as_json", "trl_options", "trl_config"))
+        kw.pop(k) for k in ("name", "run_name", "resume", "detach", "db", "as_json", "trl_options", "trl_config")
+    )
     if run_name is not None:
-        typer.echo("warning: --run-name is deprecated, use --name (it names the run, as it names a profile or "
-                   "a plan)", err=True)
+        typer.echo(
+            "warning: --run-name is deprecated, use --name (it names the run, as it names a profile or a plan)",
+            err=True,
+        )
         name = name or run_name
     if resume_ref is not None:
         return _report(lifecycle.resume(resume_ref, open_store(db, create=False), detach=detach), as_json)
     plan = {s.name: kw.pop(s.name) for s in PlanConfig.specs() if s.name not in PLAN_SKIP}
-    cfg = TrainConfig(**kw, plan=plan if kw.get("strategy") == "sgpo" else {},
-                      trl=trl_fields(trl_options or [], trl_config))
+    cfg = TrainConfig(
+        **kw, plan=plan if kw.get("strategy") == "sgpo" else {}, trl=trl_fields(trl_options or [], trl_config)
+    )
     path = default_path(db)
     check_db_path(path)
     run = lifecycle.create(cfg, path, name=name)  # the store is created only once every check passed
@@ -78,8 +111,9 @@ def trl_fields(pairs: list[str], path: Path | None) -> dict:
         except (OSError, yaml.YAMLError) as exc:
             raise ConfigError(f"--trl-config {path}: cannot read it as YAML ({exc})") from None
         if not isinstance(fields, dict):
-            raise ConfigError(f"--trl-config {path}: expected a mapping of GRPOConfig fields, got "
-                              f"{type(fields).__name__}")
+            raise ConfigError(
+                f"--trl-config {path}: expected a mapping of GRPOConfig fields, got {type(fields).__name__}"
+            )
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
@@ -100,16 +134,22 @@ def _report(result: dict, as_json: bool) -> None:
         print_json(result)
         return
     if result.get("status") == "started":
-        typer.echo(f"run {result['run_id']} {result['run_name']!r} started in the background (pid {result['pid']}); "
-                   f"log: {result['log_path']}\n  watch: sgpo runs    stop: sgpo runs stop {result['run_name']}")
+        typer.echo(
+            f"run {result['run_id']} {result['run_name']!r} started in the background (pid {result['pid']}); "
+            f"log: {result['log_path']}\n  watch: sgpo runs    stop: sgpo runs stop {result['run_name']}"
+        )
         return
-    typer.echo(f"run {result['run_id']} {result['run_name']!r} {result['status']} after {result['steps']} steps: "
-               f"{human_flops(result['flops_total'])} total (profile {human_flops(result['flops_profile'])}, rollout "
-               f"{human_flops(result['flops_rollout'])}, train {human_flops(result['flops_train'])}), wasted "
-               f"{percent(result['run_wasted_fraction'])} of {result['rollouts_total']:,.0f} rollouts")
+    typer.echo(
+        f"run {result['run_id']} {result['run_name']!r} {result['status']} after {result['steps']} steps: "
+        f"{human_flops(result['flops_total'])} total (profile {human_flops(result['flops_profile'])}, rollout "
+        f"{human_flops(result['flops_rollout'])}, train {human_flops(result['flops_train'])}), wasted "
+        f"{percent(result['run_wasted_fraction'])} of {result['rollouts_total']:,.0f} rollouts"
+    )
     if result.get("eval_accuracy") is not None:
-        typer.echo(f"  held-out accuracy {_f(result['eval_accuracy_initial'])} -> {_f(result['eval_accuracy'])}; "
-                   f"middle band {_f(result['eval_middle_accuracy_initial'])} -> {_f(result['eval_middle_accuracy'])}")
+        typer.echo(
+            f"  held-out accuracy {_f(result['eval_accuracy_initial'])} -> {_f(result['eval_accuracy'])}; "
+            f"middle band {_f(result['eval_middle_accuracy_initial'])} -> {_f(result['eval_middle_accuracy'])}"
+        )
     typer.echo(f"  weights: {result['checkpoint']}")
 
 
@@ -135,9 +175,11 @@ def runs(ctx: typer.Context, db: DbOption = None, as_json: JsonOption = False) -
     typer.echo(f"{'id':>3}  {'name':<28} {'strategy':<8} {'status':<11} {'step':>6} {'FLOPs':>12} {'eval':>6}  pid")
     for r in rows:
         res = r["result"] or {}
-        typer.echo(f"{r['id']:>3}  {r['name'][:28]:<28} {r['strategy']:<8} {r['status']:<11} {r['step'] or 0:>6} "
-                   f"{human_flops(res.get('flops_total')):>12} {_f(res.get('eval_accuracy')):>6}  "
-                   f"{r['pid'] if r['alive'] else ''}")
+        typer.echo(
+            f"{r['id']:>3}  {r['name'][:28]:<28} {r['strategy']:<8} {r['status']:<11} {r['step'] or 0:>6} "
+            f"{human_flops(res.get('flops_total')):>12} {_f(res.get('eval_accuracy')):>6}  "
+            f"{r['pid'] if r['alive'] else ''}"
+        )
 
 
 @runs_app.command("status")
@@ -148,30 +190,41 @@ def status(run: RunArg, db: DbOption = None, as_json: JsonOption = False) -> Non
     if as_json:
         print_json(row)
         return
-    typer.echo(f"run {row['id']} {row['name']!r} [{row['status']}] {row['strategy']}, step {row['step'] or 0}"
-               f"{', pid ' + str(row['pid']) if row['alive'] else ''}\n  log: {row.get('log_path') or 'none'}")
+    typer.echo(
+        f"run {row['id']} {row['name']!r} [{row['status']}] {row['strategy']}, step {row['step'] or 0}"
+        f"{', pid ' + str(row['pid']) if row['alive'] else ''}\n  log: {row.get('log_path') or 'none'}"
+    )
 
 
 @runs_app.command("start")
-def start(run: RunArg, db: DbOption = None,
-          detach: Annotated[bool, typer.Option("--detach", help="run in the background")] = False,
-          as_json: JsonOption = False) -> None:
+def start(
+    run: RunArg,
+    db: DbOption = None,
+    detach: Annotated[bool, typer.Option("--detach", help="run in the background")] = False,
+    as_json: JsonOption = False,
+) -> None:
     """Train a created run (what `sgpo train --detach` runs in its worker)."""
     _report(lifecycle.start(run, open_store(db, create=False), detach=detach), as_json)
 
 
 @runs_app.command("resume")
-def resume(run: RunArg, db: DbOption = None,
-           detach: Annotated[bool, typer.Option("--detach", help="run in the background")] = False,
-           as_json: JsonOption = False) -> None:
+def resume(
+    run: RunArg,
+    db: DbOption = None,
+    detach: Annotated[bool, typer.Option("--detach", help="run in the background")] = False,
+    as_json: JsonOption = False,
+) -> None:
     """Continue a stopped, failed or interrupted run from its latest checkpoint."""
     _report(lifecycle.resume(run, open_store(db, create=False), detach=detach), as_json)
 
 
 @runs_app.command("stop")
-def stop(run: RunArg, db: DbOption = None,
-         wait: Annotated[float, typer.Option(help="seconds to wait for the run to checkpoint and stop (0: don't)")] = 120,
-         as_json: JsonOption = False) -> None:
+def stop(
+    run: RunArg,
+    db: DbOption = None,
+    wait: Annotated[float, typer.Option(help="seconds to wait for the run to checkpoint and stop (0: don't)")] = 120,
+    as_json: JsonOption = False,
+) -> None:
     """Ask a running run to stop: it finishes its step, checkpoints, and ends with status 'stopped'."""
     check_option("--wait", wait, low=0)
     info = lifecycle.stop(run, open_store(db, create=False), wait=wait)

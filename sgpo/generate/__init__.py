@@ -44,8 +44,9 @@ class Generation:
 class Generator(Protocol):
     backend: str
 
-    def generate(self, prompts: list[str], *, n: int, temperature: float, max_new_tokens: int,
-                 seed: int) -> list[Generation]: ...
+    def generate(
+        self, prompts: list[str], *, n: int, temperature: float, max_new_tokens: int, seed: int
+    ) -> list[Generation]: ...
 
 
 def check_sampling(n: int, temperature: float, max_new_tokens: int) -> None:
@@ -68,12 +69,22 @@ class FittedPrompts:
         if not self.cut:
             return None
         some = ", ".join(map(repr, self.cut[:3])) + (", ..." if len(self.cut) > 3 else "")
-        return (f"{len(self.cut)} of {len(self.prompts)} prompts were longer than the model's context of {context} "
-                f"tokens minus --max-new-tokens {max_new_tokens}: kept the last {self.budget} tokens of each ({some})")
+        return (
+            f"{len(self.cut)} of {len(self.prompts)} prompts were longer than the model's context of {context} "
+            f"tokens minus --max-new-tokens {max_new_tokens}: kept the last {self.budget} tokens of each ({some})"
+        )
 
 
-def fit_prompts(prompts: list[str], ids: list[str], tokenizer, *, context: int | None, max_new_tokens: int,
-                truncate: bool = False, option: str = "--truncate-prompts") -> FittedPrompts:
+def fit_prompts(
+    prompts: list[str],
+    ids: list[str],
+    tokenizer,
+    *,
+    context: int | None,
+    max_new_tokens: int,
+    truncate: bool = False,
+    option: str = "--truncate-prompts",
+) -> FittedPrompts:
     """Prompts whose tokens plus `max_new_tokens` fit the model's `context` (None: unknown, nothing checked).
 
     A prompt that does not fit is refused (DataError naming the query and the numbers) unless `truncate`:
@@ -84,17 +95,21 @@ def fit_prompts(prompts: list[str], ids: list[str], tokenizer, *, context: int |
     floor = len(tokenizer("")["input_ids"])  # the special tokens every prompt carries
     budget = context - max_new_tokens
     if budget <= floor:
-        raise ConfigError(f"--max-new-tokens {max_new_tokens} leaves no room for a prompt in the model's context of "
-                          f"{context} tokens: lower it to at most {context - floor - 1}")
+        raise ConfigError(
+            f"--max-new-tokens {max_new_tokens} leaves no room for a prompt in the model's context of "
+            f"{context} tokens: lower it to at most {context - floor - 1}"
+        )
     lengths = [len(x) for x in tokenizer(list(prompts))["input_ids"]] if prompts else []
     over = [i for i, n in enumerate(lengths) if n > budget]
     if over and not truncate:
         i = over[0]
         more = f" (and {len(over) - 1} more queries)" if len(over) > 1 else ""
-        raise DataError(f"query {ids[i]!r}: its prompt is {lengths[i]} tokens and --max-new-tokens is "
-                        f"{max_new_tokens}, {lengths[i] + max_new_tokens} > the model's context of {context} tokens"
-                        f"{more}: shorten the prompt, lower --max-new-tokens, or pass {option} to keep its last "
-                        f"{budget} tokens")
+        raise DataError(
+            f"query {ids[i]!r}: its prompt is {lengths[i]} tokens and --max-new-tokens is "
+            f"{max_new_tokens}, {lengths[i] + max_new_tokens} > the model's context of {context} tokens"
+            f"{more}: shorten the prompt, lower --max-new-tokens, or pass {option} to keep its last "
+            f"{budget} tokens"
+        )
     fitted = list(prompts)
     for i in over:
         fitted[i] = _keep_end(fitted[i], tokenizer, budget)
@@ -104,6 +119,7 @@ def fit_prompts(prompts: list[str], ids: list[str], tokenizer, *, context: int |
 def _keep_end(text: str, tokenizer, budget: int) -> str:
     """The longest end of `text` whose tokens fit `budget`. Searched over characters, not tokens, so the
     result is a plain string that any backend tokenizes the same way (decoding cut tokens may not be)."""
+
     def fits(start: int) -> bool:
         return len(tokenizer(text[start:])["input_ids"]) <= budget
 

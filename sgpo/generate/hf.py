@@ -28,9 +28,17 @@ MAX_SEQUENCES = 256
 class HFGenerator:
     backend = "hf"
 
-    def __init__(self, model_dir: str | Path | None = None, *, model=None, tokenizer=None,
-                 batch_size: int = 256, max_sequences: int = MAX_SEQUENCES, dtype: torch.dtype = torch.float32,
-                 device: str = "cpu"):
+    def __init__(
+        self,
+        model_dir: str | Path | None = None,
+        *,
+        model=None,
+        tokenizer=None,
+        batch_size: int = 256,
+        max_sequences: int = MAX_SEQUENCES,
+        dtype: torch.dtype = torch.float32,
+        device: str = "cpu",
+    ):
         if model is None:
             from sgpo.model import load_model, load_tokenizer
 
@@ -47,8 +55,9 @@ class HFGenerator:
         self._own_loop = "position_ids" in inspect.signature(model.forward).parameters
 
     @torch.no_grad()
-    def generate(self, prompts: list[str], *, n: int, temperature: float, max_new_tokens: int,
-                 seed: int) -> list[Generation]:
+    def generate(
+        self, prompts: list[str], *, n: int, temperature: float, max_new_tokens: int, seed: int
+    ) -> list[Generation]:
         check_sampling(n, temperature, max_new_tokens)
         was_training = self.model.training
         self.model.eval()
@@ -57,7 +66,7 @@ class HFGenerator:
             step = max(1, min(self.batch_size, self.max_sequences // per_prompt))
             out: list[Generation] = []
             for start in range(0, len(prompts), step):
-                chunk = prompts[start:start + step]
+                chunk = prompts[start : start + step]
                 out.extend(self._generate_chunk(chunk, n, temperature, max_new_tokens, seed + start))
             return out
         finally:
@@ -78,16 +87,18 @@ class HFGenerator:
         # chunks that continue one random stream.
         size, rows = min(per_prompt, self.max_sequences), []
         for done in range(0, per_prompt, size):
-            rows += decode(enc["input_ids"], enc["attention_mask"], min(size, per_prompt - done), temperature,
-                           max_new_tokens, rng)
+            rows += decode(
+                enc["input_ids"], enc["attention_mask"], min(size, per_prompt - done), temperature, max_new_tokens, rng
+            )
         results = []
         for i, prompt in enumerate(prompts):
             g = Generation(prompt=prompt, prompt_ids=enc["input_ids"][i][enc["attention_mask"][i].bool()].tolist())
-            for row in rows[i * per_prompt:(i + 1) * per_prompt]:
+            for row in rows[i * per_prompt : (i + 1) * per_prompt]:
                 finished = bool(row) and row[-1] in self.eos_ids
                 text = self.tokenizer.decode(row, skip_special_tokens=True)
-                g.samples.extend(Sample(text=text, token_ids=list(row), finished=finished)
-                                 for _ in range(n // per_prompt))
+                g.samples.extend(
+                    Sample(text=text, token_ids=list(row), finished=finished) for _ in range(n // per_prompt)
+                )
             results.append(g)
         return results
 
@@ -98,8 +109,13 @@ class HFGenerator:
         model, device = self.model, self.model.device
         cache = DynamicCache(config=model.config)
         positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-        logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=positions,
-                       past_key_values=cache, use_cache=True).logits[:, -1]
+        logits = model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=positions,
+            past_key_values=cache,
+            use_cache=True,
+        ).logits[:, -1]
         cache.batch_repeat_interleave(n)  # prefilled once, shared by the prompt's n samples
         logits, mask = logits.repeat_interleave(n, 0), attention_mask.repeat_interleave(n, 0)
         position = (positions[:, -1] + 1).repeat_interleave(n, 0)
@@ -122,20 +138,34 @@ class HFGenerator:
                 live, token, position, mask = live[keep], token[keep], position[keep], mask[keep]
                 cache.batch_select_indices(keep)
             mask = torch.cat([mask, mask.new_ones(len(live), 1)], dim=1)
-            logits = model(input_ids=token[:, None], attention_mask=mask, position_ids=position[:, None],
-                           past_key_values=cache, use_cache=True).logits[:, -1]
+            logits = model(
+                input_ids=token[:, None],
+                attention_mask=mask,
+                position_ids=position[:, None],
+                past_key_values=cache,
+                use_cache=True,
+            ).logits[:, -1]
             position = position + 1
         return out
 
     def _decode_with_generate(self, input_ids, attention_mask, n, temperature, max_new_tokens, rng=None):
         """As _decode, through `model.generate` (seeded by the caller through torch's global generator)."""
-        sampling = dict(do_sample=False) if temperature == 0 else dict(do_sample=True, temperature=temperature,
-                                                                       top_k=0, top_p=1.0)
-        seqs = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, **sampling,
-                                   num_return_sequences=n, max_new_tokens=max_new_tokens,
-                                   pad_token_id=self.tokenizer.pad_token_id, eos_token_id=sorted(self.eos_ids))
+        sampling = (
+            dict(do_sample=False)
+            if temperature == 0
+            else dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0)
+        )
+        seqs = self.model.generate(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            **sampling,
+            num_return_sequences=n,
+            max_new_tokens=max_new_tokens,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=sorted(self.eos_ids),
+        )
         rows = []
-        for row in seqs[:, input_ids.shape[1]:].tolist():
+        for row in seqs[:, input_ids.shape[1] :].tolist():
             end = next((j for j, t in enumerate(row) if t in self.eos_ids), None)
-            rows.append(row[:end + 1] if end is not None else row)
+            rows.append(row[: end + 1] if end is not None else row)
         return rows

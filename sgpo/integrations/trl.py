@@ -28,8 +28,7 @@ from sgpo.vocab import FAILED, FINISHED, RUNNING
 
 
 class SgpoCallback(TrainerCallback):
-    def __init__(self, db: str | os.PathLike | None = None, *, name: str | None = None,
-                 strategy: str = "grpo"):
+    def __init__(self, db: str | os.PathLike | None = None, *, name: str | None = None, strategy: str = "grpo"):
         self.path = default_path(db)
         self.name = check_name(name, "run") if name else None
         self.strategy = strategy
@@ -44,14 +43,29 @@ class SgpoCallback(TrainerCallback):
         self.n_params = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values()) if model else 0
         self.beta = float(getattr(args, "beta", 0.0) or 0.0)
         name = self.name or f"trl-{time.strftime('%Y%m%d-%H%M%S')}"
-        config = {"engine": "trl-callback", "model": getattr(getattr(model, "config", None), "_name_or_path", None),
-                  **{k: getattr(args, k, None) for k in ("num_generations", "per_device_train_batch_size",
-                                                          "gradient_accumulation_steps", "learning_rate", "beta",
-                                                          "max_steps", "temperature", "seed", "loss_type")}}
+        config = {
+            "engine": "trl-callback",
+            "model": getattr(getattr(model, "config", None), "_name_or_path", None),
+            **{
+                k: getattr(args, k, None)
+                for k in (
+                    "num_generations",
+                    "per_device_train_batch_size",
+                    "gradient_accumulation_steps",
+                    "learning_rate",
+                    "beta",
+                    "max_steps",
+                    "temperature",
+                    "seed",
+                    "loss_type",
+                )
+            },
+        }
         self.run_id = self.store.create_run(name=name, strategy=self.strategy, config=config)
         self.store.update_run(self.run_id, status=RUNNING, pid=os.getpid())
-        self.store.event(self.run_id, "start", f"TRL GRPOTrainer run streamed by SgpoCallback ({self.n_params:,} "
-                                               f"parameters)")
+        self.store.event(
+            self.run_id, "start", f"TRL GRPOTrainer run streamed by SgpoCallback ({self.n_params:,} parameters)"
+        )
         self.counters = Counters()
         self.store.log_step(self.run_id, 0, 0, 0.0, {**self.counters.totals(), "initial": True})
         self._watch_exceptions()
@@ -66,7 +80,9 @@ class SgpoCallback(TrainerCallback):
         tokens = float(logs.get("num_tokens", self.last_tokens)) - self.last_tokens
         self.last_tokens = float(logs.get("num_tokens", self.last_tokens))
         data = step_metrics(logs, group_size=g, prompts=max(1, rollouts // g), tokens=tokens)
-        row = self.counters.add(data, seconds=data["step_seconds"] or 0.0, **trl_flops(tokens, self.n_params, self.beta))
+        row = self.counters.add(
+            data, seconds=data["step_seconds"] or 0.0, **trl_flops(tokens, self.n_params, self.beta)
+        )
         self.store.log_step(self.run_id, int(state.global_step), 0, self.counters["wall_seconds"], row)
 
     def on_train_end(self, args, state, control, **kwargs):
@@ -79,8 +95,13 @@ class SgpoCallback(TrainerCallback):
         if self.run_id is None:
             return
         result = {"run_id": self.run_id, "status": status, "steps": step, **self.counters.totals()}
-        self.store.update_run(self.run_id, status=status, pid=None, result=result,
-                              **({"finished": time.time()} if status == FINISHED else {}))
+        self.store.update_run(
+            self.run_id,
+            status=status,
+            pid=None,
+            result=result,
+            **({"finished": time.time()} if status == FINISHED else {}),
+        )
         self.store.event(self.run_id, status, message)
         self.run_id = None
 

@@ -17,5 +17,20 @@ from sgpo.plan.phases import Phase
 from sgpo.plan.planner import COLUMNS, Plan, make_plan, success_estimate
 from sgpo.vocab import DECISIONS
 
-__all__ = ["CURRICULA", "COLUMNS", "DECISIONS", "ESTIMATES", "GROUP_RULES", "PHASED", "Phase", "Plan", "PlanConfig",
-           "forecast", "group_size_for", "knapsack_group_sizes", "make_plan", "p_informative", "success_estimate"]
+__all__ = [
+    "CURRICULA",
+    "COLUMNS",
+    "DECISIONS",
+    "ESTIMATES",
+    "GROUP_RULES",
+    "PHASED",
+    "Phase",
+    "Plan",
+    "PlanConfig",
+    "forecast",
+    "group_size_for",
+    "knapsack_group_sizes",
+    "make_plan",
+    "p_informative",
+    "success_estimate",
+]

@@ -78,8 +78,9 @@ class Beliefs:
     def mass(self, positions: np.ndarray, values: np.ndarray | None = None) -> np.ndarray:
         """(support,): how many of `positions` (or how much of `values` over them) sit at each support
         point, summed over their posteriors."""
-        per_class = np.bincount(self.classes[positions], weights=None if values is None else values[positions],
-                                minlength=self.n_classes)
+        per_class = np.bincount(
+            self.classes[positions], weights=None if values is None else values[positions], minlength=self.n_classes
+        )
         return per_class @ self.weights
 
     def success(self) -> np.ndarray:

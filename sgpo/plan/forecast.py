@@ -45,9 +45,16 @@ KNOTS = 257  # drift is evaluated at this many steps of the horizon and interpol
 ENGINE_BEHAVIOURS = ("skip", "train_all")  # zero-advantage groups left out of training, or trained too
 
 
-def forecast(phases: list[Phase], p_est: np.ndarray, tokens: np.ndarray, config: PlanConfig,
-             n_params: int | None, flops_profile: float = 0.0, *,
-             counts: tuple[np.ndarray, np.ndarray] | None = None) -> dict:
+def forecast(
+    phases: list[Phase],
+    p_est: np.ndarray,
+    tokens: np.ndarray,
+    config: PlanConfig,
+    n_params: int | None,
+    flops_profile: float = 0.0,
+    *,
+    counts: tuple[np.ndarray, np.ndarray] | None = None,
+) -> dict:
     """One pass of the plan against fixed-G GRPO on the whole dataset, and the planned run (`run`).
 
     tokens: prompt + mean completion tokens per query. counts: the profile's (successes, samples) per
@@ -78,8 +85,14 @@ def forecast(phases: list[Phase], p_est: np.ndarray, tokens: np.ndarray, config:
     seen = counts[0] if counts is not None else p_est  # a query whose profile saw a success is learnable
     learnable = any(bool((np.asarray(seen)[ph.positions] > 0).any()) for ph in phases)
     run = _run(plan_cycle, base_cycle, beliefs, drift, config, n_params, float(flops_profile), learnable)
-    return {"plan": plan, "baseline": base, "flops_profile": float(flops_profile), "ratio": ratio,
-            "ratio_without_profile": ratio_bare, "run": run}
+    return {
+        "plan": plan,
+        "baseline": base,
+        "flops_profile": float(flops_profile),
+        "ratio": ratio,
+        "ratio_without_profile": ratio_bare,
+        "run": run,
+    }
 
 
 def scaled(drift: Drift, speed: float) -> Drift:
@@ -116,8 +129,9 @@ def _stretch(beliefs: Beliefs, tokens: np.ndarray, phase: Phase, batch: int) -> 
     chunks = []
     for g in np.flatnonzero(np.bincount(sizes, minlength=1)) if sizes.size else []:
         pos = phase.positions[sizes == g]
-        chunks.append(_Chunk(int(g), int(pos.size), beliefs.mass(pos), beliefs.mass(pos, tokens),
-                             float(tokens[pos].sum())))
+        chunks.append(
+            _Chunk(int(g), int(pos.size), beliefs.mass(pos), beliefs.mass(pos, tokens), float(tokens[pos].sum()))
+        )
     if len(chunks) == 1:  # one G: batch // G groups a step, the last step holds what is left
         g, n = chunks[0].group_size, chunks[0].members
         per_step = max(1, batch // g)
@@ -158,16 +172,17 @@ class _Timeline:
         return n_params * (2.0 * self.tokens + 6.0 * trained)
 
 
-def _lay_out(cycle: list[_Stretch], beliefs: Beliefs, drift: Drift, horizon: int, *,
-             one_pass: bool) -> _Timeline:
+def _lay_out(cycle: list[_Stretch], beliefs: Beliefs, drift: Drift, horizon: int, *, one_pass: bool) -> _Timeline:
     """The steps of `cycle` repeated until `horizon` steps (one_pass: each phase once, one pass each)."""
     pattern = [(st, st.pass_groups if one_pass else st.groups) for st in cycle]
     # one pass is laid out whole, however long; a run is cut at MAX_STEPS
     horizon = sum(g.shape[1] for _, g in pattern) if one_pass else max(0, min(horizon, MAX_STEPS))
     knots = np.unique(np.round(np.linspace(0, max(horizon - 1, 0), KNOTS)))
     tables: dict[int, np.ndarray] = {}
-    out = {k: np.zeros(horizon) for k in ("groups", "rollouts", "tokens", "informative_groups",
-                                          "informative_rollouts", "informative_tokens")}
+    out = {
+        k: np.zeros(horizon)
+        for k in ("groups", "rollouts", "tokens", "informative_groups", "informative_rollouts", "informative_tokens")
+    }
     phase = np.full(horizon, -1, dtype=np.int64)
     per_chunk = {}
     for st, _ in pattern:
@@ -175,8 +190,10 @@ def _lay_out(cycle: list[_Stretch], beliefs: Beliefs, drift: Drift, horizon: int
             if c.group_size not in tables:
                 tables[c.group_size] = beliefs.informative(c.group_size, knots, drift)
             if c.members:
-                per_chunk[id(c)] = (c.mass @ tables[c.group_size] / c.members,
-                                    c.token_mass @ tables[c.group_size] / c.members)
+                per_chunk[id(c)] = (
+                    c.mass @ tables[c.group_size] / c.members,
+                    c.token_mass @ tables[c.group_size] / c.members,
+                )
     t = 0
     while t < horizon and any(g.shape[1] for _, g in pattern):
         for st, groups in pattern:
@@ -209,17 +226,24 @@ def _one_pass(cycle: list[_Stretch], beliefs: Beliefs, drift: Drift, n_params) -
     wasted = float(line.rollouts.sum() - line.informative_rollouts.sum())
     flops_rollout = None if n_params is None else 2.0 * n_params * rollout_tokens
     flops_train = None if n_params is None else 6.0 * n_params * rollout_tokens
-    return {"groups": groups, "rollouts": rollouts, "tokens": rollout_tokens,
-            "flops": None if n_params is None else flops_rollout + flops_train,
-            "flops_rollout": flops_rollout, "flops_train": flops_train,
-            "expected_informative_groups": informative, "expected_wasted_rollouts": wasted,
-            "forecast_informative_fraction": fraction(informative, groups),
-            "forecast_wasted_fraction": fraction(wasted, rollouts)}
+    return {
+        "groups": groups,
+        "rollouts": rollouts,
+        "tokens": rollout_tokens,
+        "flops": None if n_params is None else flops_rollout + flops_train,
+        "flops_rollout": flops_rollout,
+        "flops_train": flops_train,
+        "expected_informative_groups": informative,
+        "expected_wasted_rollouts": wasted,
+        "forecast_informative_fraction": fraction(informative, groups),
+        "forecast_wasted_fraction": fraction(wasted, rollouts),
+    }
 
 
 # the planned run -----------------------------------------------------------------------------------
-def _run(plan_cycle, base_cycle, beliefs, drift, config: PlanConfig, n_params, flops_profile: float,
-         learnable: bool) -> dict:
+def _run(
+    plan_cycle, base_cycle, beliefs, drift, config: PlanConfig, n_params, flops_profile: float, learnable: bool
+) -> dict:
     """The planned run under each engine behaviour (see the module docstring)."""
     # without n_params, FLOPs are still comparable in units of n_params unless profiling or a FLOPs
     # budget (both absolute) enter
@@ -228,12 +252,25 @@ def _run(plan_cycle, base_cycle, beliefs, drift, config: PlanConfig, n_params, f
     horizon = _horizon(plan_cycle, base_cycle, config, units if comparable else None)
     plan_line = _lay_out(plan_cycle, beliefs, drift, horizon, one_pass=False)
     base_line = _lay_out(base_cycle, beliefs, drift, horizon, one_pass=False)
-    out = {"steps": config.run_steps if config.run_flops is None else None, "flops": config.run_flops,
-           "batch_rollouts": config.run_batch_rollouts, "drift": config.drift,
-           "prior": "fitted" if beliefs.fitted else "plan", "horizon_steps": len(plan_line.groups)}
+    out = {
+        "steps": config.run_steps if config.run_flops is None else None,
+        "flops": config.run_flops,
+        "batch_rollouts": config.run_batch_rollouts,
+        "drift": config.drift,
+        "prior": "fitted" if beliefs.fitted else "plan",
+        "horizon_steps": len(plan_line.groups),
+    }
     for behaviour in ENGINE_BEHAVIOURS:
-        out[behaviour] = _behaviour(behaviour, plan_line, base_line, config, units if comparable else None,
-                                    n_params is not None, flops_profile, learnable)
+        out[behaviour] = _behaviour(
+            behaviour,
+            plan_line,
+            base_line,
+            config,
+            units if comparable else None,
+            n_params is not None,
+            flops_profile,
+            learnable,
+        )
     out["phases"] = _phase_fractions(plan_line, out["skip"]["plan"]["steps"])
     return out
 
@@ -254,8 +291,16 @@ def _horizon(plan_cycle, base_cycle, config: PlanConfig, units) -> int:
     return int(min(MAX_STEPS, BREAK_EVEN_SEARCH * math.ceil(config.run_flops / min(cheapest))))
 
 
-def _behaviour(behaviour: str, plan_line: _Timeline, base_line: _Timeline, config: PlanConfig, units,
-               absolute: bool, flops_profile: float, learnable: bool) -> dict:
+def _behaviour(
+    behaviour: str,
+    plan_line: _Timeline,
+    base_line: _Timeline,
+    config: PlanConfig,
+    units,
+    absolute: bool,
+    flops_profile: float,
+    learnable: bool,
+) -> dict:
     """Both sides over the planned run under one engine behaviour, and what the comparison says.
 
     units: FLOPs per (token x unit of cost), n_params or 1 when only ratios are asked for; None when
@@ -263,8 +308,14 @@ def _behaviour(behaviour: str, plan_line: _Timeline, base_line: _Timeline, confi
     laid_out = len(plan_line.groups)
     if units is None:
         steps = min(config.run_steps, laid_out)
-        out = {"plan": _side(plan_line, None, steps, None), "baseline": _side(base_line, None, steps, None),
-               "flops_profile_share": None, "break_even_step": None, "reduction_factor": None, "pays": None}
+        out = {
+            "plan": _side(plan_line, None, steps, None),
+            "baseline": _side(base_line, None, steps, None),
+            "flops_profile_share": None,
+            "break_even_step": None,
+            "reduction_factor": None,
+            "pays": None,
+        }
         out["verdict"] = verdict(behaviour, out, config, learnable, laid_out)
         return out
     profile = flops_profile if absolute else 0.0
@@ -279,11 +330,14 @@ def _behaviour(behaviour: str, plan_line: _Timeline, base_line: _Timeline, confi
     if steps_plan and cum_plan[steps_plan - 1] > 0:
         reduction = _finite(base_cost(informative_plan[steps_plan - 1]) / cum_plan[steps_plan - 1])
     paid = np.flatnonzero((informative_plan > 0) & (base_cost(informative_plan) >= cum_plan))
-    out = {"plan": plan, "baseline": base,
-           "flops_profile_share": fraction(profile, plan["flops"]) if plan["flops"] else None,
-           "break_even_step": int(paid[0]) + 1 if paid.size else None,
-           "reduction_factor": reduction,
-           "pays": bool(learnable and reduction is not None and reduction > 1.0)}
+    out = {
+        "plan": plan,
+        "baseline": base,
+        "flops_profile_share": fraction(profile, plan["flops"]) if plan["flops"] else None,
+        "break_even_step": int(paid[0]) + 1 if paid.size else None,
+        "reduction_factor": reduction,
+        "pays": bool(learnable and reduction is not None and reduction > 1.0),
+    }
     if not absolute:  # FLOPs in units of n_params: ratios hold, absolute figures would mislead
         for side in (plan, base):
             side["flops"] = side["flops_per_informative_rollout"] = None
@@ -311,13 +365,18 @@ def _side(line: _Timeline, per_step, steps: int, flops_profile) -> dict:
     informative = float(line.informative_groups[cut].sum())
     informative_rollouts = float(line.informative_rollouts[cut].sum())
     flops = None if per_step is None else float(per_step[cut].sum()) + (flops_profile or 0.0)
-    out = {"steps": steps, "groups": groups, "rollouts": rollouts, "expected_informative_groups": informative,
-           "expected_informative_rollouts": informative_rollouts,
-           "expected_wasted_rollouts": rollouts - informative_rollouts,
-           "forecast_informative_fraction": fraction(informative, groups),
-           "forecast_wasted_fraction": fraction(rollouts - informative_rollouts, rollouts),
-           "flops": flops,
-           "flops_per_informative_rollout": None if flops is None else fraction(flops, informative_rollouts)}
+    out = {
+        "steps": steps,
+        "groups": groups,
+        "rollouts": rollouts,
+        "expected_informative_groups": informative,
+        "expected_informative_rollouts": informative_rollouts,
+        "expected_wasted_rollouts": rollouts - informative_rollouts,
+        "forecast_informative_fraction": fraction(informative, groups),
+        "forecast_wasted_fraction": fraction(rollouts - informative_rollouts, rollouts),
+        "flops": flops,
+        "flops_per_informative_rollout": None if flops is None else fraction(flops, informative_rollouts),
+    }
     if flops_profile is not None:
         out["flops_profile"] = flops_profile
     return out
@@ -351,47 +410,68 @@ def _phase_fractions(line: _Timeline, steps: int) -> list[dict]:
     out = []
     for index in np.unique(line.phase[:steps]):
         mask = line.phase[:steps] == index
-        out.append({"phase": int(index), "steps": int(mask.sum()),
-                    "forecast_informative_fraction": fraction(float(line.informative_groups[:steps][mask].sum()),
-                                                              float(line.groups[:steps][mask].sum()))})
+        out.append(
+            {
+                "phase": int(index),
+                "steps": int(mask.sum()),
+                "forecast_informative_fraction": fraction(
+                    float(line.informative_groups[:steps][mask].sum()), float(line.groups[:steps][mask].sum())
+                ),
+            }
+        )
     return out
 
 
 # words -------------------------------------------------------------------------------------------
 # how to read the reduction factor, shown beside the verdicts (measured by bench/regimes.py)
-READING = ("The reduction factor counts FLOPs per informative rollout. It becomes a saving at equal accuracy "
-           "only when learning is limited by informative rollouts per step; on the starter policy held-out "
-           "accuracy followed optimizer steps instead, and sGPO's measured saving at equal accuracy stayed within "
-           "seed noise of none (README, Regime map).")
-BEHAVIOUR_WORDS = {"skip": "with zero-advantage groups skipped (this engine's default)",
-                   "train_all": "with every rollout trained (TRL, verl, --no-skip-zero-advantage)"}
+READING = (
+    "The reduction factor counts FLOPs per informative rollout. It becomes a saving at equal accuracy "
+    "only when learning is limited by informative rollouts per step; on the starter policy held-out "
+    "accuracy followed optimizer steps instead, and sGPO's measured saving at equal accuracy stayed within "
+    "seed noise of none (README, Regime map)."
+)
+BEHAVIOUR_WORDS = {
+    "skip": "with zero-advantage groups skipped (this engine's default)",
+    "train_all": "with every rollout trained (TRL, verl, --no-skip-zero-advantage)",
+}
 
 
 def verdict(behaviour: str, out: dict, config: PlanConfig, learnable: bool, laid_out: int) -> str:
     """One sentence: does sGPO pay over the planned run, under this engine behaviour, and why."""
     how = BEHAVIOUR_WORDS[behaviour]
     plan = out["plan"]
-    length = (f"{config.run_steps:,} steps of {config.run_batch_rollouts} rollouts" if config.run_flops is None
-              else f"{config.run_flops:.3g} FLOPs")
+    length = (
+        f"{config.run_steps:,} steps of {config.run_batch_rollouts} rollouts"
+        if config.run_flops is None
+        else f"{config.run_flops:.3g} FLOPs"
+    )
     if not learnable:
-        return (f"nothing learnable: the plan trains only queries its profile never saw solved, so it expects "
-                f"almost no informative rollouts and sGPO will not pay {how}")
+        return (
+            f"nothing learnable: the plan trains only queries its profile never saw solved, so it expects "
+            f"almost no informative rollouts and sGPO will not pay {how}"
+        )
     if out["pays"] is None:
-        return (f"no verdict {how}: the model size is unknown, so profiling FLOPs and a FLOPs budget cannot be set "
-                f"against rollout FLOPs; profile again with a model whose size is known")
+        return (
+            f"no verdict {how}: the model size is unknown, so profiling FLOPs and a FLOPs budget cannot be set "
+            f"against rollout FLOPs; profile again with a model whose size is known"
+        )
     if config.run_flops is not None and plan["steps"] == 0:
-        return (f"sGPO will not pay {how}: profiling ({plan['flops_profile']:.3g} FLOPs) alone spends the planned "
-                f"{length}")
+        return (
+            f"sGPO will not pay {how}: profiling ({plan['flops_profile']:.3g} FLOPs) alone spends the planned {length}"
+        )
     r, share = out["reduction_factor"], out["flops_profile_share"]
     even = out["break_even_step"]
     informative = f"{plan['expected_informative_rollouts']:,.0f}"
     if out["pays"]:
-        return (f"sGPO pays {how}: {r:.2f}x less compute than GRPO (G={config.fixed_group_size}) for the plan's "
-                f"{informative} informative rollouts over {length}, profiling ({share:.0%} of the plan's FLOPs) "
-                f"included; profiling has paid for itself by step {even}")
-    later = (f"it would break even at step {even:,}" if even else
-             f"it does not break even within {laid_out:,} steps")
+        return (
+            f"sGPO pays {how}: {r:.2f}x less compute than GRPO (G={config.fixed_group_size}) for the plan's "
+            f"{informative} informative rollouts over {length}, profiling ({share:.0%} of the plan's FLOPs) "
+            f"included; profiling has paid for itself by step {even}"
+        )
+    later = f"it would break even at step {even:,}" if even else f"it does not break even within {laid_out:,} steps"
     ratio = "n/a" if r is None else f"{r:.2f}x"
-    return (f"sGPO will not pay {how} over {length}: GRPO (G={config.fixed_group_size}) gets the plan's "
-            f"{informative} informative rollouts for {ratio} the plan's FLOPs (profiling is {share:.0%} of "
-            f"them); {later}")
+    return (
+        f"sGPO will not pay {how} over {length}: GRPO (G={config.fixed_group_size}) gets the plan's "
+        f"{informative} informative rollouts for {ratio} the plan's FLOPs (profiling is {share:.0%} of "
+        f"them); {later}"
+    )

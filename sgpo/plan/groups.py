@@ -61,7 +61,7 @@ def group_size_for(p, config: PlanConfig) -> np.ndarray:
 
 
 def informative_group_sizes(p: np.ndarray, config: PlanConfig) -> np.ndarray:
-    powers = [2 ** k for k in range(1, 8) if config.g_min < 2 ** k < config.g_max]
+    powers = [2**k for k in range(1, 8) if config.g_min < 2**k < config.g_max]
     out = np.full(p.shape, config.g_max, dtype=np.int64)
     undecided = np.ones(p.shape, dtype=bool)
     for g in [config.g_min, *powers]:  # ascending; P_inf grows with G, so the first that reaches wins

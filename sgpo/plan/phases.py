@@ -46,13 +46,23 @@ class Phase:
         return np.asarray(self.all_ids.take(self.positions), dtype=object)
 
     def to_dict(self) -> dict:
-        return {"index": self.index, "group_size": self.group_size, "positions": self.positions.tolist(),
-                "group_sizes": self.group_sizes.tolist(), "pacing": self.pacing}
+        return {
+            "index": self.index,
+            "group_size": self.group_size,
+            "positions": self.positions.tolist(),
+            "group_sizes": self.group_sizes.tolist(),
+            "pacing": self.pacing,
+        }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Phase":
-        return cls(int(d["index"]), int(d["group_size"]), np.asarray(d["positions"], dtype=np.int64),
-                   np.asarray(d["group_sizes"], dtype=np.int64), dict(d["pacing"]))
+    def from_dict(cls, d: dict) -> Phase:
+        return cls(
+            int(d["index"]),
+            int(d["group_size"]),
+            np.asarray(d["positions"], dtype=np.int64),
+            np.asarray(d["group_sizes"], dtype=np.int64),
+            dict(d["pacing"]),
+        )
 
 
 def pacing(config: PlanConfig) -> dict:
@@ -60,8 +70,12 @@ def pacing(config: PlanConfig) -> dict:
     if config.curriculum == "steps":
         return {"advance": "steps", "steps": config.steps_per_phase, **order}
     if config.curriculum == "plateau":
-        return {"advance": "plateau", "patience": config.plateau_patience, "min_delta": config.plateau_min_delta,
-                **order}
+        return {
+            "advance": "plateau",
+            "patience": config.plateau_patience,
+            "min_delta": config.plateau_min_delta,
+            **order,
+        }
     return {"advance": "pass", **order}
 
 

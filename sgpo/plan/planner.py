@@ -41,8 +41,7 @@ from sgpo.plan.phases import Phase, build_phases, unsolved_group_size
 from sgpo.vocab import DECISIONS
 
 TRIVIAL, LEARNABLE, UNSOLVED_KEPT, UNSOLVED_DROPPED = range(4)  # codes: index into DECISIONS
-COLUMNS = ("id", "task", "difficulty", "samples", "successes", "p_hat", "prompt_tokens",
-           "completion_tokens_mean")
+COLUMNS = ("id", "task", "difficulty", "samples", "successes", "p_hat", "prompt_tokens", "completion_tokens_mean")
 
 
 @dataclass
@@ -55,8 +54,17 @@ class Plan:
 
     def to_json(self, *, ids: bool = True) -> dict:
         """Plain JSON values; phases list their query ids unless ids=False."""
-        phases = [{"phase": ph.index, "group_size": ph.group_size, "count": ph.count, "rollouts": ph.rollouts,
-                   "pacing": ph.pacing, **({"queries": ph.ids.tolist()} if ids else {})} for ph in self.phases]
+        phases = [
+            {
+                "phase": ph.index,
+                "group_size": ph.group_size,
+                "count": ph.count,
+                "rollouts": ph.rollouts,
+                "pacing": ph.pacing,
+                **({"queries": ph.ids.tolist()} if ids else {}),
+            }
+            for ph in self.phases
+        ]
         counts = {**self.counts, "by_group_size": {str(g): n for g, n in self.counts["by_group_size"].items()}}
         return {"counts": counts, "phases": phases, "forecast": self.forecast, "config": self.config.to_dict()}
 
@@ -66,8 +74,13 @@ class Plan:
         return {**self.to_json(ids=False), "phases": [ph.to_dict() for ph in self.phases]}
 
 
-def make_plan(profile_frame: pd.DataFrame, config: PlanConfig | None = None, *, n_params: int | None = None,
-              flops_profile: float = 0.0) -> Plan:
+def make_plan(
+    profile_frame: pd.DataFrame,
+    config: PlanConfig | None = None,
+    *,
+    n_params: int | None = None,
+    flops_profile: float = 0.0,
+) -> Plan:
     """Decisions, group sizes, phases and the one-pass compute forecast for a profile table.
 
     profile_frame: one row per query with COLUMNS (extra columns are ignored). n_params: the policy's
@@ -76,16 +89,20 @@ def make_plan(profile_frame: pd.DataFrame, config: PlanConfig | None = None, *, 
     config = (config or PlanConfig()).validate()
     missing = [c for c in COLUMNS if c not in profile_frame.columns]
     if missing:
-        raise DataError(f"profile table lacks column(s) {', '.join(missing)}: profile the dataset with "
-                        f"`sgpo profile` (its table has {', '.join(COLUMNS)})")
+        raise DataError(
+            f"profile table lacks column(s) {', '.join(missing)}: profile the dataset with "
+            f"`sgpo profile` (its table has {', '.join(COLUMNS)})"
+        )
     n = len(profile_frame)
     if n == 0:
         raise ConfigError("the profile has no queries: profile a dataset first (sgpo profile DATASET)")
     p_hat = profile_frame["p_hat"].to_numpy(dtype=float, copy=True)  # copies: the plan never aliases the input
     bad = np.flatnonzero(~((p_hat >= 0) & (p_hat <= 1)))
     if bad.size:
-        raise DataError(f"p_hat of query {profile_frame['id'].iloc[bad[0]]!r} is {p_hat[bad[0]]}: it must lie "
-                        f"in [0, 1] (re-run `sgpo profile`)")
+        raise DataError(
+            f"p_hat of query {profile_frame['id'].iloc[bad[0]]!r} is {p_hat[bad[0]]}: it must lie "
+            f"in [0, 1] (re-run `sgpo profile`)"
+        )
     p_est = success_estimate(profile_frame, config)
     rng = np.random.default_rng(config.seed)
     decision = _decide(p_hat, config, rng)
@@ -112,17 +129,36 @@ def make_plan(profile_frame: pd.DataFrame, config: PlanConfig | None = None, *, 
     group_size[unsolved] = phases[0].group_size or unsolved_group_size(config)
 
     by_g = np.bincount(group_size[learn], minlength=1)
-    counts = {"total": n, **{d: int(tally[i]) for i, d in enumerate(DECISIONS)},
-              "by_group_size": {int(g): int(by_g[g]) for g in np.flatnonzero(by_g)}}
-    tokens = (profile_frame["prompt_tokens"].to_numpy(dtype=float)
-              + profile_frame["completion_tokens_mean"].to_numpy(dtype=float))
-    queries = pd.DataFrame({
-        "id": ids, "task": profile_frame["task"].array.copy(), "difficulty": profile_frame["difficulty"].to_numpy(copy=True),
-        "p_hat": p_hat, "p_est": p_est, "decision": pd.Categorical.from_codes(decision, DECISIONS),
-        "group_size": group_size, "phase": phase}, index=profile_frame.index, copy=False)
+    counts = {
+        "total": n,
+        **{d: int(tally[i]) for i, d in enumerate(DECISIONS)},
+        "by_group_size": {int(g): int(by_g[g]) for g in np.flatnonzero(by_g)},
+    }
+    tokens = profile_frame["prompt_tokens"].to_numpy(dtype=float) + profile_frame["completion_tokens_mean"].to_numpy(
+        dtype=float
+    )
+    queries = pd.DataFrame(
+        {
+            "id": ids,
+            "task": profile_frame["task"].array.copy(),
+            "difficulty": profile_frame["difficulty"].to_numpy(copy=True),
+            "p_hat": p_hat,
+            "p_est": p_est,
+            "decision": pd.Categorical.from_codes(decision, DECISIONS),
+            "group_size": group_size,
+            "phase": phase,
+        },
+        index=profile_frame.index,
+        copy=False,
+    )
     observed = (profile_frame["successes"].to_numpy(dtype=float), profile_frame["samples"].to_numpy(dtype=float))
-    return Plan(queries, phases, counts, forecast(phases, p_est, tokens, config, n_params, flops_profile,
-                                                  counts=observed), config)
+    return Plan(
+        queries,
+        phases,
+        counts,
+        forecast(phases, p_est, tokens, config, n_params, flops_profile, counts=observed),
+        config,
+    )
 
 
 def success_estimate(profile_frame: pd.DataFrame, config: PlanConfig) -> np.ndarray:
@@ -148,14 +184,20 @@ def _decide(p_hat: np.ndarray, config: PlanConfig, rng: np.random.Generator) -> 
 def _nothing_kept(tally: np.ndarray, config: PlanConfig) -> str:
     n_trivial, n_unsolved = int(tally[TRIVIAL]), int(tally[UNSOLVED_DROPPED])
     if n_unsolved == 0:
-        return (f"all {n_trivial} queries are trivial (p_hat > --trivial-threshold={config.trivial_threshold}): "
-                f"raise --trivial-threshold (at most 1.0) or profile a harder dataset")
+        return (
+            f"all {n_trivial} queries are trivial (p_hat > --trivial-threshold={config.trivial_threshold}): "
+            f"raise --trivial-threshold (at most 1.0) or profile a harder dataset"
+        )
     if n_trivial == 0:
-        return (f"all {n_unsolved} queries are unsolved and --unsolved-keep={config.unsolved_keep} keeps none: "
-                f"raise --unsolved-keep, or profile an easier dataset or a stronger model")
-    return (f"no query is kept: {n_trivial} are trivial (p_hat > --trivial-threshold={config.trivial_threshold}; "
-            f"raise --trivial-threshold) and {n_unsolved} unsolved are dropped (--unsolved-keep="
-            f"{config.unsolved_keep}; raise --unsolved-keep)")
+        return (
+            f"all {n_unsolved} queries are unsolved and --unsolved-keep={config.unsolved_keep} keeps none: "
+            f"raise --unsolved-keep, or profile an easier dataset or a stronger model"
+        )
+    return (
+        f"no query is kept: {n_trivial} are trivial (p_hat > --trivial-threshold={config.trivial_threshold}; "
+        f"raise --trivial-threshold) and {n_unsolved} unsolved are dropped (--unsolved-keep="
+        f"{config.unsolved_keep}; raise --unsolved-keep)"
+    )
 
 
 def learnable_group_sizes(p: np.ndarray, config: PlanConfig) -> np.ndarray:
@@ -163,6 +205,8 @@ def learnable_group_sizes(p: np.ndarray, config: PlanConfig) -> np.ndarray:
         return group_size_for(p, config)
     budget = config.rollout_budget or int(group_size_for(p, dataclasses.replace(config, group_rule="pow2")).sum())
     if budget < p.size * config.g_min:
-        raise ConfigError(f"--rollout-budget={budget} cannot give {p.size} learnable queries --g-min={config.g_min} "
-                          f"rollouts each: raise --rollout-budget to at least {p.size * config.g_min} or lower --g-min")
+        raise ConfigError(
+            f"--rollout-budget={budget} cannot give {p.size} learnable queries --g-min={config.g_min} "
+            f"rollouts each: raise --rollout-budget to at least {p.size * config.g_min} or lower --g-min"
+        )
     return knapsack_group_sizes(p, budget, config.g_min, config.g_max)

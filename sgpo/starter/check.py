@@ -19,8 +19,16 @@ from sgpo.starter.train import StarterConfig, band_of, measure_p_hat, spread
 from sgpo.tasks.rewards import exact_match_reward
 
 
-def rl_check(model_dir: Path, *, steps: int = 150, lr: float = 5e-5, seed: int = 0, measure_samples: int = 16,
-             out_dir: Path | None = None, log=print) -> dict:
+def rl_check(
+    model_dir: Path,
+    *,
+    steps: int = 150,
+    lr: float = 5e-5,
+    seed: int = 0,
+    measure_samples: int = 16,
+    out_dir: Path | None = None,
+    log=print,
+) -> dict:
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
@@ -41,13 +49,27 @@ def rl_check(model_dir: Path, *, steps: int = 150, lr: float = 5e-5, seed: int =
     learnable = [r for r, p in zip(train, p_train) if 0 < p < 1]
     ds = Dataset.from_list([{"prompt": r["prompt"], "answer": r["answer"], "task": r["task"]} for r in learnable])
     args = GRPOConfig(
-        output_dir=str(out_dir or Path("runs") / "starter-rl-check"), use_cpu=True, report_to="none",
-        num_generations=8, per_device_train_batch_size=128, max_completion_length=cfg.max_new_tokens,
-        temperature=1.0, top_k=0, beta=0.0, learning_rate=lr, warmup_steps=20, lr_scheduler_type="constant_with_warmup",
-        max_steps=steps, logging_steps=10, save_strategy="no", seed=seed, bf16=False,
+        output_dir=str(out_dir or Path("runs") / "starter-rl-check"),
+        use_cpu=True,
+        report_to="none",
+        num_generations=8,
+        per_device_train_batch_size=128,
+        max_completion_length=cfg.max_new_tokens,
+        temperature=1.0,
+        top_k=0,
+        beta=0.0,
+        learning_rate=lr,
+        warmup_steps=20,
+        lr_scheduler_type="constant_with_warmup",
+        max_steps=steps,
+        logging_steps=10,
+        save_strategy="no",
+        seed=seed,
+        bf16=False,
     )
-    trainer = GRPOTrainer(model=model, args=args, train_dataset=ds, reward_funcs=exact_match_reward,
-                          processing_class=tok)
+    trainer = GRPOTrainer(
+        model=model, args=args, train_dataset=ds, reward_funcs=exact_match_reward, processing_class=tok
+    )
     t1 = time.time()
     trainer.train()
     train_seconds = time.time() - t1
@@ -57,7 +79,15 @@ def rl_check(model_dir: Path, *, steps: int = 150, lr: float = 5e-5, seed: int =
     for task in sorted({r["task"] for r in middle}):
         idx = [i for i, r in enumerate(middle) if r["task"] == task]
         by_task[task] = {"queries": len(idx), "before": float(before[idx].mean()), "after": float(after[idx].mean())}
-    return {"middle_queries": len(middle), "before": float(before.mean()), "after": float(after.mean()),
-            "seed_noise": float(abs(noise.mean() - before.mean())), "steps": steps, "train_seconds": train_seconds,
-            "train_queries": len(learnable), "train_spread": spread(p_train), "by_task": by_task,
-            "std_error": float(np.std(after - before, ddof=1) / np.sqrt(len(middle)))}
+    return {
+        "middle_queries": len(middle),
+        "before": float(before.mean()),
+        "after": float(after.mean()),
+        "seed_noise": float(abs(noise.mean() - before.mean())),
+        "steps": steps,
+        "train_seconds": train_seconds,
+        "train_queries": len(learnable),
+        "train_spread": spread(p_train),
+        "by_task": by_task,
+        "std_error": float(np.std(after - before, ddof=1) / np.sqrt(len(middle))),
+    }

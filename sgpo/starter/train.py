@@ -52,10 +52,18 @@ def make_model(cfg: StarterConfig, vocab_size: int):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     mcfg = LlamaConfig(
-        vocab_size=vocab_size, hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
-        num_hidden_layers=cfg.layers, num_attention_heads=cfg.heads, num_key_value_heads=cfg.heads,
-        max_position_embeddings=64, tie_word_embeddings=True, bos_token_id=1, eos_token_id=2,
-        pad_token_id=0, rms_norm_eps=1e-5,
+        vocab_size=vocab_size,
+        hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.layers,
+        num_attention_heads=cfg.heads,
+        num_key_value_heads=cfg.heads,
+        max_position_embeddings=64,
+        tie_word_embeddings=True,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+        rms_norm_eps=1e-5,
     )
     torch.manual_seed(cfg.seed)
     return LlamaForCausalLM(mcfg)
@@ -76,8 +84,13 @@ def measure_p_hat(model, tok, rows: list[dict], cfg: StarterConfig, seed: int = 
     from sgpo.tasks.rewards import exact_match
 
     gen = HFGenerator(model=model, tokenizer=tok, batch_size=256)
-    outs = gen.generate([r["prompt"] for r in rows], n=cfg.samples, temperature=cfg.temperature,
-                        max_new_tokens=cfg.max_new_tokens, seed=seed)
+    outs = gen.generate(
+        [r["prompt"] for r in rows],
+        n=cfg.samples,
+        temperature=cfg.temperature,
+        max_new_tokens=cfg.max_new_tokens,
+        seed=seed,
+    )
     return np.array([np.mean([exact_match(s.text, r["answer"]) for s in o.samples]) for o, r in zip(outs, rows)])
 
 
@@ -94,8 +107,7 @@ def _lr(step: int, cfg: StarterConfig) -> float:
     return cfg.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
-def train_starter(out_dir: Path, train_rows: list[dict], eval_prompts: set[str], cfg: StarterConfig,
-                  log=print) -> dict:
+def train_starter(out_dir: Path, train_rows: list[dict], eval_prompts: set[str], cfg: StarterConfig, log=print) -> dict:
     """Train, select the most even checkpoint, save it to out_dir; returns the report."""
     torch.set_num_threads(max(1, torch.get_num_threads()))
     tok = build_tokenizer()
@@ -119,14 +131,17 @@ def train_starter(out_dir: Path, train_rows: list[dict], eval_prompts: set[str],
         n_tokens = sum(sum(1 for y in lab if y != -100) for _, lab in batch)
         size = math.ceil(len(batch) / cfg.micro_batches)
         for i in range(0, len(batch), size):
-            micro = batch[i:i + size]
+            micro = batch[i : i + size]
             width = max(len(ids) for ids, _ in micro)
             ids = torch.tensor([x + [tok.pad_token_id] * (width - len(x)) for x, _ in micro])
             labels = torch.tensor([y + [-100] * (width - len(y)) for _, y in micro])
             logits = model(input_ids=ids).logits[:, :-1]
-            loss = torch.nn.functional.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100,
-                reduction="sum") / n_tokens  # token mean over the whole batch
+            loss = (
+                torch.nn.functional.cross_entropy(
+                    logits.reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1), ignore_index=-100, reduction="sum"
+                )
+                / n_tokens
+            )  # token mean over the whole batch
             loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
@@ -134,7 +149,9 @@ def train_starter(out_dir: Path, train_rows: list[dict], eval_prompts: set[str],
         if done >= cfg.first_check and (done - cfg.first_check) % cfg.check_every == 0:
             p_hat = measure_p_hat(model, tok, select_rows, cfg, seed=cfg.seed)
             bands = spread(p_hat)
-            history.append({"step": done, "seconds": round(time.time() - t0, 1), "loss": round(float(loss.detach()), 4), **bands})
+            history.append(
+                {"step": done, "seconds": round(time.time() - t0, 1), "loss": round(float(loss.detach()), 4), **bands}
+            )
             log(f"step {done:5d}  {time.time() - t0:6.0f}s  " + "  ".join(f"{k} {v:.2f}" for k, v in bands.items()))
             if best is None or min(bands.values()) > min(best["bands"].values()):
                 best = {"step": done, "bands": bands, "state": {k: v.clone() for k, v in model.state_dict().items()}}
@@ -142,9 +159,14 @@ def train_starter(out_dir: Path, train_rows: list[dict], eval_prompts: set[str],
             if bands["trivial"] > cfg.stop_when_trivial:
                 break
     model.load_state_dict(best["state"])
-    report = {"chosen_step": best["step"], "selection_spread": best["bands"], "history": history,
-              "train_seconds": round(time.time() - t0, 1), "config": asdict(cfg),
-              "parameters": sum(p.numel() for p in model.parameters())}
+    report = {
+        "chosen_step": best["step"],
+        "selection_spread": best["bands"],
+        "history": history,
+        "train_seconds": round(time.time() - t0, 1),
+        "config": asdict(cfg),
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
     _save(out_dir, model, tok, report)
     return report
 
@@ -155,4 +177,3 @@ def _save(out_dir: Path, model, tok, report: dict) -> None:
     model.save_pretrained(out_dir, safe_serialization=True)
     tok.save_pretrained(out_dir)
     (out_dir / "starter.json").write_text(json.dumps(report, indent=2))
-

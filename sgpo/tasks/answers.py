@@ -26,16 +26,21 @@ _ATOM = re.compile(rf"-?\\[dt]?frac{_BRACED}{_BRACED}|{_NUM}(?:{_SCALE}|/\d+)?{_
 _LATEX_CHAR = r"(?:[^$\\]|\\[^$])"
 _MATH_GROUP = re.compile(  # $...$ only around a LaTeX command, else it is money: "$5 or $6"
     rf"\$\$(.{{1,300}}?)\$\$|(?<!\\)\$({_LATEX_CHAR}{{0,300}}?\\[a-zA-Z]{_LATEX_CHAR}{{0,300}}?)\$"
-    r"|\\\((.{1,300}?)\\\)|\\\[(.{1,300}?)\\\]", re.S)
+    r"|\\\((.{1,300}?)\\\)|\\\[(.{1,300}?)\\\]",
+    re.S,
+)
 
 _HASHES = re.compile(r"####[ \t]*([^\n]*)")
 _BOXED = re.compile(r"\\(?:boxed|fbox)\s*\{")
-_PHRASE = re.compile(r"\b(?:final\s+answer|answer)\s*(?:(?:is|was|will\s+be|would\s+be|should\s+be)\b|[=:])\s*:?\s*",
-                     re.I)
+_PHRASE = re.compile(
+    r"\b(?:final\s+answer|answer)\s*(?:(?:is|was|will\s+be|would\s+be|should\s+be)\b|[=:])\s*:?\s*", re.I
+)
 _SENTENCE_END = re.compile(r"[.!?;](?=\s|$)|\n")
-_CORRECTION = re.compile(r"(?:^|[.!?;,:(\n])\s*(?:(?:but|no|oh|hmm|wait)\W+)*"
-                         r"(?P<cue>actually|correction|sorry|oops|i\s+meant?\b|i\s+made\s+an?\s+(?:mistake|error))",
-                         re.I)
+_CORRECTION = re.compile(
+    r"(?:^|[.!?;,:(\n])\s*(?:(?:but|no|oh|hmm|wait)\W+)*"
+    r"(?P<cue>actually|correction|sorry|oops|i\s+meant?\b|i\s+made\s+an?\s+(?:mistake|error))",
+    re.I,
+)
 _PROSE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{2,}")  # a word, not a LaTeX command name
 _SPAN_LIMIT = 300  # characters read after a marker: answers are short, and repeated garbage stays linear time
 _BRACE = re.compile(r"[{}]")
@@ -59,7 +64,7 @@ def final_answer(completion: str, *, words: bool = False) -> str | None:
     "The answer is" must be followed by a number or math, unless `words` (the gold is a word): "the
     answer is not obvious. 6 * 7 = 42" reads 42."""
     text = (completion or "").replace("−", "-")  # the Unicode minus sign
-    for start, raw, end, leading in sorted(_markers(text), key=lambda m: m[0], reverse=True):  # last one wins
+    for _start, raw, end, leading in sorted(_markers(text), key=lambda m: m[0], reverse=True):  # last one wins
         value = _leading_value(raw, words) if leading else clean_answer(raw)
         if value is not None:
             return _corrected(text, end) or value
@@ -107,11 +112,11 @@ def _markers(text: str):
     for m in _BOXED.finditer(text):
         end = _closing_brace(text, m.end())
         if end is not None:
-            yield m.start(), text[m.end():end], end + 1, False
+            yield m.start(), text[m.end() : end], end + 1, False
     for m in _PHRASE.finditer(text):
         stop = _SENTENCE_END.search(text, m.end(), m.end() + _SPAN_LIMIT)
         end = stop.start() if stop else min(len(text), m.end() + _SPAN_LIMIT)
-        yield m.start(), text[m.end():end], m.end(), True  # "is 42, actually 43": corrections from the answer on
+        yield m.start(), text[m.end() : end], m.end(), True  # "is 42, actually 43": corrections from the answer on
 
 
 def _closing_brace(text: str, start: int) -> int | None:

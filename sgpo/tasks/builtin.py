@@ -50,8 +50,15 @@ def generate_splits(seed: int = SEED) -> dict[str, list[dict]]:
                 if prompt in seen:
                     continue
                 seen.add(prompt)
-                out[split].append({"id": f"{family}-{split}-{n:05d}", "prompt": prompt, "answer": answer,
-                                   "task": family, "difficulty": level})
+                out[split].append(
+                    {
+                        "id": f"{family}-{split}-{n:05d}",
+                        "prompt": prompt,
+                        "answer": answer,
+                        "task": family,
+                        "difficulty": level,
+                    }
+                )
                 n += 1
     return out
 

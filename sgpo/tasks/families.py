@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import random
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,13 @@ def _sorting(rng: random.Random, length: int) -> tuple[str, str]:
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in [
-        Family("add", "addition, sum written least-significant digit first: 4821+3907= -> 8278",
-               tuple(range(1, 8)), "digits per operand", _addition),
+        Family(
+            "add",
+            "addition, sum written least-significant digit first: 4821+3907= -> 8278",
+            tuple(range(1, 8)),
+            "digits per operand",
+            _addition,
+        ),
         Family("rev", "string reversal: r abc= -> cba", tuple(range(3, 17)), "string length", _reversal),
         Family("count", "count a letter: c b abfcbbd= -> 3", tuple(range(4, 21)), "string length", _counting),
         Family("sort", "sort digits: s 31415= -> 11345", tuple(range(3, 13)), "number of digits", _sorting),

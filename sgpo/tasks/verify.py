@@ -40,23 +40,33 @@ _worker: _Worker | None = None
 # factorial, a 1000-digit number: 9^9^9, 9^{99}^{99}, 10^{10^{10}}, (10^{10})!, 2^{100000}, 1e99999,
 # 99999!. 2^{10}, (2+3)! and 20! pass.
 _POWER = r"(?:\^|\*\*)\s*"
-_TOO_LARGE = re.compile(rf"{_POWER}(?:\{{[^{{}}]*[\^!]|\([^()]*[\^!]|[\w.]+\s*(?:\^|\*\*|!)"
-                        rf"|\{{[^{{}}]*\}}\s*(?:\^|\*\*|!))"
-                        rf"|\([^()]*\^[^()]*\)\s*!|\{{[^{{}}]*\^[^{{}}]*\}}\s*!"
-                        rf"|{_POWER}[{{(]?\s*-?\d{{5,}}|\d[eE][+-]?\d{{5,}}|\d{{5,}}\s*!|\d{{1000,}}|\\uparrow")
+_TOO_LARGE = re.compile(
+    rf"{_POWER}(?:\{{[^{{}}]*[\^!]|\([^()]*[\^!]|[\w.]+\s*(?:\^|\*\*|!)"
+    rf"|\{{[^{{}}]*\}}\s*(?:\^|\*\*|!))"
+    rf"|\([^()]*\^[^()]*\)\s*!|\{{[^{{}}]*\^[^{{}}]*\}}\s*!"
+    rf"|{_POWER}[{{(]?\s*-?\d{{5,}}|\d[eE][+-]?\d{{5,}}|\d{{5,}}\s*!|\d{{1000,}}|\\uparrow"
+)
 
 
 class _Worker:
     def __init__(self):
-        self.proc = subprocess.Popen([sys.executable, "-P", str(WORKER)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, encoding="utf-8", bufsize=1)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-P", str(WORKER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            bufsize=1,
+        )
         self.lines: queue.SimpleQueue = queue.SimpleQueue()
         threading.Thread(target=self._read, daemon=True, name="sgpo-verify-reader").start()
         if self.reply(START_LIMIT_S) != "ready":
             self.kill()
-            raise SgpoError(f"the math reward's checker ({WORKER}) did not start within {START_LIMIT_S:.0f} s "
-                            f"(exit code {self.proc.returncode}): check that math-verify is installed "
-                            f"(pip install math-verify) and see the messages above")
+            raise SgpoError(
+                f"the math reward's checker ({WORKER}) did not start within {START_LIMIT_S:.0f} s "
+                f"(exit code {self.proc.returncode}): check that math-verify is installed "
+                f"(pip install math-verify) and see the messages above"
+            )
 
     def _read(self):
         for line in self.proc.stdout:
@@ -112,8 +122,14 @@ def verify(gold: str, answer: str) -> float | None:
         problem = "timeouts" if reply == "timeout" else "crashes"
         _stats[problem] += 1
     what = f"took over {TIME_LIMIT_S:g} s" if problem == "timeouts" else "crashed"
-    log.warning("math reward: math-verify %s on answer %r (gold %r); scored 0 (%d %s so far)",
-                what, answer[:80], gold[:40], _stats[problem], problem)
+    log.warning(
+        "math reward: math-verify %s on answer %r (gold %r); scored 0 (%d %s so far)",
+        what,
+        answer[:80],
+        gold[:40],
+        _stats[problem],
+        problem,
+    )
     return 0.0
 
 

@@ -14,8 +14,20 @@ from __future__ import annotations
 
 from sgpo.vocab import fraction
 
-COUNTERS = ("queries", "rollouts", "wasted_rollouts", "groups", "informative_groups", "tokens_prompt",
-            "tokens_completion", "tokens_trained", "flops_rollout", "flops_train", "flops_eval", "wall_seconds")
+COUNTERS = (
+    "queries",
+    "rollouts",
+    "wasted_rollouts",
+    "groups",
+    "informative_groups",
+    "tokens_prompt",
+    "tokens_completion",
+    "tokens_trained",
+    "flops_rollout",
+    "flops_train",
+    "flops_eval",
+    "wall_seconds",
+)
 
 
 class Counters:
@@ -31,8 +43,16 @@ class Counters:
 
     def add(self, step: dict, *, flops_rollout: float, flops_train: float, seconds: float) -> dict:
         c = self.values
-        for key in ("queries", "rollouts", "wasted_rollouts", "groups", "informative_groups", "tokens_prompt",
-                    "tokens_completion", "tokens_trained"):
+        for key in (
+            "queries",
+            "rollouts",
+            "wasted_rollouts",
+            "groups",
+            "informative_groups",
+            "tokens_prompt",
+            "tokens_completion",
+            "tokens_trained",
+        ):
             c[key] += step.get(key) or 0
         c["flops_rollout"] += flops_rollout
         c["flops_train"] += flops_train
@@ -41,14 +61,21 @@ class Counters:
 
     def totals(self) -> dict:
         c = self.values
-        return {"flops_profile": self.flops_profile, "flops_rollout": c["flops_rollout"],
-                "flops_train": c["flops_train"], "flops_total": self.flops_profile + c["flops_rollout"] + c["flops_train"],
-                "flops_eval": c["flops_eval"], "rollouts_total": c["rollouts"],
-                "wasted_rollouts_total": c["wasted_rollouts"], "groups_total": c["groups"],
-                "informative_groups_total": c["informative_groups"],
-                "run_wasted_fraction": fraction(c["wasted_rollouts"], c["rollouts"]),
-                "run_informative_fraction": fraction(c["informative_groups"], c["groups"]),
-                "queries_total": c["queries"], "tokens_total": c["tokens_prompt"] + c["tokens_completion"]}
+        return {
+            "flops_profile": self.flops_profile,
+            "flops_rollout": c["flops_rollout"],
+            "flops_train": c["flops_train"],
+            "flops_total": self.flops_profile + c["flops_rollout"] + c["flops_train"],
+            "flops_eval": c["flops_eval"],
+            "rollouts_total": c["rollouts"],
+            "wasted_rollouts_total": c["wasted_rollouts"],
+            "groups_total": c["groups"],
+            "informative_groups_total": c["informative_groups"],
+            "run_wasted_fraction": fraction(c["wasted_rollouts"], c["rollouts"]),
+            "run_informative_fraction": fraction(c["informative_groups"], c["groups"]),
+            "queries_total": c["queries"],
+            "tokens_total": c["tokens_prompt"] + c["tokens_completion"],
+        }
 
     def state_dict(self) -> dict:
         return dict(self.values)

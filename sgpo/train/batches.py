@@ -30,8 +30,8 @@ order comes from seeded generators keyed by position in the stream, so nothing r
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
@@ -70,7 +70,7 @@ class GRPOSampler:
         rows = []
         while len(rows) < k:
             order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
-            chunk = order[self.cursor:self.cursor + k - len(rows)].tolist()
+            chunk = order[self.cursor : self.cursor + k - len(rows)].tolist()
             rows += chunk
             self.cursor += len(chunk)
             if self.cursor >= self.n:
@@ -79,8 +79,11 @@ class GRPOSampler:
 
     def next_batch(self, step: int, rollout: RolloutFn, seed: int) -> Batch:
         rows = self._take(self.per_batch)
-        return Batch(groups=rollout(rows, [self.group_size] * len(rows), seed), group_size=self.group_size,
-                     info={"epoch": self.epoch})
+        return Batch(
+            groups=rollout(rows, [self.group_size] * len(rows), seed),
+            group_size=self.group_size,
+            info={"epoch": self.epoch},
+        )
 
     def observe(self, batch: Batch) -> None:
         pass
@@ -104,8 +107,12 @@ class DAPOSampler(GRPOSampler):
             for g in rollout(rows, [self.group_size] * len(rows), round_seed(seed, rounds)):
                 (kept if g.informative else dropped).append(g)
             rounds += 1
-        return Batch(groups=kept, dropped=dropped, group_size=self.group_size,
-                     info={"epoch": self.epoch, "dapo_rounds": rounds, "dapo_filled": len(kept) / self.per_batch})
+        return Batch(
+            groups=kept,
+            dropped=dropped,
+            group_size=self.group_size,
+            info={"epoch": self.epoch, "dapo_rounds": rounds, "dapo_filled": len(kept) / self.per_batch},
+        )
 
 
 class GRESOSampler(GRPOSampler):
@@ -113,8 +120,16 @@ class GRESOSampler(GRPOSampler):
 
     STEP, LOWEST, HIGHEST, FLOOR = 0.01, 0.05, 0.95, 0.01  # GRESO's adaptation step, p range, least keep chance
 
-    def __init__(self, n_queries: int, group_size: int, batch_rollouts: int, seed: int, *, explore: float = 0.5,
-                 target: float = 0.25):
+    def __init__(
+        self,
+        n_queries: int,
+        group_size: int,
+        batch_rollouts: int,
+        seed: int,
+        *,
+        explore: float = 0.5,
+        target: float = 0.25,
+    ):
         super().__init__(n_queries, group_size, batch_rollouts, seed)
         self.target = target
         self.p_easy = self.p_hard = explore
@@ -151,8 +166,14 @@ class GRESOSampler(GRPOSampler):
     def next_batch(self, step: int, rollout: RolloutFn, seed: int) -> Batch:
         batch = super().next_batch(step, rollout, seed)
         self.skipped_total += self.skipped
-        batch.info.update({"greso_skipped": self.skipped, "greso_skipped_total": self.skipped_total,
-                           "greso_p_easy": self.p_easy, "greso_p_hard": self.p_hard})
+        batch.info.update(
+            {
+                "greso_skipped": self.skipped,
+                "greso_skipped_total": self.skipped_total,
+                "greso_p_easy": self.p_easy,
+                "greso_p_hard": self.p_hard,
+            }
+        )
         return batch
 
     def observe(self, batch: Batch) -> None:
@@ -176,8 +197,15 @@ class GRESOSampler(GRPOSampler):
         return max(p - self.STEP, self.LOWEST) if share >= goal else min(p + self.STEP, self.HIGHEST)
 
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "p_easy": self.p_easy, "p_hard": self.p_hard, "drawn_in": self.drawn_in,
-                "skipped_total": self.skipped_total, "streak": self.streak.tolist(), "easy": self.easy.tolist()}
+        return {
+            **super().state_dict(),
+            "p_easy": self.p_easy,
+            "p_hard": self.p_hard,
+            "drawn_in": self.drawn_in,
+            "skipped_total": self.skipped_total,
+            "streak": self.streak.tolist(),
+            "easy": self.easy.tolist(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
@@ -193,9 +221,19 @@ Replanner = Callable[[np.ndarray, np.ndarray], "list[Phase] | None"]  # (success
 class SGPOSampler:
     """The plan's phases (sgpo.plan.Phase, exactly as the planner made them), each paced by its own `pacing`."""
 
-    def __init__(self, phases: list[Phase], rows: np.ndarray, batch_rollouts: int, seed: int, *,
-                 successes: np.ndarray, samples: np.ndarray, replan: Replanner | None = None,
-                 refresh_every: int = 0, refresh_decay: float = 1.0):
+    def __init__(
+        self,
+        phases: list[Phase],
+        rows: np.ndarray,
+        batch_rollouts: int,
+        seed: int,
+        *,
+        successes: np.ndarray,
+        samples: np.ndarray,
+        replan: Replanner | None = None,
+        refresh_every: int = 0,
+        refresh_decay: float = 1.0,
+    ):
         self.phases, self.rows, self.budget, self.seed = phases, rows, batch_rollouts, seed
         self.successes, self.samples = successes.astype(float), samples.astype(float)  # the posterior's counts
         self.replan, self.refresh_every, self.decay = replan, refresh_every, refresh_decay
@@ -232,8 +270,12 @@ class SGPOSampler:
         groups = rollout(self.rows[members].tolist(), ph.group_sizes[picked].tolist(), seed)
         for g, m in zip(groups, members):
             g.position = int(m)  # profile position, for the posterior
-        return Batch(groups=groups, phase=self.phase, group_size=ph.group_size or None,
-                     info={"cycle": self.cycle, "replans": self.replans, "phase_queries": ph.count})
+        return Batch(
+            groups=groups,
+            phase=self.phase,
+            group_size=ph.group_size or None,
+            info={"cycle": self.cycle, "replans": self.replans, "phase_queries": ph.count},
+        )
 
     def observe(self, batch: Batch) -> None:
         self.events = []
@@ -250,17 +292,21 @@ class SGPOSampler:
             self.best, self.bad = reward, 0
         else:
             self.bad += 1
-        ended = {"steps": lambda: self.steps_in_phase >= pace["steps"],
-                 "plateau": lambda: self.bad >= pace["patience"],
-                 "pass": lambda: self.cursor >= ph.count}[pace["advance"]]()
+        ended = {
+            "steps": lambda: self.steps_in_phase >= pace["steps"],
+            "plateau": lambda: self.bad >= pace["patience"],
+            "pass": lambda: self.cursor >= ph.count,
+        }[pace["advance"]]()
         if ended:
             self._next_phase()
         elif self.replan is not None and self.refresh_every and self.since_refresh >= self.refresh_every:
             self._refresh(advance=False)
 
     def _next_phase(self) -> None:
-        self.events.append(f"phase {self.phase} (G={self.phases[self.phase].group_size or 'mixed'}) ended after "
-                           f"{self.steps_in_phase} steps")
+        self.events.append(
+            f"phase {self.phase} (G={self.phases[self.phase].group_size or 'mixed'}) ended after "
+            f"{self.steps_in_phase} steps"
+        )
         if self.replan is not None and not self.refresh_every:
             self._refresh(advance=True)
             return
@@ -291,15 +337,25 @@ class SGPOSampler:
             self._enter(index)
         else:
             self.phase, self.cursor, self.passes = index, 0, 0
-        self.events.append(f"re-plan {self.replans}: {sum(p.count for p in phases)} query slots in "
-                           f"{len(phases)} phases")
+        self.events.append(
+            f"re-plan {self.replans}: {sum(p.count for p in phases)} query slots in {len(phases)} phases"
+        )
 
     def state_dict(self) -> dict:
-        return {"phase": self.phase, "cursor": self.cursor, "passes": self.passes, "cycle": self.cycle,
-                "steps_in_phase": self.steps_in_phase, "replans": self.replans, "since_refresh": self.since_refresh,
-                "best": None if self.best == -np.inf else self.best, "bad": self.bad,
-                "phases": [p.to_dict() for p in self.phases], "successes": self.successes.tolist(),
-                "samples": self.samples.tolist()}
+        return {
+            "phase": self.phase,
+            "cursor": self.cursor,
+            "passes": self.passes,
+            "cycle": self.cycle,
+            "steps_in_phase": self.steps_in_phase,
+            "replans": self.replans,
+            "since_refresh": self.since_refresh,
+            "best": None if self.best == -np.inf else self.best,
+            "bad": self.bad,
+            "phases": [p.to_dict() for p in self.phases],
+            "successes": self.successes.tolist(),
+            "samples": self.samples.tolist(),
+        }
 
     def load_state_dict(self, s: dict) -> None:
         for key in ("phase", "cursor", "passes", "cycle", "steps_in_phase", "replans", "since_refresh", "bad"):

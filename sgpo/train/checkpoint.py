@@ -23,8 +23,8 @@ import random
 import shutil
 import warnings
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
@@ -43,8 +43,10 @@ class CheckpointError(SgpoError):
 def rng_state() -> dict:
     version, keys, gauss = random.getstate()
     np_state = np.random.get_state()
-    return {"python": [version, list(keys), gauss],
-            "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])]}
+    return {
+        "python": [version, list(keys), gauss],
+        "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+    }
 
 
 def set_rng_state(state: dict) -> None:
@@ -75,8 +77,10 @@ def save_checkpoint(root: Path, step: int, engine, state: dict, keep: int = KEEP
     except WRITE_ERRORS as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         (root / ".latest.tmp").unlink(missing_ok=True)
-        raise CheckpointError(f"could not write checkpoint {final}: {type(exc).__name__}: {exc} (disk full or "
-                              f"read-only?); `latest` still names the previous checkpoint") from exc
+        raise CheckpointError(
+            f"could not write checkpoint {final}: {type(exc).__name__}: {exc} (disk full or "
+            f"read-only?); `latest` still names the previous checkpoint"
+        ) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -156,8 +160,13 @@ def upgrade_state(state: dict, pace: dict | None = None) -> dict:
     sampler = state.get("sampler", {})
     for i, ph in enumerate(sampler.get("phases", [])):
         if "members" in ph:
-            sampler["phases"][i] = {"index": i, "group_size": ph["group_size"] or 0, "positions": ph["members"],
-                                    "group_sizes": ph["sizes"], "pacing": dict(pace or {"advance": "pass"})}
+            sampler["phases"][i] = {
+                "index": i,
+                "group_size": ph["group_size"] or 0,
+                "positions": ph["members"],
+                "group_sizes": ph["sizes"],
+                "pacing": dict(pace or {"advance": "pass"}),
+            }
             sampler["phases"][i]["pacing"]["order"] = "planned" if ph.get("ordered") else "shuffled"
     return state
 

@@ -28,26 +28,41 @@ ENGINES = ("native", "trl")
 
 @dataclass
 class TrainConfig(Knobs):
-    strategy: str = knob("sgpo", "sgpo (the plan: selection, per-query G, curriculum), grpo (fixed G on the "
-                                 "shuffled dataset), dapo (fixed G, zero-variance groups dropped and refilled) or "
-                                 "greso (fixed G, queries whose recent groups had zero variance skipped before "
-                                 "rollout)", choices=STRATEGIES)
-    engine: str = knob("native", "native (ours: per-query G in one batch, zero-advantage groups skipped) or trl "
-                                 "(TRL's GRPOTrainer, one trainer per plan phase; runs under accelerate launch)",
-                       choices=ENGINES)
+    strategy: str = knob(
+        "sgpo",
+        "sgpo (the plan: selection, per-query G, curriculum), grpo (fixed G on the "
+        "shuffled dataset), dapo (fixed G, zero-variance groups dropped and refilled) or "
+        "greso (fixed G, queries whose recent groups had zero variance skipped before "
+        "rollout)",
+        choices=STRATEGIES,
+    )
+    engine: str = knob(
+        "native",
+        "native (ours: per-query G in one batch, zero-advantage groups skipped) or trl "
+        "(TRL's GRPOTrainer, one trainer per plan phase; runs under accelerate launch)",
+        choices=ENGINES,
+    )
     dataset: str = knob("builtin:train", "training dataset spec (builtin:NAME, a file, or hf:REPO)")
     profile: str | None = knob(None, "profile id or name (required for sgpo; its p_hat drives the plan)")
     model: str = knob("starter", "policy to train: starter, a local folder, or an HF id")
     steps: int | None = knob(None, "optimizer steps to run (default 100 when no --flops-budget)", min=1)
-    flops_budget: float | None = knob(None, "stop once total FLOPs (profiling included for sgpo) reach this",
-                                      min=0, open_min=True)
-    batch_rollouts: int = knob(256, "rollouts per step: a batch is a rollout budget, so G=2 groups hold 4x the "
-                                    "queries of G=8 ones", min=1, max=65536)
+    flops_budget: float | None = knob(
+        None, "stop once total FLOPs (profiling included for sgpo) reach this", min=0, open_min=True
+    )
+    batch_rollouts: int = knob(
+        256,
+        "rollouts per step: a batch is a rollout budget, so G=2 groups hold 4x the queries of G=8 ones",
+        min=1,
+        max=65536,
+    )
     group_size: int = knob(8, "G for grpo and dapo (sgpo takes G from the plan)", min=2, max=64)
     temperature: float = knob(1.0, "sampling temperature for rollouts and sampled eval", min=0, open_min=True)
     max_new_tokens: int = knob(20, "completion length cap, in tokens", min=1, max=8192)
-    truncate_prompts: bool = knob(False, "cut prompts longer than the model's context minus --max-new-tokens, "
-                                         "keeping their END; off: such a prompt is refused, naming its query")
+    truncate_prompts: bool = knob(
+        False,
+        "cut prompts longer than the model's context minus --max-new-tokens, "
+        "keeping their END; off: such a prompt is refused, naming its query",
+    )
     lr: float = knob(5e-5, "peak learning rate (AdamW)", min=0, open_min=True)
     warmup_steps: int = knob(20, "linear warmup steps, then constant", min=0)
     weight_decay: float = knob(0.0, "AdamW weight decay", min=0)
@@ -56,37 +71,68 @@ class TrainConfig(Knobs):
     epsilon: float = knob(0.2, "lower clip of the ratio: 1 - epsilon", min=0)
     epsilon_high: float = knob(0.2, "upper clip of the ratio: 1 + epsilon_high (DAPO uses 0.28)", min=0)
     scale_rewards: bool = knob(True, "divide advantages by the group's reward std (off: Dr. GRPO)")
-    loss_aggregation: str = knob("token-mean", "token-mean (over all completion tokens of the batch, TRL's "
-                                               "default) or sequence-mean (per sequence, then over sequences)",
-                                 choices=AGGREGATIONS)
-    skip_zero_advantage: bool = knob(True, "leave zero-advantage groups out of the backward pass (same gradient "
-                                           "when beta = 0, less compute)")
-    dapo_max_rounds: int = knob(8, "dapo: generation rounds per step before training on a partly filled batch",
-                                min=1)
-    greso_explore: float = knob(0.5, "greso: starting chance p that a query whose last z groups all had equal rewards "
-                                     "is rolled out anyway (kept with chance max(p^z, 0.01)); it moves by 0.01 a step "
-                                     "toward greso_target", min=0.0, max=1.0, open_min=True)
-    greso_target: float = knob(0.25, "greso: share of the batch in zero-variance groups that greso_explore steers to "
-                                     "(a third all-success, two thirds all-failure)", min=0.0, max=1.0)
+    loss_aggregation: str = knob(
+        "token-mean",
+        "token-mean (over all completion tokens of the batch, TRL's "
+        "default) or sequence-mean (per sequence, then over sequences)",
+        choices=AGGREGATIONS,
+    )
+    skip_zero_advantage: bool = knob(
+        True, "leave zero-advantage groups out of the backward pass (same gradient when beta = 0, less compute)"
+    )
+    dapo_max_rounds: int = knob(8, "dapo: generation rounds per step before training on a partly filled batch", min=1)
+    greso_explore: float = knob(
+        0.5,
+        "greso: starting chance p that a query whose last z groups all had equal rewards "
+        "is rolled out anyway (kept with chance max(p^z, 0.01)); it moves by 0.01 a step "
+        "toward greso_target",
+        min=0.0,
+        max=1.0,
+        open_min=True,
+    )
+    greso_target: float = knob(
+        0.25,
+        "greso: share of the batch in zero-variance groups that greso_explore steers to "
+        "(a third all-success, two thirds all-failure)",
+        min=0.0,
+        max=1.0,
+    )
     refresh: bool = knob(False, "sgpo: Beta posterior per query from its training rollouts, and re-plan with it")
     refresh_every: int = knob(0, "sgpo --refresh: re-plan every K steps (0: at each phase boundary)", min=0)
-    refresh_decay: float = knob(1.0, "sgpo --refresh: weight kept by old evidence at each new group (1: none "
-                                     "forgotten)", min=0, max=1)
-    eval_every: int = knob(25, "held-out eval every K steps, plus before the first and after the last (0: never)",
-                           min=0)
+    refresh_decay: float = knob(
+        1.0, "sgpo --refresh: weight kept by old evidence at each new group (1: none forgotten)", min=0, max=1
+    )
+    eval_every: int = knob(
+        25, "held-out eval every K steps, plus before the first and after the last (0: never)", min=0
+    )
     eval_dataset: str = knob("builtin:eval", "held-out dataset spec")
     eval_samples: int = knob(4, "samples per held-out query at the training temperature", min=1, max=64)
     eval_greedy: bool = knob(True, "also measure greedy accuracy (one more sample per query)")
     eval_limit: int = knob(0, "evaluate a fixed random subset of this many queries (0: all)", min=0)
     checkpoint_every: int = knob(10, "checkpoint every K steps, and at the end", min=1)
-    backend: str = knob("hf", "rollout backend: hf (the training model itself) or vllm (colocated engine, weights "
-                              "reloaded after each step)", choices=BACKENDS)
-    device: str = knob("auto", "where the policy, reference model, generation and loss run: auto = cuda when "
-                               "available", choices=DEVICES)
-    dtype: str = knob("auto", "weights dtype: auto = bfloat16 on cuda, float32 on cpu; bfloat16 trains with fp32 "
-                              "master weights and optimizer state under autocast", choices=DTYPES)
-    gpu_memory_utilization: float = knob(0.3, "--backend vllm: share of GPU memory the colocated vLLM engine may "
-                                              "take (training needs the rest)", min=0.0, max=1.0, open_min=True)
+    backend: str = knob(
+        "hf",
+        "rollout backend: hf (the training model itself) or vllm (colocated engine, weights reloaded after each step)",
+        choices=BACKENDS,
+    )
+    device: str = knob(
+        "auto",
+        "where the policy, reference model, generation and loss run: auto = cuda when available",
+        choices=DEVICES,
+    )
+    dtype: str = knob(
+        "auto",
+        "weights dtype: auto = bfloat16 on cuda, float32 on cpu; bfloat16 trains with fp32 "
+        "master weights and optimizer state under autocast",
+        choices=DTYPES,
+    )
+    gpu_memory_utilization: float = knob(
+        0.3,
+        "--backend vllm: share of GPU memory the colocated vLLM engine may take (training needs the rest)",
+        min=0.0,
+        max=1.0,
+        open_min=True,
+    )
     tensor_parallel_size: int = knob(1, "--backend vllm: GPUs the vLLM engine shards the model over", min=1, max=64)
     trl: dict = knob(dict, "--engine trl: GRPOConfig fields set as given (--trl KEY=VALUE, --trl-config FILE.yaml)")
     micro_batch: int = knob(128, "sequences per forward/backward pass", min=1, max=4096)
@@ -106,19 +152,24 @@ class TrainConfig(Knobs):
 
             check_trl_options(self.trl)
             if self.strategy in ("dapo", "greso"):
-                raise ConfigError(f"--engine trl runs --strategy sgpo or grpo: TRL has no DAPO dynamic sampling "
-                                  f"(trl issue 3708) and no GRESO pre-rollout skip; use --engine native for "
-                                  f"{self.strategy}")
+                raise ConfigError(
+                    f"--engine trl runs --strategy sgpo or grpo: TRL has no DAPO dynamic sampling "
+                    f"(trl issue 3708) and no GRESO pre-rollout skip; use --engine native for "
+                    f"{self.strategy}"
+                )
             if self.refresh:
-                raise ConfigError("--refresh re-plans inside a phase: use --engine native (TRL's trainer keeps its "
-                                  "phase's dataset)")
+                raise ConfigError(
+                    "--refresh re-plans inside a phase: use --engine native (TRL's trainer keeps its phase's dataset)"
+                )
         elif self.trl:
             raise ConfigError("--trl sets GRPOConfig fields: it needs --engine trl")
         if self.refresh and self.strategy != "sgpo":
             raise ConfigError(f"--refresh applies to --strategy sgpo only (got {self.strategy})")
         if self.batch_rollouts < self.group_size and self.strategy != "sgpo":
-            raise ConfigError(f"--batch-rollouts ({self.batch_rollouts}) must hold at least one group of "
-                              f"--group-size {self.group_size}")
+            raise ConfigError(
+                f"--batch-rollouts ({self.batch_rollouts}) must hold at least one group of "
+                f"--group-size {self.group_size}"
+            )
 
     @property
     def max_steps(self) -> int | None:

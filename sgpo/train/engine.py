@@ -55,8 +55,16 @@ class Engine(Protocol):
 class NativeEngine:
     """Our GRPO engine: the policy, its optimizer, a generator, and the loss in sgpo/train/grpo.py."""
 
-    def __init__(self, cfg: TrainConfig, model_path: Path, *, weights: Path, live_dir: Path, device: str = "cpu",
-                 dtype=torch.float32):
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        model_path: Path,
+        *,
+        weights: Path,
+        live_dir: Path,
+        device: str = "cpu",
+        dtype=torch.float32,
+    ):
         from transformers.utils import logging as hf_logging
 
         from sgpo.model import load_model, load_tokenizer
@@ -67,30 +75,41 @@ class NativeEngine:
         self.tokenizer, self.model = load_tokenizer(model_path), load_model(weights).to(device)
         self.ref_model = load_model(model_path).to(device).eval() if cfg.beta else None
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.loss_cfg = LossConfig(epsilon_low=cfg.epsilon, epsilon_high=cfg.epsilon_high, beta=cfg.beta,
-                                   scale_rewards=cfg.scale_rewards, aggregation=cfg.loss_aggregation,
-                                   skip_zero_advantage=cfg.skip_zero_advantage, temperature=cfg.temperature,
-                                   micro_batch=cfg.micro_batch)
+        self.loss_cfg = LossConfig(
+            epsilon_low=cfg.epsilon,
+            epsilon_high=cfg.epsilon_high,
+            beta=cfg.beta,
+            scale_rewards=cfg.scale_rewards,
+            aggregation=cfg.loss_aggregation,
+            skip_zero_advantage=cfg.skip_zero_advantage,
+            temperature=cfg.temperature,
+            micro_batch=cfg.micro_batch,
+        )
         if cfg.backend == "vllm":
             from sgpo.generate import make_generator
 
             # colocated with training on one GPU: vLLM takes a memory fraction, training the rest
-            gpu = {"gpu_memory_utilization": cfg.gpu_memory_utilization,
-                   "tensor_parallel_size": cfg.tensor_parallel_size} if device == "cuda" else {}
+            gpu = (
+                {"gpu_memory_utilization": cfg.gpu_memory_utilization, "tensor_parallel_size": cfg.tensor_parallel_size}
+                if device == "cuda"
+                else {}
+            )
             self.generator = make_generator("vllm", weights, seed=cfg.seed, **gpu)
         else:
             from sgpo.generate.hf import HFGenerator
 
-            self.generator = Autocast(HFGenerator(model=self.model, tokenizer=self.tokenizer, batch_size=256),
-                                      device, dtype)
+            self.generator = Autocast(
+                HFGenerator(model=self.model, tokenizer=self.tokenizer, batch_size=256), device, dtype
+            )
 
     def update(self, groups: list[Group], *, lr: float) -> Update:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.model.train()
         with autocast(self.device, self.dtype):
-            stats = accumulate_gradients(self.model, groups, self.loss_cfg, pad_id=self.tokenizer.pad_token_id,
-                                         ref_model=self.ref_model)
+            stats = accumulate_gradients(
+                self.model, groups, self.loss_cfg, pad_id=self.tokenizer.pad_token_id, ref_model=self.ref_model
+            )
         grad_norm = math.nan
         if stats.trained_sequences:
             max_norm = self.cfg.max_grad_norm or math.inf
@@ -112,8 +131,9 @@ class NativeEngine:
         """A model folder (config, tokenizer, safetensors) plus optimizer.pt: loadable by --model and vLLM."""
         self.model.save_pretrained(folder, safe_serialization=True)
         self.tokenizer.save_pretrained(folder)
-        torch.save({"optimizer": self.optimizer.state_dict(), "torch_rng": torch.get_rng_state()},
-                   folder / "optimizer.pt")
+        torch.save(
+            {"optimizer": self.optimizer.state_dict(), "torch_rng": torch.get_rng_state()}, folder / "optimizer.pt"
+        )
 
     def load(self, folder: Path) -> None:
         """The optimizer and torch's RNG (the weights were loaded from `folder` at construction)."""

@@ -19,11 +19,13 @@ import pandas as pd
 BANDS = ("solved", "middle", "unsolved")
 
 
-def sample_success(gen, frame: pd.DataFrame, score, *, samples: int, temperature: float, max_new_tokens: int,
-                   seed: int) -> tuple[np.ndarray, int]:
+def sample_success(
+    gen, frame: pd.DataFrame, score, *, samples: int, temperature: float, max_new_tokens: int, seed: int
+) -> tuple[np.ndarray, int]:
     """Per-query success rate over `samples` samples, and the tokens processed (prompt once per sample)."""
-    outs = gen.generate(frame["prompt"].tolist(), n=samples, temperature=temperature,
-                        max_new_tokens=max_new_tokens, seed=seed)
+    outs = gen.generate(
+        frame["prompt"].tolist(), n=samples, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed
+    )
     rates, tokens = np.zeros(len(frame)), 0
     for i, (g, answer) in enumerate(zip(outs, frame["answer"])):
         rates[i] = np.mean([score(s.text, answer) for s in g.samples])
@@ -35,14 +37,27 @@ def assign_bands(success: np.ndarray) -> np.ndarray:
     return np.select([success >= 1.0, success > 0.0], ["solved", "middle"], default="unsolved")
 
 
-def evaluate(gen, frame: pd.DataFrame, score, *, samples: int, temperature: float, max_new_tokens: int, seed: int,
-             n_params: int, greedy: bool = True, bands: np.ndarray | None = None) -> dict:
-    acc, tokens = sample_success(gen, frame, score, samples=samples, temperature=temperature,
-                                 max_new_tokens=max_new_tokens, seed=seed)
+def evaluate(
+    gen,
+    frame: pd.DataFrame,
+    score,
+    *,
+    samples: int,
+    temperature: float,
+    max_new_tokens: int,
+    seed: int,
+    n_params: int,
+    greedy: bool = True,
+    bands: np.ndarray | None = None,
+) -> dict:
+    acc, tokens = sample_success(
+        gen, frame, score, samples=samples, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed
+    )
     result = {"queries": len(frame), "samples": samples, "accuracy": float(acc.mean())}
     if greedy:
-        greedy_acc, greedy_tokens = sample_success(gen, frame, score, samples=1, temperature=0.0,
-                                                   max_new_tokens=max_new_tokens, seed=seed)
+        greedy_acc, greedy_tokens = sample_success(
+            gen, frame, score, samples=1, temperature=0.0, max_new_tokens=max_new_tokens, seed=seed
+        )
         tokens += greedy_tokens
         result["greedy_accuracy"] = float(greedy_acc.mean())
     result["by_task"] = _means(acc, frame["task"].astype(str))

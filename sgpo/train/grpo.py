@@ -81,8 +81,9 @@ class StepStats:
     advantages: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
-def group_advantages(rewards: torch.Tensor, sizes: torch.Tensor, *, scale: bool = True,
-                     eps: float = STD_EPS) -> tuple[torch.Tensor, torch.Tensor]:
+def group_advantages(
+    rewards: torch.Tensor, sizes: torch.Tensor, *, scale: bool = True, eps: float = STD_EPS
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Advantages for rewards laid out group after group (group i holds sizes[i] of them).
 
     Returns (advantages, std per group). A group of size 1 has std 0 and advantage 0."""
@@ -91,7 +92,7 @@ def group_advantages(rewards: torch.Tensor, sizes: torch.Tensor, *, scale: bool 
     n = sizes.to(rewards.dtype)
     mean = torch.zeros(len(sizes), dtype=rewards.dtype).index_add_(0, index, rewards) / n
     centred = rewards - mean[index]
-    sq = torch.zeros(len(sizes), dtype=rewards.dtype).index_add_(0, index, centred ** 2)
+    sq = torch.zeros(len(sizes), dtype=rewards.dtype).index_add_(0, index, centred**2)
     std = torch.where(n > 1, (sq / (n - 1).clamp(min=1)).sqrt(), torch.zeros_like(n))
     adv = centred / (std[index] + eps) if scale else centred
     return adv.float(), std.float()
@@ -106,12 +107,13 @@ def pack(sequences: list[tuple[list[int], list[int]]], pad_id: int) -> tuple[tor
     mask = torch.zeros((len(sequences), length - 1), dtype=torch.bool)
     for i, (p, c) in enumerate(sequences):
         ids[i, : len(p) + len(c)] = torch.tensor(p + c, dtype=torch.long)
-        mask[i, len(p) - 1: len(p) + len(c) - 1] = True
+        mask[i, len(p) - 1 : len(p) + len(c) - 1] = True
     return ids, mask
 
 
-def token_logprobs(model, ids: torch.Tensor, mask: torch.Tensor, temperature: float = 1.0,
-                   with_entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+def token_logprobs(
+    model, ids: torch.Tensor, mask: torch.Tensor, temperature: float = 1.0, with_entropy: bool = False
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Log-probabilities of the masked target tokens, flattened in mask order (and their entropies).
 
     The LM head runs on the masked positions only: prompt and padding logits are never built."""
@@ -126,8 +128,13 @@ def token_logprobs(model, ids: torch.Tensor, mask: torch.Tensor, temperature: fl
     return logps, entropy
 
 
-def per_token_loss(logps: torch.Tensor, old_logps: torch.Tensor, advantages: torch.Tensor, cfg: LossConfig,
-                   ref_logps: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def per_token_loss(
+    logps: torch.Tensor,
+    old_logps: torch.Tensor,
+    advantages: torch.Tensor,
+    cfg: LossConfig,
+    ref_logps: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The clipped surrogate (+ beta * k3 KL) per token; all tensors are flat over completion tokens."""
     ratio = torch.exp(logps - old_logps)
     clipped = torch.clamp(ratio, 1 - cfg.epsilon_low, 1 + cfg.epsilon_high)
@@ -141,8 +148,15 @@ def per_token_loss(logps: torch.Tensor, old_logps: torch.Tensor, advantages: tor
     return loss, kl
 
 
-def accumulate_gradients(model, groups: list[Group], cfg: LossConfig, *, pad_id: int, ref_model=None,
-                         old_logps: list[torch.Tensor] | None = None) -> StepStats:
+def accumulate_gradients(
+    model,
+    groups: list[Group],
+    cfg: LossConfig,
+    *,
+    pad_id: int,
+    ref_model=None,
+    old_logps: list[torch.Tensor] | None = None,
+) -> StepStats:
     """Forward/backward over the batch in length-sorted micro-batches; gradients accumulate in .grad.
 
     `old_logps` (per sequence, flat over its completion) are the sampling policy's; None means the
@@ -168,7 +182,7 @@ def accumulate_gradients(model, groups: list[Group], cfg: LossConfig, *, pad_id:
     chosen.sort(key=lambda i: len(seqs[i][0]) + len(seqs[i][1]))  # similar lengths share a micro-batch
     loss_sum, kl_sum, ent_sum, tok_sum = 0.0, 0.0, 0.0, 0
     for start in range(0, len(chosen), cfg.micro_batch):
-        idx = chosen[start:start + cfg.micro_batch]
+        idx = chosen[start : start + cfg.micro_batch]
         ids, mask = pack([seqs[i] for i in idx], pad_id)
         logps, entropy = token_logprobs(model, ids, mask, cfg.temperature, with_entropy=True)
         lens = comp_len[idx]

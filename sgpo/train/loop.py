@@ -65,8 +65,9 @@ class Trainer:
 
             self.engine = TRLEngine(self.cfg, prep.model.path, weights=weights, device=device, dtype=dtype)
         else:
-            self.engine = NativeEngine(self.cfg, prep.model.path, weights=weights, live_dir=self.ckpt_root / "live",
-                                       device=device, dtype=dtype)
+            self.engine = NativeEngine(
+                self.cfg, prep.model.path, weights=weights, live_dir=self.ckpt_root / "live", device=device, dtype=dtype
+            )
         self.frame = prep.dataset.frame
         self.score = SCORERS[prep.dataset.reward]
         # the held-out set is scored by its own rule: math answers by math-verify even if training is exact-match
@@ -88,16 +89,30 @@ class Trainer:
         if cfg.strategy == "grpo":
             return batches.GRPOSampler(len(self.frame), cfg.group_size, cfg.batch_rollouts, cfg.seed)
         if cfg.strategy == "dapo":
-            return batches.DAPOSampler(len(self.frame), cfg.group_size, cfg.batch_rollouts, cfg.seed,
-                                       cfg.dapo_max_rounds)
+            return batches.DAPOSampler(
+                len(self.frame), cfg.group_size, cfg.batch_rollouts, cfg.seed, cfg.dapo_max_rounds
+            )
         if cfg.strategy == "greso":
-            return batches.GRESOSampler(len(self.frame), cfg.group_size, cfg.batch_rollouts, cfg.seed,
-                                        explore=cfg.greso_explore, target=cfg.greso_target)
+            return batches.GRESOSampler(
+                len(self.frame),
+                cfg.group_size,
+                cfg.batch_rollouts,
+                cfg.seed,
+                explore=cfg.greso_explore,
+                target=cfg.greso_target,
+            )
         pf = prep.profile_frame
-        return batches.SGPOSampler(prep.phases, prep.rows, cfg.batch_rollouts, cfg.seed,
-                                   successes=pf["successes"].to_numpy(), samples=pf["samples"].to_numpy(),
-                                   replan=self._replan if cfg.refresh else None, refresh_every=cfg.refresh_every,
-                                   refresh_decay=cfg.refresh_decay)
+        return batches.SGPOSampler(
+            prep.phases,
+            prep.rows,
+            cfg.batch_rollouts,
+            cfg.seed,
+            successes=pf["successes"].to_numpy(),
+            samples=pf["samples"].to_numpy(),
+            replan=self._replan if cfg.refresh else None,
+            refresh_every=cfg.refresh_every,
+            refresh_decay=cfg.refresh_decay,
+        )
 
     def _replan(self, successes: np.ndarray, samples: np.ndarray):
         from sgpo.errors import ConfigError
@@ -107,8 +122,9 @@ class Trainer:
         frame["successes"], frame["samples"] = successes, samples
         frame["p_hat"] = np.clip(successes / np.maximum(samples, 1e-9), 0.0, 1.0)
         try:
-            plan = make_plan(frame, self.prep.plan_config, n_params=self.n_params,
-                             flops_profile=self.prep.flops_profile)
+            plan = make_plan(
+                frame, self.prep.plan_config, n_params=self.n_params, flops_profile=self.prep.flops_profile
+            )
         except ConfigError:  # nothing left to keep: the sampler goes on with the plan it has
             return None
         return plan.phases
@@ -118,7 +134,7 @@ class Trainer:
             return None
         frame = self.prep.eval_dataset.frame
         if self.cfg.eval_limit and self.cfg.eval_limit < len(frame):
-            pick = np.sort(np.random.default_rng([self.cfg.seed, 4242]).permutation(len(frame))[:self.cfg.eval_limit])
+            pick = np.sort(np.random.default_rng([self.cfg.seed, 4242]).permutation(len(frame))[: self.cfg.eval_limit])
             frame = frame.iloc[pick].reset_index(drop=True)
         return frame
 
@@ -129,12 +145,21 @@ class Trainer:
         prompts, answers = self.frame["prompt"].to_numpy(), self.frame["answer"].to_numpy()
         for g in sorted(set(sizes)):
             idx = [i for i, s in enumerate(sizes) if s == g]
-            outs = self.generator.generate([prompts[rows[i]] for i in idx], n=g, temperature=self.cfg.temperature,
-                                           max_new_tokens=self.cfg.max_new_tokens, seed=seed + 104729 * g)
+            outs = self.generator.generate(
+                [prompts[rows[i]] for i in idx],
+                n=g,
+                temperature=self.cfg.temperature,
+                max_new_tokens=self.cfg.max_new_tokens,
+                seed=seed + 104729 * g,
+            )
             for i, out in zip(idx, outs):
                 rewards = np.array([self.score(s.text, answers[rows[i]]) for s in out.samples], dtype=float)
-                groups[i] = Group(query=rows[i], prompt_ids=list(out.prompt_ids),
-                                  completions=[list(s.token_ids) for s in out.samples], rewards=rewards)
+                groups[i] = Group(
+                    query=rows[i],
+                    prompt_ids=list(out.prompt_ids),
+                    completions=[list(s.token_ids) for s in out.samples],
+                    rewards=rewards,
+                )
         return groups
 
     def lr_at(self, step: int) -> float:
@@ -171,21 +196,38 @@ class Trainer:
             by_g.setdefault(str(g.size), []).extend(g.rewards.tolist())
         all_rewards = np.concatenate([g.rewards for g in batch.groups]) if batch.groups else np.zeros(0)
         data = {
-            "queries": len(batch.groups), "rollouts": rollouts, "groups": len(generated),
-            "informative_groups": n_informative, "wasted_rollouts": wasted,
+            "queries": len(batch.groups),
+            "rollouts": rollouts,
+            "groups": len(generated),
+            "informative_groups": n_informative,
+            "wasted_rollouts": wasted,
             "step_wasted_fraction": fraction(wasted, rollouts),
             "step_informative_fraction": fraction(n_informative, len(generated)),
-            "group_size": batch.group_size, "reward_mean": float(all_rewards.mean()) if len(all_rewards) else None,
+            "group_size": batch.group_size,
+            "reward_mean": float(all_rewards.mean()) if len(all_rewards) else None,
             "reward_by_group_size": {k: float(np.mean(v)) for k, v in sorted(by_g.items(), key=lambda kv: int(kv[0]))},
-            "tokens_prompt": tok_p, "tokens_completion": tok_c, "tokens_trained": update.trained_tokens,
+            "tokens_prompt": tok_p,
+            "tokens_completion": tok_c,
+            "tokens_trained": update.trained_tokens,
             # what an engine that trains every rollout (TRL, verl) would train: the update's whole batch
             "tokens_update": sum(g.prompt_tokens + g.completion_tokens for g in batch.groups),
-            "trained_sequences": update.trained_sequences, "loss": update.loss, "kl": update.kl,
-            "entropy": update.entropy, "grad_norm": update.grad_norm, "lr": lr, "step_seconds": seconds,
-            "generation_seconds": t_gen, "phase": batch.phase, **batch.info,
+            "trained_sequences": update.trained_sequences,
+            "loss": update.loss,
+            "kl": update.kl,
+            "entropy": update.entropy,
+            "grad_norm": update.grad_norm,
+            "lr": lr,
+            "step_seconds": seconds,
+            "generation_seconds": t_gen,
+            "phase": batch.phase,
+            **batch.info,
         }
-        return self.counters.add(data, flops_rollout=2.0 * n * (tok_p + tok_c),
-                                 flops_train=float(train_factor) * n * update.trained_tokens, seconds=seconds)
+        return self.counters.add(
+            data,
+            flops_rollout=2.0 * n * (tok_p + tok_c),
+            flops_train=float(train_factor) * n * update.trained_tokens,
+            seconds=seconds,
+        )
 
     def totals(self) -> dict:
         return self.counters.totals()
@@ -195,19 +237,37 @@ class Trainer:
         cfg, kw = self.cfg, dict(temperature=self.cfg.temperature, max_new_tokens=self.cfg.max_new_tokens)
         base = cfg.seed * STEP_SEED
         if self.bands is None:  # once, under the initial policy, with samples of its own
-            success, tokens = sample_success(self.generator, self.eval_frame, self.eval_score,
-                                             samples=max(8, cfg.eval_samples), seed=base + BAND_SEED, **kw)
+            success, tokens = sample_success(
+                self.generator,
+                self.eval_frame,
+                self.eval_score,
+                samples=max(8, cfg.eval_samples),
+                seed=base + BAND_SEED,
+                **kw,
+            )
             self.bands = assign_bands(success)
             self.counters["flops_eval"] += 2.0 * self.n_params * tokens
-        result = evaluate(self.generator, self.eval_frame, self.eval_score, samples=cfg.eval_samples, seed=base + EVAL_SEED,
-                          n_params=self.n_params, greedy=cfg.eval_greedy, bands=self.bands, **kw)
+        result = evaluate(
+            self.generator,
+            self.eval_frame,
+            self.eval_score,
+            samples=cfg.eval_samples,
+            seed=base + EVAL_SEED,
+            n_params=self.n_params,
+            greedy=cfg.eval_greedy,
+            bands=self.bands,
+            **kw,
+        )
         self.counters["flops_eval"] += result["flops"]
         self.last_eval = result
         return result
 
     def _eval_row(self, result: dict) -> dict:
-        return {"flops_total": self.totals()["flops_total"], "accuracy": result["accuracy"],
-                "data": {**result, "flops_eval_total": self.counters["flops_eval"]}}
+        return {
+            "flops_total": self.totals()["flops_total"],
+            "accuracy": result["accuracy"],
+            "data": {**result, "flops_eval_total": self.counters["flops_eval"]},
+        }
 
     # the loop ----------------------------------------------------------------------------------
     def budget_left(self) -> bool:
@@ -217,9 +277,14 @@ class Trainer:
         return cfg.flops_budget is None or self.totals()["flops_total"] < cfg.flops_budget
 
     def _save(self) -> Path:
-        state = {"counters": self.counters.state_dict(), "sampler": self.sampler.state_dict(),
-                 "bands": None if self.bands is None else self.bands.tolist(), "last_eval": self.last_eval,
-                 "last_eval_step": self.last_eval_step, "last_data": self.last_data}
+        state = {
+            "counters": self.counters.state_dict(),
+            "sampler": self.sampler.state_dict(),
+            "bands": None if self.bands is None else self.bands.tolist(),
+            "last_eval": self.last_eval,
+            "last_eval_step": self.last_eval_step,
+            "last_data": self.last_data,
+        }
         return checkpoint.save_checkpoint(self.ckpt_root, self.step, self.engine, state)
 
     def _restore(self) -> None:
@@ -249,8 +314,11 @@ class Trainer:
             else:
                 torch.manual_seed(cfg.seed)  # torch's own RNG (dropout, if a model has it): seeded, so reproducible
                 started = any(e["kind"] == "start" for e in self.store.events(self.run_id))
-                self.store.event(self.run_id, "restart" if started else "start",
-                                 f"{cfg.strategy} run {'started again from step 0' if started else 'started'}")
+                self.store.event(
+                    self.run_id,
+                    "restart" if started else "start",
+                    f"{cfg.strategy} run {'started again from step 0' if started else 'started'}",
+                )
                 for warning in self.prep.warnings:
                     self.store.event(self.run_id, "warning", warning)
                     self.log(f"warning: {warning}")
@@ -265,22 +333,40 @@ class Trainer:
                     self.after_step(self.train_step(self.step))
             finished = not self.stop_requested
             data = self.last_data
-            if finished and self.is_main and data is not None and self.eval_frame is not None \
-                    and self.last_eval_step != self.step:
-                self.store.log_step(self.run_id, self.step, int(data.get("phase", 0) or 0),
-                                    self.counters["wall_seconds"], data, self._eval_row(self.run_eval()))
+            if (
+                finished
+                and self.is_main
+                and data is not None
+                and self.eval_frame is not None
+                and self.last_eval_step != self.step
+            ):
+                self.store.log_step(
+                    self.run_id,
+                    self.step,
+                    int(data.get("phase", 0) or 0),
+                    self.counters["wall_seconds"],
+                    data,
+                    self._eval_row(self.run_eval()),
+                )
             latest = checkpoint.latest_checkpoint(self.ckpt_root)
             path = latest if (self.saved_step == self.step and latest is not None) or not self.is_main else self._save()
             result = self.result(FINISHED if finished else STOPPED, path)
-            self.store.update_run(self.run_id, status=result["status"], result=result, pid=None,
-                                  **({"finished": time.time()} if finished else {}))
+            self.store.update_run(
+                self.run_id,
+                status=result["status"],
+                result=result,
+                pid=None,
+                **({"finished": time.time()} if finished else {}),
+            )
             self.store.event(self.run_id, result["status"], f"{result['status']} at step {self.step}")
             return result
         except (StoreError, checkpoint.CheckpointError) as exc:  # full disk, read-only store: stop, keep the checkpoint
             kept = checkpoint.latest_checkpoint(self.ckpt_root, warn=self.log)
             name = self.prep.run_name
-            message = (f"run {name!r} stopped at step {self.step}: {exc}. Once the disk or store is writable "
-                       f"again, `sgpo runs resume {name}` continues from {kept.name if kept else 'step 0'}, intact")
+            message = (
+                f"run {name!r} stopped at step {self.step}: {exc}. Once the disk or store is writable "
+                f"again, `sgpo runs resume {name}` continues from {kept.name if kept else 'step 0'}, intact"
+            )
             self._mark_failed(message)
             raise type(exc)(message) from exc
         except BaseException as exc:
@@ -297,8 +383,9 @@ class Trainer:
         self.last_data = data
         if self.is_main and self.eval_frame is not None and cfg.eval_every and self.step % cfg.eval_every == 0:
             eval_row, self.last_eval_step = self._eval_row(self.run_eval()), self.step
-        self.store.log_step(self.run_id, self.step, int(data.get("phase", 0) or 0), self.counters["wall_seconds"],
-                            data, eval_row)
+        self.store.log_step(
+            self.run_id, self.step, int(data.get("phase", 0) or 0), self.counters["wall_seconds"], data, eval_row
+        )
         if self.is_main:
             self._progress(data, eval_row)
         if self.step % cfg.checkpoint_every == 0 and self.is_main:
@@ -323,10 +410,12 @@ class Trainer:
         every = max(1, (self.cfg.max_steps or 100) // 20)
         if self.step % every == 0 or eval_row is not None or self.step == 1:
             reward, loss = data.get("reward_mean"), data.get("loss")
-            line = (f"step {self.step}: reward {reward if reward is not None else float('nan'):.3f}"
-                    f" wasted {data['wasted_rollouts']}/{data['rollouts']} loss "
-                    f"{loss if loss is not None else float('nan'):.4f} flops {data['flops_total']:.3g} "
-                    f"{data.get('step_seconds') or 0.0:.2f}s")
+            line = (
+                f"step {self.step}: reward {reward if reward is not None else float('nan'):.3f}"
+                f" wasted {data['wasted_rollouts']}/{data['rollouts']} loss "
+                f"{loss if loss is not None else float('nan'):.4f} flops {data['flops_total']:.3g} "
+                f"{data.get('step_seconds') or 0.0:.2f}s"
+            )
             if eval_row is not None:
                 line += f" | eval {eval_row['accuracy']:.3f}"
                 if "by_band" in eval_row["data"]:
@@ -338,9 +427,15 @@ class Trainer:
         first = self.store.evals_frame(self.run_id)
         initial = first.iloc[0] if len(first) else None
         return {
-            "run_id": self.run_id, "run_name": self.prep.run_name, "status": status, "strategy": self.cfg.strategy,
-            "steps": self.step, **self.totals(), "wall_seconds": self.counters["wall_seconds"],
-            "eval_accuracy": ev.get("accuracy"), "eval_greedy_accuracy": ev.get("greedy_accuracy"),
+            "run_id": self.run_id,
+            "run_name": self.prep.run_name,
+            "status": status,
+            "strategy": self.cfg.strategy,
+            "steps": self.step,
+            **self.totals(),
+            "wall_seconds": self.counters["wall_seconds"],
+            "eval_accuracy": ev.get("accuracy"),
+            "eval_greedy_accuracy": ev.get("greedy_accuracy"),
             "eval_middle_accuracy": ev.get("by_band", {}).get("middle"),
             "eval_accuracy_initial": float(initial["accuracy"]) if initial is not None else None,
             "eval_middle_accuracy_initial": _get(initial, "by_band.middle"),

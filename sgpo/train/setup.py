@@ -53,9 +53,15 @@ class Prepared:
 
     def run_row(self) -> dict:
         cfg = self.config
-        return {"name": self.run_name, "strategy": cfg.strategy, "config": cfg.to_dict(), "plan": self.plan_record,
-                "profile_id": self.profile["id"] if self.profile else None, "dataset_hash": self.dataset.hash,
-                "model_hash": self.model.weights_hash}
+        return {
+            "name": self.run_name,
+            "strategy": cfg.strategy,
+            "config": cfg.to_dict(),
+            "plan": self.plan_record,
+            "profile_id": self.profile["id"] if self.profile else None,
+            "dataset_hash": self.dataset.hash,
+            "model_hash": self.model.weights_hash,
+        }
 
 
 def prepare(cfg: TrainConfig, store: Store | None, *, name: str | None, db_path=None) -> Prepared:
@@ -65,18 +71,24 @@ def prepare(cfg: TrainConfig, store: Store | None, *, name: str | None, db_path=
 
     cfg.validate()
     if cfg.strategy == "sgpo" and not cfg.profile:
-        raise ConfigError("--strategy sgpo needs --profile PROFILE (an id or name from `sgpo profile list`): "
-                          "the plan is made from its p_hat")
+        raise ConfigError(
+            "--strategy sgpo needs --profile PROFILE (an id or name from `sgpo profile list`): "
+            "the plan is made from its p_hat"
+        )
     name = check_name(name, "run") if name else f"{cfg.strategy}-{time.strftime('%Y%m%d-%H%M%S')}"
     db_path = store.path if store is not None else db_path
     if store is not None and list(store.db["runs"].rows_where("name = ?", [name])):
-        raise ConfigError(f"--name {name!r} is taken by another run in {db_path}: choose another name, or "
-                          f"continue that run with `sgpo runs resume {name}`")
+        raise ConfigError(
+            f"--name {name!r} is taken by another run in {db_path}: choose another name, or "
+            f"continue that run with `sgpo runs resume {name}`"
+        )
     stale = checkpoint_root(db_path, name)
     if stale.exists() and any(stale.iterdir()):
         # another store in the same folder (or a deleted one) used this name: its weights are not this run's
-        raise ConfigError(f"--name {name!r}: {stale} already holds checkpoints that no run of {db_path} owns "
-                          f"(another store in that folder used the name): choose another name or remove that folder")
+        raise ConfigError(
+            f"--name {name!r}: {stale} already holds checkpoints that no run of {db_path} owns "
+            f"(another store in that folder used the name): choose another name or remove that folder"
+        )
     from sgpo.device import resolve_device
 
     device = resolve_device(cfg.device)  # --device cuda without a GPU is refused here, before anything is written
@@ -87,16 +99,20 @@ def prepare(cfg: TrainConfig, store: Store | None, *, name: str | None, db_path=
     prep = _load_inputs(cfg, name)
     if cfg.strategy == "sgpo":
         if store is None:
-            raise ConfigError(f"--profile {cfg.profile}: the store {db_path} does not exist yet, so it holds no "
-                              f"profile: profile the dataset first (sgpo profile {cfg.dataset} --db {db_path})")
+            raise ConfigError(
+                f"--profile {cfg.profile}: the store {db_path} does not exist yet, so it holds no "
+                f"profile: profile the dataset first (sgpo profile {cfg.dataset} --db {db_path})"
+            )
         _attach_profile(prep, store)
         _make_plan(prep)
         prep.warnings += sampling_mismatch(prep.profile, cfg)
         if cfg.engine == "trl":
             _check_trl_phases(prep)
     if cfg.flops_budget is not None and cfg.flops_budget <= prep.flops_profile:
-        raise ConfigError(f"--flops-budget {cfg.flops_budget:.3g} is spent by profiling alone "
-                          f"({prep.flops_profile:.3g} FLOPs in profile {cfg.profile}): raise it")
+        raise ConfigError(
+            f"--flops-budget {cfg.flops_budget:.3g} is spent by profiling alone "
+            f"({prep.flops_profile:.3g} FLOPs in profile {cfg.profile}): raise it"
+        )
     return prep
 
 
@@ -105,8 +121,10 @@ def load(run: dict, store: Store) -> Prepared:
     cfg = TrainConfig.from_dict(run["config"])
     prep = _load_inputs(cfg, run["name"])
     if prep.model.weights_hash != run.get("model_hash", prep.model.weights_hash):
-        raise ConfigError(f"run {run['name']!r} trained {cfg.model} with weights {run['model_hash']}, but "
-                          f"{prep.model.path} now holds {prep.model.weights_hash}: start a new run")
+        raise ConfigError(
+            f"run {run['name']!r} trained {cfg.model} with weights {run['model_hash']}, but "
+            f"{prep.model.path} now holds {prep.model.weights_hash}: start a new run"
+        )
     if cfg.strategy == "sgpo":
         _attach_profile(prep, store)
         if run.get("plan"):
@@ -137,8 +155,14 @@ def _fit_to_context(ds: Dataset, model: ModelRef, cfg: TrainConfig) -> list[str]
     if context is None:
         return []
     frame = ds.frame
-    fitted = fit_prompts(frame["prompt"].tolist(), frame["id"].tolist(), load_tokenizer(model.path), context=context,
-                         max_new_tokens=cfg.max_new_tokens, truncate=cfg.truncate_prompts)
+    fitted = fit_prompts(
+        frame["prompt"].tolist(),
+        frame["id"].tolist(),
+        load_tokenizer(model.path),
+        context=context,
+        max_new_tokens=cfg.max_new_tokens,
+        truncate=cfg.truncate_prompts,
+    )
     if not fitted.cut:
         return []
     ds.frame = frame.assign(prompt=fitted.prompts)
@@ -152,22 +176,30 @@ def _attach_profile(prep: Prepared, store: Store) -> None:
     except StoreError as exc:
         raise ConfigError(f"--profile {cfg.profile}: {exc}") from None
     if profile["status"] != PROFILE_DONE:
-        raise ConfigError(f"--profile {cfg.profile} is unfinished ({profile['queries_done']} of "
-                          f"{profile['queries_total']} queries): run the same `sgpo profile` command again to finish it")
+        raise ConfigError(
+            f"--profile {cfg.profile} is unfinished ({profile['queries_done']} of "
+            f"{profile['queries_total']} queries): run the same `sgpo profile` command again to finish it"
+        )
     if profile["dataset_hash"] != prep.dataset.hash:
-        raise ConfigError(f"--profile {cfg.profile} was made on dataset {profile['dataset_spec']} (hash "
-                          f"{profile['dataset_hash']}), not on --dataset {cfg.dataset} (hash {prep.dataset.hash}): "
-                          f"pass the profile's dataset, or profile this one first")
+        raise ConfigError(
+            f"--profile {cfg.profile} was made on dataset {profile['dataset_spec']} (hash "
+            f"{profile['dataset_hash']}), not on --dataset {cfg.dataset} (hash {prep.dataset.hash}): "
+            f"pass the profile's dataset, or profile this one first"
+        )
     if profile["model_hash"] != prep.model.weights_hash:
-        raise ConfigError(f"--profile {cfg.profile} measured model {profile['model_spec']} (weights "
-                          f"{profile['model_hash']}), not --model {cfg.model} (weights {prep.model.weights_hash}): "
-                          f"profile this model first (sgpo profile {cfg.dataset} --model {cfg.model})")
+        raise ConfigError(
+            f"--profile {cfg.profile} measured model {profile['model_spec']} (weights "
+            f"{profile['model_hash']}), not --model {cfg.model} (weights {prep.model.weights_hash}): "
+            f"profile this model first (sgpo profile {cfg.dataset} --model {cfg.model})"
+        )
     frame = store.profile_frame(profile["id"])
     index = pd.Series(np.arange(len(prep.dataset)), index=prep.dataset.frame["id"].to_numpy())
     missing = ~frame["id"].isin(index.index)
     if missing.any():
-        raise ConfigError(f"--profile {cfg.profile} holds query ids absent from --dataset {cfg.dataset} "
-                          f"(e.g. {frame['id'][missing].iloc[0]!r})")
+        raise ConfigError(
+            f"--profile {cfg.profile} holds query ids absent from --dataset {cfg.dataset} "
+            f"(e.g. {frame['id'][missing].iloc[0]!r})"
+        )
     prep.profile, prep.profile_frame = profile, frame
     prep.rows = index.loc[frame["id"].to_numpy()].to_numpy()
 
@@ -176,12 +208,16 @@ def _make_plan(prep: Prepared) -> None:
     from sgpo.plan import PlanConfig, make_plan
 
     cfg = prep.config
-    run = {"run_steps": cfg.max_steps or PlanConfig.spec("run_steps").default, "run_flops": cfg.flops_budget,
-           "run_batch_rollouts": cfg.batch_rollouts}  # the forecast is of this run
+    run = {
+        "run_steps": cfg.max_steps or PlanConfig.spec("run_steps").default,
+        "run_flops": cfg.flops_budget,
+        "run_batch_rollouts": cfg.batch_rollouts,
+    }  # the forecast is of this run
     plan_config = PlanConfig.from_dict({**cfg.plan, "seed": cfg.plan.get("seed", cfg.seed), **run})
     try:
-        plan = make_plan(prep.profile_frame, plan_config, n_params=prep.model.n_params,
-                         flops_profile=prep.flops_profile)
+        plan = make_plan(
+            prep.profile_frame, plan_config, n_params=prep.model.n_params, flops_profile=prep.flops_profile
+        )
     except ConfigError as exc:
         raise ConfigError(f"the plan of --profile {cfg.profile} keeps no query to train on: {exc}") from None
     prep.phases, prep.plan_record = plan.phases, plan.to_record()
@@ -194,18 +230,24 @@ def _check_trl_phases(prep: Prepared) -> None:
     for ph in prep.phases:
         prompts = max(1, cfg.batch_rollouts // ph.group_size) if ph.group_size else 0
         if ph.count < prompts:
-            raise ConfigError(f"--batch-rollouts {cfg.batch_rollouts}: plan phase {ph.index} holds {ph.count} queries, "
-                              f"fewer than one TRL generation batch of {prompts} prompts at G={ph.group_size}: lower "
-                              f"--batch-rollouts to at most {ph.count * ph.group_size}")
+            raise ConfigError(
+                f"--batch-rollouts {cfg.batch_rollouts}: plan phase {ph.index} holds {ph.count} queries, "
+                f"fewer than one TRL generation batch of {prompts} prompts at G={ph.group_size}: lower "
+                f"--batch-rollouts to at most {ph.count * ph.group_size}"
+            )
 
 
 def sampling_mismatch(profile: dict, cfg: TrainConfig) -> list[str]:
     """p_hat means "success rate under the training sampler": say so when the profile sampled otherwise."""
     out = []
-    for knob, theirs, ours in (("temperature", float(profile["temperature"]), float(cfg.temperature)),
-                               ("max_new_tokens", int(profile["max_new_tokens"]), int(cfg.max_new_tokens))):
+    for knob, theirs, ours in (
+        ("temperature", float(profile["temperature"]), float(cfg.temperature)),
+        ("max_new_tokens", int(profile["max_new_tokens"]), int(cfg.max_new_tokens)),
+    ):
         if theirs != ours:
-            out.append(f"profile {profile['name']!r} sampled with {knob}={theirs:g} but training uses {ours:g}: "
-                       f"its p_hat may not be the training success rate (profile again with {option(knob)} {ours:g}, "
-                       f"or train with {option(knob)} {theirs:g})")
+            out.append(
+                f"profile {profile['name']!r} sampled with {knob}={theirs:g} but training uses {ours:g}: "
+                f"its p_hat may not be the training success rate (profile again with {option(knob)} {ours:g}, "
+                f"or train with {option(knob)} {theirs:g})"
+            )
     return out

@@ -30,8 +30,11 @@ class PhaseCallback(TrainerCallback):
         data = step_metrics(logs, group_size=self.g, prompts=self.prompts, tokens=tokens)
         self.engine.cursor["phase_steps"] += 1
         t.step += 1
-        row = t.counters.add({**data, "phase": self.engine.cursor["phase"], "cycle": self.engine.cursor["cycle"]},
-                             seconds=data["step_seconds"] or 0.0, **trl_flops(tokens, t.n_params, t.cfg.beta))
+        row = t.counters.add(
+            {**data, "phase": self.engine.cursor["phase"], "cycle": self.engine.cursor["cycle"]},
+            seconds=data["step_seconds"] or 0.0,
+            **trl_flops(tokens, t.n_params, t.cfg.beta),
+        )
         t.after_step(row)
         if self._plateaued(data.get("reward_mean")) or self._stop(t):
             control.should_training_stop = True

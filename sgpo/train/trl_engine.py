@@ -45,8 +45,10 @@ def check_trl_options(options: dict) -> None:
     """Unknown GRPOConfig fields are refused by name (`--trl KEY=VALUE`), before anything is written."""
     unknown = sorted(set(options) - grpo_config_fields())
     if unknown:
-        raise ConfigError(f"--trl {unknown[0]}=...: GRPOConfig has no field {unknown[0]!r} (see `python -c "
-                          f"\"from trl import GRPOConfig; help(GRPOConfig)\"`)")
+        raise ConfigError(
+            f"--trl {unknown[0]}=...: GRPOConfig has no field {unknown[0]!r} (see `python -c "
+            f'"from trl import GRPOConfig; help(GRPOConfig)"`)'
+        )
 
 
 def check_grpo_config(cfg: TrainConfig, device: str) -> None:
@@ -59,10 +61,20 @@ def check_grpo_config(cfg: TrainConfig, device: str) -> None:
     from sgpo.distributed import rank_and_world
 
     g, world = cfg.group_size, rank_and_world()[1]
-    trial = dict(output_dir=tempfile.gettempdir(), report_to="none", use_cpu=device == "cpu", num_generations=g,
-                 per_device_train_batch_size=g, generation_batch_size=g * world, max_completion_length=cfg.max_new_tokens,
-                 temperature=cfg.temperature, beta=cfg.beta, learning_rate=cfg.lr, max_steps=1,
-                 loss_type=LOSS_TYPES[cfg.loss_aggregation])
+    trial = dict(
+        output_dir=tempfile.gettempdir(),
+        report_to="none",
+        use_cpu=device == "cpu",
+        num_generations=g,
+        per_device_train_batch_size=g,
+        generation_batch_size=g * world,
+        max_completion_length=cfg.max_new_tokens,
+        temperature=cfg.temperature,
+        beta=cfg.beta,
+        learning_rate=cfg.lr,
+        max_steps=1,
+        loss_type=LOSS_TYPES[cfg.loss_aggregation],
+    )
     try:
         GRPOConfig(**{**trial, **cfg.trl})
     except (ValueError, TypeError) as exc:
@@ -94,8 +106,9 @@ class TRLEngine:
     def save(self, folder: Path) -> None:
         self.model.save_pretrained(folder, safe_serialization=True)
         self.tokenizer.save_pretrained(folder)
-        torch.save({"optimizer": self.optimizer.state_dict(), "torch_rng": torch.get_rng_state()},
-                   folder / "optimizer.pt")
+        torch.save(
+            {"optimizer": self.optimizer.state_dict(), "torch_rng": torch.get_rng_state()}, folder / "optimizer.pt"
+        )
         (folder / "trl_cursor.json").write_text(json.dumps(self.cursor))
 
     def load(self, folder: Path) -> None:
@@ -114,10 +127,13 @@ class TRLEngine:
         out = []
         for ph in prep.phases:
             if not ph.group_size:
-                raise ConfigError(f"--engine trl needs one group size per phase, and the plan's {ph.pacing} phase "
-                                  f"mixes several: use a phased curriculum (--curriculum sequential, steps or plateau)")
-            out.append({"group_size": ph.group_size, "rows": prep.rows[ph.positions], "shuffle": not ph.ordered,
-                        **ph.pacing})
+                raise ConfigError(
+                    f"--engine trl needs one group size per phase, and the plan's {ph.pacing} phase "
+                    f"mixes several: use a phased curriculum (--curriculum sequential, steps or plateau)"
+                )
+            out.append(
+                {"group_size": ph.group_size, "rows": prep.rows[ph.positions], "shuffle": not ph.ordered, **ph.pacing}
+            )
         return out
 
     def drive(self, trainer) -> None:
@@ -128,8 +144,11 @@ class TRLEngine:
             self._run_phase(trainer, phases[i])
             if trainer.stop_requested or not trainer.budget_left():
                 return
-            self.cursor = {"phase": (i + 1) % len(phases), "cycle": self.cursor["cycle"] + (i + 1 == len(phases)),
-                           "phase_steps": 0}
+            self.cursor = {
+                "phase": (i + 1) % len(phases),
+                "cycle": self.cursor["cycle"] + (i + 1 == len(phases)),
+                "phase_steps": 0,
+            }
 
     def _run_phase(self, trainer, phase: dict) -> None:
         from datasets import Dataset
@@ -140,16 +159,18 @@ class TRLEngine:
         world = trainer.world_size
         prompts_per_step = max(1, cfg.batch_rollouts // g)
         if (prompts_per_step * g) % world:
-            raise ConfigError(f"--batch-rollouts {cfg.batch_rollouts} gives {prompts_per_step * g} completions per "
-                              f"step at G={g}, which {world} processes cannot share evenly: use a multiple of "
-                              f"{g * world}")
+            raise ConfigError(
+                f"--batch-rollouts {cfg.batch_rollouts} gives {prompts_per_step * g} completions per "
+                f"step at G={g}, which {world} processes cannot share evenly: use a multiple of "
+                f"{g * world}"
+            )
         rows = np.asarray(phase["rows"])
         pad = (-len(rows)) % prompts_per_step  # whole generation batches: TRL would drop the rest silently
         rows = np.concatenate([rows, np.resize(rows, pad)]) if pad else rows
         if phase["advance"] == "steps":
             steps = int(phase["steps"])
         elif phase["advance"] == "plateau":
-            steps = 10 ** 9  # ended by the plateau rule (PlanCallback)
+            steps = 10**9  # ended by the plateau rule (PlanCallback)
         else:
             steps = len(rows) // prompts_per_step
         steps -= self.cursor["phase_steps"]  # a resumed phase runs what it had left
@@ -158,18 +179,30 @@ class TRLEngine:
         if steps <= 0:
             return
         frame = trainer.frame
-        data = Dataset.from_dict({"prompt": frame["prompt"].to_numpy()[rows].tolist(),
-                                  "answer": frame["answer"].to_numpy()[rows].tolist(), "row": rows.tolist()})
+        data = Dataset.from_dict(
+            {
+                "prompt": frame["prompt"].to_numpy()[rows].tolist(),
+                "answer": frame["answer"].to_numpy()[rows].tolist(),
+                "row": rows.tolist(),
+            }
+        )
         args = GRPOConfig(**self._trl_args(trainer, g, prompts_per_step, world, steps, phase["shuffle"]))
         offset = trainer.step
         warmup = cfg.warmup_steps
         schedule = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda k: min(1.0, (offset + k + 1) / warmup) if warmup else 1.0)
+            self.optimizer, lambda k: min(1.0, (offset + k + 1) / warmup) if warmup else 1.0
+        )
         from sgpo.train.trl_callback import PhaseCallback
 
-        grpo = GRPOTrainer(model=self.model, args=args, train_dataset=data, processing_class=self.tokenizer,
-                           reward_funcs=trainer.prep.dataset.reward_fn(), optimizers=(self.optimizer, schedule),
-                           callbacks=[PhaseCallback(trainer, self, g, prompts_per_step, phase)])
+        grpo = GRPOTrainer(
+            model=self.model,
+            args=args,
+            train_dataset=data,
+            processing_class=self.tokenizer,
+            reward_funcs=trainer.prep.dataset.reward_fn(),
+            optimizers=(self.optimizer, schedule),
+            callbacks=[PhaseCallback(trainer, self, g, prompts_per_step, phase)],
+        )
         for quiet in (PrinterCallback, ProgressCallback):  # our loop logs each step itself
             grpo.remove_callback(quiet)
         grpo.train()
@@ -177,15 +210,34 @@ class TRLEngine:
     def _trl_args(self, trainer, g: int, prompts: int, world: int, steps: int, shuffle: bool) -> dict:
         cfg = self.cfg
         args = dict(
-            output_dir=str(trainer.ckpt_root / "trl"), report_to="none", use_cpu=self.device == "cpu",
-            bf16=self.dtype == torch.bfloat16, num_generations=g, per_device_train_batch_size=prompts * g // world,
-            generation_batch_size=prompts * g, max_completion_length=cfg.max_new_tokens,
-            temperature=cfg.temperature, top_k=0, top_p=1.0, beta=cfg.beta, epsilon=cfg.epsilon,
-            epsilon_high=cfg.epsilon_high, scale_rewards="group" if cfg.scale_rewards else "none",
-            loss_type=LOSS_TYPES[cfg.loss_aggregation], learning_rate=cfg.lr, weight_decay=cfg.weight_decay,
-            max_grad_norm=cfg.max_grad_norm or 1e9, max_steps=steps, logging_steps=1, save_strategy="no",
-            seed=cfg.seed + 1009 * self.cursor["cycle"] + self.cursor["phase"], shuffle_dataset=shuffle,
-            disable_tqdm=True, log_level="error", gradient_accumulation_steps=1)
+            output_dir=str(trainer.ckpt_root / "trl"),
+            report_to="none",
+            use_cpu=self.device == "cpu",
+            bf16=self.dtype == torch.bfloat16,
+            num_generations=g,
+            per_device_train_batch_size=prompts * g // world,
+            generation_batch_size=prompts * g,
+            max_completion_length=cfg.max_new_tokens,
+            temperature=cfg.temperature,
+            top_k=0,
+            top_p=1.0,
+            beta=cfg.beta,
+            epsilon=cfg.epsilon,
+            epsilon_high=cfg.epsilon_high,
+            scale_rewards="group" if cfg.scale_rewards else "none",
+            loss_type=LOSS_TYPES[cfg.loss_aggregation],
+            learning_rate=cfg.lr,
+            weight_decay=cfg.weight_decay,
+            max_grad_norm=cfg.max_grad_norm or 1e9,
+            max_steps=steps,
+            logging_steps=1,
+            save_strategy="no",
+            seed=cfg.seed + 1009 * self.cursor["cycle"] + self.cursor["phase"],
+            shuffle_dataset=shuffle,
+            disable_tqdm=True,
+            log_level="error",
+            gradient_accumulation_steps=1,
+        )
         return {**args, **cfg.trl}
 
 
@@ -197,16 +249,29 @@ def step_metrics(logs: dict, *, group_size: int, prompts: int, tokens: float) ->
     rollouts = prompts * group_size
     completion = float(logs.get("completions/mean_length", 0.0)) * rollouts
     return {
-        "queries": prompts, "rollouts": rollouts, "groups": prompts, "informative_groups": informative,
-        "wasted_rollouts": (prompts - informative) * group_size, "group_size": group_size,
-        "step_wasted_fraction": frac, "step_informative_fraction": informative / prompts,
-        "reward_mean": logs.get("reward"), "reward_std": logs.get("reward_std"),
-        "tokens_prompt": max(0.0, tokens - completion), "tokens_completion": completion, "tokens_trained": tokens,
+        "queries": prompts,
+        "rollouts": rollouts,
+        "groups": prompts,
+        "informative_groups": informative,
+        "wasted_rollouts": (prompts - informative) * group_size,
+        "group_size": group_size,
+        "step_wasted_fraction": frac,
+        "step_informative_fraction": informative / prompts,
+        "reward_mean": logs.get("reward"),
+        "reward_std": logs.get("reward_std"),
+        "tokens_prompt": max(0.0, tokens - completion),
+        "tokens_completion": completion,
+        "tokens_trained": tokens,
         "tokens_update": tokens,
-        "trained_sequences": rollouts, "loss": logs.get("loss"), "kl": logs.get("kl"),
-        "entropy": logs.get("entropy"), "grad_norm": logs.get("grad_norm"), "lr": logs.get("learning_rate"),
+        "trained_sequences": rollouts,
+        "loss": logs.get("loss"),
+        "kl": logs.get("kl"),
+        "entropy": logs.get("entropy"),
+        "grad_norm": logs.get("grad_norm"),
+        "lr": logs.get("learning_rate"),
         "completion_mean_length": logs.get("completions/mean_length"),
-        "clip_ratio_low": logs.get("clip_ratio/low_mean"), "clip_ratio_high": logs.get("clip_ratio/high_mean"),
+        "clip_ratio_low": logs.get("clip_ratio/low_mean"),
+        "clip_ratio_high": logs.get("clip_ratio/high_mean"),
         "step_seconds": logs.get("step_time"),
     }
 

@@ -3,33 +3,15 @@ synthetic profiles and runs, and an AppTest of the whole app pointed at it."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
-
-from bench.synthetic import fill_big_profile, fill_long_run, fill_profile, fill_run  # noqa: F401 (re-exported)
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
-
-
-@pytest.fixture
-def app_env(tmp_path, monkeypatch):
-    """A tmp store behind $SGPO_DB, no automatic first profile, and a clean job registry."""
-    from dashboard import processes
-
-    db = tmp_path / "sgpo.db"
-    monkeypatch.setenv("SGPO_DB", str(db))
-    monkeypatch.setenv("SGPO_AUTOPROFILE", "0")
-    monkeypatch.setattr(processes, "_JOBS", [])
-    yield db
-    for job in processes._JOBS:
-        if job.running:
-            job.proc.kill()
-            job.proc.wait()
 
 
 def app(page: str | None = None, **query):
@@ -111,8 +93,21 @@ def raw_numbers(at) -> list[str]:
             if col not in frame or formatted or not pd.api.types.is_numeric_dtype(frame[col]):
                 continue
             for v in frame[col].dropna().tolist():
-                if isinstance(v, (int, np.integer)) and abs(v) >= 10_000 or \
-                        isinstance(v, (float, np.floating)) and float(f"{v:.4g}") != v:
+                if (
+                    isinstance(v, (int, np.integer))
+                    and abs(v) >= 10_000
+                    or isinstance(v, (float, np.floating))
+                    and float(f"{v:.4g}") != v
+                ):
                     out.append(f"table column {col}: {v}")
                     break
     return out
+
+
+def values(trace, axis):
+    """A trace's array, whether plotly packed it as base64 `bdata` or left it a list."""
+    v = trace[axis]
+    if isinstance(v, dict) and "bdata" in v:
+        out = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
+        return out.reshape([int(n) for n in str(v["shape"]).split(",")]) if "shape" in v else out
+    return np.asarray(v)
