@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
+import threading
+from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -199,18 +201,57 @@ def runs_table(rows: list[dict]) -> pd.DataFrame:
     )
 
 
+METRICS_CACHE_RUNS = 32  # runs whose metrics the server keeps parsed; the least recently read is dropped first
+
+
+class MetricsCache:
+    """{(store, run id): metrics_since's entry} for the METRICS_CACHE_RUNS runs read most recently, shared by
+    every session of this server (a second viewer, or a reload, of a 20,000-step run parses only the steps
+    written since) and locked, since Streamlit serves sessions from several threads. The store is read
+    outside the lock; two sessions refreshing one run at once both read, and the later entry is kept.
+    (An OrderedDict, not functools.lru_cache: an entry is updated from its previous value.)"""
+
+    def __init__(self, max_runs: int = METRICS_CACHE_RUNS):
+        self.max_runs = max_runs
+        self._entries: OrderedDict[tuple, dict] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def keys(self) -> list[tuple]:
+        """Least recently read first."""
+        with self._lock:
+            return list(self._entries)
+
+    def get(self, key: tuple) -> dict | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._entries.move_to_end(key)
+            return entry
+
+    def put(self, key: tuple, entry: dict) -> None:
+        with self._lock:
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_runs:
+                self._entries.popitem(last=False)
+
+
 @st.cache_resource(show_spinner=False)
-def _metrics_cache() -> dict:
-    """{(store, run id): metrics_since's entry}, shared by every session of this server: a second viewer
-    (or a reload) of a 20,000-step run does not parse its metrics again, only the steps written since."""
-    return {}
+def metrics_cache() -> MetricsCache:
+    """The server's one MetricsCache."""
+    return MetricsCache()
 
 
 def run_metrics(s: Store, run: dict) -> pd.DataFrame:
     """The run's per-step metrics, read incrementally (see metrics_since). Treat as read-only."""
-    cache, key = _metrics_cache(), (str(s.path), run["id"])
-    cache[key] = metrics_since(s, run, cache.get(key))
-    return cache[key]["frame"]
+    cache, key = metrics_cache(), (str(s.path), run["id"])
+    entry = metrics_since(s, run, cache.get(key))
+    cache.put(key, entry)
+    return entry["frame"]
 
 
 def metrics_since(s: Store, run: dict, cached: dict | None) -> dict:

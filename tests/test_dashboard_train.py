@@ -183,6 +183,42 @@ def test_watched_metrics_are_read_incrementally_and_fully_again_after_a_resume(t
     assert again["frame"]["reward_mean"].iloc[3] == -1.0
 
 
+def test_the_metrics_cache_keeps_only_the_most_recently_read_runs(tmp_path, monkeypatch):
+    from dashboard import state
+
+    s = Store(tmp_path / "m.db")
+    ids = [fill_run(s, f"r{i}", steps=3) for i in range(4)]
+    cache = state.MetricsCache(max_runs=2)
+    monkeypatch.setattr(state, "metrics_cache", lambda: cache)
+    for run_id in ids:
+        state.run_metrics(s, s.find_run(run_id))
+    assert len(cache) == 2 and cache.keys() == [(str(s.path), ids[2]), (str(s.path), ids[3])]
+    state.run_metrics(s, s.find_run(ids[2]))  # read again: now the most recent, so r3 is dropped next
+    state.run_metrics(s, s.find_run(ids[0]))
+    assert cache.keys() == [(str(s.path), ids[2]), (str(s.path), ids[0])]
+    frame = state.run_metrics(s, s.find_run(ids[1]))  # dropped earlier: read in full again
+    pd.testing.assert_frame_equal(frame, s.metrics_frame(ids[1]))
+
+
+def test_the_metrics_cache_stays_bounded_under_concurrent_sessions():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dashboard import state
+
+    cache = state.MetricsCache(max_runs=8)
+    frame = pd.DataFrame({"step": [0]})
+
+    def session(i):
+        for k in range(200):
+            cache.put(("db", (i * 200 + k) % 50), {"frame": frame, "pid": None, "created": 0.0})
+            cache.get(("db", k % 50))
+            assert len(cache) <= 8
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(session, range(8)))
+    assert len(cache) == 8 and len(set(cache.keys())) == 8
+
+
 def charts(at) -> dict:
     return {
         k: chart(at, k) for k in ("chart_reward", "chart_wasted", "chart_informative", "chart_flops", "chart_accuracy")
