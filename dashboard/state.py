@@ -15,9 +15,17 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from sgpo import runs
+from dashboard.analysis import with_decisions
+from dashboard.curves import Series, forecast_of, planned_of, run_colors
+from sgpo import runs, units
+from sgpo.data import load_dataset
 from sgpo.errors import StoreError
+from sgpo.launch import sgpo_argv
+from sgpo.plan import PlanConfig
+from sgpo.plan import make_plan as plan_for
 from sgpo.store import Store, check_name, default_path
+from sgpo.train.checkpoint import checkpoint_problem
+from sgpo.train.config import PLAN_FROM_RUN, TrainConfig
 
 BUSY_TIMEOUT_MS = 5000  # how long a write waits for another writer before it reports "locked"
 
@@ -56,8 +64,6 @@ def profile_frame_with_examples(db: str, profile_id: int, updated: float) -> pd.
 @st.cache_resource(max_entries=2, show_spinner=False)
 def dataset_frame(spec: str) -> pd.DataFrame:
     """The profiled dataset's prompts and answers (for search and export); DataError if it is gone."""
-    from sgpo.data import load_dataset
-
     return load_dataset(spec).frame
 
 
@@ -69,8 +75,6 @@ def profile_options() -> list[dict]:
 def audit_frame(profile: dict) -> pd.DataFrame:
     """A profile's queries with the plan's decision, group size and phase at the current knobs, and their
     sample completions (`examples`)."""
-    from dashboard.analysis import with_decisions
-
     frame = profile_frame(str(db_path()), profile["id"], profile["updated"])
     if frame.empty:
         return frame.assign(decision=[], group_size=[], phase=[], examples=[])
@@ -107,21 +111,15 @@ def knob_key(name: str) -> str:
 
 def current_knobs() -> dict:
     """The knob values set on the Plan page (kept for the session), defaults for the rest."""
-    from sgpo.plan import PlanConfig
-
     return {k.name: st.session_state.get(knob_key(k.name), k.default) for k in PlanConfig.specs()}
 
 
-def plan_config(knobs: dict | None = None):
-    from sgpo.plan import PlanConfig
-
+def plan_config(knobs: dict | None = None) -> PlanConfig:
     return PlanConfig.from_dict(knobs if knobs is not None else current_knobs())
 
 
 def make_plan(frame: pd.DataFrame, profile: dict, knobs: dict | None = None):
     """The plan for a profile at the given (or current) knobs; ConfigError if the knobs disagree."""
-    from sgpo.plan import make_plan as plan_for
-
     return plan_for(
         frame,
         plan_config(knobs),
@@ -174,8 +172,6 @@ FROM_PROFILE = ("strategy", "profile", "dataset", "model", "plan")  # set by the
 def train_knob_specs(more: bool = False) -> list:
     """TrainConfig's knob specs: the ones the Train page always shows, or with more=True every other one
     except those the profile decides."""
-    from sgpo.train.config import TrainConfig
-
     specs = {k.name: k for k in TrainConfig.specs()}
     # the page spells out a step count (the CLI's "100 unless --flops-budget" is not a number to show)
     specs["steps"] = dataclasses.replace(specs["steps"], default=TrainConfig.DEFAULT_STEPS)
@@ -271,8 +267,6 @@ def metrics_since(s: Store, run: dict, cached: dict | None) -> dict:
 def run_details(db: str, run_id: int, created: float) -> dict:
     """What a run was created with and never changes: its config and the plan's wasted forecast (the
     plan itself, phases and all, is left out: it can be large)."""
-    from dashboard.curves import forecast_of, planned_of
-
     with store() as s:
         run = s.find_run(run_id)
     return {
@@ -291,8 +285,6 @@ def details(rows: list[dict]) -> dict[str, dict]:
 def run_series(rows: list[dict]) -> list:
     """curves.Series for the listed runs (rows from runs.list_runs), in their order, one colour per run
     (curves.run_colors: the same on Train and Compare)."""
-    from dashboard.curves import Series, run_colors
-
     colors = run_colors(sorted(rows, key=lambda r: r["id"]))
     out = []
     with store() as s:
@@ -319,8 +311,6 @@ def watch_signature(rows: list[dict], shown: list[str]) -> tuple:
 
 def run_numbers(run: dict) -> list[tuple[str, str, str]]:
     """(key, label, value in human units) for the watched run's row of st.metric."""
-    from sgpo import units
-
     with store() as s:
         m = run_metrics(s, run)
     last = m.iloc[-1] if len(m) else pd.Series(dtype=object)
@@ -337,8 +327,6 @@ def run_numbers(run: dict) -> list[tuple[str, str, str]]:
 def checkpoint_steps(name: str) -> list[int]:
     """The steps of the run's complete checkpoints on disk, newest first (sgpo.train.checkpoint keeps the
     last few)."""
-    from sgpo.train.checkpoint import checkpoint_problem
-
     with store() as s:
         root = runs.checkpoint_root(s, name)
     found = [p for p in root.glob("step-*") if p.name[5:].isdigit()] if root.is_dir() else []
@@ -348,8 +336,6 @@ def checkpoint_steps(name: str) -> list[int]:
 def train_config(strategy: str, profile: dict | None, values: dict):
     """The TrainConfig the Train page describes: the chosen profile's dataset and model (a run trains what
     was profiled), the knobs typed on the page, and for sgpo the Plan page's knobs (its seed is --seed)."""
-    from sgpo.train.config import TrainConfig
-
     known = {k.name for k in TrainConfig.specs()}
     fields = {k: v for k, v in values.items() if k in known and v is not None}
     if profile:
@@ -359,11 +345,7 @@ def train_config(strategy: str, profile: dict | None, values: dict):
         fields |= {"dataset": profile["dataset_spec"], "model": model, "profile": profile["name"]}
     plan = {}
     if strategy == "sgpo":
-        from sgpo.plan import PlanConfig
-
         defaults = PlanConfig().to_dict()
-        from sgpo.train.config import PLAN_FROM_RUN
-
         plan = {k: v for k, v in plan_config().to_dict().items() if k not in PLAN_FROM_RUN and v != defaults[k]}
     return TrainConfig(**fields, strategy=strategy, plan=plan)
 
@@ -371,9 +353,6 @@ def train_config(strategy: str, profile: dict | None, values: dict):
 def train_argv(cfg, name: str) -> list[str]:
     """The `sgpo train` command that creates and starts the same run: the always-shown knobs spelt out
     (the run does what the page shows, whatever the CLI defaults), the others where they differ."""
-    from sgpo.launch import sgpo_argv
-    from sgpo.plan import PlanConfig
-
     always = {"strategy", "profile", "dataset", "model"} | set(TRAIN_KNOBS)
     spelt = []
     for spec in cfg.specs():

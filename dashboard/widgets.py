@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
+import time
 from contextlib import contextmanager
 
 import pandas as pd
@@ -11,6 +12,7 @@ import streamlit as st
 
 from dashboard import processes, state
 from sgpo.errors import SgpoError
+from sgpo.plan import PlanConfig
 
 
 @contextmanager
@@ -166,8 +168,6 @@ def knob_input(spec, key: str, where=st, *, sliders: bool = True, **kw):
 
 def plan_knob_inputs() -> dict:
     """Every PlanConfig knob, as the Plan page shows them."""
-    from sgpo.plan import PlanConfig
-
     return {k.name: knob_input(k, state.knob_key(k.name)) for k in PlanConfig.specs()}
 
 
@@ -206,8 +206,6 @@ def job_line(job: processes.Job) -> None:
 def jobs_panel() -> None:
     """This server's background jobs; reruns the whole page when one finishes, since a finished
     profile or run changes what every page shows (the profile picker first)."""
-    import time
-
     jobs = processes.jobs()
     seen = st.session_state.setdefault("_finished_jobs", set())
     newly = {id(j) for j in jobs if not j.running} - seen
