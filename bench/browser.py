@@ -7,6 +7,7 @@ package (never `playwright install`): shared by the browser tests and the dashbo
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
@@ -36,9 +37,7 @@ def browser_problem() -> str | None:
     """Why no browser test can run here, or None."""
     if not CHROMIUM.exists():
         return f"chromium is missing at {CHROMIUM}: run `make setup-browser` (apt-get install chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("playwright") is None:
         return "the playwright Python package is missing: pip install -e '.[dev]'"
     return None
 

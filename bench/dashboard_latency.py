@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -24,6 +25,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from bench.browser import browser_page, browser_problem, choose, serve  # noqa: E402
 from bench.common import emit  # noqa: E402
@@ -39,8 +42,6 @@ def summary(times: list[float]) -> dict:
 
 
 def knob_rerun(db: Path, moves: int) -> list[float]:
-    from streamlit.testing.v1 import AppTest
-
     os.environ["SGPO_DB"], os.environ["SGPO_AUTOPROFILE"] = str(db), "0"
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py"), default_timeout=120)
     at.run()
@@ -55,8 +56,6 @@ def knob_rerun(db: Path, moves: int) -> list[float]:
 
 
 def slider_moves(page, moves: int) -> list[float]:
-    import re
-
     slider = page.get_by_role("slider", name=re.compile("trivial threshold"))
     times = []
     for i in range(moves):

@@ -30,15 +30,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
 from bench.synthetic import fill_long_run  # noqa: E402
+from dashboard import curves, run_figures  # noqa: E402
+from sgpo import runs  # noqa: E402
 from sgpo.store import Store  # noqa: E402
 
 APP = str(ROOT / "dashboard" / "app.py")
 
 
-def app_test(db: Path, page: str, query: dict):
-    from streamlit.testing.v1 import AppTest
-
+def app_test(db: Path, page: str, query: dict) -> AppTest:
     os.environ["SGPO_DB"], os.environ["SGPO_AUTOPROFILE"] = str(db), "0"
     at = AppTest.from_file(APP, default_timeout=300)
     at.switch_page(f"views/{page}.py")
@@ -64,9 +66,6 @@ def timed_runs(at, repeat: int) -> dict:
 
 def figures(db: Path, names: list[str]) -> dict:
     """The five Train charts from frames already in memory, and what they send."""
-    from dashboard import curves, run_figures
-    from sgpo import runs
-
     s = Store(db)
     t0 = time.perf_counter()
     frames = [(runs.metrics(n, s), runs.evals(n, s)) for n in names]

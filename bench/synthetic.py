@@ -12,9 +12,13 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 
 import numpy as np
+from safetensors.numpy import save_file
 
+from sgpo.data import load_dataset
+from sgpo.paths import checkpoint_root
 from sgpo.store import Store
 
 
@@ -33,8 +37,6 @@ def fill_profile(
 ) -> dict:
     """A profile over n built-in train queries spread over all tasks, harder with difficulty (p_hat 0..1).
     `skill` lifts every query's success rate (a later checkpoint of the same policy: same dataset_hash)."""
-    from sgpo.data import load_dataset
-
     frame = None
     if dataset_spec.startswith("builtin:"):  # every n-th query, so every task family appears
         frame = load_dataset(dataset_spec).frame
@@ -403,12 +405,6 @@ def fill_checkpoint(store: Store, run_name: str, step: int):
     """An empty but complete checkpoint folder of the run at `step`, as sgpo/train/checkpoint.py lays it out
     (state.json, safetensors weights, a zip optimizer.pt): enough to be listed and offered for profiling,
     not to be loaded as a model."""
-    import zipfile
-
-    from safetensors.numpy import save_file
-
-    from sgpo.runs import checkpoint_root
-
     folder = checkpoint_root(store, run_name) / f"step-{step:06d}"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "state.json").write_text(json.dumps({"step": step}))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 
@@ -17,8 +18,6 @@ APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 def app(page: str | None = None, **query):
     """A fresh AppTest of the whole app, run once, switched to views/<page>.py if given; `query` are URL
     query parameters the page opens with (lists for repeated ones)."""
-    from streamlit.testing.v1 import AppTest
-
     at = AppTest.from_file(APP, default_timeout=60)
     if page and query:  # straight to the page, as a shared link opens it
         at.switch_page(f"views/{page}.py")
