@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sgpo.errors import ModelError
 
-STARTER_DIR = Path(__file__).resolve().parents[1] / "data" / "starter-policy"
+STARTER_DIR = Path(__file__).resolve().parent / "starter" / "policy"  # package data: ships in the wheel
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
 CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx")
 
@@ -37,7 +37,10 @@ def check_spec(spec: str, db=None) -> str:
         return spec
     if spec == "starter":
         if not (STARTER_DIR / "config.json").exists():
-            raise ModelError(f"the starter policy is missing from {STARTER_DIR}: run `sgpo starter train`")
+            raise ModelError(
+                f"the starter policy is missing from {STARTER_DIR}: reinstall sgpo, or train one with "
+                f"`sgpo starter train --out DIR` and pass --model DIR"
+            )
         return spec
     path = Path(spec).expanduser()
     if path.exists():

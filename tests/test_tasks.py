@@ -1,5 +1,6 @@
 import json
 import random
+from pathlib import Path
 
 from sgpo.data import load_dataset
 from sgpo.tasks.builtin import DATA_DIR, generate_splits
@@ -26,6 +27,21 @@ def test_shipped_splits_are_the_seeded_generator_output():
     for split, rows in fresh.items():
         shipped = [json.loads(line) for line in (DATA_DIR / f"{split}.jsonl").open()]
         assert shipped == rows
+
+
+def test_shipped_splits_are_package_data_and_tasks_build_writes_beside_the_user_not_into_the_package(
+    cli, tmp_path, monkeypatch
+):
+    import sgpo
+
+    assert DATA_DIR.parent == Path(sgpo.__file__).parent / "tasks"  # inside the package: it ships in the wheel
+    before = {p.name: p.read_bytes() for p in DATA_DIR.glob("*.jsonl")}
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = cli("tasks", "build")
+    assert code == 0, out
+    for split in ("train", "eval"):
+        assert (tmp_path / "tasks" / f"{split}.jsonl").read_bytes() == before[f"{split}.jsonl"]
+    assert {p.name: p.read_bytes() for p in DATA_DIR.glob("*.jsonl")} == before
 
 
 def test_train_and_eval_are_disjoint_and_large_enough():

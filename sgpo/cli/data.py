@@ -21,6 +21,12 @@ AnswerField = Annotated[
 ]
 IdField = Annotated[str | None, typer.Option("--id-field", help="field holding a unique id (default: row number)")]
 
+# Where `sgpo tasks build` and `sgpo starter train` write by default: the current folder, never the installed
+# package (the shipped files are package data; a checkout regenerates them with --out sgpo/tasks/data or
+# --out sgpo/starter/policy).
+TASKS_OUT = Path("tasks")
+STARTER_OUT = Path("starter-policy")
+
 
 @tasks_app.callback()
 def tasks(ctx: typer.Context, as_json: JsonOption = False) -> None:
@@ -54,14 +60,15 @@ def tasks(ctx: typer.Context, as_json: JsonOption = False) -> None:
 
 @tasks_app.command("build")
 def tasks_build(
-    out: Annotated[Path | None, typer.Option(help="folder (default: data/tasks)")] = None, seed: int = 20261124
+    out: Annotated[Path, typer.Option(help="folder to write train.jsonl and eval.jsonl into")] = TASKS_OUT,
+    seed: int = 20261124,
 ) -> None:
-    """Regenerate the built-in train/eval splits (seeded, disjoint)."""
-    from sgpo.tasks.builtin import DATA_DIR, write_splits
+    """Regenerate the built-in train/eval splits (seeded, disjoint) as files; the shipped ones stay as they are."""
+    from sgpo.tasks.builtin import write_splits
 
     check_option("--seed", seed, low=0)
-    check_folder("--out", out or DATA_DIR)
-    for split, path in write_splits(out or DATA_DIR, seed).items():
+    check_folder("--out", out)
+    for split, path in write_splits(out, seed).items():
         typer.echo(f"{split}: {path}")
 
 
@@ -100,26 +107,27 @@ def inspect(
 
 @starter_app.command("train")
 def starter_train(
-    out: Annotated[Path | None, typer.Option(help="folder (default: data/starter-policy)")] = None,
+    out: Annotated[
+        Path, typer.Option(help="folder to write the policy into (use it with --model FOLDER)")
+    ] = STARTER_OUT,
     seed: int = 0,
     max_steps: int = 600,
 ) -> None:
-    """Train the starter policy from scratch (about 5 minutes on 2 cores) and print its spread table."""
-    from sgpo.model import STARTER_DIR
+    """Train a starter policy from scratch (about 5 minutes on 2 cores) and print its spread table. The
+    shipped starter (`--model starter`) stays as it is."""
     from sgpo.starter.train import StarterConfig, train_starter
 
     check_option("--seed", seed, low=0)
     check_option("--max-steps", max_steps, low=1)
-    check_folder("--out", out or STARTER_DIR)
+    check_folder("--out", out)
     train = load_dataset("builtin:train").frame.to_dict("records")
     held_out = set(load_dataset("builtin:eval").frame["prompt"])
-    report = train_starter(
-        out or STARTER_DIR, train, held_out, StarterConfig(seed=seed, max_steps=max_steps), log=typer.echo
-    )
+    report = train_starter(out, train, held_out, StarterConfig(seed=seed, max_steps=max_steps), log=typer.echo)
     typer.echo(
         f"chosen step {report['chosen_step']}, {report['parameters']:,} parameters, {report['train_seconds']:.0f} s"
     )
     typer.echo(json.dumps(report["selection_spread"], indent=1))
+    typer.echo(f"  next: sgpo profile builtin:train --model {out}")
 
 
 @starter_app.command("check")

@@ -1,8 +1,9 @@
 """The built-in dataset: a seeded, disjoint train / eval split over all task families.
 
-`python -m sgpo.tasks.builtin` (or `sgpo tasks build`) rewrites data/tasks/*.jsonl; the files are
-shipped so nobody has to run it. Names usable as `builtin:NAME`: `train`, `eval`, and one per family
-and split, e.g. `rev-train`.
+The files are package data (sgpo/tasks/data/*.jsonl), shipped so nobody has to run the generator:
+`sgpo tasks build` writes a fresh copy to ./tasks (or --out DIR), and `python -m sgpo.tasks.builtin`
+rewrites the shipped files in a source checkout. Names usable as `builtin:NAME`: `train`, `eval`, and
+one per family and split, e.g. `rev-train`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from sgpo.tasks.families import FAMILIES, sample
 
-DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "tasks"
+DATA_DIR = Path(__file__).resolve().parent / "data"
 SPLITS = {"train": 1000, "eval": 200}  # queries per family
 SEED = 20261124
 
@@ -63,7 +64,7 @@ def generate_splits(seed: int = SEED) -> dict[str, list[dict]]:
     return out
 
 
-def write_splits(directory: Path = DATA_DIR, seed: int = SEED) -> dict[str, Path]:
+def write_splits(directory: Path, seed: int = SEED) -> dict[str, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     paths = {}
     for split, rows in generate_splits(seed).items():
@@ -78,5 +79,5 @@ def write_splits(directory: Path = DATA_DIR, seed: int = SEED) -> dict[str, Path
 
 
 if __name__ == "__main__":
-    for split, path in write_splits().items():
+    for split, path in write_splits(DATA_DIR).items():
         print(split, path)
