@@ -19,13 +19,6 @@ def with_decisions(profile: pd.DataFrame, queries: pd.DataFrame) -> pd.DataFrame
     return profile.assign(**{c: queries[c].to_numpy() for c in ("decision", "group_size", "phase")})
 
 
-def mark_examples(examples) -> str:
-    """Sample completions in one cell, each marked right (✓) or wrong (✗)."""
-    if not isinstance(examples, list):
-        return ""
-    return "  ".join(("✓ " if e.get("reward", 0) > 0 else "✗ ") + repr(str(e.get("text", ""))) for e in examples)
-
-
 def filter_queries(
     frame: pd.DataFrame,
     *,
@@ -54,7 +47,7 @@ def filter_queries(
 
 def export_columns(frame: pd.DataFrame) -> pd.DataFrame:
     """What a filtered dataset is exported as: the dataset's fields plus what profiling learned (and, when
-    compared with an earlier profile, both p_hats and both bands)."""
+    compared with an earlier profile, both p_hats and both buckets, sgpo.drift)."""
     cols = [
         c
         for c in (
@@ -71,8 +64,8 @@ def export_columns(frame: pd.DataFrame) -> pd.DataFrame:
             "phase",
             "p_hat_before",
             "p_hat_after",
-            "band_before",
-            "band_after",
+            "bucket_before",
+            "bucket_after",
         )
         if c in frame.columns
     ]

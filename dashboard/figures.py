@@ -138,11 +138,11 @@ def phase_timeline(phases: list[dict]) -> go.Figure:
     return _layout(fig, title, "rollouts", "", height=160)
 
 
-# before against after (dashboard/drift.py) ---------------------------------------------------------------
+# before against after (sgpo.drift) ---------------------------------------------------------------
 def transition_heatmap(counts: pd.DataFrame) -> go.Figure:
-    """Band before (rows, easiest on top) against band after (columns): each cell's query count and its
+    """Bucket before (rows, easiest on top) against bucket after (columns): each cell's query count and its
     share of the row, shaded by that share, so the diagonal reads as "stayed"."""
-    title = "decision bands: before (rows) → after (columns)"
+    title = "plan buckets: before (rows) → after (columns)"
     if counts.empty or counts.to_numpy().sum() == 0:
         return _empty(title, "no queries in both profiles")
     n = counts.to_numpy()
@@ -165,7 +165,7 @@ def transition_heatmap(counts: pd.DataFrame) -> go.Figure:
     )
     fig.update_yaxes(autorange="reversed", type="category")
     fig.update_xaxes(type="category")
-    return _layout(fig, title, "band after", "band before", height=140 + 48 * len(counts))
+    return _layout(fig, title, "bucket after", "bucket before", height=140 + 48 * len(counts))
 
 
 def p_hat_overlay(both: pd.DataFrame) -> go.Figure:

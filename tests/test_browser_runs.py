@@ -156,13 +156,13 @@ def test_switching_the_x_axis_to_flops_moves_every_chart_and_survives_a_reload(p
     assert "FLOP" in x_title(page, "chart_reward") and {"live-a", "live-b"} <= set(legend(page, "chart_reward"))
 
 
-def test_the_checkpoint_audit_shows_the_band_transition_matrix(page, server):
+def test_the_checkpoint_audit_shows_the_bucket_transition_matrix(page, server):
     go(page, server, "audit?profile=long-step20000&audit_before=init")
     page.locator(".st-key-audit_transition .main-svg").first.wait_for()
     texts = page.locator(".st-key-audit_transition .main-svg text").all_text_contents()
     cells = [t for t in texts if t.endswith("%") and t[0].isdigit()]  # "12" and "37%" in each cell
     assert cells, f"the transition matrix shows no count / share cells: {texts}"
-    assert {"trivial", "unsolved", "band before", "band after"} <= set(texts)
+    assert {"trivial", "unsolved", "bucket before", "bucket after"} <= set(texts)
     shared = page.locator(".st-key-audit_shared [data-testid=stMetricValue]").inner_text()
     assert shared == "240"
     page.locator(".st-key-audit_p_hat_overlay .main-svg").first.wait_for()

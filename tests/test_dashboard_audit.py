@@ -1,10 +1,13 @@
 """Audit page: p_hat histogram by decision, task x difficulty heat map, the searchable query table, and a
-checkpoint's profile against the profile its run trained from (bands, drift, learned and forgotten)."""
+checkpoint's profile against the profile its run trained from (plan buckets, drift, learned and forgotten)."""
 
 import json
 
 from bench.synthetic import fill_profile, fill_run
 from dashboard import state
+from dashboard.analysis import with_decisions
+from sgpo import drift
+from sgpo.plan import make_plan
 from sgpo.store import Store
 from tests.apps import app, chart, errors, no_exception, raw_numbers, values
 
@@ -94,9 +97,7 @@ def test_a_checkpoints_profile_opens_compared_with_the_profile_its_run_trained_f
     assert cleared.selectbox(key="audit_before").value is None and not list(cleared.metric)
 
 
-def test_the_transition_matrix_counts_the_shared_queries_by_band(app_env):
-    from dashboard import drift
-
+def test_the_transition_matrix_counts_the_shared_queries_by_bucket(app_env):
     s = two_profiles(app_env)
     at = app("audit")
     heat = chart(at, "audit_transition")["data"][0]
@@ -109,7 +110,7 @@ def test_the_transition_matrix_counts_the_shared_queries_by_band(app_env):
         == [
             int(n)
             for n in drift.transition_matrix(
-                drift.pair(before.assign(band=heat_bands(at, before)), after.assign(band=heat_bands(at, after)))
+                drift.pair(before.assign(bucket=heat_buckets(before)), after.assign(bucket=heat_buckets(after)))
             ).sum(axis=1)
         ]
     ).all()
@@ -118,13 +119,9 @@ def test_the_transition_matrix_counts_the_shared_queries_by_band(app_env):
     assert chart(at, "audit_drift")["data"][0]["zmid"] == 0
 
 
-def heat_bands(at, frame):
-    """Bands of a profile frame at the page's (default) knobs, as the page computes them."""
-    from dashboard import drift
-    from dashboard.analysis import with_decisions
-    from sgpo.plan import make_plan
-
-    return drift.bands(with_decisions(frame, make_plan(frame, n_params=1_780_032).queries))
+def heat_buckets(frame):
+    """Buckets of a profile frame at the page's (default) knobs, as the page computes them."""
+    return drift.buckets(with_decisions(frame, make_plan(frame, n_params=1_780_032).queries))
 
 
 def test_learned_and_forgotten_queries_are_listed_with_both_sides_completions(app_env):
@@ -138,7 +135,9 @@ def test_learned_and_forgotten_queries_are_listed_with_both_sides_completions(ap
     at.slider(key="audit_min_change").set_value(0.25).run()
     assert len(at.dataframe[1].value) > len(learned)
     assert len(at.dataframe[2].value) >= len(forgotten) and (at.dataframe[2].value["change"] <= -0.25).all()
-    assert {"p_hat_before", "p_hat_after", "band_before", "band_after"} <= set(queries.columns)  # what the exports hold
+    assert {"p_hat_before", "p_hat_after", "bucket_before", "bucket_after"} <= set(
+        queries.columns
+    )  # what the exports hold
     assert any("p_hat_before and p_hat_after" in c.value for c in at.caption)
     assert not raw_numbers(at), raw_numbers(at)
 

@@ -7,6 +7,7 @@ import pytest
 
 from dashboard import analysis, figures, run_figures
 from dashboard.curves import Series
+from sgpo import drift
 from tests.apps import values
 
 
@@ -200,9 +201,9 @@ def test_exports_round_trip_as_jsonl_and_parquet(tmp_path):
 
 
 def test_completions_are_marked_right_or_wrong():
-    cell = analysis.mark_examples([{"text": "12", "reward": 1.0}, {"text": "13", "reward": 0.0}])
+    cell = drift.mark_examples([{"text": "12", "reward": 1.0}, {"text": "13", "reward": 0.0}])
     assert cell == "✓ '12'  ✗ '13'"
-    assert analysis.mark_examples(None) == ""
+    assert drift.mark_examples(None) == ""
 
 
 def test_decision_counts_cross_decisions_with_group_size_buckets():
@@ -294,10 +295,10 @@ def test_compare_table_is_shown_in_human_units_with_the_differing_knobs():
 
 def test_exports_carry_both_p_hats_when_compared():
     frame = profile(10).assign(
-        p_hat_before=0.25, p_hat_after=lambda d: d["p_hat"], band_before="G=4", band_after="trivial"
+        p_hat_before=0.25, p_hat_after=lambda d: d["p_hat"], bucket_before="G=4", bucket_after="trivial"
     )
     out = analysis.export_columns(frame)
-    assert {"p_hat", "p_hat_before", "p_hat_after", "band_before", "band_after"} <= set(out.columns)
+    assert {"p_hat", "p_hat_before", "p_hat_after", "bucket_before", "bucket_after"} <= set(out.columns)
     back = pd.read_json(__import__("io").BytesIO(analysis.to_jsonl(out)), lines=True)
     assert back["p_hat_before"].eq(0.25).all() and back["p_hat_after"].tolist() == out["p_hat"].tolist()
 

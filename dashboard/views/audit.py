@@ -3,8 +3,8 @@ profile of the same data (the initial policy, for a checkpoint's profile) what c
 
 import streamlit as st
 
-from dashboard import analysis, drift, figures, state, widgets
-from sgpo import units
+from dashboard import analysis, figures, state, widgets
+from sgpo import drift, units
 from sgpo.errors import SgpoError
 
 st.title("Audit")
@@ -46,7 +46,7 @@ if before_name:
     st.subheader(f"Before → after: {before_name} → {profile['name']}")
     with widgets.guard():
         before = state.audit_frame(earlier[before_name])
-    both = drift.pair(before.assign(band=drift.bands(before)), queries.assign(band=drift.bands(queries)))
+    both = drift.pair(before.assign(bucket=drift.buckets(before)), queries.assign(bucket=drift.buckets(queries)))
     counts = drift.transition_matrix(both)
     for col, (key, label, value, delta) in zip(st.columns(5), drift.summary(both, counts)):
         with col.container(key=key):
@@ -82,8 +82,8 @@ if before_name:
         st.dataframe(
             moved.head(200), hide_index=True, key=key, column_config=rate, column_order=[c for c in shown if c in moved]
         )
-    queries = queries.merge(both[["id", "p_hat_before", "band_before"]], on="id", how="left").assign(
-        p_hat_after=lambda d: d["p_hat"], band_after=drift.bands
+    queries = queries.merge(both[["id", "p_hat_before", "bucket_before"]], on="id", how="left").assign(
+        p_hat_after=lambda d: d["p_hat"], bucket_after=drift.buckets
     )
 
 st.subheader("Queries")
@@ -95,7 +95,7 @@ p_range = c4.slider("p_hat", 0.0, 1.0, (0.0, 1.0), step=0.05, key="audit_p_range
 shown = analysis.filter_queries(queries, search=search, tasks=tasks, decisions=decisions, p_range=p_range)
 
 LIMIT = 1000
-view = shown.head(LIMIT).assign(completions=lambda d: d["examples"].map(analysis.mark_examples))
+view = shown.head(LIMIT).assign(completions=lambda d: d["examples"].map(drift.mark_examples))
 st.caption(
     f"{units.count(len(shown))} of {units.count(len(queries))} queries match"
     + (f"; the first {units.count(LIMIT)} are listed, the downloads hold all of them" if len(shown) > LIMIT else "")
