@@ -5,7 +5,7 @@ settled get more, up to N (`sgpo profile --adaptive`). Pure numpy apart from the
     settle_probability(successes=np.array([0, 2, 4]), samples=4, max_samples=16)
     gens, rewards = sample_in_rounds(generate, prompts, score, config, seed=batch_seed)
 
-The rule. A query's *bucket* is what the planner does with it at its default knobs (PlanConfig()):
+The rule. A query's *bucket* (sgpo.vocab) is what the planner does with it at its default knobs (PlanConfig()):
 unsolved (p_hat = 0), trivial (p_hat > 0.75), or learnable with its group size (the informative rule:
 G = 4 for about 0.3 <= p_hat <= 0.7, else G = 8). After s successes in n samples, with a uniform
 Beta(1, 1) prior, p ~ Beta(1 + s, 1 + n - s), and the successes X of the N - n samples a fixed profile
@@ -31,15 +31,16 @@ from collections.abc import Callable
 
 import numpy as np
 
+from sgpo.plan.config import PlanConfig
+from sgpo.plan.groups import group_size_for
+from sgpo.vocab import BUCKET_TRIVIAL, BUCKET_UNSOLVED, bucket_label
+
 UNSOLVED, TRIVIAL = 0, 1  # bucket codes; a learnable query's code is its group size (>= 2)
 
 
 def buckets(p_hat, plan=None) -> np.ndarray:
     """The planner's decision and group size per query as one code: UNSOLVED, TRIVIAL, or G (learnable),
     at `plan`'s knobs (default PlanConfig()). Pure and vectorised."""
-    from sgpo.plan import PlanConfig
-    from sgpo.plan.groups import group_size_for
-
     plan = plan or PlanConfig()
     p = np.asarray(p_hat, dtype=float)
     out = group_size_for(p, plan).astype(np.int64)
@@ -49,7 +50,8 @@ def buckets(p_hat, plan=None) -> np.ndarray:
 
 
 def bucket_name(code: int) -> str:
-    return {UNSOLVED: "unsolved", TRIVIAL: "trivial"}.get(int(code), f"G={int(code)}")
+    """A bucket code's name in the vocabulary (sgpo.vocab): 'unsolved', 'trivial' or 'G=4'."""
+    return {UNSOLVED: BUCKET_UNSOLVED, TRIVIAL: BUCKET_TRIVIAL}.get(int(code)) or bucket_label(code)
 
 
 def settle_probability(successes, samples: int, max_samples: int, plan=None) -> np.ndarray:

@@ -1,4 +1,9 @@
 """Starting `sgpo` in other processes: detached workers, and re-runs under the interpreter that has vLLM.
+The one place processes are started (runs, profiles, the dashboard's jobs all come through here).
+
+    proc = detach(sgpo_argv("runs", "start", "baseline", "--db", "runs/sgpo.db"), Path("runs/logs/baseline.log"))
+    pid_alive(proc.pid)          # True while it runs; False once it exited (a zombie counts as exited)
+    tail("runs/logs/baseline.log", lines=20)
 
 Every process is an argument list, never a shell. A detached worker gets its own session (it outlives
 the terminal or dashboard that started it) and a log file; a re-run streams its output through ours.
@@ -7,12 +12,15 @@ the terminal or dashboard that started it) and a log file; a re-run streams its 
 from __future__ import annotations
 
 import codecs
+import json
 import os
 import shlex
 import subprocess
 import sys
 import threading
 from pathlib import Path
+
+from sgpo.errors import BackendError
 
 
 def sgpo_argv(*args, python: str | None = None) -> list[str]:
@@ -37,27 +45,58 @@ def vllm_rerun_python(backend: str) -> str | None:
 
 
 def rerun_env() -> dict:
-    """The environment of a child `python -m sgpo`: marked as a re-run, with this checkout importable."""
-    from sgpo.generate.vllm import PROJECT_ROOT
+    """The environment of a child `python -m sgpo`: marked as a re-run, with this checkout importable (an
+    installed sgpo adds nothing: the child's interpreter has its own)."""
+    from sgpo.generate.vllm import CHECKOUT_ROOT
 
     return {
         **os.environ,
         "SGPO_VLLM_RERUN": "1",
         "PYTHONUNBUFFERED": "1",
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [CHECKOUT_ROOT and str(CHECKOUT_ROOT), os.environ.get("PYTHONPATH")])
+        ),
     }
 
 
 def detach(argv: list[str], log: Path) -> subprocess.Popen:
     """Start `argv` in its own session, stdin closed, stdout and stderr appended to `log`. A thread waits
-    on it, so a finished worker is reaped at once (no zombie) even if nobody polls it."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as fh:
-        proc = subprocess.Popen(
-            argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=rerun_env()
-        )
+    on it, so a finished worker is reaped at once (no zombie) even if nobody polls it. BackendError naming
+    the command when it cannot be started (a log folder that cannot be made, a missing interpreter)."""
+    log = Path(log)
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "ab") as fh:
+            proc = subprocess.Popen(
+                argv,
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=rerun_env(),
+            )
+    except OSError as exc:
+        raise BackendError(f"cannot start `{cli_line(argv)}` (log {log}): {exc.strerror or exc}") from None
     threading.Thread(target=proc.wait, daemon=True).start()
     return proc
+
+
+def tail(path: str | os.PathLike | None, lines: int = 20) -> str:
+    """The last lines of a log file ('' if there is none yet); reads only the file's end, and a progress
+    bar's carriage returns count as line ends."""
+    if not path or not Path(path).is_file():
+        return ""
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        fh.seek(max(0, fh.tell() - 64 * 1024))
+        text = fh.read().decode("utf-8", errors="replace")
+    return "\n".join(text.replace("\r", "\n").splitlines()[-lines:])
+
+
+def last_error(path: str | os.PathLike | None) -> str | None:
+    """A worker's own one-line `error: ...` message from its log, if it wrote one."""
+    errors = [ln for ln in tail(path, 40).splitlines() if ln.startswith("error:")]
+    return errors[-1] if errors else None
 
 
 def rerun(python: str, argv: list, *, stdout_to_stderr: bool = False) -> int:
@@ -82,6 +121,45 @@ def rerun(python: str, argv: list, *, stdout_to_stderr: bool = False) -> int:
     for t in pumps:
         t.join()
     return code
+
+
+def rerun_json(python: str, argv: list) -> dict:
+    """`python -m sgpo ARGV --json` where vLLM is installed: its stderr (progress, warnings) streamed through
+    ours, its one JSON object on stdout returned. BackendError with the child's own error line if it fails."""
+    print(f"vLLM is not installed here: running under {python}", file=sys.stderr, flush=True)
+    proc = subprocess.Popen(
+        sgpo_argv(*argv, "--json", python=python), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=rerun_env()
+    )
+    err: list[str] = []
+    pumping = threading.Thread(target=pump, args=(proc.stderr, _Tee(sys.stderr, err)), daemon=True)
+    pumping.start()
+    try:
+        out = proc.stdout.read()
+        code = proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        code = proc.wait()
+        out = b""
+    pumping.join()
+    if code:
+        lines = [ln for ln in "".join(err).splitlines() if ln.startswith("error: ")]
+        said = lines[-1][len("error: ") :] if lines else f"exit code {code}; its output is above"
+        raise BackendError(f"`{cli_line(sgpo_argv(*argv))}` under {python} failed: {said}")
+    return json.loads(out)
+
+
+class _Tee:
+    """Writes to `stream` and keeps a copy in `kept` (a list of strings)."""
+
+    def __init__(self, stream, kept: list[str]):
+        self.stream, self.kept = stream, kept
+
+    def write(self, text: str) -> None:
+        self.kept.append(text)
+        self.stream.write(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 def pump(src, dst) -> None:

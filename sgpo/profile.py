@@ -10,8 +10,9 @@ Prompts are checked against the model's context before anything is written (cut 
 with --truncate-prompts). Each batch of queries is written with the profile's running totals in one
 transaction: a killed run loses at most the batch in flight. The profiling process records its pid,
 so a profile whose process is gone shows as `interrupted` (`shown_status`) until it is resumed.
-Cost: generation FLOPs = 2 * n_params * (prompt + completion tokens), prompt tokens counted once per
-sample (each sample is a forward over its prompt and its completion).
+Cost: generation FLOPs (sgpo.accounting.flops_generate) over prompt + completion tokens, prompt tokens
+counted once per sample (each sample is a forward over its prompt and its completion). The row records the
+settings it was made with, so `sgpo profile resume` continues it (sgpo/profiles.py: the lifecycle).
 
 Two ways to pay less. `--adaptive` samples in rounds and stops each query once its plan bucket is
 settled (sgpo/adaptive.py states the rule), so N varies per query (`samples` in its row) and --samples
@@ -33,15 +34,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from sgpo import launch
+from sgpo.accounting import flops_generate
 from sgpo.adaptive import sample_in_rounds
 from sgpo.data import Dataset
-from sgpo.device import DEVICES, DTYPES
+from sgpo.device import DEVICES, DTYPES, resolve_device, resolve_dtype
 from sgpo.errors import ConfigError, DataError, SgpoError, StoreError
 from sgpo.generate import BACKENDS, Generation, fit_prompts, make_generator
 from sgpo.knobs import Knobs, knob
 from sgpo.model import ModelRef, context_length, load_tokenizer
+from sgpo.plan import PlanConfig, make_plan
 from sgpo.store import Store, check_name
 from sgpo.tasks.rewards import SCORERS
 from sgpo.vocab import INTERRUPTED, PROFILE_DONE, PROFILE_RUNNING
@@ -133,8 +137,6 @@ def profile_key(
         config.limit,
     ] + (["prompts cut to the context"] if cut else [])
     if config.adaptive:  # the rule settles against the default plan knobs: those enter too
-        from sgpo.plan import PlanConfig
-
         plan = PlanConfig()
         parts += [
             "adaptive",
@@ -166,22 +168,22 @@ def batch_seed(seed: int, first_position: int) -> int:
     return int(np.random.SeedSequence([seed, first_position]).generate_state(1)[0] % (2**31 - 1))
 
 
-def run_profile(
-    dataset: Dataset,
-    model_ref: ModelRef,
-    config: ProfileConfig,
-    store: Store | Callable[[], Store],
-    *,
-    name: str | None = None,
-    progress: bool = True,
-    generator=None,
-) -> dict:
-    """Profile (or resume, or return) the profile of `dataset` under `model_ref`; returns its summary,
-    with `warnings` (prompts cut to the context).
+@dataclass
+class Prepared:
+    """A profile's inputs, checked: the queries to profile (with their places in the dataset), the warnings
+    (prompts cut to the context), the key that decides its numbers, and its name (given, or the default)."""
 
-    Everything is validated before the first write; `store` may be a function that opens it, called
-    only once the inputs passed (so a refused profile creates no database). `generator` reuses a loaded
-    backend (the bench and the trainer hold one); by default one is loaded for `config.backend`."""
+    frame: pd.DataFrame
+    positions: np.ndarray
+    subset: bool
+    warnings: list[str]
+    key: str
+    name: str
+
+
+def prepare(dataset: Dataset, model_ref: ModelRef, config: ProfileConfig, name: str | None = None) -> Prepared:
+    """Every check a profile makes before its first write (knobs, name, data, prompts against the context),
+    and its key and name. Touches no store: a detached start runs it before launching its worker."""
     config.validate()
     if name is not None:
         name = check_name(name, "profile")
@@ -192,13 +194,42 @@ def run_profile(
     if subset is not None:
         frame = frame.iloc[subset]
     frame, warnings = fit_to_context(frame, model_ref, config)
-    store = store() if callable(store) else store
     key = profile_key(
         dataset.hash, model_ref.weights_hash, config, cut=bool(warnings), subset=None if subset is None else len(subset)
     )
-    row = _existing(store, key, name)
+    if name is None:
+        shown = f"{'adaptiveN' if config.adaptive else 'N'}{config.samples}" + (
+            f"-sub{len(frame)}" if subset is not None else ""
+        )
+        name = f"{_short(dataset.spec)}-{model_ref.path.name}-{config.backend}-{shown}-{key[:6]}"
+    positions = np.arange(len(frame)) if subset is None else subset  # stored: the query's place in the dataset
+    return Prepared(frame, positions, subset is not None, warnings, key, name)
+
+
+def run_profile(
+    dataset: Dataset,
+    model_ref: ModelRef,
+    config: ProfileConfig,
+    store: Store | Callable[[], Store],
+    *,
+    name: str | None = None,
+    progress: bool = True,
+    generator=None,
+    fields: dict | None = None,
+) -> dict:
+    """Profile (or resume, or return) the profile of `dataset` under `model_ref`; returns its summary,
+    with `warnings` (prompts cut to the context).
+
+    Everything is validated before the first write; `store` may be a function that opens it, called
+    only once the inputs passed (so a refused profile creates no database). `generator` reuses a loaded
+    backend (the bench and the trainer hold one); by default one is loaded for `config.backend`.
+    `fields`: the dataset's field options as given (prompt_field, answer_field, id_field), recorded with the
+    profile so that resuming it reads the data the same way."""
+    prep = prepare(dataset, model_ref, config, name)
+    store = store() if callable(store) else store
+    row = existing(store, prep.key, name)
     if row is not None and row["status"] == PROFILE_DONE:
-        return {**profile_summary(store, row["id"], reused=True), "warnings": warnings}
+        return {**profile_summary(store, row["id"], reused=True), "warnings": prep.warnings}
     if row is not None and row.get("pid") not in (None, os.getpid()) and launch.pid_alive(row["pid"]):
         raise StoreError(
             f"profile {row['name']!r} is being written now by process {row['pid']}: let it finish "
@@ -217,27 +248,25 @@ def run_profile(
         )
         profile_id = store.create_profile(
             {
-                **_profile_row(dataset, model_ref, config, key, name, len(frame), subset=subset is not None),
+                **_profile_row(dataset, model_ref, config, prep.key, prep.name, len(prep.frame)),
+                "settings": json.dumps({"config": config.to_dict(), "fields": fields or {}}),
                 "pid": os.getpid(),
             }
         )
         row = store.find_profile(profile_id)
     else:
         store.update_profile(row["id"], pid=os.getpid())
-    positions = np.arange(len(frame)) if subset is None else subset  # stored: the query's place in the dataset
     try:
-        _profile_batches(store, row, frame, positions, dataset.reward, config, generator, progress)
+        _profile_batches(store, row, prep.frame, prep.positions, dataset.reward, config, generator, progress)
     finally:  # done, failed or stopped: no process writes it now (a killed one leaves its pid, shown interrupted)
         with contextlib.suppress(SgpoError):
             store.update_profile(row["id"], pid=None)
-    return {**profile_summary(store, row["id"], resumed=row["queries_done"] > 0), "warnings": warnings}
+    return {**profile_summary(store, row["id"], resumed=row["queries_done"] > 0), "warnings": prep.warnings}
 
 
 def backend_options(config: ProfileConfig) -> dict:
     """Where and how the backend runs: device and dtype for transformers; seed, and on a GPU the memory
     share and tensor parallelism, for vLLM (on CPU it keeps its CPU defaults)."""
-    from sgpo.device import resolve_device, resolve_dtype
-
     device = resolve_device(config.device)
     if config.backend == "vllm":
         gpu = (
@@ -272,7 +301,7 @@ def fit_to_context(frame: pd.DataFrame, model_ref: ModelRef, config: ProfileConf
     return frame.assign(prompt=fitted.prompts), [fitted.warning(context, config.max_new_tokens)]
 
 
-def _existing(store: Store, key: str, name: str | None) -> dict | None:
+def existing(store: Store, key: str, name: str | None) -> dict | None:
     """The profile to continue: the one named `name` (which must match the key), else the latest with
     this key; None to start a new one."""
     if name is None:
@@ -291,14 +320,7 @@ def _existing(store: Store, key: str, name: str | None) -> dict | None:
     return row
 
 
-def _profile_row(
-    dataset: Dataset, ref: ModelRef, config: ProfileConfig, key: str, name: str | None, total: int, *, subset: bool
-) -> dict:
-    if name is None:
-        shown = f"{'adaptiveN' if config.adaptive else 'N'}{config.samples}"
-        if subset:
-            shown += f"-sub{total}"
-        name = f"{_short(dataset.spec)}-{ref.path.name}-{config.backend}-{shown}-{key[:6]}"
+def _profile_row(dataset: Dataset, ref: ModelRef, config: ProfileConfig, key: str, name: str, total: int) -> dict:
     return {
         "name": name,
         "key": key,
@@ -344,8 +366,6 @@ def _profile_batches(
     progress: bool,
 ) -> None:
     """Profile `frame` batch by batch; `positions` are its rows' places in the dataset (what is stored)."""
-    from tqdm import tqdm
-
     pid, n_params, batch_size = row["id"], row["n_params"], row["batch_size"]
     # Totals restart from the stored rows themselves, so they always equal the sums of those rows.
     stored = store.profile_frame(pid)
@@ -397,7 +417,7 @@ def _profile_batches(
             "queries_done": len(done),
             "tokens_prompt": tokens_prompt,
             "tokens_completion": tokens_completion,
-            "flops": 2.0 * n_params * (tokens_prompt + tokens_completion),
+            "flops": flops_generate(n_params, tokens_prompt + tokens_completion),
             "seconds": seconds,
         }
         if len(done) == len(frame):
@@ -450,11 +470,6 @@ def shown_status(row: dict) -> str:
     if row["status"] == PROFILE_RUNNING and not launch.pid_alive(row.get("pid")):
         return INTERRUPTED
     return row["status"]
-
-
-def list_profiles(store: Store) -> list[dict]:
-    """Every profile, oldest first, with its shown status (and the stored one as `stored_status`)."""
-    return [{**r, "status": shown_status(r), "stored_status": r["status"]} for r in store.profiles()]
 
 
 def plan_warnings(profile_row: dict, plan) -> list[str]:
@@ -550,8 +565,6 @@ def describe(row: dict, frame: pd.DataFrame, bins: int = 10) -> dict:
 def decision_counts(frame: pd.DataFrame, row: dict) -> tuple[dict, dict]:
     """(trivial / learnable / unsolved_kept / unsolved_dropped counts, {G: learnable queries}) from the
     planner at its default knobs."""
-    from sgpo.plan import PlanConfig, make_plan
-
     try:
         plan = make_plan(frame, PlanConfig(), n_params=row["n_params"], flops_profile=row["flops"])
     except ConfigError:  # the default knobs keep nothing (all trivial, or too few unsolved to keep one)

@@ -184,7 +184,13 @@ def _v2(db: sqlite_utils.Database) -> None:
         conn.execute("UPDATE plans SET forecast = ? WHERE rowid = ?", [json.dumps(forecast), rowid])
 
 
-MIGRATIONS = [_v1, _v2]
+def _v3(db: sqlite_utils.Database) -> None:
+    """Profiles record the settings they were made with (the ProfileConfig and the dataset's field options,
+    JSON), so `sgpo profile resume` continues one with them."""
+    db["profiles"].add_column("settings", str)
+
+
+MIGRATIONS = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -255,6 +261,26 @@ class Store:
     def close(self) -> None:
         self.db.conn.close()
 
+    # names ---------------------------------------------------------------------------------
+    NAMED = {"profile": "profiles", "plan": "plans", "run": "runs"}  # kind of thing -> its table
+
+    def check_new_name(self, kind: str, name: str, option: str = "--name") -> str:
+        """The one check of a new profile, plan or run name: valid (check_name) and held by no other `kind`
+        of this store; StoreError naming `option` otherwise. Returns the name, stripped.
+
+            store.check_new_name("plan", "easy-first", "--save")"""
+        name = check_name(name, kind, option)
+        self._refuse_taken(kind, name, option)
+        return name
+
+    def _refuse_taken(self, kind: str, name: str, option: str = "--name") -> None:
+        if list(self.db[self.NAMED[kind]].rows_where("name = ?", [name], limit=1)):
+            raise StoreError(self._taken(kind, name, option))
+
+    def _taken(self, kind: str, name: str, option: str) -> str:
+        hint = f", or continue that run with `sgpo runs resume {name}`" if kind == "run" else ""
+        return f"a {kind} named {name!r} already exists in {self.path}: choose another {option}{hint}"
+
     def _by_id_or_name(self, table: str, ref: str | int) -> list[dict]:
         """Rows of `table` whose id is `ref` (when it is a number), else whose name is `ref`."""
         rows = []
@@ -293,8 +319,7 @@ class Store:
         return rows[0] if rows else None
 
     def create_profile(self, row: dict) -> int:
-        if list(self.db["profiles"].rows_where("name = ?", [row["name"]])):
-            raise StoreError(f"a profile named {row['name']!r} already exists in {self.path}: choose another --name")
+        self._refuse_taken("profile", row["name"])
         now = time.time()
         with self.transaction():
             return self.db["profiles"].insert({**row, "created": now, "updated": now}).last_pk
@@ -332,8 +357,7 @@ class Store:
 
     # plans ---------------------------------------------------------------------------------
     def save_plan(self, *, name: str, profile_id: int, config: dict, counts: dict, forecast: dict) -> int:
-        if list(self.db["plans"].rows_where("name = ?", [name])):
-            raise StoreError(f"a plan named {name!r} already exists in {self.path}: choose another name")
+        self._refuse_taken("plan", name, "name")
         with self.transaction():
             return (
                 self.db["plans"]
@@ -385,10 +409,7 @@ class Store:
                     .last_pk
                 )
         except sqlite3.IntegrityError:
-            raise StoreError(
-                f"a run named {name!r} already exists in {self.path}: choose another --name "
-                f"or resume it with `sgpo runs resume {name}`"
-            ) from None
+            raise StoreError(self._taken("run", name, "--name")) from None
 
     def find_run(self, ref: str | int) -> dict:
         rows = self._by_id_or_name("runs", ref)

@@ -29,6 +29,28 @@ PROFILE_RUNNING, PROFILE_DONE = "running", "done"
 STRATEGIES = ("sgpo", "grpo", "dapo", "greso")
 DECISIONS = ("trivial", "learnable", "unsolved_kept", "unsolved_dropped")
 
+# Where a query stands: two words, one meaning each.
+# A profiled query's *bucket* is what the plan does with it at given knobs: `trivial`, learnable with its
+# group size (`G=2`, `G=4`, ...: harder further right), or `unsolved` (p_hat 0, kept or dropped alike).
+# `sgpo profile --adaptive` samples until a query's bucket is settled (sgpo/adaptive.py); sgpo/drift.py counts
+# the moves between buckets from one profile to another.
+# A held-out query's *band* is where the initial policy stood on it (sgpo/train/evaluate.py): `solved` (every
+# sample right), `middle` (some right), `unsolved` (none).
+BUCKET_TRIVIAL, BUCKET_UNSOLVED = "trivial", "unsolved"
+BANDS = ("solved", "middle", "unsolved")
+
+
+def bucket_label(group_size: int) -> str:
+    """The bucket of a learnable query with this group size: 'G=4'."""
+    return f"G={int(group_size)}"
+
+
+def bucket_order(labels) -> list[str]:
+    """Buckets easiest to hardest: trivial, then G=2, G=4, ... by group size, then unsolved (both ends always)."""
+    groups = sorted({str(b) for b in labels if str(b).startswith("G=")}, key=lambda b: int(b[2:]))
+    return [BUCKET_TRIVIAL, *groups, BUCKET_UNSOLVED]
+
+
 # metrics: per step, run totals, and the three fractions of each scope
 STEP_COUNTS = ("queries", "rollouts", "groups", "informative_groups", "wasted_rollouts")
 RUN_TOTALS = (

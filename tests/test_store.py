@@ -167,4 +167,5 @@ def test_a_v1_store_is_migrated_to_the_one_metric_vocabulary(db_path):
         "forecast_informative_fraction": 0.6,
         "expected_wasted_rollouts": 10.0,
     }
-    assert store.db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION  # v1 -> v2 -> v3
+    assert "settings" in store.db["profiles"].columns_dict  # v3: profiles record their settings

@@ -14,7 +14,8 @@ from typer.core import TyperGroup
 from sgpo.cli.common import DbOption, JsonOption, config_options, open_store, print_json, with_options
 from sgpo.cli.data import AnswerField, IdField, PromptField
 from sgpo.launch import rerun, vllm_rerun_python
-from sgpo.profile import ProfileConfig, describe, list_profiles, profile_summary, run_profile
+from sgpo.profile import ProfileConfig, describe, profile_summary, run_profile
+from sgpo.profiles import list_profiles
 from sgpo.store import check_name
 from sgpo.units import flops as human_flops
 from sgpo.vocab import INTERRUPTED

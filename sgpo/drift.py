@@ -1,14 +1,15 @@
-"""Before against after: two profiles of the same dataset (the initial policy and a checkpoint, say),
-query by query. Plain functions for the Audit page, no Streamlit:
+"""Before against after: two profiles of the same dataset (the initial policy and a checkpoint, say), query
+by query. Pure functions over profile frames, shared by `sgpo profile drift` and the dashboard's Audit page:
 
-    both = pair(before, after)               # one row per query in both, p_hat_before / p_hat_after, bands
-    counts = transition_matrix(both)         # band before (rows) x band after (columns)
+    both = pair(before.assign(bucket=buckets(before)), after.assign(bucket=buckets(after)))
+    counts = transition_matrix(both)         # bucket before (rows) x bucket after (columns)
     drift(both, "task")                      # mean p_hat before, after and the change per task
     moved(both, 0.5, up=True)                # queries learned: p_hat up by at least 0.5, completions marked
 
-Bands are the planner's decisions at the Plan page's knobs, with learnable queries split by the group
-size the plan gives them: `trivial`, `G=2`, `G=4`, ... (harder further right), `unsolved` (p_hat 0, kept
-or dropped alike: whether the planner keeps one is a sampling choice, not a difficulty).
+A query's bucket (sgpo.vocab) is the plan's decision for it, with learnable queries split by the group size
+the plan gives them: `trivial`, `G=2`, `G=4`, ... (harder further right), `unsolved` (p_hat 0, kept or
+dropped alike: whether the planner keeps one is a sampling choice, not a difficulty). `before` and `after`
+are profile frames with the plan's `decision` and `group_size` columns (sgpo.profiles.drift adds them).
 """
 
 from __future__ import annotations
@@ -16,31 +17,42 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from dashboard.analysis import mark_examples
 from sgpo import units
+from sgpo.vocab import BUCKET_TRIVIAL, BUCKET_UNSOLVED, bucket_order
 
-TRIVIAL, UNSOLVED = "trivial", "unsolved"
+__all__ = ["bucket_order", "buckets", "drift", "human", "mark_examples", "moved", "pair", "row_shares", "summary"]
 
 
-def bands(queries: pd.DataFrame) -> pd.Series:
-    """Each query's band from the plan's `decision` and `group_size` columns."""
+def buckets(queries: pd.DataFrame) -> pd.Series:
+    """Each query's bucket from the plan's `decision` and `group_size` columns.
+
+    >>> buckets(pd.DataFrame({"decision": ["trivial", "learnable", "unsolved_kept"], "group_size": [0, 4, 8]})).tolist()
+    ['trivial', 'G=4', 'unsolved']
+    """
     g = queries["group_size"].fillna(0).astype(int).astype(str)
-    band = np.where(
-        queries["decision"] == "trivial", TRIVIAL, np.where(queries["decision"] == "learnable", "G=" + g, UNSOLVED)
+    bucket = np.where(
+        queries["decision"] == "trivial",
+        BUCKET_TRIVIAL,
+        np.where(queries["decision"] == "learnable", "G=" + g, BUCKET_UNSOLVED),
     )
-    return pd.Series(band, index=queries.index)
+    return pd.Series(bucket, index=queries.index)
 
 
-def band_order(labels) -> list[str]:
-    """Easiest to hardest: trivial, then G=2, G=4, ... by group size, then unsolved."""
-    groups = sorted({b for b in labels if str(b).startswith("G=")}, key=lambda b: int(b[2:]))
-    return [TRIVIAL, *groups, UNSOLVED]
+def mark_examples(examples) -> str:
+    """Sample completions in one cell, each marked right (✓) or wrong (✗); shown as text, never as HTML.
+
+    >>> mark_examples([{"text": "42", "reward": 1.0}, {"text": "41", "reward": 0.0}])
+    "✓ '42'  ✗ '41'"
+    """
+    if not isinstance(examples, list):
+        return ""
+    return "  ".join(("✓ " if e.get("reward", 0) > 0 else "✗ ") + repr(str(e.get("text", ""))) for e in examples)
 
 
 def pair(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
     """The queries both profiles hold, matched by id, in the after profile's order: task, difficulty,
-    p_hat and band before and after, the change in p_hat, and the examples (if the frames have them)."""
-    sides = [c for c in ("p_hat", "band", "examples") if c in after and c in before]
+    p_hat and bucket before and after, the change in p_hat, and the examples (if the frames have them)."""
+    sides = [c for c in ("p_hat", "bucket", "examples") if c in after and c in before]
     fields = [c for c in ("id", "task", "difficulty", "prompt", "answer") if c in after]
     a = after[fields + sides].rename(columns={c: f"{c}_after" for c in sides})
     b = before[["id", *sides]].rename(columns={c: f"{c}_before" for c in sides})
@@ -49,14 +61,14 @@ def pair(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
 
 
 def transition_matrix(both: pd.DataFrame) -> pd.DataFrame:
-    """Queries per (band before, band after), every band in both directions, easiest first."""
-    order = band_order(set(both["band_before"]) | set(both["band_after"]))
-    counts = pd.crosstab(both["band_before"], both["band_after"])
+    """Queries per (bucket before, bucket after), every bucket in both directions, easiest first."""
+    order = bucket_order(set(both["bucket_before"]) | set(both["bucket_after"]))
+    counts = pd.crosstab(both["bucket_before"], both["bucket_after"])
     return counts.reindex(index=order, columns=order, fill_value=0).rename_axis(index="before", columns="after")
 
 
 def row_shares(counts: pd.DataFrame) -> pd.DataFrame:
-    """Each band-before row as shares of its queries (0 where a band held none)."""
+    """Each bucket-before row as shares of its queries (0 where a bucket held none)."""
     total = counts.sum(axis=1).replace(0, np.nan)
     return counts.div(total, axis=0).fillna(0.0)
 
@@ -89,7 +101,8 @@ def moved(both: pd.DataFrame, min_change: float, up: bool = True) -> pd.DataFram
 
 
 def summary(both: pd.DataFrame, counts: pd.DataFrame) -> list[tuple[str, str, str, str | None]]:
-    """(key, label, value, delta) in human units for the Audit page's before/after st.metric row."""
+    """(key, label, value, delta) in human units: queries in both, mean p_hat after, the share that changed
+    bucket, and how many were learned and forgotten (the Audit page's st.metric row, `sgpo profile drift`)."""
     n = len(both)
     stayed = sum(counts.at[b, b] for b in counts.index) if n else 0
     before, after = (both["p_hat_before"].mean(), both["p_hat_after"].mean()) if n else (None, None)
@@ -101,7 +114,7 @@ def summary(both: pd.DataFrame, counts: pd.DataFrame) -> list[tuple[str, str, st
             units.number(after, 3),
             None if not n else f"{after - before:+.3f} from {units.number(before, 3)}",
         ),
-        ("audit_moved", "changed band", units.percent(1 - stayed / n) if n else "n/a", None),
+        ("audit_moved", "changed bucket", units.percent(1 - stayed / n) if n else "n/a", None),
         ("audit_n_learned", "p_hat up by 0.5 or more", units.count(int((both["change"] >= 0.5).sum())), None),
         ("audit_n_forgotten", "p_hat down by 0.5 or more", units.count(int((both["change"] <= -0.5).sum())), None),
     ]

@@ -1,0 +1,150 @@
+"""The plan lifecycle, as library calls. `sgpo plan ...` and the dashboard's Plan page only call these.
+
+    from sgpo import plans
+    from sgpo.plan import PlanConfig
+    made = plans.make("first", PlanConfig(trivial_threshold=0.6), store)   # the profile's p_hat + the planner
+    made.plan.counts["learnable"], made.warnings, made.to_json()["forecast"]["ratio"]
+    plans.save(made, "easy-first", store)              # the one check of the name; returns the plan's id
+    plans.load("easy-first", store)["counts"]          # what was saved (config, counts, forecast)
+    [p["name"] for p in plans.list_plans(store)]
+    plans.export(made, "trl", tmp / "trl-plan", store)       # phase-K.jsonl + manifest.json for TRL
+    plans.export("easy-first", "verl", tmp / "verl-plan", store)   # a saved plan, remade: verl parquet
+
+The planner itself is pure (sgpo/plan/); this module reads its profile from the store and writes what the
+user asks for. A saved plan keeps its config, counts and forecast; remaking it from its profile and config
+gives the same plan while the profile is finished.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from sgpo import export as exporters
+from sgpo.errors import ConfigError, DataError
+from sgpo.plan import Plan, PlanConfig, make_plan
+from sgpo.profile import plan_warnings
+from sgpo.store import Store
+
+TARGETS = ("trl", "verl")  # trainers a plan is exported for
+
+
+@dataclass
+class Made:
+    """A plan with the profile it was made from and what it should be read with (plan_warnings)."""
+
+    plan: Plan
+    profile: dict  # the profile's row
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        """What `sgpo plan --json` prints: the profile's id, counts, phases (without query ids), forecast,
+        config and warnings."""
+        return {"profile_id": self.profile["id"], **self.plan.to_json(ids=False), "warnings": self.warnings}
+
+
+def make(profile_ref: str | int, config: PlanConfig | None, store: Store, *, frame: pd.DataFrame | None = None) -> Made:
+    """The plan for a profile (id or name) at `config`'s knobs (default PlanConfig()), priced with the
+    profile's model size and profiling FLOPs. `frame`: the profile's frame when the caller holds it already
+    (the dashboard caches it); read from the store otherwise. ConfigError when the knobs keep nothing.
+
+        plans.make("first", PlanConfig(group_rule="pow2"), store).plan.phases[0].group_size
+    """
+    row = store.find_profile(profile_ref)
+    frame = store.profile_frame(row["id"]) if frame is None else frame
+    plan = make_plan(
+        frame, config or PlanConfig(), n_params=row["n_params"] or None, flops_profile=float(row["flops"] or 0.0)
+    )
+    return Made(plan, row, plan_warnings(row, plan))
+
+
+def save(made: Made, name: str, store: Store, *, option: str = "--save") -> int:
+    """Store the plan under a new name (checked once, by the store: `option` is what the error names);
+    returns its id.
+
+        plans.save(plans.make("first", None, store), "defaults", store)
+    """
+    name = store.check_new_name("plan", name, option)
+    out = made.to_json()
+    return store.save_plan(
+        name=name,
+        profile_id=made.profile["id"],
+        config=made.plan.config.to_dict(),
+        counts=out["counts"],
+        forecast=out["forecast"],
+    )
+
+
+def load(ref: str | int, store: Store) -> dict:
+    """A saved plan (id or name): its row with config, counts and forecast, and its profile's name.
+
+    plans.load("easy-first", store)["config"]["trivial_threshold"]
+    """
+    saved = store.find_plan(ref)
+    return {**saved, "profile": store.find_profile(saved["profile_id"])["name"]}
+
+
+def remake(ref: str | int, store: Store) -> Made:
+    """A saved plan made again from its profile and its stored config.
+
+    plans.remake("easy-first", store).plan.counts
+    """
+    saved = store.find_plan(ref)
+    return make(saved["profile_id"], PlanConfig.from_dict(saved["config"]), store)
+
+
+def list_plans(store: Store) -> list[dict]:
+    """Every saved plan, oldest first: id, name, profile id and name, when, its counts and its forecast's
+    compute ratio.
+
+        [(p["name"], p["profile"]) for p in plans.list_plans(store)]
+    """
+    names = {p["id"]: p["name"] for p in store.profiles()}
+    out = []
+    for row in store.plans():
+        saved = store.find_plan(row["id"])
+        out.append(
+            {
+                "id": saved["id"],
+                "name": saved["name"],
+                "profile_id": saved["profile_id"],
+                "profile": names.get(saved["profile_id"]),
+                "created": saved["created"],
+                "counts": saved["counts"],
+                "ratio": saved["forecast"].get("ratio"),
+            }
+        )
+    return out
+
+
+def export(
+    plan: Made | str | int,
+    target: str,
+    out_dir: str | Path,
+    store: Store,
+    *,
+    dataset: str | None = None,
+    ability: str | None = None,
+) -> Path:
+    """Write the plan for another trainer into `out_dir` (created if missing): "trl" (phase-K.jsonl with
+    num_generations per phase in manifest.json) or "verl" (phase-K.parquet in verl's RL schema + manifest).
+    `plan`: a made plan, or a saved plan's id or name (remade from its profile). `dataset`: the spec of the
+    data the profile was made on (default: the profile's own). DataError naming the option on a folder that
+    cannot be written. Returns the folder.
+
+        plans.export(plans.make("first", None, store), "trl", tmp / "trl-defaults", store)
+    """
+    if target not in TARGETS:
+        raise ConfigError(f"export target {target!r}: one of {', '.join(TARGETS)}")
+    made = plan if isinstance(plan, Made) else remake(plan, store)
+    option = f"--export-{target}"
+    try:
+        if target == "trl":
+            return exporters.export_trl(made.plan, made.profile, Path(out_dir), dataset)
+        return exporters.export_verl(made.plan, made.profile, Path(out_dir), dataset, ability=ability)
+    except OSError as exc:  # a parent that is a file, no permission, a full disk
+        raise DataError(
+            f"{option} {out_dir}: cannot write there ({exc.strerror or exc}): give a writable folder"
+        ) from None
