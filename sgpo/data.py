@@ -1,16 +1,26 @@
-"""Loading any dataset through one spec string, used by every command and page.
+"""Loading any dataset through one spec, used by every command and page.
 
     builtin:train                 the shipped task suite (`sgpo tasks` lists the names)
-    path/to/file.jsonl|csv|parquet with --prompt-field / --answer-field / --id-field, or auto-detected
+    path/to/file.jsonl|csv|parquet with --prompt-field / --answer-field / --id-field / --task-field /
+                                  --difficulty-field, or auto-detected
     hf:REPO[:CONFIG][:SPLIT]      through the `datasets` library
 
+    ds = load_dataset(DatasetSpec("mine.jsonl", prompt_field="Question Text", reward="math"))
+    store.record_dataset(**ds.record())                # the mapping and reward, kept with the dataset
+    ds = load_dataset(recall(store, "mine.jsonl"))     # later: loaded the same way, no option repeated
+    ds = profiled_dataset(store, profile_row)          # exactly the rows and reward a profile measured
+
 Every dataset becomes the same frame: id, prompt, answer, task, difficulty. GSM8K's format (the gold
-answer after '####') is recognised. Values are kept as written (an answer 2 is "2"); an empty, null or NaN
+answer after '####') is recognised. A spec string or a DatasetSpec (sgpo/data_spec.py: spec, field
+mapping, reward) names what to load; `Dataset.mapping` is what the load used, every field explicit, and
+`Dataset.reward_reason` says why its reward was chosen (named, or picked: sgpo.tasks.rewards.pick_reward). Values are kept as written (an answer 2 is "2"); an empty, null or NaN
 prompt, answer or id is refused, and so is a chat-format prompt (a list of messages), since no chat template
 is applied here. Rows without an id are numbered q-000000, q-000001, ... and rows without a task get
 DEFAULT_TASK, never the file's name: the content hash is taken over the frame alone, so a profile matches the
 data it was made from whatever the file is called. Reading, and the limits on what is read (MAX_ROW_BYTES,
 MAX_FIELD_BYTES, MAX_ROWS, MAX_DATA_BYTES), live in sgpo/data_read.py.
+The hash covers the frame and, when it is not the one the answers would pick, the reward: the same rows
+graded another way are another dataset to a profile.
 """
 
 from __future__ import annotations
@@ -39,12 +49,15 @@ from sgpo.data_read import (
     read_parquet,
     too_long,
 )
+from sgpo.data_spec import DatasetSpec
 from sgpo.errors import DataError
 from sgpo.tasks import builtin
+from sgpo.tasks.rewards import Reward, pick_reward, resolve_reward
 
 __all__ = [
     "COLUMNS",
     "Dataset",
+    "DatasetSpec",
     "MAX_DATA_BYTES",
     "MAX_FIELD_BYTES",
     "MAX_ROW_BYTES",
@@ -52,6 +65,9 @@ __all__ = [
     "SUFFIXES",
     "check_spec",
     "load_dataset",
+    "profiled_dataset",
+    "recall",
+    "reward_columns",
 ]
 
 PROMPT_FIELDS = ("prompt", "question", "problem", "query", "input", "instruction")
@@ -71,13 +87,34 @@ TEXT = pd.Series([""]).dtype  # the dtype pandas gives text columns
 class Dataset:
     spec: str
     frame: pd.DataFrame  # COLUMNS, one row per query, in file order
-    hash: str  # sha256 of the normalised rows, first 16 hex digits
-    reward: str  # "exact" or "math"
+    hash: str  # sha256 of the normalised rows (and of a reward other than the picked one), first 16 hex digits
+    reward: str  # exact | math | math-lenient | MODULE:FUNCTION (sgpo.tasks.rewards.resolve_reward)
     source: str  # file path or hub id
     fields: list[str] = field(default_factory=list)  # the source's own field names
+    mapping: DatasetSpec | None = None  # what this load used: checked spec, every field, the reward
+    reward_reason: str = ""  # why this reward: named, or picked from the answers (and why)
 
     def __len__(self) -> int:
         return len(self.frame)
+
+    def resolved_reward(self) -> Reward:
+        return resolve_reward(self.reward)
+
+    def scorer(self):
+        """The per-completion form of the reward: score(completion, answer, **columns) -> float."""
+        return self.resolved_reward().score
+
+    def record(self) -> dict:
+        """Keyword arguments for Store.record_dataset: the dataset with its mapping and reward."""
+        mapping = (self.mapping or DatasetSpec(self.spec, reward=self.reward)).to_dict()
+        return {
+            "hash": self.hash,
+            "spec": self.spec,
+            "path": self.source,
+            "rows": len(self),
+            "fields": self.fields,
+            "mapping": mapping,
+        }
 
     def difficulty_counts(self) -> dict[str, dict[str, int]]:
         counts = self.frame.groupby(["task", "difficulty"]).size()
@@ -87,9 +124,8 @@ class Dataset:
         return out
 
     def reward_fn(self):
-        from sgpo.tasks.rewards import reward_function
-
-        return reward_function(self.reward)
+        """The reward in TRL's form: f(completions, answer, **columns) -> list[float]."""
+        return self.resolved_reward().trl
 
 
 def check_spec(spec: str) -> str:
@@ -135,17 +171,33 @@ def check_spec(spec: str) -> str:
 
 
 def load_dataset(
-    spec: str,
+    spec: str | DatasetSpec,
     *,
     prompt_field: str | None = None,
     answer_field: str | None = None,
     id_field: str | None = None,
+    task_field: str | None = None,
+    difficulty_field: str | None = None,
     reward: str | None = None,
 ) -> Dataset:
-    """Read, validate and normalise a dataset; DataError naming file, line and field on bad input."""
-    if reward not in (None, "exact", "math"):
-        raise DataError(f"--reward must be 'exact' or 'math' (got {reward!r})")
-    checked = check_spec(spec)
+    """Read, validate and normalise a dataset; DataError naming file, line and field on bad input.
+
+    `spec` is a spec string or a DatasetSpec; options given here win over the DatasetSpec's. A mapped field
+    the source lacks is refused naming the field, the file and its fields. `reward` (exact, math,
+    math-lenient or MODULE:FUNCTION) is checked before the data is read and a custom one probed on the
+    first row after (RewardError naming --reward)."""
+    wanted = DatasetSpec.of(
+        spec,
+        prompt_field=prompt_field,
+        answer_field=answer_field,
+        id_field=id_field,
+        task_field=task_field,
+        difficulty_field=difficulty_field,
+        reward=reward,
+    )
+    if wanted.reward is not None:
+        resolve_reward(wanted.reward)  # an unknown name or an unimportable function, before any reading
+    checked = check_spec(wanted.spec)
     try:
         if checked.startswith("builtin:"):
             path, family = builtin.builtin_file(checked.split(":", 1)[1])
@@ -153,14 +205,23 @@ def load_dataset(
             if family:
                 read = rows.read
                 rows = replace(rows, read=lambda wanted: ((n, r) for n, r in read(wanted) if r.get("task") == family))
-            return _normalise(spec, rows, "prompt", "answer", "id", reward or "exact")
+            fixed = dict(prompt_field="prompt", answer_field="answer", id_field="id", task_field="task")
+            return _normalise(wanted.spec, rows, replace(wanted, spec=checked, difficulty_field="difficulty", **fixed))
         rows = read_hub(checked) if checked.startswith("hf:") else _read_file(Path(checked))
         if not rows.fields:
             raise DataError(f"dataset {rows.source} is empty: it holds no rows")
-        prompt_field = prompt_field or _detect(rows, PROMPT_FIELDS, "prompt")
-        answer_field = answer_field or _detect(rows, ANSWER_FIELDS, "answer")
-        id_field = id_field or next((f for f in ID_FIELDS if f in rows.fields), None)
-        return _normalise(spec, rows, prompt_field, answer_field, id_field, reward)
+        for role in ("prompt", "answer", "id"):
+            _check_mapped(rows, wanted.field(role), role)
+        mapping = replace(
+            wanted,
+            spec=checked,
+            prompt_field=wanted.prompt_field or _detect(rows, PROMPT_FIELDS, "prompt"),
+            answer_field=wanted.answer_field or _detect(rows, ANSWER_FIELDS, "answer"),
+            id_field=wanted.id_field or next((f for f in ID_FIELDS if f in rows.fields), None),
+            task_field=wanted.task_field or ("task" if "task" in rows.fields else None),
+            difficulty_field=wanted.difficulty_field or next((f for f in DIFFICULTY_FIELDS if f in rows.fields), None),
+        )
+        return _normalise(wanted.spec, rows, mapping)
     except OSError as exc:
         raise DataError(
             f"dataset {checked} could not be read ({exc.strerror or exc}); check that it is a readable file"
@@ -169,6 +230,44 @@ def load_dataset(
         raise DataError(
             f"dataset {checked} is nested too deeply to read; a row is one record of text and number fields"
         ) from None
+
+
+def recall(store, spec: str | DatasetSpec, **given) -> DatasetSpec:
+    """What to load `spec` with: the options `given` now (None ones left out), over the mapping and reward
+    recorded in `store` when this dataset was last loaded with one (found by its checked spec, so a relative
+    path finds the absolute one recorded). `store` may be None: then only what is given. Reads only."""
+    wanted = DatasetSpec.of(spec, **given)
+    if store is None:
+        return wanted
+    return wanted.over(store.dataset_mapping(spec=check_spec(wanted.spec)))
+
+
+def profiled_dataset(store, profile_row: dict, *, spec: str | DatasetSpec | None = None) -> Dataset:
+    """The dataset a profile measured (a `profiles` row), loaded with the mapping and reward recorded under
+    its dataset hash. `spec` overrides where the rows are read from (a moved file) or adds options; the
+    recorded mapping fills the rest. DataError when the rows read now are not the ones profiled."""
+    recorded = store.dataset_mapping(hash=profile_row["dataset_hash"])
+    wanted = DatasetSpec.of(spec or (recorded or {}).get("spec") or profile_row["dataset_spec"])
+    dataset = load_dataset(wanted.over(recorded))
+    if dataset.hash != profile_row["dataset_hash"]:
+        raise DataError(
+            f"dataset {dataset.source} now gives other rows or another reward (hash {dataset.hash}) than "
+            f"profile {profile_row['name']!r} measured (hash {profile_row['dataset_hash']}): restore the file, "
+            f"or profile it again"
+        )
+    return dataset
+
+
+def reward_columns(frame: pd.DataFrame) -> dict[str, list]:
+    """The columns a reward is called with for these rows, under TRL's names: prompts, answer, id, task,
+    difficulty. Our engine passes them as TRL does, so a user's function sees the same arguments."""
+    return {
+        "prompts": frame["prompt"].tolist(),
+        "answer": frame["answer"].tolist(),
+        "id": frame["id"].tolist(),
+        "task": frame["task"].tolist(),
+        "difficulty": frame["difficulty"].tolist(),
+    }
 
 
 def _read_file(path: Path) -> Rows:
@@ -180,6 +279,14 @@ def _read_file(path: Path) -> Rows:
     return read_jsonl(path)
 
 
+def _check_mapped(rows: Rows, name: str | None, role: str) -> None:
+    if name is not None and name not in rows.fields:
+        raise DataError(
+            f"dataset {rows.source}: no field {name!r} to use as the {role} (--{role}-field); its fields are "
+            f"{', '.join(map(repr, rows.fields))}"
+        )
+
+
 def _detect(rows: Rows, candidates: tuple[str, ...], role: str) -> str:
     for name in candidates:
         if name in rows.fields:
@@ -187,12 +294,12 @@ def _detect(rows: Rows, candidates: tuple[str, ...], role: str) -> str:
     raise DataError(f"dataset {rows.source}: no {role} field found among {rows.fields}; name it with --{role}-field")
 
 
-def _normalise(
-    spec: str, rows: Rows, prompt_field: str, answer_field: str, id_field: str | None, reward: str | None
-) -> Dataset:
+def _normalise(spec: str, rows: Rows, mapping: DatasetSpec) -> Dataset:
+    prompt_field, answer_field, id_field = mapping.prompt_field, mapping.answer_field, mapping.id_field
+    task_field, difficulty_field = mapping.task_field, mapping.difficulty_field
     columns = _Columns()
-    gsm8k, kept_bytes = False, 0
-    wanted = [f for f in (prompt_field, answer_field, id_field, "task", *DIFFICULTY_FIELDS) if f]
+    gsm8k, kept_bytes, seen = False, 0, set()
+    wanted = [f for f in (prompt_field, answer_field, id_field, task_field, difficulty_field) if f]
     for number, rec in rows.read(wanted):
         where = rows.where(number)
         if len(columns) == MAX_ROWS:
@@ -207,19 +314,27 @@ def _normalise(
                     f"give the final answer there, or drop the row"
                 )
         qid = _required(rec, id_field, "id", where) if id_field else f"q-{len(columns):06d}"
-        task = _text(rec.get("task"), "task", where) or DEFAULT_TASK
+        seen.update(f for f in (task_field, difficulty_field) if f and rec.get(f) is not None)
+        task = (_text(rec.get(task_field), task_field, where) if task_field else None) or DEFAULT_TASK
         size = sum(
             _size(text, where, name)
-            for text, name in ((prompt, prompt_field), (answer, answer_field), (qid, id_field), (task, "task"))
+            for text, name in ((prompt, prompt_field), (answer, answer_field), (qid, id_field), (task, task_field))
         )
         kept_bytes += size
         if kept_bytes > MAX_DATA_BYTES:
             raise DataError(
                 f"{where}: the dataset holds over {MAX_DATA_BYTES:,} bytes of text, the limit; take a subset"
             )
-        columns.append(number, size, _level(rec, where), id=qid, prompt=prompt, answer=answer, task=task)
+        level = _level(rec.get(difficulty_field), difficulty_field, where) if difficulty_field else 0
+        columns.append(number, size, level, id=qid, prompt=prompt, answer=answer, task=task)
     if not len(columns):
         raise DataError(f"dataset {rows.source} is empty: it holds no rows")
+    for role, name in (("task", task_field), ("difficulty", difficulty_field)):
+        if name and name not in seen and name not in rows.fields:
+            raise DataError(
+                f"dataset {rows.source}: no row has the field {name!r} to use as the {role} (--{role}-field); "
+                f"its fields are {', '.join(map(repr, rows.fields))}"
+            )
     duplicate = columns.first_duplicate_id() if id_field else None
     if duplicate:
         second, first, qid = duplicate
@@ -228,10 +343,33 @@ def _normalise(
             f"unique, or drop --id-field to number the rows"
         )
     frame = columns.frame()
-    reward = reward or ("math" if gsm8k or _looks_mathy(frame["answer"]) else "exact")
-    return Dataset(
-        spec=spec, frame=frame, hash=_content_hash(frame), reward=reward, source=rows.source, fields=rows.fields
+    picked = pick_reward(frame["answer"], frame["task"], gsm8k=gsm8k)
+    reward = resolve_reward(mapping.reward or picked.name, probe=_probe(frame))
+    digest = _content_hash(frame)
+    if reward.name != picked.name:  # the same rows under another reward are another dataset to a profile
+        digest = hashlib.sha256(f"{digest}:{reward.name}".encode()).hexdigest()[:16]
+    reason = (
+        f"picked from the answers: {picked.reason} (--reward overrides)"
+        if mapping.reward is None
+        else f"named with --reward (the answers alone would pick {picked.name}: {picked.reason})"
     )
+    return Dataset(
+        spec=spec,
+        frame=frame,
+        hash=digest,
+        reward=reward.name,
+        source=rows.source,
+        fields=rows.fields,
+        mapping=replace(mapping, reward=reward.name),
+        reward_reason=reason,
+    )
+
+
+def _probe(frame: pd.DataFrame) -> dict[str, list]:
+    """What a custom reward is first called with: the first query twice, its own answer and an empty
+    completion, with every column as TRL passes them."""
+    first = frame.iloc[[0, 0]]
+    return {"completions": [first["answer"].iloc[0], ""], **reward_columns(first)}
 
 
 class _Columns:
@@ -343,13 +481,11 @@ def _size(text: str, where: str, fld: str | None) -> int:
     return size
 
 
-def _level(rec: dict, where: str) -> int:
-    for fld in DIFFICULTY_FIELDS:
-        text = _text(rec.get(fld), fld, where)
-        if text:
-            match = re.search(r"-?\d{1,9}", text)
-            return int(match.group()) if match else 0
-    return 0
+def _level(value, fld: str, where: str) -> int:
+    """The difficulty written in a field: its first whole number ("Level 3" is 3), 0 without one."""
+    text = _text(value, fld, where)
+    match = re.search(r"-?\d{1,9}", text) if text else None
+    return int(match.group()) if match else 0
 
 
 def _content_hash(frame: pd.DataFrame) -> str:
@@ -365,8 +501,3 @@ def _content_hash(frame: pd.DataFrame) -> str:
         digest.update((b"," if i else b"") + part[1:-1].encode())
     digest.update(b"]")
     return digest.hexdigest()[:16]
-
-
-def _looks_mathy(answers: pd.Series) -> bool:
-    sample = answers.head(200).astype(str).str.strip()
-    return bool(sample.str.fullmatch(r"-?[\d,]*\.?\d+|.*\\(frac|boxed|sqrt).*|\$.*\$").mean() > 0.9)

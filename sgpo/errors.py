@@ -28,3 +28,7 @@ class StoreError(SgpoError):
 
 class BackendError(SgpoError):
     """A generation backend is missing or failed: names the backend."""
+
+
+class RewardError(SgpoError):
+    """A reward could not be resolved, loaded or called: names the --reward option and the function."""

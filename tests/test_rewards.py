@@ -2,13 +2,24 @@ import json
 import logging
 import threading
 
+import pandas as pd
 import pytest
 
 from sgpo.data import load_dataset
-from sgpo.errors import SgpoError
+from sgpo.errors import RewardError, SgpoError
 from sgpo.tasks import verify
 from sgpo.tasks.answers import as_number, final_answer
-from sgpo.tasks.rewards import SCORERS, exact_match_reward, math_match, math_reward, reward_stats
+from sgpo.tasks.rewards import (
+    REWARDS,
+    SCORERS,
+    exact_match_reward,
+    math_match,
+    math_reward,
+    pick_reward,
+    resolve_reward,
+    reward_function,
+    reward_stats,
+)
 from tests.conftest import require_gsm8k
 
 ECHO = (
@@ -241,3 +252,87 @@ def test_model_output_is_never_evaluated_as_code(tmp_path):
         math_match(completion, "\\frac{1}{2}")
     exact_match_reward([payload], answer=["1"])
     assert not canary.exists()
+
+
+# the named rules, the automatic pick -------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "completion, gold, strict, lenient",
+    [
+        ("2odnoci", "2", 0.0, 1.0),  # the starter's lucky GSM8K "answer": the last number of noise
+        ("She makes 18 dollars every day.", "18", 0.0, 1.0),
+        ("#### 18", "18", 1.0, 1.0),
+        ("The answer is 18. Check: 9 * 2 = 18.", "18", 1.0, 1.0),
+        ("18", "18", 1.0, 1.0),
+        ("$18.", "18", 1.0, 1.0),
+        ("\\boxed{\\frac{6}{8}}", "3/4", 1.0, 1.0),
+        ("Paris", "Paris", 1.0, 1.0),
+    ],
+)
+def test_math_is_strict_and_math_lenient_reads_the_last_number(completion, gold, strict, lenient):
+    assert resolve_reward("math").score(completion, gold) == strict == SCORERS["math"](completion, gold)
+    assert resolve_reward("math-lenient").score(completion, gold) == lenient == math_match(completion, gold)
+
+
+def test_each_named_reward_gives_the_same_scores_in_both_forms():
+    completions, golds = ["#### 3", "3 apples", " 3\n", "4"], ["3"] * 4
+    for name in ("exact", "math", "math-lenient"):
+        reward = resolve_reward(name)
+        assert reward.trl(completions, answer=golds, task=["t"] * 4) == [
+            reward.score(c, g) for c, g in zip(completions, golds)
+        ]
+        assert REWARDS[name] is reward.trl and reward_function(name) is reward.trl
+
+
+def test_an_unknown_reward_name_is_one_line_naming_the_option_and_the_choices():
+    with pytest.raises(RewardError, match=r"^--reward 'fuzzy': choose exact, math, math-lenient, or MODULE:FUNCTION"):
+        resolve_reward("fuzzy")
+    with pytest.raises(RewardError, match="--reward"):
+        SCORERS["fuzzy"]
+
+
+def frame_of(answers, tasks=None):
+    return pd.DataFrame({"answer": answers, "task": tasks or ["default"] * len(answers)})
+
+
+def test_digit_strings_with_leading_zeros_are_not_picked_as_math():
+    f = frame_of(["01346", "11345", "0789", "2235"])
+    pick = pick_reward(f["answer"], f["task"])
+    assert pick.name == "exact" and "leading zero" in pick.reason and "'01346'" in pick.reason
+
+
+def test_the_built_in_families_are_compared_as_written_whatever_their_answers_look_like():
+    f = frame_of(["11345", "2235", "3"], ["sort", "sort", "count"])
+    assert pick_reward(f["answer"], f["task"]).name == "exact"
+
+
+@pytest.mark.parametrize(
+    "answers, expected",
+    [(["18", "-3", "2.5", "\\frac{1}{2}"], "math"), (["Paris", "cba", "18"], "exact"), (["1,000", "7"], "math")],
+)
+def test_the_pick_says_which_reward_and_why(answers, expected):
+    pick = pick_reward(frame_of(answers)["answer"])
+    assert pick.name == expected and "of the answers are numbers or LaTeX" in pick.reason
+
+
+def test_a_sorting_file_loads_with_exact_so_a_formatted_number_does_not_pass(tmp_path):
+    path = tmp_path / "sort.jsonl"
+    path.write_text("".join(json.dumps({"prompt": f"s {a[::-1]}=", "answer": a}) + "\n" for a in ["01346", "2235"]))
+    ds = load_dataset(str(path))
+    assert ds.reward == "exact" and "leading zero" in ds.reward_reason and "--reward overrides" in ds.reward_reason
+    assert ds.scorer()("1,346", "01346") == 0.0 and ds.scorer()("01346", "01346") == 1.0
+    named = load_dataset(str(path), reward="math")
+    assert named.reward == "math" and named.reward_reason.startswith("named with --reward")
+    assert named.scorer()("1,346", "01346") == 1.0
+
+
+def test_gsm8k_is_picked_as_strict_math_with_its_reason():
+    ds = load_dataset(str(require_gsm8k()))
+    assert ds.reward == "math" and "'####'" in ds.reward_reason
+
+
+def test_a_reward_other_than_the_picked_one_makes_another_dataset_hash(tmp_path):
+    path = tmp_path / "n.jsonl"
+    path.write_text("".join(json.dumps({"prompt": f"{i}+1=", "answer": str(i + 1)}) + "\n" for i in range(5)))
+    picked, same, other = (load_dataset(str(path), reward=r) for r in (None, "math", "math-lenient"))
+    assert picked.reward == same.reward == "math" and picked.hash == same.hash
+    assert other.hash != picked.hash  # a profile under one reward is never reused for another

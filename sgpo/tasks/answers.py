@@ -58,19 +58,34 @@ _LATEX_FRAC = re.compile(r"([+-]?)\\[dt]?frac\{([+-]?\d+)\}\{(\d+)\}")
 _SCIENTIFIC = re.compile(r"(.+?)(?:\\times|\\cdot|×|\*|x)10\^\{?([+-]?\d{1,3})\}?")
 
 
-def final_answer(completion: str, *, words: bool = False) -> str | None:
+def final_answer(completion: str, *, words: bool = False, strict: bool = False) -> str | None:
     """The completion's final answer, normalised (see `normalise`), or None when it holds none.
 
     "The answer is" must be followed by a number or math, unless `words` (the gold is a word): "the
-    answer is not obvious. 6 * 7 = 42" reads 42."""
+    answer is not obvious. 6 * 7 = 42" reads 42. `strict`: without a marker, only a completion that is
+    one answer and nothing else ("18", "$18.", "\\frac{1}{2}") has one; the last number of prose
+    ("2odnoci", "she makes 18 dollars") is none."""
     text = (completion or "").replace("−", "-")  # the Unicode minus sign
     for _start, raw, end, leading in sorted(_markers(text), key=lambda m: m[0], reverse=True):  # last one wins
         value = _leading_value(raw, words) if leading else clean_answer(raw)
         if value is not None:
             return _corrected(text, end) or value
+    if strict:
+        return _whole_answer(text)
     candidates = [(m.end(), -m.start(), m.group()) for m in _ATOM.finditer(text)]
     candidates += [(m.end(), -m.start(), _group(m)) for m in _MATH_GROUP.finditer(text)]
     return clean_answer(max(candidates)[2]) if candidates else None
+
+
+def _whole_answer(text: str) -> str | None:
+    """The completion as one answer (a number, fraction, power or LaTeX group, money signs and a full stop
+    allowed around it), or None when it holds anything else."""
+    text = text.strip()
+    group = _MATH_GROUP.fullmatch(text)
+    if group:
+        return clean_answer(_group(group))
+    s = normalise(text)
+    return s if s and _ATOM.fullmatch(s) else None
 
 
 def normalise(answer: str) -> str:
