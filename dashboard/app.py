@@ -1,14 +1,10 @@
 """sGPO Studio: `sgpo dashboard` serves this file. The navigation follows the data flow."""
 
-import sys
-from pathlib import Path
+# `streamlit run` puts only this folder on the path: `dashboard.*` comes from the installed package (an
+# editable install in a checkout, as `make demo` and `make test` make).
+import streamlit as st
 
-# `streamlit run` puts only this folder on the path; the pages import `dashboard.*` from the checkout.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import streamlit as st  # noqa: E402
-
-from dashboard import processes, state, widgets  # noqa: E402
+from dashboard import processes, state, widgets
 
 st.set_page_config(page_title="sGPO Studio", layout="wide")  # no page_icon: a material one is fetched from the internet
 nav = st.navigation(

@@ -1,11 +1,14 @@
 """`sgpo dashboard`: the server command it execs, the address it binds, the store it hands over."""
 
+import importlib.util
 import os
 import sys
+from pathlib import Path
 
 import pytest
 
 from sgpo.cli import dashboard
+from tests.conftest import ROOT
 
 
 @pytest.fixture
@@ -48,4 +51,21 @@ def test_without_db_the_store_is_sgpo_db_or_runs_sgpo_db(cli, execs, monkeypatch
 def test_a_bad_port_is_refused(cli, execs):
     code, _, err = cli("dashboard", "--port", "70000")
     assert code == 2 and not execs and "--port must be between 1 and 65535" in err
-    assert dashboard.APP.is_file()
+
+
+def test_the_app_is_the_installed_dashboard_packages_not_a_path_beside_sgpo(cli, execs, db_path):
+    installed = Path(importlib.util.find_spec("dashboard").submodule_search_locations[0]) / "app.py"
+    assert dashboard.app_path() == installed.resolve()
+    assert installed.resolve() == (ROOT / "dashboard" / "app.py").resolve()  # a checkout maps the package here
+    cli("dashboard", "--db", db_path)
+    assert execs[0][1][4] == str(installed.resolve())
+
+
+def test_a_missing_dashboard_is_one_line_saying_to_reinstall_and_nothing_starts(cli, execs, db_path, monkeypatch):
+    monkeypatch.setattr(dashboard, "DASHBOARD_PACKAGE", "sgpo_dashboard_not_installed")
+    code, _, err = cli("dashboard", "--db", db_path)
+    assert code == 2 and not execs and not db_path.exists()
+    assert err.strip().count("\n") == 0 and "the dashboard is missing (not installed): reinstall sgpo" in err
+    monkeypatch.setattr(dashboard, "DASHBOARD_PACKAGE", "sgpo.plan")  # a package, but not the dashboard
+    code, _, err = cli("dashboard", "--db", db_path)
+    assert code == 2 and not execs and "has no app.py" in err and str(ROOT / "sgpo" / "plan") in err

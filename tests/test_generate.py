@@ -6,6 +6,8 @@ import pytest
 
 from sgpo.errors import BackendError, ConfigError
 from sgpo.generate import check_sampling, make_generator
+from sgpo.generate import vllm as vllm_backend
+from tests.conftest import ROOT
 from tests.toys import make_coin_model, make_tiny_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -119,6 +121,54 @@ def test_vllm_python_prefers_the_env_override_and_never_names_this_interpreter(m
     monkeypatch.setattr(vllm_backend, "vllm_importable", lambda: True)
     monkeypatch.setenv("SGPO_VLLM_PYTHON", str(tmp_path / "python"))
     assert vllm_backend.vllm_python() is None  # vLLM right here: no detour
+
+
+def test_missing_vllm_names_the_option_and_the_variable_in_one_line(tmp_path, monkeypatch):
+    if vllm_backend.vllm_importable():
+        pytest.skip("vLLM is importable here")
+    monkeypatch.delenv("SGPO_VLLM_PYTHON", raising=False)
+    with pytest.raises(BackendError) as caught:
+        make_generator("vllm", make_tiny_model(tmp_path))
+    message = str(caught.value)
+    assert "--vllm-python" in message and "$SGPO_VLLM_PYTHON" in message and "\n" not in message
+
+
+def test_an_installed_sgpo_has_no_checkout_fallback_for_vllm(monkeypatch, tmp_path):
+    checkout = ROOT.resolve()  # tests run from the checkout
+    assert checkout == vllm_backend.CHECKOUT_ROOT
+    assert checkout / ".venv-vllm" / "bin" / "python" == vllm_backend.VLLM_VENV_PYTHON
+    fake = tmp_path / ".venv-vllm" / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("#!/bin/sh\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(vllm_backend, "vllm_importable", lambda: False)
+    monkeypatch.delenv("SGPO_VLLM_PYTHON", raising=False)
+    monkeypatch.setattr(vllm_backend, "VLLM_VENV_PYTHON", fake)
+    assert vllm_backend.vllm_python() == str(fake)  # a checkout's .venv-vllm, found by itself
+    monkeypatch.setattr(vllm_backend, "CHECKOUT_ROOT", None)
+    monkeypatch.setattr(vllm_backend, "VLLM_VENV_PYTHON", None)  # what an installed package computes
+    assert vllm_backend.vllm_python() is None
+
+
+def test_a_vllm_python_without_vllm_is_refused_before_any_rerun_naming_the_option_and_the_variable(
+    monkeypatch, tmp_path
+):
+    lacking = tmp_path / "python"
+    lacking.write_text("#!/bin/sh\nexit 3\n")  # runs, but finds no vllm (the probe's own exit code)
+    lacking.chmod(0o755)
+    monkeypatch.setattr(vllm_backend, "vllm_importable", lambda: False)
+    monkeypatch.setenv("SGPO_VLLM_PYTHON", str(lacking))
+    with pytest.raises(
+        BackendError, match=r"^--vllm-python / \$SGPO_VLLM_PYTHON=.*python cannot import vllm"
+    ) as caught:
+        vllm_backend.vllm_python()
+    assert "\n" not in str(caught.value)
+    monkeypatch.setattr(vllm_backend, "CHECKOUT_ROOT", None)  # installed: the child needs sgpo too
+    with pytest.raises(BackendError, match="cannot import vllm and sgpo"):
+        vllm_backend.vllm_python()
+    monkeypatch.setenv("SGPO_VLLM_PYTHON", str(tmp_path))
+    with pytest.raises(BackendError, match="is not an executable interpreter"):
+        vllm_backend.vllm_python()
 
 
 def test_own_decoding_loop_matches_transformers_generate(tiny, coin):

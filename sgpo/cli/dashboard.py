@@ -1,7 +1,12 @@
-"""`sgpo dashboard`: serve the Streamlit dashboard (dashboard/app.py) on 127.0.0.1 unless told otherwise."""
+"""`sgpo dashboard`: serve the Streamlit dashboard on 127.0.0.1 unless told otherwise.
+
+The dashboard is the top-level package `dashboard`, installed beside `sgpo` (an editable install maps it to
+the checkout's dashboard/): its app.py is found through the import system, wherever that put it.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import socket
 import sys
@@ -14,10 +19,25 @@ from sgpo.cli.common import DbOption, check_db_path
 from sgpo.errors import ConfigError, SgpoError
 from sgpo.store import Store, default_path
 
-APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+DASHBOARD_PACKAGE = "dashboard"
 
 
-def streamlit_argv(address: str, port: int) -> list[str]:
+def app_path() -> Path:
+    """The installed dashboard's app.py (found without importing the package); SgpoError when it is not there."""
+    spec = importlib.util.find_spec(DASHBOARD_PACKAGE)
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    app = next((Path(f) / "app.py" for f in folders if (Path(f) / "app.py").is_file()), None)
+    if app is None:
+        found = (
+            f"the package {DASHBOARD_PACKAGE!r} at {', '.join(folders)} has no app.py" if folders else "not installed"
+        )
+        raise SgpoError(
+            f"the dashboard is missing ({found}): reinstall sgpo (`pip install sgpo`, or `pip install -e .` in a checkout)"
+        )
+    return app.resolve()
+
+
+def streamlit_argv(app: Path, address: str, port: int) -> list[str]:
     """The server command as an argument list: headless, no usage statistics (they call out to the
     internet), no file watcher (nothing to reload in production)."""
     return [
@@ -25,7 +45,7 @@ def streamlit_argv(address: str, port: int) -> list[str]:
         "-m",
         "streamlit",
         "run",
-        str(APP),
+        str(app),
         "--server.headless",
         "true",
         "--server.address",
@@ -50,15 +70,14 @@ def dashboard(
     if not 1 <= port <= 65535:
         raise ConfigError(f"--port must be between 1 and 65535 (got {port})")
     check_address(address)
-    if not APP.is_file():
-        raise SgpoError(f"the dashboard is missing from {APP}: run from a source checkout (pip install -e .)")
+    app = app_path()
     path = default_path(db)
     check_db_path(path)
     if path.exists():  # an existing store must open (the dashboard creates a missing one itself)
         Store(path).close()
     env = {**os.environ, "SGPO_DB": str(path)}
     typer.echo(f"sGPO Studio on http://{address}:{port}  (store {path})", err=True)
-    os.execve(sys.executable, streamlit_argv(address, port), env)
+    os.execve(sys.executable, streamlit_argv(app, address, port), env)
 
 
 def check_address(address: str) -> None:

@@ -3,11 +3,16 @@ thin face over the library. A SgpoError becomes one clear line on stderr and exi
 
 from __future__ import annotations
 
+import importlib.metadata
+import os
 import sys
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 from sgpo.errors import SgpoError
+from sgpo.generate.vllm import VLLM_PYTHON_ENV, VLLM_PYTHON_OPTION
 
 try:  # typer >= 0.29 ships its own copy of click: usage errors are its ClickException
     from typer._click.exceptions import ClickException
@@ -21,6 +26,35 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+def version_text() -> str:
+    """`sgpo VERSION`, from the installed distribution's metadata (pyproject takes it from sgpo.__version__)."""
+    return f"sgpo {importlib.metadata.version('sgpo')}"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(version_text())
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit")
+    ] = False,
+    vllm_python: Annotated[
+        Path | None,
+        typer.Option(
+            VLLM_PYTHON_OPTION,
+            help=f"a python that has vLLM, for --backend vllm when this one lacks it (sets ${VLLM_PYTHON_ENV})",
+        ),
+    ] = None,
+) -> None:
+    if vllm_python is not None:  # re-runs and the dashboard's workers inherit it; it is checked where it is used
+        os.environ[VLLM_PYTHON_ENV] = str(vllm_python.expanduser())
+
 
 from sgpo.cli import dashboard as _dashboard  # noqa: E402
 from sgpo.cli import data as _data  # noqa: E402

