@@ -190,7 +190,13 @@ def _v3(db: sqlite_utils.Database) -> None:
     db["profiles"].add_column("settings", str)
 
 
-MIGRATIONS = [_v1, _v2, _v3]
+def _v4(db: sqlite_utils.Database) -> None:
+    """Datasets keep the field mapping and reward they were loaded with (sgpo.data_spec.DatasetSpec, JSON),
+    so every later command loads them the same way without the options repeated."""
+    db["datasets"].add_column("mapping", str)
+
+
+MIGRATIONS = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -289,19 +295,25 @@ class Store:
         return rows or list(self.db[table].rows_where("name = ?", [str(ref)]))
 
     # datasets ------------------------------------------------------------------------------
-    def record_dataset(self, *, hash: str, spec: str, path: str, rows: int, fields: list[str]) -> None:
+    def record_dataset(
+        self, *, hash: str, spec: str, path: str, rows: int, fields: list[str], mapping: dict | None = None
+    ) -> None:
+        """A dataset by its content hash; `mapping` (DatasetSpec.to_dict(): checked spec, fields, reward) is
+        what later loads read back (`dataset_mapping`). `store.record_dataset(**dataset.record())`."""
+        row = {"hash": hash, "spec": spec, "path": path, "rows": rows, "fields": json.dumps(fields)}
+        if mapping is not None:
+            row["mapping"] = json.dumps(mapping)
         with self.transaction():
-            self.db["datasets"].upsert(
-                {
-                    "hash": hash,
-                    "spec": spec,
-                    "path": path,
-                    "rows": rows,
-                    "fields": json.dumps(fields),
-                    "created": time.time(),
-                },
-                pk="hash",
-            )
+            self.db["datasets"].upsert({**row, "created": time.time()}, pk="hash")
+
+    def dataset_mapping(self, *, hash: str | None = None, spec: str | None = None) -> dict | None:
+        """The mapping recorded with a dataset: by content hash, or the latest recorded for a checked spec
+        (sgpo.data.check_spec: an absolute path, builtin:NAME or hf:...); None when none was recorded."""
+        where, args = ("hash = ?", [hash]) if hash is not None else ("json_extract(mapping, '$.spec') = ?", [spec])
+        rows = self.db.execute(
+            f"SELECT mapping FROM datasets WHERE mapping IS NOT NULL AND {where} ORDER BY created DESC LIMIT 1", args
+        ).fetchall()
+        return json.loads(rows[0][0]) if rows else None
 
     # profiles ------------------------------------------------------------------------------
     def find_profile(self, ref: str | int) -> dict:
