@@ -37,11 +37,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sgpo import data_read  # its limits are read as data_read.MAX_*, so a test that sets one sets it everywhere
 from sgpo.data_read import (
-    MAX_DATA_BYTES,
-    MAX_FIELD_BYTES,
-    MAX_ROW_BYTES,
-    MAX_ROWS,
     Rows,
     read_csv,
     read_hub,
@@ -58,10 +55,6 @@ __all__ = [
     "COLUMNS",
     "Dataset",
     "DatasetSpec",
-    "MAX_DATA_BYTES",
-    "MAX_FIELD_BYTES",
-    "MAX_ROW_BYTES",
-    "MAX_ROWS",
     "SUFFIXES",
     "check_spec",
     "load_dataset",
@@ -162,9 +155,9 @@ def check_spec(spec: str) -> str:
             f"dataset file {path}: unknown format {path.suffix or '(no suffix)'!r}; use one of {', '.join(SUFFIXES)}"
         )
     size = path.stat().st_size
-    if size > MAX_DATA_BYTES:
+    if size > data_read.MAX_DATA_BYTES:
         raise DataError(
-            f"dataset file {path} is {size:,} bytes, over the {MAX_DATA_BYTES:,}-byte limit; "
+            f"dataset file {path} is {size:,} bytes, over the {data_read.MAX_DATA_BYTES:,}-byte limit; "
             f"keep only the fields sgpo needs (prompt, answer, id) or take a subset"
         )
     return str(path.resolve())
@@ -302,8 +295,8 @@ def _normalise(spec: str, rows: Rows, mapping: DatasetSpec) -> Dataset:
     wanted = [f for f in (prompt_field, answer_field, id_field, task_field, difficulty_field) if f]
     for number, rec in rows.read(wanted):
         where = rows.where(number)
-        if len(columns) == MAX_ROWS:
-            raise DataError(f"{where}: the dataset has over {MAX_ROWS:,} rows, the limit; take a subset")
+        if len(columns) == data_read.MAX_ROWS:
+            raise DataError(f"{where}: the dataset has over {data_read.MAX_ROWS:,} rows, the limit; take a subset")
         prompt = _required(rec, prompt_field, "prompt", where)
         answer = _required(rec, answer_field, "answer", where)
         if GSM8K_MARK in answer:
@@ -321,9 +314,9 @@ def _normalise(spec: str, rows: Rows, mapping: DatasetSpec) -> Dataset:
             for text, name in ((prompt, prompt_field), (answer, answer_field), (qid, id_field), (task, task_field))
         )
         kept_bytes += size
-        if kept_bytes > MAX_DATA_BYTES:
+        if kept_bytes > data_read.MAX_DATA_BYTES:
             raise DataError(
-                f"{where}: the dataset holds over {MAX_DATA_BYTES:,} bytes of text, the limit; take a subset"
+                f"{where}: the dataset holds over {data_read.MAX_DATA_BYTES:,} bytes of text, the limit; take a subset"
             )
         level = _level(rec.get(difficulty_field), difficulty_field, where) if difficulty_field else 0
         columns.append(number, size, level, id=qid, prompt=prompt, answer=answer, task=task)
@@ -476,7 +469,7 @@ def _size(text: str, where: str, fld: str | None) -> int:
                 f"{where}: field {fld!r} holds an unpaired surrogate (an escape in \\ud800-\\udfff "
                 f"without its pair); fix the text"
             ) from None
-    if size > MAX_FIELD_BYTES:
+    if size > data_read.MAX_FIELD_BYTES:
         raise too_long(where, fld, size)
     return size
 

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from sgpo import data
+from sgpo import data, data_read
 from sgpo.data import DEFAULT_TASK, check_spec, load_dataset
 from sgpo.errors import DataError, StoreError
 from sgpo.store import Store
@@ -380,20 +380,115 @@ def test_hostile_files_are_refused_with_one_line_naming_file_line_and_field(tmp_
     assert "\n" not in str(caught.value)
 
 
-def test_row_count_and_data_size_limits(tmp_path, monkeypatch):
+# The loaders' limits, each set where it lives (sgpo.data_read) and exercised through every loader: JSONL, CSV,
+# Parquet and the hub (`datasets` reading a local folder: the same code path as a download, no network).
+ROWS = [{"prompt": f"{i}+1=", "answer": str(i + 1)} for i in range(3)]
+
+
+def jsonl_file(folder, rows):
+    return write(folder / "q.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+
+
+def csv_file(folder, rows):
+    path = folder / "q.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    return path
+
+
+def parquet_file(folder, rows):
+    path = folder / "q.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    return path
+
+
+@pytest.fixture
+def hub_folder(tmp_path, monkeypatch):
+    """`hf:hubdata` resolves to a local folder read by `datasets` itself, cached under tmp_path."""
     import datasets
 
-    path = write(tmp_path / "q.jsonl", "".join(f'{{"prompt": "{i}+1=", "answer": "{i + 1}"}}\n' for i in range(3)))
-    monkeypatch.setattr(data, "MAX_ROWS", 2)
-    with pytest.raises(DataError, match=r"q\.jsonl:3: the dataset has over 2 rows, the limit"):
-        load_dataset(str(path))
-    monkeypatch.setattr(data, "MAX_DATA_BYTES", 100)
-    with pytest.raises(DataError, match=r"q\.jsonl is 1\d\d bytes, over the 100-byte limit"):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", str(tmp_path / "hf-cache"))
+
+    def make(rows):
+        (tmp_path / "hubdata").mkdir(exist_ok=True)
+        jsonl_file(tmp_path / "hubdata", rows).rename(tmp_path / "hubdata" / "train.jsonl")
+        return "hf:hubdata"
+
+    return make
+
+
+LOADERS = {"jsonl": jsonl_file, "csv": csv_file, "parquet": parquet_file}
+ROW_LIMIT_ERRORS = {
+    "jsonl": r"q\.jsonl:3: the dataset has over 2 rows, the limit",  # counted while reading
+    "csv": r"q\.csv:4: the dataset has over 2 rows, the limit",
+    "parquet": r"dataset file .*q\.parquet holds 3 rows, over the 2-row limit",  # from the file's metadata
+    "hub": r"hubdata::train holds 3 rows, over the 2-row limit; pick a smaller split",  # from len(dataset)
+}
+
+
+def spec_for(loader, tmp_path, hub_folder, rows):
+    return hub_folder(rows) if loader == "hub" else str(LOADERS[loader](tmp_path, rows))
+
+
+@pytest.mark.parametrize("loader", list(ROW_LIMIT_ERRORS))
+def test_every_loader_holds_the_row_limit_set_in_data_read(loader, tmp_path, hub_folder, monkeypatch):
+    spec = spec_for(loader, tmp_path, hub_folder, ROWS)
+    monkeypatch.setattr(data_read, "MAX_ROWS", 3)
+    assert len(load_dataset(spec)) == 3  # at the limit: read
+    monkeypatch.setattr(data_read, "MAX_ROWS", 2)
+    with pytest.raises(DataError, match=ROW_LIMIT_ERRORS[loader]):
+        load_dataset(spec)
+
+
+@pytest.mark.parametrize("loader", ["jsonl", "csv", "parquet"])
+def test_a_file_over_the_data_limit_is_refused_by_its_size_before_it_is_read(loader, tmp_path, monkeypatch):
+    path = LOADERS[loader](tmp_path, ROWS)
+    size = path.stat().st_size
+    monkeypatch.setattr(data_read, "MAX_DATA_BYTES", size)
+    assert check_spec(str(path)) == str(path.resolve())  # at the limit
+    monkeypatch.setattr(data_read, "MAX_DATA_BYTES", size - 1)
+    with pytest.raises(DataError, match=rf"q\.{loader} is {size:,} bytes, over the {size - 1:,}-byte limit"):
         check_spec(str(path))
-    hub = datasets.Dataset.from_list([{"prompt": "p" * 40, "answer": "a" * 40}] * 2)  # no file to size up
-    monkeypatch.setattr(datasets, "load_dataset", lambda repo, config, split: hub)
-    with pytest.raises(DataError, match=r"org/set::train row 2: the dataset holds over 100 bytes of text, the limit"):
-        load_dataset("hf:org/set")
+    with pytest.raises(DataError, match="-byte limit"):
+        load_dataset(str(path))
+
+
+def test_a_parquet_file_over_the_data_limit_uncompressed_is_refused_from_its_metadata(tmp_path, monkeypatch):
+    rows = [{"prompt": f"{i:06d}" + "r abcdefgh=" * 20, "answer": "x"} for i in range(2000)]  # compresses well
+    path = tmp_path / "q.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path, use_dictionary=False, compression="zstd")
+    uncompressed = pq.ParquetFile(path).metadata.row_group(0).total_byte_size
+    assert uncompressed > 2 * path.stat().st_size
+    monkeypatch.setattr(data_read, "MAX_DATA_BYTES", path.stat().st_size * 2)  # the file itself fits
+    with pytest.raises(DataError, match=rf"q\.parquet is {uncompressed:,} bytes uncompressed, over the"):
+        load_dataset(str(path))
+
+
+def test_kept_text_over_the_data_limit_is_refused_at_the_row_that_crosses_it(tmp_path, hub_folder, monkeypatch):
+    spec = hub_folder([{"prompt": "p" * 40, "answer": "a" * 40}] * 2)  # no file to size up
+    monkeypatch.setattr(data_read, "MAX_DATA_BYTES", 100)
+    with pytest.raises(DataError, match=r"hubdata::train row 2: the dataset holds over 100 bytes of text, the limit"):
+        load_dataset(spec)
+
+
+@pytest.mark.parametrize("loader", ["jsonl", "csv", "parquet", "hub"])
+def test_every_loader_holds_the_field_limit_set_in_data_read(loader, tmp_path, hub_folder, monkeypatch):
+    spec = spec_for(loader, tmp_path, hub_folder, [{"prompt": "r abcdefgh=", "answer": "hgfedcba"}])
+    monkeypatch.setattr(data_read, "MAX_FIELD_BYTES", 11)
+    assert load_dataset(spec).frame["prompt"].tolist() == ["r abcdefgh="]  # 11 bytes: at the limit
+    monkeypatch.setattr(data_read, "MAX_FIELD_BYTES", 10)
+    with pytest.raises(DataError, match=r"field 'prompt' is 11 bytes, over the 10-byte limit for one field"):
+        load_dataset(spec)
+
+
+@pytest.mark.parametrize("loader", ["jsonl", "csv"])
+def test_text_loaders_hold_the_row_bytes_limit_set_in_data_read(loader, tmp_path, monkeypatch):
+    path = LOADERS[loader](tmp_path, [{"prompt": "p" * 30, "answer": "1"}])
+    monkeypatch.setattr(data_read, "MAX_ROW_BYTES", 60)
+    assert len(load_dataset(str(path))) == 1
+    monkeypatch.setattr(data_read, "MAX_ROW_BYTES", 30)
+    with pytest.raises(DataError, match=rf"q\.{loader}:\d: .* over 30 bytes, the limit for one row"):
+        load_dataset(str(path))
 
 
 def test_check_spec_readies_a_spec_for_another_process_without_reading_it(tmp_path, monkeypatch):
