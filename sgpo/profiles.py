@@ -100,12 +100,14 @@ def cli_argv(
     fields: dict | None = None,
     python: str | None = None,
 ) -> list[str]:
-    """The `sgpo profile run DATASET --model MODEL [knobs that differ from the defaults] --db DB [--name NAME]`
-    argument list that makes this profile (what a detached start runs and the dashboard shows).
+    """The `sgpo profile DATASET --model MODEL [knobs that differ from the defaults] --db DB [--name NAME]`
+    argument list that makes this profile (what a detached start runs and the dashboard shows): the documented
+    form, which the `profile` group sends to `run` (a checked DATASET is builtin:, hf: or an absolute path,
+    never a subcommand's name).
 
         launch.cli_line(profiles.cli_argv("builtin:train", "starter", ProfileConfig(samples=4), "runs/sgpo.db"))
     """
-    argv = ["profile", "run", check_dataset(dataset), "--model", check_model(model, db), *config.cli_args()]
+    argv = ["profile", check_dataset(dataset), "--model", check_model(model, db), *config.cli_args()]
     argv += ["--db", str(Path(db).resolve())]
     if name is not None:
         argv += ["--name", name]
