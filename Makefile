@@ -46,4 +46,4 @@ demo: setup
 	$(PY) -m sgpo dashboard --address $(ADDRESS) --port $(PORT)
 
 clean:
-	rm -rf $(VENV) $(VLLM_VENV) runs .pytest_cache test-artifacts
+	rm -rf $(VENV) $(VLLM_VENV) runs .pytest_cache test-artifacts build dist

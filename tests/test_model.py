@@ -1,9 +1,11 @@
 """Model specs: a run's checkpoint (`run:NAME[@STEP]`) is a model that can be profiled like any other."""
 
 import json
+from pathlib import Path
 
 import pytest
 
+import sgpo.model
 from sgpo.errors import ModelError
 from sgpo.model import check_spec, resolve_model
 from sgpo.runs import train
@@ -42,3 +44,11 @@ def test_sgpo_profile_measures_a_checkpoint_of_a_run(trained, toy, cli):
     assert code == 0, err
     summary = json.loads(out)
     assert summary["model"]["spec"] == "run:r@2" and summary["queries"] == 40
+
+
+def test_the_starter_is_package_data_and_a_missing_one_says_how_to_get_another(monkeypatch, tmp_path):
+    ref = resolve_model("starter")
+    assert ref.path == Path(sgpo.__file__).resolve().parent / "starter" / "policy" and ref.n_params == 1_790_208
+    monkeypatch.setattr(sgpo.model, "STARTER_DIR", tmp_path / "absent")
+    with pytest.raises(ModelError, match=r"reinstall sgpo, or train one with `sgpo starter train --out DIR`"):
+        check_spec("starter")
