@@ -140,8 +140,22 @@ CASES = {
     "profile show db is a folder": ["profile", "show", "1", "--db", "{folder}"],
     "profile list no store": ["profile", "list", "--db", "{new_db}"],
     "profile list not a database": ["profile", "list", "--db", "{file}"],
+    "profile resume unknown profile": ["profile", "resume", "ghost", "--db", "{db}"],
+    "profile resume no store": ["profile", "resume", "toy", "--db", "{new_db}"],
+    "profile resume a finished profile": ["profile", "resume", "toy", "--db", "{db}"],
+    "profile checkpoint without a step": ["profile", "checkpoint", "ghost", "--db", "{db}"],
+    "profile checkpoint step not a number": ["profile", "checkpoint", "ghost@last", "--db", "{db}"],
+    "profile checkpoint unknown run": ["profile", "checkpoint", "ghost@4", "--db", "{db}"],
+    "profile checkpoint no store": ["profile", "checkpoint", "run:ghost@4", "--db", "{new_db}"],
+    "profile drift unknown profile": ["profile", "drift", "toy", "ghost", "--db", "{db}"],
+    "profile drift min change nan": ["profile", "drift", "toy", "toy", "--db", "{db}", "--min-change", "nan"],
+    "profile drift no store": ["profile", "drift", "toy", "toy", "--db", "{new_db}"],
     # plan
     "plan unknown profile": ["plan", "ghost", "--db", "{db}"],
+    "plan make unknown profile": ["plan", "make", "ghost", "--db", "{db}"],
+    "plan list no store": ["plan", "list", "--db", "{new_db}"],
+    "plan show unknown plan": ["plan", "show", "ghost", "--db", "{db}"],
+    "plan show no store": ["plan", "show", "p", "--db", "{new_db}"],
     "plan no store": ["plan", "toy", "--db", "{new_db}"],
     "plan save into no store": ["plan", "toy", "--db", "{new_db}", "--save", "p"],
     "plan threshold nan": ["plan", "toy", "--db", "{db}", "--trivial-threshold", "nan"],
@@ -191,6 +205,15 @@ CASES = {
     "runs stop no store": ["runs", "stop", "ghost", "--db", "{new_db}"],
     "runs stop wait nan": ["runs", "stop", "ghost", "--db", "{db}", "--wait", "nan"],
     "runs stop wait negative": ["runs", "stop", "ghost", "--db", "{db}", "--wait", "-1"],
+    "runs metrics unknown run": ["runs", "metrics", "ghost", "--db", "{db}"],
+    "runs metrics no store": ["runs", "metrics", "ghost", "--db", "{new_db}"],
+    "runs metrics csv under a file": ["runs", "metrics", "ghost", "--db", "{db}", "--csv", "{file}/m.csv"],
+    "runs metrics csv is a folder": ["runs", "metrics", "ghost", "--db", "{db}", "--csv", "{folder}"],
+    # compare
+    "compare unknown run": ["compare", "ghost", "--db", "{db}"],
+    "compare no store": ["compare", "ghost", "--db", "{new_db}"],
+    "compare unknown behaviour": ["compare", "ghost", "--db", "{db}", "--behaviour", "sometimes"],
+    "compare no run given": ["compare", "--db", "{db}"],
     # dashboard: refused before the server is started
     "dashboard port zero": ["dashboard", "--db", "{db}", "--port", "0"],
     "dashboard port huge": ["dashboard", "--db", "{db}", "--port", "70000"],
@@ -217,6 +240,14 @@ NAMED = {
     "profile db is a folder": "is a folder",
     "profile db under a file": "notes.txt is a file",
     "plan save into no store": "does not exist",
+    "profile resume a finished profile": "nothing to resume",
+    "profile checkpoint without a step": "RUN@STEP",
+    "profile checkpoint step not a number": "whole number",
+    "profile drift min change nan": "--min-change",
+    "plan show unknown plan": "no plan 'ghost'",
+    "runs metrics csv under a file": "--csv",
+    "runs metrics csv is a folder": "--csv",
+    "compare unknown behaviour": "--behaviour",
     "plan export onto a file": "--export-trl",
     "plan export under a file": "--export-trl",
     "train lr nan, no store yet": "--lr",
@@ -293,8 +324,9 @@ def test_the_table_walks_every_command():
             if (*path, word) not in known:
                 break
             path = (*path, word)
-        walked.add(path if path != ("profile",) else ("profile", "run"))  # `sgpo profile DATASET` runs `run`
-    groups = {("data",), ("starter",), ("profile",)}  # groups without a command of their own
+        default = {("profile",): ("profile", "run"), ("plan",): ("plan", "make")}  # `sgpo profile DATASET` runs `run`
+        walked.add(default.get(path, path))
+    groups = {("data",), ("starter",), ("profile",), ("plan",)}  # groups without a command of their own
     assert known - groups - walked == set()
     assert set(NAMED) <= set(CASES)
 

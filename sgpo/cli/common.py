@@ -1,4 +1,5 @@
-"""What every command shares: the --db option, JSON output, progress bars on stderr."""
+"""What every command shares: the --db option, JSON output, progress bars on stderr, and groups whose
+documented form is their default command (`sgpo profile DATASET`, `sgpo plan PROFILE`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from typer.core import TyperGroup
 
 from sgpo.errors import ConfigError, StoreError
 from sgpo.knobs import KnobSpec, check_value
@@ -123,3 +125,25 @@ def with_options(*params):
         return fn
 
     return wrap
+
+
+class DefaultGroup(TyperGroup):
+    """A group whose documented form is one of its commands: anything that is not a subcommand's name goes
+    to `default_command` (`sgpo profile builtin:train` runs `sgpo profile run builtin:train`), and `--help`
+    shows that form's arguments and options first, then the other subcommands."""
+
+    default_command = "run"
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+    def format_help(self, ctx, formatter) -> None:
+        command = self.commands[self.default_command]
+        sub = typer.Context(command, info_name=ctx.info_name, parent=ctx.parent)
+        formatter.write_usage(ctx.command_path, " ".join(command.collect_usage_pieces(sub)))
+        formatter.write_usage(ctx.command_path, "COMMAND [ARGS]...", prefix="   or: ")
+        self.format_help_text(ctx, formatter)
+        command.format_options(sub, formatter)
+        self.format_commands(ctx, formatter)

@@ -1,8 +1,10 @@
-"""`sgpo plan PROFILE [knobs]`: decisions, phases and the compute forecast next to fixed-G GRPO.
+"""`sgpo plan PROFILE [knobs]`: decisions, phases and the compute forecast next to fixed-G GRPO; `sgpo plan
+list` and `sgpo plan show NAME` read saved plans back. A thin face over sgpo.plans, the plan lifecycle.
 
-The knob options are generated from PlanConfig. `--save NAME` stores the plan; `--export-trl DIR`
-writes one dataset file per phase and a manifest with `num_generations` per phase (sgpo/export.py), so
-a TRL user can run the plan with an unmodified GRPOTrainer, phase after phase.
+The knob options are generated from PlanConfig. `--save NAME` stores the plan; `--export-trl DIR` writes one
+dataset file per phase and a manifest with `num_generations` per phase (sgpo/export.py), so a TRL user can
+run the plan with an unmodified GRPOTrainer, phase after phase; `--export-verl DIR` does the same for verl.
+`plan` is a group whose documented form is `make`: `sgpo plan 1` runs `sgpo plan make 1`.
 """
 
 from __future__ import annotations
@@ -12,17 +14,28 @@ from typing import Annotated
 
 import typer
 
-from sgpo import export
-from sgpo.cli.common import DbOption, JsonOption, config_options, open_store, print_json, with_options
-from sgpo.errors import DataError, StoreError
-from sgpo.plan import PlanConfig, make_plan
+from sgpo import plans
+from sgpo.cli.common import DbOption, DefaultGroup, JsonOption, config_options, open_store, print_json, with_options
+from sgpo.plan import PlanConfig
 from sgpo.plan.forecast import ENGINE_BEHAVIOURS, READING
-from sgpo.profile import plan_warnings
 from sgpo.store import check_name
 from sgpo.units import count, factor, percent
 from sgpo.units import flops as human_flops
 
 
+class PlanGroup(DefaultGroup):
+    default_command = "make"
+
+
+plan_app = typer.Typer(
+    cls=PlanGroup,
+    no_args_is_help=True,
+    help="`sgpo plan PROFILE [KNOBS]` plans a run from a profile (short for `sgpo plan make`); `list` and "
+    "`show` read saved plans back.",
+)
+
+
+@plan_app.command("make")
 @with_options(*config_options(PlanConfig))
 def plan_command(
     profile: Annotated[str, typer.Argument(help="profile id or name (`sgpo profile list`)")],
@@ -47,43 +60,61 @@ def plan_command(
         save = check_name(save, "plan", "--save")
     # only --save writes, and only into a store that exists (a plan needs a profile there)
     store = open_store(db, readonly=save is None, create=False)
-    row = store.find_profile(profile)
     if save is not None:
-        _check_plan_name_free(store, save)
-    frame = store.profile_frame(row["id"])
-    plan = make_plan(frame, config, n_params=row["n_params"], flops_profile=row["flops"] or 0.0)
-    warnings = plan_warnings(row, plan)
-    out = {"profile_id": row["id"], **plan.to_json(ids=False), "warnings": warnings}
-    for option, folder, write in (
-        ("--export-trl", export_trl, export.export_trl),
-        ("--export-verl", export_verl, export.export_verl),
-    ):
-        if folder is None:
-            continue
-        try:
-            out["export" if option == "--export-trl" else "export_verl"] = str(write(plan, row, folder, dataset))
-        except OSError as exc:  # a parent that is a file, no permission, a full disk
-            raise DataError(
-                f"{option} {folder}: cannot write there ({exc.strerror or exc}): give a writable folder"
-            ) from None
+        store.check_new_name("plan", save, "--save name")
+    made = plans.make(profile, config, store)
+    out = made.to_json()
+    for target, folder in (("trl", export_trl), ("verl", export_verl)):
+        if folder is not None:
+            out["export" if target == "trl" else "export_verl"] = str(
+                plans.export(made, target, folder, store, dataset=dataset)
+            )
     if save:
-        out["plan_id"] = store.save_plan(
-            name=save, profile_id=row["id"], config=config.to_dict(), counts=out["counts"], forecast=out["forecast"]
-        )
-    for warning in warnings:
+        out["plan_id"] = plans.save(made, save, store, option="--save name")
+    for warning in made.warnings:
         typer.echo(f"warning: {warning}", err=True)
     if as_json:
         print_json(out)
         return
-    print_plan(row, out, config)
+    print_plan(made.profile, out, config)
 
 
-def _check_plan_name_free(store, name: str) -> None:
-    try:
-        store.find_plan(name)
-    except StoreError:
+@plan_app.command("list")
+def list_command(db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Every saved plan, oldest first: its profile, decisions and forecast compute ratio."""
+    rows = plans.list_plans(open_store(db, readonly=True))
+    if as_json:
+        print_json({"plans": rows})
         return
-    raise StoreError(f"a plan named {name!r} already exists in {store.path}: choose another --save name")
+    if not rows:
+        typer.echo("no saved plans yet: sgpo plan PROFILE --save NAME")
+        return
+    typer.echo(f"{'id':>3}  {'name':<28} {'profile':<36} {'trivial':>8} {'learnable':>9} {'unsolved':>8} {'ratio':>7}")
+    for r in rows:
+        c = r["counts"]
+        typer.echo(
+            f"{r['id']:>3}  {r['name'][:28]:<28} {str(r['profile'])[:36]:<36} {c.get('trivial', 0):>8} "
+            f"{c.get('learnable', 0):>9} {c.get('unsolved_kept', 0):>8} {factor(r['ratio']):>7}"
+        )
+
+
+@plan_app.command("show")
+def show(
+    plan: Annotated[str, typer.Argument(help="saved plan id or name (`sgpo plan list`)")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A saved plan as it was saved: its profile, knobs, decisions, phases and forecast."""
+    store = open_store(db, readonly=True)
+    saved = plans.load(plan, store)
+    made = plans.remake(saved["id"], store)  # the phases are not stored: remade from the profile and the knobs
+    out = {**made.to_json(), "plan_id": saved["id"], "name": saved["name"], "counts": saved["counts"]}
+    out["forecast"] = saved["forecast"]
+    if as_json:
+        print_json(out)
+        return
+    typer.echo(f"plan {saved['id']} {saved['name']!r} (profile {saved['profile']!r})")
+    print_plan(made.profile, out, made.plan.config)
 
 
 def print_plan(row: dict, out: dict, config: PlanConfig) -> None:
@@ -160,4 +191,4 @@ def print_run_forecast(run: dict, config: PlanConfig) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("plan")(plan_command)
+    app.add_typer(plan_app, name="plan")

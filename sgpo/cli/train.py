@@ -18,6 +18,7 @@ from sgpo.cli.common import (
     DbOption,
     JsonOption,
     check_db_path,
+    check_folder,
     check_option,
     config_options,
     open_store,
@@ -28,8 +29,8 @@ from sgpo.errors import ConfigError
 from sgpo.plan import PlanConfig
 from sgpo.store import default_path
 from sgpo.train.config import PLAN_FROM_RUN, TrainConfig
+from sgpo.units import count, percent
 from sgpo.units import flops as human_flops
-from sgpo.units import percent
 
 PLAN_SKIP = PLAN_FROM_RUN  # the plan's seed follows --seed, its forecast --steps/--flops-budget/--batch-rollouts
 RunArg = Annotated[str, typer.Argument(help="run id or name")]
@@ -232,6 +233,58 @@ def stop(
         print_json(info)
     else:
         typer.echo(f"run {info['run_id']} {info['run_name']!r}: {info['status']}")
+
+
+METRIC_COLUMNS = (  # what `sgpo runs metrics` prints per step (every column is in --json and --csv)
+    ("step", "step", count),
+    ("phase", "phase", count),
+    ("reward_mean", "reward", lambda x: f"{x:.3f}"),
+    ("step_wasted_fraction", "wasted", percent),
+    ("run_wasted_fraction", "run wasted", percent),
+    ("flops_total", "total compute", human_flops),
+    ("wall_seconds", "seconds", lambda x: f"{x:.1f}"),
+)
+
+
+@runs_app.command("metrics")
+def metrics(
+    run: RunArg,
+    csv: Annotated[Path | None, typer.Option("--csv", help="write every metric of every step to this CSV file")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """One row per logged step (step 0 is the run before training), in the vocabulary's names."""
+    if csv is not None:
+        check_folder("--csv", csv.parent)
+        if csv.is_dir():
+            raise ConfigError(f"--csv {csv} is a folder: give a file name, e.g. {csv / 'metrics.csv'}")
+    store = open_store(db, readonly=True)
+    name = store.find_run(run)["name"]
+    frame = lifecycle.metrics(run, store)
+    if csv is not None:
+        csv.parent.mkdir(parents=True, exist_ok=True)
+        tmp = csv.with_name(csv.name + ".tmp")
+        frame.to_csv(tmp, index=False)
+        tmp.replace(csv)
+    if as_json:
+        print_json({"run": name, "metrics": frame.to_dict("records"), **({"csv": str(csv)} if csv else {})})
+        return
+    if csv is not None:
+        typer.echo(f"run {name!r}: {len(frame)} steps x {len(frame.columns)} metrics written to {csv}")
+        return
+    if frame.empty:
+        typer.echo(f"run {name!r} has logged no step yet")
+        return
+    shown = [(c, label, fmt) for c, label, fmt in METRIC_COLUMNS if c in frame]
+    cells = [[_cell(row.get(c), fmt) for c, _, fmt in shown] for row in frame.to_dict("records")]
+    widths = [max([len(label)] + [len(r[i]) for r in cells]) for i, (_, label, _) in enumerate(shown)]
+    typer.echo("  ".join(f"{label:>{w}}" for (_, label, _), w in zip(shown, widths)))
+    for r in cells:
+        typer.echo("  ".join(f"{cell:>{w}}" for cell, w in zip(r, widths)))
+
+
+def _cell(value, fmt) -> str:
+    return "n/a" if value is None or value != value else fmt(value)  # value != value: NaN
 
 
 def register(app: typer.Typer) -> None:
