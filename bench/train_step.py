@@ -5,7 +5,7 @@
 
 Both sides: the starter policy, the same `queries` builtin:train prompts, G=8, temperature 1, 20 new
 tokens, beta 0, AdamW at lr 5e-5, one optimizer step per batch. A step is generation + rewards +
-forward/backward + optimizer. Ours is the trainer's own `train_step` (sgpo.train.loop.Trainer, strategy
+forward/backward + optimizer. Ours is the engine's own step (sgpo.train.native.NativeEngine.step, strategy
 grpo over a dataset of exactly these queries); TRL's is `GRPOTrainer.train()`, timed per step with a
 callback. The first step of each side is a warm-up and not counted. Sides alternate for `rounds`
 rounds and the median step time of each side is used, so a busy machine hurts both alike.
@@ -58,7 +58,7 @@ def ours(model: str, data: Path, args, work: Path, round_: int) -> list[dict]:
     out = []
     for step in range(1, args.steps + 2):
         t0 = time.perf_counter()
-        data_ = trainer.train_step(step)
+        data_ = trainer.engine.step(step)[0]
         out.append(
             {
                 "seconds": time.perf_counter() - t0,

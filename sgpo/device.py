@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import contextlib
 
+import torch
+
 from sgpo.errors import ConfigError
 
 DEVICES = ("auto", "cpu", "cuda")
@@ -19,8 +21,6 @@ DTYPES = ("auto", "float32", "bfloat16")
 
 
 def resolve_device(device: str) -> str:
-    import torch
-
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device == "cuda" and not torch.cuda.is_available():
@@ -33,9 +33,7 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def resolve_dtype(dtype: str, device: str):
-    import torch
-
+def resolve_dtype(dtype: str, device: str) -> torch.dtype:
     if dtype == "auto":
         return torch.bfloat16 if device == "cuda" else torch.float32
     try:
@@ -44,10 +42,8 @@ def resolve_dtype(dtype: str, device: str):
         raise ConfigError(f"--dtype {dtype!r}: choose auto, float32 or bfloat16") from None
 
 
-def autocast(device: str, dtype):
+def autocast(device: str, dtype: torch.dtype):
     """bf16 autocast on `device`, or nothing for fp32."""
-    import torch
-
     if dtype == torch.float32:
         return contextlib.nullcontext()
     return torch.autocast(device_type=device, dtype=dtype)

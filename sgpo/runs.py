@@ -16,6 +16,7 @@ checkpoints in `checkpoints/NAME/` and its worker log in `logs/NAME.log`, beside
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -24,18 +25,14 @@ from pathlib import Path
 import pandas as pd
 
 from sgpo import launch
+from sgpo.distributed import main_reports, on_every_rank, on_main, rank_and_world
 from sgpo.errors import BackendError, ConfigError
+from sgpo.paths import checkpoint_root as checkpoint_root  # re-exported for bench/ and the dashboard: use sgpo.paths
+from sgpo.paths import run_log
 from sgpo.store import Store
+from sgpo.train.loop import Trainer
+from sgpo.train.setup import load, prepare
 from sgpo.vocab import ACTIVE_STATUSES, CREATED, FINISHED, INTERRUPTED, RUNNING, STOPPED
-
-
-def checkpoint_root(store: Store | Path, name: str) -> Path:
-    """`checkpoints/NAME/` beside the store (a Store or its path)."""
-    return Path(getattr(store, "path", store)).resolve().parent / "checkpoints" / name
-
-
-def log_path(store: Store | Path, name: str) -> Path:
-    return Path(getattr(store, "path", store)).resolve().parent / "logs" / f"{name}.log"
 
 
 def create(config, store: Store | Path, *, name: str | None = None) -> dict:
@@ -44,14 +41,13 @@ def create(config, store: Store | Path, *, name: str | None = None) -> dict:
     open Store, a refused run does not even create the database. Returns the run's row, with the warnings
     (also kept as the run's events). Under `accelerate launch` the main process creates the run and every
     process gets its row."""
-    from sgpo.distributed import on_main, rank_and_world
-
     if rank_and_world()[1] > 1:
-        if config.engine != "trl":
-            raise ConfigError(
-                "several processes train one run with --engine trl (TRL's GRPOTrainer under "
-                "accelerate); the native engine runs in one process"
-            )
+        with main_reports():  # said once, by the main process
+            if config.engine != "trl":
+                raise ConfigError(
+                    "several processes train one run with --engine trl (TRL's GRPOTrainer under "
+                    "accelerate); the native engine runs in one process"
+                )
         run_id = on_main(lambda: _create(config, store, name)["id"], device=config.device)
         opened = store if isinstance(store, Store) else Store(Path(store), readonly=True)
         return {**opened.find_run(run_id), "warnings": []}
@@ -59,8 +55,6 @@ def create(config, store: Store | Path, *, name: str | None = None) -> dict:
 
 
 def _create(config, store: Store | Path, name: str | None) -> dict:
-    from sgpo.train.setup import prepare
-
     if not isinstance(store, Store):
         path = Path(store)
         prep = prepare(config, Store(path, readonly=True) if path.exists() else None, name=name, db_path=path)
@@ -76,8 +70,6 @@ def _create(config, store: Store | Path, name: str | None) -> dict:
 def start(ref: str | int, store: Store, *, detach: bool = False, log=None) -> dict:
     """Train a created run: here until its budget is spent (returns the result), or in a detached worker
     (returns run_id, run_name, pid, log_path at once)."""
-    from sgpo.distributed import rank_and_world
-
     run = store.find_run(ref)
     if rank_and_world()[0] > 0:  # another rank of a launch whose main process owns the run's status
         return work(run["id"], store, log=log)
@@ -91,8 +83,6 @@ def start(ref: str | int, store: Store, *, detach: bool = False, log=None) -> di
 def resume(ref: str | int, store: Store, *, detach: bool = False, log=None) -> dict:
     """Continue a run from its latest checkpoint (from step 0 if it has none): stopped, failed,
     interrupted, or created and never started."""
-    from sgpo.distributed import rank_and_world
-
     run = store.find_run(ref)
     if rank_and_world()[0] > 0:
         return work(run["id"], store, log=log)
@@ -106,19 +96,19 @@ def train(config, store: Store, *, name: str | None = None, log=None) -> dict:
 
 
 def work(ref: str | int, store: Store, *, log=None) -> dict:
-    """Train the run in this process, from its latest checkpoint, to its budget or a stop request."""
-    from sgpo.train.loop import Trainer
-    from sgpo.train.setup import load
-
+    """Train the run in this process, from its latest checkpoint, to its budget or a stop request. Under
+    `accelerate launch` every process does, once every one has loaded the run (sgpo.distributed)."""
     run = store.find_run(ref)
-    return Trainer(load(run, store), store, run["id"], log=log).run()
+    device = run["config"].get("device", "auto")
+    trainer = on_every_rank(lambda: Trainer(load(run, store), store, run["id"], log=log), device=device)
+    return trainer.run()
 
 
 def _launch(run: dict, store: Store, verb: str, detach: bool, log) -> dict:
     python = launch.vllm_rerun_python(run["config"].get("backend", "hf"))
     argv = ["runs", verb, run["id"], "--db", store.path.resolve()]
     if detach:
-        path = log_path(store, run["name"])
+        path = run_log(store, run["name"])
         proc = launch.detach(launch.sgpo_argv(*argv, python=python), path)
         store.update_run(run["id"], pid=proc.pid, log_path=str(path))
         return {
@@ -173,8 +163,6 @@ def status(ref: str | int, store: Store) -> dict:
 
 def list_runs(store: Store) -> list[dict]:
     """Every run, oldest first, with shown status and liveness (config and plan left out: they are large)."""
-    import json
-
     out = []
     for r in store.runs():
         r = {k: v for k, v in r.items() if k not in ("config", "plan")}

@@ -201,7 +201,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class Store:
-    """One SQLite database. Cheap to open; open one per thread or process."""
+    """One SQLite database. Cheap to open; open one per thread or process. `readonly=True` opens it with
+    SQLite's mode=ro: reads work, and a write through any method raises StoreError."""
 
     def __init__(self, path: str | os.PathLike = DEFAULT_PATH, *, readonly: bool = False):
         self.path = Path(path)
@@ -213,7 +214,9 @@ class Store:
                     f"database {self.path} does not exist: profile a dataset first "
                     f"(sgpo profile builtin:train --model starter)"
                 )
-            conn = sqlite3.connect(str(self.path), timeout=10, check_same_thread=False)
+            # read-only at the SQLite level: every write, through any method, fails (a non-main rank's store)
+            target, uri = (self.path.resolve().as_uri() + "?mode=ro", True) if readonly else (str(self.path), False)
+            conn = sqlite3.connect(target, uri=uri, timeout=10, check_same_thread=False)
             self.db = sqlite_utils.Database(conn)
             if not readonly:
                 self.db.execute("PRAGMA journal_mode=WAL")

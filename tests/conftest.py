@@ -80,6 +80,26 @@ def toy(tmp_path_factory):
     return SimpleNamespace(dir=d, model=model, data=toy_dataset(d / "toy.jsonl", model))
 
 
+@pytest.fixture(scope="session")
+def stop_after():
+    """stop_after(trainer, step): the run is asked to stop once step `step` is recorded, as SIGTERM would
+    ask it (it finishes that step, checkpoints and ends `stopped`)."""
+
+    def arm(trainer, step: int):
+        session, record = trainer.session, trainer.session.record
+
+        def recording(*args, **kwargs):
+            row = record(*args, **kwargs)
+            if session.step == step:
+                session.request_stop()
+            return row
+
+        session.record = recording
+        return trainer
+
+    return arm
+
+
 @pytest.fixture
 def app_env(tmp_path, monkeypatch):
     """A tmp store behind $SGPO_DB, no automatic first profile, and a clean job registry."""

@@ -13,13 +13,14 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
-from sgpo.runs import checkpoint_root, resume, train
+from sgpo.paths import checkpoint_root
+from sgpo.runs import resume, train
 from sgpo.store import Store
 from sgpo.train import checkpoint
 from sgpo.train.checkpoint import CheckpointError, checkpoint_problem, latest_checkpoint
-from sgpo.train.engine import NativeEngine
 from sgpo.train.loop import Trainer
-from sgpo.train.setup import prepare
+from sgpo.train.native import NativeEngine
+from sgpo.train.setup import load, prepare
 from tests.toys import toy_cli_args, toy_config
 
 CFG = dict(steps=6, eval_every=3, checkpoint_every=2)  # checkpoints at steps 2, 4 and 6
@@ -56,25 +57,18 @@ def _assert_matches(straight, store: Store, result: dict) -> None:
     assert store.evals_frame(result["run_id"])["accuracy"].tolist() == straight["evals"]["accuracy"].tolist()
 
 
-class StopAfter(Trainer):
-    """Stops after step 4 as SIGTERM would: checkpoints at 2 and 4 are on disk."""
-
-    def train_step(self, step):
-        data = super().train_step(step)
-        self.stop_requested = step == 4
-        return data
-
-
-def _stopped_at_4(toy, folder: Path) -> Store:
+def _stopped_at_4(toy, folder: Path, stop_after) -> Store:
+    """Stopped after step 4 as SIGTERM would stop it: checkpoints at 2 and 4 are on disk."""
     store = Store(folder / "sgpo.db")
     prep = prepare(toy_config(toy, **CFG), store, name="x")
-    assert StopAfter(prep, store, store.create_run(**prep.run_row()), log=lambda m: None).run()["steps"] == 4
+    trainer = Trainer(prep, store, store.create_run(**prep.run_row()), log=lambda m: None)
+    assert stop_after(trainer, 4).run()["steps"] == 4
     return store
 
 
 @pytest.fixture(scope="module")
-def two_checkpoints(toy, tmp_path_factory) -> Path:
-    store = _stopped_at_4(toy, tmp_path_factory.mktemp("two"))
+def two_checkpoints(toy, tmp_path_factory, stop_after) -> Path:
+    store = _stopped_at_4(toy, tmp_path_factory.mktemp("two"), stop_after)
     root = checkpoint_root(store, "x")
     assert sorted(p.name for p in root.glob("step-*")) == ["step-000002", "step-000004"]
     return root
@@ -120,9 +114,9 @@ def test_with_no_complete_checkpoint_left_the_run_starts_from_step_0(two_checkpo
 
 
 def test_a_run_whose_latest_checkpoint_is_truncated_resumes_from_the_previous_one_and_ends_the_same(
-    toy, tmp_path, straight
+    toy, tmp_path, straight, stop_after
 ):
-    store = _stopped_at_4(toy, tmp_path)
+    store = _stopped_at_4(toy, tmp_path, stop_after)
     _truncate(checkpoint_root(store, "x") / "step-000004" / "model.safetensors")
     result = resume("x", store, log=lambda m: None)
     _assert_matches(straight, store, result)
@@ -251,23 +245,18 @@ def test_a_store_that_fails_mid_run_stops_it_with_one_line_and_the_checkpoint_in
 
 def test_a_kill_after_the_last_checkpoint_still_ends_with_the_final_evaluation(toy, tmp_path):
     """The checkpoint of the last step carries what the final evaluation needs (found by bench/chaos.py)."""
-    from sgpo.runs import resume
-    from sgpo.train.loop import Trainer
-    from sgpo.train.setup import load, prepare
-    from tests.toys import toy_config
-
     store = Store(tmp_path / "db" / "sgpo.db")
     prep = prepare(toy_config(toy, steps=6, eval_every=4, checkpoint_every=2), store, name="e")
     run_id = store.create_run(**prep.run_row())
     trainer = Trainer(load(store.find_run(run_id), store), store, run_id, log=lambda msg: None)
-    real = trainer.run_eval
+    real = trainer.evaluator.evaluate
 
-    def killed_in_final_eval():
-        if trainer.step == 6:
+    def killed_in_final_eval(step):
+        if step == 6:
             raise KeyboardInterrupt("killed")  # as if SIGKILL landed in the final evaluation
-        return real()
+        return real(step)
 
-    trainer.run_eval = killed_in_final_eval
+    trainer.evaluator.evaluate = killed_in_final_eval
     with pytest.raises(KeyboardInterrupt):
         trainer.run()
     result = resume("e", store)

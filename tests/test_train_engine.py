@@ -9,8 +9,8 @@ import torch
 
 from sgpo.device import resolve_device, resolve_dtype
 from sgpo.errors import ConfigError
-from sgpo.train.engine import NativeEngine
 from sgpo.train.grpo import Group
+from sgpo.train.native import NativeEngine
 from tests.toys import toy_config
 
 

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from safetensors.torch import load_file
 
+from sgpo.accounting import reduction_factor
 from sgpo.model import resolve_model
 from sgpo.runs import resume, train
 from sgpo.store import Store
@@ -45,6 +46,12 @@ def test_grpo_logs_every_step_and_accounts_flops_by_the_book(toy, store):
     assert m["trained_sequences"].iloc[1:].sum() == informative_rollouts == 128 - wasted
     e = store.evals_frame(result["run_id"])
     assert e["step"].tolist() == [0, 2, 4] and e["flops"].gt(0).all()
+    # every evaluation holds the run's totals under both engine behaviours, as its step's metrics row does
+    at = m.set_index("step").loc[e["step"]]
+    for column in ("flops_total_skip", "flops_total_train_all", "flops_total"):
+        assert e[column].tolist() == pytest.approx(at[column].tolist()), column
+    for behaviour in ("skip", "train_all"):  # what the one reduction factor reads off evaluations
+        assert reduction_factor([e], [e], behaviour=behaviour).target == pytest.approx(e["accuracy"].iloc[-1])
     assert result["eval_accuracy"] == pytest.approx(e["accuracy"].iloc[-1])
     assert {"run_id", "steps", "flops_total", "run_wasted_fraction", "eval_accuracy"} <= set(result)
     assert store.find_run("g")["status"] == "finished"
@@ -121,20 +128,12 @@ def test_same_seed_same_weights(toy, tmp_path):
     assert all((wa[k] == wb[k]).all() for k in wa)
 
 
-class StopAfter(Trainer):
-    def train_step(self, step):
-        data = super().train_step(step)
-        if step == 3:
-            self.stop_requested = True  # what SIGTERM does
-        return data
-
-
-def test_stop_checkpoints_then_resume_matches_an_uninterrupted_run(toy, tmp_path):
+def test_stop_checkpoints_then_resume_matches_an_uninterrupted_run(toy, tmp_path, stop_after):
     cfg = dict(steps=5, eval_every=2, checkpoint_every=2)
     straight = train(toy_config(toy, **cfg), Store(tmp_path / "a" / "db"), name="x")
     store = Store(tmp_path / "b" / "db")
     prep = prepare(toy_config(toy, **cfg), store, name="x")
-    stopped = StopAfter(prep, store, store.create_run(**prep.run_row())).run()
+    stopped = stop_after(Trainer(prep, store, store.create_run(**prep.run_row())), 3).run()
     assert stopped["status"] == "stopped" and stopped["steps"] == 3
     assert Path(stopped["checkpoint"]).name == "step-000003"
     assert store.find_run("x")["status"] == "stopped"
@@ -180,14 +179,16 @@ def test_the_held_out_set_is_scored_by_its_own_reward_rule(toy, store, tmp_path)
     prep = prepare(toy_config(toy, eval_dataset=str(gsm)), store, name="mixed")
     assert prep.dataset.reward == "exact" and prep.eval_dataset.reward == "math"
     trainer = Trainer(prep, store, store.create_run(**prep.run_row()), log=lambda msg: None)
-    assert trainer.score is SCORERS["exact"] and trainer.eval_score is SCORERS["math"]
-    assert trainer.eval_score("the answer is 3", "3") == 1.0 and trainer.score("the answer is 3", "3") == 0.0
+    score, eval_score = trainer.engine.rollouts.score, trainer.evaluator.score
+    assert score is SCORERS["exact"] and eval_score is SCORERS["math"]
+    assert eval_score("the answer is 3", "3") == 1.0 and score("the answer is 3", "3") == 0.0
 
 
 def test_skipping_zero_advantage_groups_changes_the_cost_not_the_run(toy, store):
     """What bench/regimes.py relies on to read both engine behaviours off one run: at beta = 0 a run that
     skips zero-advantage groups samples and scores exactly what a run that trains them does, and its
-    `tokens_update` prices the second behaviour (profile + generation + 6 x params x tokens_update)."""
+    `tokens_update` prices the second behaviour (profile + generation + 6 x params x tokens_update); every
+    row and every evaluation carries both prices, flops_total_skip and flops_total_train_all."""
     skip = train(toy_config(toy, steps=3, eval_every=0), store, name="skip")
     full = train(toy_config(toy, steps=3, eval_every=0, skip_zero_advantage=False), store, name="full")
     a, b = store.metrics_frame(skip["run_id"]).iloc[1:], store.metrics_frame(full["run_id"]).iloc[1:]
@@ -199,3 +200,10 @@ def test_skipping_zero_advantage_groups_changes_the_cost_not_the_run(toy, store)
     priced = a["flops_total"] - a["flops_train"] + 6 * n * a["tokens_update"].cumsum()
     assert priced.tolist() == pytest.approx(b["flops_total"].tolist())
     assert a["loss"].tolist() == pytest.approx(b["loss"].tolist(), rel=1e-4, abs=1e-7)
+    # every row prices its run both ways: each run's other behaviour is the other run's actual spend
+    assert a["flops_total_train_all"].tolist() == pytest.approx(b["flops_total"].tolist())
+    assert b["flops_total_skip"].tolist() == pytest.approx(a["flops_total"].tolist())
+    assert a["flops_total_skip"].tolist() == pytest.approx(a["flops_total"].tolist())
+    assert b["flops_total_train_all"].tolist() == pytest.approx(b["flops_total"].tolist())
+    assert (a["tokens_informative"] == a["tokens_trained"]).all()  # what skipping trains: the informative groups
+    assert a["tokens_informative"].tolist() == b["tokens_informative"].tolist()

@@ -169,7 +169,7 @@ def test_the_run_trains_exactly_the_plan_that_sgpo_plan_shows(toy, store, cli):
         rows = [json.loads(line)["id"] for line in (store.path.parent / "trl" / exported["file"]).open()]
         assert ids[ph.positions].tolist() == rows
     trainer = Trainer(prep, store, run["id"], log=lambda msg: None)
-    assert trainer.sampler.phases is prep.phases  # the sampler runs these very objects
+    assert trainer.engine.sampler.phases is prep.phases  # the sampler runs these very objects
 
 
 def test_the_old_run_name_option_still_works_with_a_deprecation_notice(toy, cli, db_path):

@@ -62,22 +62,7 @@ def test_grpo_on_trl_is_plain_fixed_g_grpo(toy, store):
     assert m["reward_mean"].notna().all() and m["entropy"].notna().all()
 
 
-class StopAfterTwo:
-    """What SIGTERM does, two steps in: the loop's stop flag."""
-
-    def __init__(self, trainer):
-        self.trainer = trainer
-        original = trainer.after_step
-
-        def after_step(data):
-            original(data)
-            if trainer.step == 2:
-                trainer.stop_requested = True
-
-        trainer.after_step = after_step
-
-
-def test_a_stopped_trl_run_checkpoints_and_resumes_to_its_budget(toy, store):
+def test_a_stopped_trl_run_checkpoints_and_resumes_to_its_budget(toy, store, stop_after):
     from sgpo.train.loop import Trainer
 
     prep = prepare(
@@ -85,8 +70,7 @@ def test_a_stopped_trl_run_checkpoints_and_resumes_to_its_budget(toy, store):
     )
     run_id = store.create_run(**prep.run_row())
     trainer = Trainer(load(store.find_run(run_id), store), store, run_id, log=lambda msg: None)
-    StopAfterTwo(trainer)
-    assert trainer.run()["status"] == "stopped"
+    assert stop_after(trainer, 2).run()["status"] == "stopped"  # what SIGTERM does, two steps in
     assert store.find_run("r")["step"] == 2
     result = runs.resume("r", store)
     assert result["status"] == "finished" and result["steps"] == 5
@@ -262,10 +246,22 @@ def _env(pid: int) -> dict:
     return dict(item.decode(errors="replace").split("=", 1) for item in raw if b"=" in item)
 
 
-def test_a_plan_phase_smaller_than_one_trl_batch_is_refused(toy, store):
+def test_a_plan_phase_smaller_than_one_trl_batch_trains_all_its_queries_a_step_and_says_so(toy, store):
+    """The defaults just work: 256 rollouts a step on a 40-query profile, each phase smaller than one TRL
+    generation batch, trains each phase's queries at its G (a warning event per phase) instead of refusing."""
     pid = toy_profile(store, toy)
-    with pytest.raises(SgpoError, match="--batch-rollouts 4096: plan phase 0 holds"):
-        runs.create(
-            toy_config(toy, engine="trl", strategy="sgpo", profile=str(pid), batch_rollouts=4096), store, name="big"
+    cfg = toy_config(toy, engine="trl", strategy="sgpo", profile=str(pid), batch_rollouts=256, steps=2, eval_every=0)
+    run = runs.create(cfg, store, name="small")
+    phases = load(store.find_run(run["id"]), store).phases
+    small = [ph for ph in phases if ph.count < 256 // ph.group_size]
+    said = [e["message"] for e in store.events(run["id"]) if e["kind"] == "warning" and "TRL" in e["message"]]
+    assert small and len(said) == len(small) and all("fewer than one TRL generation batch" in w for w in said)
+    assert f"holds {small[0].count} queries" in said[0] and f"trains {small[0].count} prompts" in said[0]
+    result = runs.start(run["id"], store)
+    assert result["status"] == "finished" and result["steps"] == 2
+    m = runs.metrics("small", store).iloc[1:]
+    for (_, row), ph in zip(m.iterrows(), phases):  # one pass over each phase: one step, all its queries
+        assert row["phase"] == ph.index and row["group_size"] == ph.group_size
+        assert (
+            row["queries"] == min(ph.count, 256 // ph.group_size) and row["rollouts"] == row["queries"] * ph.group_size
         )
-    assert store.runs() == []

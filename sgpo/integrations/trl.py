@@ -4,12 +4,18 @@
     trainer = GRPOTrainer(..., callbacks=[SgpoCallback("runs/sgpo.db", name="my-run")])
 
 Every logged step becomes a step of the run in the store, under the same names as a native run
-(sgpo/vocab.py): reward, reward std, wasted rollouts (TRL's `frac_reward_zero_std` x the step's
-rollouts), informative groups, tokens (TRL's cumulative `num_tokens`, differenced), FLOPs with TRL's
-accounting (every completion is trained: 2 x params x tokens to generate, 6 x to train, + 2 x for the
-reference forward when beta > 0), entropy, completion lengths, clip ratios and step time. The run
-ends `finished`, or `failed` with the exception's message. Only the main process writes.
-Set `logging_steps=1` to get every step (TRL averages the steps between two logs otherwise).
+(sgpo/vocab.py; the row is sgpo.train.metrics.trl_step's, as for `--engine trl`): reward, reward std,
+wasted rollouts (TRL's `frac_reward_zero_std` x the step's rollouts), informative groups, tokens (TRL's
+cumulative `num_tokens`, differenced), FLOPs with TRL's accounting (sgpo/accounting.py: every completion is
+trained, 2 x params x tokens to generate, 6 x to train, + 2 x for the reference forward when beta > 0),
+entropy, completion lengths, clip ratios and step time. Each row also prices the run as if zero-advantage
+groups had been skipped (`flops_total_skip`): TRL gives no tokens per group, so the informative groups'
+tokens are taken as tokens x (1 - frac_reward_zero_std).
+
+The run ends `finished`, or `failed` with the exception's message. To see an exception that ends the
+script, the callback puts its own sys.excepthook and an atexit hook in place when training begins, and
+puts back what was there when training ends or fails. Only the main process writes. Set
+`logging_steps=1` to get every step (TRL averages the steps between two logs otherwise).
 """
 
 from __future__ import annotations
@@ -21,9 +27,9 @@ import time
 
 from transformers import TrainerCallback
 
+from sgpo.accounting import Counters
 from sgpo.store import Store, check_name, default_path
-from sgpo.train.accounting import Counters
-from sgpo.train.trl_engine import step_metrics, trl_flops
+from sgpo.train.metrics import trl_step
 from sgpo.vocab import FAILED, FINISHED, RUNNING
 
 
@@ -34,6 +40,7 @@ class SgpoCallback(TrainerCallback):
         self.strategy = strategy
         self.store = self.run_id = None
         self.counters, self.last_tokens, self.n_params, self.beta = None, 0.0, 0, 0.0
+        self._replaced = None  # (our excepthook, the one it replaced) while training runs
 
     # lifecycle --------------------------------------------------------------------------------------
     def on_train_begin(self, args, state, control, model=None, **kwargs):
@@ -79,10 +86,10 @@ class SgpoCallback(TrainerCallback):
         rollouts = args.per_device_train_batch_size * world * args.gradient_accumulation_steps
         tokens = float(logs.get("num_tokens", self.last_tokens)) - self.last_tokens
         self.last_tokens = float(logs.get("num_tokens", self.last_tokens))
-        data = step_metrics(logs, group_size=g, prompts=max(1, rollouts // g), tokens=tokens)
-        row = self.counters.add(
-            data, seconds=data["step_seconds"] or 0.0, **trl_flops(tokens, self.n_params, self.beta)
+        data, flops = trl_step(
+            logs, group_size=g, prompts=max(1, rollouts // g), tokens=tokens, n_params=self.n_params, beta=self.beta
         )
+        row = self.counters.add(data, flops=flops, seconds=data["step_seconds"] or 0.0)
         self.store.log_step(self.run_id, int(state.global_step), 0, self.counters["wall_seconds"], row)
 
     def on_train_end(self, args, state, control, **kwargs):
@@ -92,6 +99,7 @@ class SgpoCallback(TrainerCallback):
 
     # endings ------------------------------------------------------------------------------------------
     def _end(self, status: str, message: str, step: int | None = None) -> None:
+        self._restore_hooks()
         if self.run_id is None:
             return
         result = {"run_id": self.run_id, "status": status, "steps": step, **self.counters.totals()}
@@ -107,12 +115,26 @@ class SgpoCallback(TrainerCallback):
 
     def _watch_exceptions(self) -> None:
         """An exception that ends the script marks the run failed with its message; so does an exit
-        before training ended."""
+        before training ended. Both hooks are removed again when the run ends (_restore_hooks)."""
         previous = sys.excepthook
 
         def hook(kind, exc, tb):
             self._end(FAILED, f"{kind.__name__}: {exc}")
             previous(kind, exc, tb)
 
+        self._replaced = (hook, previous)
         sys.excepthook = hook
-        atexit.register(lambda: self._end(FAILED, "the process exited before training ended"))
+        atexit.register(self._exited_early)
+
+    def _exited_early(self) -> None:
+        self._end(FAILED, "the process exited before training ended")
+
+    def _restore_hooks(self) -> None:
+        """Put back the excepthook we replaced (unless someone replaced ours since) and drop our atexit hook."""
+        if self._replaced is None:
+            return
+        hook, previous = self._replaced
+        if sys.excepthook is hook:
+            sys.excepthook = previous
+        atexit.unregister(self._exited_early)
+        self._replaced = None

@@ -65,6 +65,7 @@ class GRPOSampler:
         self.n, self.group_size, self.seed = n_queries, group_size, seed
         self.per_batch = max(1, batch_rollouts // group_size)
         self.epoch, self.cursor = 0, 0
+        self.events: list[str] = []  # what the last observe() did: only the plan's sampler has any
 
     def _take(self, k: int) -> list[int]:
         rows = []

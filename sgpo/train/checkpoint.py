@@ -5,9 +5,14 @@ then the `latest` pointer file is replaced atomically. A checkpoint folder is al
     root/step-000010/  model.safetensors config.json tokenizer.json ... optimizer.pt state.json
     root/latest        "step-000010"
 
-The engine writes its own state into the folder (sgpo/train/engine.py: weights, tokenizer, and for our
-engine `optimizer.pt`, tensors and plain containers only, loaded with weights_only=True); everything
-the shared loop keeps (counters, sampler cursor, posterior, Python and numpy RNG states) is JSON.
+The engine writes its own files into the folder (sgpo/train/engine.py: weights, tokenizer, `optimizer.pt`,
+tensors and plain containers only, loaded with weights_only=True); everything else is JSON in state.json:
+the state of every part of the run (`save_run` / `restore_run`: the session's counters, the evaluator's
+bands, the engine's place in its data, i.e. the sampler's cursor and posterior or TRL's phase cursor)
+and the Python and numpy RNG states.
+
+    save_run(root, step, engine, [session, evaluator, engine])       # each part's state_dict, merged
+    step = restore_run(path, engine, [session, evaluator, engine])   # each part's load_state_dict
 
 A write that fails (full disk, read-only folder) removes its temporary folder and leaves `latest` on the
 previous checkpoint (CheckpointError). `latest_checkpoint` returns the newest checkpoint that is complete
@@ -30,6 +35,7 @@ import numpy as np
 from safetensors import SafetensorError, safe_open
 
 from sgpo.errors import SgpoError
+from sgpo.store import V2_METRIC_NAMES
 
 KEEP = 2  # checkpoints kept on disk; older ones are pruned once a newer one is in place
 # how a full disk or a read-only folder shows up: pathlib/json, torch.save (RuntimeError), safetensors
@@ -89,6 +95,23 @@ def save_checkpoint(root: Path, step: int, engine, state: dict, keep: int = KEEP
         if old != final:
             shutil.rmtree(old, ignore_errors=True)
     return final
+
+
+def save_run(root: Path, step: int, engine, parts: list) -> Path:
+    """Checkpoint a run at `step`: the engine's files and every part's state_dict() (JSON, merged)."""
+    state: dict = {}
+    for part in parts:
+        state.update(part.state_dict())
+    return save_checkpoint(root, step, engine, state)
+
+
+def restore_run(path: Path, engine, parts: list, pace: dict | None = None) -> int:
+    """Restore a run from the checkpoint at `path` (see load_checkpoint); each part reads its keys of the
+    state. Returns the checkpoint's step."""
+    state = load_checkpoint(path, engine, pace)
+    for part in parts:
+        part.load_state_dict(state)
+    return int(state["step"])
 
 
 def latest_checkpoint(root: Path, warn: Callable[[str], None] | None = None) -> Path | None:
@@ -154,8 +177,6 @@ def load_checkpoint(path: Path, engine, pace: dict | None = None) -> dict:
 def upgrade_state(state: dict, pace: dict | None = None) -> dict:
     """A checkpoint written before the store's schema v2 (sgpo/store.py): old counter names, and the
     trainer's former phase records (members / sizes / ordered) as the planner's Phase dicts."""
-    from sgpo.store import V2_METRIC_NAMES
-
     state["counters"] = {V2_METRIC_NAMES.get(k, k): v for k, v in state.get("counters", {}).items()}
     sampler = state.get("sampler", {})
     for i, ph in enumerate(sampler.get("phases", [])):

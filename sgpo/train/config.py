@@ -17,6 +17,8 @@ from sgpo.device import DEVICES, DTYPES
 from sgpo.errors import ConfigError
 from sgpo.generate import BACKENDS
 from sgpo.knobs import Knobs, knob
+from sgpo.plan import PlanConfig
+from sgpo.train.trl_config import check_trl_options
 from sgpo.vocab import STRATEGIES
 
 AGGREGATIONS = ("token-mean", "sequence-mean")
@@ -144,12 +146,8 @@ class TrainConfig(Knobs):
 
     def check(self) -> None:
         if self.strategy == "sgpo":
-            from sgpo.plan import PlanConfig
-
             PlanConfig.from_dict(self.plan)  # a bad plan knob is refused here, before anything is written
         if self.engine == "trl":
-            from sgpo.train.trl_engine import check_trl_options
-
             check_trl_options(self.trl)
             if self.strategy in ("dapo", "greso"):
                 raise ConfigError(

@@ -18,11 +18,16 @@ import numpy as np
 import pandas as pd
 
 from sgpo.data import Dataset, load_dataset
+from sgpo.device import resolve_device
+from sgpo.distributed import rank_and_world
 from sgpo.errors import ConfigError, StoreError
+from sgpo.generate import fit_prompts
 from sgpo.knobs import option
-from sgpo.model import ModelRef, resolve_model
-from sgpo.plan import Phase
+from sgpo.model import ModelRef, context_length, load_tokenizer, resolve_model
+from sgpo.paths import checkpoint_root
+from sgpo.plan import Phase, PlanConfig, make_plan
 from sgpo.store import Store, check_name
+from sgpo.train import trl_config
 from sgpo.train.config import TrainConfig
 from sgpo.vocab import PROFILE_DONE
 
@@ -46,9 +51,7 @@ class Prepared:
         return float(self.profile["flops"] or 0.0) if self.profile else 0.0
 
     @property
-    def plan_config(self):
-        from sgpo.plan import PlanConfig
-
+    def plan_config(self) -> PlanConfig | None:
         return PlanConfig.from_dict(self.plan_record["config"]) if self.plan_record else None
 
     def run_row(self) -> dict:
@@ -67,8 +70,6 @@ class Prepared:
 def prepare(cfg: TrainConfig, store: Store | None, *, name: str | None, db_path=None) -> Prepared:
     """Check a new run's config against the store, its data, model and profile, and make its plan.
     store=None: the store at db_path does not exist yet (so it holds no run and no profile)."""
-    from sgpo.runs import checkpoint_root
-
     cfg.validate()
     if cfg.strategy == "sgpo" and not cfg.profile:
         raise ConfigError(
@@ -89,13 +90,12 @@ def prepare(cfg: TrainConfig, store: Store | None, *, name: str | None, db_path=
             f"--name {name!r}: {stale} already holds checkpoints that no run of {db_path} owns "
             f"(another store in that folder used the name): choose another name or remove that folder"
         )
-    from sgpo.device import resolve_device
-
     device = resolve_device(cfg.device)  # --device cuda without a GPU is refused here, before anything is written
+    world = rank_and_world()[1]
     if cfg.engine == "trl":
-        from sgpo.train.trl_engine import check_grpo_config
-
-        check_grpo_config(cfg, device)
+        trl_config.check_grpo_config(cfg, device, world)
+        if cfg.strategy != "sgpo":
+            trl_config.check_batch(cfg.batch_rollouts, cfg.group_size, world)
     prep = _load_inputs(cfg, name)
     if cfg.strategy == "sgpo":
         if store is None:
@@ -106,8 +106,8 @@ def prepare(cfg: TrainConfig, store: Store | None, *, name: str | None, db_path=
         _attach_profile(prep, store)
         _make_plan(prep)
         prep.warnings += sampling_mismatch(prep.profile, cfg)
-        if cfg.engine == "trl":
-            _check_trl_phases(prep)
+        if cfg.engine == "trl":  # what TRL cannot run is refused; a small phase trains fewer prompts a step
+            prep.warnings += trl_config.check_phases(prep.phases, cfg.batch_rollouts, world)
     if cfg.flops_budget is not None and cfg.flops_budget <= prep.flops_profile:
         raise ConfigError(
             f"--flops-budget {cfg.flops_budget:.3g} is spent by profiling alone "
@@ -148,9 +148,6 @@ def _load_inputs(cfg: TrainConfig, name: str) -> Prepared:
 def _fit_to_context(ds: Dataset, model: ModelRef, cfg: TrainConfig) -> list[str]:
     """Prompts must fit the model's context with --max-new-tokens after them: refused, naming the query,
     unless --truncate-prompts (which keeps each prompt's end, where the question is)."""
-    from sgpo.generate import fit_prompts
-    from sgpo.model import context_length, load_tokenizer
-
     context = context_length(model.path)
     if context is None:
         return []
@@ -205,8 +202,6 @@ def _attach_profile(prep: Prepared, store: Store) -> None:
 
 
 def _make_plan(prep: Prepared) -> None:
-    from sgpo.plan import PlanConfig, make_plan
-
     cfg = prep.config
     run = {
         "run_steps": cfg.max_steps or PlanConfig.spec("run_steps").default,
@@ -221,20 +216,6 @@ def _make_plan(prep: Prepared) -> None:
     except ConfigError as exc:
         raise ConfigError(f"the plan of --profile {cfg.profile} keeps no query to train on: {exc}") from None
     prep.phases, prep.plan_record = plan.phases, plan.to_record()
-
-
-def _check_trl_phases(prep: Prepared) -> None:
-    """TRL generates whole batches of batch_rollouts / G prompts: a phase with fewer queries than one batch
-    would be padded with copies of itself, so it is refused, naming the option that fixes it."""
-    cfg = prep.config
-    for ph in prep.phases:
-        prompts = max(1, cfg.batch_rollouts // ph.group_size) if ph.group_size else 0
-        if ph.count < prompts:
-            raise ConfigError(
-                f"--batch-rollouts {cfg.batch_rollouts}: plan phase {ph.index} holds {ph.count} queries, "
-                f"fewer than one TRL generation batch of {prompts} prompts at G={ph.group_size}: lower "
-                f"--batch-rollouts to at most {ph.count * ph.group_size}"
-            )
 
 
 def sampling_mismatch(profile: dict, cfg: TrainConfig) -> list[str]:

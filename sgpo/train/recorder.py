@@ -1,0 +1,67 @@
+"""Every write a training run makes to the store, in one unit: its status, events and metric rows.
+
+    recorder = Recorder(store, run_id, log=print)     # the main process only (sgpo/train/loop.py)
+    recorder.running()                                 # created/stopped/failed -> running, with this pid
+    recorder.event("start", "grpo run started"); recorder.warn("...")
+    recorder.step(3, row, eval_row, wall_seconds)      # one step's metrics (and evaluation), by step
+    recorder.ended(result)                             # -> finished or stopped, with the result
+    recorder.failed("RuntimeError: ...")               # -> failed, the reason as an event
+
+The status machine: a run is `created`, then `running` while a process trains it, then `finished` (its
+budget spent), `stopped` (a stop was asked for; it can resume) or `failed` (the reason is its last event).
+Only the main process has a recorder; other ranks open the store read-only (Store(readonly=True)), so a
+write from them fails whatever method it goes through. Steps are upserted by step number: a step
+replayed after a resume overwrites its row, never duplicates it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+
+from sgpo.errors import StoreError
+from sgpo.store import Store
+from sgpo.vocab import FAILED, FINISHED, RUNNING
+
+
+class Recorder:
+    def __init__(self, store: Store, run_id: int, log: Callable[[str], None]):
+        self.store, self.run_id, self.log = store, run_id, log
+
+    def running(self) -> None:
+        self.store.update_run(self.run_id, status=RUNNING, pid=os.getpid())
+
+    def started_before(self) -> bool:
+        """A start event exists: this start is a restart from step 0 (no checkpoint was kept)."""
+        return any(e["kind"] == "start" for e in self.store.events(self.run_id))
+
+    def event(self, kind: str, message: str) -> None:
+        self.store.event(self.run_id, kind, message)
+
+    def warn(self, message: str) -> None:
+        self.store.event(self.run_id, "warning", message)
+        self.log(f"warning: {message}")
+
+    def step(self, step: int, row: dict, eval_row: dict | None, wall_seconds: float) -> None:
+        self.store.log_step(self.run_id, step, int(row.get("phase", 0) or 0), wall_seconds, row, eval_row)
+
+    def ended(self, result: dict) -> None:
+        """`finished` or `stopped` (result["status"]), the result stored, the pid cleared."""
+        status = result["status"]
+        self.store.update_run(
+            self.run_id,
+            status=status,
+            result=result,
+            pid=None,
+            **({"finished": time.time()} if status == FINISHED else {}),
+        )
+        self.store.event(self.run_id, status, f"{status} at step {result['steps']}")
+
+    def failed(self, message: str) -> None:
+        """Status `failed` with the reason as an event; when the store is what failed, the log only."""
+        try:
+            self.store.update_run(self.run_id, status=FAILED, pid=None)
+            self.store.event(self.run_id, FAILED, message)
+        except StoreError as exc:
+            self.log(f"could not mark the run failed ({exc}): {message}")
