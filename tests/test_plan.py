@@ -13,6 +13,7 @@ from sgpo.errors import ConfigError, DataError
 from sgpo.plan import (
     CURRICULA,
     GROUP_RULES,
+    MIN_LEARNABLE_QUERIES,
     PHASED,
     PlanConfig,
     group_size_for,
@@ -20,6 +21,7 @@ from sgpo.plan import (
     make_plan,
     p_informative,
     success_estimate,
+    too_few_learnable,
 )
 from sgpo.plan.beliefs import MAX_CLASSES, Drift, fitted_beliefs, point_beliefs
 from sgpo.plan.forecast import forecast, scaled
@@ -555,7 +557,7 @@ def test_nothing_learnable_says_so_in_the_verdict():
 
 
 def test_without_a_model_size_the_run_gives_fractions_and_no_verdict_on_flops():
-    frame = profile([1, 2, 3, 0, 8])
+    frame = profile([1, 2, 3, 0, 8] * 10)  # 30 learnable queries: enough to forecast (MIN_LEARNABLE_QUERIES)
     free = fitted(frame)["run"]["skip"]  # no profiling cost: ratios still hold in units of n_params
     assert free["reduction_factor"] is not None and free["plan"]["flops"] is None
     costly = fitted(frame, flops_profile=1e9)["run"]["skip"]
@@ -695,3 +697,87 @@ def test_one_pass_is_whole_however_many_steps_it_takes():
     fc = make_plan(frame, config).forecast
     assert fc["baseline"]["groups"] == 21_000 and fc["baseline"]["rollouts"] == 168_000
     assert fc["plan"]["groups"] == 21_000
+
+
+# verdicts that hold: what the forecast rests on ---------------------------------------------------------
+def gsm8k_like(lucky: int, n: int = 1319) -> pd.DataFrame:
+    """A starter-on-GSM8K profile: every query unsolved but `lucky` ones, each seen solved once in 8."""
+    return flat([1 / 8] * lucky + [0.0] * (n - lucky))
+
+
+def forecast_rows(fc: dict) -> list:
+    """What the plan printer and the Plan page show per engine behaviour (they read the forecast dict)."""
+    run = fc["run"]
+    return [
+        (b, run[b]["reduction_factor"], run[b]["break_even_step"], run[b]["pays"], run[b]["verdict"])
+        + tuple(run[b][side]["flops_per_informative_rollout"] for side in ("plan", "baseline"))
+        for b in ("skip", "train_all")
+    ]
+
+
+def test_one_lucky_query_gives_no_saving_no_break_even_and_says_too_few_to_forecast():
+    plan = make_plan(gsm8k_like(1), n_params=10**6, flops_profile=1e9)
+    fc = plan.forecast
+    assert fc["basis"] == {
+        "learnable_queries": 1,
+        "samples": 8.0,
+        "successes": 1.0,
+        "min_learnable_queries": MIN_LEARNABLE_QUERIES,
+        "too_few": True,
+        "reason": fc["basis"]["reason"],
+    }
+    assert fc["run"]["basis"] == fc["basis"] and "rests on 1 learnable query (1 successes in 8" in fc["basis"]["reason"]
+    for behaviour, reduction, even, pays, words, *per_rollout in forecast_rows(fc):
+        assert reduction is None and even is None and pays is False and per_rollout == [None, None], behaviour
+        assert words.startswith("too few learnable queries to forecast") and "cannot be told" in words
+        assert "sGPO pays" not in words and "break even at" not in words
+    assert plan.too_few_learnable().startswith("too few learnable queries: 1 of 1,319 queries has 0 < p_hat")
+    assert "--force" in plan.too_few_learnable()
+    json.dumps(plan.to_json(ids=False), allow_nan=False)
+
+
+def test_an_all_unsolved_plan_says_nothing_learnable_in_every_row():
+    plan = make_plan(gsm8k_like(0), n_params=10**6, flops_profile=1e9)  # 10% of the unsolved kept
+    assert plan.counts["learnable"] == 0 and plan.counts["unsolved_kept"] == 132
+    for behaviour, reduction, even, pays, words, *per_rollout in forecast_rows(plan.forecast):
+        assert (reduction, even, pays, per_rollout) == (None, None, False, [None, None]), behaviour
+        assert words.startswith("nothing learnable")
+    assert plan.too_few_learnable().startswith("nothing learnable: 0 of 1,319 queries have 0 < p_hat")
+
+
+def test_the_forecast_is_given_from_the_stated_count_of_learnable_queries_on():
+    for learnable, forecast_given in ((MIN_LEARNABLE_QUERIES - 1, False), (MIN_LEARNABLE_QUERIES, True)):
+        frame = flat([0.5] * learnable + [0.0] * 200)
+        config = PlanConfig(group_rule="fixed", unsolved_keep=0.0, drift=0.0, forecast_prior="plan")
+        plan = make_plan(frame, config, n_params=1000)
+        assert plan.forecast["basis"]["too_few"] is not forecast_given
+        assert (plan.too_few_learnable() is None) is forecast_given
+        assert all((row[1] is not None) is forecast_given for row in forecast_rows(plan.forecast)), learnable
+
+
+def test_the_training_check_reads_a_plan_as_a_run_stores_it_and_as_older_records_hold_it():
+    plan = make_plan(gsm8k_like(3), n_params=10**6)
+    record = json.loads(json.dumps(plan.to_record()))
+    assert (
+        too_few_learnable(record) == plan.too_few_learnable() and "3 of 1,319 queries have" in plan.too_few_learnable()
+    )
+    older = {**record, "forecast": {k: v for k, v in record["forecast"].items() if k != "basis"}}
+    assert too_few_learnable(older).startswith("too few learnable queries: 3 of 1,319")
+    assert too_few_learnable(make_plan(flat([0.5] * 40), n_params=1000).to_record()) is None
+
+
+@FEW
+@given(profiles(), configs(), st.sampled_from([None, 1000]), st.sampled_from([0.0, 1e9]))
+def test_no_row_of_a_forecast_without_a_basis_contradicts_it(frame, config, n_params, flops_profile):
+    plan = plan_or_none(frame, config, n_params=n_params, flops_profile=flops_profile)
+    if plan is None:
+        return
+    basis = plan.forecast["basis"]
+    assert basis["learnable_queries"] == plan.counts["learnable"]
+    assert (
+        basis["too_few"] == (plan.counts["learnable"] < MIN_LEARNABLE_QUERIES) == (plan.too_few_learnable() is not None)
+    )
+    if basis["too_few"]:
+        for _behaviour, reduction, even, pays, words, *per_rollout in forecast_rows(plan.forecast):
+            assert reduction is None and even is None and pays is False and per_rollout == [None, None]
+            assert words.startswith(("nothing learnable", "too few learnable queries to forecast"))

@@ -4,6 +4,7 @@
     fc["plan"], fc["baseline"], fc["ratio"]      # one pass: every phase once, each member once
     fc["run"]["skip"]["verdict"]                 # the planned run, zero-advantage groups skipped
     fc["run"]["train_all"]["reduction_factor"]   # ... and every rollout trained (TRL, verl)
+    fc["basis"]                                  # the learnable queries and samples it rests on (plan/basis.py)
 
 What a group of fresh rollouts will hold comes from sgpo/plan/beliefs.py: each query's success rate is
 its empirical-Bayes posterior (undoing the regression to the mean that selecting on a noisy p_hat
@@ -22,6 +23,10 @@ groups (this project's engine), `train_all` trains every rollout (TRL and verl).
 count training as train_all. Each side reports groups, rollouts, rollout tokens, FLOPs by bucket, and the expected
 `expected_informative_groups`, `expected_wasted_rollouts`, `forecast_informative_fraction` and
 `forecast_wasted_fraction` (names: sgpo/vocab.py).
+
+A forecast resting on fewer than MIN_LEARNABLE_QUERIES learnable queries (`basis`, sgpo/plan/basis.py)
+gives no reduction factor, break-even step or FLOPs per informative rollout, `pays` is False, and each
+verdict says why: nothing in it can contradict "too few learnable queries to forecast".
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sgpo.plan.basis import basis as forecast_basis
 from sgpo.plan.beliefs import Beliefs, Drift, fitted_beliefs, point_beliefs
 from sgpo.plan.config import PlanConfig
 from sgpo.plan.phases import Phase
@@ -82,9 +88,9 @@ def forecast(
         ratio = base["flops"] / plan["flops"] if plan["flops"] > 0 else None
     else:
         ratio = ratio_bare if flops_profile == 0 else None
-    seen = counts[0] if counts is not None else p_est  # a query whose profile saw a success is learnable
-    learnable = any(bool((np.asarray(seen)[ph.positions] > 0).any()) for ph in phases)
-    run = _run(plan_cycle, base_cycle, beliefs, drift, config, n_params, float(flops_profile), learnable)
+    # a query whose profile saw a success is learnable
+    basis = forecast_basis(phases, *(counts if counts is not None else (p_est, None)))
+    run = _run(plan_cycle, base_cycle, beliefs, drift, config, n_params, float(flops_profile), basis)
     return {
         "plan": plan,
         "baseline": base,
@@ -92,6 +98,7 @@ def forecast(
         "ratio": ratio,
         "ratio_without_profile": ratio_bare,
         "run": run,
+        "basis": basis,
     }
 
 
@@ -242,7 +249,7 @@ def _one_pass(cycle: list[_Stretch], beliefs: Beliefs, drift: Drift, n_params) -
 
 # the planned run -----------------------------------------------------------------------------------
 def _run(
-    plan_cycle, base_cycle, beliefs, drift, config: PlanConfig, n_params, flops_profile: float, learnable: bool
+    plan_cycle, base_cycle, beliefs, drift, config: PlanConfig, n_params, flops_profile: float, basis: dict
 ) -> dict:
     """The planned run under each engine behaviour (see the module docstring)."""
     # without n_params, FLOPs are still comparable in units of n_params unless profiling or a FLOPs
@@ -259,6 +266,7 @@ def _run(
         "drift": config.drift,
         "prior": "fitted" if beliefs.fitted else "plan",
         "horizon_steps": len(plan_line.groups),
+        "basis": basis,
     }
     for behaviour in ENGINE_BEHAVIOURS:
         out[behaviour] = _behaviour(
@@ -269,7 +277,7 @@ def _run(
             units if comparable else None,
             n_params is not None,
             flops_profile,
-            learnable,
+            basis,
         )
     out["phases"] = _phase_fractions(plan_line, out["skip"]["plan"]["steps"])
     return out
@@ -299,7 +307,7 @@ def _behaviour(
     units,
     absolute: bool,
     flops_profile: float,
-    learnable: bool,
+    basis: dict,
 ) -> dict:
     """Both sides over the planned run under one engine behaviour, and what the comparison says.
 
@@ -314,9 +322,9 @@ def _behaviour(
             "flops_profile_share": None,
             "break_even_step": None,
             "reduction_factor": None,
-            "pays": None,
+            "pays": False if basis["too_few"] else None,
         }
-        out["verdict"] = verdict(behaviour, out, config, learnable, laid_out)
+        out["verdict"] = verdict(behaviour, out, config, basis, laid_out)
         return out
     profile = flops_profile if absolute else 0.0
     per_plan, per_base = plan_line.flops(units, behaviour), base_line.flops(units, behaviour)
@@ -336,12 +344,16 @@ def _behaviour(
         "flops_profile_share": fraction(profile, plan["flops"]) if plan["flops"] else None,
         "break_even_step": int(paid[0]) + 1 if paid.size else None,
         "reduction_factor": reduction,
-        "pays": bool(learnable and reduction is not None and reduction > 1.0),
+        "pays": bool(reduction is not None and reduction > 1.0),
     }
     if not absolute:  # FLOPs in units of n_params: ratios hold, absolute figures would mislead
         for side in (plan, base):
             side["flops"] = side["flops_per_informative_rollout"] = None
-    out["verdict"] = verdict(behaviour, out, config, learnable, laid_out)
+    if basis["too_few"]:  # what rests on the informative rollouts of a handful of queries is not given
+        out.update(break_even_step=None, reduction_factor=None, pays=False)
+        for side in (plan, base):
+            side["flops_per_informative_rollout"] = None
+    out["verdict"] = verdict(behaviour, out, config, basis, laid_out)
     return out
 
 
@@ -436,7 +448,7 @@ BEHAVIOUR_WORDS = {
 }
 
 
-def verdict(behaviour: str, out: dict, config: PlanConfig, learnable: bool, laid_out: int) -> str:
+def verdict(behaviour: str, out: dict, config: PlanConfig, basis: dict, laid_out: int) -> str:
     """One sentence: does sGPO pay over the planned run, under this engine behaviour, and why."""
     how = BEHAVIOUR_WORDS[behaviour]
     plan = out["plan"]
@@ -445,10 +457,15 @@ def verdict(behaviour: str, out: dict, config: PlanConfig, learnable: bool, laid
         if config.run_flops is None
         else f"{config.run_flops:.3g} FLOPs"
     )
-    if not learnable:
+    if basis["learnable_queries"] == 0:
         return (
             f"nothing learnable: the plan trains only queries its profile never saw solved, so it expects "
             f"almost no informative rollouts and sGPO will not pay {how}"
+        )
+    if basis["too_few"]:
+        return (
+            f"{basis['reason']}: no reduction factor or break-even step {how}, and whether sGPO would pay "
+            f"cannot be told; profile more queries, or data nearer the model's level"
         )
     if out["pays"] is None:
         return (

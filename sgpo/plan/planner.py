@@ -2,6 +2,7 @@
 
     plan = make_plan(store.profile_frame(profile_id), PlanConfig(trivial_threshold=0.6), n_params=1.5e9)
     plan.counts["learnable"], plan.phases[0].group_size, plan.forecast["ratio"]
+    plan.too_few_learnable()    # None, or the one line `sgpo train` stops with unless --force
 
 One profiling pass drives three decisions (docs/METHOD.md): which queries to keep (trivial / learnable /
 unsolved), how many rollouts each gets (group_size), and in which order they are trained (phases).
@@ -33,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from sgpo.errors import ConfigError, DataError
+from sgpo.plan.basis import MIN_LEARNABLE_QUERIES
 from sgpo.plan.config import PHASED, PlanConfig
 from sgpo.plan.forecast import forecast
 from sgpo.plan.groups import group_size_for
@@ -67,6 +69,11 @@ class Plan:
         ]
         counts = {**self.counts, "by_group_size": {str(g): n for g, n in self.counts["by_group_size"].items()}}
         return {"counts": counts, "phases": phases, "forecast": self.forecast, "config": self.config.to_dict()}
+
+    def too_few_learnable(self) -> str | None:
+        """None when the plan has enough learnable queries to forecast and train on; else why not, in one line
+        (see too_few_learnable)."""
+        return too_few_learnable(self.to_json(ids=False))
 
     def to_record(self) -> dict:
         """What a run stores and its trainer reads back: to_json's counts, forecast and config, with each
@@ -158,6 +165,31 @@ def make_plan(
         counts,
         forecast(phases, p_est, tokens, config, n_params, flops_profile, counts=observed),
         config,
+    )
+
+
+def too_few_learnable(record: dict) -> str | None:
+    """The one-line reason a plan is not worth training on, or None. `record` is a plan as JSON: to_json(),
+    to_record() (what a run stores), or a saved plan (Store.find_plan): its counts, config and forecast.
+
+    A plan with fewer than MIN_LEARNABLE_QUERIES learnable queries has no forecast (sgpo/plan/basis.py) and
+    little to learn from: nearly every rollout would be wasted. `sgpo train` stops on it unless --force."""
+    counts, config = record["counts"], record.get("config") or {}
+    basis = (record.get("forecast") or {}).get("basis") or {"learnable_queries": counts["learnable"], "samples": None}
+    n = basis["learnable_queries"]
+    if n >= MIN_LEARNABLE_QUERIES:
+        return None
+    threshold = config.get("trivial_threshold", PlanConfig().trivial_threshold)
+    seen = (
+        ""
+        if basis.get("samples") is None
+        else f", {basis['successes']:,.0f} successes in {basis['samples']:,.0f} samples"
+    )
+    return (
+        f"{'nothing learnable' if n == 0 else 'too few learnable queries'}: {n} of {counts['total']:,} queries "
+        f"{'has' if n == 1 else 'have'} 0 < p_hat <= --trivial-threshold={threshold:g}{seen} (a run needs "
+        f"{MIN_LEARNABLE_QUERIES}), so nearly every rollout would be wasted: profile data nearer the model's level "
+        f"or a stronger model, or pass --force to train anyway"
     )
 
 
