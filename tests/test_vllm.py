@@ -26,7 +26,6 @@ pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.vllm, pytest.ma
 SCRIPT = r"""
 import json, sys
 from sgpo.generate.vllm import VLLMGenerator
-from tests.conftest import vllm_interpreter
 
 def records(gens):
     return [{"prompt_ids": g.prompt_ids, "samples": [[s.text, s.token_ids, s.finished] for s in g.samples]}
