@@ -341,11 +341,12 @@ def _normalise(spec: str, rows: Rows, mapping: DatasetSpec) -> Dataset:
     digest = _content_hash(frame)
     if reward.name != picked.name:  # the same rows under another reward are another dataset to a profile
         digest = hashlib.sha256(f"{digest}:{reward.name}".encode()).hexdigest()[:16]
-    reason = (
-        f"picked from the answers: {picked.reason} (--reward overrides)"
-        if mapping.reward is None
-        else f"named with --reward (the answers alone would pick {picked.name}: {picked.reason})"
-    )
+    if mapping.reward is None:
+        reason = f"picked from the answers: {picked.reason} (--reward overrides)"
+    elif reward.name == picked.name:
+        reason = f"named, as the answers would pick it: {picked.reason}"
+    else:
+        reason = f"named with --reward, over {picked.name} that the answers would pick: {picked.reason}"
     return Dataset(
         spec=spec,
         frame=frame,

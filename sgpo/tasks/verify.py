@@ -14,6 +14,7 @@ never re-imported, so it is safe from scripts, notebooks, Streamlit and threads 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import logging
 import os
@@ -69,8 +70,9 @@ class _Worker:
             )
 
     def _read(self):
-        for line in self.proc.stdout:
-            self.lines.put(line.strip())
+        with self.proc.stdout:  # closed here, at end of file, never under the reading thread
+            for line in self.proc.stdout:
+                self.lines.put(line.strip())
         self.lines.put(None)  # end of file: the worker exited
 
     def reply(self, timeout: float) -> str | None:
@@ -91,6 +93,8 @@ class _Worker:
     def kill(self):
         self.proc.kill()
         self.proc.wait()
+        with contextlib.suppress(OSError):  # a broken pipe to the dead worker
+            self.proc.stdin.close()
 
 
 def too_large(answer: str) -> bool:
