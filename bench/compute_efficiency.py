@@ -10,10 +10,11 @@ Outputs (regenerated from scratch by this one command): bench/results/compute_ef
 .csv (every evaluation point), docs/*.png plots, and the table between the bench markers in README.md.
 The runs live in the store too (--db), so the dashboard's Compare page shows them.
 
-Target accuracy = GRPO's final held-out accuracy (mean over seeds). flops_to_target = total FLOPs at the
-first evaluation whose accuracy reaches it (mean over the seeds that reach it; null if none does);
-reduction_factor = GRPO's total FLOPs / flops_to_target (so GRPO's own factor is above 1 when its seeds
-reach the mean before the end). Runs train `--jobs` at a time with one torch thread each; wall time per
+The reduction factor is sgpo.compare's, the one definition (sgpo.accounting.reduction_factor) that
+`sgpo compare --seeds` and the dashboard's Compare page show: each strategy's seeds averaged into one
+accuracy-vs-FLOPs curve; target accuracy = the final accuracy of GRPO's mean curve; flops_to_target = where a
+strategy's mean curve first reaches it (linear between evaluations; null if it never does); reduction_factor =
+GRPO's flops_to_target / the strategy's (GRPO's own is 1). Runs train `--jobs` at a time with one torch thread each; wall time per
 run is the store's created -> finished. Nothing here looks at held-out data to tune.
 """
 
@@ -35,8 +36,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import sgpo_json, write_section  # noqa: E402
+from sgpo import compare  # noqa: E402
+from sgpo.accounting import reduction_factor  # noqa: E402
+from sgpo.paths import checkpoint_root  # noqa: E402
 from sgpo.plan import PlanConfig, make_plan, p_informative  # noqa: E402
-from sgpo.runs import checkpoint_root  # noqa: E402
 from sgpo.store import Store  # noqa: E402
 
 STRATEGIES = {  # name -> extra `sgpo train` arguments
@@ -165,28 +168,7 @@ def report(
     args.out.mkdir(parents=True, exist_ok=True)
     args.docs.mkdir(parents=True, exist_ok=True)
     prof = store.find_profile("bench-profile")
-    by_name = {r["name"]: r for r in store.runs()}
-    runs = []
-    for seed in range(seeds):
-        for name in strategies:
-            row = by_name.get(run_name(name, seed))
-            if row is None or row["status"] != "finished":
-                raise SystemExit(
-                    f"run {run_name(name, seed)} is missing or unfinished in {store.path}: run the "
-                    f"benchmark without --report-only"
-                )
-            metrics = store.metrics_frame(row["id"])
-            runs.append(
-                {
-                    "strategy": name,
-                    "seed": seed,
-                    "run_id": row["id"],
-                    "config": json.loads(row["config"]),
-                    "result": json.loads(row["result"]),
-                    "steps": metrics[metrics.step > 0],
-                    "wall_seconds": row["finished"] - row["created"],
-                }
-            )
+    runs = load_runs(store, strategies, seeds)
     plan_frame = store.profile_frame(prof["id"])
     points, summary = collect(store, runs, plan_frame)
     points.to_csv(args.out / "compute_efficiency.csv", index=False)
@@ -217,6 +199,37 @@ def report(
     print(table(result))
 
 
+def load_runs(store: Store, strategies: list[str], seeds: int) -> list[dict]:
+    """Every run of the benchmark, finished, with what the report reads of it (SystemExit naming a run that
+    is missing or unfinished)."""
+    by_name = {r["name"]: r for r in store.runs()}
+    runs = []
+    for seed in range(seeds):
+        for name in strategies:
+            row = by_name.get(run_name(name, seed))
+            if row is None or row["status"] != "finished":
+                raise SystemExit(
+                    f"run {run_name(name, seed)} is missing or unfinished in {store.path}: run the "
+                    f"benchmark without --report-only"
+                )
+            run = store.find_run(row["id"])
+            metrics = store.metrics_frame(row["id"])
+            runs.append(
+                {
+                    "strategy": name,
+                    "seed": seed,
+                    "run_id": row["id"],
+                    "name": row["name"],
+                    "config": run["config"],
+                    "result": run["result"],
+                    "evals": compare.run_evals(run, store, metrics),
+                    "steps": metrics[metrics.step > 0],
+                    "wall_seconds": row["finished"] - row["created"],
+                }
+            )
+    return runs
+
+
 def first_phase_forecast(config: dict, frame: pd.DataFrame) -> float:
     """The planner's forecast of the informative-group fraction in a run's first phase, from the profile's
     p_hat and the run's stored config (grpo and dapo: their fixed G on every query, all run long)."""
@@ -232,51 +245,52 @@ def first_phase_forecast(config: dict, frame: pd.DataFrame) -> float:
 
 def collect(store: Store, runs: list[dict], plan_frame: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     """Every eval point, and per strategy the summary published in the JSON and the README table."""
-    frames = []
-    for r in runs:
-        ev = store.evals_frame(r["run_id"])[["step", "flops_total", "accuracy"]]
-        frames.append(ev.assign(strategy=r["strategy"], seed=r["seed"], run_id=r["run_id"]))
+    frames = [
+        r["evals"][["step", "flops_total", "accuracy"]].assign(
+            strategy=r["strategy"], seed=r["seed"], run_id=r["run_id"]
+        )
+        for r in runs
+    ]
     points = pd.concat(frames, ignore_index=True)
     finals = points.sort_values("step").groupby(["strategy", "seed"]).tail(1)
-    target = float(finals[finals.strategy == "grpo"]["accuracy"].mean()) if "grpo" in set(finals.strategy) else None
-    grpo_flops = float(finals[finals.strategy == "grpo"]["flops_total"].mean()) if target is not None else None
+    grpo = [r["evals"] for r in runs if r["strategy"] == "grpo"]
     summary = {}
-    for name, group in points.groupby("strategy", sort=False):
-        reached, profile_flops, first_phase, walls, wasted, middle = [], [], [], [], [], []
-        for r in [r for r in runs if r["strategy"] == name]:
-            curve = group[group.seed == r["seed"]].sort_values("step")
-            hit = curve[curve.accuracy >= target - 1e-12] if target is not None else curve.iloc[0:0]
-            if len(hit):
-                reached.append(float(hit.iloc[0]["flops_total"]))
-                profile_flops.append(float(r["result"].get("flops_profile") or 0.0))
+    for name in dict.fromkeys(r["strategy"] for r in runs):
+        mine = [r for r in runs if r["strategy"] == name]
+        # the one definition (sgpo.accounting.reduction_factor), as `sgpo compare --seeds` reads it
+        reduction = reduction_factor(grpo, [r["evals"] for r in mine]) if grpo else None
+        reached = reduction.flops if reduction is not None else None
+        profile_flops, first_phase, walls, wasted, middle = [], [], [], [], []
+        for r in mine:
+            profile_flops.append(float(r["result"].get("flops_profile") or 0.0))
             steps = r["steps"]
             if len(steps):
                 first = steps[steps.phase == steps.phase.iloc[0]]  # the first phase (all steps for grpo/dapo)
                 first_phase.append(float(first["informative_groups"].sum() / max(1, first["groups"].sum())))
-                wasted.append(float(steps["wasted_rollouts"].sum() / max(1, steps["rollouts"].sum())))
+                wasted.append(compare.wasted_fraction(steps))
             walls.append(r["wall_seconds"])
             if r["result"].get("eval_middle_accuracy") is not None:
                 middle.append((r["result"]["eval_middle_accuracy_initial"], r["result"]["eval_middle_accuracy"]))
         fin = finals[finals.strategy == name]
-        flops_to_target = float(np.mean(reached)) if reached else None
         summary[name] = {
-            "flops_to_target": flops_to_target,
-            "seeds_reaching_target": len(reached),
-            "flops_to_target_without_profile": (flops_to_target - float(np.mean(profile_flops))) if reached else None,
-            "reduction_factor": (grpo_flops / flops_to_target) if flops_to_target else None,
+            "flops_to_target": reached,
+            "seeds_reaching_target": reduction.reached if reduction is not None else 0,
+            "flops_to_target_without_profile": (reached - float(np.mean(profile_flops))) if reached else None,
+            "reduction_factor": reduction.factor if reduction is not None else None,
+            "reduction": compare.reading(reduction),
+            "reduction_min": reduction.spread[0] if reduction is not None and reduction.spread else None,
+            "reduction_max": reduction.spread[1] if reduction is not None and reduction.spread else None,
             "final_accuracy_mean": float(fin["accuracy"].mean()),
             "final_accuracy_std": float(fin["accuracy"].std(ddof=0)),
             "final_flops_mean": float(fin["flops_total"].mean()),
             "run_wasted_fraction": float(np.mean(wasted)),
             "first_phase_informative_fraction": float(np.mean(first_phase)) if first_phase else None,
-            "first_phase_informative_forecast": first_phase_forecast(
-                next(r["config"] for r in runs if r["strategy"] == name), plan_frame
-            ),
+            "first_phase_informative_forecast": first_phase_forecast(mine[0]["config"], plan_frame),
             "middle_accuracy_initial": float(np.mean([m[0] for m in middle])) if middle else None,
             "middle_accuracy_final_mean": float(np.mean([m[1] for m in middle])) if middle else None,
             "middle_accuracy_final_std": float(np.std([m[1] for m in middle])) if middle else None,
             "wall_seconds_mean": float(np.mean(walls)),
-            "target_accuracy": target,
+            "target_accuracy": reduction.target if reduction is not None else None,
         }
     return points, summary
 
@@ -358,7 +372,7 @@ def table(result: dict) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, s in result["strategies"].items():
-        red = "n/a" if s["reduction_factor"] is None else f"{s['reduction_factor']:.2f}x"
+        red = s.get("reduction") or "n/a" if s["reduction_factor"] is None else f"{s['reduction_factor']:.2f}x"
         mid = (
             "n/a"
             if s.get("middle_accuracy_initial") is None
@@ -376,8 +390,9 @@ def table(result: dict) -> str:
         f"{result['dataset']} -> {result['eval_dataset']} ({result['eval_queries']} held-out queries, evaluated every "
         f"{result['eval_every_steps']} steps). Budget {result['budget_flops']:.3g} FLOPs per run, {result['seeds']} "
         f"seed(s); profiling ({result['profile']['flops']:.3g} FLOPs, {result['profile']['queries']} queries x 8 "
-        f"samples) is counted in every sGPO run. Target = GRPO's final accuracy, mean over seeds; FLOPs to it = "
-        f"mean over the seeds that reach it. Middle band = held-out queries with 0 < p < 1 under the initial policy. "
+        f"samples) is counted in every sGPO run. Target = the final accuracy of GRPO's mean curve (seeds averaged); "
+        f"FLOPs to it = where each strategy's mean curve first reaches it, linear between evaluations; reduction = "
+        f"GRPO's FLOPs to it / the strategy's (`sgpo compare --seeds` gives the same number). Middle band = held-out queries with 0 < p < 1 under the initial policy. "
         f"The planner forecasts an informative-group fraction of "
         f"{result['planner_forecast_informative_fraction']:.2f} for one pass of the default plan against "
         f"{result['grpo_forecast_informative_fraction']:.2f} for GRPO (G=8). Runs were trained "

@@ -27,10 +27,12 @@ tokens (tests/test_train_loop.py runs both behaviours side by side: same samples
 priced FLOPs equal the other run's). A step whose groups all have zero advantage still steps Adam (with
 zero gradients) under both, as a full pass would; the report counts such steps.
 
-Reduction factor (per behaviour) = GRPO's final total FLOPs (mean over seeds) / the FLOPs at which a run
-first reaches GRPO's final held-out accuracy (mean over seeds; linear interpolation between evaluations;
-mean over the seeds that reach it). Ceiling = what removing all of GRPO's measured waste w allows
-(docs/METHOD.md): 1/(1-w) when every rollout is trained, (2/(1-w) + 6)/8 when zero-advantage groups are
+Reduction factor (per behaviour): sgpo.compare's, the one definition (sgpo.accounting.reduction_factor)
+that `sgpo compare` and the dashboard's Compare page show: each strategy's seeds averaged into one
+accuracy-vs-FLOPs curve, target = the final accuracy of GRPO's mean curve, factor = the FLOPs where GRPO's
+mean curve first reaches it / the FLOPs where the strategy's does (linear between evaluations); spread = the
+same per seed. Ceiling = what removing all of GRPO's measured waste w allows (sgpo.accounting.waste_ceiling,
+docs/METHOD.md): 1/(1-w) when every rollout is trained, (2/(1-w) + 6)/8 when zero-advantage groups are
 skipped. Forecast = `forecast["run"][behaviour]["reduction_factor"]` stored with each sgpo run (its plan,
 made before training, for its FLOP budget). Outputs: bench/results/regimes.json and .csv,
 docs/regimes.png, and the README section between the bench:regimes markers.
@@ -56,9 +58,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import sgpo_json, write_section  # noqa: E402
+from sgpo import compare  # noqa: E402
+from sgpo.accounting import ENGINE_BEHAVIOURS as BEHAVIOURS  # noqa: E402
+from sgpo.accounting import flops_column, reduction_factor, waste_ceiling  # noqa: E402
 from sgpo.errors import StoreError  # noqa: E402
-from sgpo.plan.forecast import ENGINE_BEHAVIOURS as BEHAVIOURS  # noqa: E402
-from sgpo.runs import checkpoint_root  # noqa: E402
+from sgpo.paths import checkpoint_root  # noqa: E402
 from sgpo.store import Store  # noqa: E402
 from sgpo.tasks.families import FAMILIES  # noqa: E402
 
@@ -76,7 +80,6 @@ STRATEGIES = {  # name -> (extra `sgpo train` arguments, the profile it trains f
     "grpo-b128": (["--strategy", "grpo", "--batch-rollouts", "128"], None),
     "sgpo-b128": (["--strategy", "sgpo", "--batch-rollouts", "128"], "fixed"),
 }
-TRAIN_FACTOR = 6.0  # FLOPs per parameter per trained token at beta = 0 (docs/METHOD.md)
 TILT_TOLERANCE = 0.02  # a regime's calibrated share must come within this of its target
 README_START, README_END = "<!-- bench:regimes:start -->", "<!-- bench:regimes:end -->"
 FULL = {
@@ -397,36 +400,11 @@ def profile_once(
 
 
 # reporting -------------------------------------------------------------------------------------------
-def flops_axes(store: Store, run: dict, n_params: float) -> pd.DataFrame:
-    """Each eval point of a run with its total FLOPs under both engine behaviours."""
-    ev = store.evals_frame(run["id"])[["step", "flops_total", "accuracy"]].rename(columns={"flops_total": "skip"})
-    m = store.metrics_frame(run["id"])
-    m = m[m.step > 0].sort_values("step")
-    if len(m):
-        update = m["tokens_update"].fillna(m["tokens_trained"]).cumsum()
-        train_all = m["flops_total"] - m["flops_train"] + TRAIN_FACTOR * n_params * update
-        ev = ev.merge(pd.DataFrame({"step": m["step"], "train_all": train_all}), on="step", how="left")
-    else:
-        ev["train_all"] = np.nan
-    ev.loc[ev.step == 0, "train_all"] = ev.loc[ev.step == 0, "skip"]
-    return ev
-
-
-def crossing(curve: pd.DataFrame, axis: str, target: float) -> float | None:
-    """FLOPs on `axis` at which the accuracy curve first reaches `target` (linear between evaluations)."""
-    acc, x = curve["accuracy"].to_numpy(), curve[axis].to_numpy()
-    hit = np.flatnonzero(acc >= target - 1e-12)
-    if not hit.size:
-        return None
-    i = int(hit[0])
-    if i == 0 or acc[i] == acc[i - 1]:
-        return float(x[i])
-    return float(x[i - 1] + (target - acc[i - 1]) / (acc[i] - acc[i - 1]) * (x[i] - x[i - 1]))
-
-
-def ceiling(w: float, behaviour: str) -> float:
-    """Reduction that removing all of GRPO's waste w allows (profiling not counted)."""
-    return 1.0 / (1.0 - w) if behaviour == "train_all" else (2.0 / (1.0 - w) + 6.0) / 8.0
+def curve(evals: pd.DataFrame) -> pd.DataFrame:
+    """A run's evaluations on both FLOPs axes (sgpo.compare.run_evals prices them): step, accuracy, and the
+    total FLOPs under each behaviour in columns named after it (what the CSV holds)."""
+    axes = {flops_column(b): b for b in BEHAVIOURS}
+    return evals[["step", "accuracy", *axes]].rename(columns=axes)
 
 
 def collect(store: Store, settings: dict) -> tuple[pd.DataFrame, dict]:
@@ -447,18 +425,21 @@ def collect(store: Store, settings: dict) -> tuple[pd.DataFrame, dict]:
                         f"{settings['db']}: run the benchmark without --report-only"
                     )
                 run = store.find_run(row["id"])
-                curve = flops_axes(store, run, float(prof["n_params"]))
                 metrics = store.metrics_frame(run["id"])
-                metrics = metrics[metrics.step > 0]
-                runs[(name, seed)] = {"run": run, "curve": curve, "metrics": metrics}
-                points.append(curve.assign(regime=regime, strategy=name, seed=seed))
+                evals = compare.run_evals(run, store, metrics)
+                runs[(name, seed)] = {
+                    "run": run,
+                    "evals": evals,
+                    "curve": curve(evals),
+                    "metrics": metrics[metrics.step > 0],
+                }
+                points.append(runs[(name, seed)]["curve"].assign(regime=regime, strategy=name, seed=seed))
         cells[regime] = summarise(regime, runs, settings, zero_variance, prof, adaptive)
     return pd.concat(points, ignore_index=True), cells
 
 
 def wasted_fraction(run: dict) -> float:
-    m = run["metrics"]
-    return float(m["wasted_rollouts"].sum() / m["rollouts"].sum())
+    return compare.wasted_fraction(run["metrics"])
 
 
 def informative_rollouts(run: dict) -> float:
@@ -474,16 +455,16 @@ def run_forecast(run: dict) -> dict:
 def summarise(regime: str, runs: dict, settings: dict, zero_variance: float, prof: dict, adaptive: dict) -> dict:
     seeds = range(settings["seeds"])
     grpo = [runs[(settings["baseline"], s)] for s in seeds]
-    target = float(np.mean([r["curve"]["accuracy"].iloc[-1] for r in grpo]))
     waste = float(np.mean([wasted_fraction(r) for r in grpo]))
+    own = reduction_factor([r["evals"] for r in grpo], [r["evals"] for r in grpo])  # GRPO against itself: its target
     out = {
         "trivial_unsolved_share": zero_variance,
-        "target_accuracy": target,
+        "target_accuracy": own.target,  # the final accuracy of GRPO's mean curve
         "grpo_wasted_fraction": waste,
         "profile_flops": prof["flops"],
         "adaptive_profile_flops": adaptive["flops"],
         "initial_accuracy": float(grpo[0]["curve"]["accuracy"].iloc[0]),
-        "ceiling": {b: ceiling(waste, b) for b in BEHAVIOURS},
+        "ceiling": {b: waste_ceiling(waste, b) for b in BEHAVIOURS},
         "strategies": {},
     }
     grpo_final = {b: float(np.mean([r["curve"][b].iloc[-1] for r in grpo])) for b in BEHAVIOURS}
@@ -504,26 +485,28 @@ def summarise(regime: str, runs: dict, settings: dict, zero_variance: float, pro
             "steps_without_informative_group": int(sum((r["metrics"]["informative_groups"] == 0).sum() for r in group)),
         }
         for b in BEHAVIOURS:
-            reached = [h for h in (crossing(r["curve"], b, target) for r in group) if h is not None]
-            per_seed = [grpo_final[b] / h for h in reached if h > 0]
-            factor = grpo_final[b] / float(np.mean(reached)) if reached else None
-            final_flops = float(np.mean([r["curve"][b].iloc[-1] for r in group]))
+            # the one definition (sgpo.accounting.reduction_factor), as `sgpo compare --seeds` reads it
+            r = reduction_factor([g["evals"] for g in grpo], [g["evals"] for g in group], behaviour=b)
+            spread = r.spread
+            final_flops = float(np.mean([g["curve"][b].iloc[-1] for g in group]))
             forecast = (planned.get(b) or {}).get("reduction_factor")
             # informative rollouts per FLOP against GRPO's: what the forecast models (learning aside)
             per_flop = informative / final_flops / (grpo_informative / grpo_final[b])
             entry[b] = {
-                "reduction_factor": factor,
-                "seeds_reaching": len(reached),
-                "reduction_min": min(per_seed) if per_seed else None,
-                "reduction_max": max(per_seed) if per_seed else None,
-                "of_ceiling": (factor / out["ceiling"][b]) if factor else None,
+                "reduction_factor": r.factor,
+                "reduction": compare.reading(r),
+                "target_accuracy": r.target,
+                "seeds_reaching": r.reached,
+                "reduction_min": spread[0] if spread else None,
+                "reduction_max": spread[1] if spread else None,
+                "of_ceiling": (r.factor / out["ceiling"][b]) if r.factor else None,
                 "final_flops_mean": final_flops,
                 "informative_rollouts_mean": informative,
                 "forecast_reduction_factor": forecast,
                 "informative_per_flop_vs_grpo": per_flop,
             }
-            if forecast and factor:
-                entry[b]["forecast_error"] = forecast / factor - 1.0
+            if forecast and r.factor:
+                entry[b]["forecast_error"] = forecast / r.factor - 1.0
             if forecast:  # against the ratio the forecast models
                 entry[b]["forecast_error_informative"] = forecast / per_flop - 1.0
         if STRATEGIES[name][1]:
@@ -646,7 +629,9 @@ def table(result: dict) -> str:
                 spread = "" if e["reduction_min"] is None else f" ({e['reduction_min']:.2f}-{e['reduction_max']:.2f}"
                 spread += f"{', ' if spread else ' ('}{e['seeds_reaching']}/{result['seeds']})"
                 forecast = f" / {rf(e.get('forecast_reduction_factor'))}" if STRATEGIES[name][1] else ""
-                parts += [rf(e["reduction_factor"]) + spread, f"{e['informative_per_flop_vs_grpo']:.2f}x{forecast}"]
+                shown = e.get("reduction") or ""  # a reason in words where there is no factor ("n/a: ...")
+                shown = rf(e["reduction_factor"]) if e["reduction_factor"] or not shown.startswith("n/a") else shown
+                parts += [shown + spread, f"{e['informative_per_flop_vs_grpo']:.2f}x{forecast}"]
             lines.append(
                 f"| {label} | {name} | {s['final_accuracy_mean']:.3f} ± {s['final_accuracy_std']:.3f} | "
                 f"{s['wasted_fraction']:.2f} | " + " | ".join(parts) + " |"
@@ -663,8 +648,9 @@ def table(result: dict) -> str:
         f"{result['queries']} training and {result['eval_queries']} held-out queries per regime, "
         f"{result['budget_flops']:.3g} FLOPs per run (profiling included for the sgpo variants), {result['seeds']} "
         f"seed(s), evaluated every {result['eval_every_steps']} steps, {result['jobs']} runs side by side, one torch "
-        f"thread each.{minutes} Reduction = GRPO's final FLOPs / FLOPs to GRPO's final accuracy (mean over the seeds "
-        f"that reach it); spread = per-seed min-max. Informative/FLOP = informative rollouts per FLOP over the run "
+        f"thread each.{minutes} Reduction = FLOPs where GRPO's mean curve (seeds averaged) first reaches its final "
+        f"accuracy / FLOPs where the strategy's mean curve does, linear between evaluations (`sgpo compare --seeds` "
+        f"gives the same number); spread = per seed, min-max; seeds = how many seeds reach it. Informative/FLOP = informative rollouts per FLOP over the run "
         f"divided by GRPO's; forecast = the reduction factor the run's own plan forecast before training, which "
         f"models exactly that ratio."
     )

@@ -38,7 +38,7 @@ def behaviour_of(run: dict) -> str:
     pass) or `train_all` (the TRL engine, --no-skip-zero-advantage, or a run streamed by the TRL callback,
     which stores no engine config).
 
-        compare.behaviour_of(store.find_run("grpo-s0"))     # 'skip'
+    >>> compare.behaviour_of(store.find_run("grpo-s0"))     # 'skip'
     """
     config = run.get("config") or {}
     if config.get("engine", "native") != "native" or config.get("skip_zero_advantage") is False:
@@ -54,7 +54,7 @@ def priced(evals: pd.DataFrame, metrics: pd.DataFrame, trained: str) -> pd.DataF
     (the per-token price read off the run itself: 6 x params, 8 x with a reference model). A run that trained
     every rollout did not log its informative tokens: its skip total stays unknown (NaN) after step 0.
 
-        compare.priced(store.evals_frame(1), store.metrics_frame(1), "skip")["flops_total_train_all"]
+    >>> compare.priced(store.evals_frame(1), store.metrics_frame(1), "skip")["flops_total_train_all"]
     """
     ev = evals.copy()
     columns = [flops_column(b) for b in ENGINE_BEHAVIOURS]
@@ -88,7 +88,7 @@ def run_evals(run: dict, store: Store, metrics: pd.DataFrame | None = None) -> p
     """One run's evaluations (step, flops_total, accuracy, ...) priced under both behaviours (`priced`).
     `metrics`: the run's metrics when the caller holds them already; read only when needed otherwise.
 
-        compare.run_evals(store.find_run("sgpo-s0"), store)[["step", "accuracy", "flops_total_train_all"]]
+    >>> compare.run_evals(store.find_run("sgpo-s0"), store)[["step", "accuracy", "flops_total_train_all"]]
     """
     ev = store.evals_frame(run["id"])
     columns = [flops_column(b) for b in ENGINE_BEHAVIOURS]
@@ -100,7 +100,7 @@ def run_evals(run: dict, store: Store, metrics: pd.DataFrame | None = None) -> p
 def evals(refs, store: Store) -> dict[str, pd.DataFrame]:
     """{run name: run_evals} for runs given by id or name, in their order.
 
-    compare.evals(["grpo-s0", "sgpo-s0"], store)["sgpo-s0"]
+    >>> compare.evals(["grpo-s0", "sgpo-s0"], store)["sgpo-s0"]
     """
     runs = [store.find_run(r) for r in _listed(refs)]
     return {run["name"]: run_evals(run, store) for run in runs}
@@ -111,8 +111,8 @@ def reduction(baseline, candidate, store: Store, *, behaviour: str | None = None
     """The compute-reduction factor of `candidate` against `baseline` (sgpo.accounting.reduction_factor):
     each a run (id or name) or a list of runs, the seeds of one setting.
 
-        r = compare.reduction("grpo-s0", "sgpo-s0", store)
-        r.factor, r.reason, r.target, r.spread
+    >>> r = compare.reduction("grpo-s0", "sgpo-s0", store)
+    >>> r.factor, r.reason, r.target, r.spread
     """
     base, mine = evals(baseline, store), evals(candidate, store)
     return reduction_factor(list(base.values()), list(mine.values()), behaviour=behaviour)
@@ -121,7 +121,7 @@ def reduction(baseline, candidate, store: Store, *, behaviour: str | None = None
 def reading(r: Reduction | None) -> str:
     """How a factor reads: '1.42x', 'not yet reached', 'n/a: baseline has not improved', ...
 
-    compare.reading(compare.reduction("grpo-s0", "sgpo-s0", store))
+    >>> compare.reading(compare.reduction("grpo-s0", "sgpo-s0", store))
     """
     if r is None:
         return "n/a"
@@ -132,7 +132,7 @@ def reading(r: Reduction | None) -> str:
 def wasted_fraction(metrics: pd.DataFrame) -> float | None:
     """Rollouts in zero-advantage groups over all rollouts, over the run so far (None before any).
 
-    compare.wasted_fraction(store.metrics_frame(1))
+    >>> compare.wasted_fraction(store.metrics_frame(1))
     """
     if not {"wasted_rollouts", "rollouts"} <= set(metrics) or metrics["rollouts"].sum() <= 0:
         return None
@@ -146,7 +146,7 @@ def planned(run: dict) -> dict | None:
     plan, for DAPO and GRESO (whose sampling the forecast does not model), and for plans made before the run
     forecast existed.
 
-        compare.planned(store.find_run("sgpo-s0"))["reduction_factor"]
+    >>> compare.planned(store.find_run("sgpo-s0"))["reduction_factor"]
     """
     if run.get("strategy") not in ("sgpo", "grpo"):
         return None
@@ -175,12 +175,18 @@ def planned(run: dict) -> dict | None:
 
 
 def final_accuracy(ev: pd.DataFrame) -> float | None:
-    """The accuracy of the run's latest evaluation (None before any)."""
+    """The accuracy of the run's latest evaluation (None before any).
+
+    >>> compare.final_accuracy(compare.evals("sgpo-s0", store)["sgpo-s0"])
+    """
     return float(ev.sort_values("step")["accuracy"].iloc[-1]) if len(ev) else None
 
 
 def total_flops(ev: pd.DataFrame, metrics: pd.DataFrame) -> float | None:
-    """The run's total FLOPs so far (profiling included): its latest metrics row, else its latest evaluation."""
+    """The run's total FLOPs so far (profiling included): its latest metrics row, else its latest evaluation.
+
+    >>> compare.total_flops(store.evals_frame(1), store.metrics_frame(1))
+    """
     if "flops_total" in metrics and metrics["flops_total"].notna().any():
         return float(metrics["flops_total"].max())
     if len(ev) and "flops_total" in ev:
@@ -202,7 +208,8 @@ def table_of(
     and `metrics` by run name (evals priced under both behaviours when `behaviour` is given, see run_evals),
     `planned` the runs' forecasts by name (default: none).
 
-        compare.table_of([store.find_run("g")], {"g": ev}, {"g": m}, "g")
+    >>> run = store.find_run("grpo-s0")
+    >>> compare.table_of([run], {"grpo-s0": compare.run_evals(run, store)}, {"grpo-s0": store.metrics_frame(run["id"])}, "grpo-s0")
     """
     rows, planned = [], planned or {}
     base = evals.get(baseline, pd.DataFrame()) if baseline else pd.DataFrame()
@@ -241,7 +248,7 @@ def table(store: Store, refs, baseline: str | int | None, *, behaviour: str | No
     reached", ...) and the target accuracy, and beside them the run's own forecast (wasted fraction,
     reduction factor) where its plan made one. What the Compare page shows and `sgpo compare` prints.
 
-        compare.table(store, ["grpo-s0", "sgpo-s0"], "grpo-s0")[["run", "reduction"]]
+    >>> compare.table(store, ["grpo-s0", "sgpo-s0"], "grpo-s0")[["run", "reduction"]]
     """
     runs = [lifecycle.status(r, store) for r in _listed(refs)]  # shown status: interrupted when its process is gone
     base_name = store.find_run(baseline)["name"] if baseline is not None else None
@@ -256,7 +263,7 @@ def table(store: Store, refs, baseline: str | int | None, *, behaviour: str | No
 def setting_key(run: dict) -> str:
     """What decides a run apart from its seed: its strategy and its config without the seed keys.
 
-    compare.setting_key(store.find_run("sgpo-s0")) == compare.setting_key(store.find_run("sgpo-s1"))
+    >>> compare.setting_key(store.find_run("sgpo-s0")) == compare.setting_key(store.find_run("sgpo-s1"))
     """
     flat = _flatten(run.get("config") or {})
     kept = {k: v for k, v in flat.items() if k not in SEED_KEYS}
@@ -264,7 +271,10 @@ def setting_key(run: dict) -> str:
 
 
 def settings(runs: list[dict]) -> list[list[dict]]:
-    """Runs grouped by setting (setting_key), groups in the order of their first run, runs in theirs."""
+    """Runs grouped by setting (setting_key), groups in the order of their first run, runs in theirs.
+
+    >>> [[r["name"] for r in g] for g in compare.settings([store.find_run(n) for n in ("grpo-s0", "sgpo-s0", "grpo-s1")])]
+    """
     groups: dict[str, list[dict]] = {}
     for run in runs:
         groups.setdefault(setting_key(run), []).append(run)
@@ -277,7 +287,7 @@ def by_setting(store: Store, refs, baseline: str | int, *, behaviour: str | None
     final accuracy mean and std, mean total FLOPs, mean wasted fraction, the factor with its reading, the
     per-seed spread, how many seeds reach the target, and the target.
 
-        compare.by_setting(store, ["grpo-s0", "grpo-s1", "sgpo-s0", "sgpo-s1"], "grpo-s0")
+    >>> compare.by_setting(store, ["grpo-s0", "grpo-s1", "sgpo-s0", "sgpo-s1"], "grpo-s0")
     """
     runs = [store.find_run(r) for r in _listed(refs)]
     base_run = store.find_run(baseline)

@@ -50,7 +50,7 @@ def make(profile_ref: str | int, config: PlanConfig | None, store: Store, *, fra
     profile's model size and profiling FLOPs. `frame`: the profile's frame when the caller holds it already
     (the dashboard caches it); read from the store otherwise. ConfigError when the knobs keep nothing.
 
-        plans.make("first", PlanConfig(group_rule="pow2"), store).plan.phases[0].group_size
+    >>> plans.make("first", PlanConfig(group_rule="pow2"), store).plan.counts["by_group_size"]
     """
     row = store.find_profile(profile_ref)
     frame = store.profile_frame(row["id"]) if frame is None else frame
@@ -64,7 +64,7 @@ def save(made: Made, name: str, store: Store, *, option: str = "--save") -> int:
     """Store the plan under a new name (checked once, by the store: `option` is what the error names);
     returns its id.
 
-        plans.save(plans.make("first", None, store), "defaults", store)
+    >>> plans.save(plans.make("first", None, store), "defaults", store)
     """
     name = store.check_new_name("plan", name, option)
     out = made.to_json()
@@ -80,7 +80,7 @@ def save(made: Made, name: str, store: Store, *, option: str = "--save") -> int:
 def load(ref: str | int, store: Store) -> dict:
     """A saved plan (id or name): its row with config, counts and forecast, and its profile's name.
 
-    plans.load("easy-first", store)["config"]["trivial_threshold"]
+    >>> plans.load("easy-first", store)["config"]["trivial_threshold"]
     """
     saved = store.find_plan(ref)
     return {**saved, "profile": store.find_profile(saved["profile_id"])["name"]}
@@ -89,7 +89,7 @@ def load(ref: str | int, store: Store) -> dict:
 def remake(ref: str | int, store: Store) -> Made:
     """A saved plan made again from its profile and its stored config.
 
-    plans.remake("easy-first", store).plan.counts
+    >>> plans.remake("easy-first", store).plan.counts
     """
     saved = store.find_plan(ref)
     return make(saved["profile_id"], PlanConfig.from_dict(saved["config"]), store)
@@ -99,7 +99,7 @@ def list_plans(store: Store) -> list[dict]:
     """Every saved plan, oldest first: id, name, profile id and name, when, its counts and its forecast's
     compute ratio.
 
-        [(p["name"], p["profile"]) for p in plans.list_plans(store)]
+    >>> [(p["name"], p["profile"]) for p in plans.list_plans(store)]
     """
     names = {p["id"]: p["name"] for p in store.profiles()}
     out = []
@@ -134,7 +134,7 @@ def export(
     data the profile was made on (default: the profile's own). DataError naming the option on a folder that
     cannot be written. Returns the folder.
 
-        plans.export(plans.make("first", None, store), "trl", tmp / "trl-defaults", store)
+    >>> plans.export(plans.make("first", None, store), "trl", tmp / "trl-defaults", store)
     """
     if target not in TARGETS:
         raise ConfigError(f"export target {target!r}: one of {', '.join(TARGETS)}")

@@ -4,11 +4,11 @@
     from sgpo.profile import ProfileConfig
     first = profiles.start("builtin:train", "starter", ProfileConfig(samples=2, limit=24), store, name="first")
     job = profiles.start("builtin:eval", "starter", ProfileConfig(samples=2, limit=8), store, name="bg", detach=True)
-    profiles.status("bg", store)["status"]        # running, done, or interrupted when its process is gone
-    [p["name"] for p in profiles.list_profiles(store)]
-    profiles.resume("first", store)["status"]     # an interrupted profile continues with its recorded settings
-    profiles.show("first", store)["decisions"]    # summary, p_hat histogram, decisions, by task and difficulty
-    profiles.frame("first", store)["p_hat"]       # one row per query: what the planner reads
+    profiles.status("first", store)["status"]     # running, done, or interrupted when its process is gone
+    [(p["name"], p["status"]) for p in profiles.list_profiles(store)]
+    profiles.resume("half", store)["queries"]      # an interrupted profile continues with its recorded settings
+    profiles.show("first", store)["decisions"]     # summary, p_hat histogram, decisions, by task and difficulty
+    profiles.frame("first", store)["p_hat"]        # one row per query: what the planner reads
     profiles.checkpoint_profile("baseline", 2, store, detach=False)["name"]   # 'baseline-step2'
     profiles.drift("first", "baseline-step2", store)["bucket_after"]   # query by query, before against after
 
@@ -61,7 +61,7 @@ def start(
     created only once every input passed its checks. `fields`: prompt_field / answer_field / id_field of a
     dataset file. `log`: the worker's log (default logs/profile-NAME.log beside the store).
 
-        profiles.start("builtin:train", "starter", ProfileConfig(samples=2, limit=24), store, name="first")
+    >>> profiles.start("builtin:train", "starter", ProfileConfig(samples=2, limit=24), store, name="first")
     """
     config = config or ProfileConfig()
     config.validate()
@@ -105,7 +105,7 @@ def cli_argv(
     form, which the `profile` group sends to `run` (a checked DATASET is builtin:, hf: or an absolute path,
     never a subcommand's name).
 
-        launch.cli_line(profiles.cli_argv("builtin:train", "starter", ProfileConfig(samples=4), "runs/sgpo.db"))
+    >>> launch.cli_line(profiles.cli_argv("builtin:train", "starter", ProfileConfig(samples=4), "runs/sgpo.db"))
     """
     argv = ["profile", check_dataset(dataset), "--model", check_model(model, db), *config.cli_args()]
     argv += ["--db", str(Path(db).resolve())]
@@ -121,7 +121,7 @@ def list_profiles(store: Store) -> list[dict]:
     """Every profile, oldest first, with its shown status (`interrupted` when the process writing it is
     gone), the stored one as `stored_status`, `alive` (its process runs now) and its recorded `settings`.
 
-        [(p["name"], p["status"]) for p in profiles.list_profiles(store)]
+    >>> [(p["name"], p["status"]) for p in profiles.list_profiles(store)]
     """
     return [_shown(row) for row in store.profiles()]
 
@@ -130,7 +130,7 @@ def status(ref: str | int, store: Store) -> dict:
     """One profile (id or name) as list_profiles shows it, with its worker's log path and, when its process is
     gone before it finished, the worker's own error line (`error`) if it wrote one.
 
-        profiles.status("first", store)["status"]     # 'done'
+    >>> profiles.status("first", store)["status"]     # 'done'
     """
     row = _shown(store.find_profile(ref))
     log = paths.job_log(store, "profile", row["name"])
@@ -142,7 +142,7 @@ def status(ref: str | int, store: Store) -> dict:
 def log(ref: str, store: Store, lines: int = 20) -> str:
     """The end of a detached profile's log ('' if it has none), by profile name.
 
-    profiles.log("bg", store, lines=5)
+    >>> profiles.log("bg", store, lines=5)
     """
     return launch.tail(paths.job_log(store, "profile", str(ref)), lines)
 
@@ -152,7 +152,7 @@ def resume(ref: str | int, store: Store, *, detach: bool = False, progress: bool
     batch size), here (returns the summary) or in a worker (returns what `start` does). A finished profile has
     nothing to resume; one whose process still runs is refused.
 
-        profiles.resume("first", store)["queries"]
+    >>> profiles.resume("half", store)["queries"]
     """
     row = store.find_profile(ref)
     if row["status"] == PROFILE_DONE:
@@ -175,7 +175,7 @@ def settings(row: dict) -> tuple[ProfileConfig, dict]:
     """(ProfileConfig, dataset field options) a profile was made with: as recorded, or for a profile made
     before profiles recorded them, what its row holds (sampling, seed, limit, batch size, backend).
 
-        config, fields = profiles.settings(store.find_profile("first"))
+    >>> config, fields = profiles.settings(store.find_profile("first"))
     """
     recorded = json.loads(row["settings"]) if row.get("settings") else None
     if recorded:
@@ -197,7 +197,7 @@ def show(ref: str | int, store: Store) -> dict:
     describe's view (p_hat histogram, decisions and group sizes at the default plan knobs, by task and
     difficulty).
 
-        profiles.show("first", store)["histogram"][0]
+    >>> profiles.show("first", store)["histogram"][0]
     """
     row = store.find_profile(ref)
     summary = profile_summary(store, row["id"])
@@ -209,7 +209,7 @@ def frame(ref: str | int, store: Store, *, examples: bool = False) -> pd.DataFra
     """One row per profiled query in dataset order, as the planner reads it (with each query's sample
     completions when examples=True).
 
-        profiles.frame("first", store)[["id", "p_hat"]]
+    >>> profiles.frame("first", store)[["id", "p_hat"]]
     """
     return store.profile_frame(store.find_profile(ref)["id"], examples=examples)
 
@@ -218,7 +218,7 @@ def with_buckets(ref: str | int, store: Store, config: PlanConfig | None = None)
     """The profile's queries (with their completions) and the plan's decision, group size and bucket for each,
     at `config`'s knobs (default PlanConfig()).
 
-        profiles.with_buckets("first", store)["bucket"].value_counts()
+    >>> profiles.with_buckets("first", store)["bucket"].value_counts()
     """
     row = store.find_profile(ref)
     queries = store.profile_frame(row["id"], examples=True)
@@ -234,7 +234,7 @@ def drift(before: str | int, after: str | int, store: Store, *, config: PlanConf
     (buckets at `config`'s plan knobs, default PlanConfig()), the change, and both sides' completions. Feed
     it to sgpo.drift's transition_matrix, drift, moved and summary.
 
-        both = profiles.drift("first", "baseline-step2", store)
+    >>> both = profiles.drift("first", "baseline-step2", store)
     """
     a, b = store.find_profile(before), store.find_profile(after)
     if a.get("dataset_hash") != b.get("dataset_hash"):
@@ -253,7 +253,7 @@ def checkpoint_profile(
     sampling knobs). Returns what `start` does, with `before`: the profile to compare it with (None without
     one). The checkpoint must be complete on disk; the new profile's name (default NAME-stepSTEP) unused.
 
-        profiles.checkpoint_profile("baseline", 2, store, detach=False)
+    >>> profiles.checkpoint_profile("baseline", 2, store, detach=False, name="baseline-at-2")["before"]
     """
     run = store.find_run(run_ref)
     spec = paths.run_model(run["name"], int(step))
