@@ -5,20 +5,22 @@
     fill_big_profile(store, 100_000)       # a 100,000-query profile, for the planner and the Plan page
     fill_run(store, "r", "sgpo", steps=20) # a run: step-0 row, per-step metrics, an eval every 5 steps
     fill_long_run(store, "long", steps=20_000)  # a noisy run with every metric the trainer logs, written in bulk
-    fill_checkpoint(store, "r", 20)        # a checkpoint folder the dashboard lists (not a loadable model)
+    fill_checkpoint(store, "r", 20)        # a checkpoint folder (the starter's weights) the dashboard lists
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import zipfile
 
 import numpy as np
-from safetensors.numpy import save_file
 
 from sgpo.data import load_dataset
+from sgpo.model import STARTER_DIR
 from sgpo.paths import checkpoint_root
+from sgpo.profile import ProfileConfig
 from sgpo.store import Store
 
 
@@ -57,6 +59,10 @@ def fill_profile(
             "n_params": 1_780_032,
             "backend": "hf",
             "samples": samples,
+            "temperature": 1.0,
+            "max_new_tokens": ProfileConfig().max_new_tokens,
+            "seed": seed,
+            "batch_size": ProfileConfig().batch_size,
             "queries_total": n,
             "queries_done": 0,
             "flops": 0.0,
@@ -402,13 +408,15 @@ def fill_long_run(
 
 
 def fill_checkpoint(store: Store, run_name: str, step: int):
-    """An empty but complete checkpoint folder of the run at `step`, as sgpo/train/checkpoint.py lays it out
-    (state.json, safetensors weights, a zip optimizer.pt): enough to be listed and offered for profiling,
-    not to be loaded as a model."""
+    """A complete checkpoint folder of the run at `step`, as sgpo/train/checkpoint.py lays it out (state.json,
+    safetensors weights, a zip optimizer.pt), whose model is the starter policy (its files copied): listed,
+    offered for profiling, and loadable as a model (`run:NAME@STEP`)."""
     folder = checkpoint_root(store, run_name) / f"step-{step:06d}"
     folder.mkdir(parents=True, exist_ok=True)
+    for part in STARTER_DIR.iterdir():
+        if part.suffix in (".json", ".safetensors") and part.name != "starter.json":
+            shutil.copy2(part, folder / part.name)
     (folder / "state.json").write_text(json.dumps({"step": step}))
-    save_file({"w": np.zeros(2, dtype=np.float32)}, str(folder / "model.safetensors"))
     with zipfile.ZipFile(folder / "optimizer.pt", "w") as z:
         z.writestr("optimizer/data.pkl", b"")
     (folder.parent / "latest").write_text(folder.name)

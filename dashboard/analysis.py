@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from sgpo import units
+from sgpo import compare, units
 from sgpo.vocab import DECISIONS
 
 
@@ -176,52 +176,25 @@ def accuracy_by_difficulty(evals: pd.DataFrame) -> pd.DataFrame:
     return out.assign(_k=key).sort_values(["_k", "difficulty", "step"]).drop(columns="_k")
 
 
-# compare -------------------------------------------------------------------------------------------
-def first_reach(evals: pd.DataFrame, target: float, tol: float = 1e-9) -> float | None:
-    """FLOPs (total, profiling included) at the first eval whose accuracy reaches `target`; None if never."""
-    if evals.empty or target is None or (isinstance(target, float) and math.isnan(target)):
-        return None
-    ordered = evals.sort_values("flops_total")
-    hit = ordered[ordered["accuracy"] >= target - tol]
-    return float(hit["flops_total"].iloc[0]) if len(hit) else None
+def runs_table(rows: list[dict]) -> pd.DataFrame:
+    """The Train page's list of every run: id, name, strategy, status, step, profile, pid, last update."""
+    cols = ["id", "name", "strategy", "status", "step", "profile_id", "pid"]
+    frame = pd.DataFrame(rows)
+    frame = frame[[c for c in cols if c in frame]]
+    if "pid" in frame:  # a process id is a label, not a quantity
+        frame["pid"] = frame["pid"].map(lambda p: "" if pd.isna(p) else str(int(p)))
+    return frame.assign(
+        updated=pd.to_datetime(pd.Series([r.get("updated") for r in rows]), unit="s").dt.strftime("%H:%M:%S").to_numpy()
+    )
 
 
-def _initial(evals: pd.DataFrame) -> float | None:
-    """Accuracy before training (the step-0 eval), if the run logged one."""
-    start = evals[evals["step"] == 0] if "step" in evals else evals.iloc[:0]
-    return float(start["accuracy"].iloc[0]) if len(start) else None
+def watch_signature(rows: list[dict], shown: list[str]) -> tuple:
+    """What the Train page's controls depend on: the runs there are and the status of those shown. The
+    live view reruns the whole page when it changes (a new run to list, Stop or Resume to enable)."""
+    return tuple(r["name"] for r in rows), tuple(sorted((r["name"], r["status"]) for r in rows if r["name"] in shown))
 
 
-def reduction(baseline: pd.DataFrame, other: pd.DataFrame) -> tuple[float | None, str]:
-    """(compute-reduction factor, what to show): the FLOPs the baseline needs to first reach its latest
-    accuracy (the target), divided by the FLOPs the other run needs to first reach it, both counted from
-    evaluations after training began (profiling included). Above 1: the other run is cheaper.
-
-    A factor only where it means something: both runs evaluated, the target above where the baseline
-    started (it learned something) and above where the other run started (it has to learn to get there),
-    and the other run evaluated at or past the target; otherwise None with the reason."""
-    if baseline.empty or other.empty:
-        return None, "no evaluations yet"
-    target = float(baseline.sort_values("step")["accuracy"].iloc[-1])
-    start, other_start = _initial(baseline), _initial(other)
-    if start is not None and target <= start:
-        return None, "n/a: baseline has not improved"
-    if other_start is not None and other_start >= target:
-        return None, "n/a: starts at the target"
-    trained = [e[e["step"] > 0] if "step" in e else e for e in (baseline, other)]
-    base, mine = first_reach(trained[0], target), first_reach(trained[1], target)
-    if mine is None:
-        return None, "not yet reached"
-    if base is None or mine <= 0:
-        return None, "n/a"
-    return base / mine, units.factor(base / mine)
-
-
-def compute_reduction(baseline: pd.DataFrame, other: pd.DataFrame) -> float | None:
-    """The factor of `reduction`, or None where it has no meaning."""
-    return reduction(baseline, other)[0]
-
-
+# compare (the table and its factors: sgpo.compare) ---------------------------------------------------
 def default_comparison(runs: list[dict], k: int = 4) -> list[str]:
     """The runs Compare opens on: the newest k, with the newest fixed-G GRPO run put first when none of
     them is one, so the compute-reduction factor has its natural baseline."""
@@ -230,58 +203,6 @@ def default_comparison(runs: list[dict], k: int = 4) -> list[str]:
     if grpo and grpo[-1] not in names:
         names = [grpo[-1]] + names[1:]
     return names
-
-
-def compare_table(
-    runs: list[dict],
-    evals: dict[str, pd.DataFrame],
-    metrics: dict[str, pd.DataFrame],
-    baseline: str | None,
-    planned: dict[str, dict | None] | None = None,
-) -> pd.DataFrame:
-    """One row per run, raw numbers (what the CSV holds): strategy, status, steps, final accuracy, total
-    FLOPs, wasted fraction, and the compute-reduction factor against `baseline` with its reading
-    (`reduction`: "2.53x", "baseline", "not yet reached", ...); beside the measured wasted fraction and
-    reduction, the run's own forecast of them (`planned`: curves.planned_of by run name) where it has one."""
-    rows, planned = [], planned or {}
-    base = evals.get(baseline, pd.DataFrame()) if baseline else pd.DataFrame()
-    for run in runs:
-        name = run["name"]
-        ev = evals.get(name, pd.DataFrame())
-        m = metrics.get(name, pd.DataFrame())
-        factor, text = (None, "baseline") if name == baseline else reduction(base, ev) if baseline else (None, "n/a")
-        rows.append(
-            {
-                "run": name,
-                "strategy": run.get("strategy"),
-                "status": run.get("status"),
-                "step": run.get("step"),
-                "final_accuracy": float(ev.sort_values("step")["accuracy"].iloc[-1]) if len(ev) else None,
-                "flops_total": float(m["flops_total"].max())
-                if "flops_total" in m and m["flops_total"].notna().any()
-                else float(ev["flops_total"].max())
-                if len(ev) and "flops_total" in ev
-                else None,
-                "run_wasted_fraction": wasted_fraction(m),
-                "forecast_wasted_fraction": (planned.get(name) or {}).get("wasted"),
-                "compute_reduction": factor,
-                "reduction": text,
-                "forecast_reduction": (planned.get(name) or {}).get("reduction_factor"),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def wasted_fraction(metrics: pd.DataFrame) -> float | None:
-    """Rollouts in zero-advantage groups over all rollouts, over the run so far (None before any)."""
-    if not {"wasted_rollouts", "rollouts"} <= set(metrics) or metrics["rollouts"].sum() <= 0:
-        return None
-    return float(metrics["wasted_rollouts"].sum() / metrics["rollouts"].sum())
-
-
-def format_factor(factor) -> str:
-    """'2.53x', or 'not yet reached' where the factor is None / NaN."""
-    return "not yet reached" if factor is None or pd.isna(factor) else units.factor(factor)
 
 
 COMPARE_COLUMNS = {
@@ -308,7 +229,7 @@ COMPARE_LABELS = {
 
 
 def human_table(table: pd.DataFrame, knobs: pd.DataFrame | None = None) -> pd.DataFrame:
-    """compare_table as shown: every number in its unit, then the knobs that differ between the runs."""
+    """sgpo.compare's table as shown: every number in its unit, then the knobs that differ between the runs."""
     out = pd.DataFrame(
         {COMPARE_LABELS.get(c, c): table[c].map(fmt) for c, fmt in COMPARE_COLUMNS.items() if c in table}
     )
@@ -454,7 +375,7 @@ def run_forecast_rows(run: dict) -> pd.DataFrame:
 
 
 def forecast_beside_measured(planned: dict | None, metrics: pd.DataFrame) -> pd.DataFrame:
-    """The run forecast made before training (curves.planned_of) beside what the run has measured so far,
+    """The run forecast made before training (sgpo.compare.planned) beside what the run has measured so far,
     in human units: one row per quantity. Empty without a forecast."""
     if not planned:
         return pd.DataFrame(columns=["quantity", "forecast", "measured"])
@@ -467,7 +388,7 @@ def forecast_beside_measured(planned: dict | None, metrics: pd.DataFrame) -> pd.
     flops = _number(last.get("flops_total")) if len(m) else None
     profile = _number(last.get("flops_profile")) if len(m) else None
     rows = [
-        ("wasted rollouts", units.percent(planned.get("wasted")), units.percent(wasted_fraction(m))),
+        ("wasted rollouts", units.percent(planned.get("wasted")), units.percent(compare.wasted_fraction(m))),
         (
             "informative groups, first phase",
             units.percent(planned.get("first_phase_informative")),

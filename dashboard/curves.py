@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from sgpo import compare
+
 # x-axis choices, as the control, the URL (?train_x=FLOPs) and the code name them -> the axis title with its unit
 X_AXES = {
     "step": "training step",
@@ -37,7 +39,7 @@ class Series:
     metrics: pd.DataFrame = field(default_factory=pd.DataFrame)
     evals: pd.DataFrame = field(default_factory=pd.DataFrame)
     forecast: float | None = None
-    planned: dict | None = None  # planned_of(run): the run forecast, shown beside what the run measured
+    planned: dict | None = None  # sgpo.compare.planned(run): the run forecast, shown beside what it measured
 
 
 def run_colors(runs: list[dict]) -> dict[str, str]:
@@ -54,52 +56,11 @@ def run_colors(runs: list[dict]) -> dict[str, str]:
     return out
 
 
-def behaviour_of(run: dict) -> str:
-    """The engine behaviour a run trained under: `skip` (ours, zero-advantage groups left out of the
-    backward pass) or `train_all` (the TRL engine, a TRL callback run, or --no-skip-zero-advantage)."""
-    config = run.get("config") or {}
-    if config.get("engine", "native") != "native" or config.get("skip_zero_advantage") is False:
-        return "train_all"
-    return "skip" if config else "train_all"  # a run streamed by the TRL callback stores no engine config
-
-
-def planned_of(run: dict) -> dict | None:
-    """What the run's plan forecast for the run itself (sgpo.plan.forecast: forecast["run"], under the
-    behaviour it trained with): wasted and first-phase informative fractions, FLOPs per informative
-    rollout, steps, profiling's share, reduction factor and verdict. The fixed-G side for a GRPO run;
-    None without a plan, for DAPO and GRESO (whose sampling the forecast does not model), and for plans
-    made before the run forecast existed."""
-    if run.get("strategy") not in ("sgpo", "grpo"):
-        return None
-    run_fc = ((run.get("plan") or {}).get("forecast") or {}).get("run") or {}
-    behaviour = behaviour_of(run)
-    side_of = run_fc.get(behaviour) or {}
-    side = side_of.get("baseline" if run.get("strategy") == "grpo" else "plan") or {}
-    if not side:
-        return None
-    phases = run_fc.get("phases") or []
-    sgpo = run.get("strategy") == "sgpo"
-    return {
-        "behaviour": behaviour,
-        "wasted": side.get("forecast_wasted_fraction"),
-        "first_phase_informative": (
-            phases[0].get("forecast_informative_fraction")
-            if sgpo and phases
-            else side.get("forecast_informative_fraction")
-        ),
-        "flops_per_informative_rollout": side.get("flops_per_informative_rollout"),
-        "steps": side.get("steps"),
-        "profile_share": side_of.get("flops_profile_share") if sgpo else None,
-        "reduction_factor": side_of.get("reduction_factor") if sgpo else None,
-        "verdict": side_of.get("verdict") if sgpo else None,
-    }
-
-
 def forecast_of(run: dict) -> float | None:
-    """The wasted-rollout fraction forecast for the run as planned (planned_of); for plans made before
+    """The wasted-rollout fraction forecast for the run as planned (sgpo.compare.planned); for plans made before
     the run forecast existed, the one-pass forecast: the fixed-G side for a GRPO run, the plan's side for
     any other run that stored a plan; None without a plan, and for DAPO and GRESO."""
-    planned = planned_of(run)
+    planned = compare.planned(run)
     if planned is not None and planned["wasted"] is not None:
         return float(planned["wasted"])
     if run.get("strategy") in ("dapo", "greso"):

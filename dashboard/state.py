@@ -1,31 +1,38 @@
-"""What the pages share: the store, cached reads, the plan at the current knobs, and the training knobs.
-Every check and every action is a library call (sgpo.store, sgpo.data, sgpo.model, sgpo.runs); this
-module only keeps Streamlit's session state and caches. Background profiling lives in processes.py.
+"""What the pages share: the store, cached reads, the plan knobs of this session, and the actions the
+buttons take. Every read and every action is one library call (sgpo.profiles, sgpo.plans, sgpo.runs,
+sgpo.compare, sgpo.store); this module only opens the store, caches what is read, and keeps Streamlit's
+session state. The forms' configs and the command lines they show are built in forms.py.
+
+    with state.store() as s: ...               # one Store per block (threads serve sessions concurrently)
+    state.profile_options()                    # sgpo.profiles.list_profiles: status `interrupted` when gone
+    state.make_plan(frame, profile, knobs)     # sgpo.plans.make at the Plan page's knobs
+    state.run_series(rows)                     # curves.Series per run: metrics (cached, read incrementally)
 """
 
 from __future__ import annotations
 
-import dataclasses
-import shlex
+import os
 import threading
+import time
 from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pandas as pd
 import streamlit as st
 
 from dashboard.analysis import with_decisions
-from dashboard.curves import Series, forecast_of, planned_of, run_colors
-from sgpo import runs, units
+from dashboard.curves import Series, forecast_of, run_colors
+from sgpo import compare, launch, paths, plans, profiles, runs, units
 from sgpo.data import load_dataset
-from sgpo.errors import StoreError
-from sgpo.launch import sgpo_argv
+from sgpo.errors import ModelError, StoreError
+from sgpo.model import check_spec as check_model
 from sgpo.plan import PlanConfig
-from sgpo.plan import make_plan as plan_for
-from sgpo.store import Store, check_name, default_path
+from sgpo.profile import ProfileConfig
+from sgpo.store import Store, default_path
 from sgpo.train.checkpoint import checkpoint_problem
-from sgpo.train.config import PLAN_FROM_RUN, TrainConfig
+from sgpo.train.config import TrainConfig
 
 BUSY_TIMEOUT_MS = 5000  # how long a write waits for another writer before it reports "locked"
 
@@ -47,29 +54,45 @@ def store():
         s.close()
 
 
+# profiles -----------------------------------------------------------------------------------------
+def profile_options() -> list[dict]:
+    """Every profile, oldest first, with its shown status (sgpo.profiles.list_profiles)."""
+    with store() as s:
+        return profiles.list_profiles(s)
+
+
+def profile(ref: str | int) -> dict:
+    """One profile as every page shows it (sgpo.profiles.status: `interrupted` when its process is gone,
+    with its worker's error line if it left one)."""
+    with store() as s:
+        return profiles.status(ref, s)
+
+
 @st.cache_data(max_entries=8, show_spinner=False)
 def profile_frame(db: str, profile_id: int, updated: float) -> pd.DataFrame:
     """The planner's table for one profile; `updated` is in the key so a growing profile re-reads."""
     with store() as s:
-        return s.profile_frame(profile_id)
+        return profiles.frame(profile_id, s)
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
 def profile_frame_with_examples(db: str, profile_id: int, updated: float) -> pd.DataFrame:
     """With each query's sample completions: large, so cached as one shared object (treat as read-only)."""
     with store() as s:
-        return s.profile_frame(profile_id, examples=True)
+        return profiles.frame(profile_id, s, examples=True)
 
 
 @st.cache_resource(max_entries=2, show_spinner=False)
-def dataset_frame(spec: str) -> pd.DataFrame:
-    """The profiled dataset's prompts and answers (for search and export); DataError if it is gone."""
-    return load_dataset(spec).frame
+def dataset_frame(spec: str, fields: tuple = ()) -> pd.DataFrame:
+    """The profiled dataset's prompts and answers (for search and export), read with the field options the
+    profile recorded (`fields`: sorted (option, value) pairs); DataError if it is gone."""
+    return load_dataset(spec, **dict(fields)).frame
 
 
-def profile_options() -> list[dict]:
-    with store() as s:
-        return s.profiles()
+def dataset_of(profile: dict) -> pd.DataFrame:
+    """dataset_frame for a profile row."""
+    fields = ((profile.get("settings") or {}).get("fields")) or {}
+    return dataset_frame(profile["dataset_spec"], tuple(sorted(fields.items())))
 
 
 def audit_frame(profile: dict) -> pd.DataFrame:
@@ -79,7 +102,9 @@ def audit_frame(profile: dict) -> pd.DataFrame:
     if frame.empty:
         return frame.assign(decision=[], group_size=[], phase=[], examples=[])
     examples = profile_frame_with_examples(str(db_path()), profile["id"], profile["updated"])
-    return with_decisions(frame, make_plan(frame, profile).queries).assign(examples=examples["examples"].to_numpy())
+    return with_decisions(frame, make_plan(frame, profile).plan.queries).assign(
+        examples=examples["examples"].to_numpy()
+    )
 
 
 def same_data(profile: dict) -> list[dict]:
@@ -94,17 +119,98 @@ def same_data(profile: dict) -> list[dict]:
 def trained_from(profile: dict) -> str | None:
     """For a checkpoint's profile (model `run:NAME[@STEP]`), the name of the profile that run trained from."""
     spec = str(profile.get("model_spec") or "")
-    if not spec.startswith("run:"):
+    if not paths.is_run_model(spec):
         return None
     with store() as s:
         try:
-            run = s.find_run(spec[4:].split("@")[0])
+            run = s.find_run(paths.parse_run_model(spec)[0])
             return s.find_profile(run["profile_id"])["name"] if run.get("profile_id") else None
-        except StoreError:
+        except (StoreError, ValueError):
             return None
 
 
-# plan knobs ----------------------------------------------------------------------------------
+def start_profile(dataset: str, model: str, config: ProfileConfig, name: str) -> dict:
+    """`sgpo profile` in a detached worker (sgpo.profiles.start): every check made here first, so a bad
+    input is an error now, not a failed worker. Returns name, pid, log_path and status; the start is kept
+    in this session until its worker has written the profile (pending_starts)."""
+    with store() as s:
+        name = s.check_new_name("profile", name, "profile name")
+        started = profiles.start(dataset, model, config, s, name=name, detach=True)
+    remember_start(started)
+    return started
+
+
+FIRST_PROFILE = {"dataset": "builtin:train", "model": "starter", "name": "starter-train"}
+
+
+def first_profile() -> dict | None:
+    """On a first start with an empty store, profile the built-in train split with the starter policy, once
+    per server and store: what sgpo.profiles.start returned, until the worker has written its profile. None
+    when the store had profiles, when $SGPO_AUTOPROFILE is 0 (tests), or when the starter policy is missing
+    (first_profile_note says why)."""
+    if os.environ.get("SGPO_AUTOPROFILE", "1") == "0":
+        return None
+    started = _first_profile(str(db_path()))
+    if started is None:
+        return None
+    return None if any(p["name"] == started["name"] for p in profile_options()) else started
+
+
+@st.cache_resource(show_spinner=False)
+def _first_profile(db: str) -> dict | None:
+    with store() as s:
+        if s.profiles():
+            return None
+    try:
+        model = check_model(FIRST_PROFILE["model"])
+    except ModelError:
+        return None
+    f = FIRST_PROFILE
+    return start_profile(f["dataset"], model, ProfileConfig(), f["name"])
+
+
+def first_profile_note() -> str:
+    """Why an empty store was not profiled by itself, if it was not."""
+    try:
+        check_model(FIRST_PROFILE["model"])
+    except ModelError as exc:
+        return f"The first start profiles builtin:train with the starter policy, but {exc}."
+    if os.environ.get("SGPO_AUTOPROFILE", "1") == "0":
+        return "Automatic first profiling is off (SGPO_AUTOPROFILE=0)."
+    return ""
+
+
+# A started worker writes its profile only once it has loaded the data and the model: until then the store
+# does not know it, so the session that started it keeps it (its own starts, for RECENT_SECONDS at most).
+RECENT_SECONDS = 600  # ended jobs stay listed this long
+
+
+def remember_start(started: dict) -> bool:
+    """Keep a detached start in this session until its profile is in the store; False if already kept."""
+    if not started or not started.get("pid"):
+        return False
+    kept = st.session_state.setdefault("_profile_starts", {})
+    if started["name"] in kept:
+        return False
+    kept[started["name"]] = {**started, "started": time.time()}
+    return True
+
+
+def pending_starts(listed: list[dict]) -> list[dict]:
+    """This session's starts whose profile is not in the store yet (`listed`: profile_options()), each with
+    `alive` (its worker runs) and, for one that ended without writing it, the worker's `error` line."""
+    kept = st.session_state.get("_profile_starts", {})
+    names = {p["name"] for p in listed}
+    for name in [n for n, j in kept.items() if n in names or time.time() - j["started"] > RECENT_SECONDS]:
+        del kept[name]
+    out = []
+    for job in kept.values():
+        alive = launch.pid_alive(job["pid"])
+        out.append({**job, "alive": alive, "error": None if alive else launch.last_error(job.get("log_path"))})
+    return out
+
+
+# plans -------------------------------------------------------------------------------------------------
 def knob_key(name: str) -> str:
     return f"knob_{name}"
 
@@ -118,83 +224,29 @@ def plan_config(knobs: dict | None = None) -> PlanConfig:
     return PlanConfig.from_dict(knobs if knobs is not None else current_knobs())
 
 
-def make_plan(frame: pd.DataFrame, profile: dict, knobs: dict | None = None):
-    """The plan for a profile at the given (or current) knobs; ConfigError if the knobs disagree."""
-    return plan_for(
-        frame,
-        plan_config(knobs),
-        n_params=profile.get("n_params") or None,
-        flops_profile=float(profile.get("flops") or 0.0),
-    )
-
-
-def plan_cli_line(profile: dict, knobs: dict) -> str:
-    return shlex.join(["sgpo", "plan", str(profile["name"]), *plan_config(knobs).cli_args()])
+def make_plan(frame: pd.DataFrame, profile: dict, knobs: dict | None = None) -> plans.Made:
+    """The plan for a profile at the given (or current) knobs (sgpo.plans.make, on the cached frame), with
+    what it should be read with; ConfigError if the knobs disagree."""
+    with store() as s:
+        return plans.make(profile["id"], plan_config(knobs), s, frame=frame)
 
 
 def plan_names() -> set[str]:
     with store() as s:
-        return {p["name"] for p in s.plans()}
+        return {p["name"] for p in plans.list_plans(s)}
 
 
-def save_plan(name: str, profile: dict, knobs: dict, summary: dict) -> int:
-    name = check_name(name, "plan", "plan name")
+def save_plan(made: plans.Made, name: str) -> int:
+    """Store the plan under a new name (sgpo.plans.save checks it); returns its id."""
     with store() as s:
-        return s.save_plan(
-            name=name,
-            profile_id=profile["id"],
-            config=plan_config(knobs).to_dict(),
-            counts=summary["counts"],
-            forecast=summary["forecast"],
-        )
-
-
-def unique_name(prefix: str, taken: set[str]) -> str:
-    n = 1
-    while f"{prefix}-{n}" in taken:
-        n += 1
-    return f"{prefix}-{n}"
-
-
-def check_new_name(name: str, kind: str, taken: set[str]) -> str:
-    """A valid name (sgpo.store.check_name) that no profile / plan / run of this store has yet."""
-    name = check_name(name, kind, f"{kind} name")
-    if name in taken:
-        raise StoreError(f"a {kind} named {name!r} already exists in {db_path()}: choose another name")
-    return name
+        return plans.save(made, name, s, option="plan name")
 
 
 # runs ---------------------------------------------------------------------------------------------------
-TRAIN_KNOBS = ("engine", "steps", "eval_every", "lr", "batch_rollouts", "group_size", "seed")  # always shown
-FROM_PROFILE = ("strategy", "profile", "dataset", "model", "plan")  # set by the page, not typed
-
-
-def train_knob_specs(more: bool = False) -> list:
-    """TrainConfig's knob specs: the ones the Train page always shows, or with more=True every other one
-    except those the profile decides."""
-    specs = {k.name: k for k in TrainConfig.specs()}
-    # the page spells out a step count (the CLI's "100 unless --flops-budget" is not a number to show)
-    specs["steps"] = dataclasses.replace(specs["steps"], default=TrainConfig.DEFAULT_STEPS)
-    if more:
-        return [k for n, k in specs.items() if n not in TRAIN_KNOBS + FROM_PROFILE and k.type != "dict"]
-    return [specs[n] for n in TRAIN_KNOBS]
-
-
 def run_options() -> list[dict]:
     """Every run with its shown status (`interrupted` when its process is gone)."""
     with store() as s:
         return runs.list_runs(s)
-
-
-def runs_table(rows: list[dict]) -> pd.DataFrame:
-    cols = ["id", "name", "strategy", "status", "step", "profile_id", "pid"]
-    frame = pd.DataFrame(rows)
-    frame = frame[[c for c in cols if c in frame]]
-    if "pid" in frame:  # a process id is a label, not a quantity
-        frame["pid"] = frame["pid"].map(lambda p: "" if pd.isna(p) else str(int(p)))
-    return frame.assign(
-        updated=pd.to_datetime(pd.Series([r.get("updated") for r in rows]), unit="s").dt.strftime("%H:%M:%S").to_numpy()
-    )
 
 
 METRICS_CACHE_RUNS = 32  # runs whose metrics the server keeps parsed; the least recently read is dropped first
@@ -265,14 +317,14 @@ def metrics_since(s: Store, run: dict, cached: dict | None) -> dict:
 
 @st.cache_data(max_entries=512, show_spinner=False)
 def run_details(db: str, run_id: int, created: float) -> dict:
-    """What a run was created with and never changes: its config and the plan's wasted forecast (the
+    """What a run was created with and never changes: its config and its plan's forecast of itself (the
     plan itself, phases and all, is left out: it can be large)."""
     with store() as s:
         run = s.find_run(run_id)
     return {
         "config": run.get("config") or {},
         "forecast": forecast_of(run),
-        "planned": planned_of(run),
+        "planned": compare.planned(run),
         "strategy": run.get("strategy"),
     }
 
@@ -282,31 +334,37 @@ def details(rows: list[dict]) -> dict[str, dict]:
     return {r["name"]: run_details(str(db_path()), r["id"], r.get("created") or 0.0) for r in rows}
 
 
-def run_series(rows: list[dict]) -> list:
+def run_series(rows: list[dict]) -> list[Series]:
     """curves.Series for the listed runs (rows from runs.list_runs), in their order, one colour per run
     (curves.run_colors: the same on Train and Compare)."""
     colors = run_colors(sorted(rows, key=lambda r: r["id"]))
     out = []
     with store() as s:
         for r in rows:
-            details = run_details(str(db_path()), r["id"], r.get("created") or 0.0)
+            known = run_details(str(db_path()), r["id"], r.get("created") or 0.0)
             out.append(
                 Series(
                     r["name"],
                     colors[r["name"]],
                     run_metrics(s, r),
                     runs.evals(r["id"], s),
-                    details["forecast"],
-                    details["planned"],
+                    known["forecast"],
+                    known["planned"],
                 )
             )
     return out
 
 
-def watch_signature(rows: list[dict], shown: list[str]) -> tuple:
-    """What the Train page's controls depend on: the runs there are and the status of those shown. The
-    live view reruns the whole page when it changes (a new run to list, Stop or Resume to enable)."""
-    return tuple(r["name"] for r in rows), tuple(sorted((r["name"], r["status"]) for r in rows if r["name"] in shown))
+def comparison(rows: list[dict], series: list[Series], baseline: str | None) -> pd.DataFrame:
+    """The Compare page's table (sgpo.compare.table_of) from the series the page holds: the reduction factor
+    of each run against `baseline`, as the README's benchmarks compute it."""
+    return compare.table_of(
+        rows,
+        {x.name: x.evals for x in series},
+        {x.name: x.metrics for x in series},
+        baseline,
+        planned={x.name: x.planned for x in series},
+    )
 
 
 def run_numbers(run: dict) -> list[tuple[str, str, str]]:
@@ -327,63 +385,16 @@ def run_numbers(run: dict) -> list[tuple[str, str, str]]:
 def checkpoint_steps(name: str) -> list[int]:
     """The steps of the run's complete checkpoints on disk, newest first (sgpo.train.checkpoint keeps the
     last few)."""
-    with store() as s:
-        root = runs.checkpoint_root(s, name)
+    root = paths.checkpoint_root(db_path(), name)
     found = [p for p in root.glob("step-*") if p.name[5:].isdigit()] if root.is_dir() else []
     return sorted((int(p.name[5:]) for p in found if checkpoint_problem(p) is None), reverse=True)
 
 
-def train_config(strategy: str, profile: dict | None, values: dict):
-    """The TrainConfig the Train page describes: the chosen profile's dataset and model (a run trains what
-    was profiled), the knobs typed on the page, and for sgpo the Plan page's knobs (its seed is --seed)."""
-    known = {k.name for k in TrainConfig.specs()}
-    fields = {k: v for k, v in values.items() if k in known and v is not None}
-    if profile:
-        model = profile.get("model_spec") or "starter"
-        if model != "starter" and profile.get("model_path") and Path(profile["model_path"]).is_dir():
-            model = profile["model_path"]
-        fields |= {"dataset": profile["dataset_spec"], "model": model, "profile": profile["name"]}
-    plan = {}
-    if strategy == "sgpo":
-        defaults = PlanConfig().to_dict()
-        plan = {k: v for k, v in plan_config().to_dict().items() if k not in PLAN_FROM_RUN and v != defaults[k]}
-    return TrainConfig(**fields, strategy=strategy, plan=plan)
-
-
-def train_argv(cfg, name: str) -> list[str]:
-    """The `sgpo train` command that creates and starts the same run: the always-shown knobs spelt out
-    (the run does what the page shows, whatever the CLI defaults), the others where they differ."""
-    always = {"strategy", "profile", "dataset", "model"} | set(TRAIN_KNOBS)
-    spelt = []
-    for spec in cfg.specs():
-        value = getattr(cfg, spec.name)
-        if spec.name in always and value is not None and not (spec.name == "profile" and cfg.strategy != "sgpo"):
-            spelt += [spec.option, repr(value) if isinstance(value, float) else str(value)]
-    rest = cfg.cli_args(skip=tuple(always))
-    plan = PlanConfig.from_dict(cfg.plan).cli_args() if cfg.strategy == "sgpo" else []
-    return sgpo_argv("train", *spelt, "--name", name, *rest, *plan, "--db", db_path(), "--detach")
-
-
-def accelerate_argv(cfg, name: str, processes: int) -> list[str]:
-    """The same run as `accelerate launch` over `processes` GPUs (TRL engine): the multi-GPU config shipped in
-    docs/accelerate/, every process running the same `sgpo train` (in the foreground: the launcher owns them)."""
-    argv = train_argv(cfg, name)[1:-1]  # `-m sgpo train ... --db DB`, without the interpreter and --detach
-    return [
-        "accelerate",
-        "launch",
-        "--config_file",
-        "docs/accelerate/multi_gpu.yaml",
-        "--num_processes",
-        str(processes),
-        *argv,
-    ]
-
-
-def launch_run(cfg, name: str, taken: set[str]) -> dict:
-    """Create the run (every check, the plan made and stored once) and start its detached worker."""
-    name = check_new_name(name, "run", taken)
+def launch_run(cfg: TrainConfig, name: str) -> dict:
+    """Create the run (every check, the name's included; the plan made and stored once) and start its
+    detached worker."""
     with store() as s:
-        run = runs.create(cfg, s, name=name)
+        run = runs.create(cfg, s, name=s.check_new_name("run", name, "run name"))
         return runs.start(run["id"], s, detach=True)
 
 
@@ -398,28 +409,15 @@ def resume_run(name: str) -> dict:
 
 
 def profile_checkpoint(name: str, step: int) -> dict:
-    """Start `sgpo profile` on the run's checkpoint at `step` in the background (dashboard/processes.py):
+    """Profile the run's checkpoint at `step` in a detached worker (sgpo.profiles.checkpoint_profile):
     {"name": the new profile, "link": the Audit page comparing it with the profile the run trained from}."""
-    from urllib.parse import urlencode
-
-    from dashboard import processes
-
-    if step not in checkpoint_steps(name):
-        raise StoreError(
-            f"the checkpoint of run {name!r} at step {step} is no longer on disk (only the latest are "
-            f"kept): choose another"
-        )
     with store() as s:
-        run = s.find_run(name)
-        base = s.find_profile(run["profile_id"]) if run.get("profile_id") else None
-    profile, argv = processes.checkpoint_profile(run, step, base)
-    processes.launch("profile", check_new_name(profile, "profile", {p["name"] for p in profile_options()}), argv)
-    query = {"profile": profile, **({"audit_before": base["name"]} if base else {})}
-    return {"name": profile, "link": "audit?" + urlencode(query)}
+        started = profiles.checkpoint_profile(name, step, s, detach=True)
+    remember_start(started)
+    query = {"profile": started["name"], **({"audit_before": started["before"]} if started.get("before") else {})}
+    return {"name": started["name"], "link": "audit?" + urlencode(query)}
 
 
 def run_log(run: dict, lines: int = 30) -> str:
     """The end of the run's worker log ('' if there is none yet)."""
-    from dashboard.processes import tail
-
-    return tail(run.get("log_path"), lines)
+    return launch.tail(run.get("log_path"), lines)

@@ -1,4 +1,4 @@
-"""Streamlit pieces more than one page uses: error guard, profile picker, knob inputs, jobs panel."""
+"""Streamlit pieces more than one page uses: error guard, profile picker, knob inputs, jobs panel (from the store)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from contextlib import contextmanager
 import pandas as pd
 import streamlit as st
 
-from dashboard import processes, state
+from dashboard import state
 from sgpo.errors import SgpoError
 from sgpo.plan import PlanConfig
+from sgpo.vocab import INTERRUPTED, PROFILE_DONE, PROFILE_RUNNING
 
 
 @contextmanager
@@ -59,7 +60,7 @@ def start_with(key: str, value) -> None:
 def profile_label(p: dict) -> str:
     done = (
         ""
-        if p["status"] == "done"
+        if p["status"] == PROFILE_DONE
         else f" ({p['status']} {p.get('queries_done') or 0}/{p.get('queries_total') or '?'})"
     )
     return f"{p['name']} · {p.get('dataset_spec')} · {p.get('model_spec')}{done}"
@@ -72,11 +73,10 @@ def profile_picker() -> None:
         ids = [p["id"] for p in profiles]
         wanted = st.query_params.get("profile")
         if wanted and "profile_id" not in st.session_state:
-            with state.store() as s:
-                try:
-                    st.session_state["profile_id"] = s.find_profile(wanted)["id"]
-                except SgpoError as exc:
-                    st.error(str(exc))
+            try:
+                st.session_state["profile_id"] = state.profile(wanted)["id"]
+            except SgpoError as exc:
+                st.error(str(exc))
         if not profiles:
             st.sidebar.caption("no profiles yet: start one on Data & profiles")
             return
@@ -95,9 +95,9 @@ def selected_profile() -> dict:
             "with the starter policy by itself)."
         )
         st.stop()
-    with guard(), state.store() as s:
-        profile = s.find_profile(pid)
-    if profile["status"] != "done":
+    with guard():
+        profile = state.profile(pid)
+    if profile["status"] != PROFILE_DONE:
         st.warning(
             f"profile {profile['name']} is {profile['status']} ({profile.get('queries_done') or 0}/"
             f"{profile.get('queries_total') or '?'} queries): showing what is stored so far"
@@ -110,8 +110,8 @@ def current_profile() -> dict | None:
     pid = st.session_state.get("profile_id")
     if pid is None:
         return None
-    with guard(stop=False), state.store() as s:
-        return s.find_profile(pid)
+    with guard(stop=False):
+        return state.profile(pid)
     return None
 
 
@@ -177,10 +177,8 @@ def train_input(spec, where=st):
 
 
 # jobs ---------------------------------------------------------------------------------------------------
-RECENT_SECONDS = 600  # finished jobs stay listed this long
-
-
 def profile_progress(p: dict) -> None:
+    """A running profile's progress bar (a start whose worker has not written its profile yet: loading)."""
     done, total = p.get("queries_done") or 0, p.get("queries_total") or 0
     st.progress(
         min(1.0, done / total) if total else 0.0,
@@ -190,29 +188,52 @@ def profile_progress(p: dict) -> None:
     )
 
 
-def job_line(job: processes.Job) -> None:
-    """One background job in a line: running, done, or its error."""
-    rc = job.returncode
-    if rc is None:
-        st.caption(f":material/hourglass_top: {job.kind} **{job.name}** running (pid {job.proc.pid})")
-    elif rc == 0:
-        done = {"train": "launched (runs in the background)", "resume": "resumed (runs in the background)"}
-        st.caption(f":material/check_circle: {job.kind} **{job.name}** {done.get(job.kind, 'finished')}")
+def ended_line(p: dict) -> None:
+    """A profile whose worker is gone before it finished (or a start that never wrote its profile): the
+    worker's own error line when it left one, and how to continue."""
+    said = p.get("error") or "its process is gone"
+    if p.get("id") is None:  # the worker ended before it wrote the profile
+        st.error(f"profile {p['name']} did not start: {said} (log {p.get('log_path')})")
     else:
-        st.error(f"{job.kind} {job.name} failed: {job.error()}")
+        st.error(f"profile {p['name']} is interrupted: {said}; `sgpo profile resume {p['name']}` continues it")
+
+
+def job_line(p: dict) -> None:
+    """One profile in the jobs panel: running (with its pid), done, or interrupted with its error."""
+    if p["status"] == PROFILE_RUNNING:
+        st.caption(f":material/hourglass_top: profile **{p['name']}** running (pid {p.get('pid')})")
+    elif p["status"] == INTERRUPTED:
+        ended_line(p)
+    else:
+        st.caption(f":material/check_circle: profile **{p['name']}** {p['status']}")
+
+
+def recent_jobs(listed: list[dict]) -> list[dict]:
+    """What the jobs panel lists, newest first: profiles being written now and those that ended in the last
+    RECENT_SECONDS (from the store, with their shown status; an interrupted one with its worker's error
+    line), then this session's starts not yet in the store."""
+    now = time.time()
+    recent = [
+        p
+        for p in reversed(listed)
+        if p["status"] == PROFILE_RUNNING or now - (p.get("updated") or 0) < state.RECENT_SECONDS
+    ]
+    shown = [state.profile(p["id"]) if p["status"] == INTERRUPTED else p for p in recent]
+    for job in state.pending_starts(listed):
+        shown.append({**job, "status": PROFILE_RUNNING if job["alive"] else INTERRUPTED, "id": None})
+    return shown
 
 
 @st.fragment(run_every=2)
 def jobs_panel() -> None:
-    """This server's background jobs; reruns the whole page when one finishes, since a finished
-    profile or run changes what every page shows (the profile picker first)."""
-    jobs = processes.jobs()
-    seen = st.session_state.setdefault("_finished_jobs", set())
-    newly = {id(j) for j in jobs if not j.running} - seen
-    seen |= newly
-    if newly and st.session_state.get("_jobs_primed"):
-        st.rerun(scope="app")
-    st.session_state["_jobs_primed"] = True
-    for job in jobs:
-        if job.running or time.time() - job.started < RECENT_SECONDS:
-            job_line(job)
+    """Background profiles, as the store records them; reruns the whole page when one appears or ends,
+    since a finished profile changes what every page shows (the profile picker first)."""
+    with guard(stop=False):
+        listed = state.profile_options()
+        signature = tuple((p["name"], p["status"]) for p in listed)
+        seen = st.session_state.get("_jobs_seen")
+        st.session_state["_jobs_seen"] = signature
+        if seen is not None and seen != signature:
+            st.rerun(scope="app")
+        for p in recent_jobs(listed):
+            job_line(p)

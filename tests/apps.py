@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -43,11 +45,12 @@ def no_exception(at) -> None:
 
 
 class Launched(list):
-    """Stands in for processes.launch: records (kind, name, argv) and starts nothing."""
+    """Stands in for sgpo.launch.detach (the one way a worker starts): records (argv, log) and starts nothing.
+    The stand-in worker's pid is this process's, so a start shows as loading until its profile is written."""
 
-    def __call__(self, kind, name, argv):
-        self.append((kind, name, argv))
-        return None
+    def __call__(self, argv, log):
+        self.append((argv, Path(log)))
+        return SimpleNamespace(pid=os.getpid())
 
 
 class Started(list):

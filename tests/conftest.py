@@ -1,10 +1,15 @@
 import os
+import signal
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
+
+from sgpo.errors import SgpoError
+from sgpo.launch import pid_alive
+from sgpo.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 GSM8K = ROOT / "data" / "gsm8k" / "test.jsonl"  # vendored, MIT (data/gsm8k/README.md)
@@ -102,15 +107,18 @@ def stop_after():
 
 @pytest.fixture
 def app_env(tmp_path, monkeypatch):
-    """A tmp store behind $SGPO_DB, no automatic first profile, and a clean job registry."""
-    from dashboard import processes
-
+    """A tmp store behind $SGPO_DB and no automatic first profile. Afterwards, any worker the store records
+    as alive (a profile or run the test started for real) is killed: the store, not the dashboard, knows them."""
     db = tmp_path / "sgpo.db"
     monkeypatch.setenv("SGPO_DB", str(db))
     monkeypatch.setenv("SGPO_AUTOPROFILE", "0")
-    monkeypatch.setattr(processes, "_JOBS", [])
     yield db
-    for job in processes._JOBS:
-        if job.running:
-            job.proc.kill()
-            job.proc.wait()
+    try:
+        s = Store(db, readonly=True)
+    except SgpoError:  # none was made, or the test broke it on purpose
+        return
+    rows = s.profiles() + s.runs()
+    s.close()
+    for row in rows:
+        if row.get("pid") and row["pid"] != os.getpid() and pid_alive(row["pid"]):
+            os.kill(row["pid"], signal.SIGKILL)

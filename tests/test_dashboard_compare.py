@@ -1,7 +1,10 @@
 """Compare page: runs on one FLOPs axis, the compute-reduction factor where it means something, grouping and
 filtering by strategy and knobs, the same x-axis and smoothing choices as Train, and the CSV downloads."""
 
+import pytest
+
 from bench.synthetic import fill_long_run, fill_profile, fill_run
+from sgpo import compare
 from sgpo.store import Store
 from tests.apps import app, chart, errors, no_exception, raw_numbers
 
@@ -23,8 +26,9 @@ def test_reduction_factor_against_the_grpo_baseline_is_shown_per_run(app_env):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["grpo-1: compute reduction vs grpo-1"] == "baseline"  # never compared with itself
     # grpo ends at 0.3 + 0.02 * 20 = 0.7, first reached at step 20 (6e8 FLOPs a step, no profiling);
-    # sgpo (0.3 + 0.06 * step, evals every 5) first reaches 0.7 at step 10, 1e9 of profiling included
-    expected = 20 * 6e8 / (1e9 + 10 * 6e8)
+    # sgpo (0.3 + 0.06 * step, evals every 5, 1e9 of profiling included) reaches 0.7 a third of the way
+    # from step 5 (0.6 at 4e9 FLOPs) to step 10 (0.9 at 7e9): at 5e9 (sgpo.accounting: linear in between)
+    expected = 20 * 6e8 / 5e9
     assert metrics["sgpo-1: compute reduction vs grpo-1"] == f"{expected:.2f}x"
     table = at.dataframe[0].value.set_index("run")
     assert table.loc["sgpo-1", "compute reduction"] == f"{expected:.2f}x"
@@ -32,6 +36,24 @@ def test_reduction_factor_against_the_grpo_baseline_is_shown_per_run(app_env):
     assert len(at.get("plotly_chart")) == 3
     downloads = at.get("download_button")
     assert len(downloads) == 2
+
+
+def test_the_pages_factor_is_sgpo_compare_s_the_number_the_readme_benchmarks_report(app_env):
+    s = Store(app_env)
+    p = fill_profile(s, "prof", n=16)
+    fill_run(s, "grpo-1", "grpo", steps=20, profile_id=p["id"], speed=1.0)
+    fill_run(s, "sgpo-1", "sgpo", steps=20, profile_id=p["id"], speed=3.0)
+    fill_run(s, "dapo-1", "dapo", steps=20, speed=2.0)
+    fill_run(s, "slow", "dapo", steps=10, speed=0.5)
+    at = app("compare", compare_runs=["grpo-1", "sgpo-1", "dapo-1", "slow"], compare_baseline="grpo-1")
+    no_exception(at)
+    shown = {m.label.split(":")[0]: m.value for m in at.metric}
+    table = at.dataframe[0].value.set_index("run")
+    for name in ("sgpo-1", "dapo-1", "slow"):
+        r = compare.reduction("grpo-1", name, s)
+        assert shown[name] == table.loc[name, "compute reduction"] == compare.reading(r), name
+    assert compare.reduction("grpo-1", "sgpo-1", s).factor == pytest.approx(2.4)  # worked out in the test above
+    assert shown["slow"] == "not yet reached"
 
 
 def test_a_run_that_has_not_reached_the_target_reads_not_yet_reached(app_env):

@@ -7,8 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dashboard import curves, run_figures
+from dashboard import analysis, curves, run_figures
 from dashboard.curves import Series
+from sgpo import compare
 from tests.apps import values
 
 
@@ -229,21 +230,19 @@ def test_the_run_forecast_is_read_under_the_behaviour_the_run_trained_with():
         }
     }
     native = {"strategy": "sgpo", "plan": plan, "config": {"engine": "native", "skip_zero_advantage": True}}
-    planned = curves.planned_of(native)
+    planned = compare.planned(native)
     assert planned["behaviour"] == "skip" and planned["reduction_factor"] == 0.8 and planned["wasted"] == 0.41
     assert planned["first_phase_informative"] == 0.7 and planned["profile_share"] == 0.2
     assert curves.forecast_of(native) == 0.41  # the run forecast, not the one-pass 0.38
     for config in ({"engine": "trl"}, {"engine": "native", "skip_zero_advantage": False}):
-        assert curves.planned_of({**native, "config": config})["reduction_factor"] == 1.6
-    grpo = curves.planned_of({**native, "strategy": "grpo"})
+        assert compare.planned({**native, "config": config})["reduction_factor"] == 1.6
+    grpo = compare.planned({**native, "strategy": "grpo"})
     assert grpo["wasted"] == 0.6 and grpo["reduction_factor"] is None  # GRPO is what the factor is against
-    assert curves.planned_of({**native, "strategy": "greso"}) is None
+    assert compare.planned({**native, "strategy": "greso"}) is None
     assert curves.forecast_of({**native, "strategy": "greso"}) is None
 
 
 def test_forecast_beside_measured_reads_the_run_so_far():
-    from dashboard import analysis
-
     planned = {
         "behaviour": "skip",
         "wasted": 0.4,

@@ -1,26 +1,32 @@
-"""Data & profiles page: input checks, starting `sgpo profile` in the background, the profile list."""
+"""Data & profiles page: input checks, starting `sgpo profile` in the background (sgpo.profiles), the profile
+list and the jobs, all with the status the library shows."""
 
 import os
+import sys
+import time
 
 import pytest
 
+import sgpo.model
 from bench.synthetic import fill_profile
-from dashboard import processes
+from sgpo import launch, paths
 from sgpo.store import Store
 from tests.apps import Launched, app, errors, no_exception, raw_numbers
 
+DEAD_PID = 2**22 + 12345  # no such process
+
 
 @pytest.fixture
-def launched(monkeypatch, tmp_path):
-    """Records launches instead of starting processes; a stand-in starter folder so `starter` resolves."""
-    import sgpo.model
-
-    (tmp_path / "starter").mkdir()
-    (tmp_path / "starter" / "config.json").write_text("{}")
-    monkeypatch.setattr(sgpo.model, "STARTER_DIR", tmp_path / "starter")
+def launched(monkeypatch):
+    """Records the workers sgpo.profiles.start would detach (argv, log) and starts none; the real starter
+    policy (package data) resolves, so every check before the start is made for real."""
     rec = Launched()
-    monkeypatch.setattr(processes, "launch", rec)
+    monkeypatch.setattr(launch, "detach", rec)
     return rec
+
+
+def name_of(argv):
+    return argv[argv.index("--name") + 1]
 
 
 def start(at):
@@ -38,8 +44,6 @@ def test_empty_store_shows_the_form_and_no_profiles(app_env):
 
 
 def test_an_empty_store_without_the_starter_policy_says_how_to_make_it(app_env, monkeypatch, tmp_path):
-    import sgpo.model
-
     monkeypatch.setattr(sgpo.model, "STARTER_DIR", tmp_path / "absent")
     monkeypatch.setenv("SGPO_AUTOPROFILE", "1")
     at = app()
@@ -54,9 +58,10 @@ def test_start_profiling_launches_the_real_command_as_an_argument_list(app_env, 
     start(at)
     no_exception(at)
     assert not errors(at)
-    kind, name, argv = launched[0]
-    assert (kind, name) == ("profile", "first")
+    argv, log = launched[0]
+    assert name_of(argv) == "first" and log == paths.job_log(app_env, "profile", "first")
     assert argv[1:4] == ["-m", "sgpo", "profile"] and argv[4] == "builtin:train"
+    assert launch.cli_line(argv) in at.code[0].value.replace("\n", " ")  # what runs is the line shown
     assert argv[argv.index("--samples") + 1] == "4" and argv[argv.index("--db") + 1] == str(app_env)
     assert "--temperature" not in argv  # knobs left at their defaults are not spelt out
 
@@ -83,7 +88,7 @@ def test_a_local_dataset_file_is_passed_as_an_absolute_path(app_env, launched, t
     at.text_input(key="ds_path").input(str(data))
     start(at)
     assert not errors(at)
-    assert launched[0][2][4] == str(data.resolve())
+    assert launched[0][0][4] == str(data.resolve())
 
 
 def test_missing_model_folder_and_taken_profile_name_are_refused(app_env, launched):
@@ -113,19 +118,47 @@ def test_stored_profiles_are_listed_with_cost(app_env):
 def test_a_running_profile_shows_a_progress_bar(app_env):
     s = Store(app_env)
     s.create_profile({"name": "live", "key": "k", "status": "running", "queries_total": 100, "queries_done": 0})
-    s.update_profile(1, queries_done=40)
+    s.update_profile(1, queries_done=40, pid=os.getpid())  # written by a live process
     at = app()
     bars = at.get("progress")
     assert bars and bars[0].proto.value == 40 and "40/100" in bars[0].proto.text
 
 
-def test_a_failed_profile_job_shows_its_error_line(app_env, tmp_path):
-    job = processes.launch(
-        "profile", "broken", [os.sys.executable, "-c", "import sys; print('error: no such dataset'); sys.exit(2)"]
-    )
-    job.proc.wait()
+def test_a_profile_whose_process_was_killed_shows_interrupted_and_no_running_progress_bar(app_env):
+    s = Store(app_env)
+    s.create_profile({"name": "killed", "key": "k", "status": "running", "queries_total": 100, "queries_done": 0})
+    s.update_profile(1, queries_done=40, pid=DEAD_PID)  # stored as running by a process killed with kill -9
+    log = paths.job_log(app_env, "profile", "killed")
+    log.parent.mkdir(parents=True)
+    log.write_text("profiling 40/100\nerror: CUDA out of memory\n")
     at = app()
-    assert any("no such dataset" in e and "exit code 2" in e for e in errors(at)), errors(at)
+    no_exception(at)
+    assert not at.get("progress")
+    assert at.dataframe[0].value.set_index("name").loc["killed", "status"] == "interrupted"
+    assert any("killed is interrupted: error: CUDA out of memory" in e for e in errors(at)), errors(at)
+    assert "interrupted 40/100" in at.sidebar.selectbox(key="profile_id").format_func(1)
+    for page in ("audit", "plan"):  # every page reads the status the library shows
+        other = app(page)
+        assert any("profile killed is interrupted" in w.value for w in other.warning), [w.value for w in other.warning]
+        assert not other.get("progress")
+
+
+def test_a_profile_worker_that_fails_before_writing_its_profile_shows_its_error_line(app_env, monkeypatch):
+    def failing(argv, log):  # the worker runs, but a stand-in that fails the way `sgpo profile` reports it
+        return real_detach([sys.executable, "-c", "import sys; print('error: no such dataset'); sys.exit(2)"], log)
+
+    real_detach = launch.detach
+    monkeypatch.setattr(launch, "detach", failing)
+    at = app()
+    at.text_input(key="profile_name").input("broken")
+    start(at)
+    assert not errors(at)
+    deadline = time.time() + 60
+    while launch.pid_alive(at.session_state["_profile_starts"]["broken"]["pid"]):
+        assert time.time() < deadline
+        time.sleep(0.1)
+    at.run()
+    assert any("broken did not start: error: no such dataset" in e for e in errors(at)), errors(at)
 
 
 def test_first_start_with_an_empty_store_profiles_builtin_train_with_the_starter(app_env, launched, monkeypatch):
@@ -133,8 +166,12 @@ def test_first_start_with_an_empty_store_profiles_builtin_train_with_the_starter
     at = app()
     no_exception(at)
     assert len(launched) == 1
-    kind, name, argv = launched[0]
-    assert kind == "profile" and argv[4:7] == ["builtin:train", "--model", "starter"]
+    argv, _ = launched[0]
+    assert name_of(argv) == "starter-train" and argv[4:7] == ["builtin:train", "--model", "starter"]
+    at.run()
+    assert len(launched) == 1  # once per server and store, not once per rerun
+    assert app().session_state["_profile_starts"]  # a second session sees it loading too
+    assert len(launched) == 1
 
 
 def test_an_unreadable_store_is_an_error_message_not_a_traceback(app_env):

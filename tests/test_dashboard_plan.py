@@ -55,7 +55,8 @@ def test_moving_a_knob_changes_counts_forecast_and_cli_line(app_env):
     flag = "--" + knob.name.replace("_", "-")
     line = at.code[0].value
     assert flag in line and line.startswith("sgpo plan synthetic")
-    params = get_command(cli).commands["plan"].make_context("plan", shlex.split(line)[2:]).params
+    make = get_command(cli).commands["plan"].commands["make"]  # `sgpo plan PROFILE ...` runs `sgpo plan make`
+    params = make.make_context("plan", shlex.split(line)[2:]).params
     assert params[knob.name] == pytest.approx(new)  # the line is a valid `sgpo plan` command
 
 

@@ -9,9 +9,8 @@ import pytest
 from typer.main import get_command
 
 from bench.synthetic import fill_checkpoint, fill_long_run, fill_profile, fill_run
-from dashboard import processes
 from dashboard.curves import PALETTE
-from sgpo import runs
+from sgpo import launch, runs
 from sgpo.cli.main import app as cli
 from sgpo.store import Store
 from tests.apps import Launched, Started, app, chart, errors, no_exception, raw_numbers, values
@@ -293,8 +292,9 @@ def test_the_wasted_chart_shows_the_plans_forecast_for_runs_that_have_one(app_en
 
 @pytest.fixture
 def launches(monkeypatch):
+    """Records the workers sgpo.profiles would detach (argv, log) and starts none."""
     rec = Launched()
-    monkeypatch.setattr(processes, "launch", rec)
+    monkeypatch.setattr(launch, "detach", rec)
     return rec
 
 
@@ -311,8 +311,8 @@ def test_profile_this_checkpoint_starts_sgpo_profile_on_the_runs_checkpoint(app_
     at.button(key="profile_checkpoint").click().run()
     no_exception(at)
     assert not errors(at)
-    kind, name, argv = launches[0]
-    assert (kind, name) == ("profile", "r-step20")
+    argv, log = launches[0]
+    assert log.name == "profile-r-step20.log"
     assert argv[3:7] == ["profile", "builtin:train", "--model", "run:r@20"]
     assert argv[argv.index("--name") + 1] == "r-step20" and argv[argv.index("--db") + 1] == str(app_env)
     for flag, value in (("--samples", "16"), ("--temperature", "0.7"), ("--max-new-tokens", "12"), ("--limit", "16")):

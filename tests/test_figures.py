@@ -7,7 +7,7 @@ import pytest
 
 from dashboard import analysis, figures, run_figures
 from dashboard.curves import Series
-from sgpo import drift
+from sgpo import compare, drift
 from tests.apps import values
 
 
@@ -151,25 +151,32 @@ def test_accuracy_by_difficulty_reads_the_evals_expanded_columns():
     assert [t["name"] for t in fig] == ["difficulty 1", "difficulty 10", "overall"]
 
 
+def reduction(base: pd.DataFrame, other: pd.DataFrame) -> tuple:
+    """(factor, reading) of `other` against `base` in the Compare page's table (sgpo.compare.table_of)."""
+    table = compare.table_of([{"name": "base"}, {"name": "other"}], {"base": base, "other": other}, {}, "base")
+    row = table.set_index("run").loc["other"]
+    return (None if pd.isna(row["compute_reduction"]) else row["compute_reduction"]), row["reduction"]
+
+
 def test_compute_reduction_divides_baseline_flops_by_flops_to_match_its_final_accuracy():
     base = evals([10, 20, 30, 40], [0.2, 0.4, 0.5, 0.5])  # reaches its final 0.5 at 30
     fast = evals([5, 8, 12], [0.3, 0.5, 0.6])  # first reaches 0.5 at 8
-    assert analysis.compute_reduction(base, fast) == pytest.approx(30 / 8)
-    assert analysis.compute_reduction(base, base) == pytest.approx(1.0)
+    assert reduction(base, fast) == (pytest.approx(30 / 8), "3.75x")
+    assert reduction(base, base)[0] == pytest.approx(1.0)
 
 
 def test_compute_reduction_is_none_when_never_matched_or_no_evals():
     base = evals([10, 20], [0.2, 0.5])
-    assert analysis.compute_reduction(base, evals([5, 8], [0.3, 0.49])) is None
-    assert analysis.compute_reduction(base, evals([], [])) is None
-    assert analysis.compute_reduction(evals([], []), base) is None
+    assert reduction(base, evals([5, 8], [0.3, 0.49])) == (None, "not yet reached")
+    assert reduction(base, evals([], [])) == (None, "no evaluations yet")
+    assert reduction(evals([], []), base) == (None, "no evaluations yet")
 
 
 def test_compare_table_has_one_row_per_run_with_its_reduction_factor():
     e = {"g": evals([10, 20], [0.2, 0.5]), "s": evals([4, 10], [0.5, 0.6])}
     m = {"g": metrics(), "s": metrics()}
     runs = [{"name": "g", "strategy": "grpo"}, {"name": "s", "strategy": "sgpo"}]
-    table = analysis.compare_table(runs, e, m, "g").set_index("run")
+    table = compare.table_of(runs, e, m, "g").set_index("run")
     assert table.loc["s", "compute_reduction"] == pytest.approx(20 / 4) and table.loc["s", "reduction"] == "5.00x"
     assert table.loc["g", "reduction"] == "baseline" and pd.isna(table.loc["g", "compute_reduction"])
     assert table.loc["g", "final_accuracy"] == 0.5
@@ -249,13 +256,13 @@ def test_reduction_means_something_or_says_why_not():
         return pd.DataFrame(rows, columns=["step", "flops_total", "accuracy"])
 
     base = ev([0.4, 0.6], start=0.3)
-    assert analysis.reduction(base, ev([0.6, 0.7], start=0.3)) == (pytest.approx(2.0), "2.00x")
-    assert analysis.reduction(base, ev([0.4, 0.5], start=0.3)) == (None, "not yet reached")
-    assert analysis.reduction(ev([0.3, 0.2], start=0.3), base)[1] == "n/a: baseline has not improved"
-    assert analysis.reduction(base, ev([0.7], start=0.65))[1] == "n/a: starts at the target"
-    assert analysis.reduction(base, ev([]))[1] == "no evaluations yet"
+    assert reduction(base, ev([0.6, 0.7], start=0.3)) == (pytest.approx(2.0), "2.00x")
+    assert reduction(base, ev([0.4, 0.5], start=0.3)) == (None, "not yet reached")
+    assert reduction(ev([0.3, 0.2], start=0.3), base)[1] == "n/a: baseline has not improved"
+    assert reduction(base, ev([0.7], start=0.65))[1] == "n/a: starts at the target"
+    assert reduction(base, ev([]))[1] == "no evaluations yet"
     # the step-0 eval never counts as reaching: profiling alone is not training to the target
-    assert analysis.reduction(ev([0.6], start=0.3), ev([0.6], start=0.3))[0] == pytest.approx(1.0)
+    assert reduction(ev([0.6], start=0.3), ev([0.6], start=0.3))[0] == pytest.approx(1.0)
 
 
 def test_knobs_that_differ_are_found_flattened_and_filterable():
@@ -280,7 +287,7 @@ def test_compare_table_is_shown_in_human_units_with_the_differing_knobs():
     e = {"g": evals([10e12, 20e12], [0.2, 0.5]), "s": evals([4e12, 10e12], [0.5, 0.61234])}
     m = {"g": metrics(), "s": metrics(steps=12_345)}
     runs = [{"name": "g", "strategy": "grpo", "step": 10}, {"name": "s", "strategy": "sgpo", "step": 12_345}]
-    table = analysis.compare_table(runs, e, m, "g")
+    table = compare.table_of(runs, e, m, "g")
     knobs = analysis.run_knobs({"g": {"lr": 5e-5}, "s": {"lr": 1e-4}})
     shown = analysis.human_table(table, knobs[["lr"]]).set_index("run")
     assert shown.loc["s", "final accuracy"] == "61.2%" and shown.loc["s", "at step"] == "12,345"

@@ -65,16 +65,14 @@ baseline = (
 )
 with widgets.guard():
     series = state.run_series(picked)
-evals, metrics = {s.name: s.evals for s in series}, {s.name: s.metrics for s in series}
-
-table = analysis.compare_table(picked, evals, metrics, baseline, {s.name: s.planned for s in series})
+table = state.comparison(picked, series, baseline)  # sgpo.compare: the factor the README's benchmarks report
 for col, row in zip(st.columns(max(1, len(picked))), table.to_dict("records")):
     with col.container(key=f"reduction_{row['run']}"):
         st.metric(
             f"{row['run']}: compute reduction vs {baseline}",
             row["reduction"],
-            help="FLOPs the baseline needs to first reach its latest accuracy, divided by the FLOPs this run "
-            "needs to first reach it (profiling included); shown only once this run gets there",
+            help="FLOPs the baseline needs to reach its final accuracy, divided by the FLOPs this run needs to "
+            "reach it (profiling included; linear between evaluations, sgpo.compare); shown once this run gets there",
         )
 st.dataframe(analysis.human_table(table, knobs[differing] if differing else None), hide_index=True, key="compare_table")
 if group != "run" and len(table):
@@ -88,7 +86,7 @@ d1, d2 = st.columns(2)
 d1.download_button("Download comparison CSV", analysis.to_csv(table), "compare.csv", "text/csv", key="download_compare")
 d2.download_button(
     "Download evaluations CSV",
-    analysis.to_csv(analysis.long_evals(evals)),
+    analysis.to_csv(analysis.long_evals({s.name: s.evals for s in series})),
     "evals.csv",
     "text/csv",
     key="download_evals",

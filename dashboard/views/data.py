@@ -2,14 +2,11 @@
 
 import streamlit as st
 
-from dashboard import processes, state, widgets
-from sgpo.data import check_spec as check_dataset
-from sgpo.launch import cli_line
-from sgpo.model import check_spec as check_model
+from dashboard import forms, state, widgets
 from sgpo.profile import ProfileConfig
 from sgpo.tasks.builtin import builtin_names
 from sgpo.units import flops, seconds
-from sgpo.vocab import PROFILE_RUNNING
+from sgpo.vocab import INTERRUPTED, PROFILE_RUNNING
 
 st.title("Data & profiles")
 st.caption(
@@ -60,33 +57,31 @@ with right:
             if k.name not in knobs and k.name != "limit"
         }
 
-name = st.text_input("profile name", value=state.unique_name("profile", taken), key="profile_name")
+name = st.text_input("profile name", value=forms.unique_name("profile", taken), key="profile_name")
 with widgets.guard():
     config = ProfileConfig(**knobs, limit=limit or None)
-st.code(cli_line(processes.profile_argv(dataset, model, name, config)), language="bash")
+with widgets.guard(stop=False):  # a dataset or model it would refuse: the error now, the button stays
+    st.code(forms.profile_line(dataset, model, config, name), language="bash")
 if st.button("Start profiling", type="primary", key="start_profile"):
     with widgets.guard(stop=False):
-        argv = processes.profile_argv(check_dataset(dataset), check_model(model), name.strip(), config)
-        processes.launch("profile", state.check_new_name(name, "profile", taken), argv)
-        st.success(f"started profiling {name}")
+        started = state.start_profile(dataset, model, config, name)
+        st.success(f"started profiling {started['name']}")
 
 
 @st.fragment(run_every=1)
 def live() -> None:
+    """Progress of the profiles being written, those whose worker is gone, and every stored profile: all
+    with the status the library shows (`interrupted` when the process writing one is gone)."""
     with widgets.guard(stop=False):
         profiles = state.profile_options()
-        names = {p["name"] for p in profiles}
-        for p in profiles:
+        for p in widgets.recent_jobs(profiles):  # being written, ended lately, or started here and loading
             if p["status"] == PROFILE_RUNNING:
                 widgets.profile_progress(p)
-        for job in processes.jobs("profile"):
-            if job.running and job.name not in names:
-                widgets.profile_progress({"name": job.name})
-            elif job.returncode not in (None, 0):
-                widgets.job_line(job)
+            elif p["status"] == INTERRUPTED:
+                widgets.ended_line(p)
         st.subheader("Stored profiles")
         if not profiles:
-            st.info("No profiles yet. " + processes.first_profile_note())
+            st.info("No profiles yet. " + state.first_profile_note())
             return
         st.dataframe(
             [

@@ -2,10 +2,9 @@
 
 import streamlit as st
 
-from dashboard import analysis, figures, state, widgets
+from dashboard import analysis, figures, forms, state, widgets
 from sgpo import units
 from sgpo.plan.forecast import READING
-from sgpo.profile import plan_warnings
 
 st.title("Plan")
 profile = widgets.selected_profile()
@@ -17,8 +16,8 @@ with knobs_col:
     with widgets.guard():
         knobs = widgets.plan_knob_inputs()
 with main, widgets.guard():
-    plan = state.make_plan(frame, profile, knobs)
-    summary = plan.to_json(ids=False)  # the phases' id lists would cost more than the plan itself
+    made = state.make_plan(frame, profile, knobs)
+    plan, summary = made.plan, made.plan.to_json(ids=False)  # the phases' id lists would cost more than the plan itself
     for col, (key, label, value, delta) in zip(st.columns(4), analysis.forecast_metrics(summary["forecast"])):
         with col.container(key=key):  # .st-key-forecast_* : stable selectors for the browser test
             st.metric(label, value, delta, delta_color="off" if key == "forecast_flops" else "inverse")
@@ -34,7 +33,7 @@ with main, widgets.guard():
     right.caption("forecast for one pass: this plan against fixed-G GRPO")
     right.dataframe(analysis.forecast_rows(summary["forecast"]), key="forecast_table")
 
-    for warning in plan_warnings(profile, plan):  # an unfinished profile; nothing learnable
+    for warning in made.warnings:  # an unfinished profile; nothing learnable
         st.warning(warning)
     run = summary["forecast"].get("run") or {}
     st.subheader(f"Does it pay over {units.count(run.get('steps'))} steps?")
@@ -47,15 +46,15 @@ with main, widgets.guard():
     st.dataframe(analysis.run_forecast_rows(run), key="run_forecast_table")
 
     st.subheader("Reproduce or save")
-    st.code(state.plan_cli_line(profile, knobs), language="bash")
+    st.code(forms.plan_cli_line(profile, knobs), language="bash")
     with st.form("save_plan", border=False):
         name = st.text_input(
             "plan name",
             key="plan_name",
             persist_state="session",
-            value=state.unique_name(f"{profile['name']}-plan", state.plan_names()),
+            value=forms.unique_name(f"{profile['name']}-plan", state.plan_names()),
         )
         if st.form_submit_button("Save plan", key="save_plan_button"):
             with widgets.guard(stop=False):
-                plan_id = state.save_plan(name, profile, knobs, summary)
+                plan_id = state.save_plan(made, name)
                 st.success(f"saved plan {name} (id {plan_id})")

@@ -4,7 +4,7 @@ import shlex
 
 import streamlit as st
 
-from dashboard import analysis, curves, run_figures, state, widgets
+from dashboard import analysis, curves, forms, run_figures, state, widgets
 from sgpo import units
 from sgpo.launch import cli_line
 from sgpo.vocab import ACTIVE_STATUSES, FINISHED, STRATEGIES
@@ -25,14 +25,14 @@ with st.expander("Launch a run", expanded=st.session_state.setdefault("_launch_o
         key="train_strategy",
         help="sgpo: the plan from the Plan page; grpo: fixed G; dapo: dynamic sampling",
     )
-    values = {k.name: widgets.train_input(k, c[(i + 1) % 3]) for i, k in enumerate(state.train_knob_specs())}
+    values = {k.name: widgets.train_input(k, c[(i + 1) % 3]) for i, k in enumerate(forms.train_knob_specs())}
     with st.expander("more training knobs"):
         c = st.columns(3)
-        values |= {k.name: widgets.train_input(k, c[i % 3]) for i, k in enumerate(state.train_knob_specs(more=True))}
-    run_name = st.text_input("run name", value=state.unique_name(strategy, taken), key="run_name")
+        values |= {k.name: widgets.train_input(k, c[i % 3]) for i, k in enumerate(forms.train_knob_specs(more=True))}
+    run_name = st.text_input("run name", value=forms.unique_name(strategy, taken), key="run_name")
     with widgets.guard():
-        config = state.train_config(strategy, profile, values)
-    st.code(cli_line(state.train_argv(config, run_name.strip())), language="bash")
+        config = forms.train_config(strategy, profile, values)
+    st.code(cli_line(forms.train_argv(config, run_name.strip())), language="bash")
     if values.get("engine") == "trl":
         gpus = st.number_input(
             "GPUs for accelerate launch",
@@ -43,13 +43,13 @@ with st.expander("Launch a run", expanded=st.session_state.setdefault("_launch_o
             help="the same run on N GPUs under accelerate (docs/SCALE.md); the button below "
             "starts it here, on this machine, in one process",
         )
-        st.code(shlex.join(state.accelerate_argv(config, run_name.strip(), int(gpus))), language="bash")
+        st.code(shlex.join(forms.accelerate_argv(config, run_name.strip(), int(gpus))), language="bash")
     if st.button("Launch run", type="primary", key="launch_run"):
         with widgets.guard(stop=False):
             if profile is None:
                 st.error("no profile chosen: profile a dataset on Data & profiles first")
             else:
-                started = state.launch_run(config, run_name, taken)
+                started = state.launch_run(config, run_name)
                 st.session_state["_watch_next"] = started["run_name"]
                 st.success(f"launched {started['run_name']} (pid {started['pid']})")
 
@@ -98,7 +98,7 @@ smooth = c[3].slider(
 )
 shown = [by_name[n] for n in [name, *overlay]]
 run = by_name[name]
-seen = state.watch_signature(runs, [name, *overlay])
+seen = analysis.watch_signature(runs, [name, *overlay])
 
 
 @st.fragment(run_every=1)
@@ -107,7 +107,7 @@ def status() -> None:
     run list, the status of a shown run) has changed, so Stop and Resume are never stale for long."""
     with widgets.guard(stop=False):
         now = state.run_options()
-        if state.watch_signature(now, [name, *overlay]) != seen:
+        if analysis.watch_signature(now, [name, *overlay]) != seen:
             st.rerun(scope="app")
         current = next(r for r in now if r["name"] == name)
         numbers = state.run_numbers(current)
@@ -185,7 +185,7 @@ def charts() -> None:
 charts()
 with st.expander("all runs"):
     st.dataframe(
-        state.runs_table(runs),
+        analysis.runs_table(runs),
         hide_index=True,
         key="runs_table",
         column_config={"step": st.column_config.NumberColumn(format="localized")},
