@@ -290,8 +290,9 @@ def _detect(rows: Rows, candidates: tuple[str, ...], role: str) -> str:
 def _normalise(spec: str, rows: Rows, mapping: DatasetSpec) -> Dataset:
     prompt_field, answer_field, id_field = mapping.prompt_field, mapping.answer_field, mapping.id_field
     task_field, difficulty_field = mapping.task_field, mapping.difficulty_field
+    assert prompt_field and answer_field, "load_dataset fills both in"
     columns = _Columns()
-    gsm8k, kept_bytes, seen = False, 0, set()
+    gsm8k, kept_bytes, seen = False, 0, set[str]()
     wanted = [f for f in (prompt_field, answer_field, id_field, task_field, difficulty_field) if f]
     for number, rec in rows.read(wanted):
         where = rows.where(number)

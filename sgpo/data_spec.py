@@ -60,8 +60,9 @@ class DatasetSpec:
     def cli_args(self) -> list[str]:
         """The options that name this mapping (`--prompt-field X ... --reward R`), for a command to show or to
         hand to another process; the spec itself is the command's positional argument."""
-        args = []
+        args: list[str] = []
         for role in ROLES:
-            if self.field(role) is not None:
-                args += [f"--{role}-field", self.field(role)]
+            name = self.field(role)
+            if name is not None:
+                args += [f"--{role}-field", name]
         return args + (["--reward", self.reward] if self.reward else [])

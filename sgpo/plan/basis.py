@@ -30,7 +30,7 @@ def basis(phases, successes: np.ndarray, samples: np.ndarray | None) -> dict:
     successes = np.asarray(successes, dtype=float)
     learnable = members[successes[members] > 0]
     n = int(learnable.size)
-    out = {
+    out: dict = {
         "learnable_queries": n,
         "samples": None if samples is None else float(np.asarray(samples, dtype=float)[learnable].sum()),
         "successes": None if samples is None else float(successes[learnable].sum()),
