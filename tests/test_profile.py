@@ -236,6 +236,48 @@ def test_profile_help_lists_the_subcommands(cli):
     assert code == 0 and "show" in out and "list" in out
 
 
+def test_profile_help_shows_the_documented_forms_options_and_the_subcommands(cli):
+    code, out, _ = cli("profile", "--help")
+    assert code == 0 and "sgpo profile [OPTIONS] {dataset}" in out
+    for option in ("--model", "--samples", "--adaptive", "--temperature", "--name", "--detach", "--db"):
+        assert option in out, option
+    for command in ("run", "show", "list", "resume", "checkpoint", "drift"):
+        assert f"\n  {command} " in out, command
+
+
+def test_a_detached_profile_killed_with_kill_9_lists_interrupted_and_resume_finishes_it(cli, tmp_path, coin_dir):
+    from sgpo import profiles
+
+    data = write_jsonl(tmp_path / "many.jsonl", 100)
+    db = tmp_path / "detached.db"
+    config = ProfileConfig(samples=4, max_new_tokens=4, batch_size=2)
+    job = profiles.start(str(data), str(coin_dir), config, db, name="bg", detach=True)
+    assert job["status"] == "started" and job["log_path"].endswith("logs/profile-bg.log")
+    try:
+        deadline = time.time() + 120
+        while _stored(db) == 0 and time.time() < deadline:
+            time.sleep(0.01)
+    finally:
+        os.kill(job["pid"], signal.SIGKILL)
+    deadline = time.time() + 10
+    while profiles.list_profiles(Store(db))[0]["alive"] and time.time() < deadline:  # until it is reaped
+        time.sleep(0.05)
+    [row] = profiles.list_profiles(Store(db))
+    assert 0 < row["queries_done"] < 100, f"the kill came at {row['queries_done']} of 100: expected part-way"
+    assert (row["status"], row["stored_status"], row["alive"]) == ("interrupted", "running", False)
+    assert profiles.status("bg", Store(db))["status"] == "interrupted"
+    assert " interrupted " in cli("profile", "list", "--db", db)[1]
+
+    code, out, err = cli("profile", "resume", "bg", "--db", db, "--json")  # with the settings it recorded
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["resumed"] and summary["status"] == "done" and summary["queries"] == 100
+    frame = Store(db).profile_frame(summary["profile_id"])
+    assert frame["position"].tolist() == list(range(100))  # none missing, none twice
+    code, _, err = cli("profile", "resume", "bg", "--db", db)
+    assert code == 2 and "nothing to resume" in err
+
+
 def test_library_run_counts_decisions_that_add_up(tmp_path, coin_dir, data):
     ds, ref = load_dataset(str(data)), resolve_model(str(coin_dir))
     summary = run_profile(
