@@ -197,7 +197,7 @@ def load_dataset(
             rows = read_jsonl(path)
             if family:
                 read = rows.read
-                rows = replace(rows, read=lambda wanted: ((n, r) for n, r in read(wanted) if r.get("task") == family))
+                rows = replace(rows, read=lambda names: ((n, r) for n, r in read(names) if r.get("task") == family))
             fixed = dict(prompt_field="prompt", answer_field="answer", id_field="id", task_field="task")
             return _normalise(wanted.spec, rows, replace(wanted, spec=checked, difficulty_field="difficulty", **fixed))
         rows = read_hub(checked) if checked.startswith("hf:") else _read_file(Path(checked))
