@@ -3,7 +3,7 @@ import threading
 
 import pytest
 
-from sgpo.errors import StoreError
+from sgpo.errors import ConfigError, StoreError
 from sgpo.store import SCHEMA_VERSION, Store
 
 
@@ -169,3 +169,20 @@ def test_a_v1_store_is_migrated_to_the_one_metric_vocabulary(db_path):
     }
     assert store.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION  # v1 -> v2 -> v3
     assert "settings" in store.db["profiles"].columns_dict  # v3: profiles record their settings
+
+
+def test_check_new_name_is_the_one_name_check_for_profiles_plans_and_runs(db_path):
+    store = Store(db_path)
+    store.create_run(name="r", strategy="grpo", config={})
+    make_profile(store, "p")
+    assert store.check_new_name("run", " fresh ") == "fresh"
+    assert store.check_new_name("plan", "p") == "p"  # names are per kind: a plan may share a profile's name
+    with pytest.raises(StoreError, match=r"a run named 'r' already exists .*choose another --name, or continue"):
+        store.check_new_name("run", "r")
+    with pytest.raises(StoreError, match=r"a profile named 'p' already exists .*choose another profile name$"):
+        store.check_new_name("profile", "p", "profile name")
+    with pytest.raises(ConfigError, match=r"^--save '42': a plan name is 1-64 letters"):
+        store.check_new_name("plan", "42", "--save")
+    with pytest.raises(StoreError, match="plan named 'x' already exists"):  # save_plan keeps the same rule
+        for _ in range(2):
+            store.save_plan(name="x", profile_id=1, config={}, counts={}, forecast={})
