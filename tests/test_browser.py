@@ -18,7 +18,10 @@ import time
 import pytest
 
 from bench.browser import browser_page, choose, serve
+from bench.synthetic import fill_big_profile, fill_profile
+from sgpo.store import Store
 from tests.conftest import ROOT, require_browser
+from tests.toys import tiny_model_dir, toy_dataset
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(900)]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -41,8 +44,6 @@ def sgpo(*args, env=None, timeout=300) -> subprocess.CompletedProcess:
 def toy(tmp_path_factory):
     """A tiny random policy, a 64-query toy dataset it solves about half the time, and a real profile of it."""
     require_browser()
-    from tests.toys import tiny_model_dir, toy_dataset
-
     d = tmp_path_factory.mktemp("browser")
     model = tiny_model_dir(d / "model")
     data = toy_dataset(d / "toy.jsonl", model, n=64)
@@ -55,8 +56,6 @@ def toy(tmp_path_factory):
 def server(toy):
     with serve(toy["db"], toy["dir"] / "server.log") as url:
         yield url
-    from sgpo.store import Store
-
     for run in Store(toy["db"]).runs():  # detached trainers outlive the server: end the ones started here
         if run["pid"] and run["status"] in ("created", "running"):
             with contextlib.suppress(ProcessLookupError):
@@ -116,8 +115,6 @@ def test_data_page_rejects_a_bad_path_and_profiles_a_file_with_live_progress(pag
     page.locator("[data-testid=stProgress]").first.wait_for()  # the live bar, before any query is done
     shot(page, "data-profiling")
     # done: the stored-profiles table (a canvas grid) lists it; check the store, then the page's bar is gone
-    from sgpo.store import Store
-
     deadline = time.time() + 240
     while not [p for p in Store(toy["db"]).profiles() if p["name"] == "from-page" and p["status"] == "done"]:
         assert time.time() < deadline, "profiling from the page did not finish"
@@ -233,8 +230,6 @@ def test_two_runs_launched_side_by_side_stream_live(page, server, toy):
     assert len(seen - {-1}) >= 2, f"the step shown never changed by itself: {sorted(seen)}"
     scroll_to(page, "chart_reward")
     shot(page, "train-live")
-    from sgpo.store import Store
-
     store = Store(toy["db"])
     deadline = time.time() + 300
     while any(store.find_run(n)["status"] in ("created", "running") for n in ("sgpo-page", "grpo-page")):
@@ -282,8 +277,6 @@ def test_stop_and_resume_buttons_drive_the_run_lifecycle(page, server, toy):
 def test_a_step_written_to_the_store_appears_on_the_page_by_itself(page, server, toy):
     """Rows a trainer writes show without a reload (fragment run_every=1); bench/dashboard_latency.py
     measures how soon."""
-    from sgpo.store import Store
-
     store = Store(toy["db"])
     run = store.create_run(name="live-probe", strategy="grpo", config={})
     store.update_run(run, status="running", pid=os.getpid())  # owned by a live process: not interrupted
@@ -326,9 +319,6 @@ def test_compare_page_shows_the_reduction_factor(page, server):
 
 def test_plan_slider_at_100k_queries_changes_the_forecast(page, server, toy):
     """The same slider moves on a 100,000-query profile (added to the store through the Store API)."""
-    from bench.synthetic import fill_big_profile
-    from sgpo.store import Store
-
     fill_big_profile(Store(toy["db"]), 100_000)
     go(page, server, "plan")
     choose(page, "profile_id", re.compile("^big "))
@@ -340,9 +330,6 @@ def test_plan_slider_at_100k_queries_changes_the_forecast(page, server, toy):
 
 def test_plan_page_says_in_words_whether_sgpo_pays_and_warns_on_an_unfinished_profile(page, server, toy):
     """The run forecast's verdict under both engine behaviours, and plan_warnings, as the browser shows them."""
-    from bench.synthetic import fill_profile
-    from sgpo.store import Store
-
     fill_profile(Store(toy["db"]), "half", n=64, status="running", dataset_hash="half")
     go(page, server, "plan")
     choose(page, "profile_id", re.compile("^half "))

@@ -4,11 +4,16 @@ that no script ran, no injected element exists, and the page stays usable."""
 
 from __future__ import annotations
 
+import io
 import json
 
+import pandas as pd
 import pytest
 
 from bench.browser import browser_page, browser_problem, serve
+from bench.synthetic import fill_run
+from dashboard import analysis
+from sgpo.store import Store
 from tests.conftest import IN_CI, ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -25,8 +30,6 @@ HOSTILE = [
 
 def hostile_store(tmp_path):
     """A dataset file (hostile name, prompts, answers), a profile whose sample completions are hostile."""
-    from sgpo.store import Store
-
     data = tmp_path / "<img src=x onerror=window.__pwned=1>.jsonl"
     rows = [
         {"id": f"q{i}", "prompt": HOSTILE[i % len(HOSTILE)], "answer": HOSTILE[(i + 1) % len(HOSTILE)], "task": "evil"}
@@ -71,8 +74,6 @@ def hostile_store(tmp_path):
     for b in batch:
         b["p_hat"] = min(1.0, b["successes"] / 4)
     store.add_profile_batch(pid, batch, {"queries_done": len(rows)})
-    from bench.synthetic import fill_run
-
     run = fill_run(store, "hostile-run", "grpo", steps=5)
     store.event(run, "warning", HOSTILE[1])
     return store
@@ -108,15 +109,10 @@ def test_hostile_text_is_text_on_every_page(tmp_path):
 
 
 def test_exports_keep_hostile_text_as_literal_text(tmp_path):
-    from dashboard import analysis
-
     store = hostile_store(tmp_path)
     frame = store.profile_frame(1).assign(prompt=HOSTILE[:1] * 24, answer=HOSTILE[1:2] * 24)
     lines = [json.loads(line) for line in analysis.to_jsonl(analysis.export_columns(frame)).decode().splitlines()]
     assert lines[0]["prompt"] == HOSTILE[0] and lines[0]["answer"] == HOSTILE[1]
-    import io
-
-    import pandas as pd
 
     back = pd.read_parquet(io.BytesIO(analysis.to_parquet(analysis.export_columns(frame))))
     assert back["prompt"].iloc[0] == HOSTILE[0]

@@ -16,6 +16,7 @@ import pytest
 
 from bench.browser import browser_page, serve
 from bench.synthetic import fill_long_run, fill_profile
+from sgpo.store import Store
 from tests.conftest import ROOT, require_browser
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -29,8 +30,6 @@ def store(tmp_path_factory):
     """init (a profile), long (20,000 stored steps, trained from init), long-step20000 (its checkpoint's
     profile, same data), and live-a / live-b: running runs owned by this process, a few steps in."""
     require_browser()
-    from sgpo.store import Store
-
     d = tmp_path_factory.mktemp("browser-runs")
     s = Store(d / "sgpo.db")
     base = fill_profile(s, "init", n=240)
@@ -55,8 +54,6 @@ def store(tmp_path_factory):
 @pytest.fixture(scope="module")
 def writer(store):
     """Appends two steps to each live run every half second, as two trainers would, until the module ends."""
-    from sgpo.store import Store
-
     stop, s = threading.Event(), Store(store)
 
     def grow():

@@ -9,6 +9,7 @@ from dashboard.analysis import with_decisions
 from sgpo import drift
 from sgpo.plan import make_plan
 from sgpo.store import Store
+from sgpo.tasks.families import FAMILIES
 from tests.apps import app, chart, errors, no_exception, raw_numbers, values
 
 
@@ -23,8 +24,6 @@ def test_histogram_and_heat_map_render_for_the_chosen_profile(app_env):
     names = {t["name"] for t in histogram(at)["data"]}
     assert "learnable" in names and names <= {"trivial", "learnable", "unsolved_kept", "unsolved_dropped"}
     heat = json.loads(at.get("plotly_chart")[1].proto.spec)["data"][0]
-    from sgpo.tasks.families import FAMILIES
-
     assert heat["type"] == "heatmap" and set(heat["y"]) == set(FAMILIES)
 
 

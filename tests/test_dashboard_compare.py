@@ -4,6 +4,7 @@ filtering by strategy and knobs, the same x-axis and smoothing choices as Train,
 import pytest
 
 from bench.synthetic import fill_long_run, fill_profile, fill_run
+from dashboard.analysis import default_comparison
 from sgpo import compare
 from sgpo.store import Store
 from tests.apps import app, chart, errors, no_exception, raw_numbers
@@ -78,8 +79,6 @@ def test_changing_the_baseline_recomputes_the_factors(app_env):
 
 
 def test_compare_opens_on_the_newest_runs_with_a_grpo_baseline_among_them(app_env):
-    from dashboard.analysis import default_comparison
-
     runs = [
         {"name": n, "strategy": s}
         for n, s in [("g", "grpo"), ("a", "sgpo"), ("b", "sgpo"), ("c", "dapo"), ("d", "sgpo"), ("e", "sgpo")]

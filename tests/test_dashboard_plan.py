@@ -4,14 +4,16 @@ import shlex
 import sqlite3
 
 import pytest
+from streamlit.testing.v1 import AppTest
 from typer.main import get_command
 
 from bench.synthetic import fill_big_profile, fill_profile
 from dashboard import state
 from sgpo.cli.main import app as cli
 from sgpo.plan import PlanConfig
+from sgpo.plan.forecast import READING
 from sgpo.store import Store
-from tests.apps import app, errors, no_exception, raw_numbers
+from tests.apps import APP, app, errors, no_exception, raw_numbers
 
 
 def forecast(at) -> dict:
@@ -138,10 +140,6 @@ def test_a_locked_store_shows_an_error_instead_of_hanging(app_env, monkeypatch):
 
 def test_a_missing_profile_in_the_url_is_an_error(app_env):
     fill_profile(Store(app_env))
-    from streamlit.testing.v1 import AppTest
-
-    from tests.apps import APP
-
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params["profile"] = "nope"
     at.run()
@@ -197,10 +195,8 @@ def test_the_page_says_in_words_whether_the_plan_pays_under_both_engine_behaviou
 
 
 def test_nothing_learnable_is_said_in_words(app_env):
-    from bench.synthetic import fill_profile as fill
-
     s = Store(app_env)
-    fill(s, "hard", n=40)
+    fill_profile(s, "hard", n=40)
     s.db.execute("UPDATE profile_queries SET successes = 0, p_hat = 0.0")
     s.db.conn.commit()
     at = app("plan")
@@ -209,8 +205,6 @@ def test_nothing_learnable_is_said_in_words(app_env):
 
 
 def test_the_verdicts_come_with_how_to_read_the_reduction_factor(app_env):
-    from sgpo.plan.forecast import READING
-
     fill_profile(Store(app_env), "p", n=64)
     at = app("plan")
     no_exception(at)

@@ -2,6 +2,8 @@
 
 import os
 import shlex
+import shutil
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -9,6 +11,7 @@ import pytest
 from typer.main import get_command
 
 from bench.synthetic import fill_checkpoint, fill_long_run, fill_profile, fill_run
+from dashboard import state
 from dashboard.curves import PALETTE
 from sgpo import launch, runs
 from sgpo.cli.main import app as cli
@@ -165,8 +168,6 @@ def test_log_tail_shows_the_end_of_the_runs_log(app_env, tmp_path):
 
 
 def test_watched_metrics_are_read_incrementally_and_fully_again_after_a_resume(tmp_path):
-    from dashboard import state
-
     s = Store(tmp_path / "m.db")
     run_id = fill_run(s, "r", steps=6)
     first = state.metrics_since(s, s.find_run(run_id), None)
@@ -183,8 +184,6 @@ def test_watched_metrics_are_read_incrementally_and_fully_again_after_a_resume(t
 
 
 def test_the_metrics_cache_keeps_only_the_most_recently_read_runs(tmp_path, monkeypatch):
-    from dashboard import state
-
     s = Store(tmp_path / "m.db")
     ids = [fill_run(s, f"r{i}", steps=3) for i in range(4)]
     cache = state.MetricsCache(max_runs=2)
@@ -200,9 +199,6 @@ def test_the_metrics_cache_keeps_only_the_most_recently_read_runs(tmp_path, monk
 
 
 def test_the_metrics_cache_stays_bounded_under_concurrent_sessions():
-    from concurrent.futures import ThreadPoolExecutor
-
-    from dashboard import state
 
     cache = state.MetricsCache(max_runs=8)
     frame = pd.DataFrame({"step": [0]})
@@ -330,8 +326,6 @@ def test_a_run_without_checkpoints_cannot_be_profiled_and_a_pruned_one_is_refuse
     assert at.selectbox(key="train_checkpoint").value == 10  # the first checkpoint is chosen once it appears
     fill_checkpoint(s, "r", 20)
     at.run()
-    import shutil
-
     shutil.rmtree(folder)  # step 10, still chosen, pruned after the page listed it
     at.button(key="profile_checkpoint").click().run()
     assert any("step 10 is no longer on disk" in e and "step 20 is chosen now" in e for e in errors(at)), errors(at)

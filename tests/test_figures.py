@@ -7,8 +7,8 @@ import pytest
 
 from dashboard import analysis, figures, run_figures
 from dashboard.curves import Series
-from sgpo import compare, drift
-from tests.apps import values
+from sgpo import compare, drift, units
+from tests.apps import NUMBER, too_precise, values
 
 
 def profile(n=400, samples=8, seed=0):
@@ -228,8 +228,6 @@ def test_forecast_metrics_read_n_a_where_the_planner_gives_none():
         {"plan": {**side, "rollouts": 1_234_567}, "baseline": {**side, "rollouts": 2_000}, "ratio": 2.5}
     )
     assert big[0][2] == "1.23 M" and big[0][3] == "+1.23 M vs GRPO" and big[3][2] == "2.50x"
-    from sgpo import units
-
     assert units.flops(74_286_907_893_760) == "74.3 TFLOP" and units.flops(6_278_280_938_496) == "6.28 TFLOP"
 
 
@@ -311,8 +309,6 @@ def test_exports_carry_both_p_hats_when_compared():
 
 
 def test_the_human_units_check_flags_raw_numbers_only():
-    from tests.apps import NUMBER, too_precise
-
     flagged = [t for t in NUMBER.findall("6278280938496 FLOPs, 0.41666 p_hat, step 20000") if too_precise(t)]
     assert flagged == ["6278280938496", "0.41666", "20000"]
     fine = "6.28 TFLOP, 41.7%, step 20,000, 0.4167, 5e-05, 2.35e+12, add-train-00504, 12:05:33"
