@@ -3,6 +3,7 @@
 app.py builds the navigation; views/ hold one short script per step of the data flow
 (data -> audit -> plan -> train -> compare). state.py opens the store and caches what the library returns
 (sgpo.profiles, sgpo.plans, sgpo.runs, sgpo.compare); forms.py builds the configs and command lines the
-forms show; analysis.py, curves.py and the figure modules are plain functions over frames that tests call
-directly. Background work is the library's detached workers, and the store records them.
+forms show; jobs.py lists the background profiles as the store records them (the library's detached
+workers); analysis.py, curves.py and the figure modules are plain functions over frames that tests call
+directly.
 """

@@ -4,7 +4,7 @@
 # editable install in a checkout, as `make demo` and `make test` make).
 import streamlit as st
 
-from dashboard import state, widgets
+from dashboard import jobs, state, widgets
 
 st.set_page_config(page_title="sGPO Studio", layout="wide")  # no page_icon: a material one is fetched from the internet
 nav = st.navigation(
@@ -18,7 +18,7 @@ nav = st.navigation(
 )
 
 with widgets.guard():
-    if state.remember_start(state.first_profile()):  # started, and new to this session
+    if jobs.remember(jobs.first_profile()):  # started, and new to this session
         st.toast("Empty store: profiling builtin:train with the starter policy, so Audit and Plan have data.")
 st.sidebar.caption(f"store `{state.db_path()}`")
 widgets.profile_picker()

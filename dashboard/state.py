@@ -11,9 +11,7 @@ session state. The forms' configs and the command lines they show are built in f
 
 from __future__ import annotations
 
-import os
 import threading
-import time
 from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,8 +24,7 @@ from dashboard.analysis import with_decisions
 from dashboard.curves import Series, forecast_of, run_colors
 from sgpo import compare, launch, paths, plans, profiles, runs, units
 from sgpo.data import load_dataset
-from sgpo.errors import ModelError, StoreError
-from sgpo.model import check_spec as check_model
+from sgpo.errors import StoreError
 from sgpo.plan import PlanConfig
 from sgpo.profile import ProfileConfig
 from sgpo.store import Store, default_path
@@ -131,83 +128,10 @@ def trained_from(profile: dict) -> str | None:
 
 def start_profile(dataset: str, model: str, config: ProfileConfig, name: str) -> dict:
     """`sgpo profile` in a detached worker (sgpo.profiles.start): every check made here first, so a bad
-    input is an error now, not a failed worker. Returns name, pid, log_path and status; the start is kept
-    in this session until its worker has written the profile (pending_starts)."""
+    input is an error now, not a failed worker. Returns name, pid, log_path and status."""
     with store() as s:
         name = s.check_new_name("profile", name, "profile name")
-        started = profiles.start(dataset, model, config, s, name=name, detach=True)
-    remember_start(started)
-    return started
-
-
-FIRST_PROFILE = {"dataset": "builtin:train", "model": "starter", "name": "starter-train"}
-
-
-def first_profile() -> dict | None:
-    """On a first start with an empty store, profile the built-in train split with the starter policy, once
-    per server and store: what sgpo.profiles.start returned, until the worker has written its profile. None
-    when the store had profiles, when $SGPO_AUTOPROFILE is 0 (tests), or when the starter policy is missing
-    (first_profile_note says why)."""
-    if os.environ.get("SGPO_AUTOPROFILE", "1") == "0":
-        return None
-    started = _first_profile(str(db_path()))
-    if started is None:
-        return None
-    return None if any(p["name"] == started["name"] for p in profile_options()) else started
-
-
-@st.cache_resource(show_spinner=False)
-def _first_profile(db: str) -> dict | None:
-    with store() as s:
-        if s.profiles():
-            return None
-    try:
-        model = check_model(FIRST_PROFILE["model"])
-    except ModelError:
-        return None
-    f = FIRST_PROFILE
-    return start_profile(f["dataset"], model, ProfileConfig(), f["name"])
-
-
-def first_profile_note() -> str:
-    """Why an empty store was not profiled by itself, if it was not."""
-    try:
-        check_model(FIRST_PROFILE["model"])
-    except ModelError as exc:
-        return f"The first start profiles builtin:train with the starter policy, but {exc}."
-    if os.environ.get("SGPO_AUTOPROFILE", "1") == "0":
-        return "Automatic first profiling is off (SGPO_AUTOPROFILE=0)."
-    return ""
-
-
-# A started worker writes its profile only once it has loaded the data and the model: until then the store
-# does not know it, so the session that started it keeps it (its own starts, for RECENT_SECONDS at most).
-RECENT_SECONDS = 600  # ended jobs stay listed this long
-
-
-def remember_start(started: dict) -> bool:
-    """Keep a detached start in this session until its profile is in the store; False if already kept."""
-    if not started or not started.get("pid"):
-        return False
-    kept = st.session_state.setdefault("_profile_starts", {})
-    if started["name"] in kept:
-        return False
-    kept[started["name"]] = {**started, "started": time.time()}
-    return True
-
-
-def pending_starts(listed: list[dict]) -> list[dict]:
-    """This session's starts whose profile is not in the store yet (`listed`: profile_options()), each with
-    `alive` (its worker runs) and, for one that ended without writing it, the worker's `error` line."""
-    kept = st.session_state.get("_profile_starts", {})
-    names = {p["name"] for p in listed}
-    for name in [n for n, j in kept.items() if n in names or time.time() - j["started"] > RECENT_SECONDS]:
-        del kept[name]
-    out = []
-    for job in kept.values():
-        alive = launch.pid_alive(job["pid"])
-        out.append({**job, "alive": alive, "error": None if alive else launch.last_error(job.get("log_path"))})
-    return out
+        return profiles.start(dataset, model, config, s, name=name, detach=True)
 
 
 # plans -------------------------------------------------------------------------------------------------
@@ -409,13 +333,13 @@ def resume_run(name: str) -> dict:
 
 
 def profile_checkpoint(name: str, step: int) -> dict:
-    """Profile the run's checkpoint at `step` in a detached worker (sgpo.profiles.checkpoint_profile):
-    {"name": the new profile, "link": the Audit page comparing it with the profile the run trained from}."""
+    """Profile the run's checkpoint at `step` in a detached worker (sgpo.profiles.checkpoint_profile): what
+    that returns (the new profile's name, pid, log_path) with `link`, the Audit page comparing it with the
+    profile the run trained from."""
     with store() as s:
         started = profiles.checkpoint_profile(name, step, s, detach=True)
-    remember_start(started)
     query = {"profile": started["name"], **({"audit_before": started["before"]} if started.get("before") else {})}
-    return {"name": started["name"], "link": "audit?" + urlencode(query)}
+    return {**started, "link": "audit?" + urlencode(query)}
 
 
 def run_log(run: dict, lines: int = 30) -> str:

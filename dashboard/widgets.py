@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import math
 import sqlite3
-import time
 from contextlib import contextmanager
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import state
+from dashboard import jobs, state
 from sgpo.errors import SgpoError
 from sgpo.plan import PlanConfig
 from sgpo.vocab import INTERRUPTED, PROFILE_DONE, PROFILE_RUNNING
@@ -208,22 +207,6 @@ def job_line(p: dict) -> None:
         st.caption(f":material/check_circle: profile **{p['name']}** {p['status']}")
 
 
-def recent_jobs(listed: list[dict]) -> list[dict]:
-    """What the jobs panel lists, newest first: profiles being written now and those that ended in the last
-    RECENT_SECONDS (from the store, with their shown status; an interrupted one with its worker's error
-    line), then this session's starts not yet in the store."""
-    now = time.time()
-    recent = [
-        p
-        for p in reversed(listed)
-        if p["status"] == PROFILE_RUNNING or now - (p.get("updated") or 0) < state.RECENT_SECONDS
-    ]
-    shown = [state.profile(p["id"]) if p["status"] == INTERRUPTED else p for p in recent]
-    for job in state.pending_starts(listed):
-        shown.append({**job, "status": PROFILE_RUNNING if job["alive"] else INTERRUPTED, "id": None})
-    return shown
-
-
 @st.fragment(run_every=2)
 def jobs_panel() -> None:
     """Background profiles, as the store records them; reruns the whole page when one appears or ends,
@@ -235,5 +218,5 @@ def jobs_panel() -> None:
         st.session_state["_jobs_seen"] = signature
         if seen is not None and seen != signature:
             st.rerun(scope="app")
-        for p in recent_jobs(listed):
+        for p in jobs.recent(listed):
             job_line(p)

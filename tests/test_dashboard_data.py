@@ -143,6 +143,24 @@ def test_a_profile_whose_process_was_killed_shows_interrupted_and_no_running_pro
         assert not other.get("progress")
 
 
+def test_the_jobs_panel_lists_what_the_store_records_whoever_started_it(app_env):
+    s = Store(app_env)
+    s.create_profile({"name": "from-cli", "key": "k1", "status": "running", "queries_total": 10, "queries_done": 0})
+    s.update_profile(1, pid=os.getpid())  # a live worker this server never started (a CLI, another server)
+    s.create_profile({"name": "killed", "key": "k2", "status": "running", "queries_total": 10, "queries_done": 3})
+    s.update_profile(2, pid=DEAD_PID)
+    at = app()
+    no_exception(at)
+    panel = [c.value for c in at.sidebar.caption]
+    assert any(f"profile **from-cli** running (pid {os.getpid()})" in c for c in panel), panel
+    assert any("killed is interrupted" in e.value for e in at.sidebar.error), [e.value for e in at.sidebar.error]
+    s.update_profile(1, status="done", pid=None)  # it finished: the whole page reruns, the picker shows it done
+    at.run()
+    no_exception(at)
+    assert any("profile **from-cli** done" in c.value for c in at.sidebar.caption)
+    assert "running" not in at.sidebar.selectbox(key="profile_id").format_func(1)
+
+
 def test_a_profile_worker_that_fails_before_writing_its_profile_shows_its_error_line(app_env, monkeypatch):
     def failing(argv, log):  # the worker runs, but a stand-in that fails the way `sgpo profile` reports it
         return real_detach([sys.executable, "-c", "import sys; print('error: no such dataset'); sys.exit(2)"], log)

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from dashboard import forms, state, widgets
+from dashboard import forms, jobs, state, widgets
 from sgpo.profile import ProfileConfig
 from sgpo.tasks.builtin import builtin_names
 from sgpo.units import flops, seconds
@@ -65,6 +65,7 @@ with widgets.guard(stop=False):  # a dataset or model it would refuse: the error
 if st.button("Start profiling", type="primary", key="start_profile"):
     with widgets.guard(stop=False):
         started = state.start_profile(dataset, model, config, name)
+        jobs.remember(started)
         st.success(f"started profiling {started['name']}")
 
 
@@ -74,14 +75,14 @@ def live() -> None:
     with the status the library shows (`interrupted` when the process writing one is gone)."""
     with widgets.guard(stop=False):
         profiles = state.profile_options()
-        for p in widgets.recent_jobs(profiles):  # being written, ended lately, or started here and loading
+        for p in jobs.recent(profiles):  # being written, ended lately, or started here and loading
             if p["status"] == PROFILE_RUNNING:
                 widgets.profile_progress(p)
             elif p["status"] == INTERRUPTED:
                 widgets.ended_line(p)
         st.subheader("Stored profiles")
         if not profiles:
-            st.info("No profiles yet. " + state.first_profile_note())
+            st.info("No profiles yet. " + jobs.first_profile_note())
             return
         st.dataframe(
             [

@@ -4,7 +4,7 @@ import shlex
 
 import streamlit as st
 
-from dashboard import analysis, curves, forms, run_figures, state, widgets
+from dashboard import analysis, curves, forms, jobs, run_figures, state, widgets
 from sgpo import units
 from sgpo.launch import cli_line
 from sgpo.vocab import ACTIVE_STATUSES, FINISHED, STRATEGIES
@@ -150,6 +150,7 @@ if b[3].button(
             )
         else:
             audit = state.profile_checkpoint(name, step)
+            jobs.remember(audit)
             st.success(f"profiling {audit['name']} in the background: [compare it on the Audit page]({audit['link']})")
 
 
