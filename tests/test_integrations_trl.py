@@ -96,3 +96,62 @@ def test_a_trl_run_that_raises_ends_failed_with_the_exception_message(tmp_path, 
     run = store.find_run("from-trl")
     assert run["status"] == "failed"
     assert any(e["kind"] == "failed" and "reward server went away" in e["message"] for e in store.events(run["id"]))
+
+
+@pytest.fixture
+def atexit_hooks(monkeypatch):
+    """The atexit hooks registered (and not unregistered) while the test runs (imports add their own)."""
+    import atexit
+
+    hooks: list = []
+
+    def register(fn, *args, **kwargs):
+        hooks.append(fn)
+        return fn
+
+    def unregister(fn):
+        hooks[:] = [h for h in hooks if h != fn]
+
+    monkeypatch.setattr(atexit, "register", register)
+    monkeypatch.setattr(atexit, "unregister", unregister)
+    return hooks
+
+
+def _begin(tmp_path, name: str):
+    from types import SimpleNamespace
+
+    from sgpo.integrations.trl import SgpoCallback
+
+    callback = SgpoCallback(tmp_path / "hooks.db", name=name)
+    args = SimpleNamespace(num_generations=4, per_device_train_batch_size=8, gradient_accumulation_steps=1, beta=0.0)
+    callback.on_train_begin(args, SimpleNamespace(is_world_process_zero=True), None)
+    return callback, args
+
+
+def test_the_callback_puts_back_the_excepthook_and_atexit_hook_it_replaced_when_training_ends(
+    tmp_path, monkeypatch, atexit_hooks
+):
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(sys, "excepthook", lambda *exc: None)
+    before = sys.excepthook
+    callback, args = _begin(tmp_path, "ends")
+    assert sys.excepthook is not before and callback._exited_early in atexit_hooks  # watching while it trains
+    callback.on_train_end(args, SimpleNamespace(global_step=0), None)
+    assert sys.excepthook is before and callback._exited_early not in atexit_hooks
+    assert Store(tmp_path / "hooks.db").find_run("ends")["status"] == "finished"
+
+
+def test_the_callback_puts_back_its_hooks_when_training_fails(tmp_path, monkeypatch, atexit_hooks):
+    seen = []
+    monkeypatch.setattr(sys, "excepthook", lambda *exc: seen.append(exc[0]))
+    before = sys.excepthook
+    callback, _ = _begin(tmp_path, "fails")
+    sys.excepthook(RuntimeError, RuntimeError("reward server went away"), None)  # what an uncaught exception does
+    assert seen == [RuntimeError]  # the previous hook still ran
+    assert sys.excepthook is before and callback._exited_early not in atexit_hooks
+    store = Store(tmp_path / "hooks.db")
+    run = store.find_run("fails")
+    assert (
+        run["status"] == "failed" and store.events(run["id"])[-1]["message"] == "RuntimeError: reward server went away"
+    )

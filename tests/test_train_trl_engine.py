@@ -224,6 +224,26 @@ def test_two_processes_under_accelerate_launch_train_one_run_and_resume_after_a_
     assert Store(db).metrics_frame(run["id"])["step"].tolist() == list(range(201))  # none lost, none twice
 
 
+@pytest.mark.timeout(600)
+def test_two_processes_without_device_train_on_cpu_and_a_refused_run_is_one_line(toy, tmp_path):
+    """--device auto on a machine without a GPU: resolved to CPU before the process group is joined (rank 1
+    once died of a TypeError there); a run the main process refuses is one `error:` line, no rank's traceback."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is visible: --device auto would pick it")
+    db = tmp_path / "auto.db"
+    args = ["train", "--engine", "trl", "--strategy", "grpo", "--steps", 1, "--eval-every", 0, "--name", "auto"]
+    done = accelerate(*args, *toy_cli_args(toy), port=free_port(), db=db, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and Store(db).find_run("auto")["status"] == "finished"
+    again = accelerate(*args, *toy_cli_args(toy), port=free_port(), db=db, timeout=300)  # the name is taken
+    assert again.returncode != 0
+    errors = [line for line in (again.stdout + again.stderr).splitlines() if "error:" in line]
+    assert len(errors) == 1 and errors[0].startswith("error: --name 'auto'"), again.stderr[-3000:]
+    assert "[rank0]" not in again.stderr and "[rank1]" not in again.stderr  # no rank printed a traceback
+
+
 def _processes_of(db) -> list[int]:
     """Pids whose command line names this store (the launcher's workers may sit in sessions of their own)."""
     out = []

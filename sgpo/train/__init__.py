@@ -1,4 +1,5 @@
-"""Training: one engine for sgpo (the plan), fixed-G GRPO and DAPO, with the same accounting.
+"""Training: one run of sgpo (the plan), fixed-G GRPO, DAPO or GRESO on our engine or TRL's, with the same
+metrics and accounting.
 
     from sgpo import runs
     from sgpo.train import TrainConfig
@@ -6,10 +7,17 @@
     result["flops_total"], result["run_wasted_fraction"], result["eval_accuracy"]
     runs.resume("baseline", store)                 # after a crash, a kill -9 or `sgpo runs stop`
 
-Modules, in data-flow order: config (knobs), setup (checks, the plan made once), batches (which
-queries, which G), grpo (the loss), engine (the seam: what an engine does; ours is NativeEngine),
-evaluate (held-out accuracy), checkpoint (atomic saves), loop (what every engine shares). The run
-lifecycle (create, start, stop, resume, status) is sgpo/runs.py.
+Modules, in data-flow order:
+- config (the knobs), setup (checks, the plan made once), trl_config (the knobs as TRL's GRPOConfig;
+  the one import of trl)
+- sampling (which queries, which G: the strategy's sampler from batches, or TRL's phases), rollouts
+  (generation and rewards), grpo (the loss)
+- engine (the seam: Engine and Session), native (our engine), trl_engine + trl_callback (TRL's)
+- session (the step sink: steps, totals, budget, stop), metrics (each step's row), evaluate (held-out
+  accuracy), recorder (every store write, main process only), checkpoint (atomic saves, every part's
+  state), signals (SIGTERM and Ctrl-C)
+- loop (the Trainer: the units wired together, one run from start or checkpoint to its end)
+The run lifecycle (create, start, stop, resume, status) is sgpo/runs.py; FLOPs rules are sgpo/accounting.py.
 """
 
 from __future__ import annotations

@@ -76,13 +76,15 @@ def prepare(cfg: TrainConfig, store: Store | None, *, name: str | None, db_path=
             "--strategy sgpo needs --profile PROFILE (an id or name from `sgpo profile list`): "
             "the plan is made from its p_hat"
         )
-    name = check_name(name, "run") if name else f"{cfg.strategy}-{time.strftime('%Y%m%d-%H%M%S')}"
+    name = name or f"{cfg.strategy}-{time.strftime('%Y%m%d-%H%M%S')}"
     db_path = store.path if store is not None else db_path
-    if store is not None and list(store.db["runs"].rows_where("name = ?", [name])):
-        raise ConfigError(
-            f"--name {name!r} is taken by another run in {db_path}: choose another name, or "
-            f"continue that run with `sgpo runs resume {name}`"
-        )
+    if store is None:  # no store yet: no name is taken
+        name = check_name(name, "run")
+    else:
+        try:
+            name = store.check_new_name("run", name)
+        except StoreError as exc:
+            raise ConfigError(f"--name {name!r}: {exc}") from None
     stale = checkpoint_root(db_path, name)
     if stale.exists() and any(stale.iterdir()):
         # another store in the same folder (or a deleted one) used this name: its weights are not this run's
