@@ -230,8 +230,11 @@ def metrics_since(s: Store, run: dict, cached: dict | None) -> dict:
     """{"frame", "pid", "created"}: `cached`'s frame plus the steps written after its last one. A new
     process (a resume, which may re-write steps after its checkpoint) or another run under the same id
     means a full read."""
-    fresh = cached is None or (cached["pid"], cached["created"]) != (run.get("pid"), run.get("created"))
-    if fresh or cached["frame"].empty:
+    if (
+        cached is None
+        or (cached["pid"], cached["created"]) != (run.get("pid"), run.get("created"))
+        or cached["frame"].empty
+    ):
         frame = runs.metrics(run["id"], s)
     else:
         new = runs.metrics(run["id"], s, after_step=int(cached["frame"]["step"].iloc[-1]))
