@@ -372,7 +372,8 @@ def table(result: dict) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, s in result["strategies"].items():
-        red = s.get("reduction") or "n/a" if s["reduction_factor"] is None else f"{s['reduction_factor']:.2f}x"
+        red = f"{s['reduction_factor']:.2f}x" if s["reduction_factor"] is not None else s.get("reduction") or "n/a"
+        red = "n/a" if red.startswith("not") else red  # never reached: no factor (other reasons are spelt out)
         mid = (
             "n/a"
             if s.get("middle_accuracy_initial") is None

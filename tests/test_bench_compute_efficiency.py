@@ -58,7 +58,9 @@ def test_quick_benchmark_writes_every_output_and_stores_its_runs(tmp_path):
         assert entry["final_flops_mean"] >= 1.2e12  # every run spent its budget before it stopped
     grpo = result["strategies"]["grpo"]
     assert grpo["flops_to_target"] is not None  # GRPO always reaches its own final accuracy
-    assert grpo["reduction_factor"] == pytest.approx(grpo["final_flops_mean"] / grpo["flops_to_target"])
+    assert grpo["flops_to_target"] <= grpo["final_flops_mean"]  # ... where its curve first gets there
+    # the one definition (sgpo.accounting.reduction_factor, as `sgpo compare` reads it): GRPO against itself is 1
+    assert grpo["reduction_factor"] == pytest.approx(1.0)
     assert result["profile"]["flops"] > 0 and 0 < result["planner_forecast_informative_fraction"] <= 1
 
     points = pd.read_csv(out / "compute_efficiency.csv")
