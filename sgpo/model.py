@@ -2,6 +2,8 @@
 
 Only safetensors weights are loaded (pickle checkpoints can run code). A model's identity is its
 path plus a hash of its weight files, so a profile can be matched to exactly the model it measured.
+transformers is imported inside the functions that use it: its auto classes take seconds to import, and
+every `sgpo` command loads this module.
 """
 
 from __future__ import annotations
@@ -12,7 +14,13 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+from huggingface_hub import snapshot_download
+from safetensors import SafetensorError, safe_open
+
+from sgpo import paths
 from sgpo.errors import ModelError
+from sgpo.store import default_path
 
 STARTER_DIR = Path(__file__).resolve().parent / "starter" / "policy"  # package data: ships in the wheel
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
@@ -32,7 +40,7 @@ def check_spec(spec: str, db=None) -> str:
     (which must be there), `run:NAME[@STEP]` (a run's checkpoint, beside the store `db`: kept as written),
     an existing model folder (checked, made absolute), or an HF id like org/name."""
     spec = str(spec).strip()
-    if spec.startswith("run:"):
+    if paths.is_run_model(spec):
         check_model_dir(run_checkpoint(spec, db))
         return spec
     if spec == "starter":
@@ -54,10 +62,8 @@ def check_spec(spec: str, db=None) -> str:
 def run_checkpoint(spec: str, db=None) -> Path:
     """The folder of `run:NAME[@STEP]`: that step's checkpoint of run NAME of the store `db` (default:
     $SGPO_DB, else ./runs/sgpo.db), or its latest when no step is given. A checkpoint is a model folder."""
-    from sgpo.store import default_path
-
-    name, _, step = spec[len("run:") :].partition("@")
-    root = default_path(db).parent / "checkpoints" / name
+    name, _, step = spec[len(paths.RUN_MODEL_PREFIX) :].partition("@")
+    root = paths.checkpoint_root(default_path(db), name)
     steps = sorted(int(p.name.split("-")[1]) for p in root.glob("step-*") if p.name.split("-")[1].isdigit())
     if not name or not steps:
         raise ModelError(
@@ -79,7 +85,7 @@ def resolve_model(spec: str, db=None) -> ModelRef:
     """`starter`, `run:NAME[@STEP]`, a local folder, or an HF id (downloaded once; offline this fails with a
     clear error)."""
     resolved = check_spec(spec, db)
-    if resolved.startswith("run:"):
+    if paths.is_run_model(resolved):
         path = run_checkpoint(resolved, db)
     elif resolved == "starter":
         path = STARTER_DIR
@@ -168,8 +174,6 @@ def hash_files(files: list[Path]) -> str:
 
 def count_params(files: list[Path]) -> int:
     """Parameter count read from the safetensors headers, without loading the weights."""
-    from safetensors import SafetensorError, safe_open
-
     total = 0
     for f in files:
         try:
@@ -200,7 +204,6 @@ def load_tokenizer(path: str | Path):
 
 
 def load_model(path: str | Path, dtype=None):
-    import torch
     from transformers import AutoModelForCausalLM
 
     check_model_dir(Path(path))
@@ -224,8 +227,6 @@ def _looks_like_hf_id(spec: str) -> bool:
 
 def _download(repo_id: str) -> Path:
     try:
-        from huggingface_hub import snapshot_download
-
         return Path(snapshot_download(repo_id, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt"]))
     except Exception as exc:  # offline, unknown repo, auth: all end the same way for the user
         raise ModelError(

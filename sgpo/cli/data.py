@@ -10,6 +10,10 @@ import typer
 
 from sgpo.cli.common import JsonOption, check_folder, check_option, print_json
 from sgpo.data import load_dataset
+from sgpo.model import resolve_model
+from sgpo.starter.check import rl_check
+from sgpo.starter.train import StarterConfig, train_starter
+from sgpo.tasks.builtin import builtin_names, write_splits
 
 tasks_app = typer.Typer(help="The built-in task suite.", invoke_without_command=True)
 data_app = typer.Typer(help="Look at a dataset before profiling it.", no_args_is_help=True)
@@ -33,8 +37,6 @@ def tasks(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List the built-in datasets: the spec first on each line, then size and difficulty levels."""
     if ctx.invoked_subcommand:
         return
-    from sgpo.tasks.builtin import builtin_names
-
     rows = []
     for name in builtin_names():
         ds = load_dataset(f"builtin:{name}")
@@ -64,8 +66,6 @@ def tasks_build(
     seed: int = 20261124,
 ) -> None:
     """Regenerate the built-in train/eval splits (seeded, disjoint) as files; the shipped ones stay as they are."""
-    from sgpo.tasks.builtin import write_splits
-
     check_option("--seed", seed, low=0)
     check_folder("--out", out)
     for split, path in write_splits(out, seed).items():
@@ -115,8 +115,6 @@ def starter_train(
 ) -> None:
     """Train a starter policy from scratch (about 5 minutes on 2 cores) and print its spread table. The
     shipped starter (`--model starter`) stays as it is."""
-    from sgpo.starter.train import StarterConfig, train_starter
-
     check_option("--seed", seed, low=0)
     check_option("--max-steps", max_steps, low=1)
     check_folder("--out", out)
@@ -139,9 +137,6 @@ def starter_check(
     as_json: JsonOption = False,
 ) -> None:
     """Show RL can move the policy: TRL GRPO on the learnable train queries, held-out middle before/after."""
-    from sgpo.model import resolve_model
-    from sgpo.starter.check import rl_check
-
     check_option("--steps", steps, low=1)
     check_option("--lr", lr, low=0, high=1, open_low=True)
     check_option("--seed", seed, low=0)

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from datasets import Dataset
 
 from sgpo.data import load_dataset
 from sgpo.model import load_model, load_tokenizer
@@ -29,7 +30,6 @@ def rl_check(
     out_dir: Path | None = None,
     log=print,
 ) -> dict:
-    from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
     tok, model = load_tokenizer(model_dir), load_model(model_dir)

@@ -20,8 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sgpo.generate.hf import HFGenerator
 from sgpo.starter.tokenizer import build_tokenizer
 from sgpo.tasks.families import FAMILIES, sample
+from sgpo.tasks.rewards import exact_match
 
 BANDS = ("trivial", "G=2", "G=4", "G=8", "unsolved")  # p>0.75, [0.5,0.75], [0.25,0.5), (0,0.25), 0
 
@@ -49,7 +51,7 @@ class StarterConfig:
 
 
 def make_model(cfg: StarterConfig, vocab_size: int):
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaConfig, LlamaForCausalLM  # late: its modeling code costs seconds to import
 
     mcfg = LlamaConfig(
         vocab_size=vocab_size,
@@ -80,9 +82,6 @@ def spread(p_hat: np.ndarray) -> dict[str, float]:
 
 
 def measure_p_hat(model, tok, rows: list[dict], cfg: StarterConfig, seed: int = 0) -> np.ndarray:
-    from sgpo.generate.hf import HFGenerator
-    from sgpo.tasks.rewards import exact_match
-
     gen = HFGenerator(model=model, tokenizer=tok, batch_size=256)
     outs = gen.generate(
         [r["prompt"] for r in rows],
