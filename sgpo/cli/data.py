@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -37,7 +37,7 @@ def tasks(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """List the built-in datasets: the spec first on each line, then size and difficulty levels."""
     if ctx.invoked_subcommand:
         return
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in builtin_names():
         ds = load_dataset(f"builtin:{name}")
         levels = sorted(ds.frame["difficulty"].unique().tolist())

@@ -17,7 +17,7 @@ from sgpo.generate.vllm import VLLM_PYTHON_ENV, VLLM_PYTHON_OPTION
 try:  # typer >= 0.29 ships its own copy of click: usage errors are its ClickException
     from typer._click.exceptions import ClickException
 except ImportError:  # older typer runs on click itself
-    from click import ClickException
+    from click import ClickException  # type: ignore[assignment]
 
 app = typer.Typer(
     help="sGPO Studio: profile query difficulty, plan rollouts, train, and watch it live.",

@@ -16,10 +16,12 @@ import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from sgpo.errors import ConfigError
 from sgpo.generate.hf import HFGenerator
 from sgpo.starter.tokenizer import build_tokenizer
 from sgpo.tasks.families import FAMILIES, sample
@@ -108,6 +110,11 @@ def _lr(step: int, cfg: StarterConfig) -> float:
 
 def train_starter(out_dir: Path, train_rows: list[dict], eval_prompts: set[str], cfg: StarterConfig, log=print) -> dict:
     """Train, select the most even checkpoint, save it to out_dir; returns the report."""
+    if cfg.max_steps < cfg.first_check:
+        raise ConfigError(
+            f"--max-steps {cfg.max_steps} ends before the first spread check at step {cfg.first_check}: "
+            f"give at least {cfg.first_check}"
+        )
     torch.set_num_threads(max(1, torch.get_num_threads()))
     tok = build_tokenizer()
     model = make_model(cfg, len(tok))
@@ -115,9 +122,11 @@ def train_starter(out_dir: Path, train_rows: list[dict], eval_prompts: set[str],
     rng = random.Random(cfg.seed)
     families = list(FAMILIES)
     select_rows = random.Random(cfg.seed + 1).sample(train_rows, min(cfg.select_queries, len(train_rows)))
-    best, history, t0 = None, [], time.time()
+    best: dict[str, Any] | None = None
+    history: list[dict] = []
+    t0 = time.time()
     for step in range(cfg.max_steps):
-        batch = []
+        batch: list[tuple[list[int], list[int]]] = []
         while len(batch) < cfg.batch_size:
             prompt, answer, _ = sample(families[len(batch) % len(families)], rng)
             if prompt not in eval_prompts:  # the held-out split is never trained on
@@ -157,6 +166,7 @@ def train_starter(out_dir: Path, train_rows: list[dict], eval_prompts: set[str],
                 _save(out_dir, model, tok, {"chosen_step": done, "selection_spread": bands, "history": history})
             if bands["trivial"] > cfg.stop_when_trivial:
                 break
+    assert best is not None  # the first check, at cfg.first_check <= cfg.max_steps, sets it
     model.load_state_dict(best["state"])
     report = {
         "chosen_step": best["step"],
