@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import timedelta
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import torch
 import torch.distributed as dist
@@ -89,7 +89,7 @@ def on_main(fn: Callable[[], T], *, device: str) -> T:
         value, message = box[0]
         if message is not None:
             raise ConfigError(f"the main process refused the run: {message}")
-        return value
+        return cast(T, value)
 
 
 def on_every_rank(fn: Callable[[], T], *, device: str) -> T:
@@ -109,7 +109,7 @@ def on_every_rank(fn: Callable[[], T], *, device: str) -> T:
         if failed:
             r, message = failed[0]
             raise ConfigError(f"process {r} of {world} failed: {message}")
-        return value
+        return cast(T, value)
 
 
 def any_rank(flag: bool) -> bool:

@@ -181,7 +181,7 @@ def stop(ref: str | int, store: Store, *, wait: float = 120.0) -> dict:
     if shown not in ACTIVE_STATUSES + (INTERRUPTED,):
         raise ConfigError(f"run {run['name']!r} is not running (status {shown}); nothing to stop")
     pid = run.get("pid")
-    if not launch.pid_alive(pid):
+    if not pid or not launch.pid_alive(pid):
         store.update_run(run["id"], status=STOPPED, pid=None)
         store.event(run["id"], STOPPED, "marked stopped: its process was gone")
         return {"run_id": run["id"], "run_name": run["name"], "pid": pid, "status": STOPPED}

@@ -262,3 +262,34 @@ def test_a_kill_after_the_last_checkpoint_still_ends_with_the_final_evaluation(t
     result = resume("e", store)
     assert store.evals_frame(run_id)["step"].tolist() == [0, 4, 6]
     assert result["eval_accuracy"] == pytest.approx(store.evals_frame(run_id)["accuracy"].iloc[-1])
+
+
+def test_save_run_keeps_every_parts_state_and_restore_run_hands_each_its_own(tmp_path):
+    """A checkpoint holds the engine's files and the merged state of every part; restoring gives each part
+    the state and returns the step."""
+    import torch
+
+    class Part:
+        def __init__(self, key, value=None):
+            self.key, self.value, self.loaded = key, value, None
+
+        def state_dict(self):
+            return {self.key: self.value}
+
+        def load_state_dict(self, state):
+            self.loaded = state[self.key]
+
+    class Engine(Part):
+        def save(self, folder):
+            (folder / "model.safetensors").write_bytes(b"weights")
+            torch.save({"optimizer": {}}, folder / "optimizer.pt")
+
+        def load(self, folder):
+            self.files = (folder / "model.safetensors").read_bytes()
+
+    engine, session, evaluator = Engine("sampler", {"cursor": 3}), Part("counters", {"rollouts": 8}), Part("bands", [1])
+    path = checkpoint.save_run(tmp_path, 7, engine, [session, evaluator, engine])
+    assert path.name == "step-000007" and (tmp_path / "latest").read_text() == "step-000007"
+    again = Engine("sampler"), Part("counters"), Part("bands")
+    assert checkpoint.restore_run(path, again[0], list(again)) == 7
+    assert [p.loaded for p in again] == [{"cursor": 3}, {"rollouts": 8}, [1]] and again[0].files == b"weights"

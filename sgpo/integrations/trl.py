@@ -40,7 +40,7 @@ class SgpoCallback(TrainerCallback):
         self.strategy = strategy
         self.store = self.run_id = None
         self.counters, self.last_tokens, self.n_params, self.beta = None, 0.0, 0, 0.0
-        self._replaced = None  # (our excepthook, the one it replaced) while training runs
+        self._replaced: tuple | None = None  # (our excepthook, the one it replaced) while training runs
 
     # lifecycle --------------------------------------------------------------------------------------
     def on_train_begin(self, args, state, control, model=None, **kwargs):

@@ -68,7 +68,7 @@ class GRPOSampler:
         self.events: list[str] = []  # what the last observe() did: only the plan's sampler has any
 
     def _take(self, k: int) -> list[int]:
-        rows = []
+        rows: list[int] = []
         while len(rows) < k:
             order = np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
             chunk = order[self.cursor : self.cursor + k - len(rows)].tolist()
@@ -102,7 +102,9 @@ class DAPOSampler(GRPOSampler):
         self.max_rounds = max_rounds
 
     def next_batch(self, step: int, rollout: RolloutFn, seed: int) -> Batch:
-        kept, dropped, rounds = [], [], 0
+        kept: list[Group] = []
+        dropped: list[Group] = []
+        rounds = 0
         while len(kept) < self.per_batch and rounds < self.max_rounds:
             rows = self._take(self.per_batch - len(kept))
             for g in rollout(rows, [self.group_size] * len(rows), round_seed(seed, rounds)):
@@ -149,7 +151,8 @@ class GRESOSampler(GRPOSampler):
         return self._cache[1], self._cache[2]
 
     def _take(self, k: int) -> list[int]:
-        rows, self.skipped, self.drawn_in = [], 0, self.epoch
+        rows: list[int] = []
+        self.skipped, self.drawn_in = 0, self.epoch
         while len(rows) < k:
             order, coins = self._draws()
             row = int(order[self.cursor])
@@ -252,7 +255,8 @@ class SGPOSampler:
     def next_batch(self, step: int, rollout: RolloutFn, seed: int) -> Batch:
         ph = self.phases[self.phase]
         wraps = ph.pacing["advance"] != "pass"  # steps / plateau phases go round until their rule ends them
-        picked, used = [], 0
+        picked: list[int] = []
+        used = 0
         order = self._order()
         while True:
             if self.cursor >= len(order):
@@ -269,8 +273,8 @@ class SGPOSampler:
             self.cursor += 1
         members = ph.positions[picked]
         groups = rollout(self.rows[members].tolist(), ph.group_sizes[picked].tolist(), seed)
-        for g, m in zip(groups, members):
-            g.position = int(m)  # profile position, for the posterior
+        for group, m in zip(groups, members):
+            group.position = int(m)  # profile position, for the posterior
         return Batch(
             groups=groups,
             phase=self.phase,
@@ -323,6 +327,7 @@ class SGPOSampler:
         """Remake the plan from the posterior; continue at the phase of the next (or same) group size."""
         self.since_refresh = 0
         current = self.phases[self.phase].group_size
+        assert self.replan is not None  # only called with re-planning on
         phases = self.replan(self.successes.copy(), self.samples.copy())
         if not phases:
             self.events.append("re-plan kept no query: the previous plan goes on")

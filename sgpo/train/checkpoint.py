@@ -30,6 +30,7 @@ import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from safetensors import SafetensorError, safe_open
@@ -48,7 +49,7 @@ class CheckpointError(SgpoError):
 
 def rng_state() -> dict:
     version, keys, gauss = random.getstate()
-    np_state = np.random.get_state()
+    np_state = cast(tuple, np.random.get_state())  # (name, keys, pos, has_gauss, cached_gaussian)
     return {
         "python": [version, list(keys), gauss],
         "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],

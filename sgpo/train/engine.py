@@ -59,7 +59,10 @@ class Session(Protocol):
 
 
 class Engine(Protocol):
-    generator: Generator  # rollouts and held-out evaluation, always with the current weights
+    @property
+    def generator(self) -> Generator:
+        """Rollouts and held-out evaluation, always with the current weights."""
+        ...
 
     def train(self, session: Session) -> None: ...
 

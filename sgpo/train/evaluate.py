@@ -17,6 +17,8 @@ training: the run's `flops_eval`.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -66,7 +68,7 @@ def evaluate(
     acc, tokens = sample_success(
         gen, frame, score, samples=samples, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed
     )
-    result = {"queries": len(frame), "samples": samples, "accuracy": float(acc.mean())}
+    result: dict[str, Any] = {"queries": len(frame), "samples": samples, "accuracy": float(acc.mean())}
     if greedy:
         greedy_acc, greedy_tokens = sample_success(
             gen, frame, score, samples=1, temperature=0.0, max_new_tokens=max_new_tokens, seed=seed
@@ -116,7 +118,7 @@ class Evaluator:
 
     def evaluate(self, step: int) -> dict:
         cfg = self.cfg
-        kw = dict(temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
+        kw: dict[str, Any] = dict(temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
         base = cfg.seed * STEP_SEED
         if self.bands is None:  # once, under the initial policy, with samples of its own
             success, tokens = sample_success(

@@ -185,6 +185,7 @@ def accumulate_gradients(
         idx = chosen[start : start + cfg.micro_batch]
         ids, mask = pack([seqs[i] for i in idx], pad_id)
         logps, entropy = token_logprobs(model, ids, mask, cfg.temperature, with_entropy=True)
+        assert entropy is not None  # asked for
         lens = comp_len[idx]
         seq_of_token = torch.repeat_interleave(torch.arange(len(idx)), lens)
         token_adv = adv[idx][seq_of_token]

@@ -182,9 +182,10 @@ class Trainer:
         """The final evaluation (unless the last step had one), the final checkpoint, the result."""
         session, step = self.session, self.session.step
         finished = not session.stop_requested
-        if finished and self.evaluator and session.last_data is not None and self.evaluator.last_step != step:
+        last, owed = session.last_data, self.evaluator is not None and self.evaluator.last_step != step
+        if finished and owed and last is not None and self.evaluator and self.recorder:
             evaluated = eval_row(self.evaluator.evaluate(step), self.counters)
-            self.recorder.step(step, session.last_data, evaluated, self.counters["wall_seconds"])
+            self.recorder.step(step, last, evaluated, self.counters["wall_seconds"])
         latest = checkpoint.latest_checkpoint(self.root)
         if not self.is_main or (self.saved_step == step and latest is not None):
             path = latest

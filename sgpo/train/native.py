@@ -19,13 +19,14 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers.utils import logging as hf_logging
 
 from sgpo.data import Dataset
 from sgpo.device import autocast
-from sgpo.generate import make_generator
+from sgpo.generate import Generator, make_generator
 from sgpo.generate.hf import HFGenerator
 from sgpo.model import load_model, load_tokenizer
 from sgpo.train.config import TrainConfig
@@ -67,6 +68,7 @@ class NativeEngine:
             temperature=cfg.temperature,
             micro_batch=cfg.micro_batch,
         )
+        self.generator: Generator
         if cfg.backend == "vllm":
             # colocated with training on one GPU: vLLM takes a memory fraction, training the rest
             gpu = (
@@ -74,7 +76,8 @@ class NativeEngine:
                 if device == "cuda"
                 else {}
             )
-            self.generator = make_generator("vllm", weights, seed=cfg.seed, **gpu)
+            self.vllm: Any = make_generator("vllm", weights, seed=cfg.seed, **gpu)  # reloads weights in place
+            self.generator = self.vllm
         else:
             self.generator = Autocast(
                 HFGenerator(model=self.model, tokenizer=self.tokenizer, batch_size=256), device, dtype
@@ -154,7 +157,7 @@ class NativeEngine:
         self.optimizer.zero_grad(set_to_none=True)
         if self.cfg.backend == "vllm" and stats.sequences:
             self.model.save_pretrained(self.live_dir, safe_serialization=True)
-            self.generator.update_weights(self.live_dir)
+            self.vllm.update_weights(self.live_dir)
         return Update(stats.trained_sequences, stats.trained_tokens, stats.loss, stats.kl, stats.entropy, grad_norm)
 
 

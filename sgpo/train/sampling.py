@@ -30,10 +30,11 @@ def make_sampler(prep: Prepared):
         return batches.GRESOSampler(
             n, cfg.group_size, cfg.batch_rollouts, cfg.seed, explore=cfg.greso_explore, target=cfg.greso_target
         )
-    pf = prep.profile_frame
+    pf, rows = prep.profile_frame, prep.rows
+    assert pf is not None and rows is not None  # an sgpo run has its profile attached (setup.load)
     return batches.SGPOSampler(
         prep.phases,
-        prep.rows,
+        rows,
         cfg.batch_rollouts,
         cfg.seed,
         successes=pf["successes"].to_numpy(),
@@ -48,12 +49,15 @@ def replanner(prep: Prepared) -> Replanner:
     """(successes, samples) -> the plan's phases remade from those counts, or None when it keeps nothing
     (the sampler then goes on with the plan it has)."""
 
+    profile_frame, plan_config = prep.profile_frame, prep.plan_config
+    assert profile_frame is not None and plan_config is not None  # an sgpo run's profile and stored plan
+
     def replan(successes: np.ndarray, samples: np.ndarray) -> list[Phase] | None:
-        frame = prep.profile_frame.copy()
+        frame = profile_frame.copy()
         frame["successes"], frame["samples"] = successes, samples
         frame["p_hat"] = np.clip(successes / np.maximum(samples, 1e-9), 0.0, 1.0)
         try:
-            plan = make_plan(frame, prep.plan_config, n_params=prep.model.n_params, flops_profile=prep.flops_profile)
+            plan = make_plan(frame, plan_config, n_params=prep.model.n_params, flops_profile=prep.flops_profile)
         except ConfigError:
             return None
         return plan.phases
@@ -76,12 +80,14 @@ def trl_phases(prep: Prepared, world: int = 1) -> list[dict]:
                 "advance": "pass",
             }
         ]
+    rows = prep.rows
+    assert rows is not None  # an sgpo run has its profile attached (setup.load)
     out = []
     for ph in prep.phases:  # one G each: sgpo.train.trl_config.check_phases refused any other plan
         out.append(
             {
                 "group_size": ph.group_size,
-                "rows": prep.rows[ph.positions],
+                "rows": rows[ph.positions],
                 "prompts": prompts_per_step(cfg.batch_rollouts, ph.group_size, ph.count, world),
                 "shuffle": not ph.ordered,
                 **ph.pacing,

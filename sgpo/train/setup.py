@@ -107,7 +107,7 @@ def prepare(cfg: TrainConfig, store: Store | None, *, name: str | None, db_path=
             )
         _attach_profile(prep, store)
         _make_plan(prep)
-        prep.warnings += sampling_mismatch(prep.profile, cfg)
+        prep.warnings += sampling_mismatch(prep.profile or {}, cfg)
         if cfg.engine == "trl":  # what TRL cannot run is refused; a small phase trains fewer prompts a step
             prep.warnings += trl_config.check_phases(prep.phases, cfg.batch_rollouts, world)
     if cfg.flops_budget is not None and cfg.flops_budget <= prep.flops_profile:
@@ -170,6 +170,8 @@ def _fit_to_context(ds: Dataset, model: ModelRef, cfg: TrainConfig) -> list[str]
 
 def _attach_profile(prep: Prepared, store: Store) -> None:
     cfg = prep.config
+    if cfg.profile is None:
+        raise ConfigError("--strategy sgpo needs --profile PROFILE (an id or name from `sgpo profile list`)")
     try:
         profile = store.find_profile(cfg.profile)
     except StoreError as exc:
