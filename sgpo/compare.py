@@ -332,7 +332,7 @@ def _listed(refs) -> list:
 
 
 def _flatten(config: dict, prefix: str = "") -> dict:
-    out = {}
+    out: dict = {}
     for k, v in config.items():
         if isinstance(v, dict):
             out |= _flatten(v, f"{prefix}{k}.")

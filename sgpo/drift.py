@@ -105,13 +105,13 @@ def summary(both: pd.DataFrame, counts: pd.DataFrame) -> list[tuple[str, str, st
     bucket, and how many were learned and forgotten (the Audit page's st.metric row, `sgpo profile drift`)."""
     n = len(both)
     stayed = sum(counts.at[b, b] for b in counts.index) if n else 0
-    before, after = (both["p_hat_before"].mean(), both["p_hat_after"].mean()) if n else (None, None)
+    before, after = (float(both["p_hat_before"].mean()), float(both["p_hat_after"].mean())) if n else (0.0, 0.0)
     return [
         ("audit_shared", "queries in both", units.count(n), None),
         (
             "audit_mean",
             "mean p_hat after",
-            units.number(after, 3),
+            units.number(after, 3) if n else "n/a",
             None if not n else f"{after - before:+.3f} from {units.number(before, 3)}",
         ),
         ("audit_moved", "changed bucket", units.percent(1 - stayed / n) if n else "n/a", None),

@@ -91,7 +91,7 @@ class Knobs:
         """Rules that span several knobs; subclasses override."""
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        return dataclasses.asdict(self)  # type: ignore[call-overload]  # every Knobs subclass is a dataclass
 
     @classmethod
     def from_dict(cls, values: dict):
@@ -132,7 +132,7 @@ def _specs(cls) -> tuple[KnobSpec, ...]:
             optional = bool(args) and len(args) < len(typing.get_args(hint))
             base = args[0] if optional else hint
             base = typing.get_origin(base) or base
-            default = f.default if f.default is not MISSING else f.default_factory()
+            default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[operator]
             m = f.metadata
             out.append(
                 KnobSpec(

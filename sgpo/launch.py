@@ -54,7 +54,7 @@ def rerun_env() -> dict:
         "SGPO_VLLM_RERUN": "1",
         "PYTHONUNBUFFERED": "1",
         "PYTHONPATH": os.pathsep.join(
-            filter(None, [CHECKOUT_ROOT and str(CHECKOUT_ROOT), os.environ.get("PYTHONPATH")])
+            filter(None, [str(CHECKOUT_ROOT) if CHECKOUT_ROOT else None, os.environ.get("PYTHONPATH")])
         ),
     }
 
@@ -131,6 +131,7 @@ def rerun_json(python: str, argv: list) -> dict:
         sgpo_argv(*argv, "--json", python=python), stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=rerun_env()
     )
     err: list[str] = []
+    assert proc.stdout is not None and proc.stderr is not None  # both piped above
     pumping = threading.Thread(target=pump, args=(proc.stderr, _Tee(sys.stderr, err)), daemon=True)
     pumping.start()
     try:

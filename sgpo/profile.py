@@ -298,7 +298,8 @@ def fit_to_context(frame: pd.DataFrame, model_ref: ModelRef, config: ProfileConf
     )
     if not fitted.cut:
         return frame, []
-    return frame.assign(prompt=fitted.prompts), [fitted.warning(context, config.max_new_tokens)]
+    warning = fitted.warning(context, config.max_new_tokens)
+    return frame.assign(prompt=fitted.prompts), [warning] if warning else []
 
 
 def existing(store: Store, key: str, name: str | None) -> dict | None:

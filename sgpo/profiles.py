@@ -68,7 +68,7 @@ def start(
     fields = {k: v for k, v in (fields or {}).items() if v is not None}
     if set(fields) - set(FIELDS):
         raise ConfigError(f"unknown dataset field option(s) {sorted(set(fields) - set(FIELDS))}: use {FIELDS}")
-    db = Path(getattr(store, "path", store))
+    db = store.path if isinstance(store, Store) else Path(store)
     python = launch.vllm_rerun_python(config.backend)
     if python and not detach:  # profile under the interpreter that has vLLM, report here
         return launch.rerun_json(python, cli_argv(_spec(dataset), _spec(model), config, db, name=name, fields=fields))

@@ -7,7 +7,7 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
@@ -94,7 +94,7 @@ def config_options(cls, *, skip: tuple[str, ...] = (), help_prefix: str = "") ->
     for spec in cls.specs():
         if spec.name in skip or spec.type == "dict":
             continue
-        hint = hints[spec.type]
+        hint: Any = hints[spec.type]
         if spec.optional:
             hint = hint | None
         decl = [f"{spec.option}/--no-{spec.option[2:]}"] if spec.type == "bool" else [spec.option]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, get_args
 
 import typer
 
@@ -68,8 +68,8 @@ EXTRA = [
             None,
             typer.Option("--trl-config", help="--engine trl: a YAML file of GRPOConfig fields (--trl wins over it)"),
         ),
-        ("db", Path | None, None, DbOption.__metadata__[0]),
-        ("as_json", bool, False, JsonOption.__metadata__[0]),
+        ("db", Path | None, None, get_args(DbOption)[1]),
+        ("as_json", bool, False, get_args(JsonOption)[1]),
     ]
 ]
 
@@ -105,7 +105,7 @@ def trl_fields(pairs: list[str], path: Path | None) -> dict:
     """GRPOConfig fields from --trl-config FILE.yaml and --trl KEY=VALUE (later ones win); YAML values."""
     import yaml
 
-    fields = {}
+    fields: dict = {}
     if path is not None:
         try:
             fields = yaml.safe_load(Path(path).read_text()) or {}
