@@ -71,7 +71,8 @@ def start(
     db = store.path if isinstance(store, Store) else Path(store)
     python = launch.vllm_rerun_python(config.backend)
     if python and not detach:  # profile under the interpreter that has vLLM, report here
-        return launch.rerun_json(python, cli_argv(_spec(dataset), _spec(model), config, db, name=name, fields=fields))
+        argv = cli_argv(_spec(dataset), _spec(model), config, db, name=name, fields=fields)
+        return launch.rerun_json(python, argv[3:])  # rerun_json adds `PYTHON -m sgpo` itself
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, **fields)
     ref = model if isinstance(model, ModelRef) else resolve_model(model, db)
     if not detach:
