@@ -27,7 +27,6 @@ import pandas as pd
 from sgpo import launch
 from sgpo.distributed import main_reports, on_every_rank, on_main, rank_and_world
 from sgpo.errors import BackendError, ConfigError
-from sgpo.paths import checkpoint_root as checkpoint_root  # re-exported for bench/ and the dashboard: use sgpo.paths
 from sgpo.paths import run_log
 from sgpo.store import Store
 from sgpo.train.loop import Trainer
