@@ -220,7 +220,9 @@ def crossing(flops: np.ndarray, accuracy: np.ndarray, target: float) -> float | 
     i = int(hit[0])
     if i == 0 or accuracy[i] == accuracy[i - 1]:
         return float(flops[i])
-    return float(flops[i - 1] + (target - accuracy[i - 1]) / (accuracy[i] - accuracy[i - 1]) * (flops[i] - flops[i - 1]))
+    return float(
+        flops[i - 1] + (target - accuracy[i - 1]) / (accuracy[i] - accuracy[i - 1]) * (flops[i] - flops[i - 1])
+    )
 
 
 def reduction_factor(
