@@ -96,6 +96,7 @@ def decision_counts(queries: pd.DataFrame) -> pd.DataFrame:
 def forecast_metrics(forecast: dict) -> list[tuple[str, str, str, str | None]]:
     """(key, label, value, delta against fixed-G GRPO) for the Plan page's st.metric row. None -> n/a."""
     plan, base, ratio = forecast["plan"], forecast["baseline"], forecast.get("ratio")
+    too_few = (forecast.get("basis") or {}).get("too_few")
     wasted, wasted_base = plan.get("forecast_wasted_fraction"), base.get("forecast_wasted_fraction")
     return [
         (
@@ -116,7 +117,12 @@ def forecast_metrics(forecast: dict) -> list[tuple[str, str, str, str | None]]:
             units.percent(wasted),
             None if wasted is None or wasted_base is None else f"{(wasted - wasted_base) * 100:+.1f} pts vs GRPO",
         ),
-        ("forecast_ratio", "compute ratio GRPO / plan", units.factor(ratio), None),
+        (
+            "forecast_ratio",
+            "compute ratio GRPO / plan",
+            "too few learnable" if too_few else units.factor(ratio),  # a ratio resting on a handful of queries
+            None,
+        ),
     ]
 
 
@@ -356,7 +362,11 @@ BEHAVIOURS = {
 
 def run_forecast_rows(run: dict) -> pd.DataFrame:
     """Both engine behaviours over the planned run, in human units: FLOPs per informative rollout for the
-    plan and for fixed-G GRPO, the profile's share, the break-even step and the reduction factor."""
+    plan and for fixed-G GRPO, the profile's share, the break-even step and the reduction factor. A forecast
+    resting on too few learnable queries (its `basis`) gives one row, the reason, and no numbers."""
+    basis = run.get("basis") or {}
+    if basis.get("too_few"):
+        return pd.DataFrame({label: {"forecast": basis["reason"]} for label in BEHAVIOURS.values()})
     rows = {}
     for key, label in BEHAVIOURS.items():
         side = run.get(key) or {}

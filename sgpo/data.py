@@ -59,6 +59,8 @@ __all__ = [
     "check_spec",
     "load_dataset",
     "profiled_dataset",
+    "query_columns",
+    "reward_probe",
     "recall",
     "reward_columns",
 ]
@@ -238,8 +240,9 @@ def recall(store, spec: str | DatasetSpec, **given) -> DatasetSpec:
 def profiled_dataset(store, profile_row: dict, *, spec: str | DatasetSpec | None = None) -> Dataset:
     """The dataset a profile measured (a `profiles` row), loaded with the mapping and reward recorded under
     its dataset hash. `spec` overrides where the rows are read from (a moved file) or adds options; the
-    recorded mapping fills the rest. DataError when the rows read now are not the ones profiled."""
-    recorded = store.dataset_mapping(hash=profile_row["dataset_hash"])
+    recorded mapping fills the rest (`store` None: nothing recorded). DataError when the rows read now are not
+    the ones profiled."""
+    recorded = store.dataset_mapping(hash=profile_row["dataset_hash"]) if store is not None else None
     wanted = DatasetSpec.of(spec or (recorded or {}).get("spec") or profile_row["dataset_spec"])
     dataset = load_dataset(wanted.over(recorded))
     if dataset.hash != profile_row["dataset_hash"]:
@@ -261,6 +264,15 @@ def reward_columns(frame: pd.DataFrame) -> dict[str, list]:
         "task": frame["task"].tolist(),
         "difficulty": frame["difficulty"].tolist(),
     }
+
+
+def query_columns(frame: pd.DataFrame) -> list[dict]:
+    """Each row's own columns as one completion's reward is called with them (Reward.score): prompts, id,
+    task, difficulty, under TRL's names, so a user's function sees what TRL would pass it."""
+    return [
+        {"prompts": p, "id": i, "task": t, "difficulty": int(d)}
+        for p, i, t, d in zip(frame["prompt"], frame["id"], frame["task"], frame["difficulty"])
+    ]
 
 
 def _read_file(path: Path) -> Rows:
@@ -312,7 +324,12 @@ def _normalise(spec: str, rows: Rows, mapping: DatasetSpec) -> Dataset:
         task = (_text(rec.get(task_field), task_field, where) if task_field else None) or DEFAULT_TASK
         size = sum(
             _size(text, where, name)
-            for text, name in ((prompt, prompt_field), (answer, answer_field), (qid, id_field), (task, task_field))
+            for text, name in (
+                (prompt, prompt_field),
+                (answer, answer_field),
+                (qid, id_field or "id"),
+                (task, task_field or "task"),
+            )
         )
         kept_bytes += size
         if kept_bytes > data_read.MAX_DATA_BYTES:
@@ -338,7 +355,7 @@ def _normalise(spec: str, rows: Rows, mapping: DatasetSpec) -> Dataset:
         )
     frame = columns.frame()
     picked = pick_reward(frame["answer"], frame["task"], gsm8k=gsm8k)
-    reward = resolve_reward(mapping.reward or picked.name, probe=_probe(frame))
+    reward = resolve_reward(mapping.reward or picked.name, probe=reward_probe(frame))
     digest = _content_hash(frame)
     if reward.name != picked.name:  # the same rows under another reward are another dataset to a profile
         digest = hashlib.sha256(f"{digest}:{reward.name}".encode()).hexdigest()[:16]
@@ -360,7 +377,7 @@ def _normalise(spec: str, rows: Rows, mapping: DatasetSpec) -> Dataset:
     )
 
 
-def _probe(frame: pd.DataFrame) -> dict[str, list]:
+def reward_probe(frame: pd.DataFrame) -> dict[str, list]:
     """What a custom reward is first called with: the first query twice, its own answer and an empty
     completion, with every column as TRL passes them."""
     first = frame.iloc[[0, 0]]
@@ -370,7 +387,7 @@ def _probe(frame: pd.DataFrame) -> dict[str, list]:
 class _Columns:
     """The frame's columns, moved into Arrow every CHUNK_BYTES: Python never holds every row's strings."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.pending: dict[str, list[str]] = {name: [] for name in ("id", "prompt", "answer", "task")}
         self.chunks: dict[str, list] = {name: [] for name in self.pending}
         self.difficulty, self.lines = array("q"), array("q")  # 8 bytes a row each
@@ -397,8 +414,8 @@ class _Columns:
     def first_duplicate_id(self) -> tuple[int, int, str] | None:
         """(line, line of its first use, id) of the first repeated id, found in Arrow."""
         self._flush()
-        codes = [chunk.indices.to_numpy() for chunk in pc.dictionary_encode(self._text("id")).chunks]
-        codes = np.concatenate(codes) if codes else np.zeros(0, np.int32)
+        chunks = [chunk.indices.to_numpy() for chunk in pc.dictionary_encode(self._text("id")).chunks]
+        codes = np.concatenate(chunks) if chunks else np.zeros(0, np.int32)
         first = np.unique(codes, return_index=True)[1]  # where each id is first seen
         if len(first) == len(codes):
             return None
@@ -459,7 +476,7 @@ def _text(value, fld: str, where: str) -> str | None:
     return text
 
 
-def _size(text: str, where: str, fld: str | None) -> int:
+def _size(text: str, where: str, fld: str) -> int:
     """UTF-8 bytes of one kept field; refused over MAX_FIELD_BYTES, or holding a lone surrogate."""
     if text.isascii():
         size = len(text)
@@ -488,8 +505,8 @@ def _content_hash(frame: pd.DataFrame) -> str:
     chars = frame["id"].str.len().to_numpy(dtype=np.int64, copy=True)
     for name in ("prompt", "answer", "task"):
         chars += frame[name].str.len().to_numpy(dtype=np.int64)
-    ends = set((np.flatnonzero(np.diff(np.cumsum(chars) // HASH_SLICE_CHARS)) + 1).tolist())
-    ends = sorted(ends | set(range(HASH_SLICE_ROWS, len(frame), HASH_SLICE_ROWS)))
+    by_chars = set((np.flatnonzero(np.diff(np.cumsum(chars) // HASH_SLICE_CHARS)) + 1).tolist())
+    ends = sorted(by_chars | set(range(HASH_SLICE_ROWS, len(frame), HASH_SLICE_ROWS)))
     digest = hashlib.sha256(b"[")
     for i, (start, stop) in enumerate(zip([0, *ends], [*ends, len(frame)])):
         part = frame.iloc[start:stop].to_json(orient="values")  # "[[row],[row]]": the rows join with ","

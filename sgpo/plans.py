@@ -9,6 +9,7 @@
     [p["name"] for p in plans.list_plans(store)]
     plans.export(made, "trl", tmp / "trl-plan", store)       # phase-K.jsonl + manifest.json for TRL
     plans.export("easy-first", "verl", tmp / "verl-plan", store)   # a saved plan, remade: verl parquet
+    plans.train_config("easy-first", TrainConfig(steps=50), store)  # what `sgpo train --plan easy-first` runs
 
 The planner itself is pure (sgpo/plan/); this module reads its profile from the store and writes what the
 user asks for. A saved plan keeps its config, counts and forecast; remaking it from its profile and config
@@ -17,16 +18,18 @@ gives the same plan while the profile is finished.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pandas as pd
 
 from sgpo import export as exporters
 from sgpo.errors import ConfigError, DataError
+from sgpo.knobs import option
 from sgpo.plan import Plan, PlanConfig, make_plan
 from sgpo.profile import plan_warnings
 from sgpo.store import Store
+from sgpo.train.config import PLAN_FROM_RUN, TrainConfig
 
 TARGETS = ("trl", "verl")  # trainers a plan is exported for
 
@@ -126,13 +129,19 @@ def export(
     store: Store,
     *,
     dataset: str | None = None,
+    reward: str | None = None,
     ability: str | None = None,
+    data_source: str | None = None,
 ) -> Path:
-    """Write the plan for another trainer into `out_dir` (created if missing): "trl" (phase-K.jsonl with
-    num_generations per phase in manifest.json) or "verl" (phase-K.parquet in verl's RL schema + manifest).
-    `plan`: a made plan, or a saved plan's id or name (remade from its profile). `dataset`: the spec of the
-    data the profile was made on (default: the profile's own). DataError naming the option on a folder that
-    cannot be written. Returns the folder.
+    """Write the plan for another trainer into `out_dir` (created if missing; an older export there is
+    replaced, a folder holding anything else refused): "trl" (phase-K.jsonl with num_generations per phase in
+    manifest.json) or "verl" (phase-K.parquet in verl's RL schema, data_source `data_source` (default the
+    dataset's name), each phase's command hooking up sgpo's compute_score). `plan`: a made plan, or a saved
+    plan's id or name (remade from its profile). The rows are the profile's own, read with the mapping and
+    reward its dataset was recorded with; `dataset` says where they are read from when the file moved, and
+    `reward` scores them with another reward than the one the profile measured with. DataError
+    naming the option on a folder that cannot be written. Returns the folder (sgpo.export.written lists the
+    files).
 
     >>> plans.export(plans.make("first", None, store), "trl", tmp / "trl-defaults", store)
     """
@@ -142,9 +151,42 @@ def export(
     option = f"--export-{target}"
     try:
         if target == "trl":
-            return exporters.export_trl(made.plan, made.profile, Path(out_dir), dataset)
-        return exporters.export_verl(made.plan, made.profile, Path(out_dir), dataset, ability=ability)
+            return exporters.export_trl(made.plan, made.profile, Path(out_dir), dataset, store=store, reward=reward)
+        return exporters.export_verl(
+            made.plan,
+            made.profile,
+            Path(out_dir),
+            dataset,
+            store=store,
+            reward=reward,
+            ability=ability,
+            data_source=data_source,
+        )
     except OSError as exc:  # a parent that is a file, no permission, a full disk
         raise DataError(
             f"{option} {out_dir}: cannot write there ({exc.strerror or exc}): give a writable folder"
         ) from None
+
+
+def train_config(ref: str | int, config: TrainConfig, store: Store, *, given: dict | None = None) -> TrainConfig:
+    """`config` set to train saved plan `ref` (`sgpo train --plan NAME`): strategy sgpo, the plan's profile
+    and its knobs (the run's own seed, steps, FLOPs budget and batch stay the run's). `given`: the options the
+    caller set (name -> value, e.g. {"profile": "other", "trivial_threshold": 0.6}); one that contradicts the
+    saved plan is refused in one line naming it.
+
+    >>> cfg = plans.train_config("easy-first", TrainConfig(steps=50), store)
+    """
+    saved = load(ref, store)
+    knobs = {k: v for k, v in saved["config"].items() if k not in PLAN_FROM_RUN or k == "seed"}
+    wanted = {"profile": saved["profile"], "strategy": "sgpo", **{f"plan.{k}": v for k, v in knobs.items()}}
+    for key, value in (given or {}).items():
+        theirs = wanted.get(key if key in ("profile", "strategy") else f"plan.{key}")
+        if value is None or theirs is None or value == theirs:
+            continue
+        if key == "profile" and str(value) in (str(saved["profile_id"]), saved["profile"]):
+            continue
+        raise ConfigError(
+            f"{option(key)} {value} contradicts saved plan {saved['name']!r} ({option(key)} {theirs}): drop the "
+            f"option to train the plan as saved, or make and save another plan"
+        )
+    return replace(config, strategy="sgpo", profile=saved["profile"], plan=knobs)

@@ -39,7 +39,7 @@ from tqdm import tqdm
 from sgpo import launch
 from sgpo.accounting import flops_generate
 from sgpo.adaptive import sample_in_rounds
-from sgpo.data import Dataset
+from sgpo.data import Dataset, DatasetSpec, query_columns
 from sgpo.device import DEVICES, DTYPES, resolve_device, resolve_dtype
 from sgpo.errors import ConfigError, DataError, SgpoError, StoreError
 from sgpo.generate import BACKENDS, Generation, fit_prompts, make_generator
@@ -47,7 +47,7 @@ from sgpo.knobs import Knobs, knob
 from sgpo.model import ModelRef, context_length, load_tokenizer
 from sgpo.plan import PlanConfig, make_plan
 from sgpo.store import Store, check_name
-from sgpo.tasks.rewards import SCORERS
+from sgpo.tasks.rewards import resolve_reward
 from sgpo.vocab import INTERRUPTED, PROFILE_DONE, PROFILE_RUNNING
 
 
@@ -215,7 +215,6 @@ def run_profile(
     name: str | None = None,
     progress: bool = True,
     generator=None,
-    fields: dict | None = None,
 ) -> dict:
     """Profile (or resume, or return) the profile of `dataset` under `model_ref`; returns its summary,
     with `warnings` (prompts cut to the context).
@@ -223,13 +222,14 @@ def run_profile(
     Everything is validated before the first write; `store` may be a function that opens it, called
     only once the inputs passed (so a refused profile creates no database). `generator` reuses a loaded
     backend (the bench and the trainer hold one); by default one is loaded for `config.backend`.
-    `fields`: the dataset's field options as given (prompt_field, answer_field, id_field), recorded with the
-    profile so that resuming it reads the data the same way."""
+    The dataset is recorded with its mapping and reward (Dataset.record), and the profile's settings keep them
+    (mapping_fields), so resuming it, planning, exporting and training read the data the same way; the summary
+    says which reward scored it and why (`reward`, `reward_reason`)."""
     prep = prepare(dataset, model_ref, config, name)
     store = store() if callable(store) else store
     row = existing(store, prep.key, name)
     if row is not None and row["status"] == PROFILE_DONE:
-        return {**profile_summary(store, row["id"], reused=True), "warnings": prep.warnings}
+        return {**profile_summary(store, row["id"], reused=True), **reward_shown(dataset), "warnings": prep.warnings}
     if row is not None and row.get("pid") not in (None, os.getpid()) and launch.pid_alive(row["pid"]):
         raise StoreError(
             f"profile {row['name']!r} is being written now by process {row['pid']}: let it finish "
@@ -243,13 +243,11 @@ def run_profile(
             **backend_options(config),
         )
     if row is None:
-        store.record_dataset(
-            hash=dataset.hash, spec=dataset.spec, path=dataset.source, rows=len(dataset), fields=dataset.fields
-        )
+        store.record_dataset(**dataset.record())  # its mapping and reward: every later command reads them back
         profile_id = store.create_profile(
             {
                 **_profile_row(dataset, model_ref, config, prep.key, prep.name, len(prep.frame)),
-                "settings": json.dumps({"config": config.to_dict(), "fields": fields or {}}),
+                "settings": json.dumps({"config": config.to_dict(), "fields": mapping_fields(dataset)}),
                 "pid": os.getpid(),
             }
         )
@@ -261,7 +259,20 @@ def run_profile(
     finally:  # done, failed or stopped: no process writes it now (a killed one leaves its pid, shown interrupted)
         with contextlib.suppress(SgpoError):
             store.update_profile(row["id"], pid=None)
-    return {**profile_summary(store, row["id"], resumed=row["queries_done"] > 0), "warnings": prep.warnings}
+    summary = profile_summary(store, row["id"], resumed=row["queries_done"] > 0)
+    return {**summary, **reward_shown(dataset), "warnings": prep.warnings}
+
+
+def mapping_fields(dataset: Dataset) -> dict:
+    """The field options and reward a dataset was loaded with, every one explicit (what a profile records in
+    its settings, so that resuming it, or reading its data back, loads the same rows the same way)."""
+    mapping = (dataset.mapping or DatasetSpec(dataset.spec, reward=dataset.reward)).to_dict()
+    return {k: v for k, v in mapping.items() if k != "spec" and v is not None}
+
+
+def reward_shown(dataset: Dataset) -> dict:
+    """The reward a profile scores with and why (named with --reward, or picked from the answers)."""
+    return {"reward": dataset.reward, "reward_reason": dataset.reward_reason}
 
 
 def backend_options(config: ProfileConfig) -> dict:
@@ -374,7 +385,7 @@ def _profile_batches(
     tokens_prompt = int((stored["prompt_tokens"] * stored["samples"]).sum())
     tokens_completion = int(stored["completion_tokens_total"].sum())
     seconds = float(row["seconds"] or 0.0)
-    scorer = SCORERS[reward]
+    score = resolve_reward(reward).score  # a user's function sees each query's columns, as TRL passes them
     bar = tqdm(
         total=len(frame),
         initial=len(done),
@@ -396,12 +407,14 @@ def _profile_batches(
         if not todo:
             continue
         batch = frame.iloc[todo]
-        answers = batch["answer"].tolist()
+        answers, columns = batch["answer"].tolist(), query_columns(batch)
         # every round of a batch runs before its one write: a killed batch is redone whole, with the same seeds
         outs, rewards = sample_in_rounds(
             generate,
             batch["prompt"].tolist(),
-            lambda i, g, answers=answers: [float(scorer(s.text, answers[i])) for s in g.samples],
+            lambda i, g, answers=answers, columns=columns: [
+                float(score(s.text, answers[i], **columns[i])) for s in g.samples
+            ],
             config,
             seed=batch_seed(config.seed, start),
         )
@@ -497,9 +510,11 @@ def plan_warnings(profile_row: dict, plan) -> list[str]:
 
 
 def profile_summary(store: Store, profile_id: int, *, reused: bool = False, resumed: bool = False) -> dict:
-    """The profile's settings, totals, cost and p_hat in query order (what `--json` prints)."""
+    """The profile's settings, totals, cost, p_hat in query order, and its dataset's recorded mapping and
+    reward (what `--json` prints)."""
     row = store.find_profile(profile_id)
     frame = store.profile_frame(profile_id)
+    mapping = store.dataset_mapping(hash=row["dataset_hash"])  # None for a profile made before store v4
     completions = int(frame["samples"].sum())
     per_query = frame["samples"]
     tokens_prompt, tokens_completion = row["tokens_prompt"] or 0, row["tokens_completion"] or 0
@@ -511,7 +526,8 @@ def profile_summary(store: Store, profile_id: int, *, reused: bool = False, resu
         "status": shown_status(row),
         "stored_status": row["status"],
         "key": row["key"],
-        "dataset": {"spec": row["dataset_spec"], "hash": row["dataset_hash"]},
+        "dataset": {"spec": row["dataset_spec"], "hash": row["dataset_hash"], "mapping": mapping},
+        "reward": (mapping or {}).get("reward"),
         "model": {
             "spec": row["model_spec"],
             "path": row["model_path"],

@@ -27,23 +27,33 @@ from pathlib import Path
 import pandas as pd
 
 from sgpo import launch, paths
-from sgpo.data import Dataset, load_dataset
+from sgpo.data import Dataset, load_dataset, profiled_dataset, recall
 from sgpo.data import check_spec as check_dataset
+from sgpo.data_spec import ROLES, DatasetSpec
 from sgpo.drift import buckets, pair
 from sgpo.errors import ConfigError, StoreError
 from sgpo.model import ModelRef, resolve_model, run_checkpoint
 from sgpo.model import check_spec as check_model
 from sgpo.plan import PlanConfig, make_plan
-from sgpo.profile import ProfileConfig, describe, existing, prepare, profile_summary, run_profile, shown_status
+from sgpo.profile import (
+    ProfileConfig,
+    describe,
+    existing,
+    prepare,
+    profile_summary,
+    reward_shown,
+    run_profile,
+    shown_status,
+)
 from sgpo.store import Store
 from sgpo.train.checkpoint import checkpoint_problem
 from sgpo.vocab import INTERRUPTED, PROFILE_DONE
 
-FIELDS = ("prompt_field", "answer_field", "id_field")  # how a dataset file's fields are read
+FIELDS = tuple(f"{role}_field" for role in ROLES) + ("reward",)  # how a dataset file is read and scored
 
 
 def start(
-    dataset: str | Dataset,
+    dataset: str | DatasetSpec | Dataset,
     model: str | ModelRef,
     config: ProfileConfig | None,
     store: Store | os.PathLike,
@@ -54,12 +64,15 @@ def start(
     progress: bool = False,
     fields: dict | None = None,
 ) -> dict:
-    """Profile `dataset` (a spec or a loaded Dataset) under `model` (a spec: 'starter', run:NAME[@STEP], a
-    folder, an HF id; or a resolved ModelRef): here until it is done (returns its summary, with `warnings`),
-    or with detach=True in a worker process running `sgpo profile` (returns name, pid, log_path and status
-    'started', or 'done' when that profile was already finished). `store`: a Store, or its database path,
-    created only once every input passed its checks. `fields`: prompt_field / answer_field / id_field of a
-    dataset file. `log`: the worker's log (default logs/profile-NAME.log beside the store).
+    """Profile `dataset` (a spec, a DatasetSpec with its field mapping and reward, or a loaded Dataset) under
+    `model` (a spec: 'starter', run:NAME[@STEP], a folder, an HF id; or a resolved ModelRef): here until it is
+    done (returns its summary, with `warnings`, `reward` and `reward_reason`), or with detach=True in a worker
+    process running `sgpo profile` (returns name, pid, log_path, status 'started', or 'done' when that profile
+    was already finished, and the reward). `store`: a Store, or its database path, created only once every
+    input passed its checks. `fields`: options over the spec's (prompt_field, answer_field, id_field,
+    task_field, difficulty_field, reward); what is not given is read back from the mapping the store recorded
+    for this dataset (sgpo.data.recall), then detected. `log`: the worker's log (default
+    logs/profile-NAME.log beside the store).
 
     >>> profiles.start("builtin:train", "starter", ProfileConfig(samples=2, limit=24), store, name="first")
     """
@@ -69,30 +82,40 @@ def start(
     if set(fields) - set(FIELDS):
         raise ConfigError(f"unknown dataset field option(s) {sorted(set(fields) - set(FIELDS))}: use {FIELDS}")
     db = store.path if isinstance(store, Store) else Path(store)
+    if not isinstance(dataset, Dataset):
+        dataset = recall(_existing(store), dataset, **fields)  # what was named before, unless named now
     python = launch.vllm_rerun_python(config.backend)
     if python and not detach:  # profile under the interpreter that has vLLM, report here
-        argv = cli_argv(_spec(dataset), _spec(model), config, db, name=name, fields=fields)
+        argv = cli_argv(_mapping(dataset), _spec(model), config, db, name=name)
         return launch.rerun_json(python, argv[3:])  # rerun_json adds `PYTHON -m sgpo` itself
-    ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, **fields)
+    ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     ref = model if isinstance(model, ModelRef) else resolve_model(model, db)
     if not detach:
-        return run_profile(ds, ref, config, lambda: _open(store), name=name, progress=progress, fields=fields)
+        return run_profile(ds, ref, config, lambda: _open(store), name=name, progress=progress)
     prep = prepare(ds, ref, config, name)  # every check the worker would make, made here: errors come now
     opened = _open(store)
     row = existing(opened, prep.key, name)
+    shown = reward_shown(ds)
     if row is not None and row["status"] == PROFILE_DONE:
-        return {"name": row["name"], "pid": None, "log_path": None, "status": PROFILE_DONE}
+        return {"name": row["name"], "pid": None, "log_path": None, "status": PROFILE_DONE, **shown}
     if row is not None and launch.pid_alive(row.get("pid")):
         raise StoreError(f"profile {row['name']!r} is being written now by process {row['pid']}: let it finish")
     name = row["name"] if row is not None else prep.name
-    argv = cli_argv(_spec(dataset), _spec(model), config, db, name=name, fields=fields, python=python)
+    argv = cli_argv(_mapping(ds), _spec(model), config, db, name=name, python=python)
     path = Path(log) if log else paths.job_log(db, "profile", name)
     proc = launch.detach(argv, path)
-    return {"name": name, "pid": proc.pid, "log_path": str(path), "status": "started", "command": launch.cli_line(argv)}
+    return {
+        "name": name,
+        "pid": proc.pid,
+        "log_path": str(path),
+        "status": "started",
+        "command": launch.cli_line(argv),
+        **shown,
+    }
 
 
 def cli_argv(
-    dataset: str,
+    dataset: str | DatasetSpec,
     model: str,
     config: ProfileConfig,
     db: os.PathLike,
@@ -101,21 +124,20 @@ def cli_argv(
     fields: dict | None = None,
     python: str | None = None,
 ) -> list[str]:
-    """The `sgpo profile DATASET --model MODEL [knobs that differ from the defaults] --db DB [--name NAME]`
-    argument list that makes this profile (what a detached start runs and the dashboard shows): the documented
-    form, which the `profile` group sends to `run` (a checked DATASET is builtin:, hf: or an absolute path,
-    never a subcommand's name).
+    """The `sgpo profile DATASET --model MODEL [knobs that differ from the defaults] --db DB [--name NAME]
+    [--prompt-field ... --reward R]` argument list that makes this profile (what a detached start runs and the
+    dashboard shows): the documented form, which the `profile` group sends to `run` (a checked DATASET is
+    builtin:, hf: or an absolute path, never a subcommand's name). A DatasetSpec's mapping and reward, and
+    `fields` over them, become their options.
 
     >>> launch.cli_line(profiles.cli_argv("builtin:train", "starter", ProfileConfig(samples=4), "runs/sgpo.db"))
     """
-    argv = ["profile", check_dataset(dataset), "--model", check_model(model, db), *config.cli_args()]
+    spec = DatasetSpec.of(dataset, **(fields or {}))
+    argv = ["profile", check_dataset(spec.spec), "--model", check_model(model, db), *config.cli_args()]
     argv += ["--db", str(Path(db).resolve())]
     if name is not None:
         argv += ["--name", name]
-    for key, value in (fields or {}).items():
-        if value is not None:
-            argv += ["--" + key.replace("_", "-"), str(value)]
-    return launch.sgpo_argv(*argv, python=python)
+    return launch.sgpo_argv(*argv, *spec.cli_args(), python=python)
 
 
 def list_profiles(store: Store) -> list[dict]:
@@ -161,7 +183,7 @@ def resume(ref: str | int, store: Store, *, detach: bool = False, progress: bool
     if launch.pid_alive(row.get("pid")) and row["pid"] != os.getpid():
         raise StoreError(f"profile {row['name']!r} is being written now by process {row['pid']}: let it finish")
     config, fields = settings(row)
-    ds = load_dataset(row["dataset_spec"], **fields)
+    ds = profiled_dataset(store, row, spec=DatasetSpec.of(row["dataset_spec"], **fields))
     ref_model = resolve_model(row["model_spec"], store.path)
     if prepare(ds, ref_model, config, row["name"]).key != row["key"]:
         raise ConfigError(
@@ -169,12 +191,12 @@ def resume(ref: str | int, store: Store, *, detach: bool = False, progress: bool
             f"differ now, or it was made before profiles recorded their settings): run the `sgpo profile` "
             f"command that started it again"
         )
-    return start(ds, ref_model, config, store, name=row["name"], detach=detach, progress=progress, fields=fields)
+    return start(ds, ref_model, config, store, name=row["name"], detach=detach, progress=progress)
 
 
 def settings(row: dict) -> tuple[ProfileConfig, dict]:
-    """(ProfileConfig, dataset field options) a profile was made with: as recorded, or for a profile made
-    before profiles recorded them, what its row holds (sampling, seed, limit, batch size, backend).
+    """(ProfileConfig, dataset field options and reward) a profile was made with: as recorded, or for a profile
+    made before profiles recorded them, what its row holds (sampling, seed, limit, batch size, backend).
 
     >>> config, fields = profiles.settings(store.find_profile("first"))
     """
@@ -265,8 +287,11 @@ def checkpoint_profile(
     base = store.find_profile(run["profile_id"]) if run.get("profile_id") else None
     cfg = run.get("config") or {}
     if base is not None:
-        dataset = base["dataset_spec"]
         config, fields = settings(base)
+        dataset: str | DatasetSpec | Dataset = profiled_dataset(
+            store, base, spec=DatasetSpec.of(base["dataset_spec"], **fields)
+        )
+        fields = {}
     else:
         dataset = cfg.get("dataset")
         knobs = {k: cfg[k] for k in ("temperature", "max_new_tokens", "backend") if cfg.get(k) is not None}
@@ -291,6 +316,24 @@ def _shown(row: dict) -> dict:
 
 def _open(store: Store | os.PathLike) -> Store:
     return store if isinstance(store, Store) else Store(Path(store))
+
+
+def _existing(store: Store | os.PathLike) -> Store | None:
+    """The store to read recorded mappings from: None while its database does not exist (nothing to read,
+    and nothing is created before the checks pass)."""
+    if isinstance(store, Store):
+        return store
+    try:
+        return Store(Path(store), readonly=True) if Path(store).exists() else None
+    except StoreError:  # not a database, or one to migrate: opening it for the profile says what is wrong
+        return None
+
+
+def _mapping(dataset: str | DatasetSpec | Dataset) -> DatasetSpec:
+    """What names a dataset for another process: its spec with the mapping and reward it is loaded with."""
+    if isinstance(dataset, Dataset):
+        return dataset.mapping or DatasetSpec(dataset.spec, reward=dataset.reward)
+    return DatasetSpec.of(dataset)
 
 
 def _spec(thing) -> str:

@@ -23,10 +23,30 @@ JsonOption = Annotated[bool, typer.Option("--json", help="print exactly one JSON
 def open_store(db: Path | None, *, readonly: bool = False, create: bool = True) -> Store:
     """The store of `--db` (else $SGPO_DB, else ./runs/sgpo.db). Read-only commands pass readonly=True,
     and commands that only change what a store holds pass create=False: neither creates a file or a folder."""
-    path = default_path(db)
-    check_db_path(path)
+    path = db_path(db)
     # a missing store opened read-only raises the store's own "does not exist, profile first" error
     return Store(path, readonly=readonly or (not create and not path.exists()))
+
+
+def read_store(db: Path | None) -> Store | None:
+    """The store of `--db` opened read-only to read what it recorded (a dataset's mapping), or None when it
+    does not exist yet: nothing is created."""
+    path = db_path(db)
+    return Store(path, readonly=True) if path.exists() else None
+
+
+def db_path(db: Path | None) -> Path:
+    """The database a command works on (`--db`, else $SGPO_DB, else ./runs/sgpo.db), checked: not a folder,
+    nothing above it a file, and a `--db` given in a folder that exists (the default ./runs is made when
+    needed; a mistyped --db folder is not)."""
+    path = default_path(db)
+    check_db_path(path)
+    if db is not None and not path.parent.is_dir():
+        raise StoreError(
+            f"--db {path}: the folder {path.parent} does not exist; create it first, or give a database "
+            f"path in an existing folder"
+        )
+    return path
 
 
 def check_db_path(path: Path) -> None:

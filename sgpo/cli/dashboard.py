@@ -15,9 +15,9 @@ from typing import Annotated
 
 import typer
 
-from sgpo.cli.common import DbOption, check_db_path
+from sgpo.cli.common import DbOption, db_path
 from sgpo.errors import ConfigError, SgpoError
-from sgpo.store import Store, default_path
+from sgpo.store import Store
 
 DASHBOARD_PACKAGE = "dashboard"
 
@@ -71,8 +71,7 @@ def dashboard(
         raise ConfigError(f"--port must be between 1 and 65535 (got {port})")
     check_address(address)
     app = app_path()
-    path = default_path(db)
-    check_db_path(path)
+    path = db_path(db)
     if path.exists():  # an existing store must open (the dashboard creates a missing one itself)
         Store(path).close()
     env = {**os.environ, "SGPO_DB": str(path)}

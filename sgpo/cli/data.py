@@ -8,8 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
-from sgpo.cli.common import JsonOption, check_folder, check_option, print_json
-from sgpo.data import load_dataset
+from sgpo.cli.common import DbOption, JsonOption, check_folder, check_option, print_json, read_store
+from sgpo.data import load_dataset, recall
+from sgpo.data_spec import ROLES
 from sgpo.model import resolve_model
 from sgpo.starter.check import rl_check
 from sgpo.starter.train import StarterConfig, train_starter
@@ -24,6 +25,24 @@ AnswerField = Annotated[
     str | None, typer.Option("--answer-field", help="field holding the gold answer (auto-detected)")
 ]
 IdField = Annotated[str | None, typer.Option("--id-field", help="field holding a unique id (default: row number)")]
+TaskField = Annotated[
+    str | None, typer.Option("--task-field", help="field holding the task or family (default: 'task' if present)")
+]
+DifficultyField = Annotated[
+    str | None,
+    typer.Option(
+        "--difficulty-field",
+        help="field holding the difficulty, its first whole number ('Level 3' is 3; default: 'difficulty' or 'level')",
+    ),
+]
+RewardOption = Annotated[
+    str | None,
+    typer.Option(
+        "--reward",
+        help="exact, math (strict), math-lenient, or MODULE:FUNCTION / path/to/file.py:FUNCTION with TRL's reward "
+        "signature f(completions, answer, **columns) -> list[float] (default: picked from the answers; shown)",
+    ),
+]
 
 # Where `sgpo tasks build` and `sgpo starter train` write by default: the current folder, never the installed
 # package (the shipped files are package data; a checkout regenerates them with --out sgpo/tasks/data or
@@ -78,10 +97,24 @@ def inspect(
     prompt_field: PromptField = None,
     answer_field: AnswerField = None,
     id_field: IdField = None,
+    task_field: TaskField = None,
+    difficulty_field: DifficultyField = None,
+    reward: RewardOption = None,
+    db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Row count, fields, hash, reward rule and the difficulty breakdown of a dataset."""
-    ds = load_dataset(spec, prompt_field=prompt_field, answer_field=answer_field, id_field=id_field)
+    """Row count, fields, hash, the mapping and reward it loads with (and why that reward), and the difficulty
+    breakdown of a dataset. What the store recorded for it (a profile's mapping) fills the options not given."""
+    given = dict(
+        prompt_field=prompt_field,
+        answer_field=answer_field,
+        id_field=id_field,
+        task_field=task_field,
+        difficulty_field=difficulty_field,
+        reward=reward,
+    )
+    ds = load_dataset(recall(read_store(db), spec, **given))
+    mapping = ds.mapping.to_dict() if ds.mapping else {}
     info = {
         "spec": spec,
         "source": ds.source,
@@ -89,15 +122,18 @@ def inspect(
         "fields": ds.fields,
         "hash": ds.hash,
         "reward": ds.reward,
+        "reward_reason": ds.reward_reason,
+        "mapping": mapping,
         "difficulty": ds.difficulty_counts(),
         "example": ds.frame.iloc[0].to_dict(),
     }
     if as_json:
         print_json(info)
         return
+    roles = "  ".join(f"{role} <- {mapping.get(f'{role}_field') or '-'}" for role in ROLES)
     typer.echo(
-        f"{spec}  ({ds.source})\n  rows {len(ds)}   hash {ds.hash}   reward {ds.reward}\n"
-        f"  fields {', '.join(ds.fields)}"
+        f"{spec}  ({ds.source})\n  rows {len(ds)}   hash {ds.hash}\n  fields {', '.join(ds.fields)}\n"
+        f"  mapping {roles}\n  reward {ds.reward}: {ds.reward_reason}"
     )
     for task, levels in info["difficulty"].items():
         typer.echo(f"  {task:<12} " + "  ".join(f"L{lvl}:{n}" for lvl, n in levels.items()))

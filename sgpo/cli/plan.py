@@ -16,6 +16,7 @@ import typer
 
 from sgpo import plans
 from sgpo.cli.common import DbOption, DefaultGroup, JsonOption, config_options, open_store, print_json, with_options
+from sgpo.export import written
 from sgpo.plan import PlanConfig
 from sgpo.plan.forecast import ENGINE_BEHAVIOURS, READING
 from sgpo.store import check_name
@@ -49,7 +50,26 @@ def plan_command(
             "each phase's rollout.n and command",
         ),
     ] = None,
-    dataset: Annotated[str | None, typer.Option(help="dataset spec for the exports (default: the profile's)")] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(help="where the profiled data is read from for the exports (default: where it was profiled)"),
+    ] = None,
+    reward: Annotated[
+        str | None,
+        typer.Option(
+            "--reward",
+            help="the exports' reward: exact, math, math-lenient or MODULE:FUNCTION (default: the one the "
+            "profile measured with, recorded with its dataset)",
+        ),
+    ] = None,
+    data_source: Annotated[
+        str | None,
+        typer.Option(
+            "--data-source",
+            help="--export-verl: the rows' data_source (default: the dataset's name, e.g. openai/gsm8k or "
+            "gsm8k/test for data/gsm8k/test.jsonl)",
+        ),
+    ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
     **knobs,
@@ -64,11 +84,13 @@ def plan_command(
         store.check_new_name("plan", save, "--save name")
     made = plans.make(profile, config, store)
     out = made.to_json()
+    wrote = []
     for target, folder in (("trl", export_trl), ("verl", export_verl)):
         if folder is not None:
-            out["export" if target == "trl" else "export_verl"] = str(
-                plans.export(made, target, folder, store, dataset=dataset)
-            )
+            folder = plans.export(made, target, folder, store, dataset=dataset, reward=reward, data_source=data_source)
+            key = "export" if target == "trl" else "export_verl"
+            out[key], out[f"{key}_files"] = str(folder), [str(p) for p in written(folder)]
+            wrote.append((target, out[f"{key}_files"]))
     if save:
         out["plan_id"] = plans.save(made, save, store, option="--save name")
     for warning in made.warnings:
@@ -77,6 +99,10 @@ def plan_command(
         print_json(out)
         return
     print_plan(made.profile, out, config)
+    for target, files in wrote:
+        typer.echo(f"  {target} export: " + ", ".join(files))
+    if save:
+        typer.echo(f"  saved as plan {out['plan_id']} {save!r}: train it with sgpo train --plan {save}")
 
 
 @plan_app.command("list")
@@ -143,20 +169,34 @@ def print_plan(row: dict, out: dict, config: PlanConfig) -> None:
     typer.echo(f"    FLOPs (rollout + train) {human_flops(plan['flops']):>14} {human_flops(base['flops']):>14}")
     typer.echo(f"    profiling FLOPs spent   {human_flops(fc['flops_profile']):>14}")
     ratio = fc.get("ratio")
+    too_few = (fc.get("basis") or {}).get("too_few")
     if not c["learnable"]:
         typer.echo(
             "  compute ratio: none: nothing learnable (no query between unsolved and trivial), so the plan "
             "trains only on unsolved queries"
         )
+    elif too_few:
+        typer.echo(f"  compute ratio: none: {fc['basis']['reason']}")
     else:
         typer.echo(
             f"  compute ratio GRPO / plan: {ratio:.2f}x (profiling included)"
             if ratio
             else "  compute ratio: n/a (model size unknown)"
         )
-    print_run_forecast(fc["run"], config)
+    if too_few:  # no row of numbers beside a verdict that says there is none to give
+        print_no_forecast(fc["run"], fc["basis"])
+    else:
+        print_run_forecast(fc["run"], config)
     if config.cli_args():
         typer.echo(f"  reproduce: sgpo plan {row['id']} {' '.join(config.cli_args())}")
+
+
+def print_no_forecast(run: dict, basis: dict) -> None:
+    """The planned run when the forecast rests on too few learnable queries: the reason, each verdict, and no
+    table of reduction factors, break-even steps or FLOPs per informative rollout."""
+    typer.echo(f"  forecast over {run['steps']:,} steps: none. {basis['reason'][0].upper()}{basis['reason'][1:]}.")
+    for behaviour in ENGINE_BEHAVIOURS:
+        typer.echo(f"  {behaviour}: {run[behaviour]['verdict']}")
 
 
 def print_run_forecast(run: dict, config: PlanConfig) -> None:

@@ -18,17 +18,18 @@ from sgpo.cli.common import (
     DbOption,
     DefaultGroup,
     JsonOption,
-    check_db_path,
     check_option,
     config_options,
+    db_path,
     open_store,
     print_json,
     with_options,
 )
-from sgpo.cli.data import AnswerField, IdField, PromptField
+from sgpo.cli.data import AnswerField, DifficultyField, IdField, PromptField, RewardOption, TaskField
+from sgpo.data_spec import ROLES
 from sgpo.errors import ConfigError
 from sgpo.profile import ProfileConfig
-from sgpo.store import check_name, default_path
+from sgpo.store import check_name
 from sgpo.units import flops as human_flops
 from sgpo.vocab import INTERRUPTED
 
@@ -66,18 +67,28 @@ def run(
     prompt_field: PromptField = None,
     answer_field: AnswerField = None,
     id_field: IdField = None,
+    task_field: TaskField = None,
+    difficulty_field: DifficultyField = None,
+    reward: RewardOption = None,
     detach: DetachOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,
     **knobs,
 ) -> None:
-    """Sample every query N times under the policy and store p_hat; re-running resumes or reuses it."""
+    """Sample every query N times under the policy and store p_hat; re-running resumes or reuses it. The field
+    mapping and reward are stored with the dataset: later commands (plan, export, train) read them back."""
     config = ProfileConfig(**knobs)
     if name is not None:
         name = check_name(name, "profile")
-    path = default_path(db)
-    check_db_path(path)
-    fields = {"prompt_field": prompt_field, "answer_field": answer_field, "id_field": id_field}
+    path = db_path(db)
+    fields = {
+        "prompt_field": prompt_field,
+        "answer_field": answer_field,
+        "id_field": id_field,
+        "task_field": task_field,
+        "difficulty_field": difficulty_field,
+        "reward": reward,
+    }
     # the store is opened (and created) only once the data, model and prompts passed their checks
     summary = profiles.start(dataset, model, config, path, name=name, detach=detach, progress=True, fields=fields)
     _report_start(summary, as_json)
@@ -89,6 +100,8 @@ def _report_start(summary: dict, as_json: bool) -> None:
     if as_json:
         print_json(summary)
         return
+    if summary.get("reward"):
+        typer.echo(f"reward {summary['reward']}: {summary['reward_reason']}", err=True)
     if "profile_id" not in summary:  # detached
         if summary["status"] == "started":
             typer.echo(
@@ -120,6 +133,8 @@ def show(profile: ProfileArg, db: DbOption = None, as_json: JsonOption = False) 
         f"{_n(view)}, T={view['temperature']}, max {view['max_new_tokens']} new tokens, seed {view['seed']}; "
         f"{view['queries']}/{view['queries_total']} queries, mean p_hat {_fmt(view['mean_p_hat'])}"
     )
+    if view.get("reward"):
+        typer.echo(f"  reward {view['reward']}; {_mapping_words(view['dataset'].get('mapping'))}")
     if view["status"] == INTERRUPTED:
         typer.echo(
             f"  interrupted: its process is gone; `sgpo profile resume {view['name']}` (or the same "
@@ -257,6 +272,14 @@ def drift(
         ids = moved["id"].tolist()
         shown = ", ".join(ids[:10]) + (f", ... ({len(ids) - 10} more)" if len(ids) > 10 else "")
         typer.echo(f"\n{label} (p_hat moved by {min_change:g} or more): {len(ids)}" + (f": {shown}" if ids else ""))
+
+
+def _mapping_words(mapping: dict | None) -> str:
+    """'fields prompt <- Question Text, answer <- gold_label, ...' as the dataset was read."""
+    if not mapping:
+        return "fields as detected"
+    roles = [(r, mapping.get(f"{r}_field")) for r in ROLES]
+    return "fields " + ", ".join(f"{r} <- {f}" for r, f in roles if f)
 
 
 def _records(table, key: str) -> list[dict]:

@@ -17,17 +17,16 @@ from sgpo import runs as lifecycle
 from sgpo.cli.common import (
     DbOption,
     JsonOption,
-    check_db_path,
     check_folder,
     check_option,
     config_options,
+    db_path,
     open_store,
     print_json,
     with_options,
 )
 from sgpo.errors import ConfigError
 from sgpo.plan import PlanConfig
-from sgpo.store import default_path
 from sgpo.train.config import PLAN_FROM_RUN, TrainConfig
 from sgpo.units import count, percent
 from sgpo.units import flops as human_flops
@@ -92,8 +91,7 @@ def train_command(**kw) -> None:
     cfg = TrainConfig(
         **kw, plan=plan if kw.get("strategy") == "sgpo" else {}, trl=trl_fields(trl_options or [], trl_config)
     )
-    path = default_path(db)
-    check_db_path(path)
+    path = db_path(db)
     run = lifecycle.create(cfg, path, name=name)  # the store is created only once every check passed
     store = open_store(db)
     for warning in run["warnings"]:
