@@ -23,7 +23,7 @@ verl). Each step is priced both ways (`flops_total_skip`, `flops_total_train_all
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -241,24 +241,32 @@ def reduction_factor(
     if base.empty or mine.empty:
         return Reduction(None, "no evaluations yet", seeds=seeds)
     target = float(base["accuracy"].iloc[-1])
-    starts = [_start(e) for e in baseline]
-    if all(s is not None for s in starts) and target <= float(np.mean(starts)):
+    starts = [s for s in map(_start, baseline) if s is not None]
+    if len(starts) == len(baseline) and target <= float(np.mean(starts)):
         return Reduction(None, "n/a: baseline has not improved", target=target, seeds=seeds)
-    mine_starts = [_start(e) for e in candidate]
-    if all(s is not None for s in mine_starts) and float(np.mean(mine_starts)) >= target:
+    mine_starts = [s for s in map(_start, candidate) if s is not None]
+    if len(mine_starts) == len(candidate) and float(np.mean(mine_starts)) >= target:
         return Reduction(None, "n/a: starts at the target", target=target, seeds=seeds)
     base_flops = crossing(base[axis].to_numpy(), base["accuracy"].to_numpy(), target)
     flops = crossing(mine[axis].to_numpy(), mine["accuracy"].to_numpy(), target)
     per_seed = [crossing(*_curve(e, axis), target) for e in candidate]
     seed_factors = [base_flops / f if (f and base_flops) else None for f in per_seed]
     reached = sum(f is not None for f in per_seed)
-    common = dict(target=target, baseline_flops=base_flops, seed_factors=seed_factors, reached=reached, seeds=seeds)
+    not_reached = Reduction(
+        None,
+        "not reached",
+        target=target,
+        baseline_flops=base_flops,
+        seed_factors=seed_factors,
+        reached=reached,
+        seeds=seeds,
+    )
     if flops is None:
-        return Reduction(None, "not reached", flops=None, **common)
+        return not_reached
     if not base_flops or flops <= 0:
-        return Reduction(None, "n/a", flops=flops, **common)
+        return replace(not_reached, reason="n/a", flops=flops)
     factor = base_flops / flops
-    return Reduction(factor, f"{factor:.2f}x", flops=flops, **common)
+    return replace(not_reached, factor=factor, reason=f"{factor:.2f}x", flops=flops)
 
 
 def _start(evals: pd.DataFrame) -> float | None:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +57,7 @@ def too_long(where: str, field: str, size: int) -> DataError:
 
 
 def read_jsonl(path: Path) -> Rows:
-    def read(fields: list[str] = ()) -> Iterator[Record]:
+    def read(fields: Sequence[str] = ()) -> Iterator[Record]:
         for number, line in _lines(path):
             if line.strip():
                 yield number, _parse_json(path, number, line)
@@ -72,7 +72,7 @@ def read_csv(path: Path) -> Rows:
         if header.count(name) > 1:
             raise DataError(f"{path}:{header_line}: column {name!r} appears twice in the header; rename one")
 
-    def read(fields: list[str] = ()) -> Iterator[Record]:
+    def read(fields: Sequence[str] = ()) -> Iterator[Record]:
         records = _csv_records(path)
         next(records, None)  # the header
         for number, cells in records:

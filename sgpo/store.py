@@ -45,10 +45,10 @@ def check_name(name: str, kind: str, option: str = "--name") -> str:
 
 
 def _v1(db: sqlite_utils.Database) -> None:
-    db["datasets"].create(
+    db.table("datasets").create(
         {"hash": str, "spec": str, "path": str, "rows": int, "fields": str, "created": float}, pk="hash"
     )
-    db["profiles"].create(
+    db.table("profiles").create(
         {
             "id": int,
             "name": str,
@@ -79,9 +79,9 @@ def _v1(db: sqlite_utils.Database) -> None:
         pk="id",
         not_null={"name", "key", "status"},
     )
-    db["profiles"].create_index(["name"], unique=True)
-    db["profiles"].create_index(["key"])
-    db["profile_queries"].create(
+    db.table("profiles").create_index(["name"], unique=True)
+    db.table("profiles").create_index(["key"])
+    db.table("profile_queries").create(
         {
             "profile_id": int,
             "position": int,
@@ -99,13 +99,13 @@ def _v1(db: sqlite_utils.Database) -> None:
         pk=("profile_id", "position"),
         foreign_keys=[("profile_id", "profiles", "id")],
     )
-    db["plans"].create(
+    db.table("plans").create(
         {"id": int, "name": str, "profile_id": int, "config": str, "counts": str, "forecast": str, "created": float},
         pk="id",
         foreign_keys=[("profile_id", "profiles", "id")],
     )
-    db["plans"].create_index(["name"], unique=True)
-    db["runs"].create(
+    db.table("plans").create_index(["name"], unique=True)
+    db.table("runs").create(
         {
             "id": int,
             "name": str,
@@ -126,18 +126,18 @@ def _v1(db: sqlite_utils.Database) -> None:
         pk="id",
         not_null={"name", "strategy", "status"},
     )
-    db["runs"].create_index(["name"], unique=True)
-    db["metrics"].create(
+    db.table("runs").create_index(["name"], unique=True)
+    db.table("metrics").create(
         {"run_id": int, "step": int, "phase": int, "wall_seconds": float, "data": str},
         pk=("run_id", "step"),
         foreign_keys=[("run_id", "runs", "id")],
     )
-    db["evals"].create(
+    db.table("evals").create(
         {"run_id": int, "step": int, "flops_total": float, "accuracy": float, "data": str},
         pk=("run_id", "step"),
         foreign_keys=[("run_id", "runs", "id")],
     )
-    db["events"].create({"id": int, "run_id": int, "kind": str, "message": str, "created": float}, pk="id")
+    db.table("events").create({"id": int, "run_id": int, "kind": str, "message": str, "created": float}, pk="id")
 
 
 # v2: one metric vocabulary (sgpo/vocab.py). What v1 stores hold under older names is renamed in place.
@@ -161,8 +161,8 @@ def _renamed(data: dict, names: dict) -> dict:
 def _v2(db: sqlite_utils.Database) -> None:
     """Metric names of the vocabulary; step fractions stored with each step; runs keep their plan;
     profiles record the pid of the process writing them (so a dead one shows as interrupted)."""
-    db["runs"].add_column("plan", str)
-    db["profiles"].add_column("pid", int)
+    db.table("runs").add_column("plan", str)
+    db.table("profiles").add_column("pid", int)
     conn = db.conn
     for rowid, raw in conn.execute("SELECT rowid, data FROM metrics").fetchall():
         data = _renamed(json.loads(raw), V2_METRIC_NAMES)
@@ -187,13 +187,13 @@ def _v2(db: sqlite_utils.Database) -> None:
 def _v3(db: sqlite_utils.Database) -> None:
     """Profiles record the settings they were made with (the ProfileConfig and the dataset's field options,
     JSON), so `sgpo profile resume` continues one with them."""
-    db["profiles"].add_column("settings", str)
+    db.table("profiles").add_column("settings", str)
 
 
 def _v4(db: sqlite_utils.Database) -> None:
     """Datasets keep the field mapping and reward they were loaded with (sgpo.data_spec.DatasetSpec, JSON),
     so every later command loads them the same way without the options repeated."""
-    db["datasets"].add_column("mapping", str)
+    db.table("datasets").add_column("mapping", str)
 
 
 MIGRATIONS = [_v1, _v2, _v3, _v4]
@@ -283,7 +283,7 @@ class Store:
         return name
 
     def _refuse_taken(self, kind: str, name: str, option: str = "--name") -> None:
-        if list(self.db[self.NAMED[kind]].rows_where("name = ?", [name], limit=1)):
+        if list(self.db.table(self.NAMED[kind]).rows_where("name = ?", [name], limit=1)):
             raise StoreError(self._taken(kind, name, option))
 
     def _taken(self, kind: str, name: str, option: str) -> str:
@@ -294,8 +294,8 @@ class Store:
         """Rows of `table` whose id is `ref` (when it is a number), else whose name is `ref`."""
         rows = []
         if isinstance(ref, int) or str(ref).isdigit():
-            rows = list(self.db[table].rows_where("id = ?", [int(ref)]))
-        return rows or list(self.db[table].rows_where("name = ?", [str(ref)]))
+            rows = list(self.db.table(table).rows_where("id = ?", [int(ref)]))
+        return rows or list(self.db.table(table).rows_where("name = ?", [str(ref)]))
 
     # datasets ------------------------------------------------------------------------------
     def record_dataset(
@@ -307,7 +307,7 @@ class Store:
         if mapping is not None:
             row["mapping"] = json.dumps(mapping)
         with self.transaction():
-            self.db["datasets"].upsert({**row, "created": time.time()}, pk="hash")
+            self.db.table("datasets").upsert({**row, "created": time.time()}, pk="hash")
 
     def dataset_mapping(self, *, hash: str | None = None, spec: str | None = None) -> dict | None:
         """The mapping recorded with a dataset: by content hash, or the latest recorded for a checked spec
@@ -327,29 +327,29 @@ class Store:
         return rows[0]
 
     def profiles(self) -> list[dict]:
-        return list(self.db["profiles"].rows_where(order_by="id"))
+        return list(self.db.table("profiles").rows_where(order_by="id"))
 
     def profile_by_key(self, key: str) -> dict | None:
-        rows = list(self.db["profiles"].rows_where("key = ?", [key], order_by="id desc", limit=1))
+        rows = list(self.db.table("profiles").rows_where("key = ?", [key], order_by="id desc", limit=1))
         return rows[0] if rows else None
 
     def create_profile(self, row: dict) -> int:
         self._refuse_taken("profile", row["name"])
         now = time.time()
         with self.transaction():
-            return self.db["profiles"].insert({**row, "created": now, "updated": now}).last_pk
+            return _inserted_id(self.db.table("profiles").insert({**row, "created": now, "updated": now}))
 
     def add_profile_batch(self, profile_id: int, query_rows: list[dict], totals: dict[str, Any]) -> None:
         """Store a batch of per-query results and the profile's new running totals, atomically."""
         with self.transaction():
-            self.db["profile_queries"].insert_all(
+            self.db.table("profile_queries").insert_all(
                 [{**r, "profile_id": profile_id} for r in query_rows], pk=("profile_id", "position")
             )
-            self.db["profiles"].update(profile_id, {**totals, "updated": time.time()})
+            self.db.table("profiles").update(profile_id, {**totals, "updated": time.time()})
 
     def update_profile(self, profile_id: int, **fields) -> None:
         with self.transaction():
-            self.db["profiles"].update(profile_id, {**fields, "updated": time.time()})
+            self.db.table("profiles").update(profile_id, {**fields, "updated": time.time()})
 
     def profiled_positions(self, profile_id: int) -> set[int]:
         rows = self.db.execute("SELECT position FROM profile_queries WHERE profile_id = ?", [profile_id])
@@ -374,9 +374,8 @@ class Store:
     def save_plan(self, *, name: str, profile_id: int, config: dict, counts: dict, forecast: dict) -> int:
         self._refuse_taken("plan", name, "name")
         with self.transaction():
-            return (
-                self.db["plans"]
-                .insert(
+            return _inserted_id(
+                self.db.table("plans").insert(
                     {
                         "name": name,
                         "profile_id": profile_id,
@@ -386,7 +385,6 @@ class Store:
                         "created": time.time(),
                     }
                 )
-                .last_pk
             )
 
     def find_plan(self, ref: str | int) -> dict:
@@ -397,7 +395,7 @@ class Store:
         return {**row, **{k: json.loads(row[k]) for k in ("config", "counts", "forecast")}}
 
     def plans(self) -> list[dict]:
-        return list(self.db["plans"].rows_where(order_by="id"))
+        return list(self.db.table("plans").rows_where(order_by="id"))
 
     # runs ----------------------------------------------------------------------------------
     def create_run(self, *, name: str, strategy: str, config: dict, plan: dict | None = None, **fields) -> int:
@@ -407,9 +405,8 @@ class Store:
             fields["plan"] = json.dumps(plan, default=float)
         try:
             with self.transaction():
-                return (
-                    self.db["runs"]
-                    .insert(
+                return _inserted_id(
+                    self.db.table("runs").insert(
                         {
                             "name": name,
                             "strategy": strategy,
@@ -421,7 +418,6 @@ class Store:
                             **fields,
                         }
                     )
-                    .last_pk
                 )
         except sqlite3.IntegrityError:
             raise StoreError(self._taken("run", name, "--name")) from None
@@ -439,13 +435,13 @@ class Store:
         }
 
     def runs(self) -> list[dict]:
-        return list(self.db["runs"].rows_where(order_by="id"))
+        return list(self.db.table("runs").rows_where(order_by="id"))
 
     def update_run(self, run_id: int, **fields) -> None:
         if "result" in fields and not isinstance(fields["result"], str):
             fields["result"] = json.dumps(fields["result"], default=float)
         with self.transaction():
-            self.db["runs"].update(run_id, {**fields, "updated": time.time()})
+            self.db.table("runs").update(run_id, {**fields, "updated": time.time()})
 
     def log_step(
         self, run_id: int, step: int, phase: int, wall_seconds: float, data: dict, eval_row: dict | None = None
@@ -454,7 +450,7 @@ class Store:
 
         Replacing by (run_id, step) means a step re-done after a crash overwrites, never duplicates."""
         with self.transaction():
-            self.db["metrics"].upsert(
+            self.db.table("metrics").upsert(
                 {
                     "run_id": run_id,
                     "step": step,
@@ -465,7 +461,7 @@ class Store:
                 pk=("run_id", "step"),
             )
             if eval_row is not None:  # {"flops_total", "accuracy", "data": {...}}
-                self.db["evals"].upsert(
+                self.db.table("evals").upsert(
                     {
                         **eval_row,
                         "run_id": run_id,
@@ -474,7 +470,7 @@ class Store:
                     },
                     pk=("run_id", "step"),
                 )
-            self.db["runs"].update(run_id, {"step": step, "updated": time.time()})
+            self.db.table("runs").update(run_id, {"step": step, "updated": time.time()})
 
     def metrics_frame(self, run_id: int, after_step: int = -1) -> pd.DataFrame:
         df = pd.read_sql_query(
@@ -494,11 +490,17 @@ class Store:
 
     def event(self, run_id: int | None, kind: str, message: str) -> None:
         with self.transaction():
-            self.db["events"].insert({"run_id": run_id, "kind": kind, "message": message, "created": time.time()})
+            self.db.table("events").insert({"run_id": run_id, "kind": kind, "message": message, "created": time.time()})
 
     def events(self, run_id: int | None = None, limit: int = 100) -> list[dict]:
         where, args = ("run_id = ?", [run_id]) if run_id is not None else (None, [])
-        return list(self.db["events"].rows_where(where, args, order_by="id desc", limit=limit))[::-1]
+        return list(self.db.table("events").rows_where(where, args, order_by="id desc", limit=limit))[::-1]
+
+
+def _inserted_id(table: sqlite_utils.db.Table) -> int:
+    """The id of the row `table.insert` just wrote (sqlite-utils types last_pk as None until an insert)."""
+    assert table.last_pk is not None
+    return table.last_pk
 
 
 def _expand(df: pd.DataFrame) -> pd.DataFrame:

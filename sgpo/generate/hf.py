@@ -42,6 +42,8 @@ class HFGenerator:
         if model is None:
             from sgpo.model import load_model, load_tokenizer
 
+            if model_dir is None:
+                raise TypeError("HFGenerator needs a model folder (model_dir) or a loaded model and tokenizer")
             tokenizer = load_tokenizer(model_dir)
             model = load_model(model_dir, dtype=dtype).to(device)
         self.model, self.tokenizer = model, tokenizer

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -69,8 +70,10 @@ def forecast(
     `ratio_without_profile` leaves profiling out. n_params cancels in the latter, so it is given even
     when n_params is None (and `ratio` too when flops_profile is 0)."""
     tokens = np.asarray(tokens, dtype=float)
-    fitted = counts is not None and config.forecast_prior == "fitted"
-    beliefs = fitted_beliefs(*counts) if fitted else point_beliefs(p_est)
+    if counts is not None and config.forecast_prior == "fitted":
+        beliefs = fitted_beliefs(*counts)
+    else:
+        beliefs = point_beliefs(p_est)
     drift = scaled(DRIFT, config.drift)
     batch = config.run_batch_rollouts
     everyone = np.arange(tokens.size)
@@ -134,10 +137,10 @@ class _Stretch:
 def _stretch(beliefs: Beliefs, tokens: np.ndarray, phase: Phase, batch: int) -> _Stretch:
     sizes = phase.group_sizes
     chunks = []
-    for g in np.flatnonzero(np.bincount(sizes, minlength=1)) if sizes.size else []:
-        pos = phase.positions[sizes == g]
+    for size in np.flatnonzero(np.bincount(sizes, minlength=1)) if sizes.size else []:
+        pos = phase.positions[sizes == size]
         chunks.append(
-            _Chunk(int(g), int(pos.size), beliefs.mass(pos), beliefs.mass(pos, tokens), float(tokens[pos].sum()))
+            _Chunk(int(size), int(pos.size), beliefs.mass(pos), beliefs.mass(pos, tokens), float(tokens[pos].sum()))
         )
     if len(chunks) == 1:  # one G: batch // G groups a step, the last step holds what is left
         g, n = chunks[0].group_size, chunks[0].members
@@ -231,13 +234,17 @@ def _one_pass(cycle: list[_Stretch], beliefs: Beliefs, drift: Drift, n_params) -
     rollout_tokens = float(line.tokens.sum())
     informative = float(line.informative_groups.sum())
     wasted = float(line.rollouts.sum() - line.informative_rollouts.sum())
-    flops_rollout = None if n_params is None else 2.0 * n_params * rollout_tokens
-    flops_train = None if n_params is None else 6.0 * n_params * rollout_tokens
+    flops_rollout: float | None = None
+    flops_train: float | None = None
+    flops: float | None = None
+    if n_params is not None:
+        flops_rollout, flops_train = 2.0 * n_params * rollout_tokens, 6.0 * n_params * rollout_tokens
+        flops = flops_rollout + flops_train
     return {
         "groups": groups,
         "rollouts": rollouts,
         "tokens": rollout_tokens,
-        "flops": None if n_params is None else flops_rollout + flops_train,
+        "flops": flops,
         "flops_rollout": flops_rollout,
         "flops_train": flops_train,
         "expected_informative_groups": informative,
@@ -259,7 +266,7 @@ def _run(
     horizon = _horizon(plan_cycle, base_cycle, config, units if comparable else None)
     plan_line = _lay_out(plan_cycle, beliefs, drift, horizon, one_pass=False)
     base_line = _lay_out(base_cycle, beliefs, drift, horizon, one_pass=False)
-    out = {
+    out: dict[str, Any] = {  # JSON, as `sgpo plan --json` shows it
         "steps": config.run_steps if config.run_flops is None else None,
         "flops": config.run_flops,
         "batch_rollouts": config.run_batch_rollouts,
@@ -316,7 +323,7 @@ def _behaviour(
     laid_out = len(plan_line.groups)
     if units is None:
         steps = min(config.run_steps, laid_out)
-        out = {
+        out: dict[str, Any] = {
             "plan": _side(plan_line, None, steps, None),
             "baseline": _side(base_line, None, steps, None),
             "flops_profile_share": None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from sgpo.plan.config import PHASED, PlanConfig
 
@@ -25,7 +26,8 @@ class Phase:
     # how the trainer advances: {"advance": "pass" | "steps" | "plateau", "order": "shuffled" | "planned",
     # plus "steps" or "patience" / "min_delta"}
     pacing: dict
-    all_ids: object = field(repr=False, default=None)  # the frame's id column (array-like), shared
+    # the frame's id column, shared: set by the planner (a phase read back with from_dict has none)
+    all_ids: pd.api.extensions.ExtensionArray | np.ndarray | None = field(repr=False, default=None)
 
     @property
     def count(self) -> int:
@@ -43,6 +45,7 @@ class Phase:
     @property
     def ids(self) -> np.ndarray:
         """The members' query ids, in training order (built on demand: O(count))."""
+        assert self.all_ids is not None, "only the planner's phases know their ids"
         return np.asarray(self.all_ids.take(self.positions), dtype=object)
 
     def to_dict(self) -> dict:
@@ -89,8 +92,8 @@ def build_phases(learn, unsolved, group_size, p_hat, config: PlanConfig, rng) ->
     pace = pacing(config)
     if config.curriculum in PHASED:
         if not learn.size:
-            g = unsolved_group_size(config)
-            return [Phase(0, g, unsolved, np.full(unsolved.size, g, dtype=np.int64), pace)]
+            g_unsolved = unsolved_group_size(config)
+            return [Phase(0, g_unsolved, unsolved, np.full(unsolved.size, g_unsolved, dtype=np.int64), pace)]
         g_learn = group_size[learn]
         by_g = np.bincount(g_learn)
         buckets = np.flatnonzero(by_g)

@@ -12,8 +12,10 @@ import sys
 
 try:
     import resource
+
+    HAS_RLIMIT = True
 except ImportError:  # not POSIX: only the parent's time limit applies
-    resource = None
+    HAS_RLIMIT = False
 
 MEMORY_LIMIT_BYTES = 4 << 30  # sympy expanding 10^(10^10) raises MemoryError here instead of swapping the host
 CPU_LIMIT_S = 60  # per comparison, enforced by the kernel: bounds one whose parent died before it could kill it
@@ -21,7 +23,7 @@ CPU_LIMIT_S = 60  # per comparison, enforced by the kernel: bounds one whose par
 
 def main() -> None:
     replies, sys.stdout = sys.stdout, sys.stderr  # a library's stray print must not pass for a reply
-    if resource is not None:
+    if HAS_RLIMIT:
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
     logging.disable(logging.WARNING)  # math-verify warns that its timeouts are off: the parent's kill is the limit
     from math_verify import parse, verify
@@ -50,7 +52,7 @@ def compare(parse, verify, gold: str, answer: str) -> str:
 def _allow_cpu(seconds: int) -> None:
     # A thread or signal handler cannot stop sympy inside one long C call (a giant integer power);
     # the kernel's SIGXCPU at the soft limit can.
-    if resource is not None:
+    if HAS_RLIMIT:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         soft = int(usage.ru_utime + usage.ru_stime) + seconds
         hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
