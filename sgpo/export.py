@@ -76,7 +76,8 @@ def _older_export(out_dir: Path, option: str) -> list[Path]:
         listed = {p["file"] for p in phases if isinstance(p.get("file"), str) and Path(p["file"]).name == p["file"]}
     except (OSError, ValueError, AttributeError, TypeError):  # no manifest, or not one of ours
         pass
-    ours, foreign = [], []
+    ours: list[Path] = []
+    foreign: list[Path] = []
     for path in sorted(out_dir.iterdir()):
         mine = path.name in listed or path.name in (MANIFEST, MANIFEST + ".tmp") or PHASE_FILE.fullmatch(path.name)
         (ours if mine and path.is_file() else foreign).append(path)

@@ -288,7 +288,7 @@ def checkpoint_profile(
     cfg = run.get("config") or {}
     if base is not None:
         config, fields = settings(base)
-        dataset: str | DatasetSpec | Dataset = profiled_dataset(
+        dataset: str | DatasetSpec | Dataset | None = profiled_dataset(
             store, base, spec=DatasetSpec.of(base["dataset_spec"], **fields)
         )
         fields = {}
