@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8501
 ADDRESS ?= 127.0.0.1
 
-.PHONY: demo test setup setup-vllm setup-browser clean
+.PHONY: demo check test setup setup-vllm setup-browser clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,7 +39,13 @@ setup-browser:
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 	@chromium --version
 
-test: setup setup-vllm setup-browser
+# lint, format and type checks (fast), before the tests; tests/test_repository.py runs the same three
+check: setup
+	$(PY) -m ruff check sgpo dashboard bench tests
+	$(PY) -m ruff format --check sgpo dashboard bench tests
+	$(PY) -m mypy
+
+test: check setup-vllm setup-browser
 	$(PY) -m pytest -q
 
 demo: setup
