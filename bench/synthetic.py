@@ -6,6 +6,7 @@
     fill_run(store, "r", "sgpo", steps=20) # a run: step-0 row, per-step metrics, an eval every 5 steps
     fill_long_run(store, "long", steps=20_000)  # a noisy run with every metric the trainer logs, written in bulk
     fill_checkpoint(store, "r", 20)        # a checkpoint folder (the starter's weights) the dashboard lists
+    fill_groups(store, "r", 20, profile="p")    # each step's groups and kept completions, as the trainer stores them
 """
 
 from __future__ import annotations
@@ -421,3 +422,70 @@ def fill_checkpoint(store: Store, run_name: str, step: int):
         z.writestr("optimizer/data.pkl", b"")
     (folder.parent / "latest").write_text(folder.name)
     return folder
+
+
+def fill_groups(
+    store: Store,
+    run_name: str,
+    steps: int,
+    *,
+    start: int = 0,
+    per_step: int = 32,
+    group_size: int = 8,
+    keep: int = 2,
+    seed: int = 0,
+    profile: str | int | None = None,
+    n_queries: int = 240,
+    learn: float = 0.4,
+    length: int | None = None,
+    texts=None,
+) -> None:
+    """Groups for steps start+1..steps of run `run_name`, as the trainer stores them (sgpo.store.Store.log_step):
+    `per_step` groups of `group_size` a step over the queries of `profile` (else `n_queries` made up ones),
+    each query's success rate rising by `learn` from its p_hat over `length` steps (default `steps`), the
+    completion texts of `keep` groups a step (`texts`: a list to draw them from). Written in one transaction:
+    20,000 steps take seconds. A step's draws depend only on (seed, step), so a live run can be grown."""
+    run = store.find_run(run_name)
+    if profile is not None:
+        pf = store.profile_frame(store.find_profile(profile)["id"])
+        ids, tasks, p0 = pf["id"].tolist(), pf["task"].tolist(), pf["p_hat"].to_numpy(dtype=float)
+        levels = pf["difficulty"].tolist()
+    else:
+        ids, tasks = [f"q{i:05d}" for i in range(n_queries)], ["t"] * n_queries
+        p0, levels = np.random.default_rng(seed).beta(0.7, 0.7, n_queries), [1] * n_queries
+    total = length or steps
+    queries = [
+        {"query": i, "query_id": ids[i], "task": tasks[i], "difficulty": int(levels[i]), "prompt": f"{ids[i]}?"}
+        for i in range(len(ids))
+    ]
+    with store.transaction():
+        for step in range(start + 1, steps + 1):
+            rng = np.random.default_rng([seed, step])
+            rows = rng.choice(len(ids), size=min(per_step, len(ids)), replace=False)
+            kept = set(rng.choice(len(rows), size=min(keep, len(rows)), replace=False).tolist()) if keep else set()
+            p = np.clip(p0[rows] + learn * step / total, 0.0, 1.0)
+            rewards = (rng.random((len(rows), group_size)) < p[:, None]).astype(float)
+            lengths = rng.integers(3, 20, (len(rows), group_size))
+            groups = []
+            for slot, (row, r, n) in enumerate(zip(rows, rewards, lengths)):
+                informative = bool(np.ptp(r) > 0)
+                groups.append(
+                    {
+                        "query": int(row),
+                        "phase": 0,
+                        "rewards": r.tolist(),
+                        "successes": int(r.sum()),
+                        "informative": informative,
+                        "trained": informative,
+                        "lengths": n.tolist(),
+                        "completions": (
+                            [
+                                (texts[(step + slot + k) % len(texts)] if texts else f"{ids[row]} sample {k}")
+                                for k in range(group_size)
+                            ]
+                            if slot in kept
+                            else None
+                        ),
+                    }
+                )
+            store._write_groups(run["id"], step, groups, [queries[int(r)] for r in rows])

@@ -196,7 +196,29 @@ def _v4(db: sqlite_utils.Database) -> None:
     db.table("datasets").add_column("mapping", str)
 
 
-MIGRATIONS = [_v1, _v2, _v3, _v4]
+def _v5(db: sqlite_utils.Database) -> None:
+    """Rollouts: one row per group of every training step (rollout_groups: the query, its rewards and
+    completion lengths, whether it was informative and trained, skipped or dropped; the full completion texts
+    for the few groups a step the run keeps them for), and the queries a run trained on (run_queries: id,
+    task, difficulty, prompt; written the first time a query is rolled out). WITHOUT ROWID: rows live in the
+    primary key's tree, which is what every read walks."""
+    db.execute(
+        """CREATE TABLE rollout_groups (
+            run_id INTEGER NOT NULL REFERENCES runs(id), step INTEGER NOT NULL, slot INTEGER NOT NULL,
+            query INTEGER NOT NULL, phase INTEGER, group_size INTEGER NOT NULL, successes INTEGER NOT NULL,
+            informative INTEGER NOT NULL, trained INTEGER NOT NULL, dropped INTEGER NOT NULL,
+            rewards TEXT NOT NULL, lengths TEXT, completions TEXT,
+            PRIMARY KEY (run_id, step, slot)) WITHOUT ROWID"""
+    )
+    db.execute("CREATE INDEX rollout_groups_query ON rollout_groups (run_id, query)")
+    db.execute(
+        """CREATE TABLE run_queries (
+            run_id INTEGER NOT NULL REFERENCES runs(id), query INTEGER NOT NULL, query_id TEXT, task TEXT,
+            difficulty INTEGER, prompt TEXT, PRIMARY KEY (run_id, query)) WITHOUT ROWID"""
+    )
+
+
+MIGRATIONS = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -444,12 +466,24 @@ class Store:
             self.db.table("runs").update(run_id, {**fields, "updated": time.time()})
 
     def log_step(
-        self, run_id: int, step: int, phase: int, wall_seconds: float, data: dict, eval_row: dict | None = None
+        self,
+        run_id: int,
+        step: int,
+        phase: int,
+        wall_seconds: float,
+        data: dict,
+        eval_row: dict | None = None,
+        *,
+        groups: list[dict] | None = None,
+        queries: list[dict] | None = None,
     ) -> None:
-        """One training step's metrics (and its eval, if any) with the run's cursor, atomically.
+        """One training step's metrics (and its eval, if any) with the run's cursor, atomically; with `groups`,
+        the step's groups and the queries first seen in them in the same transaction (write_groups).
 
         Replacing by (run_id, step) means a step re-done after a crash overwrites, never duplicates."""
         with self.transaction():
+            if groups is not None:
+                self._write_groups(run_id, step, groups, queries or [])
             self.db.table("metrics").upsert(
                 {
                     "run_id": run_id,
@@ -471,6 +505,114 @@ class Store:
                     pk=("run_id", "step"),
                 )
             self.db.table("runs").update(run_id, {"step": step, "updated": time.time()})
+
+    # rollouts (sgpo/rollouts.py reads them) ------------------------------------------------------
+    def log_groups(self, run_id: int, step: int, groups: list[dict], queries: list[dict] | None = None) -> None:
+        """A step's groups on their own (SgpoCallback runs, whose metrics row is written apart), atomically."""
+        with self.transaction():
+            self._write_groups(run_id, step, groups, queries or [])
+
+    def _write_groups(self, run_id: int, step: int, groups: list[dict], queries: list[dict]) -> None:
+        """The step's groups replace any stored for it (a replayed step never duplicates); each group is
+        {query, phase, rewards, successes, informative, trained, dropped, lengths, completions (or None)};
+        numbers are written as compact JSON (1 rather than 1.0). Queries are written once per run."""
+        conn = self.db.conn
+        conn.execute("DELETE FROM rollout_groups WHERE run_id = ? AND step = ?", [run_id, step])
+        conn.executemany(
+            "INSERT INTO rollout_groups (run_id, step, slot, query, phase, group_size, successes, informative, "
+            "trained, dropped, rewards, lengths, completions) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    run_id,
+                    step,
+                    slot,
+                    int(g["query"]),
+                    g.get("phase"),
+                    len(g["rewards"]),
+                    int(g["successes"]),
+                    int(bool(g["informative"])),
+                    int(bool(g["trained"])),
+                    int(bool(g.get("dropped"))),
+                    _compact(g["rewards"]),
+                    _compact(g["lengths"]) if g.get("lengths") is not None else None,
+                    json.dumps(g["completions"], ensure_ascii=False) if g.get("completions") is not None else None,
+                )
+                for slot, g in enumerate(groups)
+            ],
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO run_queries (run_id, query, query_id, task, difficulty, prompt) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (run_id, int(q["query"]), q.get("query_id"), q.get("task"), q.get("difficulty"), q.get("prompt"))
+                for q in queries
+            ],
+        )
+
+    def groups_frame(
+        self,
+        run_id: int,
+        *,
+        first_step: int = 0,
+        last_step: int | None = None,
+        query: int | None = None,
+        texts: bool = True,
+    ) -> pd.DataFrame:
+        """The run's groups from `first_step` to `last_step` (or of one `query`), in step and generation order,
+        with the query's id, task and difficulty: rewards and lengths as lists, completions as a list of texts
+        (None where not kept; left out with texts=False)."""
+        where, args = "g.run_id = ? AND g.step >= ?", [run_id, first_step]
+        if last_step is not None:
+            where, args = where + " AND g.step <= ?", [*args, last_step]
+        if query is not None:
+            where, args = where + " AND g.query = ?", [*args, int(query)]
+        df = pd.read_sql_query(
+            "SELECT g.step, g.slot, g.query, q.query_id, q.task, q.difficulty, g.phase, g.group_size, g.successes, "
+            "g.informative, g.trained, g.dropped, g.rewards, g.lengths" + (", g.completions" if texts else "") + " "
+            "FROM rollout_groups g LEFT JOIN run_queries q ON q.run_id = g.run_id AND q.query = g.query "
+            f"WHERE {where} ORDER BY g.step, g.slot",
+            self.db.conn,
+            params=args,
+        )
+        for col in ("rewards", "lengths", "completions"):
+            if col in df:
+                df[col] = [json.loads(v) if isinstance(v, str) else None for v in df[col]]
+        return df
+
+    def group_outcomes(self, run_id: int, *, after_step: int = -1, every: int = 1) -> pd.DataFrame:
+        """step, query, group_size, successes, trained, dropped of every group after `after_step` (of every
+        `every`-th step only): what summaries over a whole run read, without the JSON columns."""
+        every_clause = " AND step % ? = 0" if every > 1 else ""
+        return pd.read_sql_query(
+            "SELECT step, slot, query, group_size, successes, trained, dropped FROM rollout_groups "
+            f"WHERE run_id = ? AND step > ?{every_clause} ORDER BY step, slot",
+            self.db.conn,
+            params=[run_id, after_step, *([every] if every > 1 else [])],
+        )
+
+    def group_steps(self, run_id: int) -> tuple[int, int, int]:
+        """(first step, last step, steps) that have groups stored; (0, 0, 0) when none has."""
+        row = self.db.execute(
+            "SELECT MIN(step), MAX(step), COUNT(DISTINCT step) FROM rollout_groups WHERE run_id = ?", [run_id]
+        ).fetchone()
+        return (int(row[0]), int(row[1]), int(row[2])) if row[0] is not None else (0, 0, 0)
+
+    def run_queries_frame(self, run_id: int) -> pd.DataFrame:
+        """query (dataset row), query_id, task, difficulty, prompt of every query the run has rolled out."""
+        return pd.read_sql_query(
+            "SELECT query, query_id, task, difficulty, prompt FROM run_queries WHERE run_id = ? ORDER BY query",
+            self.db.conn,
+            params=[run_id],
+        )
+
+    def table_bytes(self, *names: str) -> int:
+        """Bytes the named tables and indexes fill in the database file (SQLite's dbstat: pages in use, less
+        their unused space): how the store's growth is measured."""
+        marks = ", ".join("?" for _ in names)
+        row = self.db.execute(
+            f"SELECT SUM(pgsize - unused) FROM dbstat WHERE name IN ({marks})", list(names)
+        ).fetchone()
+        return int(row[0] or 0)
 
     def metrics_frame(self, run_id: int, after_step: int = -1) -> pd.DataFrame:
         df = pd.read_sql_query(
@@ -501,6 +643,15 @@ def _inserted_id(table: sqlite_utils.db.Table) -> int:
     """The id of the row `table.insert` just wrote (sqlite-utils types last_pk as None until an insert)."""
     assert table.last_pk is not None
     return table.last_pk
+
+
+def _compact(values) -> str:
+    """A list of numbers as short JSON: whole numbers without '.0', others at 6 significant digits."""
+    out = []
+    for v in values:
+        v = float(v)
+        out.append(str(int(v)) if v.is_integer() else f"{v:.6g}" if v == v else "null")
+    return "[" + ",".join(out) + "]"
 
 
 def _expand(df: pd.DataFrame) -> pd.DataFrame:

@@ -30,6 +30,7 @@ from transformers import TrainerCallback
 from sgpo.accounting import Counters
 from sgpo.store import Store, check_name, default_path
 from sgpo.train.metrics import trl_step
+from sgpo.train.trl_callback import GroupCapture
 from sgpo.vocab import FAILED, FINISHED, RUNNING
 
 
@@ -138,3 +139,65 @@ class SgpoCallback(TrainerCallback):
             sys.excepthook = previous
         atexit.unregister(self._exited_early)
         self._replaced = None
+
+
+# opt-in: every group's rewards and some completions too ----------------------------------------------------
+class SgpoRolloutsCallback(SgpoCallback):
+    """SgpoCallback that also stores each step's groups (rewards, completion lengths, the texts of
+    `keep_completions` groups a step), shown on the dashboard's Rollouts page. TRL hands a callback no
+    rollouts (on_log receives averaged metrics only), so your reward function hands them over: wrap it.
+
+        callback = SgpoRolloutsCallback("runs/sgpo.db", name="my-run", keep_completions=2)
+        trainer = GRPOTrainer(..., reward_funcs=callback.wrap(my_reward), callbacks=[callback])
+
+    Wrap the reward whose values you want stored (with several reward functions, wrap one that returns
+    their weighted sum, or the one that says success: a reward above 0.5 counts as one). A query is known by
+    the dataset's `id` column when it has one, else by its prompt. The groups scored between two logged steps
+    are stored with the later one, in their own transaction after its metrics row; only the main process's
+    groups are stored."""
+
+    def __init__(self, *args, keep_completions: int = 2, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.keep_completions = int(keep_completions)
+        self.captures: list = []
+        self.keys: dict[str, int] = {}  # a query's id (or prompt) -> its number in this run
+
+    def wrap(self, reward_fn):
+        """`reward_fn` (TRL's form, f(prompts, completions, **columns) -> list[float]) as it was, plus its
+        groups kept for the next logged step."""
+        capture = GroupCapture(reward_fn, group_size=2, keep=self.keep_completions, seed=0, query=self._query)
+        self.captures.append(capture)
+        return capture.reward_fn()
+
+    def _query(self, columns: dict, i: int, prompt: str) -> tuple[int, dict]:
+        ids = columns.get("id")
+        name = str(ids[i]) if ids is not None else prompt
+        key = self.keys.setdefault(name, len(self.keys))
+        task = columns.get("task")
+        return key, {
+            "query": key,
+            "query_id": name if ids is not None else f"prompt-{key}",
+            "task": None if task is None else str(task[i]),
+            "difficulty": None,
+            "prompt": prompt,
+        }
+
+    def on_train_begin(self, args, state, control, model=None, **kwargs):
+        super().on_train_begin(args, state, control, model=model, **kwargs)
+        for capture in self.captures:
+            capture.group_size = int(args.num_generations)
+            capture.seed = int(getattr(args, "seed", 0) or 0)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        run_id = self.run_id
+        before = self.store.find_run(run_id)["step"] if run_id is not None and self.store is not None else None
+        out = super().on_log(args, state, control, logs=logs, **kwargs)
+        if before is None or self.store is None:
+            return out
+        step = self.store.find_run(run_id)["step"]
+        if step != before:  # the parent wrote a step: its groups go with it
+            for capture in self.captures:
+                groups = capture.take(step, None)
+                if groups is not None and groups["groups"]:
+                    self.store.log_groups(run_id, step, groups["groups"], groups["queries"])
+        return out

@@ -112,6 +112,13 @@ class TrainConfig(Knobs):
     eval_greedy: bool = knob(True, "also measure greedy accuracy (one more sample per query)")
     eval_limit: int = knob(0, "evaluate a fixed random subset of this many queries (0: all)", min=0)
     checkpoint_every: int = knob(10, "checkpoint every K steps, and at the end", min=1)
+    keep_completions: int = knob(
+        2,
+        "groups a step whose completion texts are stored in full (a seeded choice; 0: none); every group's "
+        "rewards and lengths are stored whatever this is (README, Rollouts)",
+        min=0,
+        max=4096,
+    )
     backend: str = knob(
         "hf",
         "rollout backend: hf (the training model itself) or vllm (colocated engine, weights reloaded after each step)",

@@ -33,7 +33,7 @@ from sgpo.train.config import TrainConfig
 from sgpo.train.engine import STEP_SEED, Session, Update, warmup_factor
 from sgpo.train.grpo import Group, LossConfig, accumulate_gradients
 from sgpo.train.metrics import native_step
-from sgpo.train.rollouts import Rollouts
+from sgpo.train.rollouts import ROLLOUTS_KEY, Rollouts, native_groups
 
 
 class NativeEngine:
@@ -83,7 +83,7 @@ class NativeEngine:
                 HFGenerator(model=self.model, tokenizer=self.tokenizer, batch_size=256), device, dtype
             )
         self.n_params = n_params or sum(p.numel() for p in self.model.parameters())
-        self.sampler = sampler
+        self.sampler, self.frame = sampler, dataset.frame if dataset is not None else None
         self.rollouts = (
             Rollouts(self.generator, dataset, temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
             if dataset is not None
@@ -110,6 +110,15 @@ class NativeEngine:
         )
         if self.sampler.events:  # on the step's own row: a step replayed after a resume rewrites them, never twice
             data["plan_events"] = [f"step {step}: {e}" for e in self.sampler.events]
+        data[ROLLOUTS_KEY] = native_groups(  # the recorder stores them beside the row (sgpo/train/recorder.py)
+            batch,
+            step=step,
+            seed=self.cfg.seed,
+            keep=self.cfg.keep_completions,
+            skip_zero_advantage=self.cfg.skip_zero_advantage,
+            frame=self.frame,
+            decode=lambda ids: self.tokenizer.decode(ids, skip_special_tokens=True),
+        )
         return data, flops, seconds
 
     def save(self, folder: Path) -> None:

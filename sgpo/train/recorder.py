@@ -3,7 +3,7 @@
     recorder = Recorder(store, run_id, log=print)     # the main process only (sgpo/train/loop.py)
     recorder.running()                                 # created/stopped/failed -> running, with this pid
     recorder.event("start", "grpo run started"); recorder.warn("...")
-    recorder.step(3, row, eval_row, wall_seconds)      # one step's metrics (and evaluation), by step
+    recorder.step(3, row, eval_row, wall_seconds)      # one step's metrics (and evaluation, and groups), by step
     recorder.ended(result)                             # -> finished or stopped, with the result
     recorder.failed("RuntimeError: ...")               # -> failed, the reason as an event
 
@@ -11,7 +11,10 @@ The status machine: a run is `created`, then `running` while a process trains it
 budget spent), `stopped` (a stop was asked for; it can resume) or `failed` (the reason is its last event).
 Only the main process has a recorder; other ranks open the store read-only (Store(readonly=True)), so a
 write from them fails whatever method it goes through. Steps are upserted by step number: a step
-replayed after a resume overwrites its row, never duplicates it.
+replayed after a resume overwrites its row, never duplicates it. A step's groups (sgpo/train/rollouts.py:
+rewards, lengths, the kept completion texts) ride in its row under ROLLOUTS_KEY; `step` takes them out of the
+row (they go neither into the metrics JSON nor into a checkpoint's state) and writes them in the same
+transaction as the row, replacing the step's earlier ones.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections.abc import Callable
 
 from sgpo.errors import StoreError
 from sgpo.store import Store
+from sgpo.train.rollouts import ROLLOUTS_KEY
 from sgpo.vocab import FAILED, FINISHED, RUNNING
 
 
@@ -44,7 +48,8 @@ class Recorder:
         self.log(f"warning: {message}")
 
     def step(self, step: int, row: dict, eval_row: dict | None, wall_seconds: float) -> None:
-        self.store.log_step(self.run_id, step, int(row.get("phase", 0) or 0), wall_seconds, row, eval_row)
+        rollouts = row.pop(ROLLOUTS_KEY, None) or {}  # absent (a re-recorded last step): its groups stay
+        self.store.log_step(self.run_id, step, int(row.get("phase", 0) or 0), wall_seconds, row, eval_row, **rollouts)
 
     def ended(self, result: dict) -> None:
         """`finished` or `stopped` (result["status"]), the result stored, the pid cleared."""

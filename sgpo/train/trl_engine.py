@@ -34,7 +34,7 @@ from sgpo.generate.hf import HFGenerator
 from sgpo.model import load_model, load_tokenizer
 from sgpo.train.config import TrainConfig
 from sgpo.train.engine import Session, warmup_factor
-from sgpo.train.trl_callback import PhaseCallback
+from sgpo.train.trl_callback import GroupCapture, PhaseCallback, capture_rows
 from sgpo.train.trl_config import grpo_args, trl_classes
 
 PHASE_SEED = 1009  # TRL's seed for a phase: seed + PHASE_SEED * cycle + phase
@@ -152,15 +152,24 @@ class TRLEngine:
         schedule = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda k: warmup_factor(offset + k + 1, cfg.warmup_steps)
         )
+        capture = GroupCapture(  # what our reward function scored, group by group, stored with each step
+            self.dataset.reward_fn(), group_size=g, keep=cfg.keep_completions, seed=cfg.seed, query=capture_rows(frame)
+        )
         callback = PhaseCallback(
-            session, phase=phase, prompts=prompts, n_params=self.n_params, beta=cfg.beta, count_step=self._count_step
+            session,
+            phase=phase,
+            prompts=prompts,
+            n_params=self.n_params,
+            beta=cfg.beta,
+            count_step=self._count_step,
+            capture=capture,
         )
         grpo = GRPOTrainer(
             model=self.model,
             args=args,
             train_dataset=data,
             processing_class=self.tokenizer,
-            reward_funcs=self.dataset.reward_fn(),
+            reward_funcs=capture.reward_fn(),
             optimizers=(self.optimizer, schedule),
             callbacks=[callback],
         )
