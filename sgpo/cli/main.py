@@ -61,9 +61,10 @@ from sgpo.cli import dashboard as _dashboard  # noqa: E402
 from sgpo.cli import data as _data  # noqa: E402
 from sgpo.cli import plan as _plan  # noqa: E402
 from sgpo.cli import profile as _profile  # noqa: E402
+from sgpo.cli import rollouts as _rollouts  # noqa: E402
 from sgpo.cli import train as _train  # noqa: E402
 
-for _module in (_data, _profile, _plan, _train, _compare, _dashboard):
+for _module in (_data, _profile, _plan, _train, _rollouts, _compare, _dashboard):
     _module.register(app)
 
 
