@@ -14,9 +14,14 @@ from pathlib import Path
 
 from dashboard import state
 from sgpo import launch, profiles
+from sgpo.data_spec import ROLES, DatasetSpec
+from sgpo.errors import ConfigError
 from sgpo.knobs import KnobSpec
+from sgpo.paths import check_allowed
 from sgpo.plan import PlanConfig
 from sgpo.profile import ProfileConfig
+from sgpo.tasks.reward_import import source_file
+from sgpo.tasks.rewards import NAMES
 from sgpo.train.config import PLAN_FROM_RUN, TrainConfig
 
 TRAIN_KNOBS = ("engine", "steps", "eval_every", "lr", "batch_rollouts", "group_size", "seed")  # always shown
@@ -32,9 +37,37 @@ def unique_name(prefix: str, taken: set[str]) -> str:
 
 
 # profile ---------------------------------------------------------------------------------------------
-def profile_line(dataset: str, model: str, config: ProfileConfig, name: str) -> str:
-    """The `sgpo profile` command that Start profiling runs (sgpo.profiles.cli_argv); SgpoError on an input
-    it would refuse."""
+MAPPED = ROLES  # the fields the Data page's mapping names, as `sgpo profile --ROLE-field` does
+REWARD_HINT = "picked from the answers"
+REWARD_HELP = f"{', '.join(NAMES)}, or MODULE:FUNCTION (path/to/file.py:FUNCTION) with TRL's reward signature"
+
+
+def dataset_spec(dataset: str, mapping: dict) -> DatasetSpec:
+    """The dataset the Data page names: the spec typed, with the field mapping and reward given (empty ones
+    left to the store's record for this file, then detection). A reward of the user's own is code this server
+    would run: its file must lie in a folder the dashboard may read (sgpo.paths.check_allowed)."""
+    spec = DatasetSpec.of(dataset.strip(), **{k: v.strip() for k, v in mapping.items() if v and v.strip()})
+    if spec.reward is not None and spec.reward not in NAMES:
+        source = source_file(spec.reward)
+        if source is None:
+            raise ConfigError(
+                f"reward {spec.reward!r}: no file of its own to check; the dashboard takes {', '.join(NAMES)} or "
+                f"path/to/file.py:FUNCTION inside the folders it may read"
+            )
+        check_allowed(source)
+    return spec
+
+
+def mapping_words(info: dict) -> str:
+    """What `sgpo data inspect` says of a mapping, in one line: rows, each role's field, the reward and why."""
+    mapping = info["mapping"]
+    roles = ", ".join(f"{r} <- {mapping.get(f'{r}_field') or '-'}" for r in ROLES)
+    return f"{info['rows']:,} rows; {roles}; reward {info['reward']}: {info['reward_reason']}"
+
+
+def profile_line(dataset: str | DatasetSpec, model: str, config: ProfileConfig, name: str) -> str:
+    """The `sgpo profile` command that Start profiling runs (sgpo.profiles.cli_argv, the mapping and reward
+    spelt as options); SgpoError on an input it would refuse."""
     return launch.cli_line(profiles.cli_argv(dataset, model, config, state.db_path(), name=name.strip()))
 
 

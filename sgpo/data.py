@@ -57,11 +57,13 @@ __all__ = [
     "DatasetSpec",
     "SUFFIXES",
     "check_spec",
+    "inspect",
     "load_dataset",
     "profiled_dataset",
     "query_columns",
     "reward_probe",
     "recall",
+    "recorded_dataset",
     "reward_columns",
 ]
 
@@ -237,21 +239,64 @@ def recall(store, spec: str | DatasetSpec, **given) -> DatasetSpec:
     return wanted.over(store.dataset_mapping(spec=check_spec(wanted.spec)))
 
 
-def profiled_dataset(store, profile_row: dict, *, spec: str | DatasetSpec | None = None) -> Dataset:
+def profiled_dataset(store, profile_row: dict, *, spec: str | DatasetSpec | None = None, **given) -> Dataset:
     """The dataset a profile measured (a `profiles` row), loaded with the mapping and reward recorded under
-    its dataset hash. `spec` overrides where the rows are read from (a moved file) or adds options; the
-    recorded mapping fills the rest (`store` None: nothing recorded). DataError when the rows read now are not
-    the ones profiled."""
-    recorded = store.dataset_mapping(hash=profile_row["dataset_hash"]) if store is not None else None
-    wanted = DatasetSpec.of(spec or (recorded or {}).get("spec") or profile_row["dataset_spec"])
+    its dataset hash. `spec` overrides where the rows are read from (a moved file) and `given` adds options
+    (reward=...); the recorded mapping fills the rest (`store` None: nothing recorded). DataError when the rows
+    read now are not the ones profiled."""
+    return recorded_dataset(
+        store,
+        profile_row["dataset_hash"],
+        spec=spec,
+        fallback=profile_row["dataset_spec"],
+        owner=f"profile {profile_row['name']!r} measured",
+        remedy="restore the file, or profile it again",
+        **given,
+    )
+
+
+def recorded_dataset(
+    store,
+    hash: str,
+    *,
+    spec: str | DatasetSpec | None = None,
+    fallback: str,
+    owner: str,
+    remedy: str,
+    **given,
+) -> Dataset:
+    """The dataset whose content hash is `hash`, loaded with the mapping and reward the store recorded under it
+    (read from `spec` if given, else from where it was recorded, else from `fallback`), the options in `given`
+    over them. DataError naming `owner` ("profile 'x' measured", "run 'y' trained on") and `remedy` when the
+    rows or the reward read now give another hash."""
+    recorded = store.dataset_mapping(hash=hash) if store is not None else None
+    wanted = DatasetSpec.of(spec or (recorded or {}).get("spec") or fallback, **given)
     dataset = load_dataset(wanted.over(recorded))
-    if dataset.hash != profile_row["dataset_hash"]:
+    if dataset.hash != hash:
         raise DataError(
-            f"dataset {dataset.source} now gives other rows or another reward (hash {dataset.hash}) than "
-            f"profile {profile_row['name']!r} measured (hash {profile_row['dataset_hash']}): restore the file, "
-            f"or profile it again"
+            f"dataset {dataset.source} now gives other rows or another reward (hash {dataset.hash}) than {owner} "
+            f"(hash {hash}): {remedy}"
         )
     return dataset
+
+
+def inspect(spec: str | DatasetSpec, store=None, **given) -> dict:
+    """What `sgpo data inspect` and the Data page show of a dataset, loaded as a later command would load it
+    (recall: the options `given`, over what `store` recorded): rows, fields, hash, the mapping every field of
+    which is explicit, the reward and why, difficulty counts and the first row."""
+    ds = load_dataset(recall(store, spec, **given))
+    return {
+        "spec": ds.spec,
+        "source": ds.source,
+        "rows": len(ds),
+        "fields": ds.fields,
+        "hash": ds.hash,
+        "reward": ds.reward,
+        "reward_reason": ds.reward_reason,
+        "mapping": ds.mapping.to_dict() if ds.mapping else {},
+        "difficulty": ds.difficulty_counts(),
+        "example": ds.frame.iloc[0].to_dict(),
+    }
 
 
 def reward_columns(frame: pd.DataFrame) -> dict[str, list]:

@@ -46,6 +46,10 @@ class DatasetSpec:
         taken = {f.name: getattr(recorded, f.name) for f in fields(self) if getattr(self, f.name) is None}
         return replace(self, **{k: v for k, v in taken.items() if v is not None})
 
+    def __str__(self) -> str:
+        """The spec as written: what names the data (the mapping is how it is read)."""
+        return self.spec
+
     def field(self, role: str) -> str | None:
         return getattr(self, f"{role}_field")
 

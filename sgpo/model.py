@@ -24,6 +24,7 @@ from sgpo.store import default_path
 
 STARTER_DIR = Path(__file__).resolve().parent / "starter" / "policy"  # package data: ships in the wheel
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
+HF_PREFIX = "hf:"  # a hub model written as datasets are: hf:ORG/NAME[@REVISION]
 CONTEXT_KEYS = ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx")
 
 
@@ -38,8 +39,14 @@ class ModelRef:
 def check_spec(spec: str, db=None) -> str:
     """A model spec made ready for another process, without loading or downloading anything: `starter`
     (which must be there), `run:NAME[@STEP]` (a run's checkpoint, beside the store `db`: kept as written),
-    an existing model folder (checked, made absolute), or an HF id like org/name."""
+    an existing model folder (checked, made absolute), or an HF id like org/name (also written hf:org/name, as
+    datasets are, with an optional @REVISION; kept as written)."""
     spec = str(spec).strip()
+    if spec.startswith(HF_PREFIX):
+        repo, _, revision = spec[len(HF_PREFIX) :].partition("@")
+        if not _looks_like_hf_id(repo) or (revision == "" and spec.endswith("@")):
+            raise ModelError(f"model {spec!r}: a hub model is written hf:ORG/NAME or hf:ORG/NAME@REVISION")
+        return spec
     if paths.is_run_model(spec):
         check_model_dir(run_checkpoint(spec, db))
         return spec
@@ -56,7 +63,9 @@ def check_spec(spec: str, db=None) -> str:
         return str(path.resolve())
     if _looks_like_hf_id(spec):
         return spec
-    raise ModelError(f"model {spec!r} is neither 'starter', an existing folder, nor an HF id like org/name")
+    raise ModelError(
+        f"model {spec!r} is neither 'starter', an existing folder, nor an HF id like org/name (or hf:org/name)"
+    )
 
 
 def run_checkpoint(spec: str, db=None) -> Path:
@@ -89,6 +98,9 @@ def resolve_model(spec: str, db=None) -> ModelRef:
         path = run_checkpoint(resolved, db)
     elif resolved == "starter":
         path = STARTER_DIR
+    elif resolved.startswith(HF_PREFIX):
+        repo, _, revision = resolved[len(HF_PREFIX) :].partition("@")
+        path = _download(repo, revision or None)
     elif Path(resolved).is_absolute():
         path = Path(resolved)
     else:
@@ -225,9 +237,13 @@ def _looks_like_hf_id(spec: str) -> bool:
     return len(parts) == 2 and all(parts) and not spec.startswith((".", "~"))
 
 
-def _download(repo_id: str) -> Path:
+def _download(repo_id: str, revision: str | None = None) -> Path:
     try:
-        return Path(snapshot_download(repo_id, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt"]))
+        return Path(
+            snapshot_download(
+                repo_id, revision=revision, allow_patterns=["*.json", "*.safetensors", "*.model", "*.txt"]
+            )
+        )
     except Exception as exc:  # offline, unknown repo, auth: all end the same way for the user
         raise ModelError(
             f"could not fetch model {repo_id!r} from the Hugging Face Hub ({type(exc).__name__}: "

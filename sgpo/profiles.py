@@ -101,7 +101,7 @@ def start(
     if row is not None and launch.pid_alive(row.get("pid")):
         raise StoreError(f"profile {row['name']!r} is being written now by process {row['pid']}: let it finish")
     name = row["name"] if row is not None else prep.name
-    argv = cli_argv(_mapping(ds), _spec(model), config, db, name=name, python=python)
+    argv = cli_argv(_mapping(dataset), _spec(model), config, db, name=name, python=python)
     path = Path(log) if log else paths.job_log(db, "profile", name)
     proc = launch.detach(argv, path)
     return {
@@ -288,9 +288,9 @@ def checkpoint_profile(
     cfg = run.get("config") or {}
     if base is not None:
         config, fields = settings(base)
-        dataset: str | DatasetSpec | Dataset | None = profiled_dataset(
-            store, base, spec=DatasetSpec.of(base["dataset_spec"], **fields)
-        )
+        recorded = store.dataset_mapping(hash=base["dataset_hash"])  # read as that profile read it
+        named = DatasetSpec.of((recorded or {}).get("spec") or base["dataset_spec"], **fields)
+        dataset: str | DatasetSpec | Dataset | None = named.over(recorded)
         fields = {}
     else:
         dataset = cfg.get("dataset")
@@ -330,10 +330,13 @@ def _existing(store: Store | os.PathLike) -> Store | None:
 
 
 def _mapping(dataset: str | DatasetSpec | Dataset) -> DatasetSpec:
-    """What names a dataset for another process: its spec with the mapping and reward it is loaded with."""
-    if isinstance(dataset, Dataset):
-        return dataset.mapping or DatasetSpec(dataset.spec, reward=dataset.reward)
-    return DatasetSpec.of(dataset)
+    """What names a dataset for another process: a spec with the options named (the rest is recalled there), or
+    a loaded dataset's spec with every field and the reward it was loaded with (a built-in set's are fixed)."""
+    if not isinstance(dataset, Dataset):
+        return DatasetSpec.of(dataset)
+    if dataset.spec.startswith("builtin:"):
+        return DatasetSpec(dataset.spec)
+    return dataset.mapping or DatasetSpec(dataset.spec, reward=dataset.reward)
 
 
 def _spec(thing) -> str:

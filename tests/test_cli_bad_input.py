@@ -56,6 +56,7 @@ def world(tmp_path_factory):
         "model": model,
         "data": data,
         "db": root / "sgpo.db",
+        "root": root,  # a folder of the user's own files
         "file": root / "notes.txt",
         "folder": root / "folder",
         "missing": root / "missing.jsonl",
@@ -224,6 +225,20 @@ CASES = {
     "dashboard db is a folder": ["dashboard", "--db", "{folder}"],
     "dashboard db is not a database": ["dashboard", "--db", "{file}"],
     "dashboard db under a file": ["dashboard", "--db", "{file}/sgpo.db"],
+    "profile db in a missing folder": _profile("--db", "{folder}/nowhere/sgpo.db"),
+    "train db in a missing folder": ["train", "--strategy", "grpo", "--db", "{folder}/nowhere/sgpo.db"],
+    # the own-data options
+    "profile unknown reward": _profile("--reward", "fuzzy"),
+    "profile reward module missing": _profile("--reward", "no_such_module_here:score"),
+    "profile unknown task field": _profile("--task-field", "nope"),
+    "data inspect unknown reward": ["data", "inspect", "{data}", "--reward", "fuzzy"],
+    "data inspect unknown difficulty field": ["data", "inspect", "{data}", "--difficulty-field", "nope"],
+    "plan export unknown reward": ["plan", "toy", "--db", "{db}", "--export-trl", "{folder}/trl", "--reward", "fuzzy"],
+    "plan export verl into a folder of other files": ["plan", "toy", "--db", "{db}", "--export-verl", "{root}"],
+    "train unknown reward": _grpo("--reward", "fuzzy"),
+    "train held out share too large": _grpo("--held-out-share", "0.9"),
+    "train unknown saved plan": _grpo("--plan", "ghost"),
+    "train saved plan, no store": ["train", "--plan", "ghost", "--db", "{new_db}"],
 }
 
 
@@ -260,6 +275,18 @@ NAMED = {
     "dashboard db is a folder": "is a folder",
     "starter check lr nan": "--lr",
     "tasks build out is a file": "--out",
+    "profile db in a missing folder": "--db",
+    "train db in a missing folder": "--db",
+    "profile unknown reward": "--reward 'fuzzy'",
+    "profile reward module missing": "--reward",
+    "profile unknown task field": "--task-field",
+    "data inspect unknown reward": "--reward",
+    "data inspect unknown difficulty field": "--difficulty-field",
+    "plan export unknown reward": "--reward",
+    "plan export verl into a folder of other files": "--export-verl",
+    "train unknown reward": "--reward",
+    "train held out share too large": "--held-out-share",
+    "train unknown saved plan": "no plan 'ghost'",
 }
 
 
@@ -284,7 +311,7 @@ def _rows(db) -> dict[str, int]:
 @pytest.mark.parametrize("case", list(CASES))
 def test_bad_input_exits_2_with_one_line_and_creates_nothing(cli, world, case, monkeypatch, tmp_path):
     root, paths = world
-    paths = {**paths, "new_db": str(tmp_path / "new" / "sgpo.db")}  # a store that does not exist (yet)
+    paths = {**paths, "new_db": str(tmp_path / "new.db")}  # a store that does not exist (yet), in a folder that does
     execs = []
     monkeypatch.setattr(os, "execve", lambda *a: execs.append(a))  # a dashboard that got through would exec here
     monkeypatch.setenv("SGPO_DB", str(tmp_path / "default" / "sgpo.db"))
@@ -333,7 +360,7 @@ def test_the_table_walks_every_command():
 
 def test_a_refused_train_on_a_new_store_path_creates_nothing(cli, tmp_path):
     """Checks that need the data or the model (inside the run's preparation) run before the store exists."""
-    db = tmp_path / "new" / "sgpo.db"
+    db = tmp_path / "new.db"
     for args in (
         ["--dataset", tmp_path / "missing.jsonl"],
         ["--model", tmp_path / "no-model"],
@@ -341,4 +368,24 @@ def test_a_refused_train_on_a_new_store_path_creates_nothing(cli, tmp_path):
     ):
         code, out, err = cli("train", "--strategy", "grpo", *args, "--db", db)
         assert code == 2 and err.startswith("error:") and "Traceback" not in err, err
-        assert not db.exists() and not (tmp_path / "new").exists()
+        assert not db.exists() and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["profile", "builtin:train", "--queries", "4"],
+        ["train", "--strategy", "grpo"],
+        ["plan", "1"],
+        ["plan", "1", "--save", "p"],
+        ["profile", "list"],
+        ["runs"],
+        ["dashboard"],
+        ["data", "inspect", "builtin:train"],
+    ],
+)
+def test_a_db_in_a_folder_that_does_not_exist_is_refused_naming_db_and_no_folder_is_made(cli, tmp_path, command):
+    db = tmp_path / "nonexistent" / "dir" / "x.db"
+    code, out, err = cli(*command, "--db", db)
+    assert code == 2 and out == "" and err.startswith("error: --db ") and len(err.strip().splitlines()) == 1, err
+    assert "does not exist" in err and not (tmp_path / "nonexistent").exists()

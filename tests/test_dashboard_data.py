@@ -91,6 +91,73 @@ def test_a_local_dataset_file_is_passed_as_an_absolute_path(app_env, launched, t
     assert launched[0][0][4] == str(data.resolve())
 
 
+def own_file(tmp_path):
+    data = tmp_path / "mine.jsonl"
+    rows = [f'{{"uid": "u{i}", "Question Text": "r a{i}b=", "gold": "b{i}a", "family": "f{i % 2}"}}' for i in range(30)]
+    data.write_text("\n".join(rows) + "\n")
+    return data
+
+
+def map_fields(at, **fields):
+    at.segmented_control(key="ds_source").set_value("local file").run()
+    for key, value in fields.items():
+        at.text_input(key=key).input(value)
+    return at.run()
+
+
+def test_the_local_file_form_maps_fields_and_names_the_reward_as_sgpo_profile_does(
+    app_env, launched, tmp_path, monkeypatch
+):
+    data = own_file(tmp_path)
+    (tmp_path / "scores.py").write_text("def same(completions, answer, **kw):\n    return [1.0] * len(completions)\n")
+    monkeypatch.setenv("SGPO_ALLOWED_ROOTS", str(tmp_path))
+    at = map_fields(
+        app(),
+        ds_path=str(data),
+        ds_prompt_field="Question Text",
+        ds_answer_field="gold",
+        ds_id_field="uid",
+        ds_task_field="family",
+        ds_reward=f"{tmp_path / 'scores.py'}:same",
+    )
+    at.button(key="ds_check").click().run()
+    assert not errors(at), errors(at)
+    said = " ".join(c.value for c in at.caption)
+    assert "30 rows; prompt <- Question Text, answer <- gold, id <- uid, task <- family" in said
+    assert "scores.py:same: named with --reward" in said
+    start(at)
+    assert not errors(at), errors(at)
+    argv = launched[0][0]
+    assert (
+        argv[argv.index("--prompt-field") + 1] == "Question Text" and argv[argv.index("--task-field") + 1] == "family"
+    )
+    assert argv[argv.index("--reward") + 1] == f"{tmp_path / 'scores.py'}:same"
+    assert launch.cli_line(argv) in at.code[0].value.replace("\n", " ")  # what runs is the line shown
+
+
+def test_a_reward_file_outside_the_dashboards_folders_is_refused_before_it_is_imported(
+    app_env, launched, tmp_path, monkeypatch
+):
+    data = own_file(tmp_path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "boom.py").write_text("raise SystemExit('imported')\n")
+    monkeypatch.setenv("SGPO_ALLOWED_ROOTS", str(data.parent / "nothing-here"))
+    at = map_fields(
+        app(),
+        ds_path=str(data),
+        ds_prompt_field="Question Text",
+        ds_answer_field="gold",
+        ds_reward=f"{elsewhere}/boom.py:f",
+    )
+    no_exception(at)
+    assert any("outside the folders this dashboard may read" in e for e in errors(at)), errors(at)
+    assert not [b for b in at.button if b.key == "start_profile"]  # nothing can start with it
+    at = map_fields(app(), ds_path=str(data), ds_reward="os:system")
+    assert any("no file of its own to check" in e for e in errors(at)), errors(at)
+    assert not launched
+
+
 def test_missing_model_folder_and_taken_profile_name_are_refused(app_env, launched):
     fill_profile(Store(app_env), "taken", n=8)
     at = app()

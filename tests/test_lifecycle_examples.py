@@ -21,6 +21,7 @@ from sgpo.model import STARTER_DIR
 from sgpo.plan import PlanConfig
 from sgpo.profile import ProfileConfig
 from sgpo.store import Store
+from sgpo.train import TrainConfig
 
 MODULES = (profiles, plans, compare)
 
@@ -94,6 +95,7 @@ def test_the_lifecycle_examples_run_against_a_real_store(world):
         "launch": launch,
         "ProfileConfig": ProfileConfig,
         "PlanConfig": PlanConfig,
+        "TrainConfig": TrainConfig,
     }
     for module in MODULES:
         if module is profiles:

@@ -52,3 +52,27 @@ def test_the_starter_is_package_data_and_a_missing_one_says_how_to_get_another(m
     monkeypatch.setattr(sgpo.model, "STARTER_DIR", tmp_path / "absent")
     with pytest.raises(ModelError, match=r"reinstall sgpo, or train one with `sgpo starter train --out DIR`"):
         check_spec("starter")
+
+
+@pytest.mark.parametrize("spec", ["hf:Qwen/Qwen2.5-0.5B", "hf:org/name@main", "org/name"])
+def test_a_hub_model_is_accepted_as_hf_org_name_as_the_readme_writes_it_and_kept_as_written(spec):
+    assert check_spec(spec) == spec
+
+
+@pytest.mark.parametrize("spec", ["hf:justaname", "hf:org/name@", "hf:", "hf:a/b/c"])
+def test_a_malformed_hub_model_is_refused_saying_how_to_write_it(spec):
+    with pytest.raises(ModelError, match="hf:ORG/NAME"):
+        check_spec(spec)
+
+
+def test_an_hf_model_is_fetched_by_its_repo_and_revision(monkeypatch, tmp_path):
+    fetched = []
+
+    def download(repo_id, revision=None, **kw):
+        fetched.append((repo_id, revision))
+        raise OSError("offline")
+
+    monkeypatch.setattr(sgpo.model, "snapshot_download", download)
+    with pytest.raises(ModelError, match="could not fetch model 'org/name'"):
+        resolve_model("hf:org/name@v1")
+    assert fetched == [("org/name", "v1")]

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from dashboard import forms, jobs, state, widgets
+from sgpo.data import inspect
 from sgpo.profile import ProfileConfig
 from sgpo.tasks.builtin import builtin_names
 from sgpo.units import flops, seconds
@@ -31,6 +32,21 @@ with left:
         dataset = "hf:" + st.text_input(
             "hub dataset: REPO[:CONFIG][:SPLIT]", key="ds_hf", placeholder="openai/gsm8k:main:train"
         )
+    if source != "built-in":  # the same mapping and reward as `sgpo profile --prompt-field ... --reward`
+        with st.expander("field mapping and reward (empty: detected, or as recorded for this file)"):
+            c = st.columns(3)
+            mapping = {
+                f"{role}_field": c[i % 3].text_input(f"{role} field", key=f"ds_{role}_field") or None
+                for i, role in enumerate(forms.MAPPED)
+            }
+            mapping["reward"] = (
+                st.text_input("reward", key="ds_reward", placeholder=forms.REWARD_HINT, help=forms.REWARD_HELP) or None
+            )
+        with widgets.guard():  # a reward it would refuse: said here, and nothing below can start
+            dataset = forms.dataset_spec(dataset, mapping)
+        if st.button("Check the mapping", key="ds_check", help="what `sgpo data inspect` says of it"):
+            with widgets.guard(stop=False), state.store() as s:
+                st.caption(forms.mapping_words(inspect(dataset, s)))
     limit = st.number_input("first N queries only (0 = all)", min_value=0, value=0, step=64, key="ds_limit")
 with right:
     msource = st.segmented_control(

@@ -9,7 +9,8 @@ from typing import Annotated, Any
 import typer
 
 from sgpo.cli.common import DbOption, JsonOption, check_folder, check_option, print_json, read_store
-from sgpo.data import load_dataset, recall
+from sgpo.data import inspect as inspect_dataset
+from sgpo.data import load_dataset
 from sgpo.data_spec import ROLES
 from sgpo.model import resolve_model
 from sgpo.starter.check import rl_check
@@ -113,27 +114,14 @@ def inspect(
         difficulty_field=difficulty_field,
         reward=reward,
     )
-    ds = load_dataset(recall(read_store(db), spec, **given))
-    mapping = ds.mapping.to_dict() if ds.mapping else {}
-    info = {
-        "spec": spec,
-        "source": ds.source,
-        "rows": len(ds),
-        "fields": ds.fields,
-        "hash": ds.hash,
-        "reward": ds.reward,
-        "reward_reason": ds.reward_reason,
-        "mapping": mapping,
-        "difficulty": ds.difficulty_counts(),
-        "example": ds.frame.iloc[0].to_dict(),
-    }
+    info = inspect_dataset(spec, read_store(db), **given)
     if as_json:
         print_json(info)
         return
-    roles = "  ".join(f"{role} <- {mapping.get(f'{role}_field') or '-'}" for role in ROLES)
+    roles = "  ".join(f"{role} <- {info['mapping'].get(f'{role}_field') or '-'}" for role in ROLES)
     typer.echo(
-        f"{spec}  ({ds.source})\n  rows {len(ds)}   hash {ds.hash}\n  fields {', '.join(ds.fields)}\n"
-        f"  mapping {roles}\n  reward {ds.reward}: {ds.reward_reason}"
+        f"{spec}  ({info['source']})\n  rows {info['rows']}   hash {info['hash']}\n  fields {', '.join(info['fields'])}\n"
+        f"  mapping {roles}\n  reward {info['reward']}: {info['reward_reason']}"
     )
     for task, levels in info["difficulty"].items():
         typer.echo(f"  {task:<12} " + "  ".join(f"L{lvl}:{n}" for lvl, n in levels.items()))

@@ -13,6 +13,7 @@ from typing import Annotated, get_args
 
 import typer
 
+from sgpo import plans
 from sgpo import runs as lifecycle
 from sgpo.cli.common import (
     DbOption,
@@ -52,6 +53,16 @@ EXTRA = [
                 help="continue run RUN (id or name) from its last checkpoint; the other knobs come from the run",
             ),
         ),
+        (
+            "saved_plan",
+            str | None,
+            None,
+            typer.Option(
+                "--plan",
+                help="train saved plan NAME (`sgpo plan list`): its profile and knobs; an option that "
+                "contradicts it is refused",
+            ),
+        ),
         ("detach", bool, False, typer.Option("--detach", help="run in the background; `sgpo runs` shows it")),
         (
             "trl_options",
@@ -76,8 +87,9 @@ EXTRA = [
 @with_options(*config_options(TrainConfig), *config_options(PlanConfig, skip=PLAN_SKIP, help_prefix="plan: "), *EXTRA)
 def train_command(**kw) -> None:
     """Train a policy with sgpo (profile-driven plan), fixed-G GRPO or DAPO, with FLOPs accounting."""
-    name, run_name, resume_ref, detach, db, as_json, trl_options, trl_config = (
-        kw.pop(k) for k in ("name", "run_name", "resume", "detach", "db", "as_json", "trl_options", "trl_config")
+    name, run_name, resume_ref, saved_plan, detach, db, as_json, trl_options, trl_config = (
+        kw.pop(k)
+        for k in ("name", "run_name", "resume", "saved_plan", "detach", "db", "as_json", "trl_options", "trl_config")
     )
     if run_name is not None:
         typer.echo(
@@ -88,9 +100,19 @@ def train_command(**kw) -> None:
     if resume_ref is not None:
         return _report(lifecycle.resume(resume_ref, open_store(db, create=False), detach=detach), as_json)
     plan = {s.name: kw.pop(s.name) for s in PlanConfig.specs() if s.name not in PLAN_SKIP}
-    cfg = TrainConfig(
-        **kw, plan=plan if kw.get("strategy") == "sgpo" else {}, trl=trl_fields(trl_options or [], trl_config)
-    )
+    if saved_plan is not None:  # the saved plan's profile and knobs; an option given against them is refused
+        given = {k: v for k, v in plan.items() if v != PlanConfig.spec(k).default}
+        given |= {k: kw[k] for k in ("profile", "strategy") if kw[k] != TrainConfig.spec(k).default}
+        cfg = plans.train_config(
+            saved_plan,
+            TrainConfig(**kw, trl=trl_fields(trl_options or [], trl_config)),
+            open_store(db, readonly=True),
+            given=given,
+        )
+    else:
+        cfg = TrainConfig(
+            **kw, plan=plan if kw.get("strategy") == "sgpo" else {}, trl=trl_fields(trl_options or [], trl_config)
+        )
     path = db_path(db)
     run = lifecycle.create(cfg, path, name=name)  # the store is created only once every check passed
     store = open_store(db)

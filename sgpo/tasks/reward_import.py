@@ -86,6 +86,30 @@ def _import(module_part: str, name: str, option: str):
     return module, str(path)
 
 
+def source_file(name: str) -> Path | None:
+    """The file a MODULE:FUNCTION (or path.py:FUNCTION) reward would be imported from, found without running
+    anything: the dashboard checks it lies in a folder it may read before importing it. None when the module
+    has no file of its own (one built into Python) or is not found."""
+    module_part = name.strip().rpartition(":")[0]
+    if module_part.endswith(".py") or "/" in module_part or "\\" in module_part:
+        return Path(module_part).expanduser().resolve()
+    parts = module_part.split(".")
+    try:
+        found = importlib.util.find_spec(parts[0])  # a top-level name is found, not imported
+    except (ImportError, ValueError):
+        found = None
+    if found is None:
+        local = Path(*parts).with_suffix(".py")  # what _import falls back to
+        return local.resolve() if local.is_file() else None
+    if len(parts) == 1:
+        return Path(found.origin).resolve() if found.origin and Path(found.origin).is_file() else None
+    for folder in found.submodule_search_locations or []:
+        for candidate in (Path(folder, *parts[1:]).with_suffix(".py"), Path(folder, *parts[1:], "__init__.py")):
+            if candidate.is_file():
+                return candidate.resolve()
+    return None
+
+
 def probe(fn: Callable, name: str, columns: dict[str, list], option: str = OPTION) -> None:
     """Call `fn` once on `columns` (keyword lists, `completions` among them) and check its return."""
     try:

@@ -44,8 +44,17 @@ class TrainConfig(Knobs):
         "(TRL's GRPOTrainer, one trainer per plan phase; runs under accelerate launch)",
         choices=ENGINES,
     )
-    dataset: str = knob("builtin:train", "training dataset spec (builtin:NAME, a file, or hf:REPO)")
+    dataset: str | None = knob(
+        None,
+        "training dataset spec (builtin:NAME, a file, or hf:REPO), read with the field mapping and reward "
+        "recorded for it; default: the --profile's dataset, else builtin:train",
+    )
     profile: str | None = knob(None, "profile id or name (required for sgpo; its p_hat drives the plan)")
+    reward: str | None = knob(
+        None,
+        "exact, math, math-lenient or MODULE:FUNCTION (TRL's reward signature); default: the one recorded with "
+        "the dataset (the profile's), else picked from the answers",
+    )
     model: str = knob("starter", "policy to train: starter, a local folder, or an HF id")
     steps: int | None = knob(None, "optimizer steps to run (default 100 when no --flops-budget)", min=1)
     flops_budget: float | None = knob(
@@ -107,7 +116,20 @@ class TrainConfig(Knobs):
     eval_every: int = knob(
         25, "held-out eval every K steps, plus before the first and after the last (0: never)", min=0
     )
-    eval_dataset: str = knob("builtin:eval", "held-out dataset spec")
+    eval_dataset: str | None = knob(
+        None,
+        "held-out dataset spec; default: builtin:eval for built-in training data, else a seeded share of the "
+        "training data held out (--held-out-share)",
+    )
+    held_out_share: float = knob(
+        0.1,
+        "without --eval-dataset, the share of your own dataset's distinct prompts held out for evaluation "
+        "(at least 20 prompts; seeded, disjoint by prompt, the same for every run on that data)",
+        min=0.0,
+        max=0.5,
+        open_min=True,
+    )
+    force: bool = knob(False, "train a plan with too few learnable queries to forecast (refused otherwise)")
     eval_samples: int = knob(4, "samples per held-out query at the training temperature", min=1, max=64)
     eval_greedy: bool = knob(True, "also measure greedy accuracy (one more sample per query)")
     eval_limit: int = knob(0, "evaluate a fixed random subset of this many queries (0: all)", min=0)

@@ -143,17 +143,18 @@ class Trainer:
             self.saved_step = step
             if rec:
                 rec.event("resume", f"resumed from {self.resume_from.name} (step {step})")
-                self.log(f"resumed from {self.resume_from} at step {step}")
+                self.log(f"resumed from {self.resume_from} at step {step}; {self.prep.start_words()}")
             return
         torch.manual_seed(cfg.seed)  # torch's own RNG (dropout, if a model has it): seeded, so reproducible
         if rec:
             again = rec.started_before()
-            rec.event(
-                "restart" if again else "start",
-                f"{cfg.strategy} run {'started again from step 0' if again else 'started'}",
+            said = (
+                f"{cfg.strategy} run {'started again from step 0' if again else 'started'}: {self.prep.start_words()}"
             )
-            for warning in self.prep.warnings:
-                rec.warn(warning)
+            rec.event("restart" if again else "start", said)
+            self.log(said)
+            for warning in self.prep.warnings:  # stored as the run's events when it was created (sgpo.runs.create)
+                self.log(f"warning: {warning}")
             row = eval_row(self.evaluator.evaluate(0), self.counters) if self.evaluator else None
             rec.step(0, {**self.counters.totals(), "initial": True}, row, 0.0)
 

@@ -7,25 +7,33 @@
 A bad input raises SgpoError naming the option, and no run row or folder exists yet. The plan is made
 once, in `prepare`, and stored with the run (phases included), so the trainer runs exactly the plan
 that `sgpo plan` and the dashboard showed, whichever process starts it.
+
+The data: `--profile P` without `--dataset` trains on P's dataset, read with the mapping and reward recorded
+with it (sgpo.data.profiled_dataset); a dataset named alone is read with what the store recorded for it
+(sgpo.data.recall). The held-out set (sgpo.data_split.held_out_for): --eval-dataset when given, builtin:eval
+for built-in data, else a seeded share of the user's own data, split off once (by prompt, the same for every
+run on that data), kept out of training and out of the plan, and made again identically on resume. Prompts are
+fitted to the model's context once per dataset, so a truncation warning is said once.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
-from sgpo.data import Dataset, load_dataset
+from sgpo.data import Dataset, DatasetSpec, load_dataset, profiled_dataset, recall, recorded_dataset
+from sgpo.data_split import Split, held_out_for, resplit
 from sgpo.device import resolve_device
 from sgpo.distributed import rank_and_world
-from sgpo.errors import ConfigError, StoreError
+from sgpo.errors import ConfigError, DataError, StoreError
 from sgpo.generate import fit_prompts
 from sgpo.knobs import option
 from sgpo.model import ModelRef, context_length, load_tokenizer, resolve_model
 from sgpo.paths import checkpoint_root
-from sgpo.plan import Phase, PlanConfig, make_plan
+from sgpo.plan import Phase, PlanConfig, make_plan, too_few_learnable
 from sgpo.store import Store, check_name
 from sgpo.train import trl_config
 from sgpo.train.config import TrainConfig
@@ -34,11 +42,13 @@ from sgpo.vocab import PROFILE_DONE
 
 @dataclass
 class Prepared:
-    config: TrainConfig
+    config: TrainConfig  # with the dataset it trains on named (`--profile`'s when none was given)
     run_name: str
-    dataset: Dataset
+    dataset: Dataset  # what is trained on: the training data, without the held-out part split off it
     model: ModelRef
-    eval_dataset: Dataset | None
+    eval_dataset: Dataset | None  # the held-out set (None: no evaluation)
+    source_hash: str = ""  # the whole training dataset's hash (the profile's and the run's dataset_hash)
+    split: Split | None = None  # how the held-out set was chosen (split.record is stored with the run)
     profile: dict | None = None  # the profiles row (sgpo)
     profile_frame: pd.DataFrame | None = None
     rows: np.ndarray | None = None  # dataset row of each profile position
@@ -62,9 +72,15 @@ class Prepared:
             "config": cfg.to_dict(),
             "plan": self.plan_record,
             "profile_id": self.profile["id"] if self.profile else None,
-            "dataset_hash": self.dataset.hash,
+            "dataset_hash": self.source_hash or self.dataset.hash,
             "model_hash": self.model.weights_hash,
         }
+
+    def start_words(self) -> str:
+        """The run's start line: what it trains on, the reward it scores with and why, and its held-out set."""
+        reward = f"reward {self.dataset.reward} ({self.dataset.reward_reason})"
+        held = self.split.words if self.split is not None else "no held-out evaluation (--eval-every 0)"
+        return f"trains on {self.config.dataset}; {reward}; {held}"
 
 
 def prepare(cfg: TrainConfig, store: Store | None, *, name: str | None, db_path=None) -> Prepared:
@@ -98,12 +114,12 @@ def prepare(cfg: TrainConfig, store: Store | None, *, name: str | None, db_path=
         trl_config.check_grpo_config(cfg, device, world)
         if cfg.strategy != "sgpo":
             trl_config.check_batch(cfg.batch_rollouts, cfg.group_size, world)
-    prep = _load_inputs(cfg, name)
+    prep = _load_inputs(cfg, name, store)
     if cfg.strategy == "sgpo":
         if store is None:
             raise ConfigError(
                 f"--profile {cfg.profile}: the store {db_path} does not exist yet, so it holds no "
-                f"profile: profile the dataset first (sgpo profile {cfg.dataset} --db {db_path})"
+                f"profile: profile the dataset first (sgpo profile {cfg.dataset or 'DATASET'} --db {db_path})"
             )
         _attach_profile(prep, store)
         _make_plan(prep)
@@ -121,7 +137,7 @@ def prepare(cfg: TrainConfig, store: Store | None, *, name: str | None, db_path=
 def load(run: dict, store: Store) -> Prepared:
     """A stored run's inputs, in the process that trains it: its plan is read back, never remade."""
     cfg = TrainConfig.from_dict(run["config"])
-    prep = _load_inputs(cfg, run["name"])
+    prep = _load_inputs(cfg, run["name"], store, run=run)
     if prep.model.weights_hash != run.get("model_hash", prep.model.weights_hash):
         raise ConfigError(
             f"run {run['name']!r} trained {cfg.model} with weights {run['model_hash']}, but "
@@ -137,14 +153,83 @@ def load(run: dict, store: Store) -> Prepared:
     return prep
 
 
-def _load_inputs(cfg: TrainConfig, name: str) -> Prepared:
-    dataset = load_dataset(cfg.dataset)
+def _load_inputs(cfg: TrainConfig, name: str, store: Store | None, *, run: dict | None = None) -> Prepared:
+    """The data, model and held-out set of a run: a new one (`run` None: the config's dataset named, from its
+    profile if none was) or a stored one (`run`: its dataset by the hash it recorded, its held-out set made again
+    as recorded). Each dataset's prompts are fitted to the context once."""
+    # sgpo plans from its profile; another strategy reads only its data from it, when no dataset is named
+    wanted = cfg.profile and (cfg.strategy == "sgpo" or cfg.dataset is None)
+    profile = _find_profile(cfg, store) if wanted else None
+    if run is None or not run.get("dataset_hash"):
+        dataset = _training_data(cfg, store, profile)
+        if cfg.dataset is None:  # the run records what it trains on: resuming it reads the same
+            cfg = replace(cfg, dataset=(dataset.mapping or DatasetSpec(dataset.spec)).spec)
+    else:
+        dataset = recorded_dataset(
+            store,
+            run.get("dataset_hash") or "",
+            spec=cfg.dataset,
+            fallback=cfg.dataset or "builtin:train",
+            owner=f"run {run['name']!r} trained on",
+            remedy="restore the file, or start a new run",
+            reward=cfg.reward,
+        )
     model = resolve_model(cfg.model)
-    eval_ds = load_dataset(cfg.eval_dataset) if cfg.eval_every else None
-    warnings = []
-    for ds in filter(None, (dataset, eval_ds)):
-        warnings += _fit_to_context(ds, model, cfg)
-    return Prepared(config=cfg, run_name=name, dataset=dataset, model=model, eval_dataset=eval_ds, warnings=warnings)
+    warnings = _fit_to_context(dataset, model, cfg)
+    split = None
+    if cfg.eval_every:
+        held = None
+        if cfg.eval_dataset is not None:
+            held = load_dataset(recall(store, cfg.eval_dataset))
+            if held.hash == dataset.hash:  # the same data: its prompts are fitted already, and said so once
+                held = dataset
+            else:
+                warnings += _fit_to_context(held, model, cfg)
+        recorded = (run or {}).get("held_out")
+        if recorded:  # a stored run: the same held-out set again (DataError when the data changed under it)
+            split = resplit(dataset, recorded) if recorded["kind"] == "split" else held_out_for(dataset, held)
+        else:
+            split = held_out_for(dataset, held, share=cfg.held_out_share)
+        if split.record["kind"] == "builtin":
+            warnings += _fit_to_context(split.held_out, model, cfg)
+    return Prepared(
+        config=cfg,
+        run_name=name,
+        dataset=split.train if split else dataset,
+        model=model,
+        eval_dataset=split.held_out if split else None,
+        source_hash=dataset.hash,
+        split=split,
+        profile=profile if cfg.strategy == "sgpo" else None,  # only sgpo's plan (and FLOPs) come from it
+        warnings=warnings,
+    )
+
+
+def _training_data(cfg: TrainConfig, store: Store | None, profile: dict | None) -> Dataset:
+    """A new run's whole training dataset: --dataset (else the profile's dataset, else builtin:train), read with
+    the mapping and reward the store recorded for it (the profile's, when there is one), --reward over it."""
+    if profile is None:
+        return load_dataset(recall(store, cfg.dataset or "builtin:train", reward=cfg.reward))
+    try:
+        return profiled_dataset(store, profile, spec=cfg.dataset, reward=cfg.reward)
+    except DataError as exc:
+        if cfg.dataset is None and cfg.reward is None:
+            raise
+        named = " and ".join(o for o, v in (("--dataset", cfg.dataset), ("--reward", cfg.reward)) if v)
+        raise ConfigError(
+            f"--profile {cfg.profile} was made on dataset {profile['dataset_spec']} (hash {profile['dataset_hash']}), "
+            f"not on what {named} name ({exc}); drop {named} to train on the profile's data, or profile this one"
+        ) from None
+
+
+def _find_profile(cfg: TrainConfig, store: Store | None) -> dict:
+    assert cfg.profile is not None  # asked for only when one is named
+    if store is None:
+        raise ConfigError(f"--profile {cfg.profile}: the store does not exist yet, so it holds no profile")
+    try:
+        return store.find_profile(cfg.profile)
+    except StoreError as exc:
+        raise ConfigError(f"--profile {cfg.profile}: {exc}") from None
 
 
 def _fit_to_context(ds: Dataset, model: ModelRef, cfg: TrainConfig) -> list[str]:
@@ -169,22 +254,22 @@ def _fit_to_context(ds: Dataset, model: ModelRef, cfg: TrainConfig) -> list[str]
 
 
 def _attach_profile(prep: Prepared, store: Store) -> None:
+    """The profile's frame as the plan and the sampler read it: without the held-out queries (a split of the
+    profiled data keeps them out of the plan, on resume too, so stored phase positions stay valid), each
+    position mapped to its row of the training data."""
     cfg = prep.config
     if cfg.profile is None:
         raise ConfigError("--strategy sgpo needs --profile PROFILE (an id or name from `sgpo profile list`)")
-    try:
-        profile = store.find_profile(cfg.profile)
-    except StoreError as exc:
-        raise ConfigError(f"--profile {cfg.profile}: {exc}") from None
+    profile = prep.profile or _find_profile(cfg, store)
     if profile["status"] != PROFILE_DONE:
         raise ConfigError(
             f"--profile {cfg.profile} is unfinished ({profile['queries_done']} of "
             f"{profile['queries_total']} queries): run the same `sgpo profile` command again to finish it"
         )
-    if profile["dataset_hash"] != prep.dataset.hash:
+    if profile["dataset_hash"] != prep.source_hash:
         raise ConfigError(
             f"--profile {cfg.profile} was made on dataset {profile['dataset_spec']} (hash "
-            f"{profile['dataset_hash']}), not on --dataset {cfg.dataset} (hash {prep.dataset.hash}): "
+            f"{profile['dataset_hash']}), not on --dataset {cfg.dataset} (hash {prep.source_hash}): "
             f"pass the profile's dataset, or profile this one first"
         )
     if profile["model_hash"] != prep.model.weights_hash:
@@ -194,6 +279,8 @@ def _attach_profile(prep: Prepared, store: Store) -> None:
             f"profile this model first (sgpo profile {cfg.dataset} --model {cfg.model})"
         )
     frame = store.profile_frame(profile["id"])
+    if prep.split is not None and len(prep.split.held_out_ids):
+        frame = frame[~frame["id"].isin(prep.split.held_out_ids)].reset_index(drop=True)
     index = pd.Series(np.arange(len(prep.dataset)), index=prep.dataset.frame["id"].to_numpy())
     missing = ~frame["id"].isin(index.index)
     if missing.any():
@@ -220,6 +307,8 @@ def _make_plan(prep: Prepared) -> None:
     except ConfigError as exc:
         raise ConfigError(f"the plan of --profile {cfg.profile} keeps no query to train on: {exc}") from None
     prep.phases, prep.plan_record = plan.phases, plan.to_record()
+    if (why := too_few_learnable(prep.plan_record)) and not cfg.force:
+        raise ConfigError(f"--profile {cfg.profile}: {why}")
 
 
 def sampling_mismatch(profile: dict, cfg: TrainConfig) -> list[str]:
