@@ -218,7 +218,14 @@ def _v5(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS = [_v1, _v2, _v3, _v4, _v5]
+def _v6(db: sqlite_utils.Database) -> None:
+    """Runs keep how their held-out set was chosen (sgpo.data_split: a split of the training data with its
+    share, seed and a digest of the ids held out, --eval-dataset, or builtin:eval; JSON), so a resumed run is
+    evaluated on the same queries and never trains on them."""
+    db.table("runs").add_column("held_out", str)
+
+
+MIGRATIONS = [_v1, _v2, _v3, _v4, _v5, _v6]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -420,11 +427,23 @@ class Store:
         return list(self.db.table("plans").rows_where(order_by="id"))
 
     # runs ----------------------------------------------------------------------------------
-    def create_run(self, *, name: str, strategy: str, config: dict, plan: dict | None = None, **fields) -> int:
-        """A run row in status `created`; `plan` is the plan it will train (phases included), stored once."""
+    def create_run(
+        self,
+        *,
+        name: str,
+        strategy: str,
+        config: dict,
+        plan: dict | None = None,
+        held_out: dict | None = None,
+        **fields,
+    ) -> int:
+        """A run row in status `created`; `plan` is the plan it will train (phases included), stored once;
+        `held_out` how its held-out set was chosen (sgpo.data_split.Split.record)."""
         now = time.time()
         if plan is not None:
             fields["plan"] = json.dumps(plan, default=float)
+        if held_out is not None:
+            fields["held_out"] = json.dumps(held_out, default=float)
         try:
             with self.transaction():
                 return _inserted_id(
@@ -454,6 +473,7 @@ class Store:
             "config": json.loads(row["config"] or "{}"),
             "result": json.loads(row["result"]) if row.get("result") else None,
             "plan": json.loads(row["plan"]) if row.get("plan") else None,
+            "held_out": json.loads(row["held_out"]) if row.get("held_out") else None,
         }
 
     def runs(self) -> list[dict]:

@@ -7,6 +7,7 @@ import streamlit as st
 from dashboard import analysis, curves, forms, jobs, run_figures, state, widgets
 from sgpo import units
 from sgpo.launch import cli_line
+from sgpo.train.recorder import WASTED_EVENT
 from sgpo.vocab import ACTIVE_STATUSES, FINISHED, STRATEGIES
 
 st.title("Train")
@@ -114,6 +115,12 @@ def status() -> None:
         for col, (key, label, value) in zip(st.columns(3) + st.columns(3), numbers):
             with col.container(key=key):
                 st.metric(label, value)
+        # the run's own word that it learns nothing (sgpo/train/recorder.py): what its log says, in a box
+        with state.store() as s:
+            wasted = [e["message"] for e in s.events(current["id"]) if e["kind"] == WASTED_EVENT]
+        if wasted:
+            with st.container(key="wasted_warning"):
+                st.warning(wasted[-1], icon=":material/block:")
 
 
 status()

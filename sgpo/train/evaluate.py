@@ -23,9 +23,8 @@ import numpy as np
 import pandas as pd
 
 from sgpo.accounting import Counters, flops_generate
-from sgpo.data import Dataset
+from sgpo.data import Dataset, query_columns
 from sgpo.generate import Generator
-from sgpo.tasks.rewards import SCORERS
 from sgpo.train.config import TrainConfig
 from sgpo.train.engine import STEP_SEED
 from sgpo.vocab import BANDS
@@ -42,8 +41,8 @@ def sample_success(
         frame["prompt"].tolist(), n=samples, temperature=temperature, max_new_tokens=max_new_tokens, seed=seed
     )
     rates, tokens = np.zeros(len(frame)), 0
-    for i, (g, answer) in enumerate(zip(outs, frame["answer"])):
-        rates[i] = np.mean([score(s.text, answer) for s in g.samples])
+    for i, (g, answer, columns) in enumerate(zip(outs, frame["answer"], query_columns(frame))):
+        rates[i] = np.mean([score(s.text, answer, **columns) for s in g.samples])
         tokens += sum(g.prompt_tokens + s.completion_tokens for s in g.samples)
     return rates, tokens
 
@@ -107,7 +106,7 @@ class Evaluator:
         self.cfg, self.generator, self.counters, self.n_params = cfg, generator, counters, n_params
         self.frame = eval_subset(dataset.frame, cfg.eval_limit, cfg.seed)
         # the held-out set is scored by its own rule: math answers by math-verify even if training is exact-match
-        self.score = SCORERS[dataset.reward]
+        self.score = dataset.scorer()
         self.bands: np.ndarray | None = None
         self.last: dict | None = None  # the latest result
         self.last_step: int | None = None  # the step it was measured at (None: only before training)

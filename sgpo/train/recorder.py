@@ -28,10 +28,20 @@ from sgpo.store import Store
 from sgpo.train.rollouts import ROLLOUTS_KEY
 from sgpo.vocab import FAILED, FINISHED, RUNNING
 
+# A run that wastes every rollout (every group's rewards equal) for WASTED_STREAK steps in a row says so once,
+# in its log and as a WASTED_EVENT event the Train page shows. Why 20: a step of the default 256 rollouts holds
+# 32 groups of 8, and if even 10% of groups were informative, a fully wasted step would come by chance 3% of the
+# time (0.9^32) and 20 in a row about once in 10^30 runs: a streak of 20 means nothing is learnable, not bad
+# luck. And 20 steps are a fifth of the default 100: the user hears it while most of the budget is unspent.
+WASTED_STREAK = 20
+WASTED_EVENT = "all_wasted"
+
 
 class Recorder:
     def __init__(self, store: Store, run_id: int, log: Callable[[str], None]):
         self.store, self.run_id, self.log = store, run_id, log
+        self.wasted_since: int | None = None  # first step of the current streak of fully wasted steps
+        self.last_step = 0  # the latest step counted (a step recorded again, with its evaluation, counts once)
 
     def running(self) -> None:
         self.store.update_run(self.run_id, status=RUNNING, pid=os.getpid())
@@ -50,6 +60,26 @@ class Recorder:
     def step(self, step: int, row: dict, eval_row: dict | None, wall_seconds: float) -> None:
         rollouts = row.pop(ROLLOUTS_KEY, None) or {}  # absent (a re-recorded last step): its groups stay
         self.store.log_step(self.run_id, step, int(row.get("phase", 0) or 0), wall_seconds, row, eval_row, **rollouts)
+        self._count_waste(step, row)
+
+    def _count_waste(self, step: int, row: dict) -> None:
+        """Say once when WASTED_STREAK steps in a row wasted every rollout (see WASTED_STREAK)."""
+        if step <= self.last_step or row.get("initial"):
+            return
+        self.last_step = step
+        rollouts = row.get("rollouts") or 0
+        if not rollouts or (row.get("wasted_rollouts") or 0) < rollouts:
+            self.wasted_since = None
+            return
+        self.wasted_since = self.wasted_since or step
+        if step - self.wasted_since + 1 == WASTED_STREAK:
+            message = (
+                f"every rollout of the last {WASTED_STREAK} steps ({self.wasted_since}-{step}) was wasted: in every "
+                f"group all rewards were equal, so nothing is being learned; stop the run, and plan on data "
+                f"nearer the model's level (sgpo plan shows how many queries are learnable)"
+            )
+            self.store.event(self.run_id, WASTED_EVENT, message)
+            self.log(f"warning: {message}")
 
     def ended(self, result: dict) -> None:
         """`finished` or `stopped` (result["status"]), the result stored, the pid cleared."""

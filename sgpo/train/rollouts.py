@@ -21,7 +21,6 @@ import numpy as np
 
 from sgpo.data import Dataset
 from sgpo.generate import Generator
-from sgpo.tasks.rewards import SCORERS
 from sgpo.train.grpo import Group
 
 SIZE_SEED = 104729  # added per group size: each size's generate call has its own seed
@@ -33,9 +32,10 @@ SUCCESS = 0.5  # a sample whose reward is above this is a success (rewards are b
 class Rollouts:
     def __init__(self, generator: Generator, dataset: Dataset, *, temperature: float, max_new_tokens: int):
         self.generator, self.temperature, self.max_new_tokens = generator, temperature, max_new_tokens
-        self.prompts = dataset.frame["prompt"].to_numpy()
-        self.answers = dataset.frame["answer"].to_numpy()
-        self.score = SCORERS[dataset.reward]
+        frame = dataset.frame
+        self.prompts, self.answers = frame["prompt"].to_numpy(), frame["answer"].to_numpy()
+        self.ids, self.tasks, self.levels = frame["id"].to_numpy(), frame["task"].to_numpy(), frame["difficulty"]
+        self.score = dataset.scorer()  # a user's function sees the query's columns, as TRL passes them
 
     def __call__(self, rows: list[int], sizes: list[int], seed: int) -> list[Group]:
         """Generate and score one group per row, rows[i] with sizes[i] completions."""
@@ -50,7 +50,10 @@ class Rollouts:
                 seed=seed + SIZE_SEED * g,
             )
             for i, out in zip(idx, outs):
-                rewards = np.array([self.score(s.text, self.answers[rows[i]]) for s in out.samples], dtype=float)
+                r = rows[i]
+                columns = {"prompts": self.prompts[r], "id": self.ids[r], "task": self.tasks[r]}
+                columns["difficulty"] = int(self.levels.iat[r])
+                rewards = np.array([self.score(s.text, self.answers[r], **columns) for s in out.samples], dtype=float)
                 groups[i] = Group(
                     query=rows[i],
                     prompt_ids=list(out.prompt_ids),

@@ -74,6 +74,7 @@ class Prepared:
             "profile_id": self.profile["id"] if self.profile else None,
             "dataset_hash": self.source_hash or self.dataset.hash,
             "model_hash": self.model.weights_hash,
+            "held_out": self.split.record if self.split is not None else None,
         }
 
     def start_words(self) -> str:

@@ -131,6 +131,8 @@ class TRLEngine:
                 "prompt": frame["prompt"].to_numpy()[rows].tolist(),
                 "answer": frame["answer"].to_numpy()[rows].tolist(),
                 "row": rows.tolist(),
+                # TRL hands every column to the reward: a user's function sees what our engine passes it
+                **{c: frame[c].to_numpy()[rows].tolist() for c in ("id", "task", "difficulty")},
             }
         )
         GRPOConfig, GRPOTrainer = trl_classes()
