@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import shlex
-from pathlib import Path
 
 from dashboard import state
 from sgpo import launch, profiles
@@ -23,6 +22,7 @@ from sgpo.profile import ProfileConfig
 from sgpo.tasks.reward_import import source_file
 from sgpo.tasks.rewards import NAMES
 from sgpo.train.config import PLAN_FROM_RUN, TrainConfig
+from sgpo.train.setup import profiled_model
 
 TRAIN_KNOBS = ("engine", "steps", "eval_every", "lr", "batch_rollouts", "group_size", "seed")  # always shown
 FROM_PROFILE = ("strategy", "profile", "dataset", "model", "plan")  # set by the page, not typed
@@ -94,10 +94,7 @@ def train_config(strategy: str, profile: dict | None, values: dict) -> TrainConf
     known = {k.name for k in TrainConfig.specs()}
     fields = {k: v for k, v in values.items() if k in known and v is not None}
     if profile:
-        model = profile.get("model_spec") or "starter"
-        if model != "starter" and profile.get("model_path") and Path(profile["model_path"]).is_dir():
-            model = profile["model_path"]
-        fields |= {"dataset": profile["dataset_spec"], "model": model, "profile": profile["name"]}
+        fields |= {"dataset": profile["dataset_spec"], "model": profiled_model(profile), "profile": profile["name"]}
     plan = {}
     if strategy == "sgpo":
         defaults = PlanConfig().to_dict()

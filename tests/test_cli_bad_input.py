@@ -210,6 +210,9 @@ CASES = {
     "runs metrics no store": ["runs", "metrics", "ghost", "--db", "{new_db}"],
     "runs metrics csv under a file": ["runs", "metrics", "ghost", "--db", "{db}", "--csv", "{file}/m.csv"],
     "runs metrics csv is a folder": ["runs", "metrics", "ghost", "--db", "{db}", "--csv", "{folder}"],
+    "runs rollouts unknown run": ["runs", "rollouts", "ghost", "--db", "{db}"],
+    "runs history unknown run": ["runs", "history", "ghost", "q-1", "--db", "{db}"],
+    "runs heatmap unknown run": ["runs", "heatmap", "ghost", "--db", "{db}"],
     # compare
     "compare unknown run": ["compare", "ghost", "--db", "{db}"],
     "compare no store": ["compare", "ghost", "--db", "{new_db}"],

@@ -55,7 +55,9 @@ class TrainConfig(Knobs):
         "exact, math, math-lenient or MODULE:FUNCTION (TRL's reward signature); default: the one recorded with "
         "the dataset (the profile's), else picked from the answers",
     )
-    model: str = knob("starter", "policy to train: starter, a local folder, or an HF id")
+    model: str | None = knob(
+        None, "policy to train: starter, a local folder, or an HF id; default: the --profile's model, else starter"
+    )
     steps: int | None = knob(None, "optimizer steps to run (default 100 when no --flops-budget)", min=1)
     flops_budget: float | None = knob(
         None, "stop once total FLOPs (profiling included for sgpo) reach this", min=0, open_min=True

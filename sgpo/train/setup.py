@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -158,11 +159,12 @@ def _load_inputs(cfg: TrainConfig, name: str, store: Store | None, *, run: dict 
     """The data, model and held-out set of a run: a new one (`run` None: the config's dataset named, from its
     profile if none was) or a stored one (`run`: its dataset by the hash it recorded, its held-out set made again
     as recorded). Each dataset's prompts are fitted to the context once."""
-    # sgpo plans from its profile; another strategy reads only its data from it, when no dataset is named
-    wanted = cfg.profile and (cfg.strategy == "sgpo" or cfg.dataset is None)
+    # sgpo plans from its profile; another strategy reads from it only the data and model not named
+    data_from_profile = cfg.strategy == "sgpo" or cfg.dataset is None
+    wanted = cfg.profile and (data_from_profile or cfg.model is None)
     profile = _find_profile(cfg, store) if wanted else None
     if run is None or not run.get("dataset_hash"):
-        dataset = _training_data(cfg, store, profile)
+        dataset = _training_data(cfg, store, profile if data_from_profile else None)
         if cfg.dataset is None:  # the run records what it trains on: resuming it reads the same
             cfg = replace(cfg, dataset=(dataset.mapping or DatasetSpec(dataset.spec)).spec)
     else:
@@ -175,6 +177,9 @@ def _load_inputs(cfg: TrainConfig, name: str, store: Store | None, *, run: dict 
             remedy="restore the file, or start a new run",
             reward=cfg.reward,
         )
+    if cfg.model is None:  # the profile's model (what its p_hat measured), else the starter
+        cfg = replace(cfg, model=profiled_model(profile) if profile else "starter")
+    assert cfg.model is not None
     model = resolve_model(cfg.model)
     warnings = _fit_to_context(dataset, model, cfg)
     split = None
@@ -221,6 +226,14 @@ def _training_data(cfg: TrainConfig, store: Store | None, profile: dict | None) 
             f"--profile {cfg.profile} was made on dataset {profile['dataset_spec']} (hash {profile['dataset_hash']}), "
             f"not on what {named} name ({exc}); drop {named} to train on the profile's data, or profile this one"
         ) from None
+
+
+def profiled_model(profile: dict) -> str:
+    """The model a profile measured, as any process can load it: 'starter', else the folder it was loaded from
+    (a local folder, a run's checkpoint, a hub model's download) while that folder exists, else its spec."""
+    spec = profile.get("model_spec") or "starter"
+    path = profile.get("model_path")
+    return str(path) if spec != "starter" and path and Path(path).is_dir() else spec
 
 
 def _find_profile(cfg: TrainConfig, store: Store | None) -> dict:
