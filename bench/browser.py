@@ -49,13 +49,26 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(db: Path, log: Path | None = None, timeout: float = 60):
-    """`sgpo dashboard --db DB` on a free port; yields its URL once /_stcore/health answers."""
+def serve(db: Path, log: Path | None = None, timeout: float = 60, *, args: tuple = (), roots: tuple = ()):
+    """`sgpo dashboard --db DB` on a free port; yields its URL once /_stcore/health answers. Local paths are
+    allowed in the store's folder, the checkout and `roots`; `args` are more options (--token ...)."""
     port = free_port()
     log = log or db.parent / "server.log"
+    allowed = [a for root in (db.parent, ROOT, *roots) for a in ("--allow-root", str(root))]
     with open(log, "wb") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "sgpo", "dashboard", "--db", str(db), "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "sgpo",
+                "dashboard",
+                "--db",
+                str(db),
+                "--port",
+                str(port),
+                *allowed,
+                *map(str, args),
+            ],
             stdout=fh,
             stderr=subprocess.STDOUT,
             cwd=ROOT,

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from sgpo import compare, units
-from sgpo.vocab import DECISIONS
+from sgpo.vocab import DECISIONS, FINISHED
 
 
 # audit -------------------------------------------------------------------------------------------
@@ -202,13 +202,21 @@ def watch_signature(rows: list[dict], shown: list[str]) -> tuple:
 
 # compare (the table and its factors: sgpo.compare) ---------------------------------------------------
 def default_comparison(runs: list[dict], k: int = 4) -> list[str]:
-    """The runs Compare opens on: the newest k, with the newest fixed-G GRPO run put first when none of
-    them is one, so the compute-reduction factor has its natural baseline."""
+    """The runs Compare opens on: the newest k, with the default baseline (default_baseline) put first when
+    none of them is a GRPO run, so the compute-reduction factor has its natural baseline."""
     names = [r["name"] for r in runs][-k:]
-    grpo = [r["name"] for r in runs if r["strategy"] == "grpo"]
-    if grpo and grpo[-1] not in names:
-        names = [grpo[-1]] + names[1:]
+    base = default_baseline(runs)
+    if base is not None and not any(r["strategy"] == "grpo" for r in runs if r["name"] in names):
+        names = [base] + names[1:]
     return names
+
+
+def default_baseline(runs: list[dict]) -> str | None:
+    """The baseline a comparison starts from: the newest finished fixed-G GRPO run (its final accuracy is
+    the target: a running one's still moves), else the newest GRPO run, else None."""
+    grpo = [r for r in runs if r.get("strategy") == "grpo"]
+    finished = [r for r in grpo if r.get("status") == FINISHED]
+    return (finished or grpo)[-1]["name"] if grpo else None
 
 
 COMPARE_COLUMNS = {
@@ -358,6 +366,71 @@ BEHAVIOURS = {
     "skip": "our engine (zero-advantage groups skip the backward pass)",
     "train_all": "TRL / verl (every rollout trained)",
 }
+
+
+def run_forecast_metrics(run: dict) -> list[tuple[str, str, str, str]]:
+    """(key, label, value, help) of the Plan page's headline: what the planned run delivers, the reduction
+    factor under both engine behaviours and the step at which profiling has paid for itself (None when the
+    forecast rests on too few learnable queries: the page says its reason instead)."""
+    if (run.get("basis") or {}).get("too_few"):
+        return []
+    skip, train_all = run.get("skip") or {}, run.get("train_all") or {}
+    step = skip.get("break_even_step")
+    return [
+        (
+            "run_reduction_skip",
+            "reduction factor, our engine",
+            units.factor(skip.get("reduction_factor")),
+            "FLOPs per informative rollout of fixed-G GRPO over the plan's, over the planned run, profiling "
+            "included, zero-advantage groups skipping the backward pass (sgpo.plan.forecast)",
+        ),
+        (
+            "run_reduction_train_all",
+            "reduction factor, TRL / verl",
+            units.factor(train_all.get("reduction_factor")),
+            "the same with every rollout trained, as TRL's GRPOTrainer and verl do",
+        ),
+        (
+            "run_break_even",
+            "profiling paid back at step",
+            "never" if step is None else units.count(step),
+            "the first step at which the plan has spent no more FLOPs per informative rollout than fixed-G "
+            "GRPO, profiling included (our engine)",
+        ),
+    ]
+
+
+PLAN_KNOB_GROUPS = {  # the Plan page's knobs, in groups; the rest of each group folds under "advanced"
+    "selection": (("trivial_threshold", "unsolved_keep"), ("seed",)),
+    "group sizes": (
+        ("group_rule", "informative_target", "g_min", "g_max"),
+        ("fixed_group_size", "success_estimate", "prior_a", "prior_b", "rollout_budget"),
+    ),
+    "curriculum": (("curriculum", "steps_per_phase"), ("plateau_patience", "plateau_min_delta")),
+    "forecast": (("run_steps", "run_batch_rollouts"), ("run_flops", "drift", "forecast_prior")),
+}
+
+
+def plan_knob_groups(names: list[str]) -> dict[str, tuple[list[str], list[str]]]:
+    """{group: (shown knobs, advanced knobs)} for the knobs `names` (PlanConfig's); a knob no group names
+    (a new one) is shown among the advanced ones of the last group, so every knob has a widget."""
+    out = {
+        g: ([n for n in shown if n in names], [n for n in advanced if n in names])
+        for g, (shown, advanced) in PLAN_KNOB_GROUPS.items()
+    }
+    placed = {n for shown, advanced in out.values() for n in shown + advanced}
+    last = list(out)[-1]
+    out[last][1].extend(n for n in names if n not in placed)
+    return out
+
+
+def train_values(knobs: dict) -> dict:
+    """The Train page's knobs that a plan sets: the planned run's steps, rollouts a step and seed."""
+    return {
+        "steps": knobs.get("run_steps"),
+        "batch_rollouts": knobs.get("run_batch_rollouts"),
+        "seed": knobs.get("seed"),
+    }
 
 
 def run_forecast_rows(run: dict) -> pd.DataFrame:

@@ -4,15 +4,17 @@
 # editable install in a checkout, as `make demo` and `make test` make).
 import streamlit as st
 
-from dashboard import jobs, state, widgets
+from dashboard import access, jobs, state, widgets
 
 st.set_page_config(page_title="sGPO Studio", layout="wide")  # no page_icon: a material one is fetched from the internet
+access.gate()  # before any page or widget: a session without the server's token sees one line and nothing else
 nav = st.navigation(
     [
         st.Page("views/data.py", title="Data & profiles", icon=":material/database:", default=True),
         st.Page("views/audit.py", title="Audit", icon=":material/search:"),
         st.Page("views/plan.py", title="Plan", icon=":material/tune:"),
         st.Page("views/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("views/rollouts.py", title="Rollouts", icon=":material/list_alt:"),
         st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:"),
     ]
 )

@@ -15,13 +15,15 @@ import plotly.graph_objects as go
 from dashboard import curves
 from dashboard.analysis import accuracy_by_difficulty
 from dashboard.curves import Series
+from sgpo.accounting import mean_curve
 
 FLOPS_BUCKETS = [
     ("flops_profile", "profiling", "#8e44ad", "dot"),
     ("flops_rollout", "rollouts", "#2e86de", "dash"),
     ("flops_train", "training", "#27ae60", "solid"),
 ]
-MAX_PHASE_LABELS = 8  # beyond this many phase changes the lines stay, their labels would overlap
+LABEL_WIDTH = 0.075  # a phase label's width, as a share of the x-axis (about 55 px on a 740 px chart)
+LABEL_ROWS = 3  # labels closer than that are staggered over this many rows; beyond, a label is left out
 X_HOVER = {"step": "step %{x:,.0f}", "FLOPs": "%{x:.3s}FLOP", "tokens": "%{x:.3s} tokens", "wall time": "%{x:.3g} "}
 RAW_OPACITY = 0.25
 DASH_WORDS = {"solid": "solid", "dash": "dashed", "dot": "dotted", "dashdot": "dash-dotted"}
@@ -88,17 +90,58 @@ def _layout(
     return fig
 
 
+def fit_range(values, *, floor_span: float = 0.1, pad: float = 0.1) -> list[float] | None:
+    """A y range for rates in [0, 1] that fits the data: their lowest and highest values, padded by `pad` of
+    the span and at least `floor_span` wide, kept inside [0, 1] (a little beyond, so points at 0 or 1 show
+    whole). None when no value is finite: plotly then picks."""
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v)]
+    if not v.size:
+        return None
+    lo, hi = float(v.min()), float(v.max())
+    span = max(hi - lo, floor_span)
+    mid = (lo + hi) / 2
+    lo, hi = mid - span / 2 - pad * span, mid + span / 2 + pad * span
+    if lo < 0:
+        lo, hi = 0.0, min(1.0, hi - lo)
+    if hi > 1:
+        lo, hi = max(0.0, lo - (hi - 1)), 1.0
+    margin = 0.02 * (hi - lo)
+    return [lo - margin if lo <= 0 else lo, hi + margin if hi >= 1 else hi]
+
+
+def label_rows(xs: list[float], span: float, width: float = LABEL_WIDTH, rows: int = LABEL_ROWS) -> list[int | None]:
+    """For labels at positions `xs` on an axis `span` wide, the row each is drawn in (0 at the top) so that no
+    two in a row are closer than `width` of the span; None for a label no row has room for (its line stays)."""
+    last: list[float] = [-np.inf] * rows
+    out: list[int | None] = []
+    gap = width * span if span > 0 else 0.0
+    for x in xs:
+        row = next((r for r in range(rows) if x - last[r] >= gap), None)
+        if row is not None:
+            last[row] = x
+        out.append(row)
+    return out
+
+
 def _marks(fig: go.Figure, runs: list[Series], axis: Axis, forecasts: bool = False) -> go.Figure:
-    """Phase changes as dotted vertical lines in each run's colour; with `forecasts`, each run's planned
-    wasted fraction as a dashed horizontal line. Added in one layout update (one add_vline per mark costs
+    """Phase changes as dotted vertical lines in each run's colour, labelled where the labels do not overlap
+    (label_rows: staggered over a few rows, thinned beyond); with `forecasts`, each run's planned wasted
+    fraction as a dashed horizontal line. Added in one layout update (one add_vline per mark costs
     milliseconds each)."""
     shapes, notes = [], []
     marks = []
+    xs_all = []
     for s in runs:
         x = axis.of(s)
         if x is not None:
             marks += [(xm, phase, s) for xm, phase in curves.phase_marks(s.metrics, x)]
-    for xm, phase, s in marks:
+            xs_all.append(x[np.isfinite(x)])
+    marks.sort(key=lambda m: m[0])
+    finite = np.concatenate(xs_all) if xs_all else np.zeros(0)
+    span = float(finite.max() - finite.min()) if finite.size else 0.0
+    rows = label_rows([m[0] for m in marks], span)
+    for (xm, phase, s), row in zip(marks, rows):
         shapes.append(
             dict(
                 type="line",
@@ -111,11 +154,11 @@ def _marks(fig: go.Figure, runs: list[Series], axis: Axis, forecasts: bool = Fal
                 line=dict(color=s.color, dash="dot", width=1),
             )
         )
-        if len(marks) <= MAX_PHASE_LABELS:
+        if row is not None:
             notes.append(
                 dict(
                     x=xm,
-                    y=1,
+                    y=1 - 0.07 * row,
                     xref="x",
                     yref="paper",
                     text=f"phase {phase}",
@@ -335,5 +378,58 @@ def accuracy_figure(runs, axis: str = "step") -> go.Figure:
         )
     if not fig.data:
         return _empty(title, "no evaluation yet")
-    fig.update_yaxes(range=[0, 1.02])
-    return _marks(_layout(fig, title, ax, "accuracy (%)", ".0%"), runs, ax)
+    values = np.concatenate([np.asarray(t.y, dtype=float) for t in fig.data])
+    lo_hi = fit_range(values)  # a few points between strategies must show: the axis fits the data, not 0-100%
+    fig.update_yaxes(range=lo_hi)
+    fmt = ".1%" if lo_hi is not None and lo_hi[1] - lo_hi[0] < 0.1 else ".0%"
+    return _marks(_layout(fig, title, ax, "accuracy (%)", fmt), runs, ax)
+
+
+def settings_accuracy_figure(settings: list[tuple[str, list[Series]]], axis: str = "step") -> go.Figure:
+    """Held-out accuracy per setting: the seeds of one setting (runs whose configs differ only in seed,
+    sgpo.compare.settings) as their mean curve (sgpo.accounting.mean_curve, over the range every seed covers)
+    with a band from the lowest to the highest seed; a setting of one run as its own line."""
+    title = "held-out accuracy, seeds averaged"
+    runs = [s for _, group in settings for s in group]
+    ax = Axis(axis, runs)
+    fig = go.Figure()
+    for label, group in settings:
+        curves_ = []
+        for s in group:
+            x = ax.of_evals(s)
+            if x is not None and not s.evals.empty:
+                curves_.append(pd.DataFrame({"x": x, "accuracy": s.evals["accuracy"].to_numpy(dtype=float)}))
+        if not curves_:
+            continue
+        color = group[0].color
+        name = label if len(curves_) == 1 else f"{label} (mean of {len(curves_)} seeds)"
+        mean = mean_curve(curves_, axis="x") if len(curves_) > 1 else curves_[0].assign(low=np.nan, high=np.nan)
+        if len(curves_) > 1 and len(mean):
+            fig.add_scatter(
+                x=np.concatenate([mean["x"], mean["x"][::-1]]),
+                y=np.concatenate([mean["high"], mean["low"][::-1]]),
+                fill="toself",
+                fillcolor=color,
+                opacity=0.2,
+                line=dict(width=0),
+                hoverinfo="skip",
+                showlegend=False,
+                legendgroup=label,
+            )
+        fig.add_scatter(
+            x=mean["x"],
+            y=mean["accuracy"],
+            mode="lines+markers" if len(mean) <= 60 else "lines",
+            name=name,
+            line=dict(color=color),
+            legendgroup=label,
+            hovertemplate=f"{name}<br>{ax.hover}<br>accuracy %{{y:.1%}}<extra></extra>",
+        )
+    if not fig.data:
+        return _empty(title, "no evaluation yet")
+    values = np.concatenate([np.asarray(t.y, dtype=float) for t in fig.data])
+    lo_hi = fit_range(values)
+    fmt = ".1%" if lo_hi is not None and lo_hi[1] - lo_hi[0] < 0.1 else ".0%"
+    fig.update_yaxes(range=lo_hi)
+    note = "band: lowest to highest seed" if any(len(g) > 1 for _, g in settings) else ""
+    return _layout(fig, title, ax, "accuracy (%)", fmt, note=note)

@@ -20,9 +20,10 @@ from urllib.parse import urlencode
 import pandas as pd
 import streamlit as st
 
+from dashboard import access, analysis
 from dashboard.analysis import with_decisions
 from dashboard.curves import Series, forecast_of, run_colors
-from sgpo import compare, launch, paths, plans, profiles, runs, units
+from sgpo import compare, launch, paths, plans, profiles, rollouts, runs, units
 from sgpo.data import load_dataset
 from sgpo.errors import StoreError
 from sgpo.plan import PlanConfig
@@ -128,7 +129,10 @@ def trained_from(profile: dict) -> str | None:
 
 def start_profile(dataset: str, model: str, config: ProfileConfig, name: str) -> dict:
     """`sgpo profile` in a detached worker (sgpo.profiles.start): every check made here first, so a bad
-    input is an error now, not a failed worker. Returns name, pid, log_path and status."""
+    input is an error now, not a failed worker. Local paths must lie inside the folders the dashboard may
+    read (sgpo.paths). Returns name, pid, log_path and status."""
+    paths.check_spec_allowed(str(dataset), "dataset")
+    paths.check_spec_allowed(str(model), "model")
     with store() as s:
         name = s.check_new_name("profile", name, "profile name")
         return profiles.start(dataset, model, config, s, name=name, detach=True)
@@ -166,11 +170,35 @@ def save_plan(made: plans.Made, name: str) -> int:
         return plans.save(made, name, s, option="plan name")
 
 
+FROM_PLAN = "_train_from_plan"  # session state: the knobs the Plan page's "Train this plan" filled in
+
+
+def plan_to_train(knobs: dict) -> dict:
+    """Session state that opens the Train page on this plan: strategy sgpo, the planned run's steps, rollouts a
+    step and seed in the Train page's widgets (the plan knobs themselves are the session's already, which
+    the Train page's sgpo runs take), the launch form open, and what was filled in, to say so there."""
+    filled = {k: v for k, v in analysis.train_values(knobs).items() if v is not None}
+    return {
+        "train_strategy": "sgpo",
+        **{f"train_{k}": v for k, v in filled.items()},
+        "_launch_open": True,
+        FROM_PLAN: filled,
+    }
+
+
 # runs ---------------------------------------------------------------------------------------------------
 def run_options() -> list[dict]:
     """Every run with its shown status (`interrupted` when its process is gone)."""
     with store() as s:
         return runs.list_runs(s)
+
+
+def runs_on(profile: dict) -> list[dict]:
+    """The runs on this profile's data (its dataset's content hash, or a profile of it they were planned
+    from), oldest first: where its queries have a training history."""
+    data = profile.get("dataset_hash")
+    same = {p["id"] for p in profile_options() if data and p.get("dataset_hash") == data} | {profile["id"]}
+    return [r for r in run_options() if r.get("profile_id") in same or (data and r.get("dataset_hash") == data)]
 
 
 METRICS_CACHE_RUNS = 32  # runs whose metrics the server keeps parsed; the least recently read is dropped first
@@ -282,6 +310,15 @@ def run_series(rows: list[dict]) -> list[Series]:
     return out
 
 
+def settings_of(rows: list[dict], series: list[Series]) -> list[tuple[str, list[Series]]]:
+    """The runs' series grouped by setting (sgpo.compare.settings: configs that differ only in seed), each
+    setting named by its first run: what Compare draws as one mean line per setting."""
+    known = details(rows)
+    by_name = {x.name: x for x in series}
+    groups = compare.settings([{**r, "config": known[r["name"]]["config"]} for r in rows])
+    return [(g[0]["name"], [by_name[r["name"]] for r in g if r["name"] in by_name]) for g in groups]
+
+
 def comparison(rows: list[dict], series: list[Series], baseline: str | None) -> pd.DataFrame:
     """The Compare page's table (sgpo.compare.table_of) from the series the page holds: the reduction factor
     of each run against `baseline`, as the README's benchmarks compute it."""
@@ -319,7 +356,10 @@ def checkpoint_steps(name: str) -> list[int]:
 
 def launch_run(cfg: TrainConfig, name: str) -> dict:
     """Create the run (every check, the name's included; the plan made and stored once) and start its
-    detached worker."""
+    detached worker. Local data and model paths must lie inside the folders the dashboard may read."""
+    for spec, kind in ((cfg.dataset, "dataset"), (cfg.eval_dataset, "dataset"), (cfg.model, "model")):
+        if spec:
+            paths.check_spec_allowed(str(spec), kind)
     with store() as s:
         run = runs.create(cfg, s, name=s.check_new_name("run", name, "run name"))
         return runs.start(run["id"], s, detach=True)
@@ -342,9 +382,60 @@ def profile_checkpoint(name: str, step: int) -> dict:
     with store() as s:
         started = profiles.checkpoint_profile(name, step, s, detach=True)
     query = {"profile": started["name"], **({"audit_before": started["before"]} if started.get("before") else {})}
-    return {**started, "link": "audit?" + urlencode(query)}
+    return {**started, "link": "audit?" + urlencode({**query, **access.link_params()})}  # a new session: the token
 
 
 def run_log(run: dict, lines: int = 30) -> str:
     """The end of the run's worker log ('' if there is none yet)."""
     return launch.tail(run.get("log_path"), lines)
+
+
+# rollouts (sgpo.rollouts) ---------------------------------------------------------------------------------
+@st.cache_resource(show_spinner=False)
+def summary_cache() -> MetricsCache:
+    """The server's per-step rollout summaries (sgpo.rollouts.Summary), one entry per run, read incrementally."""
+    return MetricsCache()
+
+
+def rollout_summary(run: dict) -> rollouts.Summary:
+    """Per step: all-correct and all-wrong shares, the hardest queries' pass rates. Only steps written since
+    the last read are read; a new process (a resume replays steps) means a full read."""
+    cache, key = summary_cache(), (str(db_path()), run["id"])
+    entry = cache.get(key)
+    fresh = entry is None or (entry["pid"], entry["created"]) != (run.get("pid"), run.get("created"))
+    with store() as s:
+        summary = rollouts.step_summary(run["id"], s, since=None if fresh else entry["summary"])
+    cache.put(key, {"summary": summary, "pid": run.get("pid"), "created": run.get("created")})
+    return summary
+
+
+def group_steps(run: dict) -> tuple[int, int, int]:
+    """(first, last, count) of the run's steps with stored groups."""
+    with store() as s:
+        return s.group_steps(run["id"])
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def run_groups(db: str, run_id: int, steps: tuple[int, int], last: int) -> pd.DataFrame:
+    """The groups of steps[0]..steps[1] (sgpo.rollouts.groups); `last` (the run's last step) keys the cache."""
+    with store() as s:
+        return rollouts.groups(run_id, s, steps=steps)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def run_queries(db: str, run_id: int, last: int) -> pd.DataFrame:
+    """Every query the run has rolled out, with p_hat and band (sgpo.rollouts.queries)."""
+    with store() as s:
+        return rollouts.queries(run_id, s)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def query_history(db: str, run_id: int, query: str, last: int) -> rollouts.History:
+    with store() as s:
+        return rollouts.history(run_id, query, s)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def success_matrix(db: str, run_id: int, min_change: float, last: int) -> rollouts.Matrix:
+    with store() as s:
+        return rollouts.success_matrix(run_id, s, min_change=min_change)

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 import pandas as pd
 import streamlit as st
 
-from dashboard import jobs, state
+from dashboard import analysis, jobs, state
 from sgpo.errors import SgpoError
 from sgpo.plan import PlanConfig
 from sgpo.vocab import INTERRUPTED, PROFILE_DONE, PROFILE_RUNNING
@@ -166,8 +166,17 @@ def knob_input(spec, key: str, where=st, *, sliders: bool = True, **kw):
 
 
 def plan_knob_inputs() -> dict:
-    """Every PlanConfig knob, as the Plan page shows them."""
-    return {k.name: knob_input(k, state.knob_key(k.name)) for k in PlanConfig.specs()}
+    """Every PlanConfig knob, as the Plan page shows them: in groups (selection, group sizes, curriculum,
+    forecast), each group's advanced knobs folded (analysis.plan_knob_groups)."""
+    specs = {k.name: k for k in PlanConfig.specs()}
+    values = {}
+    for group, (shown, advanced) in analysis.plan_knob_groups(list(specs)).items():
+        st.markdown(f"**{group}**")
+        values |= {n: knob_input(specs[n], state.knob_key(n)) for n in shown}
+        if advanced:
+            with st.expander(f"advanced {group}"):
+                values |= {n: knob_input(specs[n], state.knob_key(n)) for n in advanced}
+    return values
 
 
 def train_input(spec, where=st):

@@ -131,6 +131,11 @@ def groups(
         lo, hi = steps if steps is not None else (store.group_steps(run["id"])[1],) * 2
         frame = store.groups_frame(run["id"], first_step=int(lo), last_step=int(hi), texts=texts)
     frame = described(frame, known, scale=bool((run.get("config") or {}).get("scale_rewards", True)))
+    return filtered(frame, task=task, band=band, outcome=outcome, status=status)
+
+
+def filtered(frame: pd.DataFrame, *, task=None, band=None, outcome=None, status=None) -> pd.DataFrame:
+    """The groups whose task, band, outcome and status are among those allowed (empty or None: all)."""
     keep = pd.Series(True, index=frame.index)
     for column, allowed in (("task", task), ("band", band), ("outcome", outcome), ("status", status)):
         if allowed:
@@ -193,14 +198,19 @@ def search(ref, text: str, store: Store, limit: int = 50) -> pd.DataFrame:
 
     >>> rollouts.search("sgpo-1", "4821+", store)[["query_id", "prompt"]]
     """
-    known = queries(ref, store)
+    text = str(text or "").strip()
+    return matching(queries(ref, store), text).head(limit if text else 0).reset_index(drop=True)
+
+
+def matching(known: pd.DataFrame, text: str) -> pd.DataFrame:
+    """The rows of `known` (queries()) whose id or prompt holds `text`, case-insensitive; all when it is empty."""
     text = str(text or "").strip()
     if not text:
-        return known.head(0)
-    hit = known["query_id"].astype(str).str.contains(text, case=False, regex=False) | known["prompt"].astype(
-        str
-    ).str.contains(text, case=False, regex=False)
-    return known[hit].head(limit).reset_index(drop=True)
+        return known
+    hit = pd.Series(False, index=known.index)
+    for column in ("query_id", "prompt"):
+        hit |= known[column].astype(str).str.contains(text, case=False, regex=False)
+    return known[hit]
 
 
 # per step ---------------------------------------------------------------------------------------------------------

@@ -107,11 +107,13 @@ def stop_after():
 
 @pytest.fixture
 def app_env(tmp_path, monkeypatch):
-    """A tmp store behind $SGPO_DB and no automatic first profile. Afterwards, any worker the store records
+    """A tmp store behind $SGPO_DB, no automatic first profile, local paths allowed in tmp_path and the checkout
+    (sgpo.paths.allowed_roots). Afterwards, any worker the store records
     as alive (a profile or run the test started for real) is killed: the store, not the dashboard, knows them."""
     db = tmp_path / "sgpo.db"
     monkeypatch.setenv("SGPO_DB", str(db))
     monkeypatch.setenv("SGPO_AUTOPROFILE", "0")
+    monkeypatch.setenv("SGPO_ALLOWED_ROOTS", os.pathsep.join([str(tmp_path), str(ROOT)]))  # the test's files
     yield db
     try:
         s = Store(db, readonly=True)

@@ -63,11 +63,21 @@ def test_moving_a_knob_changes_counts_forecast_and_cli_line(app_env):
 
 
 def test_forecast_metrics_compare_to_fixed_g_grpo(app_env):
+    """The page's first numbers are the run forecast (issue 22), then the one-pass forecast below it."""
     fill_profile(Store(app_env))
     at = app("plan")
     labels = list(forecast(at))
-    assert labels == ["rollouts", "FLOPs (profiling included)", "expected wasted fraction", "compute ratio GRPO / plan"]
+    assert labels == [
+        "reduction factor, our engine",
+        "reduction factor, TRL / verl",
+        "profiling paid back at step",
+        "rollouts",
+        "FLOPs (profiling included)",
+        "expected wasted fraction",
+        "compute ratio GRPO / plan",
+    ]
     assert forecast(at)["compute ratio GRPO / plan"].endswith("x")
+    assert forecast(at)["reduction factor, our engine"].endswith("x")
     assert len(at.get("plotly_chart")) == 1  # the phase timeline
 
 

@@ -130,6 +130,21 @@ st.dataframe(
     },
 )
 
+trained = [r["name"] for r in state.runs_on(profile)]  # runs on this profile's data: a query's training history
+if trained:
+    h = st.columns([2, 3, 2])
+    history_run = h[0].selectbox("its history in run", trained[::-1], key="audit_history_run")
+    history_query = h[1].selectbox(
+        "query", view["id"].astype(str).tolist(), key="audit_history_query", index=None, placeholder="pick a query"
+    )
+    if history_query:
+        h[2].page_link(
+            "views/rollouts.py",
+            label="See it over training",
+            icon=":material/timeline:",
+            query_params={"rollouts_run": history_run, "rollouts_query": history_query},
+        )
+
 export = analysis.export_columns(shown)  # built only when a button is clicked
 d1, d2 = st.columns(2)
 d1.download_button(

@@ -54,10 +54,9 @@ widgets.keep_valid("compare_runs", names, many=True)
 widgets.start_with("compare_runs", analysis.default_comparison(candidates))
 chosen = st.multiselect("runs", names, key="compare_runs", bind="query-params")
 picked = [r for r in runs if r["name"] in chosen]
-grpo = [r["name"] for r in picked if r["strategy"] == "grpo"]
 widgets.keep_valid("compare_baseline", chosen)
-if chosen:
-    widgets.start_with("compare_baseline", grpo[0] if grpo else chosen[0])
+if chosen:  # a finished GRPO run: a running one's final accuracy, the target, still moves
+    widgets.start_with("compare_baseline", analysis.default_baseline(picked) or chosen[0])
 baseline = (
     st.selectbox("baseline for the compute-reduction factor", chosen, key="compare_baseline", bind="query-params")
     if chosen
@@ -78,8 +77,20 @@ st.dataframe(analysis.human_table(table, knobs[differing] if differing else None
 if group != "run" and len(table):
     st.caption(f"grouped by {group}")
     st.dataframe(analysis.group_table(table, knobs, group), hide_index=True, key="compare_groups")
+seeds = st.toggle(
+    "show seeds",
+    key="compare_seeds",
+    bind="query-params",
+    help="each run its own accuracy line; off: runs whose configs differ only in seed drawn as one mean line "
+    "with a band from the lowest to the highest seed",
+)
 left, right = st.columns(2)
-left.plotly_chart(run_figures.accuracy_figure(series, axis), key="chart_accuracy_flops")
+if seeds:
+    left.plotly_chart(run_figures.accuracy_figure(series, axis), key="chart_accuracy_flops")
+else:
+    left.plotly_chart(
+        run_figures.settings_accuracy_figure(state.settings_of(picked, series), axis), key="chart_accuracy_flops"
+    )
 right.plotly_chart(run_figures.wasted_figure(series, axis, smooth), key="chart_wasted_step")
 left.plotly_chart(run_figures.reward_figure(series, axis, smooth), key="chart_reward_compare")
 d1, d2 = st.columns(2)

@@ -1,4 +1,6 @@
-"""Plan: every PlanConfig knob, and what it does to the data, the curriculum and the compute forecast."""
+"""Plan: what the planned run will deliver first (the run forecast under both engine behaviours), then what
+the plan does to the data and one pass of the curriculum, every PlanConfig knob in groups, and a way to train
+the plan as it stands."""
 
 import streamlit as st
 
@@ -18,6 +20,34 @@ with knobs_col:
 with main, widgets.guard():
     made = state.make_plan(frame, profile, knobs)
     plan, summary = made.plan, made.plan.to_json(ids=False)  # the phases' id lists would cost more than the plan itself
+    run = summary["forecast"].get("run") or {}
+    st.subheader(f"What the planned run delivers: {units.count(run.get('steps'))} steps")
+    head = st.columns(4)
+    for col, (key, label, value, help) in zip(head, analysis.run_forecast_metrics(run)):
+        with col.container(key=key):  # .st-key-run_* : stable selectors for the browser tests
+            st.metric(label, value, help=help)
+    with head[3].container(key="plan_recommended_batch"):
+        pass  # issue 21: the recommended rollouts per step goes here
+    basis = run.get("basis") or {}
+    if basis.get("too_few"):  # no reduction factor or break-even step rests on a handful of queries
+        st.warning(f"{basis['reason']}: no reduction factor or break-even step is forecast")
+    for behaviour, label in analysis.BEHAVIOURS.items():
+        verdict = (run.get(behaviour) or {}).get("verdict")
+        if verdict:
+            with st.container(key=f"verdict_{behaviour}"):
+                (st.success if run[behaviour].get("pays") else st.warning)(f"**{label}**: {verdict}")
+    for warning in made.warnings:  # an unfinished profile; nothing learnable
+        st.warning(warning)
+    if st.button(
+        "Train this plan",
+        type="primary",
+        key="train_this_plan",
+        help="open the Train page with sgpo, this profile and these knobs filled in",
+    ):
+        st.session_state.update(state.plan_to_train(knobs))
+        st.switch_page("views/train.py")
+
+    st.subheader("One pass over the plan")
     for col, (key, label, value, delta) in zip(st.columns(4), analysis.forecast_metrics(summary["forecast"])):
         with col.container(key=key):  # .st-key-forecast_* : stable selectors for the browser test
             st.metric(label, value, delta, delta_color="off" if key == "forecast_flops" else "inverse")
@@ -33,15 +63,7 @@ with main, widgets.guard():
     right.caption("forecast for one pass: this plan against fixed-G GRPO")
     right.dataframe(analysis.forecast_rows(summary["forecast"]), key="forecast_table")
 
-    for warning in made.warnings:  # an unfinished profile; nothing learnable
-        st.warning(warning)
-    run = summary["forecast"].get("run") or {}
-    st.subheader(f"Does it pay over {units.count(run.get('steps'))} steps?")
-    for behaviour, label in analysis.BEHAVIOURS.items():
-        verdict = (run.get(behaviour) or {}).get("verdict")
-        if verdict:
-            with st.container(key=f"verdict_{behaviour}"):
-                (st.success if run[behaviour].get("pays") else st.warning)(f"**{label}**: {verdict}")
+    st.subheader("The planned run in detail")
     st.caption(READING)
     st.dataframe(analysis.run_forecast_rows(run), key="run_forecast_table")
 

@@ -19,6 +19,14 @@ with widgets.guard():
 with st.expander("Launch a run", expanded=st.session_state.setdefault("_launch_open", not runs)):
     profile = widgets.current_profile()
     st.caption("Trains on the chosen profile's dataset and model; sgpo follows the knobs set on the Plan page.")
+    filled = st.session_state.get(state.FROM_PLAN)
+    if filled:  # the Plan page's "Train this plan"
+        st.info(
+            "Filled in from the Plan page: strategy sgpo, "
+            + ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in filled.items())
+            + ", and its plan knobs. The command below is the run the button starts.",
+            icon=":material/tune:",
+        )
     c = st.columns(3)
     strategy = c[0].selectbox(
         "strategy",
