@@ -62,7 +62,7 @@ def _target(out_dir, profile_row: dict, spec: str | DatasetSpec | None, option: 
         ds = replace(ds, reward=named, reward_reason=why)
     stale = _older_export(out_dir, option)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return out_dir, ds, stale
+    return out_dir.resolve(), ds, stale  # said as an absolute path: where the files went, wherever one runs
 
 
 def _older_export(out_dir: Path, option: str) -> list[Path]:

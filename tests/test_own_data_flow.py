@@ -10,6 +10,7 @@ import pytest
 
 from sgpo.data import DatasetSpec, load_dataset, profiled_dataset, recall, reward_columns
 from sgpo.data_split import held_out_for, resplit
+from sgpo.errors import DataError
 from sgpo.plan import make_plan, too_few_learnable
 from sgpo.store import Store
 from sgpo.tasks import verl_reward
@@ -88,3 +89,114 @@ def test_an_own_dataset_goes_from_mapping_to_plan_to_every_reward_form_named_onc
         for c, a, r in zip(completions, rows["answer"], rows.to_dict("records"))
     ]
     assert ours == trl == verl == [1.0, 1.0, 0.0, 0.0]
+
+
+# the same walk through the command line ------------------------------------------------------------------
+FIELDS = ["--prompt-field", "Question Text", "--answer-field", "gold_label", "--id-field", "Query ID"]
+FIELDS += ["--task-field", "family", "--difficulty-field", "Level", "--reward", "my_rewards:lenient_case"]
+
+
+@pytest.fixture
+def mine(toy, tmp_path, monkeypatch):
+    """80 toy queries under field names of their own, a reward module in the working folder, a store."""
+    from tests.toys import toy_dataset
+
+    monkeypatch.chdir(tmp_path)
+    source = toy_dataset(tmp_path / "toy80.jsonl", toy.model, n=80)
+    rows = [json.loads(line) for line in source.read_text().splitlines()]
+    renamed = [
+        {
+            "Query ID": r["id"],
+            "Question Text": r["prompt"],
+            "gold_label": r["answer"],
+            "family": r["task"],
+            "Level": f"Level {r['difficulty']}",
+        }
+        for r in rows
+    ]
+    (tmp_path / "mine.jsonl").write_text("".join(json.dumps(r) + "\n" for r in renamed))
+    (tmp_path / "my_rewards.py").write_text(REWARD)
+    return tmp_path / "mine.jsonl", tmp_path / "sgpo.db"
+
+
+def test_a_file_with_its_own_field_names_goes_from_profile_to_evaluated_training_named_once(
+    cli, capsys, toy, mine, tmp_path, one_thread
+):
+    import pyarrow.parquet as pq
+
+    from sgpo.train.setup import load
+
+    data, db = mine
+    code, _, err = cli(
+        "profile", "mine.jsonl", "--model", toy.model, "--samples", 8, "--max-new-tokens", 1, "--name", "mine8",
+        "--db", db, *FIELDS,
+    )  # fmt: skip
+    assert code == 0, err
+    assert f"reward {tmp_path / 'my_rewards.py'}:lenient_case: named with --reward" in err
+    later: list[tuple] = []
+
+    def run(*args) -> str:
+        later.append(args)
+        code, out, err = cli(*args, "--db", db)
+        assert code == 0, err
+        return out
+
+    inspected = json.loads(run("data", "inspect", "mine.jsonl", "--json"))
+    assert (
+        inspected["mapping"]["prompt_field"] == "Question Text" and inspected["mapping"]["difficulty_field"] == "Level"
+    )
+    assert inspected["reward"] == f"{tmp_path / 'my_rewards.py'}:lenient_case"
+
+    plan = json.loads(run("plan", "mine8", "--save", "mine-plan", "--json"))
+    assert plan["counts"]["total"] == 80 and not plan["forecast"]["basis"]["too_few"]
+
+    out = run("plan", "mine8", "--export-trl", "trl", "--export-verl", "verl")
+    assert str(tmp_path / "trl" / "manifest.json") in out and str(tmp_path / "verl" / "phase-0.parquet") in out
+    trl = json.loads((tmp_path / "trl" / "manifest.json").read_text())
+    assert trl["reward"] == inspected["reward"]
+    first = [json.loads(line) for line in (tmp_path / "trl" / "phase-0.jsonl").read_text().splitlines()][0]
+    assert first["id"].startswith("toy-") and first["task"] in ("toy", "toy2") and isinstance(first["difficulty"], int)
+    verl = json.loads((tmp_path / "verl" / "manifest.json").read_text())
+    assert verl["data_source"] == f"{tmp_path.name}/mine"
+    assert f"custom_reward_function.path={verl_reward.PATH}" in verl["phases"][0]["command"]
+    rows = pq.read_table(tmp_path / "verl" / "phase-0.parquet").to_pylist()
+    info = rows[0]["extra_info"]
+    assert info["reward"] == inspected["reward"] and info["id"].startswith("toy-") and info["prompt"]
+    gold = rows[0]["reward_model"]["ground_truth"]
+    assert verl_reward.compute_score(rows[0]["data_source"], gold.upper(), gold, info) == 1.0
+
+    result = json.loads(
+        run("train", "--profile", "mine8", "--steps", 2, "--batch-rollouts", 32, "--eval-every", 2, "--eval-samples", 2,
+            "--max-new-tokens", 1, "--lr", 3e-3, "--warmup-steps", 0, "--threads", 1, "--name", "walk", "--json")
+    )  # fmt: skip
+    assert result["status"] == "finished" and result["eval_accuracy"] is not None
+    store = Store(db)
+    trained = store.find_run("walk")
+    assert trained["config"]["dataset"] == str(data.resolve()) and trained["config"]["model"] == str(toy.model)
+    held = trained["held_out"]
+    assert held["kind"] == "split" and (held["held_out"], held["train"], held["share"]) == (20, 60, 0.1)
+    started = next(e["message"] for e in store.events(trained["id"]) if e["kind"] == "start")
+    assert "held out 20 of 80 queries" in started and "my_rewards.py:lenient_case" in started
+    evals = store.evals_frame(trained["id"])
+    assert evals["queries"].tolist() == [20, 20]  # before training and at step 2: the held-out part
+
+    # the stored run, read back as resuming it does: the same held-out queries, none of them trained or planned
+    prep = load(trained, store)
+    held_ids = set(prep.eval_dataset.frame["id"])
+    assert len(held_ids) == 20 and not held_ids & set(prep.dataset.frame["id"])
+    assert not held_ids & set(prep.profile_frame["id"]) and len(prep.profile_frame) == 60
+    planned = {prep.dataset.frame["id"].iloc[r] for ph in prep.phases for r in prep.rows[ph.positions]}
+    assert planned and not planned & held_ids
+
+    # the saved plan trains as saved; an option against it is refused in one line
+    assert json.loads(run("train", "--plan", "mine-plan", "--steps", 1, "--eval-every", 0, "--batch-rollouts", 32,
+                          "--max-new-tokens", 1, "--threads", 1, "--name", "from-plan", "--json"))["status"] == "finished"  # fmt: skip
+    code, _, err = cli("train", "--plan", "mine-plan", "--trivial-threshold", "0.5", "--db", db)
+    assert code == 2 and "--trivial-threshold 0.5 contradicts saved plan 'mine-plan'" in err
+
+    assert not [a for args in later for a in map(str, args) if a.endswith("-field") or a == "--reward"]
+
+    # the data changed under the run: its held-out set cannot be made again, and it says so
+    data.write_text(data.read_text().replace('"Level 0"', '"Level 9"', 1))
+    with pytest.raises(DataError, match="run 'walk' trained on"):
+        load(trained, store)
