@@ -1,6 +1,8 @@
-"""How long the server takes to render the Train page for a long run and for many overlaid runs.
+"""How long the server takes to render the Train page for a long run and for many overlaid runs, and the
+Rollouts view for a long run with every step's groups stored.
 
     .venv/bin/python bench/dashboard_render.py [--steps 20000] [--runs 8] [--run-steps 2500] [--repeat 5] [--out FILE]
+    .venv/bin/python bench/dashboard_render.py --only rollouts      # the Rollouts view alone (about a minute)
 
 Two synthetic stores (bench/synthetic.py: every metric the trainer logs, noise and spikes included):
 - one_run: one sgpo run of --steps steps (default 20,000), watched on the Train page;
@@ -13,6 +15,12 @@ Each is rendered through Streamlit's AppTest, so the figures are the server's sc
 - store_read_s: runs.metrics for the run(s) alone (the part of first_s the store takes);
 - figures_s: the five Train charts built from frames in memory; payload_kb: their JSON as sent;
   max_points: the most points any one line sends.
+- rollouts: one sgpo run of --steps steps with its groups stored as the trainer stores them (32 groups of 8 a
+  step over a 960-query profile, 2 with kept texts: bench.synthetic.fill_groups), rendered on the Rollouts
+  page (its last step's groups, one group's samples, the per-step outcome and hardest-queries charts) and
+  the Queries page (one query's history and the query x step heatmap): first_s and rerun_s as above (target
+  for the Rollouts view: under 1 s on 2 cores), store_mb, and the library's reads alone (summary_s, the
+  per-step summary on every k-th step; groups_s, the last step's groups; history_s; heatmap_s).
 Prints one JSON object and writes it to --out if given.
 """
 
@@ -32,9 +40,9 @@ sys.path.insert(0, str(ROOT))
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from bench.synthetic import fill_long_run  # noqa: E402
+from bench.synthetic import fill_groups, fill_long_run, fill_profile  # noqa: E402
 from dashboard import curves, run_figures  # noqa: E402
-from sgpo import runs  # noqa: E402
+from sgpo import rollouts, runs  # noqa: E402
 from sgpo.store import Store  # noqa: E402
 
 APP = str(ROOT / "dashboard" / "app.py")
@@ -90,6 +98,53 @@ def figures(db: Path, names: list[str]) -> dict:
     }
 
 
+def rollouts_view(tmp: Path, steps: int, repeat: int) -> dict:
+    """The Rollouts and Queries pages over a run of `steps` steps with its groups."""
+    db = Path(tmp) / "rollouts.db"
+    s = Store(db)
+    profile = fill_profile(s, "init", n=960)
+    t0 = time.perf_counter()
+    fill_long_run(s, "long", "sgpo", steps=steps, profile_id=profile["id"])
+    fill_groups(s, "long", steps, profile="init")
+    fill = time.perf_counter() - t0
+    s.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    query = rollouts.groups("long", s)["query_id"].iloc[0]
+    warm = Path(tmp) / "rollouts-warm.db"  # the same names, 10 steps: pays AppTest's own first-run costs
+    w = Store(warm)
+    fill_profile(w, "init", n=960)
+    fill_long_run(w, "long", "sgpo", steps=10, profile_id=1)
+    fill_groups(w, "long", 10, profile="init")
+    parts = {}
+    for label, call in (
+        ("summary_s", lambda: rollouts.step_summary("long", s, every=rollouts.summary_every(steps))),
+        ("groups_s", lambda: rollouts.groups("long", s)),
+        ("history_s", lambda: rollouts.history("long", query, s)),
+        ("heatmap_s", lambda: rollouts.success_matrix("long", s)),
+    ):
+        t0 = time.perf_counter()
+        call()
+        parts[label] = round(time.perf_counter() - t0, 3)
+    return {
+        "steps": steps,
+        "groups": steps * 32,
+        "fill_s": round(fill, 1),
+        "store_mb": round(db.stat().st_size / 1e6, 1),
+        "rollouts_page": timed_warm(warm, db, "rollouts", {"rollouts_run": "long"}, repeat),
+        "queries_page": timed_warm(warm, db, "queries", {"queries_run": "long", "queries_query": query}, repeat),
+        **parts,
+    }
+
+
+def timed_warm(warm: Path, db: Path, page: str, query: dict, repeat: int) -> dict:
+    """timed_runs of `page` on `db`, after the same AppTest has rendered it once on `warm`: first_s is then the
+    page's own first render (nothing of `db` read or cached yet), without AppTest's start-up (it scans every
+    installed package for components, about 1.5 s here, which a served dashboard does once at start)."""
+    at = app_test(warm, page, query)
+    at.run()
+    os.environ["SGPO_DB"] = str(db)
+    return timed_runs(at, repeat)
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=20_000)
@@ -97,12 +152,28 @@ def main(argv=None) -> dict:
     ap.add_argument("--run-steps", type=int, default=2_500)
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--only", choices=("train", "rollouts"), help="time one view only")
     args = ap.parse_args(argv)
     out = {"cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
         warm = Path(tmp) / "warm.db"  # imports and Streamlit's first-run costs, paid before any timing
         fill_long_run(Store(warm), "w", steps=10)
+        fill_groups(Store(warm), "w", 10)
         app_test(warm, "train", {}).run()
+        app_test(warm, "rollouts", {}).run()
+        if args.only != "train":
+            out["rollouts"] = rollouts_view(Path(tmp), args.steps, args.repeat)
+            print(
+                f"Rollouts view, {args.steps:,}-step run: {out['rollouts']['rollouts_page']['rerun_s']['median']} s a "
+                f"rerun, {out['rollouts']['rollouts_page']['first_s']} s the first render",
+                file=sys.stderr,
+            )
+        if args.only == "rollouts":
+            text = json.dumps(out, indent=2)
+            print(text)
+            if args.out:
+                args.out.write_text(text + "\n")
+            return out
 
         one = Path(tmp) / "one.db"
         t0 = time.perf_counter()

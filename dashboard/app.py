@@ -15,6 +15,7 @@ nav = st.navigation(
         st.Page("views/plan.py", title="Plan", icon=":material/tune:"),
         st.Page("views/train.py", title="Train", icon=":material/model_training:"),
         st.Page("views/rollouts.py", title="Rollouts", icon=":material/list_alt:"),
+        st.Page("views/queries.py", title="Queries", icon=":material/timeline:"),
         st.Page("views/compare.py", title="Compare", icon=":material/compare_arrows:"),
     ]
 )

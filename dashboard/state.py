@@ -397,20 +397,23 @@ def summary_cache() -> MetricsCache:
     return MetricsCache()
 
 
-def rollout_summary(run: dict) -> rollouts.Summary:
-    """Per step: all-correct and all-wrong shares, the hardest queries' pass rates. Only steps written since
-    the last read are read; a new process (a resume replays steps) means a full read."""
+def rollout_summary(run: dict, last: int) -> rollouts.Summary:
+    """Per step: all-correct and all-wrong shares, the hardest queries' pass rates, on every k-th step of a
+    long run (rollouts.summary_every of its `last` step). Only steps written since the last read are read; a
+    new process (a resume replays steps) or a new stride means a full read."""
     cache, key = summary_cache(), (str(db_path()), run["id"])
     entry = cache.get(key)
     fresh = entry is None or (entry["pid"], entry["created"]) != (run.get("pid"), run.get("created"))
     with store() as s:
-        summary = rollouts.step_summary(run["id"], s, since=None if fresh else entry["summary"])
+        summary = rollouts.step_summary(
+            run["id"], s, since=None if fresh else entry["summary"], every=rollouts.summary_every(last)
+        )
     cache.put(key, {"summary": summary, "pid": run.get("pid"), "created": run.get("created")})
     return summary
 
 
-def group_steps(run: dict) -> tuple[int, int, int]:
-    """(first, last, count) of the run's steps with stored groups."""
+def group_steps(run: dict) -> tuple[int, int] | None:
+    """(first, last) of the run's steps with stored groups; None when it has stored none."""
     with store() as s:
         return s.group_steps(run["id"])
 

@@ -21,13 +21,14 @@ profile has it). Advantages are the trainer's: (r - group mean) / (group std + 1
 r - mean when the run did not scale rewards.
 
 What it costs. Every group of every step is kept (its rewards and completion lengths as compact JSON, a few
-small integers), with the completion texts of `keep_completions` groups a step (default 2). With the starter
-at the defaults (256 rollouts a step) that measured 2.4 KB a step in groups of 8 (32 groups) and 5.7 KB a step
-in groups of 2 (128 groups, the most rows a step of the default plan writes): at most STORE_BYTES_PER_STEP,
-6.5 MB per 1,000 steps (the metrics row is about 1.1 KB a step), plus about 45 bytes once per query the run
-rolls out (its id, task and prompt; longer prompts cost their length). Kept texts add their length: 2 groups
-of 8 completions of 500 characters would add 8 KB a step, so keep_completions is the knob to turn down for
-long completions. tests/test_train_rollouts.py holds a run of the starter to these bounds.
+small integers, and an index by query that also serves summaries over a whole run), with the completion texts
+of `keep_completions` groups a step (default 2). With the starter at the defaults (256 rollouts a step) that
+measured 2.5 KB a step in groups of 8 (32 groups) and 6.2 KB a step in groups of 2 (128 groups, the most rows a
+step of the default plan writes): at most STORE_BYTES_PER_STEP, 7 MB per 1,000 steps (the metrics row is about
+0.9 KB a step), plus about 45 bytes once per query the run rolls out (its id, task and prompt; longer prompts
+cost their length). Kept texts add their length: 2 groups of 8 completions of 500 characters would add 8 KB a
+step, so keep_completions is the knob to turn down for long completions. tests/test_train_rollouts.py holds a
+run of the starter to these bounds.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ HARDEST = (0.10, 0.25, 0.50)  # the hardest shares of a step's queries whose pas
 STD_EPS = 1e-4  # TRL's epsilon in (r - mean) / (std + eps), as sgpo/train/grpo.py uses it
 MATRIX_BINS = 100  # step columns of the success matrix at most
 MATRIX_ROWS = 1000  # query rows drawn at most (the matrix itself keeps every query)
-STORE_BYTES_PER_STEP = 6_500  # the group tables' growth a step at the defaults, at most (measured 2.4-5.7 KB)
+STORE_BYTES_PER_STEP = 7_000  # the group tables' growth a step at the defaults, at most (measured 2.5-6.2 KB)
 STORE_BYTES_PER_QUERY = 64  # run_queries' growth per query of the built-in tasks (measured 45 bytes)
 
 
@@ -128,7 +129,7 @@ def groups(
             raise StoreError(f"run {run['name']!r} has no group of query {query!r}: `sgpo runs rollouts` lists them")
         frame = store.groups_frame(run["id"], query=int(hit["query"].iloc[0]), texts=texts)
     else:
-        lo, hi = steps if steps is not None else (store.group_steps(run["id"])[1],) * 2
+        lo, hi = steps if steps is not None else ((store.group_steps(run["id"]) or (0, 0))[1],) * 2
         frame = store.groups_frame(run["id"], first_step=int(lo), last_step=int(hi), texts=texts)
     frame = described(frame, known, scale=bool((run.get("config") or {}).get("scale_rewards", True)))
     return filtered(frame, task=task, band=band, outcome=outcome, status=status)
@@ -219,23 +220,36 @@ class Summary:
     """Per step (`frame`): groups, all_correct and all_wrong (shares of the step's groups), pass_rate, and
     hardest_10 / hardest_25 / hardest_50: the pass rate of the step's hardest 10/25/50% of queries. `basis`
     says how hardness was judged: by the initial profile's p_hat, or by the run's own history (each query's
-    successes in earlier steps, under a uniform prior, when no profile has the run's queries). `seen` carries
-    that history, so a later call reads only the steps after `last_step`."""
+    successes in earlier steps, under a uniform prior, when no profile has the run's queries). A long run is
+    summarised on every `every`-th step (the charts draw a few hundred points). `seen` carries the history, so
+    a later call reads only the steps after `last_step`."""
 
     frame: pd.DataFrame
     basis: str
     last_step: int = 0
     seen: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["successes", "samples"], dtype=float))
+    every: int = 1
 
 
 SUMMARY_COLUMNS = ["step", "groups", "all_correct", "all_wrong", "pass_rate"] + [
     f"hardest_{round(share * 100)}" for share in HARDEST
 ]
+SUMMARY_STEPS = 2000  # a run is summarised on at most about this many of its steps (summary_every)
 
 
-def step_summary(ref, store: Store, *, since: Summary | None = None) -> Summary:
-    """Per-step outcomes and the hardest queries' pass rates (Summary), from the stored groups; with `since`
-    (an earlier Summary of the same run), only the steps written after it are read and added.
+def summary_every(last_step: int, steps: int = SUMMARY_STEPS) -> int:
+    """Which steps a run of `last_step` steps is summarised on: every k-th, k the smallest power of two that
+    keeps them to `steps` (powers of two, so a growing run's summary changes its stride seldom)."""
+    k = 1
+    while last_step > steps * k:
+        k *= 2
+    return k
+
+
+def step_summary(ref, store: Store, *, since: Summary | None = None, every: int = 1) -> Summary:
+    """Per-step outcomes and the hardest queries' pass rates (Summary), from the stored groups of every
+    `every`-th step; with `since` (an earlier Summary of the same run and stride), only the steps written after
+    it are read and added.
 
     >>> rollouts.step_summary("sgpo-1", store).frame[["step", "all_wrong", "hardest_10"]]
     """
@@ -247,12 +261,16 @@ def step_summary(ref, store: Store, *, since: Summary | None = None) -> Summary:
         if profiled
         else "by the run's own history (each query's successes before the step, uniform prior)"
     )
+    if every > 1:
+        basis += f"; every {every}th step summarised"
+    if since is not None and since.every != every:
+        since = None
     after = since.last_step if since is not None else -1
-    outcomes = store.group_outcomes(run["id"], after_step=after)
+    outcomes = store.group_outcomes(run["id"], after_step=after, every=every)
     seen = since.seen if since is not None else Summary(pd.DataFrame(), basis).seen
     if outcomes.empty:
         frame = since.frame if since is not None else pd.DataFrame(columns=SUMMARY_COLUMNS)
-        return Summary(frame, basis, after if after > 0 else 0, seen)
+        return Summary(frame, basis, after if after > 0 else 0, seen, every)
     outcomes = outcomes[outcomes["dropped"] == 0]  # what DAPO discarded was not part of the step's batch
     size = outcomes["group_size"].to_numpy(dtype=float)
     wins = outcomes["successes"].to_numpy(dtype=float)
@@ -290,7 +308,7 @@ def step_summary(ref, store: Store, *, since: Summary | None = None) -> Summary:
     frame = frame.reset_index()[SUMMARY_COLUMNS]
     if since is not None and len(since.frame):
         frame = pd.concat([since.frame, frame], ignore_index=True)
-    return Summary(frame, basis, int(outcomes["step"].max()), seen)
+    return Summary(frame, basis, int(outcomes["step"].max()), seen, every)
 
 
 def _history_key(outcomes: pd.DataFrame, seen: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
@@ -377,7 +395,8 @@ def checkpoint_step(profile: dict, run_name: str) -> int | None:
 @dataclass
 class Matrix:
     """Success per query (rows, ordered by initial p_hat, hardest first) and step bin (columns: each bin's
-    first step): the pass rate of the query's groups in that bin, NaN where it had none. `queries`: per
+    first step; bins of `bin_steps` steps): the pass rate of the query's groups in that bin, NaN where it had
+    none. `queries`: per
     query id, task, p_hat, groups, start and end pass rates, change, and whether it was learned or forgotten.
     `order` says what the rows are ordered by."""
 
@@ -388,10 +407,10 @@ class Matrix:
 
 
 def success_matrix(ref, store: Store, *, bins: int = MATRIX_BINS, min_change: float = 0.5) -> Matrix:
-    """Every query's success over training, binned into at most `bins` step bins. A query's start is its
-    initial p_hat (else the pass rate of the first half of its groups), its end the pass rate of the last half
-    of its groups; with at least two groups, it was learned when end - start >= min_change, forgotten when
-    start - end >= min_change (a query with one group and no p_hat has no start).
+    """Every query's success over training, in at most `bins` step bins (summed by the store). A query's start
+    is its initial p_hat (else its pass rate over the first half of the bins it has groups in), its end its pass
+    rate over the last half of them; with at least two groups, it was learned when end - start >= min_change,
+    forgotten when start - end >= min_change (a query in one bin and with no p_hat has no start).
 
     >>> m = rollouts.success_matrix("sgpo-1", store)
     >>> m.queries[m.queries["learned"]][["query_id", "start", "end"]]
@@ -400,34 +419,29 @@ def success_matrix(ref, store: Store, *, bins: int = MATRIX_BINS, min_change: fl
         raise ConfigError(f"--bins {bins}: give at least 1 step bin")
     run = store.find_run(ref)
     known = queries(run["id"], store)
-    outcomes = store.group_outcomes(run["id"])
-    outcomes = outcomes[outcomes["dropped"] == 0]
-    empty = pd.DataFrame(
-        columns=["query_id", "task", "p_hat", "groups", "start", "end", "change", "learned", "forgotten"]
-    )
-    if outcomes.empty:
-        return Matrix(pd.DataFrame(), empty, "initial p_hat", 1)
-    last = int(outcomes["step"].max())
-    width = max(1, -(-last // bins))
-    o = outcomes.assign(bin=(outcomes["step"] - 1) // width * width + 1)
-    cells = o.groupby(["query", "bin"])[["successes", "group_size"]].sum()
-    rate = (cells["successes"] / cells["group_size"]).unstack("bin")
-    # per query: its groups in step order, halves for start and end
-    o = o.sort_values(["query", "step", "slot"], kind="stable")
-    n = o.groupby("query")["step"].transform("size").to_numpy()
-    i = o.groupby("query").cumcount().to_numpy()
-    half = n // 2
-    first = o[(i < half)].groupby("query")[["successes", "group_size"]].sum()
-    second = o[(i >= half)].groupby("query")[["successes", "group_size"]].sum()
+    steps = store.group_steps(run["id"])
+    columns = ["query_id", "task", "p_hat", "groups", "start", "end", "change", "learned", "forgotten"]
+    if steps is None:
+        return Matrix(pd.DataFrame(), pd.DataFrame(columns=columns), "initial p_hat", 1)
+    width = max(1, -(-steps[1] // bins))
+    cells = store.group_bins(run["id"], width)
+    wins = cells.pivot(index="query", columns="bin", values="successes").sort_index(axis=1)
+    samples = cells.pivot(index="query", columns="bin", values="samples").reindex_like(wins)
+    s, n = wins.fillna(0).to_numpy(dtype=float), samples.fillna(0).to_numpy(dtype=float)
+    has = n > 0
+    k, count = has.cumsum(axis=1), has.sum(axis=1, keepdims=True)
+    early, late = has & (k <= count // 2), has & (k > count // 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        first = (s * early).sum(axis=1) / (n * early).sum(axis=1)
+        last = (s * late).sum(axis=1) / (n * late).sum(axis=1)
     info = known.set_index("query")
-    per = pd.DataFrame(index=rate.index)
+    per = pd.DataFrame(index=wins.index)
     per["query_id"] = info["query_id"].reindex(per.index)
     per["task"] = info["task"].reindex(per.index)
     per["p_hat"] = info["p_hat"].reindex(per.index)
-    per["groups"] = o.groupby("query").size().reindex(per.index)
-    early = (first["successes"] / first["group_size"]).reindex(per.index)
-    per["start"] = per["p_hat"].fillna(early)
-    per["end"] = (second["successes"] / second["group_size"]).reindex(per.index)
+    per["groups"] = cells.groupby("query")["groups"].sum().reindex(per.index)
+    per["start"] = per["p_hat"].fillna(pd.Series(first, index=per.index))
+    per["end"] = last
     per["change"] = per["end"] - per["start"]
     enough = per["groups"] >= 2  # one group says too little to call a query learned or forgotten
     per["learned"] = enough & (per["change"] >= min_change)
@@ -435,11 +449,11 @@ def success_matrix(ref, store: Store, *, bins: int = MATRIX_BINS, min_change: fl
     has_profile = per["p_hat"].notna().any()
     order_key = per["p_hat"] if has_profile else per["start"]
     ordered = per.assign(_k=order_key).sort_values(["_k", "query_id"], na_position="last", kind="stable")
-    frame = rate.reindex(ordered.index)
-    frame.index = ordered["query_id"].to_numpy()
-    frame.columns = [int(c) for c in frame.columns]
-    order = "initial p_hat" if has_profile else "pass rate of the first half of its groups (no profile)"
-    return Matrix(frame, ordered.drop(columns="_k").reset_index(drop=True), order, width)
+    rate = (wins / samples).reindex(ordered.index)
+    rate.index = ordered["query_id"].to_numpy()
+    rate.columns = [int(b) * width + 1 for b in rate.columns]
+    order = "initial p_hat" if has_profile else "pass rate over the first half of its groups' bins (no profile)"
+    return Matrix(rate, ordered.drop(columns="_k").reset_index(drop=True), order, width)
 
 
 def matrix_long(matrix: Matrix) -> pd.DataFrame:

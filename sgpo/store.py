@@ -210,7 +210,10 @@ def _v5(db: sqlite_utils.Database) -> None:
             rewards TEXT NOT NULL, lengths TEXT, completions TEXT,
             PRIMARY KEY (run_id, step, slot)) WITHOUT ROWID"""
     )
-    db.execute("CREATE INDEX rollout_groups_query ON rollout_groups (run_id, query)")
+    # a query's groups in step order, and what summaries over a whole run read, without the JSON pages
+    db.execute(
+        "CREATE INDEX rollout_groups_query ON rollout_groups (run_id, query, step, group_size, successes, dropped)"
+    )
     db.execute(
         """CREATE TABLE run_queries (
             run_id INTEGER NOT NULL REFERENCES runs(id), query INTEGER NOT NULL, query_id TEXT, task TEXT,
@@ -610,12 +613,24 @@ class Store:
             params=[run_id, after_step, *([every] if every > 1 else [])],
         )
 
-    def group_steps(self, run_id: int) -> tuple[int, int, int]:
-        """(first step, last step, steps) that have groups stored; (0, 0, 0) when none has."""
+    def group_steps(self, run_id: int) -> tuple[int, int] | None:
+        """(first, last) step with groups stored (two lookups in the primary key); None when none has."""
         row = self.db.execute(
-            "SELECT MIN(step), MAX(step), COUNT(DISTINCT step) FROM rollout_groups WHERE run_id = ?", [run_id]
+            "SELECT (SELECT MIN(step) FROM rollout_groups WHERE run_id = ?), "
+            "(SELECT MAX(step) FROM rollout_groups WHERE run_id = ?)",
+            [run_id, run_id],
         ).fetchone()
-        return (int(row[0]), int(row[1]), int(row[2])) if row[0] is not None else (0, 0, 0)
+        return (int(row[0]), int(row[1])) if row[0] is not None else None
+
+    def group_bins(self, run_id: int, width: int) -> pd.DataFrame:
+        """query, bin (steps (bin * width) + 1 .. (bin + 1) * width), successes, samples and groups of the
+        run's groups that were not dropped, summed per query and bin (read from the covering index)."""
+        return pd.read_sql_query(
+            "SELECT query, (step - 1) / ? AS bin, SUM(successes) AS successes, SUM(group_size) AS samples, "
+            "COUNT(*) AS groups FROM rollout_groups WHERE run_id = ? AND dropped = 0 GROUP BY query, bin",
+            self.db.conn,
+            params=[max(1, int(width)), run_id],
+        )
 
     def run_queries_frame(self, run_id: int) -> pd.DataFrame:
         """query (dataset row), query_id, task, difficulty, prompt of every query the run has rolled out."""

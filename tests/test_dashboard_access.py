@@ -107,7 +107,7 @@ def test_with_the_right_token_every_page_runs_and_the_session_stays_in(guarded):
     at.run()
     no_exception(at)
     assert not at.error and widgets_of(at) > 0
-    for page in ("audit", "plan", "train", "rollouts", "compare"):
+    for page in ("audit", "plan", "train", "rollouts", "queries", "compare"):
         at.query_params.clear()  # a page switched to in the session carries no token: the session is in
         at.switch_page(f"views/{page}.py").run()
         no_exception(at)

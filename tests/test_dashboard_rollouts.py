@@ -65,27 +65,32 @@ def test_the_per_step_charts_show_outcome_shares_and_the_hardest_queries_by_the_
     assert "by p_hat under the initial policy (profile init)" in hardest["layout"]["title"]["subtitle"]["text"]
 
 
-def test_a_groups_query_opens_its_history_with_the_initial_and_checkpoint_p_hat(store):
+def test_a_groups_query_links_to_its_history_with_the_initial_and_checkpoint_p_hat(store):
     at = app("rollouts")
-    at.button(key="rollouts_follow").click().run()
+    link = at.get("page_link")[0].proto
+    query = rollouts.groups("r", store, steps=(30, 30)).iloc[at.selectbox(key="rollouts_group").value]["query_id"]
+    assert "queries" in link.page and f"queries_query={query}" in link.query_string
+    at = app("queries", queries_run="r", queries_query=query)  # where the link goes
     no_exception(at)
-    query = at.selectbox(key="rollouts_query").value
-    assert query
+    assert at.selectbox(key="queries_query").value == query
     history = chart(at, "chart_history")
+    assert history["layout"]["title"]["text"] == f"query {query} over training"
     names = {t.get("name") for t in history["data"]}
     assert {"p_hat, initial profile", "p_hat, checkpoint profile", "pass rate so far"} <= names
     marks = next(t for t in history["data"] if t.get("name") == "p_hat, checkpoint profile")
     assert values(marks, "x").tolist() == [20]
-    table = at.dataframe[2].value
+    table = at.dataframe[0].value
     assert len(table) == len(rollouts.history("r", query, store).groups)
     assert len(at.get("download_button")) == 4  # history and heatmap, CSV and Parquet each
 
 
-def test_a_query_opens_from_the_url_as_the_audit_page_links_it(store):
+def test_a_query_is_found_by_a_search_of_its_id_or_prompt(store):
     query = rollouts.groups("r", store, steps=(5, 5))["query_id"].iloc[0]
-    at = app("rollouts", rollouts_run="r", rollouts_query=query)
+    at = app("queries")
+    at.text_input(key="queries_search").input(query[-5:]).run()
+    assert query in at.selectbox(key="queries_query").options
+    at.selectbox(key="queries_query").set_value(query).run()
     no_exception(at)
-    assert at.selectbox(key="rollouts_query").value == query
     assert chart(at, "chart_history")["layout"]["title"]["text"] == f"query {query} over training"
 
 
@@ -96,18 +101,20 @@ def test_the_audit_page_links_a_query_to_its_history_in_a_run(store):
     query = at.selectbox(key="audit_history_query").options[0]
     at.selectbox(key="audit_history_query").set_value(query).run()
     link = at.get("page_link")[0].proto
-    assert link.page.endswith("rollouts") or "rollouts" in link.page
-    assert f"rollouts_query={query}" in link.query_string and "rollouts_run=r" in link.query_string
+    assert "queries" in link.page
+    assert f"queries_query={query}" in link.query_string and "queries_run=r" in link.query_string
 
 
 def test_the_heatmap_orders_queries_by_initial_p_hat_and_lists_learned_and_forgotten(store):
-    at = app("rollouts")
+    at = app("queries", queries_run="r")
+    no_exception(at)
     heat = chart(at, "chart_heatmap")
     assert heat["data"][0]["type"] == "heatmap"
     assert "rows: queries by initial p_hat" in heat["layout"]["title"]["subtitle"]["text"]
-    learned = at.dataframe[-2].value
+    learned = at.dataframe[0].value
     matrix = rollouts.success_matrix("r", store)
     assert len(learned) == int(matrix.queries["learned"].sum())
+    assert not raw_numbers(at), raw_numbers(at)
 
 
 def test_a_run_that_stored_no_groups_says_so(app_env):

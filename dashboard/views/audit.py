@@ -139,10 +139,10 @@ if trained:
     )
     if history_query:
         h[2].page_link(
-            "views/rollouts.py",
+            "views/queries.py",
             label="See it over training",
             icon=":material/timeline:",
-            query_params={"rollouts_run": history_run, "rollouts_query": history_query},
+            query_params={"queries_run": history_run, "queries_query": history_query},
         )
 
 export = analysis.export_columns(shown)  # built only when a button is clicked
