@@ -2,10 +2,12 @@
 one query's history with its p_hat marks, and the query x step success heatmap. Plain functions over what
 sgpo.rollouts returns; long runs are downsampled (curves.curve) before they reach the browser, and the
 heatmap is drawn at most rollouts.MATRIX_ROWS rows high. Axes of rates fit the data (run_figures.fit_range).
-Model and dataset text never reaches a figure except as hover text of query ids, which plotly shows as text.
+Model and dataset text never reaches a figure except query ids, escaped (plotly reads a few tags in text).
 """
 
 from __future__ import annotations
+
+import html
 
 import numpy as np
 import pandas as pd
@@ -122,7 +124,7 @@ def history_figure(history: rollouts.History) -> go.Figure:
     """One query over training: each group's pass rate at its step (marker size: its G; colour: trained,
     skipped or dropped), the pass rate over its groups so far (line), and its p_hat in the initial profile
     (star, step 0) and in checkpoint profiles (diamonds, at their steps)."""
-    query = history.query.get("query_id", "?")
+    query = html.escape(str(history.query.get("query_id", "?")))  # plotly reads tags in text: ids stay text
     title = f"query {query} over training"
     g, marks = history.groups, history.marks
     if g.empty and marks.empty:
@@ -160,7 +162,7 @@ def history_figure(history: rollouts.History) -> go.Figure:
             mode="markers",
             name=f"p_hat, {kind} profile",
             marker=dict(symbol=MARK_SYMBOLS.get(str(kind), "circle"), size=14, color="#8e44ad"),
-            customdata=part[["profile"]].to_numpy(),
+            customdata=part[["profile"]].astype(str).map(html.escape).to_numpy(),
             hovertemplate="p_hat %{y:.3f} at step %{x:,}<br>profile %{customdata[0]}<extra></extra>",
         )
     fig = _layout(fig, title, "training step", "success rate", note="marker size: group size G")
@@ -175,7 +177,7 @@ def heatmap_figure(matrix: rollouts.Matrix, rows: int = rollouts.MATRIX_ROWS) ->
     frame = matrix.frame
     if frame.empty:
         return _empty(title, "no groups stored for this run yet")
-    labels = np.asarray(frame.index, dtype=object)
+    labels = np.asarray([html.escape(str(q)) for q in frame.index], dtype=object)  # shown in hover as text
     z = frame.to_numpy(dtype=float)
     if len(frame) > rows:  # neighbouring queries (same order) averaged into bands
         edges = np.linspace(0, len(frame), rows + 1).astype(int)

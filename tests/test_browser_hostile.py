@@ -1,11 +1,13 @@
 """Hostile text in prompts, answers and completions is shown as text on every page, never run or
-rendered: a real browser visits each page of a store full of HTML, script and markdown, and checks
-that no script ran, no injected element exists, and the page stays usable."""
+rendered: a real browser visits each page of a store full of HTML, script, markdown and ANSI escapes (a
+profile's samples, a run's groups with their kept completions, prompts and query ids on the Rollouts and
+Queries pages), and checks that no script ran, no injected element exists, and the page stays usable."""
 
 from __future__ import annotations
 
 import io
 import json
+from urllib.parse import urlencode
 
 import pandas as pd
 import pytest
@@ -14,6 +16,7 @@ from bench.browser import browser_page, browser_problem, serve
 from bench.synthetic import fill_run
 from dashboard import analysis
 from sgpo.store import Store
+from sgpo.train.rollouts import group_record
 from tests.conftest import IN_CI, ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -25,6 +28,7 @@ HOSTILE = [
     "<svg onload=\"window.__pwned='svg'\"></svg>",
     "x" * 3000 + "<iframe src=javascript:window.__pwned='iframe'></iframe>",
     "$\\frac{1}{0}$ `code` <details open>d</details> {{7*7}} ${7*7}",
+    "\x1b[31mred\x1b[0m \x1b]8;;javascript:window.__pwned='ansi'\x1b\\link\x1b]8;;\x1b\\",
 ]
 
 
@@ -76,6 +80,28 @@ def hostile_store(tmp_path):
     store.add_profile_batch(pid, batch, {"queries_done": len(rows)})
     run = fill_run(store, "hostile-run", "grpo", steps=5)
     store.event(run, "warning", HOSTILE[1])
+    queries = [
+        {
+            "query": i,
+            "query_id": HOSTILE[i % len(HOSTILE)][:40],
+            "task": "<b>evil</b>",
+            "prompt": HOSTILE[i % len(HOSTILE)],
+        }
+        for i in range(len(HOSTILE))
+    ]
+    for step in range(1, 6):  # every group of every step keeps hostile completions
+        groups = [
+            group_record(
+                query=q["query"],
+                rewards=[1, 0, 1, 0],
+                lengths=[5] * 4,
+                phase=0,
+                trained=True,
+                texts=[HOSTILE[(step + q["query"] + k) % len(HOSTILE)] for k in range(4)],
+            )
+            for q in queries
+        ]
+        store.log_groups(run, step, groups, queries)
     return store
 
 
@@ -86,7 +112,16 @@ def test_hostile_text_is_text_on_every_page(tmp_path):
     store = hostile_store(tmp_path)
     ARTIFACTS.mkdir(exist_ok=True)
     with serve(store.path) as url, browser_page() as page:
-        for path in ("", "audit", "plan", "train", "compare"):
+        first_query = HOSTILE[0][:40]
+        for path in (
+            "",
+            "audit",
+            "plan",
+            "train",
+            "rollouts?rollouts_run=hostile-run",
+            "queries?" + urlencode({"queries_run": "hostile-run", "queries_query": first_query}),
+            "compare",
+        ):
             page.goto(f"{url}/{path}")
             page.wait_for_selector("[data-testid=stAppViewContainer]")
             page.wait_for_selector("h1")
@@ -96,7 +131,12 @@ def test_hostile_text_is_text_on_every_page(tmp_path):
                 box.fill("<script>")
                 box.press("Enter")
                 page.wait_for_timeout(1500)
-            page.screenshot(path=str(ARTIFACTS / f"hostile-{path or 'data'}.png"), full_page=True)
+            if path.startswith("rollouts"):  # the groups, and one group's samples: completions as text in a table
+                page.wait_for_function("() => document.querySelectorAll('[data-testid=stDataFrame]').length >= 2")
+            if path.startswith("queries"):
+                page.locator(".st-key-chart_history .main-svg").first.wait_for()
+            shown = path.split("?")[0] or "data"
+            page.screenshot(path=str(ARTIFACTS / f"hostile-{shown}.png"), full_page=True)
             assert page.evaluate("window.__pwned") is None, path
             injected = page.evaluate(
                 "() => [...document.querySelectorAll('img[src=x], iframe, svg[onload], "

@@ -43,14 +43,17 @@ def query_history() -> None:
         return
     with widgets.guard(stop=False):
         h = state.query_history(db, run["id"], query, (state.group_steps(run) or (0, 0))[1])
-        st.caption(f"prompt of {query} (task {h.query.get('task')}, band {h.query.get('band')}):")
+        st.text(f"query {query} · task {h.query.get('task')} · band {h.query.get('band')} · prompt:")  # plain text
         st.code(str(h.query.get("prompt") or ""), language="text")
         st.plotly_chart(rollout_figures.history_figure(h), key="chart_history")
         st.dataframe(
             rollout_tables.history_table(h.groups),
             hide_index=True,
             key="queries_history",
-            column_config={"pass_rate": st.column_config.NumberColumn("pass rate", format="%.2f")},
+            column_config={
+                "pass_rate": st.column_config.NumberColumn("pass rate", format="%.2f"),
+                "group_size": st.column_config.NumberColumn("G"),
+            },
         )
         d1, d2 = st.columns(2)
         d1.download_button(

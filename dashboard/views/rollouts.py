@@ -71,7 +71,7 @@ def step_groups() -> None:
             "look at a group", order, format_func=lambda i: rollout_tables.group_label(rows[i]), key="rollouts_group"
         )
         group = rows[pick if pick is not None else order[0]]
-        st.caption(f"prompt of {group['query_id']} (task {group['task']}, band {group['band']}):")
+        st.text(f"query {group['query_id']} · task {group['task']} · band {group['band']} · prompt:")  # plain text
         st.code(str(group.get("prompt") or ""), language="text")
         st.dataframe(
             rollouts.samples(group),
@@ -87,7 +87,7 @@ def step_groups() -> None:
             st.caption("completions are kept for a few groups a step (--keep-completions); this one has rewards only")
         st.page_link(
             "views/queries.py",
-            label=f"See {group['query_id']} over training",
+            label="See this query over training",  # a fixed label: a query id is dataset text, never markdown
             icon=":material/timeline:",
             query_params={"queries_run": name, "queries_query": str(group["query_id"])},
         )
