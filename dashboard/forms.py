@@ -16,7 +16,7 @@ from sgpo import launch, profiles
 from sgpo.data_spec import ROLES, DatasetSpec
 from sgpo.errors import ConfigError
 from sgpo.knobs import KnobSpec
-from sgpo.paths import check_allowed
+from sgpo.paths import check_allowed, check_spec_allowed
 from sgpo.plan import PlanConfig
 from sgpo.profile import ProfileConfig
 from sgpo.tasks.reward_import import source_file
@@ -55,6 +55,7 @@ def dataset_spec(dataset: str, mapping: dict) -> DatasetSpec:
                 f"path/to/file.py:FUNCTION inside the folders it may read"
             )
         check_allowed(source)
+    check_spec_allowed(spec.spec, "dataset")  # nothing outside the allowed folders is inspected or profiled
     return spec
 
 
