@@ -93,3 +93,22 @@ def test_help_lists_training_and_plan_knobs(cli):
         "--curriculum",
     ):
         assert flag in out
+
+
+def test_a_truncation_warning_is_said_once_and_stored_once_though_train_and_eval_are_one_file(cli, toy, tmp_path):
+    from sgpo.store import Store
+
+    rows = [json.loads(line) for line in toy.data.read_text().splitlines()]
+    long = tmp_path / "long.jsonl"  # prompts longer than the toy model's 64 positions
+    long.write_text("".join(json.dumps({**r, "prompt": "x" * 70 + r["prompt"]}) + "\n" for r in rows))
+    args = toy_cli_args(toy)
+    args[args.index("--dataset") + 1] = args[args.index("--eval-dataset") + 1] = str(long)
+    db = tmp_path / "s.db"
+    code, out, err = cli(
+        "train", "--strategy", "grpo", "--steps", 1, "--eval-every", 1, "--truncate-prompts", "--db", db, *args
+    )
+    assert code == 0, err
+    said = [line for line in err.splitlines() if line.startswith("warning:") and "longer than the model" in line]
+    assert len(said) == 1, err
+    run = Store(db).runs()[0]
+    assert len([e for e in Store(db).events(run["id"]) if e["kind"] == "warning"]) == 1

@@ -116,8 +116,9 @@ def train_command(**kw) -> None:
     path = db_path(db)
     run = lifecycle.create(cfg, path, name=name)  # the store is created only once every check passed
     store = open_store(db)
-    for warning in run["warnings"]:
-        typer.echo(f"warning: {warning}", err=True)
+    if detach:  # in the foreground the trainer says them as it starts: each warning once
+        for warning in run["warnings"]:
+            typer.echo(f"warning: {warning}", err=True)
     _report(lifecycle.start(run["id"], store, detach=detach), as_json)
 
 
