@@ -66,6 +66,20 @@ STEP_FRACTIONS = ("step_wasted_fraction", "step_informative_fraction")
 RUN_FRACTIONS = ("run_wasted_fraction", "run_informative_fraction")
 FORECAST_FRACTIONS = ("forecast_wasted_fraction", "forecast_informative_fraction")
 
+# per-step metrics that not every run logs, each with its definition (docs/METHOD.md has the method)
+METRIC_WORDS = {
+    # the critical-batch gauge (sgpo/train/noise.py; sgpo/gauge.py reads it)
+    "noise_scale_informative": "critical batch B_simple = tr(Sigma) / |G|^2 in informative rollouts, EMA-smoothed",
+    "noise_scale_rollouts": "the same in rollouts a step: noise_scale_informative / noise_informative_share",
+    "noise_informative_share": "share of a step's generated rollouts that are informative, EMA-smoothed",
+    "noise_g2": "this step's unbiased estimate of |G|^2, the squared norm of the true mean gradient",
+    "noise_trace": "this step's unbiased estimate of tr(Sigma), the per-rollout gradient variance",
+    # steps sized by what they teach (sgpo --batch-informative)
+    "expected_informative_rollouts": "informative rollouts the step's queries were expected to hold when chosen",
+    # planning from the first epoch (sgpo --plan-from-first-epoch)
+    "first_epoch": "the step trained GRPO over the first epoch, whose groups become the run's profile",
+}
+
 
 def fraction(part, whole):
     """part / whole, or None when whole is 0 (no rollouts yet is not 0% wasted)."""

@@ -283,3 +283,51 @@ def test_greso_takes_queries_anyway_after_an_epoch_of_skips_in_one_batch():
         _epoch(s, roll)  # long all-failure streaks: keep chance at the 0.01 floor
     batch = s.next_batch(0, roll, 0)
     assert len(batch.groups) == 2 and batch.info["greso_skipped"] <= 8
+
+
+def test_batch_informative_sizes_steps_by_expected_informative_rollouts():
+    # ten G=4 queries: five seen 4 in 8 (informative most of the time), five seen 0 in 8 (almost never)
+    ph = [phase(4, np.arange(10), np.full(10, 4))]
+    successes = np.array([4, 0] * 5)
+    fixed = SGPOSampler(ph, np.arange(10), 40, 0, successes=successes, samples=np.full(10, 8))
+    sized = SGPOSampler(ph, np.arange(10), 40, 0, successes=successes, samples=np.full(10, 8), batch_informative=6.0)
+    roll = fake_rollout()
+    assert len(fixed.next_batch(1, roll, 0).groups) == 10  # the rollout budget holds them all
+    batch = sized.next_batch(1, roll, 0)
+    expected = batch.info["expected_informative_rollouts"]
+    assert expected >= 6.0 and len(batch.groups) < 10
+    # it stops at the first query that reaches the target: without that one the step would fall short
+    last = batch.groups[-1].query
+    assert expected - 4 * sized.p_informative(last, 4) < 6.0
+    p_mid, p_none = sized.p_informative(0, 4), sized.p_informative(1, 4)
+    assert 0.5 < p_mid < 1.0 and p_none < 0.2 and p_mid > 3 * p_none
+
+
+def test_batch_informative_keeps_batch_rollouts_as_the_cap():
+    ph = [phase(4, np.arange(10), np.full(10, 4))]
+    s = SGPOSampler(
+        ph, np.arange(10), 12, 0, successes=np.zeros(10), samples=np.full(10, 8), batch_informative=12.0
+    )  # nothing is expected to be informative: only the cap ends the step
+    batch = s.next_batch(1, fake_rollout(), 0)
+    assert sum(g.size for g in batch.groups) == 12 and batch.info["expected_informative_rollouts"] < 12
+
+
+def test_batch_informative_follows_the_counts_of_a_replan():
+    plan = lambda: [phase(4, np.arange(8), np.full(8, 4))]  # noqa: E731
+    s = SGPOSampler(
+        plan(),
+        np.arange(8),
+        8,
+        0,
+        successes=np.zeros(8),
+        samples=np.full(8, 8),
+        replan=lambda successes, samples: plan(),
+        refresh_every=1,
+        batch_informative=4.0,
+    )
+    before = s.p_informative(0, 4)
+    batch = s.next_batch(1, fake_rollout(), 0)  # alternating rewards: half the samples of these queries succeed
+    s.observe(batch)
+    assert s.replans == 1
+    seen = batch.groups[0].query
+    assert s.p_informative(seen, 4) > before + 0.3

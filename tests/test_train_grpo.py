@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import copy
 
-import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sgpo.train.grpo import Group, LossConfig, accumulate_gradients, group_advantages, pack
-from tests.toys import tiny_model_dir
+from sgpo.train.grpo import LossConfig, accumulate_gradients, group_advantages, pack
+from tests.toys import grads_of, tiny_model_dir, toy_groups
 
 
 @pytest.fixture(scope="module")
@@ -19,23 +18,6 @@ def model(tmp_path_factory):
     from sgpo.model import load_model
 
     return load_model(tiny_model_dir(tmp_path_factory.mktemp("m"), head_scale=4.0))
-
-
-def _groups(sizes, seed=0, equal=()):
-    rng = np.random.default_rng(seed)
-    out = []
-    for q, g in enumerate(sizes):
-        prompt = [1] + rng.integers(4, 60, size=int(rng.integers(2, 6))).tolist()
-        comps = [rng.integers(4, 60, size=int(rng.integers(1, 5))).tolist() + [2] for _ in range(g)]
-        rewards = np.ones(g) if q in equal else rng.integers(0, 2, size=g).astype(float)
-        if q not in equal and np.ptp(rewards) == 0:
-            rewards[0] = 1 - rewards[0]
-        out.append(Group(query=q, prompt_ids=prompt, completions=comps, rewards=rewards))
-    return out
-
-
-def _grads(m):
-    return {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}
 
 
 def test_advantages_are_normalised_within_each_group_of_any_size():
@@ -79,7 +61,7 @@ def test_pack_masks_exactly_the_completion_tokens_end_token_included():
 
 @pytest.mark.parametrize("aggregation", ["token-mean", "sequence-mean"])
 def test_skipping_zero_advantage_groups_leaves_the_gradient_unchanged(model, aggregation):
-    groups = _groups([2, 4, 8, 4], equal=(1, 3))
+    groups = toy_groups([2, 4, 8, 4], equal=(1, 3))
     full, skip = copy.deepcopy(model), copy.deepcopy(model)
     s_full = accumulate_gradients(
         full, groups, LossConfig(aggregation=aggregation, skip_zero_advantage=False), pad_id=0
@@ -87,24 +69,24 @@ def test_skipping_zero_advantage_groups_leaves_the_gradient_unchanged(model, agg
     s_skip = accumulate_gradients(skip, groups, LossConfig(aggregation=aggregation), pad_id=0)
     assert s_skip.trained_sequences == 10 and s_full.trained_sequences == 18
     assert s_skip.trained_tokens < s_full.trained_tokens
-    g_full, g_skip = _grads(full), _grads(skip)
+    g_full, g_skip = grads_of(full), grads_of(skip)
     for name in g_full:
         torch.testing.assert_close(g_skip[name], g_full[name], rtol=1e-4, atol=1e-7)
 
 
 def test_micro_batch_size_does_not_change_the_gradient(model):
-    groups = _groups([2, 8, 4])
+    groups = toy_groups([2, 8, 4])
     a, b = copy.deepcopy(model), copy.deepcopy(model)
     accumulate_gradients(a, groups, LossConfig(micro_batch=3), pad_id=0)
     accumulate_gradients(b, groups, LossConfig(micro_batch=100), pad_id=0)
-    ga, gb = _grads(a), _grads(b)
+    ga, gb = grads_of(a), grads_of(b)
     for name in ga:
         torch.testing.assert_close(ga[name], gb[name], rtol=1e-4, atol=1e-7)
 
 
 def test_a_batch_with_no_signal_trains_nothing(model):
     m = copy.deepcopy(model)
-    stats = accumulate_gradients(m, _groups([4, 4], equal=(0, 1)), LossConfig(), pad_id=0)
+    stats = accumulate_gradients(m, toy_groups([4, 4], equal=(0, 1)), LossConfig(), pad_id=0)
     assert stats.trained_sequences == 0 and stats.trained_tokens == 0
     assert all(p.grad is None for p in m.parameters())
 
@@ -112,7 +94,7 @@ def test_a_batch_with_no_signal_trains_nothing(model):
 def test_loss_is_taken_over_completion_tokens_only(model):
     from sgpo.train.grpo import token_logprobs
 
-    groups = _groups([2])
+    groups = toy_groups([2])
     m = copy.deepcopy(model)
     stats = accumulate_gradients(m, groups, LossConfig(), pad_id=0)
     ids, mask = pack([(groups[0].prompt_ids, c) for c in groups[0].completions], pad_id=0)

@@ -108,3 +108,34 @@ def test_rollouts_score_each_group_by_the_datasets_rule_one_generate_call_per_gr
     assert [(n, seed) for _, n, seed in gen.calls] == [(2, 10 + 2 * SIZE_SEED), (4, 10 + 4 * SIZE_SEED)]
     assert gen.calls[1][0] == [dataset.frame["prompt"][3], dataset.frame["prompt"][7]]
     assert Rollouts(gen, dataset, temperature=1.0, max_new_tokens=1).score is SCORERS[dataset.reward]
+
+
+@pytest.mark.parametrize(
+    "knobs, words",
+    [
+        ({"strategy": "grpo", "batch_informative": 16}, "--batch-informative 16 sizes sgpo's steps"),
+        ({"strategy": "sgpo", "engine": "trl", "batch_informative": 16}, "--batch-informative 16: TRL"),
+        ({"strategy": "sgpo", "batch_rollouts": 64, "batch_informative": 80}, "above --batch-rollouts 64"),
+    ],
+)
+def test_batch_informative_is_refused_where_it_cannot_size_a_step(knobs, words):
+    from sgpo.train import TrainConfig
+
+    with pytest.raises(ConfigError, match=words) as err:
+        TrainConfig(**knobs)
+    assert "\n" not in str(err.value)
+
+
+def test_an_sgpo_run_sized_by_informative_rollouts_generates_fewer_of_them(toy, store, profile):
+    from sgpo.runs import train
+
+    fixed = train(toy_config(toy, strategy="sgpo", profile=profile, steps=3, eval_every=0), store, name="bi-fixed")
+    sized = train(
+        toy_config(toy, strategy="sgpo", profile=profile, steps=3, eval_every=0, batch_informative=4),
+        store,
+        name="bi-sized",
+    )
+    m_fixed = store.metrics_frame(fixed["run_id"]).iloc[1:]
+    m_sized = store.metrics_frame(sized["run_id"]).iloc[1:]
+    assert m_sized["expected_informative_rollouts"].ge(4).all() and "expected_informative_rollouts" not in m_fixed
+    assert m_sized["rollouts"].sum() < m_fixed["rollouts"].sum()

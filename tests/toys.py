@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from sgpo.starter.tokenizer import build_tokenizer
+from sgpo.train.grpo import Group
 
 TOY_PROMPTS = [f"{c}{d}=" for c in "abcdefgh" for d in "0123456789"]
 
@@ -197,3 +199,23 @@ def make_coin_model(folder, *, hidden=64, layers=2):
     model.save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
+
+
+def toy_groups(sizes, seed=0, equal=()):
+    """GRPO groups of the given sizes with random prompts and completions; groups in `equal` get equal rewards,
+    the others at least one success and one failure."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for q, g in enumerate(sizes):
+        prompt = [1] + rng.integers(4, 60, size=int(rng.integers(2, 6))).tolist()
+        comps = [rng.integers(4, 60, size=int(rng.integers(1, 5))).tolist() + [2] for _ in range(g)]
+        rewards = np.ones(g) if q in equal else rng.integers(0, 2, size=g).astype(float)
+        if q not in equal and np.ptp(rewards) == 0:
+            rewards[0] = 1 - rewards[0]
+        out.append(Group(query=q, prompt_ids=prompt, completions=comps, rewards=rewards))
+    return out
+
+
+def grads_of(m):
+    """A model's gradients by parameter name (those that have one)."""
+    return {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}

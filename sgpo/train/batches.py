@@ -26,6 +26,10 @@ order comes from seeded generators keyed by position in the stream, so nothing r
   With refresh on, every group updates a Beta posterior of its query (successes and failures added to
   the profile's counts) and the plan is remade from those counts at each phase boundary (or every K
   steps), so queries that became trivial leave and ones that became learnable enter.
+  With `batch_informative` N > 0 (sgpo --batch-informative), a step is sized by what it teaches: queries are
+  taken in the phase's order until the informative rollouts they are expected to hold, the sum of
+  G x P_inf(p, G) over the empirical-Bayes posterior of each query's counts, reach N; `batch_rollouts` stays
+  the cap. Removing waste then makes steps cheaper instead of denser.
 """
 
 from __future__ import annotations
@@ -36,9 +40,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sgpo.plan import Phase
+from sgpo.plan.beliefs import Drift, fitted_beliefs
 from sgpo.train.grpo import Group
 
 RolloutFn = Callable[[list[int], list[int], int], list[Group]]
+STILL = Drift()  # the policy as it stands: a step's expected informative rollouts are judged on what is known now
 
 
 @dataclass
@@ -237,8 +243,11 @@ class SGPOSampler:
         replan: Replanner | None = None,
         refresh_every: int = 0,
         refresh_decay: float = 1.0,
+        batch_informative: float = 0.0,
     ):
         self.phases, self.rows, self.budget, self.seed = phases, rows, batch_rollouts, seed
+        self.batch_informative = batch_informative  # > 0: a step is filled until it expects this many informative
+        self._beliefs: tuple = (None, {})  # (Beliefs of the counts, {G: P_inf per class}), refitted at re-plans
         self.successes, self.samples = successes.astype(float), samples.astype(float)  # the posterior's counts
         self.replan, self.refresh_every, self.decay = replan, refresh_every, refresh_decay
         self.phase = self.cursor = self.passes = self.steps_in_phase = self.cycle = self.replans = 0
@@ -256,7 +265,7 @@ class SGPOSampler:
         ph = self.phases[self.phase]
         wraps = ph.pacing["advance"] != "pass"  # steps / plateau phases go round until their rule ends them
         picked: list[int] = []
-        used = 0
+        used, expected = 0, 0.0
         order = self._order()
         while True:
             if self.cursor >= len(order):
@@ -266,21 +275,35 @@ class SGPOSampler:
                 order = self._order()
             j = order[self.cursor]
             g = int(ph.group_sizes[j])
-            if picked and used + g > self.budget:
+            taught = self.batch_informative and expected >= self.batch_informative
+            if picked and (used + g > self.budget or taught):
                 break
             picked.append(j)
             used += g
+            if self.batch_informative:
+                expected += g * self.p_informative(int(ph.positions[j]), g)
             self.cursor += 1
         members = ph.positions[picked]
         groups = rollout(self.rows[members].tolist(), ph.group_sizes[picked].tolist(), seed)
         for group, m in zip(groups, members):
             group.position = int(m)  # profile position, for the posterior
-        return Batch(
-            groups=groups,
-            phase=self.phase,
-            group_size=ph.group_size or None,
-            info={"cycle": self.cycle, "replans": self.replans, "phase_queries": ph.count},
-        )
+        info: dict[str, float] = {"cycle": self.cycle, "replans": self.replans, "phase_queries": ph.count}
+        if self.batch_informative:
+            info["expected_informative_rollouts"] = expected
+        return Batch(groups=groups, phase=self.phase, group_size=ph.group_size or None, info=info)
+
+    def p_informative(self, position: int, g: int) -> float:
+        """The chance that a group of g fresh rollouts of the query at this profile position holds a success and a
+        failure, under the empirical-Bayes posterior of the counts (the plan's beliefs, sgpo/plan/beliefs.py:
+        fitted to the profile, refitted to the posterior's counts at each re-plan). Drift is not modelled: a
+        step's queries are chosen from what is known now."""
+        beliefs, table = self._beliefs
+        if beliefs is None:
+            beliefs = fitted_beliefs(self.successes, self.samples)
+            self._beliefs = beliefs, table
+        if g not in table:
+            table[g] = beliefs.weights @ beliefs.informative(g, 0, STILL)[:, 0]  # per class
+        return float(table[g][beliefs.classes[position]])
 
     def observe(self, batch: Batch) -> None:
         self.events = []
@@ -326,6 +349,7 @@ class SGPOSampler:
     def _refresh(self, *, advance: bool) -> None:
         """Remake the plan from the posterior; continue at the phase of the next (or same) group size."""
         self.since_refresh = 0
+        self._beliefs = (None, {})  # the steps' expectations follow the counts the new plan is made from
         current = self.phases[self.phase].group_size
         assert self.replan is not None  # only called with re-planning on
         phases = self.replan(self.successes.copy(), self.samples.copy())

@@ -69,6 +69,13 @@ class TrainConfig(Knobs):
         max=65536,
     )
     group_size: int = knob(8, "G for grpo and dapo (sgpo takes G from the plan)", min=2, max=64)
+    batch_informative: float = knob(
+        0.0,
+        "sgpo: size each step by what it teaches: fill it until its queries are expected to hold this many "
+        "informative rollouts (the sum of G x P_inf(p, G) under the plan's posterior of each query), "
+        "--batch-rollouts staying the cap (0: off, every step holds --batch-rollouts)",
+        min=0.0,
+    )
     temperature: float = knob(1.0, "sampling temperature for rollouts and sampled eval", min=0, open_min=True)
     max_new_tokens: int = knob(20, "completion length cap, in tokens", min=1, max=8192)
     truncate_prompts: bool = knob(
@@ -169,6 +176,14 @@ class TrainConfig(Knobs):
     tensor_parallel_size: int = knob(1, "--backend vllm: GPUs the vLLM engine shards the model over", min=1, max=64)
     trl: dict = knob(dict, "--engine trl: GRPOConfig fields set as given (--trl KEY=VALUE, --trl-config FILE.yaml)")
     micro_batch: int = knob(128, "sequences per forward/backward pass", min=1, max=4096)
+    gauge_chunks: int | None = knob(
+        None,
+        "critical-batch gauge: split each step's informative groups into K >= 2 chunks and estimate the gradient "
+        "noise scale from their gradient norms (metrics noise_*; sgpo/train/noise.py); 0: off; default: 2 where a "
+        "step holds two groups or more on --engine native, else off",
+        min=0,
+        max=64,
+    )
     threads: int = knob(0, "torch CPU threads (0: all cores)", min=0)
     seed: int = knob(0, "seed for data order, sampling and the plan", min=0)
     plan: dict = knob(dict, "sgpo plan knobs (sgpo.plan.PlanConfig fields)")
@@ -194,11 +209,71 @@ class TrainConfig(Knobs):
             raise ConfigError("--trl sets GRPOConfig fields: it needs --engine trl")
         if self.refresh and self.strategy != "sgpo":
             raise ConfigError(f"--refresh applies to --strategy sgpo only (got {self.strategy})")
+        if self.batch_informative:
+            self._check_batch_informative()
         if self.batch_rollouts < self.group_size and self.strategy != "sgpo":
             raise ConfigError(
                 f"--batch-rollouts ({self.batch_rollouts}) must hold at least one group of "
                 f"--group-size {self.group_size}"
             )
+        self._check_gauge()
+
+    def _check_batch_informative(self) -> None:
+        """Steps sized by expected informative rollouts need the plan's beliefs and our engine's sampler."""
+        n = f"{self.batch_informative:g}"
+        if self.strategy != "sgpo":
+            raise ConfigError(
+                f"--batch-informative {n} sizes sgpo's steps by the plan's beliefs, and --strategy {self.strategy} "
+                f"has no plan: use --strategy sgpo, or size {self.strategy}'s steps with --batch-rollouts"
+            )
+        if self.engine == "trl":
+            raise ConfigError(
+                f"--batch-informative {n}: TRL's GRPOTrainer generates a fixed number of prompts a step: use "
+                f"--engine native, or size the steps with --batch-rollouts"
+            )
+        if self.batch_informative > self.batch_rollouts:
+            raise ConfigError(
+                f"--batch-informative {n} is above --batch-rollouts {self.batch_rollouts}, the cap on a step's "
+                f"rollouts, so no step could reach it: raise --batch-rollouts or lower --batch-informative"
+            )
+
+    def _check_gauge(self) -> None:
+        """A gauge asked of a run that cannot have two chunks a step is refused, naming --gauge-chunks."""
+        k = self.gauge_chunks
+        if k is None or k == 0:
+            return
+        if k == 1:
+            raise ConfigError(
+                "--gauge-chunks 1: the gauge compares the gradients of two chunks of a step or more: give 2 or "
+                "more, or 0 to turn it off"
+            )
+        if self.engine == "trl":
+            raise ConfigError(
+                f"--gauge-chunks {k}: TRL's GRPOTrainer does not expose per-micro-batch gradients (its callbacks see "
+                f"the step's gradients once, clipped): run a short pilot on --engine native, or drop --gauge-chunks"
+            )
+        if self.groups_a_step() < 2:
+            g = self._smallest_group()
+            raise ConfigError(
+                f"--gauge-chunks {k}: a step of --batch-rollouts {self.batch_rollouts} holds at most one group of "
+                f"{g} rollouts, and the gauge needs two groups a step: raise --batch-rollouts to at least {2 * g}, "
+                f"or give --gauge-chunks 0"
+            )
+
+    def _smallest_group(self) -> int:
+        return PlanConfig.from_dict(self.plan).g_min if self.strategy == "sgpo" else self.group_size
+
+    def groups_a_step(self) -> int:
+        """The most groups a step can hold: --batch-rollouts over --group-size (sgpo: over the plan's --g-min)."""
+        return self.batch_rollouts // self._smallest_group()
+
+    @property
+    def gauge(self) -> int:
+        """Chunks a step for the critical-batch gauge (0: off): --gauge-chunks, else 2 where a step holds two groups
+        or more on our engine."""
+        if self.gauge_chunks is not None:
+            return self.gauge_chunks
+        return 2 if self.engine == "native" and self.groups_a_step() >= 2 else 0
 
     @property
     def max_steps(self) -> int | None:

@@ -14,6 +14,10 @@ Groups whose rewards are all equal have zero advantage. With `skip_zero_advantag
 the forward/backward pass, but still counted in the normaliser (tokens or sequences), so with beta = 0
 the gradient is exactly the one a full pass would give: skipping is a pure saving. (With beta > 0 a
 skipped group also skips its KL term; turn the knob off to keep it.)
+
+With `gauge_chunks` >= 2 the informative groups are split into that many chunks of whole groups, each run as its
+own length-sorted micro-batches, and the gradient norms read between chunks feed the critical-batch gauge
+(sgpo/train/noise.py). The gradient is the same: only the order of the micro-batches changes.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import numpy as np
 import torch
 
 from sgpo.train.config import AGGREGATIONS
+from sgpo.train.noise import ChunkNorms, split_chunks
 
 STD_EPS = 1e-4  # TRL's epsilon in (r - mean) / (std + eps)
 
@@ -67,6 +72,7 @@ class LossConfig:
     kl_bias_correction: bool = True  # KL * ratio: the unbiased reverse-KL gradient (TRL's default)
     temperature: float = 1.0  # logits are divided by the sampling temperature, as TRL does
     micro_batch: int = 64  # sequences per forward/backward
+    gauge_chunks: int = 0  # >= 2: informative groups split into this many chunks for the gauge (sgpo/train/noise.py)
 
 
 @dataclass
@@ -79,6 +85,11 @@ class StepStats:
     trained_tokens: int = 0  # prompt + completion tokens of those (for training FLOPs)
     completion_tokens: int = 0
     advantages: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    # the critical-batch gauge (gauge_chunks >= 2, two informative groups or more): squared norms of each chunk's
+    # own mean gradient and of the whole step's, over informative rollouts, and the chunks' informative rollouts
+    chunk_sq: list[float] = field(default_factory=list)
+    chunk_rollouts: list[int] = field(default_factory=list)
+    step_sq: float = float("nan")
 
 
 def group_advantages(
@@ -173,39 +184,55 @@ def accumulate_gradients(
     stats.advantages = adv.numpy()
     comp_len = torch.tensor([len(c) for _, c in seqs])
     stats.completion_tokens = int(comp_len.sum())
-    informative = torch.repeat_interleave(~torch.isclose(std, torch.zeros_like(std)), sizes)
-    train = informative if cfg.skip_zero_advantage else torch.ones(len(seqs), dtype=torch.bool)
-    chosen = torch.nonzero(train).squeeze(-1).tolist()
+    has_advantage = (~torch.isclose(std, torch.zeros_like(std))).tolist()
+    informative = torch.repeat_interleave(torch.tensor(has_advantage, dtype=torch.bool), sizes)
+    starts = np.cumsum([0, *sizes.tolist()]).tolist()
+    trained = [j for j in range(len(groups)) if has_advantage[j] or not cfg.skip_zero_advantage]
+    # one length-sorted run of micro-batches, or (the critical-batch gauge) one run per chunk of whole groups
+    chunks = split_chunks(
+        [list(range(starts[j], starts[j + 1])) for j in trained], [has_advantage[j] for j in trained], cfg.gauge_chunks
+    )
     # normalisers span the whole batch, skipped sequences included (see the module docstring)
     total_tokens = max(stats.completion_tokens, 1)
     total_seqs = len(seqs)
-    chosen.sort(key=lambda i: len(seqs[i][0]) + len(seqs[i][1]))  # similar lengths share a micro-batch
+    token_mean = cfg.aggregation == "token-mean"
+    probe = ChunkNorms(model, total_tokens if token_mean else total_seqs) if len(chunks) > 1 else None
     loss_sum, kl_sum, ent_sum, tok_sum = 0.0, 0.0, 0.0, 0
-    for start in range(0, len(chosen), cfg.micro_batch):
-        idx = chosen[start : start + cfg.micro_batch]
-        ids, mask = pack([seqs[i] for i in idx], pad_id)
-        logps, entropy = token_logprobs(model, ids, mask, cfg.temperature, with_entropy=True)
-        assert entropy is not None  # asked for
-        lens = comp_len[idx]
-        seq_of_token = torch.repeat_interleave(torch.arange(len(idx)), lens)
-        token_adv = adv[idx][seq_of_token]
-        old = logps.detach() if old_logps is None else torch.cat([old_logps[i] for i in idx])
-        ref = None
-        if cfg.beta != 0.0 and ref_model is not None:
-            with torch.no_grad():
-                ref, _ = token_logprobs(ref_model, ids, mask, cfg.temperature)
-        loss_tok, kl = per_token_loss(logps, old, token_adv, cfg, ref)
-        if cfg.aggregation == "token-mean":
-            loss = loss_tok.sum() / total_tokens
-        else:
-            per_seq = torch.zeros(len(idx)).index_add(0, seq_of_token, loss_tok) / lens.clamp(min=1)
-            loss = per_seq.sum() / total_seqs
-        loss.backward()
-        loss_sum += float(loss.detach())
-        ent_sum += float(entropy.sum())
-        kl_sum += float(kl.detach().sum()) if kl is not None else 0.0
-        tok_sum += int(lens.sum())
-        stats.trained_tokens += sum(len(seqs[i][0]) + len(seqs[i][1]) for i in idx)
+    for chunk in chunks:
+        chunk.sort(key=lambda i: len(seqs[i][0]) + len(seqs[i][1]))  # similar lengths share a micro-batch
+        for start in range(0, len(chunk), cfg.micro_batch):
+            idx = chunk[start : start + cfg.micro_batch]
+            ids, mask = pack([seqs[i] for i in idx], pad_id)
+            logps, entropy = token_logprobs(model, ids, mask, cfg.temperature, with_entropy=True)
+            assert entropy is not None  # asked for
+            lens = comp_len[idx]
+            seq_of_token = torch.repeat_interleave(torch.arange(len(idx)), lens)
+            token_adv = adv[idx][seq_of_token]
+            old = logps.detach() if old_logps is None else torch.cat([old_logps[i] for i in idx])
+            ref = None
+            if cfg.beta != 0.0 and ref_model is not None:
+                with torch.no_grad():
+                    ref, _ = token_logprobs(ref_model, ids, mask, cfg.temperature)
+            loss_tok, kl = per_token_loss(logps, old, token_adv, cfg, ref)
+            if token_mean:
+                loss = loss_tok.sum() / total_tokens
+            else:
+                per_seq = torch.zeros(len(idx)).index_add(0, seq_of_token, loss_tok) / lens.clamp(min=1)
+                loss = per_seq.sum() / total_seqs
+            loss.backward()
+            loss_sum += float(loss.detach())
+            ent_sum += float(entropy.sum())
+            kl_sum += float(kl.detach().sum()) if kl is not None else 0.0
+            tok_sum += int(lens.sum())
+            stats.trained_tokens += sum(len(seqs[i][0]) + len(seqs[i][1]) for i in idx)
+        if probe is not None:
+            mine = [i for i in chunk if informative[i]]
+            probe.chunk_done(len(mine), int(comp_len[mine].sum()) if token_mean else len(mine))
+    chosen = [i for chunk in chunks for i in chunk]
+    if probe is not None:
+        every = torch.nonzero(informative).squeeze(-1)
+        probe.step_done(int(comp_len[every].sum()) if token_mean else len(every))
+        stats.chunk_sq, stats.chunk_rollouts, stats.step_sq = probe.chunk_sq, probe.chunk_rollouts, probe.step_sq
     stats.trained_sequences = len(chosen)
     stats.loss = loss_sum
     if tok_sum:

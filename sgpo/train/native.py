@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from sgpo.train.config import TrainConfig
 from sgpo.train.engine import STEP_SEED, Session, Update, warmup_factor
 from sgpo.train.grpo import Group, LossConfig, accumulate_gradients
 from sgpo.train.metrics import native_step
+from sgpo.train.noise import NoiseScale
 from sgpo.train.rollouts import ROLLOUTS_KEY, Rollouts, native_groups
 
 
@@ -67,7 +69,9 @@ class NativeEngine:
             skip_zero_advantage=cfg.skip_zero_advantage,
             temperature=cfg.temperature,
             micro_batch=cfg.micro_batch,
+            gauge_chunks=cfg.gauge,
         )
+        self.gauge = NoiseScale()  # the critical-batch gauge's smoothed state (sgpo/train/noise.py)
         self.generator: Generator
         if cfg.backend == "vllm":
             # colocated with training on one GPU: vLLM takes a memory fraction, training the rest
@@ -108,6 +112,9 @@ class NativeEngine:
         data, flops = native_step(
             batch, update, n_params=self.n_params, beta=self.cfg.beta, lr=lr, seconds=seconds, generation_seconds=t_gen
         )
+        if self.loss_cfg.gauge_chunks:  # informative rollouts over every generated one (DAPO's dropped included)
+            informative = data["rollouts"] - data["wasted_rollouts"]
+            data.update(self.gauge.update(*update.chunks, informative=informative, rollouts=data["rollouts"]))
         if self.sampler.events:  # on the step's own row: a step replayed after a resume rewrites them, never twice
             data["plan_events"] = [f"step {step}: {e}" for e in self.sampler.events]
         data[ROLLOUTS_KEY] = native_groups(  # the recorder stores them beside the row (sgpo/train/recorder.py)
@@ -136,15 +143,18 @@ class NativeEngine:
         torch.set_rng_state(blob["torch_rng"])
 
     def state_dict(self) -> dict:
-        """Where the run is in its data: the sampler's cursor, phase and posterior."""
-        return {"sampler": self.sampler.state_dict()} if self.sampler is not None else {}
+        """Where the run is in its data (the sampler's cursor, phase and posterior) and the gauge's smoothed state."""
+        out = {"gauge": self.gauge.state_dict()}
+        return {**out, "sampler": self.sampler.state_dict()} if self.sampler is not None else out
 
     def load_state_dict(self, state: dict) -> None:
         if self.sampler is not None:
             self.sampler.load_state_dict(state["sampler"])
+        if "gauge" in state:  # a checkpoint from before the gauge: it starts afresh
+            self.gauge.load_state_dict(state["gauge"])
 
     # the update --------------------------------------------------------------------------------------
-    def update(self, groups: list[Group], *, lr: float) -> Update:
+    def update(self, groups: list[Group], *, lr: float) -> GaugedUpdate:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.model.train()
@@ -167,7 +177,24 @@ class NativeEngine:
         if self.cfg.backend == "vllm" and stats.sequences:
             self.model.save_pretrained(self.live_dir, safe_serialization=True)
             self.vllm.update_weights(self.live_dir)
-        return Update(stats.trained_sequences, stats.trained_tokens, stats.loss, stats.kl, stats.entropy, grad_norm)
+        return GaugedUpdate(
+            stats.trained_sequences,
+            stats.trained_tokens,
+            stats.loss,
+            stats.kl,
+            stats.entropy,
+            grad_norm,
+            chunks=(stats.chunk_sq, stats.chunk_rollouts, stats.step_sq),
+        )
+
+
+@dataclass
+class GaugedUpdate(Update):
+    """Our engine's update, with what the critical-batch gauge read off it: the chunks' squared mean-gradient
+    norms, their informative rollouts and the whole step's squared norm (empty when the gauge is off or the step
+    had fewer than two informative groups)."""
+
+    chunks: tuple[list[float], list[int], float] = field(default_factory=lambda: ([], [], math.nan))
 
 
 class Autocast:

@@ -42,6 +42,7 @@ def make_sampler(prep: Prepared):
         replan=replanner(prep) if cfg.refresh else None,
         refresh_every=cfg.refresh_every,
         refresh_decay=cfg.refresh_decay,
+        batch_informative=cfg.batch_informative,
     )
 
 
