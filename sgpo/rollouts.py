@@ -407,7 +407,8 @@ class Matrix:
 
 
 def success_matrix(ref, store: Store, *, bins: int = MATRIX_BINS, min_change: float = 0.5) -> Matrix:
-    """Every query's success over training, in at most `bins` step bins (summed by the store). A query's start
+    """Every query's success over training, in at most `bins` step bins (summed by the store; at least as wide
+    as the steps it takes to roll out as many groups as the run has queries, so most cells hold one). A query's start
     is its initial p_hat (else its pass rate over the first half of the bins it has groups in), its end its pass
     rate over the last half of them; with at least two groups, it was learned when end - start >= min_change,
     forgotten when start - end >= min_change (a query in one bin and with no p_hat has no start).
@@ -423,7 +424,9 @@ def success_matrix(ref, store: Store, *, bins: int = MATRIX_BINS, min_change: fl
     columns = ["query_id", "task", "p_hat", "groups", "start", "end", "change", "learned", "forgotten"]
     if steps is None:
         return Matrix(pd.DataFrame(), pd.DataFrame(columns=columns), "initial p_hat", 1)
-    width = max(1, -(-steps[1] // bins))
+    # bins wide enough that a query shows up in most of them: a step trains only some of the queries
+    per_step = max(1, len(store.groups_frame(run["id"], first_step=steps[1], last_step=steps[1], texts=False)))
+    width = max(1, -(-steps[1] // bins), -(-len(known) // per_step))
     cells = store.group_bins(run["id"], width)
     wins = cells.pivot(index="query", columns="bin", values="successes").sort_index(axis=1)
     samples = cells.pivot(index="query", columns="bin", values="samples").reindex_like(wins)

@@ -65,12 +65,13 @@ def step_groups() -> None:
         )
         if frame.empty:
             return
-        rows = frame.to_dict("records")
-        order = sorted(range(len(rows)), key=lambda i: rows[i]["completions"] is None)  # kept texts first
+        rows = {f"{r['step']}:{r['slot']}": r for r in frame.to_dict("records")}  # stable keys: steps come and go
+        order = sorted(rows, key=lambda k: rows[k]["completions"] is None)  # kept texts first
+        widgets.keep_valid("rollouts_group", order)  # a group of a step no longer shown: the first one instead
         pick = st.selectbox(
-            "look at a group", order, format_func=lambda i: rollout_tables.group_label(rows[i]), key="rollouts_group"
+            "look at a group", order, format_func=lambda k: rollout_tables.group_label(rows[k]), key="rollouts_group"
         )
-        group = rows[pick if pick is not None else order[0]]
+        group = rows[pick if pick in rows else order[0]]
         st.text(f"query {group['query_id']} · task {group['task']} · band {group['band']} · prompt:")  # plain text
         st.code(str(group.get("prompt") or ""), language="text")
         st.dataframe(
