@@ -393,3 +393,59 @@ class SGPOSampler:
         self.best = -np.inf if s["best"] is None else float(s["best"])
         self.phases = [Phase.from_dict(d) for d in s["phases"]]
         self.successes, self.samples = np.asarray(s["successes"], float), np.asarray(s["samples"], float)
+
+
+# what a first-epoch sampler's switch makes for the store to keep rides in its batch's info under this key: the
+# recorder takes it out of the step's row and writes it (sgpo/train/recorder.py)
+FIRST_EPOCH_KEY = "first_epoch_profile"
+COUNTS = ("successes", "samples", "groups", "prompt_tokens", "completion_tokens")  # per query, in that order
+Planner = Callable[[np.ndarray], "tuple[SGPOSampler, dict]"]  # first-epoch counts -> the plan's sampler, its record
+
+
+class FirstEpochSampler:
+    """sgpo without a separate profile (--plan-from-first-epoch): the first epoch is GRPO at a fixed G over the
+    whole training set, which trains and measures every query's success rate as it goes; then the plan is made
+    from those counts and its SGPOSampler takes over. `planner(counts)` (counts: COUNTS x queries) makes that
+    sampler and what the store keeps of the switch (the profile the counts are and the plan); it is pure, so on
+    resume it is called again with the same counts and the plan sampler's state is loaded into what it makes."""
+
+    def __init__(self, n_queries: int, group_size: int, batch_rollouts: int, seed: int, planner: Planner):
+        self.grpo = GRPOSampler(n_queries, group_size, batch_rollouts, seed)
+        self.planner = planner
+        self.counts = np.zeros((len(COUNTS), n_queries))
+        self.plan: SGPOSampler | None = None
+        self.events: list[str] = []
+
+    def next_batch(self, step: int, rollout: RolloutFn, seed: int) -> Batch:
+        batch = (self.plan or self.grpo).next_batch(step, rollout, seed)
+        batch.info["first_epoch"] = self.plan is None
+        return batch
+
+    def observe(self, batch: Batch) -> None:
+        if self.plan is not None:
+            self.plan.observe(batch)
+            self.events = self.plan.events
+            return
+        self.events = []
+        for g in batch.generated:
+            successes = float(np.sum(g.rewards > 0.5))
+            self.counts[:, g.query] += (successes, g.size, 1, len(g.prompt_ids), g.completion_tokens)
+        if self.grpo.epoch >= 1:  # every query has been rolled out once: plan from what the groups showed
+            self.plan, made = self.planner(self.counts.copy())
+            batch.info[FIRST_EPOCH_KEY] = made
+            self.events = [made["words"]]
+
+    def state_dict(self) -> dict:
+        return {
+            "grpo": self.grpo.state_dict(),
+            "counts": self.counts.tolist(),
+            "plan": None if self.plan is None else self.plan.state_dict(),
+        }
+
+    def load_state_dict(self, s: dict) -> None:
+        self.grpo.load_state_dict(s["grpo"])
+        self.counts = np.asarray(s["counts"], dtype=float)
+        self.plan = None
+        if s["plan"] is not None:
+            self.plan, _ = self.planner(self.counts.copy())
+            self.plan.load_state_dict(s["plan"])

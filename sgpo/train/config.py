@@ -50,6 +50,12 @@ class TrainConfig(Knobs):
         "recorded for it; default: the --profile's dataset, else builtin:train",
     )
     profile: str | None = knob(None, "profile id or name (required for sgpo; its p_hat drives the plan)")
+    plan_from_first_epoch: bool = knob(
+        False,
+        "sgpo without a separate profile: the first epoch trains grpo at --group-size over the training set, its "
+        "groups' success counts become the run's profile (RUN-epoch1; no profiling FLOPs: they are training's), and "
+        "the plan made from them with the plan knobs trains from then on",
+    )
     reward: str | None = knob(
         None,
         "exact, math, math-lenient or MODULE:FUNCTION (TRL's reward signature); default: the one recorded with "
@@ -211,12 +217,37 @@ class TrainConfig(Knobs):
             raise ConfigError(f"--refresh applies to --strategy sgpo only (got {self.strategy})")
         if self.batch_informative:
             self._check_batch_informative()
+        if self.plan_from_first_epoch:
+            self._check_first_epoch()
         if self.batch_rollouts < self.group_size and self.strategy != "sgpo":
             raise ConfigError(
                 f"--batch-rollouts ({self.batch_rollouts}) must hold at least one group of "
                 f"--group-size {self.group_size}"
             )
         self._check_gauge()
+
+    def _check_first_epoch(self) -> None:
+        """Planning from the first epoch is sgpo's, on our engine, and replaces a profile."""
+        if self.strategy != "sgpo":
+            raise ConfigError(
+                f"--plan-from-first-epoch makes an sgpo plan from the first epoch, and --strategy {self.strategy} "
+                f"has no plan: use --strategy sgpo"
+            )
+        if self.engine == "trl":
+            raise ConfigError(
+                "--plan-from-first-epoch switches from GRPO to the plan inside a run, which TRL's trainers (one per "
+                "phase) cannot: use --engine native"
+            )
+        if self.profile:
+            raise ConfigError(
+                f"--plan-from-first-epoch makes the run's profile from its first epoch, and --profile {self.profile} "
+                f"names one already: drop one of the two"
+            )
+        if self.batch_rollouts < self.group_size:
+            raise ConfigError(
+                f"--plan-from-first-epoch: the first epoch trains groups of --group-size {self.group_size}, more "
+                f"than --batch-rollouts {self.batch_rollouts} holds: raise --batch-rollouts or lower --group-size"
+            )
 
     def _check_batch_informative(self) -> None:
         """Steps sized by expected informative rollouts need the plan's beliefs and our engine's sampler."""

@@ -19,14 +19,16 @@ transaction as the row, replacing the step's earlier ones.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Callable
 
 from sgpo.errors import StoreError
 from sgpo.store import Store
+from sgpo.train.batches import FIRST_EPOCH_KEY
 from sgpo.train.rollouts import ROLLOUTS_KEY
-from sgpo.vocab import FAILED, FINISHED, RUNNING
+from sgpo.vocab import FAILED, FINISHED, PROFILE_DONE, RUNNING
 
 # A run that wastes every rollout (every group's rewards equal) for WASTED_STREAK steps in a row says so once,
 # in its log and as a WASTED_EVENT event the Train page shows. Why 20: a step of the default 256 rollouts holds
@@ -35,6 +37,7 @@ from sgpo.vocab import FAILED, FINISHED, RUNNING
 # luck. And 20 steps are a fifth of the default 100: the user hears it while most of the budget is unspent.
 WASTED_STREAK = 20
 WASTED_EVENT = "all_wasted"
+FIRST_EPOCH_EVENT = "first_epoch"  # a --plan-from-first-epoch run's profile and plan were made (Recorder.first_epoch)
 
 
 class Recorder:
@@ -59,8 +62,24 @@ class Recorder:
 
     def step(self, step: int, row: dict, eval_row: dict | None, wall_seconds: float) -> None:
         rollouts = row.pop(ROLLOUTS_KEY, None) or {}  # absent (a re-recorded last step): its groups stay
+        made = row.pop(FIRST_EPOCH_KEY, None)
         self.store.log_step(self.run_id, step, int(row.get("phase", 0) or 0), wall_seconds, row, eval_row, **rollouts)
+        if made:
+            self.first_epoch(step, made)
         self._count_waste(step, row)
+
+    def first_epoch(self, step: int, made: dict) -> None:
+        """--plan-from-first-epoch's switch (sgpo/train/first_epoch.py): the first epoch's counts stored as a profile
+        of the run (once: a step replayed after a resume finds it by its key), the plan made from them stored with
+        the run (its profile_id and plan, as a run created from a profile has them), and the words as an event."""
+        store = self.store
+        store.record_dataset(**made["dataset"])
+        found = store.profile_by_key(made["profile"]["key"])
+        profile_id = found["id"] if found is not None else store.create_profile(made["profile"])
+        if not store.profiled_positions(profile_id):
+            store.add_profile_batch(profile_id, made["queries"], {"status": PROFILE_DONE})
+        store.update_run(self.run_id, profile_id=profile_id, plan=json.dumps(made["plan"], default=float))
+        self.event(FIRST_EPOCH_EVENT, f"step {step}: {made['words']}")
 
     def _count_waste(self, step: int, row: dict) -> None:
         """Say once when WASTED_STREAK steps in a row wasted every rollout (see WASTED_STREAK)."""

@@ -5,6 +5,8 @@
 
 An sgpo run with --refresh re-plans from its own rollouts: `replanner` remakes the plan with the
 planner's own function and the run's stored plan knobs, from the profile's counts plus every group seen.
+An sgpo run with --plan-from-first-epoch trains GRPO over its first epoch and then the plan made from its
+groups (sgpo/train/first_epoch.py).
 """
 
 from __future__ import annotations
@@ -12,15 +14,16 @@ from __future__ import annotations
 import numpy as np
 
 from sgpo.errors import ConfigError
-from sgpo.plan import Phase, make_plan
-from sgpo.train import batches
+from sgpo.plan import Phase, PlanConfig, make_plan
+from sgpo.train import batches, first_epoch
 from sgpo.train.batches import Replanner
-from sgpo.train.setup import Prepared
+from sgpo.train.setup import Prepared, run_plan_config
 from sgpo.train.trl_config import full_prompts, prompts_per_step
 
 
 def make_sampler(prep: Prepared):
-    """The strategy's sampler over the run's dataset (sgpo: over the plan's phases)."""
+    """The strategy's sampler over the run's dataset (sgpo: over the plan's phases, or the first epoch then the plan
+    made from it)."""
     cfg, n = prep.config, len(prep.dataset)
     if cfg.strategy == "grpo":
         return batches.GRPOSampler(n, cfg.group_size, cfg.batch_rollouts, cfg.seed)
@@ -32,6 +35,10 @@ def make_sampler(prep: Prepared):
         )
     pf, rows = prep.profile_frame, prep.rows
     assert pf is not None and rows is not None  # an sgpo run has its profile attached (setup.load)
+    if cfg.plan_from_first_epoch:  # GRPO over the first epoch, then the plan made from its groups
+        config, n_params = run_plan_config(cfg), prep.model.n_params
+        plan = first_epoch.planner(prep, lambda frame: replanner_over(frame, config, n_params, 0.0))
+        return batches.FirstEpochSampler(n, cfg.group_size, cfg.batch_rollouts, cfg.seed, plan)
     return batches.SGPOSampler(
         prep.phases,
         rows,
@@ -49,16 +56,20 @@ def make_sampler(prep: Prepared):
 def replanner(prep: Prepared) -> Replanner:
     """(successes, samples) -> the plan's phases remade from those counts, or None when it keeps nothing
     (the sampler then goes on with the plan it has)."""
-
     profile_frame, plan_config = prep.profile_frame, prep.plan_config
     assert profile_frame is not None and plan_config is not None  # an sgpo run's profile and stored plan
+    return replanner_over(profile_frame, plan_config, prep.model.n_params, prep.flops_profile)
+
+
+def replanner_over(profile_frame, plan_config: PlanConfig, n_params: int | None, flops_profile: float) -> Replanner:
+    """replanner over a given profile table and plan knobs."""
 
     def replan(successes: np.ndarray, samples: np.ndarray) -> list[Phase] | None:
         frame = profile_frame.copy()
         frame["successes"], frame["samples"] = successes, samples
         frame["p_hat"] = np.clip(successes / np.maximum(samples, 1e-9), 0.0, 1.0)
         try:
-            plan = make_plan(frame, plan_config, n_params=prep.model.n_params, flops_profile=prep.flops_profile)
+            plan = make_plan(frame, plan_config, n_params=n_params, flops_profile=flops_profile)
         except ConfigError:
             return None
         return plan.phases

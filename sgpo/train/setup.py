@@ -82,17 +82,24 @@ class Prepared:
         """The run's start line: what it trains on, the reward it scores with and why, and its held-out set."""
         reward = f"reward {self.dataset.reward} ({self.dataset.reward_reason})"
         held = self.split.words if self.split is not None else "no held-out evaluation (--eval-every 0)"
-        return f"trains on {self.config.dataset}; {reward}; {held}"
+        cfg = self.config
+        first = (
+            f"; GRPO at G={cfg.group_size} over its first epoch ({len(self.dataset):,} queries), whose groups become "
+            f"profile {first_epoch_profile(self.run_name)!r}, then the plan made from it"
+            if cfg.plan_from_first_epoch
+            else ""
+        )
+        return f"trains on {cfg.dataset}{first}; {reward}; {held}"
 
 
 def prepare(cfg: TrainConfig, store: Store | None, *, name: str | None, db_path=None) -> Prepared:
     """Check a new run's config against the store, its data, model and profile, and make its plan.
     store=None: the store at db_path does not exist yet (so it holds no run and no profile)."""
     cfg.validate()
-    if cfg.strategy == "sgpo" and not cfg.profile:
+    if cfg.strategy == "sgpo" and not cfg.profile and not cfg.plan_from_first_epoch:
         raise ConfigError(
             "--strategy sgpo needs --profile PROFILE (an id or name from `sgpo profile list`): "
-            "the plan is made from its p_hat"
+            "the plan is made from its p_hat; or --plan-from-first-epoch to make it from the run's first epoch"
         )
     name = name or f"{cfg.strategy}-{time.strftime('%Y%m%d-%H%M%S')}"
     db_path = store.path if store is not None else db_path
@@ -117,7 +124,9 @@ def prepare(cfg: TrainConfig, store: Store | None, *, name: str | None, db_path=
         if cfg.strategy != "sgpo":
             trl_config.check_batch(cfg.batch_rollouts, cfg.group_size, world)
     prep = _load_inputs(cfg, name, store)
-    if cfg.strategy == "sgpo":
+    if cfg.plan_from_first_epoch:
+        _first_epoch_table(prep, store)
+    elif cfg.strategy == "sgpo":
         if store is None:
             raise ConfigError(
                 f"--profile {cfg.profile}: the store {db_path} does not exist yet, so it holds no "
@@ -145,7 +154,9 @@ def load(run: dict, store: Store) -> Prepared:
             f"run {run['name']!r} trained {cfg.model} with weights {run['model_hash']}, but "
             f"{prep.model.path} now holds {prep.model.weights_hash}: start a new run"
         )
-    if cfg.strategy == "sgpo":
+    if cfg.plan_from_first_epoch:  # its plan is in the checkpoint's sampler state, made at the end of epoch 1
+        _first_epoch_table(prep, None)
+    elif cfg.strategy == "sgpo":
         _attach_profile(prep, store)
         if run.get("plan"):
             prep.plan_record = run["plan"]
@@ -306,14 +317,48 @@ def _attach_profile(prep: Prepared, store: Store) -> None:
     prep.rows = index.loc[frame["id"].to_numpy()].to_numpy()
 
 
-def _make_plan(prep: Prepared) -> None:
-    cfg = prep.config
+def run_plan_config(cfg: TrainConfig) -> PlanConfig:
+    """The PlanConfig of an sgpo run: its plan knobs, its seed, and its own length and batch for the forecast."""
     run = {
         "run_steps": cfg.max_steps or PlanConfig.spec("run_steps").default,
         "run_flops": cfg.flops_budget,
         "run_batch_rollouts": cfg.batch_rollouts,
     }  # the forecast is of this run
-    plan_config = PlanConfig.from_dict({**cfg.plan, "seed": cfg.plan.get("seed", cfg.seed), **run})
+    return PlanConfig.from_dict({**cfg.plan, "seed": cfg.plan.get("seed", cfg.seed), **run})
+
+
+def first_epoch_profile(run_name: str) -> str:
+    """The name of the profile a --plan-from-first-epoch run's first epoch becomes (sgpo/train/first_epoch.py)."""
+    return f"{run_name}-epoch1"
+
+
+def _first_epoch_table(prep: Prepared, store: Store | None) -> None:
+    """--plan-from-first-epoch: the run's profile table before any group was seen, one row per query of the
+    training data (its first epoch fills the counts in); a new run's profile name must be free."""
+    if store is not None:
+        try:  # the profile the first epoch becomes is named after the run
+            store.check_new_name("profile", first_epoch_profile(prep.run_name))
+        except StoreError as exc:
+            raise ConfigError(f"--plan-from-first-epoch: {exc}") from None
+    frame = prep.dataset.frame
+    n = len(frame)
+    zeros = np.zeros(n)
+    prep.profile_frame = pd.DataFrame(
+        {
+            "position": np.arange(n),  # the query's row in the training data
+            "id": frame["id"].astype(str).to_numpy(),
+            "task": frame["task"].astype(str).to_numpy(),
+            "difficulty": pd.to_numeric(frame["difficulty"], errors="coerce").fillna(0).astype(np.int64).to_numpy(),
+            **{c: zeros for c in ("samples", "successes", "p_hat", "prompt_tokens", "completion_tokens_mean")},
+            "completion_tokens_total": zeros,
+        }
+    )
+    prep.rows = np.arange(n)
+
+
+def _make_plan(prep: Prepared) -> None:
+    cfg = prep.config
+    plan_config = run_plan_config(cfg)
     try:
         plan = make_plan(
             prep.profile_frame, plan_config, n_params=prep.model.n_params, flops_profile=prep.flops_profile
