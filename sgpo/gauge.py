@@ -5,6 +5,7 @@
     v["state"], v["words"]          # "step-limited", "sample-limited", "near the critical batch", ...
     v["critical_rollouts"], v["critical_informative"]   # B_simple in rollouts a step and in informative rollouts
     gauge.recommend(plan.forecast, v, source="baseline")  # rollouts a step for the plan (and for GRPO)
+    gauge.pilot("first", PlanConfig(), store, steps=30)   # a throwaway run on the plan, its verdict (nothing stored)
 
 The rule. B_simple (McCandlish et al. 2018) is the batch at which a step's gradient noise equals its signal:
 well below it, doubling the batch almost halves the steps to a given loss (every sample counts: the run is
@@ -25,15 +26,28 @@ gauge: its GRPOTrainer does not expose per-micro-batch gradients to callbacks, s
 saying to run a short pilot on ours.
 
 The recommended batch for a plan: B_simple in informative rollouts over the share of the plan's rollouts the
-forecast expects to be informative (and the same for fixed-G GRPO over its share).
+forecast expects to be informative (and the same for fixed-G GRPO over its share). It is measured on an earlier
+run (any run whose steps logged the gauge: one on the same profile is best) or on a pilot: a short run of the plan
+on our engine with the gauge on, trained in a temporary folder and thrown away.
 """
 
 from __future__ import annotations
 
 import math
+import secrets
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from sgpo.errors import ConfigError
+from sgpo.plan import PlanConfig
+from sgpo.store import Store
+from sgpo.train import TrainConfig
+from sgpo.train.config import PLAN_FROM_RUN
+from sgpo.train.loop import Trainer
+from sgpo.train.setup import prepare
 
 STEP_LIMITED, SAMPLE_LIMITED = 2.0, 0.5  # informative rollouts a step over B_simple (see the module docstring)
 MIN_STEPS = 20  # steps with a gauge estimate before a verdict (the EMA's estimates are heavy-tailed)
@@ -173,3 +187,44 @@ def recommend(forecast: dict, v: dict, *, source: str) -> dict:
         "grpo_rollouts_per_step": grpo,
         "basis": basis,
     }
+
+
+def pilot(profile_ref: str | int, plan_config: PlanConfig, store: Store, *, steps: int, log=None) -> dict:
+    """The verdict of a pilot: `steps` steps of the plan of profile `profile_ref` at `plan_config`'s knobs (its batch
+    and seed too), on our engine with the gauge on (--gauge-chunks 2), the profile's model, data and sampling, no
+    evaluation. It trains in a temporary folder with a store of its own, thrown away after: nothing is written to
+    `store`. ConfigError naming --pilot-steps when fewer than MIN_STEPS steps are asked for, or the run is refused."""
+    if steps < MIN_STEPS:
+        raise ConfigError(
+            f"--pilot-steps {steps}: the gauge needs {MIN_STEPS} steps with an estimate before it says anything: "
+            f"give {MIN_STEPS} or more (30 is a good start)"
+        )
+    row = store.find_profile(profile_ref)
+    knobs = {k: v for k, v in plan_config.to_dict().items() if k not in PLAN_FROM_RUN or k == "seed"}
+    name = f"gauge-pilot-{secrets.token_hex(4)}"  # checked against the store's runs; never created there
+    try:
+        cfg = TrainConfig(
+            strategy="sgpo",
+            profile=str(row["id"]),
+            steps=steps,
+            batch_rollouts=plan_config.run_batch_rollouts,
+            seed=plan_config.seed,
+            plan=knobs,
+            gauge_chunks=2,
+            eval_every=0,
+            temperature=float(row["temperature"]),
+            max_new_tokens=int(row["max_new_tokens"]),
+            keep_completions=0,
+            checkpoint_every=steps,
+            force=True,
+        )
+        prep = prepare(cfg, store, name=name)
+    except ConfigError as exc:
+        raise ConfigError(f"--pilot-steps {steps}: the pilot run is refused: {exc}") from None
+    with tempfile.TemporaryDirectory(prefix="sgpo-pilot-") as tmp:
+        own = Store(Path(tmp) / "pilot.db")
+        trainer = Trainer(prep, own, own.create_run(**prep.run_row()), log=log)
+        result = trainer.run()
+        v = verdict(own.metrics_frame(result["run_id"]), cfg.batch_rollouts)
+        own.close()
+    return v

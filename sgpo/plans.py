@@ -10,6 +10,7 @@
     plans.export(made, "trl", tmp / "trl-plan", store)       # phase-K.jsonl + manifest.json for TRL
     plans.export("easy-first", "verl", tmp / "verl-plan", store)   # a saved plan, remade: verl parquet
     plans.train_config("easy-first", TrainConfig(steps=50), store)  # what `sgpo train --plan easy-first` runs
+    plans.recommend(made, store, pilot_run="baseline")  # rollouts a step from a run's critical-batch gauge
 
 The planner itself is pure (sgpo/plan/); this module reads its profile from the store and writes what the
 user asks for. A saved plan keeps its config, counts and forecast; remaking it from its profile and config
@@ -24,7 +25,8 @@ from pathlib import Path
 import pandas as pd
 
 from sgpo import export as exporters
-from sgpo.errors import ConfigError, DataError
+from sgpo import gauge
+from sgpo.errors import ConfigError, DataError, StoreError
 from sgpo.knobs import option
 from sgpo.plan import Plan, PlanConfig, make_plan
 from sgpo.profile import plan_warnings
@@ -190,3 +192,44 @@ def train_config(ref: str | int, config: TrainConfig, store: Store, *, given: di
             f"option to train the plan as saved, or make and save another plan"
         )
     return replace(config, strategy="sgpo", profile=saved["profile"], plan=knobs)
+
+
+def recommend(
+    made: Made, store: Store, *, pilot_run: str | int | None = None, pilot_steps: int | None = None, log=None
+) -> dict:
+    """The rollouts a step recommended for the plan from a measured critical-batch gauge (sgpo.gauge.recommend:
+    B_simple in informative rollouts over the plan's forecast informative share, and GRPO's): an earlier run's
+    (`pilot_run`: any run whose steps logged the gauge, best one on the same profile) or a throwaway pilot of
+    `pilot_steps` steps on the plan (sgpo.gauge.pilot: nothing is written to the store). Kept in the plan's
+    forecast as "recommended" (so `sgpo plan --json`, a saved plan and the Plan page carry it) and returned.
+    ConfigError naming the option: both or neither given, a plan with nothing learnable, a run without gauge.
+
+    >>> plans.recommend(plans.make("first", None, store), store, pilot_steps=30)["rollouts_per_step"]
+    """
+    if (pilot_run is None) == (pilot_steps is None):
+        raise ConfigError("--pilot-run RUN or --pilot-steps K measures the critical batch: give one of them")
+    option = f"--pilot-run {pilot_run}" if pilot_run is not None else f"--pilot-steps {pilot_steps}"
+    if not made.plan.counts["learnable"]:
+        raise ConfigError(
+            f"{option}: the plan of profile {made.profile['name']!r} has nothing learnable (no query between "
+            f"unsolved and trivial), so it has no informative rollouts to size its steps by"
+        )
+    if pilot_run is None:
+        assert pilot_steps is not None  # one of the two: checked above
+        verdict = gauge.pilot(made.profile["id"], made.plan.config, store, steps=pilot_steps, log=log)
+        source = f"a {pilot_steps}-step pilot"
+    else:
+        try:
+            run = store.find_run(pilot_run)
+        except StoreError as exc:
+            raise ConfigError(f"{option}: {exc}") from None
+        config = TrainConfig.from_dict(run["config"])
+        verdict = gauge.verdict(store.metrics_frame(run["id"]), config.batch_rollouts, engine=config.engine)
+        if not verdict["steps"]:
+            raise ConfigError(
+                f"{option}: run {run['name']!r} logged no critical-batch gauge ({verdict['words']}): pick a run that "
+                f"did (sgpo train on --engine native), or measure one with --pilot-steps 30"
+            )
+        source = run["name"]
+    made.plan.forecast["recommended"] = gauge.recommend(made.plan.forecast, verdict, source=source)
+    return made.plan.forecast["recommended"]

@@ -70,6 +70,22 @@ def plan_command(
             "gsm8k/test for data/gsm8k/test.jsonl)",
         ),
     ] = None,
+    pilot_run: Annotated[
+        str | None,
+        typer.Option(
+            "--pilot-run",
+            help="recommend rollouts a step from this run's critical-batch gauge (any run that logged it, best one on "
+            "this profile): forecast.recommended",
+        ),
+    ] = None,
+    pilot_steps: Annotated[
+        int | None,
+        typer.Option(
+            "--pilot-steps",
+            help="recommend rollouts a step from a throwaway pilot: K steps of this plan on our engine with the gauge "
+            "on (at least 20; nothing is stored)",
+        ),
+    ] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
     **knobs,
@@ -83,6 +99,10 @@ def plan_command(
     if save is not None:
         store.check_new_name("plan", save, "--save name")
     made = plans.make(profile, config, store)
+    if pilot_run is not None or pilot_steps is not None:  # refused in one line before anything is written
+        plans.recommend(
+            made, store, pilot_run=pilot_run, pilot_steps=pilot_steps, log=lambda m: typer.echo(m, err=True)
+        )
     out = made.to_json()
     wrote = []
     for target, folder in (("trl", export_trl), ("verl", export_verl)):
@@ -187,8 +207,23 @@ def print_plan(row: dict, out: dict, config: PlanConfig) -> None:
         print_no_forecast(fc["run"], fc["basis"])
     else:
         print_run_forecast(fc["run"], config)
+    if fc.get("recommended"):
+        print_recommended(fc["recommended"])
     if config.cli_args():
         typer.echo(f"  reproduce: sgpo plan {row['id']} {' '.join(config.cli_args())}")
+
+
+def print_recommended(rec: dict) -> None:
+    """The batch the critical-batch gauge recommends for the plan (sgpo.gauge.recommend), and what it rests on."""
+    if rec["rollouts_per_step"] is None:
+        typer.echo(f"  recommended batch: none. {rec['basis']}")
+        return
+    grpo = rec["grpo_rollouts_per_step"]
+    typer.echo(
+        f"  recommended batch: {rec['rollouts_per_step']:,} rollouts a step ({rec['informative_per_step']:,.0f} "
+        f"informative)" + (f"; fixed-G GRPO: {grpo:,}" if grpo else "") + f" ({rec['state']} where measured)"
+    )
+    typer.echo(f"    {rec['basis']}")
 
 
 def print_no_forecast(run: dict, basis: dict) -> None:
