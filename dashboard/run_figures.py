@@ -8,6 +8,8 @@ figure; nothing here reads the store.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -308,6 +310,36 @@ def informative_figure(runs, axis: str = "step", smooth: float = 0.0) -> go.Figu
         "groups per step",
         "%{y:,.0f} groups",
     )
+
+
+def gauge_figure(runs, axis: str = "step") -> go.Figure:
+    """The critical-batch gauge (issue 21; sgpo/train/noise.py): B_simple in rollouts a step, smoothed by the trainer
+    (an EMA over about 100 steps), against the rollouts and informative rollouts each step held, on a log axis. A
+    step far above B_simple is step-limited, far below it sample-limited (sgpo.gauge.verdict says which in words).
+    B_simple is not drawn while the noise still hides the mean gradient (logged as inf)."""
+    shown = []
+    for s in as_series(runs):
+        m = s.metrics
+        if {"rollouts", "wasted_rollouts"} <= set(m.columns):
+            m = m.assign(informative_rollouts=m["rollouts"] - m["wasted_rollouts"])
+        if "noise_scale_rollouts" in m.columns:
+            b = pd.to_numeric(m["noise_scale_rollouts"], errors="coerce")
+            m = m.assign(noise_scale_rollouts=b.where(np.isfinite(b) & (b > 0)))
+        shown.append(replace(s, metrics=m))
+    fig = _lines(
+        shown,
+        axis,
+        0.0,
+        [
+            ("noise_scale_rollouts", "critical batch B_simple"),
+            ("rollouts", "rollouts a step", "dash"),
+            ("informative_rollouts", "informative rollouts a step", "dot"),
+        ],
+        "critical batch against the step's rollouts",
+        "rollouts a step (log scale)",
+        "%{y:,.0f} rollouts",
+    )
+    return fig.update_yaxes(type="log") if fig.data else fig
 
 
 def flops_figure(runs, axis: str = "step") -> go.Figure:

@@ -118,7 +118,7 @@ def test_live_view_shows_status_step_charts_and_phase_marks(app_env):
     assert [m.value for m in at.metric][:3] == ["running", "20", "sgpo"]
     assert [m.value for m in at.metric][3:] == ["13.0 GFLOP", "42.2%", "2.0 s"]  # total compute, wasted, wall time
     specs = [c.proto.spec for c in at.get("plotly_chart")]
-    assert len(specs) == 5
+    assert len(specs) == 6  # reward, wasted, informative, compute, accuracy, and the critical-batch gauge
     assert '"phase 1"' in specs[0] and '"phase 2"' in specs[0]  # vertical lines at phase changes
     assert "difficulty 3" in specs[4]
     assert at.button(key="stop_run").disabled is False and at.button(key="resume_run").disabled is True

@@ -5,7 +5,7 @@ the plan as it stands."""
 import streamlit as st
 
 from dashboard import analysis, figures, forms, state, widgets
-from sgpo import units
+from sgpo import plans, units
 from sgpo.plan.forecast import READING
 
 st.title("Plan")
@@ -26,8 +26,21 @@ with main, widgets.guard():
     for col, (key, label, value, help) in zip(head, analysis.run_forecast_metrics(run)):
         with col.container(key=key):  # .st-key-run_* : stable selectors for the browser tests
             st.metric(label, value, help=help)
-    with head[3].container(key="plan_recommended_batch"):
-        pass  # issue 21: the recommended rollouts per step goes here
+    with head[3].container(key="plan_recommended_batch"):  # issue 21: rollouts a step from a measured gauge
+        pilot = st.selectbox(
+            "recommended batch from the gauge of run",
+            [r["name"] for r in reversed(state.run_options())],
+            index=None,
+            key="plan_pilot_run",
+            placeholder="pick a run",
+            help="a run whose steps logged the critical-batch gauge, best one on this profile; or measure one: "
+            f"sgpo plan {profile['name']} --pilot-steps 30 (sgpo.plans.recommend)",
+        )
+        if pilot:
+            with widgets.guard(stop=False), state.store() as s:
+                rec = plans.recommend(made, s, pilot_run=pilot)
+                value = units.count(rec["rollouts_per_step"]) if rec["rollouts_per_step"] else "none"
+                st.metric("recommended rollouts a step", value, help=rec["basis"])
     basis = run.get("basis") or {}
     if basis.get("too_few"):  # no reduction factor or break-even step rests on a handful of queries
         st.warning(f"{basis['reason']}: no reduction factor or break-even step is forecast")

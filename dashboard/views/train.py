@@ -5,7 +5,7 @@ import shlex
 import streamlit as st
 
 from dashboard import analysis, curves, forms, jobs, run_figures, state, widgets
-from sgpo import units
+from sgpo import gauge, units
 from sgpo.launch import cli_line
 from sgpo.train.recorder import WASTED_EVENT
 from sgpo.vocab import ACTIVE_STATUSES, FINISHED, STRATEGIES
@@ -180,6 +180,14 @@ def charts() -> None:
         left.plotly_chart(run_figures.informative_figure(series, axis, smooth), key="chart_informative")
         right.plotly_chart(run_figures.flops_figure(series, axis), key="chart_flops")
         st.plotly_chart(run_figures.accuracy_figure(series, axis), key="chart_accuracy")
+        # issue 21: the critical-batch gauge, and which side of it each shown run is on (sgpo.gauge.verdict)
+        st.plotly_chart(run_figures.gauge_figure(series, axis), key="chart_gauge")
+        known = state.details(shown)
+        for i, s in enumerate(series):
+            cfg = known[s.name]["config"]
+            said = gauge.verdict(s.metrics, cfg.get("batch_rollouts"), engine=cfg.get("engine", "native"))
+            with st.container(key=f"gauge_verdict_{i}"):
+                st.caption(f"critical batch of {s.name}: {said['words']}")
         planned = series[0].planned
         if planned:
             words = "zero-advantage groups skipped" if planned["behaviour"] == "skip" else "every rollout trained"
