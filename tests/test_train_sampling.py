@@ -139,3 +139,26 @@ def test_an_sgpo_run_sized_by_informative_rollouts_generates_fewer_of_them(toy, 
     m_sized = store.metrics_frame(sized["run_id"]).iloc[1:]
     assert m_sized["expected_informative_rollouts"].ge(4).all() and "expected_informative_rollouts" not in m_fixed
     assert m_sized["rollouts"].sum() < m_fixed["rollouts"].sum()
+    # the run's stored forecast lays out steps of about what they are expected to hold, not of the cap
+    planned = {n: store.find_run(n)["plan"]["forecast"]["run"]["batch_rollouts"] for n in ("bi-fixed", "bi-sized")}
+    assert planned["bi-fixed"] == 32 and planned["bi-sized"] < 32
+
+
+@pytest.mark.parametrize("profiled", [{"queries": 16}, {"adaptive": True}], ids=["query-subset", "adaptive"])
+def test_sgpo_trains_from_a_profiled_subset_or_an_adaptive_profile(toy, tmp_path, profiled):
+    """`sgpo profile --queries K` (the subset the run will see) and `--adaptive` (samples until each query's bucket is
+    settled) are profiles like any other: `sgpo train --profile` plans from them and trains only their queries."""
+    from sgpo.runs import train
+
+    store = Store(tmp_path / "sgpo.db")
+    pid = toy_profile(store, toy, **profiled)
+    frame = store.profile_frame(pid)
+    if "queries" in profiled:
+        assert len(frame) == 16
+    else:
+        assert frame["samples"].min() < frame["samples"].max() <= 8  # each query sampled until settled
+    cfg = toy_config(toy, strategy="sgpo", profile=str(pid), steps=3, eval_every=0, force=True)
+    result = train(cfg, store, name="from-profile")
+    assert result["status"] == "finished" and result["flops_profile"] == store.find_profile(pid)["flops"] > 0
+    trained = set(store.groups_frame(result["run_id"])["query_id"])
+    assert trained and trained <= set(frame["id"])

@@ -18,6 +18,7 @@ fitted to the model's context once per dataset, so a truncation warning is said 
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -365,6 +366,14 @@ def _make_plan(prep: Prepared) -> None:
         )
     except ConfigError as exc:
         raise ConfigError(f"the plan of --profile {cfg.profile} keeps no query to train on: {exc}") from None
+    side = plan.forecast["run"]["skip"]["plan"]
+    if cfg.batch_informative and side["expected_informative_rollouts"] > 0:
+        # steps sized by what they teach hold about N / (informative share) rollouts: the forecast lays them out so
+        held = math.ceil(cfg.batch_informative * side["rollouts"] / side["expected_informative_rollouts"])
+        plan_config = replace(plan_config, run_batch_rollouts=min(cfg.batch_rollouts, held))
+        plan = make_plan(
+            prep.profile_frame, plan_config, n_params=prep.model.n_params, flops_profile=prep.flops_profile
+        )
     prep.phases, prep.plan_record = plan.phases, plan.to_record()
     if (why := too_few_learnable(prep.plan_record)) and not cfg.force:
         raise ConfigError(f"--profile {cfg.profile}: {why}")
