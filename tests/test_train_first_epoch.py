@@ -200,3 +200,32 @@ def test_a_first_epoch_that_leaves_nothing_learnable_stops_the_run_naming_the_op
     counts[COUNTS.index("successes"), :3] = 2  # three learnable queries: too few to plan on, unless --force
     with pytest.raises(ConfigError, match="--plan-from-first-epoch: the first epoch's profile has too few"):
         plan(counts)
+
+
+@pytest.mark.slow
+def test_kill_9_after_the_switch_then_resume_matches_an_uninterrupted_run(toy, tmp_path, cli):
+    """A real process killed with SIGKILL between checkpoints, after the first epoch's switch: `--resume` replays
+    from the checkpoint before it and ends with the uninterrupted run's metrics, plan and weights."""
+    from tests.test_train_resume import _kill_when, sgpo
+    from tests.toys import toy_cli_args
+
+    args = ["--strategy", "sgpo", "--plan-from-first-epoch", "--force", "--trivial-threshold", 0.6]
+    args += ["--steps", 10, "--eval-every", 0, "--checkpoint-every", 4, "--name", "k", *toy_cli_args(toy)]
+    db_a, db_b = tmp_path / "a" / "sgpo.db", tmp_path / "b" / "sgpo.db"
+    db_a.parent.mkdir(), db_b.parent.mkdir()  # apart: each store keeps its checkpoints beside it
+    code, out, err = cli("train", *args, "--db", db_a, "--json")
+    assert code == 0, err
+    expected = json.loads(out)
+    killed_at = _kill_when(sgpo("train", *args, "--db", db_b), db_b, EPOCH + 1)
+    final = sgpo("train", "--resume", "k", "--db", db_b, "--json")
+    out, err = final.communicate(timeout=300)
+    assert final.returncode == 0, err.decode()[-2000:]
+    result = json.loads(out)
+    assert result["status"] == "finished" and result["steps"] == 10, killed_at
+    wa, wb = _weights(expected), _weights(result)
+    assert all((wa[k] == wb[k]).all() for k in wa)
+    a, b = Store(db_a), Store(db_b)
+    ma, mb = a.metrics_frame(1), b.metrics_frame(1)
+    assert mb["step"].tolist() == list(range(11))
+    np.testing.assert_array_equal(ma[COLS].to_numpy(float), mb[COLS].to_numpy(float))
+    assert a.find_run("k")["plan"] == b.find_run("k")["plan"] and len(b.profiles()) == 1

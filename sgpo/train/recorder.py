@@ -4,6 +4,7 @@
     recorder.running()                                 # created/stopped/failed -> running, with this pid
     recorder.event("start", "grpo run started"); recorder.warn("...")
     recorder.step(3, row, eval_row, wall_seconds)      # one step's metrics (and evaluation, and groups), by step
+    recorder.first_epoch(5, made)                      # a first epoch's profile and plan (what step() does with them)
     recorder.ended(result)                             # -> finished or stopped, with the result
     recorder.failed("RuntimeError: ...")               # -> failed, the reason as an event
 
@@ -14,7 +15,9 @@ write from them fails whatever method it goes through. Steps are upserted by ste
 replayed after a resume overwrites its row, never duplicates it. A step's groups (sgpo/train/rollouts.py:
 rewards, lengths, the kept completion texts) ride in its row under ROLLOUTS_KEY; `step` takes them out of the
 row (they go neither into the metrics JSON nor into a checkpoint's state) and writes them in the same
-transaction as the row, replacing the step's earlier ones.
+transaction as the row, replacing the step's earlier ones. The step at which a --plan-from-first-epoch run
+switches to its plan carries the profile and plan its first epoch made (sgpo/train/first_epoch.py) under
+FIRST_EPOCH_KEY: `first_epoch` stores them once (a replayed step finds its profile by key).
 """
 
 from __future__ import annotations
