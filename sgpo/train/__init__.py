@@ -10,8 +10,9 @@ metrics and accounting.
 Modules, in data-flow order:
 - config (the knobs), setup (checks, the plan made once), trl_config (the knobs as TRL's GRPOConfig;
   the one import of trl)
-- sampling (which queries, which G: the strategy's sampler from batches, or TRL's phases), rollouts
-  (generation and rewards), grpo (the loss)
+- sampling (which queries, which G: the strategy's sampler from batches, or TRL's phases; first_epoch: the plan
+  made from the run's own first epoch), rollouts (generation and rewards), grpo (the loss), noise (the
+  critical-batch gauge read off the loss's gradient accumulation; sgpo/gauge.py says what it means)
 - engine (the seam: Engine and Session), native (our engine), trl_engine + trl_callback (TRL's)
 - session (the step sink: steps, totals, budget, stop), metrics (each step's row), evaluate (held-out
   accuracy), recorder (every store write, main process only), checkpoint (atomic saves, every part's
