@@ -63,6 +63,9 @@ def page(server):
 
 
 def shot(page, name: str) -> None:
+    """A screenshot between two reruns of the live views (mid-rerun, elements not yet replaced are stale)."""
+    with contextlib.suppress(Exception):
+        page.wait_for_function("() => !document.querySelector('[data-stale=true]')", timeout=10_000)
     page.screenshot(path=str(ARTIFACTS / f"rollouts-{name}.png"), full_page=True)
 
 
@@ -135,8 +138,11 @@ def test_a_run_launched_from_the_train_page_shows_its_groups_completions_and_a_q
         timeout=120_000,
     )
     assert shown_step(page) > first
-    assert page.locator("[data-testid=stDataFrame]").count() >= 2  # the groups, and a group's samples
-    assert page.get_by_text("texts kept").count() >= 1  # the group offered first keeps its completions
+    page.wait_for_function(  # the groups and a group's samples; the group offered first keeps its completions
+        "() => document.querySelectorAll('[data-testid=stDataFrame]').length >= 2 &&"
+        " [...document.querySelectorAll('input')].some(i => i.value.includes('texts kept'))",
+        timeout=30_000,
+    )
     for key in ("chart_outcomes", "chart_hardest"):
         page.locator(f".st-key-{key} .main-svg").first.wait_for()
     subtitle = page.locator(".st-key-chart_hardest .gtitle-subtitle, .st-key-chart_hardest text").all_text_contents()

@@ -68,7 +68,7 @@ def test_the_per_step_charts_show_outcome_shares_and_the_hardest_queries_by_the_
 def test_a_groups_query_links_to_its_history_with_the_initial_and_checkpoint_p_hat(store):
     at = app("rollouts")
     link = at.get("page_link")[0].proto
-    step, slot = map(int, at.selectbox(key="rollouts_group").value.split(":"))
+    step, slot = map(int, at.selectbox(key="rollouts_group_30_30").value.split(":"))
     shown = rollouts.groups("r", store, steps=(step, step))
     query = shown[shown["slot"] == slot]["query_id"].iloc[0]
     assert "queries" in link.page and f"queries_query={query}" in link.query_string

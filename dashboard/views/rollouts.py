@@ -67,9 +67,11 @@ def step_groups() -> None:
             return
         rows = {f"{r['step']}:{r['slot']}": r for r in frame.to_dict("records")}  # stable keys: steps come and go
         order = sorted(rows, key=lambda k: rows[k]["completions"] is None)  # kept texts first
-        widgets.keep_valid("rollouts_group", order)  # a group of a step no longer shown: the first one instead
-        pick = st.selectbox(
-            "look at a group", order, format_func=lambda k: rollout_tables.group_label(rows[k]), key="rollouts_group"
+        pick = st.selectbox(  # one widget per steps shown: a new step starts from its first group, label and all
+            "look at a group",
+            order,
+            format_func=lambda k: rollout_tables.group_label(rows[k]),
+            key=f"rollouts_group_{steps[0]}_{steps[1]}",
         )
         group = rows[pick if pick in rows else order[0]]
         st.text(f"query {group['query_id']} · task {group['task']} · band {group['band']} · prompt:")  # plain text
