@@ -204,7 +204,7 @@ def recommend(
     forecast as "recommended" (so `sgpo plan --json`, a saved plan and the Plan page carry it) and returned.
     ConfigError naming the option: both or neither given, a plan with nothing learnable, a run without gauge.
 
-    >>> plans.recommend(plans.make("first", None, store), store, pilot_steps=30)["rollouts_per_step"]
+    >>> plans.recommend(plans.make("first", None, store), store, pilot_run="baseline")["rollouts_per_step"]
     """
     if (pilot_run is None) == (pilot_steps is None):
         raise ConfigError("--pilot-run RUN or --pilot-steps K measures the critical batch: give one of them")

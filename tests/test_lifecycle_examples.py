@@ -69,6 +69,9 @@ def world(tmp_path_factory, one_thread):
         name="baseline", strategy="grpo", config={"dataset": "builtin:train"}, profile_id=first["profile_id"]
     )
     store.update_run(run, status="finished")
+    gauge = {"noise_g2": 1.0, "noise_trace": 40.0, "noise_scale_informative": 40.0, "noise_scale_rollouts": 80.0}
+    for step in range(1, 26):  # a critical-batch gauge for plans.recommend's examples to read
+        store.log_step(run, step, 0, 0.1 * step, {"rollouts": 256, "wasted_rollouts": 128, **gauge})
     folder = paths.checkpoint_root(store, "baseline") / "step-000002"  # the starter's weights, as a checkpoint
     shutil.copytree(STARTER_DIR, folder)
     (folder / "state.json").write_text(json.dumps({"step": 2}))
