@@ -379,14 +379,14 @@ def run_forecast_metrics(run: dict) -> list[tuple[str, str, str, str]]:
     return [
         (
             "run_reduction_skip",
-            "reduction factor, our engine",
+            "reduction, our engine",
             units.factor(skip.get("reduction_factor")),
             "FLOPs per informative rollout of fixed-G GRPO over the plan's, over the planned run, profiling "
             "included, zero-advantage groups skipping the backward pass (sgpo.plan.forecast)",
         ),
         (
             "run_reduction_train_all",
-            "reduction factor, TRL / verl",
+            "reduction, TRL / verl",
             units.factor(train_all.get("reduction_factor")),
             "the same with every rollout trained, as TRL's GRPOTrainer and verl do",
         ),

@@ -68,8 +68,8 @@ def test_forecast_metrics_compare_to_fixed_g_grpo(app_env):
     at = app("plan")
     labels = list(forecast(at))
     assert labels == [
-        "reduction factor, our engine",
-        "reduction factor, TRL / verl",
+        "reduction, our engine",
+        "reduction, TRL / verl",
         "profiling paid back at step",
         "rollouts",
         "FLOPs (profiling included)",
@@ -77,7 +77,7 @@ def test_forecast_metrics_compare_to_fixed_g_grpo(app_env):
         "compute ratio GRPO / plan",
     ]
     assert forecast(at)["compute ratio GRPO / plan"].endswith("x")
-    assert forecast(at)["reduction factor, our engine"].endswith("x")
+    assert forecast(at)["reduction, our engine"].endswith("x")
     assert len(at.get("plotly_chart")) == 1  # the phase timeline
 
 
