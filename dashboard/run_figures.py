@@ -24,7 +24,7 @@ FLOPS_BUCKETS = [
     ("flops_rollout", "rollouts", "#2e86de", "dash"),
     ("flops_train", "training", "#27ae60", "solid"),
 ]
-LABEL_WIDTH = 0.075  # a phase label's width, as a share of the x-axis (about 55 px on a 740 px chart)
+LABEL_WIDTH = 0.14  # a phase label's width, as a share of the x-axis (about 50 px on a half-width chart)
 LABEL_ROWS = 3  # labels closer than that are staggered over this many rows; beyond, a label is left out
 X_HOVER = {"step": "step %{x:,.0f}", "FLOPs": "%{x:.3s}FLOP", "tokens": "%{x:.3s} tokens", "wall time": "%{x:.3g} "}
 RAW_OPACITY = 0.25
@@ -421,7 +421,8 @@ def settings_accuracy_figure(settings: list[tuple[str, list[Series]]], axis: str
     """Held-out accuracy per setting: the seeds of one setting (runs whose configs differ only in seed,
     sgpo.compare.settings) as their mean curve (sgpo.accounting.mean_curve, over the range every seed covers)
     with a band from the lowest to the highest seed; a setting of one run as its own line."""
-    title = "held-out accuracy, seeds averaged"
+    seeded = any(len(group) > 1 for _, group in settings)
+    title = "held-out accuracy" + (", seeds averaged" if seeded else "")
     runs = [s for _, group in settings for s in group]
     ax = Axis(axis, runs)
     fig = go.Figure()
@@ -463,5 +464,5 @@ def settings_accuracy_figure(settings: list[tuple[str, list[Series]]], axis: str
     lo_hi = fit_range(values)
     fmt = ".1%" if lo_hi is not None and lo_hi[1] - lo_hi[0] < 0.1 else ".0%"
     fig.update_yaxes(range=lo_hi)
-    note = "band: lowest to highest seed" if any(len(g) > 1 for _, g in settings) else ""
+    note = "band: lowest to highest seed" if seeded else ""
     return _layout(fig, title, ax, "accuracy (%)", fmt, note=note)
