@@ -118,9 +118,9 @@ def _judge(v: dict) -> dict:
     if not math.isfinite(v["critical_informative"]):
         return {
             "state": "sample-limited",
-            "words": f"sample-limited: after {n} steps the gradient noise still hides the mean gradient, so the "
-            f"critical batch is beyond what the run resolves, far above the {informative:,.0f} informative rollouts "
-            f"a step holds: denser steps learn more per step, which is where sGPO's plan pays",
+            "words": f"sample-limited, as far as {n} steps can tell: the smoothed mean gradient is still hidden in "
+            f"the noise (its |G|^2 estimate is not above zero), which is what steps far below their critical batch "
+            f"show; {holds}: denser steps learn more per step, which is where sGPO's plan pays",
         }
     b_inf, b_roll = v["critical_informative"], v["critical_rollouts"]
     critical = f"the critical batch B_simple of about {b_inf:,.0f} informative rollouts ({b_roll:,.0f} rollouts a step)"
@@ -228,3 +228,40 @@ def pilot(profile_ref: str | int, plan_config: PlanConfig, store: Store, *, step
         v = verdict(own.metrics_frame(result["run_id"]), cfg.batch_rollouts)
         own.close()
     return v
+
+
+def pooled(frames: list[pd.DataFrame], *, draws: int = 400, seed: int = 0) -> dict:
+    """B_simple over whole runs: the ratio of the means of the per-step unbiased estimates (`noise_trace`,
+    `noise_g2`) over every step of `frames` (runs' metrics) that carried one, which is what an EMA as long as the
+    runs gives; in informative rollouts and in rollouts (by the steps' informative share), with an 80% bootstrap
+    interval over steps (an upper end of inf: the noise still hides the mean gradient in some resamples).
+    {"critical_informative", "critical_rollouts", "low_informative", "high_informative", "informative_share",
+    "steps"}; the figures are None when no step carried an estimate."""
+    steps = [f[f["step"] > 0] if "step" in f else f for f in frames]
+    both = pd.concat(steps, ignore_index=True) if steps else pd.DataFrame()
+    out: dict = dict.fromkeys(
+        ("critical_informative", "critical_rollouts", "low_informative", "high_informative", "informative_share")
+    )
+    out["steps"] = 0
+    if both.empty or "noise_g2" not in both or not both["noise_g2"].notna().any():
+        return out
+    est = both[both["noise_g2"].notna()]
+    g2, trace = est["noise_g2"].to_numpy(float), est["noise_trace"].to_numpy(float)
+    share = float((both["rollouts"] - both["wasted_rollouts"]).sum() / both["rollouts"].sum())
+
+    def ratio(idx: np.ndarray) -> float:
+        mean_g2 = g2[idx].mean()
+        return float(trace[idx].mean() / mean_g2) if mean_g2 > 0 else math.inf
+
+    rng = np.random.default_rng(seed)
+    resampled = np.sort([ratio(rng.integers(0, len(g2), len(g2))) for _ in range(draws)])  # inf sorts last
+    b = ratio(np.arange(len(g2)))
+    out.update(
+        critical_informative=b,
+        critical_rollouts=b / share if share > 0 else math.inf,
+        low_informative=float(resampled[int(0.1 * draws)]),
+        high_informative=float(resampled[int(0.9 * draws) - 1]),
+        informative_share=share,
+        steps=len(g2),
+    )
+    return out
