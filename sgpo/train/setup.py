@@ -177,8 +177,8 @@ def _load_inputs(cfg: TrainConfig, name: str, store: Store | None, *, run: dict 
     profile = _find_profile(cfg, store) if wanted else None
     if run is None or not run.get("dataset_hash"):
         dataset = _training_data(cfg, store, profile if data_from_profile else None)
-        if cfg.dataset is None:  # the run records what it trains on: resuming it reads the same
-            cfg = replace(cfg, dataset=(dataset.mapping or DatasetSpec(dataset.spec)).spec)
+        # the run records what it trains on, a file by its absolute path: a worker or a resume reads the same
+        cfg = replace(cfg, dataset=(dataset.mapping or DatasetSpec(dataset.spec)).spec)
     else:
         dataset = recorded_dataset(
             store,
@@ -199,6 +199,7 @@ def _load_inputs(cfg: TrainConfig, name: str, store: Store | None, *, run: dict 
         held = None
         if cfg.eval_dataset is not None:
             held = load_dataset(recall(store, cfg.eval_dataset))
+            cfg = replace(cfg, eval_dataset=(held.mapping or DatasetSpec(held.spec)).spec)
             if held.hash == dataset.hash:  # the same data: its prompts are fitted already, and said so once
                 held = dataset
             else:
