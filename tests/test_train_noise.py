@@ -1,5 +1,5 @@
 """The critical-batch gauge: chunks of whole groups, chunk gradient norms read off gradient accumulation, the
-two-batch estimator and its smoothing, the knob's checks, and the gauge on a real run (metrics, resume)."""
+pairwise estimator and its smoothing, the knob's checks, and the gauge on a real run (metrics, resume)."""
 
 from __future__ import annotations
 
@@ -54,6 +54,10 @@ def test_chunks_hold_whole_groups_balanced_by_informative_rollouts():
     assert split_chunks(members, [True] * 5, 0) == [list(range(20))]
 
 
+def _grads(m) -> torch.Tensor:
+    return torch.cat([g.flatten() for g in grads_of(m).values()])
+
+
 @pytest.mark.parametrize("aggregation", ["token-mean", "sequence-mean"])
 def test_the_gauge_leaves_the_gradient_unchanged_and_reads_each_chunks_own_mean(model, aggregation):
     groups = toy_groups([8, 4, 4, 2], equal=(1,))
@@ -62,18 +66,18 @@ def test_the_gauge_leaves_the_gradient_unchanged_and_reads_each_chunks_own_mean(
     stats = accumulate_gradients(gauged, groups, LossConfig(aggregation=aggregation, gauge_chunks=2), pad_id=0)
     for name, g in grads_of(plain).items():
         torch.testing.assert_close(grads_of(gauged)[name], g, rtol=1e-4, atol=1e-7)
-    # the step's mean gradient over the informative groups is the gradient of those groups alone
-    informative = [g for g in groups if g.informative]
-    alone = copy.deepcopy(model)
-    accumulate_gradients(alone, informative, LossConfig(aggregation=aggregation), pad_id=0)
-    assert stats.step_sq == pytest.approx(_sq(alone), rel=1e-4)
     # each chunk's own mean gradient: the gradient of its groups trained alone (8 | 4 + 2; group 1 has none)
+    informative = [g for g in groups if g.informative]
     assert sorted(stats.chunk_rollouts) == [6, 8]
     by_size = {8: informative[:1], 6: informative[1:]}
+    means = {}
     for sq, rollouts in zip(stats.chunk_sq, stats.chunk_rollouts):
         m = copy.deepcopy(model)
         accumulate_gradients(m, by_size[rollouts], LossConfig(aggregation=aggregation), pad_id=0)
         assert sq == pytest.approx(_sq(m), rel=1e-4)
+        means[rollouts] = _grads(m)
+    # and the sum of the chunks' means, whose pairwise dot product is the gauge's |G|^2
+    assert stats.sum_sq == pytest.approx(float((means[8] + means[6]).pow(2).sum()), rel=1e-4)
 
 
 def test_with_skipping_off_the_gauge_reads_the_same_informative_means(model):
@@ -84,34 +88,63 @@ def test_with_skipping_off_the_gauge_reads_the_same_informative_means(model):
     )
     assert every.trained_sequences == 18 and skip.trained_sequences == 14
     assert sorted(every.chunk_rollouts) == sorted(skip.chunk_rollouts)
-    assert every.step_sq == pytest.approx(skip.step_sq, rel=1e-4)
+    assert every.sum_sq == pytest.approx(skip.sum_sq, rel=1e-4)
     assert sorted(every.chunk_sq) == pytest.approx(sorted(skip.chunk_sq), rel=1e-4)
 
 
-def test_the_estimator_recovers_a_known_noise_scale():
+def _chunked_step(rng, true_g, sigma, sizes, weights=None):
+    """The chunks' mean gradients of one step: each sample is G + noise; `weights` (a token count per sample)
+    makes a chunk's mean a weighted one, as a token-mean loss does."""
+    means = []
+    for b in sizes:
+        samples = true_g + rng.normal(0, sigma, (b, len(true_g)))
+        w = np.ones(b) if weights is None else weights(b)
+        means.append((w[:, None] * samples).sum(0) / w.sum())
+    return means
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_estimator_recovers_a_known_noise_scale(weighted):
     rng = np.random.default_rng(0)
-    dim, true_g, sigma = 200, np.full(200, 0.1), 0.5  # |G|^2 = 2, tr(Sigma) = 50: B_simple = 25
+    true_g, sigma = np.full(200, 0.1), 0.5  # |G|^2 = 2, tr(Sigma) = 50: B_simple = 25
     gauge = NoiseScale(decay=0.99)
+    # token-mean weighting (lengths 4-30 per rollout) raises a weighted mean's noise by E[w^2] / E[w]^2 (about
+    # 1.2 here): the estimator must read that effective noise, not be thrown by the step's sizes in rollouts
+    weights = (lambda b: rng.integers(4, 31, b).astype(float)) if weighted else None
+    inflation = 1.0
+    if weighted:
+        w = np.arange(4, 31, dtype=float)
+        inflation = float((w**2).mean() / w.mean() ** 2)
     for _ in range(3000):
-        chunks = [int(rng.integers(4, 12)) for _ in range(3)]
-        means = [true_g + rng.normal(0, sigma, (b, dim)).mean(0) for b in chunks]
-        whole = sum(b * m for b, m in zip(chunks, means)) / sum(chunks)
+        sizes = [int(rng.integers(4, 12)) for _ in range(3)]
+        means = _chunked_step(rng, true_g, sigma, sizes, weights)
+        total = sum(means)
         row = gauge.update(
-            [float(m @ m) for m in means],
-            chunks,
-            float(whole @ whole),
-            informative=sum(chunks),
-            rollouts=4 * sum(chunks),
+            [float(m @ m) for m in means], sizes, float(total @ total), informative=sum(sizes), rollouts=4 * sum(sizes)
         )
-    assert row["noise_scale_informative"] == pytest.approx(25, rel=0.15)
-    assert row["noise_scale_rollouts"] == pytest.approx(100, rel=0.15)  # a quarter of the rollouts informative
+    assert row["noise_scale_informative"] == pytest.approx(25 * inflation, rel=0.15)
+    assert row["noise_scale_rollouts"] == pytest.approx(100 * inflation, rel=0.15)  # a quarter informative
     assert row["noise_informative_share"] == pytest.approx(0.25)
+
+
+def test_the_estimator_is_not_fooled_by_two_chunks_of_unequal_size():
+    """Two chunks a step, of very different sizes (a step's groups are few and uneven): the pairwise form stays
+    unbiased, where the two-batch form with the whole step as the large batch is not."""
+    rng = np.random.default_rng(1)
+    true_g, sigma = np.full(100, 0.2), 0.6  # |G|^2 = 4, tr(Sigma) = 36: B_simple = 9
+    gauge = NoiseScale(decay=0.995)
+    for _ in range(6000):
+        sizes = [2, 14] if rng.random() < 0.5 else [14, 2]
+        means = _chunked_step(rng, true_g, sigma, sizes)
+        total = sum(means)
+        row = gauge.update([float(m @ m) for m in means], sizes, float(total @ total), informative=16, rollouts=16)
+    assert row["noise_scale_informative"] == pytest.approx(9, rel=0.25)
 
 
 def test_a_step_with_fewer_than_two_chunks_moves_only_the_share():
     gauge = NoiseScale()
     assert gauge.update([], [], math.nan, informative=0, rollouts=64) == {}
-    row = gauge.update([4.0, 5.0], [8, 8], 3.0, informative=16, rollouts=64)
+    row = gauge.update([4.0, 5.0], [8, 8], 12.0, informative=16, rollouts=64)
     assert row["noise_informative_share"] == pytest.approx(16 / (64 + EMA_DECAY * 64))  # the empty step counts
     assert set(row) == set(METRICS)
     again = NoiseScale()
@@ -120,9 +153,9 @@ def test_a_step_with_fewer_than_two_chunks_moves_only_the_share():
 
 
 def test_an_unresolved_mean_gradient_gives_an_infinite_scale_not_a_negative_one():
-    row = NoiseScale().update([1.0, 1.0], [4, 4], 1.5, informative=8, rollouts=8)  # |G_B|^2 > |G_b|^2: pure noise
-    assert row["noise_g2"] > 0 and row["noise_trace"] < 0
-    row = NoiseScale().update([4.0, 4.0], [4, 4], 1.0, informative=8, rollouts=8)  # |G|^2 estimate negative
+    row = NoiseScale().update([4.0, 4.0], [4, 4], 10.0, informative=8, rollouts=8)  # chunks agree: G_1 . G_2 = 1
+    assert row["noise_g2"] == pytest.approx(1.0) and row["noise_trace"] == pytest.approx(12.0)
+    row = NoiseScale().update([4.0, 4.0], [4, 4], 4.0, informative=8, rollouts=8)  # chunks disagree: G_1 . G_2 < 0
     assert row["noise_g2"] < 0 and row["noise_scale_informative"] == math.inf
 
 

@@ -86,10 +86,10 @@ class StepStats:
     completion_tokens: int = 0
     advantages: np.ndarray = field(default_factory=lambda: np.zeros(0))
     # the critical-batch gauge (gauge_chunks >= 2, two informative groups or more): squared norms of each chunk's
-    # own mean gradient and of the whole step's, over informative rollouts, and the chunks' informative rollouts
+    # own mean gradient (over its informative rollouts), the chunks' informative rollouts, and |sum of the means|^2
     chunk_sq: list[float] = field(default_factory=list)
     chunk_rollouts: list[int] = field(default_factory=list)
-    step_sq: float = float("nan")
+    sum_sq: float = float("nan")
 
 
 def group_advantages(
@@ -230,9 +230,8 @@ def accumulate_gradients(
             probe.chunk_done(len(mine), int(comp_len[mine].sum()) if token_mean else len(mine))
     chosen = [i for chunk in chunks for i in chunk]
     if probe is not None:
-        every = torch.nonzero(informative).squeeze(-1)
-        probe.step_done(int(comp_len[every].sum()) if token_mean else len(every))
-        stats.chunk_sq, stats.chunk_rollouts, stats.step_sq = probe.chunk_sq, probe.chunk_rollouts, probe.step_sq
+        probe.step_done()
+        stats.chunk_sq, stats.chunk_rollouts, stats.sum_sq = probe.chunk_sq, probe.chunk_rollouts, probe.sum_sq
     stats.trained_sequences = len(chosen)
     stats.loss = loss_sum
     if tok_sum:

@@ -184,14 +184,14 @@ class NativeEngine:
             stats.kl,
             stats.entropy,
             grad_norm,
-            chunks=(stats.chunk_sq, stats.chunk_rollouts, stats.step_sq),
+            chunks=(stats.chunk_sq, stats.chunk_rollouts, stats.sum_sq),
         )
 
 
 @dataclass
 class GaugedUpdate(Update):
     """Our engine's update, with what the critical-batch gauge read off it: the chunks' squared mean-gradient
-    norms, their informative rollouts and the whole step's squared norm (empty when the gauge is off or the step
+    norms, their informative rollouts and |the sum of the chunks' means|^2 (empty when the gauge is off or the step
     had fewer than two informative groups)."""
 
     chunks: tuple[list[float], list[int], float] = field(default_factory=lambda: ([], [], math.nan))

@@ -4,18 +4,26 @@
     chunks = split_chunks(members, informative, k=2)     # the step's trained groups in k chunks of whole groups
     probe = ChunkNorms(model)                            # grpo.accumulate_gradients drives it, chunk by chunk
     gauge = NoiseScale()
-    row = gauge.update(probe.chunk_sq, probe.chunk_rollouts, probe.step_sq, informative=40, rollouts=256)
+    row = gauge.update(probe.chunk_sq, probe.chunk_rollouts, probe.sum_sq, informative=40, rollouts=256)
     row["noise_scale_rollouts"]                          # the critical batch, in rollouts a step (smoothed)
 
 The step's informative groups are split into k >= 2 chunks of whole groups (a group is the sampling unit: its
 rollouts share one baseline, so a chunk never splits one), and each chunk's micro-batches run one after the
-other. Between chunks the accumulating `.grad` is read: each chunk's own mean gradient G_b (b: its informative
-rollouts) and, at the end, the whole step's G_B (B: all informative rollouts). McCandlish's two-batch unbiased
-estimates follow, with b the harmonic mean of the chunk sizes (E|G_bj|^2 = |G|^2 + tr(Sigma) / b_j for each
-chunk, so the mean over chunks has 1 / b = mean of 1 / b_j):
+other. Between chunks the accumulating `.grad` is read: each chunk's own mean gradient G_j (over its informative
+tokens or sequences). Chunks are independent draws of the same kind, so their pairwise dot products are unbiased
+for |G|^2, and the excess of their squared norms over it is the noise of a chunk of b informative rollouts (b:
+the harmonic mean of the chunk sizes):
 
-    |G|^2     ~ (B |G_B|^2 - b |G_b|^2) / (B - b)
-    tr(Sigma) ~ (|G_b|^2 - |G_B|^2) / (1 / b - 1 / B)
+    |G|^2     ~ (|sum_j G_j|^2 - sum_j |G_j|^2) / (k (k - 1))        (the mean of G_i . G_j over i != j)
+    tr(Sigma) ~ b (mean_j |G_j|^2 - |G|^2)                          (per informative rollout)
+
+Not McCandlish's two-batch form (|G|^2 ~ (B |G_B|^2 - b |G_b|^2) / (B - b), with G_B the whole step's mean): the
+loss is a token mean, so the step's gradient weighs each group by its tokens (8x apart on the built-in tasks)
+while B and b count rollouts, and tokens and gradient size go together. Checked against exact per-group
+gradients (40 informative groups at the starter; the research behind issue 21), the two-batch form read 10-30x
+low on steps of two groups and gave a negative |G|^2 on steps of 4-16, while this form stayed within its
+resampling noise at every step size (B_simple about 660, 1,000 and over 1,500 informative rollouts in the 80%,
+60% and train regimes).
 
 Both are averaged over steps (an EMA with Adam's bias correction) before dividing: one step's estimates are
 noisy, heavy-tailed and often negative. The sample is an informative rollout: a zero-advantage group adds
@@ -26,8 +34,8 @@ B_informative informative rollouts; well above it, fewer rollouts a step would r
 compute (step-limited); well below, denser steps learn more per step (sample-limited). sgpo/gauge.py says which
 in words.
 
-Cost: the gradients are read once per chunk (a pass over them) and one fp32 copy of them is kept while the
-step accumulates (4 bytes a parameter); the chunks' micro-batches are smaller than one length-sorted run over
+Cost: the gradients are read once per chunk (a pass over them) and two fp32 copies are kept while the step
+accumulates (the gradient after the last chunk and the sum of the chunks' means: 8 bytes a parameter); the chunks' micro-batches are smaller than one length-sorted run over
 the whole step would give (bench/gauge_overhead.py measures the total).
 """
 
@@ -66,40 +74,43 @@ def split_chunks(members: list[list[int]], informative: list[bool], k: int) -> l
 
 
 class ChunkNorms:
-    """Squared norms of each chunk's own mean gradient and of the whole step's, read off the accumulating .grad.
+    """Each chunk's own mean gradient, read off the accumulating .grad between chunks: its squared norm, and the
+    running sum of those means (for the chunks' pairwise dot products).
 
     Every micro-batch's loss is divided by the whole batch's normaliser (tokens or sequences, zero-advantage
     groups included: sgpo/train/grpo.py), so a chunk's accumulated gradient is its own mean gradient (over its
-    informative tokens or sequences, `own`) times own / total; likewise the step's."""
+    informative tokens or sequences, `own`) times own / total."""
 
     def __init__(self, model, total: int):
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.seen: list[torch.Tensor | None] = [None] * len(self.params)  # .grad after the last chunk (fp32)
+        self.sum: list[torch.Tensor | None] = [None] * len(self.params)  # sum of the chunks' own means (fp32)
         self.total = total
         self.chunk_sq: list[float] = []
         self.chunk_rollouts: list[int] = []
-        self.step_sq = math.nan
+        self.sum_sq = math.nan
 
     def chunk_done(self, rollouts: int, own: int) -> None:
         """A chunk of `rollouts` informative rollouts whose mean is over `own` tokens or sequences is done."""
+        scale = self.total / max(own, 1)
         parts = []  # summed on the device, read once: no host sync per parameter
         for i, p in enumerate(self.params):
             if p.grad is None:
                 continue
             grad = p.grad.detach().float()
-            seen = self.seen[i]
-            parts.append((grad if seen is None else grad - seen).pow(2).sum().double())
+            seen, total = self.seen[i], self.sum[i]
+            mean = (grad if seen is None else grad - seen) * scale
+            parts.append(mean.pow(2).sum().double())
             self.seen[i] = grad.clone() if seen is None else seen.copy_(grad)
-        sq = float(torch.stack(parts).sum()) if parts else 0.0
-        self.chunk_sq.append(sq * (self.total / max(own, 1)) ** 2)
+            self.sum[i] = mean if total is None else total.add_(mean)
+        self.chunk_sq.append(float(torch.stack(parts).sum()) if parts else 0.0)
         self.chunk_rollouts.append(rollouts)
 
-    def step_done(self, own: int) -> None:
-        """Every chunk is done; the step's mean is over `own` informative tokens or sequences."""
-        parts = [s.pow(2).sum().double() for s in self.seen if s is not None]
-        sq = float(torch.stack(parts).sum()) if parts else 0.0
-        self.step_sq = sq * (self.total / max(own, 1)) ** 2
-        self.seen = []  # the copy is not kept past the step
+    def step_done(self) -> None:
+        """Every chunk is done: |sum of the chunks' means|^2, and the copies are let go."""
+        parts = [s.pow(2).sum().double() for s in self.sum if s is not None]
+        self.sum_sq = float(torch.stack(parts).sum()) if parts else 0.0
+        self.seen, self.sum = [], []
 
 
 class NoiseScale:
@@ -119,21 +130,21 @@ class NoiseScale:
         self.weights[weight] = d * self.weights[weight] + (1 - d)
 
     def update(
-        self, chunk_sq: list[float], chunk_rollouts: list[int], step_sq: float, *, informative: int, rollouts: int
+        self, chunk_sq: list[float], chunk_rollouts: list[int], sum_sq: float, *, informative: int, rollouts: int
     ) -> dict:
-        """Fold in one step: its chunks' and whole step's squared mean-gradient norms, and its informative and
-        generated rollouts. Returns the step's metrics (METRICS, names in sgpo/vocab.py): this step's own
-        estimates when it had two chunks, and the smoothed gauge once any step had (the scale is inf while the
-        smoothed |G|^2 is not above zero: the noise still hides the mean gradient)."""
+        """Fold in one step: its chunks' squared mean-gradient norms and sizes (informative rollouts), |the sum of
+        the chunks' means|^2, and the step's informative and generated rollouts. Returns the step's metrics
+        (METRICS, names in sgpo/vocab.py): this step's own estimates when it had two chunks, and the smoothed gauge
+        once any step had (the scale is inf while the smoothed |G|^2 is not above zero: the noise still hides the
+        mean gradient)."""
         if rollouts:
             self._ema(("informative", "rollouts"), (float(informative), float(rollouts)), "share")
         row: dict[str, float] = {}
-        if len(chunk_sq) >= 2 and math.isfinite(step_sq):
-            big = float(sum(chunk_rollouts))
-            small = len(chunk_rollouts) / sum(1.0 / b for b in chunk_rollouts)  # harmonic mean of chunk sizes
-            small_sq = sum(chunk_sq) / len(chunk_sq)
-            row["noise_g2"] = (big * step_sq - small * small_sq) / (big - small)
-            row["noise_trace"] = (small_sq - step_sq) / (1.0 / small - 1.0 / big)
+        k = len(chunk_sq)
+        if k >= 2 and math.isfinite(sum_sq):
+            size = k / sum(1.0 / b for b in chunk_rollouts)  # harmonic mean of the chunk sizes
+            row["noise_g2"] = (sum_sq - sum(chunk_sq)) / (k * (k - 1))  # the chunks' mean pairwise dot product
+            row["noise_trace"] = size * (sum(chunk_sq) / k - row["noise_g2"])  # per informative rollout
             self._ema(("g2", "trace"), (row["noise_g2"], row["noise_trace"]), "gradient")
         if not self.weights["gradient"]:
             return row
