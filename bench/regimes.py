@@ -325,10 +325,7 @@ def train(args, settings: dict) -> None:
     for regime, name, seed in jobs:  # a half-done run of an earlier attempt would block the name
         name = run_name(regime, name, seed)
         if name in stale:
-            with store.transaction():
-                for table in ("metrics", "evals", "events"):
-                    store.db.conn.execute(f"DELETE FROM {table} WHERE run_id = ?", [stale[name]])
-                store.db.conn.execute("DELETE FROM runs WHERE id = ?", [stale[name]])
+            store.delete_run(stale[name])
         shutil.rmtree(checkpoint_root(store, name), ignore_errors=True)
 
     def one(job: tuple[str, str, int]) -> None:

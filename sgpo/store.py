@@ -482,6 +482,16 @@ class Store:
     def runs(self) -> list[dict]:
         return list(self.db.table("runs").rows_where(order_by="id"))
 
+    RUN_TABLES = ("metrics", "evals", "events", "rollout_groups", "run_queries")  # rows that belong to a run
+
+    def delete_run(self, run_id: int) -> None:
+        """Remove a run and every row of it, in one transaction (a benchmark redoing a half-done run; its
+        checkpoints on disk are the caller's to remove)."""
+        with self.transaction():
+            for table in self.RUN_TABLES:
+                self.db.conn.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
+            self.db.conn.execute("DELETE FROM runs WHERE id = ?", [run_id])
+
     def update_run(self, run_id: int, **fields) -> None:
         if "result" in fields and not isinstance(fields["result"], str):
             fields["result"] = json.dumps(fields["result"], default=float)

@@ -82,3 +82,23 @@ def test_an_unresolved_critical_batch_recommends_nothing_and_says_why():
     rec = gauge.recommend(_forecast(), gauge.verdict(_metrics(b_informative=np.inf)), source="pilot")
     assert rec["rollouts_per_step"] is None and "no finite critical batch" in rec["basis"]
     json.dumps(rec, allow_nan=False)
+
+
+def test_pooled_is_the_ratio_of_mean_trace_to_mean_g2_with_an_interval_around_it():
+    rng = np.random.default_rng(0)
+    g2 = 2.0 + rng.normal(0, 0.5, 400)
+    trace = 600.0 + rng.normal(0, 100, 400)
+    frame = pd.DataFrame({"step": np.arange(1, 401), "noise_g2": g2, "noise_trace": trace,
+                          "rollouts": 64, "wasted_rollouts": 48})  # fmt: skip
+    out = gauge.pooled([frame.iloc[:200], frame.iloc[200:]])
+    assert out["steps"] == 400
+    assert out["critical_informative"] == pytest.approx(trace.mean() / g2.mean())
+    assert out["informative_share"] == pytest.approx(16 / 64)
+    assert out["critical_rollouts"] == pytest.approx(out["critical_informative"] * 4)
+    assert out["low_informative"] < out["critical_informative"] < out["high_informative"]
+
+
+def test_pooled_without_gauge_steps_measures_nothing():
+    frame = pd.DataFrame({"step": [1, 2], "rollouts": [64, 64], "wasted_rollouts": [8, 8]})
+    out = gauge.pooled([frame])
+    assert out["steps"] == 0 and out["critical_informative"] is None

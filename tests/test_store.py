@@ -186,3 +186,17 @@ def test_check_new_name_is_the_one_name_check_for_profiles_plans_and_runs(db_pat
     with pytest.raises(StoreError, match="plan named 'x' already exists"):  # save_plan keeps the same rule
         for _ in range(2):
             store.save_plan(name="x", profile_id=1, config={}, counts={}, forecast={})
+
+
+def test_delete_run_removes_the_run_and_every_row_of_it_and_nothing_else(db_path):
+    store = Store(db_path)
+    keep, gone = (store.create_run(name=n, strategy="grpo", config={}) for n in ("keep", "gone"))
+    for run in (keep, gone):
+        store.log_step(run, 1, 0, 0.1, {"reward_mean": 0.5}, eval_row={"flops_total": 1.0, "accuracy": 0.5, "data": {}})
+        store.event(run, "start", "started")
+    store.delete_run(gone)
+    assert [r["name"] for r in store.runs()] == ["keep"]
+    for table in Store.RUN_TABLES:
+        left = store.db.conn.execute(f"SELECT DISTINCT run_id FROM {table}").fetchall()
+        assert all(row[0] == keep for row in left), table
+    assert len(store.metrics_frame(keep)) == 1 and len(store.evals_frame(keep)) == 1
