@@ -453,6 +453,8 @@ def main(argv: list[str] | None = None) -> dict:
     try:
         lab = Lab(folder, steps)
         ref, db = folder / "ref" / "sgpo.db", folder / "chaos" / "sgpo.db"
+        for store in (ref, db):  # `sgpo --db` takes a database in a folder that exists
+            store.parent.mkdir(exist_ok=True)
         summary = {"kills_requested": kills, "seed": args.seed, "steps": steps, "queries": 80}
 
         log("profile: reference")

@@ -56,6 +56,8 @@ def _weights(result):
 @pytest.mark.slow
 def test_kill_9_twice_then_resume_matches_an_uninterrupted_run(toy, tmp_path, cli):
     db_a, db_b = tmp_path / "a" / "sgpo.db", tmp_path / "b" / "sgpo.db"
+    for db in (db_a, db_b):  # --db names a database in a folder that exists
+        db.parent.mkdir()
     code, out, err = cli("train", *ARGS, *toy_cli_args(toy), "--db", db_a, "--json")  # same code, in-process
     assert code == 0, err
     expected = json.loads(out)

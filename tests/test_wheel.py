@@ -100,6 +100,7 @@ def test_sgpo_version_prints_the_installed_distributions_version(installed):
 def test_the_shipped_starter_profiles_50_builtin_queries_from_outside_the_checkout(installed):
     venv, outside, _ = installed
     db = outside / "runs" / "sgpo.db"
+    db.parent.mkdir(exist_ok=True)  # --db names a database in a folder that exists
     summary = json.loads(
         sgpo(installed, "profile", "builtin:train", "--queries", 50, "--samples", 4, "--db", db, "--json")
     )
