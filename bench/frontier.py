@@ -302,8 +302,9 @@ def summarise(df: pd.DataFrame, regime: str, settings: dict, store: Store) -> di
             r = reduction_factor(list(grpo["evals"]), list(runs["evals"]), behaviour=b)
             entry[b] = {"reduction": r.factor, "reading": compare.reading(r), "spread": r.spread, "reached": r.reached,
                         "flops_final": float(runs[f"flops_{b}"].mean())}  # fmt: skip
-            if s.startswith("sgpo") and not best["greso"].empty:
-                vs = reduction_factor(list(best["greso"]["evals"]), list(runs["evals"]), behaviour=b)
+            greso = best.get("greso")
+            if s.startswith("sgpo") and greso is not None and not greso.empty:
+                vs = reduction_factor(list(greso["evals"]), list(runs["evals"]), behaviour=b)
                 entry[b]["vs_greso"] = {"reduction": vs.factor, "reading": compare.reading(vs), "reached": vs.reached}
         out["strategies"][s] = entry
     if not grpo.empty:
@@ -400,12 +401,14 @@ def _gap(a, b):
     return None if a is None or b is None else round(a - b, 4)
 
 
-def _factor(entry: dict) -> str:
+def _factor(entry: dict, seeds: int) -> str:
+    """'1.42x (1.20-1.61, 2/3 seeds)': the factor, the per-seed spread and how many seeds reach the target."""
+    reached = f"{entry['reached']}/{seeds} seeds"
     if entry["reduction"] is None:
-        return f"{entry['reading']} ({entry['reached']} seeds)"
+        return f"{entry['reading']} ({reached})"
     spread = entry["spread"]
     span = f"{spread[0]:.2f}-{spread[1]:.2f}, " if spread else ""
-    return f"{entry['reduction']:.2f}x ({span}{entry['reached']} seeds)"
+    return f"{entry['reduction']:.2f}x ({span}{reached})"
 
 
 def table(result: dict) -> str:
@@ -424,7 +427,7 @@ def table(result: dict) -> str:
             lines.append(
                 f"| {regime} ({cell['trivial_unsolved_share']:.2f}) | {name} | {e['batch']}, {e['lr']:g} | "
                 f"{e['final_mean']:.3f} ± {e['final_std']:.3f} | {bands} | {e['wasted']:.2f} | "
-                f"{e['profile_share']:.0%} | {_factor(e['skip'])} | {_factor(e['train_all'])} | {vs} |"
+                f"{e['profile_share']:.0%} | {_factor(e['skip'], e['seeds'])} | {_factor(e['train_all'], e['seeds'])} | {vs} |"
             )
     lines.append("")
     lines.append(
