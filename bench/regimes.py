@@ -64,6 +64,7 @@ from sgpo.accounting import flops_column, reduction_factor, waste_ceiling  # noq
 from sgpo.errors import StoreError  # noqa: E402
 from sgpo.paths import checkpoint_root  # noqa: E402
 from sgpo.store import Store  # noqa: E402
+from sgpo.tasks.builtin import DATA_DIR  # noqa: E402
 from sgpo.tasks.families import FAMILIES  # noqa: E402
 
 STRATEGIES = {  # name -> (extra `sgpo train` arguments, the profile it trains from: None, "fixed" or "adaptive")
@@ -191,7 +192,7 @@ def draw(
 
 
 def sample_builtin(name: str, n: int, seed: int) -> list[dict]:
-    rows = [json.loads(line) for line in (ROOT / "data" / "tasks" / f"{name}.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (DATA_DIR / f"{name}.jsonl").read_text().splitlines()]
     pick = sorted(random.Random(seed).sample(range(len(rows)), min(n, len(rows))))
     return [rows[i] for i in pick]
 
