@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 
 ROLES = ("prompt", "answer", "id", "task", "difficulty")
+FIELDS = tuple(f"{role}_field" for role in ROLES) + ("reward",)  # how a dataset file is read and scored
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ import pandas as pd
 from sgpo import launch, paths
 from sgpo.data import Dataset, load_dataset, profiled_dataset, recall
 from sgpo.data import check_spec as check_dataset
-from sgpo.data_spec import ROLES, DatasetSpec
+from sgpo.data_spec import FIELDS, DatasetSpec
 from sgpo.drift import buckets, pair
 from sgpo.errors import ConfigError, StoreError
 from sgpo.model import ModelRef, resolve_model, run_checkpoint
@@ -48,8 +48,6 @@ from sgpo.profile import (
 from sgpo.store import Store
 from sgpo.train.checkpoint import checkpoint_problem
 from sgpo.vocab import INTERRUPTED, PROFILE_DONE
-
-FIELDS = tuple(f"{role}_field" for role in ROLES) + ("reward",)  # how a dataset file is read and scored
 
 
 def start(

@@ -3,21 +3,37 @@ documented form is their default command (`sgpo profile DATASET`, `sgpo plan PRO
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import sys
+import typing
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
+from sgpo.data_spec import FIELDS, ROLES
 from sgpo.errors import ConfigError, StoreError
 from sgpo.knobs import KnobSpec, check_value
 from sgpo.store import Store, default_path
 
 DbOption = Annotated[Path | None, typer.Option("--db", help="SQLite store (default: $SGPO_DB, else ./runs/sgpo.db)")]
 JsonOption = Annotated[bool, typer.Option("--json", help="print exactly one JSON object on stdout")]
+
+FIELD_HELP = {
+    "prompt": "field holding the prompt (auto-detected)",
+    "answer": "field holding the gold answer (auto-detected)",
+    "id": "field holding a unique id (default: row number)",
+    "task": "field holding the task or family (default: 'task' if present)",
+    "difficulty": "field holding the difficulty, its first whole number ('Level 3' is 3; default: 'difficulty' or "
+    "'level')",
+}
+REWARD_HELP = (
+    "exact, math (strict), math-lenient, or MODULE:FUNCTION / path/to/file.py:FUNCTION with TRL's reward "
+    "signature f(completions, answer, **columns) -> list[float] (default: picked from the answers; shown)"
+)
 
 
 def open_store(db: Path | None, *, readonly: bool = False, create: bool = True) -> Store:
@@ -107,8 +123,6 @@ def config_options(cls, *, skip: tuple[str, ...] = (), help_prefix: str = "") ->
     """typer options generated from a config's knob specs (sgpo/knobs.py): one `--kebab-name` per knob
     with its default and help, so the config stays the one source of names, defaults and help. Ranges
     and choices are checked by the config itself, which names the option in its error."""
-    import inspect
-
     hints = {"int": int, "float": float, "str": str, "bool": bool}
     params = []
     for spec in cls.specs():
@@ -128,10 +142,32 @@ def config_options(cls, *, skip: tuple[str, ...] = (), help_prefix: str = "") ->
     return params
 
 
-def with_options(*params):
-    """Give a `**kw` command function the extra keyword-only options `params` (typer reads __signature__)."""
-    import inspect
-    import typing
+def dataset_field_options() -> list:
+    """typer options for how a dataset is read and scored, the DatasetSpec's fields (sgpo/data_spec.py): one
+    `--ROLE-field` per role and `--reward`, as DatasetSpec.cli_args writes them. `dataset_fields` takes them
+    back out of a command's `**kw`."""
+    helps = [FIELD_HELP[role] for role in ROLES] + [REWARD_HELP]
+    return [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=None,
+            annotation=Annotated[str | None, typer.Option("--" + name.replace("_", "-"), help=help)],
+        )
+        for name, help in zip(FIELDS, helps, strict=True)
+    ]
+
+
+def dataset_fields(kw: dict) -> dict:
+    """The dataset field options of `dataset_field_options`, popped out of a command's `**kw`: prompt_field,
+    answer_field, id_field, task_field, difficulty_field and reward (None where not given)."""
+    return {name: kw.pop(name) for name in FIELDS}
+
+
+def with_options(*params, before: str | None = None):
+    """Give a `**kw` command function the extra keyword-only options `params` (typer reads __signature__):
+    after its own parameters, or in front of the one named `before`, a keyword-only one (--help lists them in
+    that order)."""
 
     def wrap(fn):
         sig = inspect.signature(fn)
@@ -141,7 +177,8 @@ def with_options(*params):
             for p in sig.parameters.values()
             if p.kind is not inspect.Parameter.VAR_KEYWORD
         ]
-        fn.__signature__ = sig.replace(parameters=fixed + list(params))
+        at = [p.name for p in fixed].index(before) if before else len(fixed)
+        fn.__signature__ = sig.replace(parameters=[*fixed[:at], *params, *fixed[at:]])
         return fn
 
     return wrap

@@ -8,7 +8,17 @@ from typing import Annotated, Any
 
 import typer
 
-from sgpo.cli.common import DbOption, JsonOption, check_folder, check_option, print_json, read_store
+from sgpo.cli.common import (
+    DbOption,
+    JsonOption,
+    check_folder,
+    check_option,
+    dataset_field_options,
+    dataset_fields,
+    print_json,
+    read_store,
+    with_options,
+)
 from sgpo.data import inspect as inspect_dataset
 from sgpo.data import load_dataset
 from sgpo.data_spec import ROLES
@@ -20,30 +30,6 @@ from sgpo.tasks.builtin import builtin_names, write_splits
 tasks_app = typer.Typer(help="The built-in task suite.", invoke_without_command=True)
 data_app = typer.Typer(help="Look at a dataset before profiling it.", no_args_is_help=True)
 starter_app = typer.Typer(help="The shipped starter policy.", no_args_is_help=True)
-
-PromptField = Annotated[str | None, typer.Option("--prompt-field", help="field holding the prompt (auto-detected)")]
-AnswerField = Annotated[
-    str | None, typer.Option("--answer-field", help="field holding the gold answer (auto-detected)")
-]
-IdField = Annotated[str | None, typer.Option("--id-field", help="field holding a unique id (default: row number)")]
-TaskField = Annotated[
-    str | None, typer.Option("--task-field", help="field holding the task or family (default: 'task' if present)")
-]
-DifficultyField = Annotated[
-    str | None,
-    typer.Option(
-        "--difficulty-field",
-        help="field holding the difficulty, its first whole number ('Level 3' is 3; default: 'difficulty' or 'level')",
-    ),
-]
-RewardOption = Annotated[
-    str | None,
-    typer.Option(
-        "--reward",
-        help="exact, math (strict), math-lenient, or MODULE:FUNCTION / path/to/file.py:FUNCTION with TRL's reward "
-        "signature f(completions, answer, **columns) -> list[float] (default: picked from the answers; shown)",
-    ),
-]
 
 # Where `sgpo tasks build` and `sgpo starter train` write by default: the current folder, never the installed
 # package (the shipped files are package data; a checkout regenerates them with --out sgpo/tasks/data or
@@ -93,28 +79,11 @@ def tasks_build(
 
 
 @data_app.command("inspect")
-def inspect(
-    spec: str,
-    prompt_field: PromptField = None,
-    answer_field: AnswerField = None,
-    id_field: IdField = None,
-    task_field: TaskField = None,
-    difficulty_field: DifficultyField = None,
-    reward: RewardOption = None,
-    db: DbOption = None,
-    as_json: JsonOption = False,
-) -> None:
+@with_options(*dataset_field_options(), before="db")
+def inspect(spec: str, *, db: DbOption = None, as_json: JsonOption = False, **fields) -> None:
     """Row count, fields, hash, the mapping and reward it loads with (and why that reward), and the difficulty
     breakdown of a dataset. What the store recorded for it (a profile's mapping) fills the options not given."""
-    given = dict(
-        prompt_field=prompt_field,
-        answer_field=answer_field,
-        id_field=id_field,
-        task_field=task_field,
-        difficulty_field=difficulty_field,
-        reward=reward,
-    )
-    info = inspect_dataset(spec, read_store(db), **given)
+    info = inspect_dataset(spec, read_store(db), **dataset_fields(fields))
     if as_json:
         print_json(info)
         return

@@ -20,12 +20,13 @@ from sgpo.cli.common import (
     JsonOption,
     check_option,
     config_options,
+    dataset_field_options,
+    dataset_fields,
     db_path,
     open_store,
     print_json,
     with_options,
 )
-from sgpo.cli.data import AnswerField, DifficultyField, IdField, PromptField, RewardOption, TaskField
 from sgpo.data_spec import ROLES
 from sgpo.errors import ConfigError
 from sgpo.profile import ProfileConfig
@@ -52,6 +53,7 @@ profile_app = typer.Typer(
 
 
 @profile_app.command("run")
+@with_options(*dataset_field_options(), before="detach")
 @with_options(*config_options(ProfileConfig))
 def run(
     dataset: Annotated[
@@ -64,12 +66,7 @@ def run(
         ),
     ] = "starter",
     name: Annotated[str | None, typer.Option(help="profile name (default: dataset-model-backend-N-key)")] = None,
-    prompt_field: PromptField = None,
-    answer_field: AnswerField = None,
-    id_field: IdField = None,
-    task_field: TaskField = None,
-    difficulty_field: DifficultyField = None,
-    reward: RewardOption = None,
+    *,
     detach: DetachOption = False,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -77,18 +74,11 @@ def run(
 ) -> None:
     """Sample every query N times under the policy and store p_hat; re-running resumes or reuses it. The field
     mapping and reward are stored with the dataset: later commands (plan, export, train) read them back."""
+    fields = dataset_fields(knobs)
     config = ProfileConfig(**knobs)
     if name is not None:
         name = check_name(name, "profile")
     path = db_path(db)
-    fields = {
-        "prompt_field": prompt_field,
-        "answer_field": answer_field,
-        "id_field": id_field,
-        "task_field": task_field,
-        "difficulty_field": difficulty_field,
-        "reward": reward,
-    }
     # the store is opened (and created) only once the data, model and prompts passed their checks
     summary = profiles.start(dataset, model, config, path, name=name, detach=detach, progress=True, fields=fields)
     _report_start(summary, as_json)
