@@ -5,8 +5,9 @@ then the `latest` pointer file is replaced atomically. A checkpoint folder is al
     root/step-000010/  model.safetensors config.json tokenizer.json ... optimizer.pt state.json
     root/latest        "step-000010"
 
-The engine writes its own files into the folder (sgpo/train/engine.py: weights, tokenizer, `optimizer.pt`,
-tensors and plain containers only, loaded with weights_only=True); everything else is JSON in state.json:
+The engine writes its own files into the folder (sgpo/train/engine.py; both engines through `save_engine`:
+weights, tokenizer, `optimizer.pt`, tensors and plain containers only, loaded with weights_only=True by
+`load_engine`); everything else is JSON in state.json:
 the state of every part of the run (`save_run` / `restore_run`: the session's counters, the evaluator's
 bands, the engine's place in its data, i.e. the sampler's cursor and posterior or TRL's phase cursor)
 and the Python and numpy RNG states.
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import cast
 
 import numpy as np
+import torch
 from safetensors import SafetensorError, safe_open
 
 from sgpo.errors import SgpoError
@@ -61,6 +63,22 @@ def set_rng_state(state: dict) -> None:
     random.setstate((version, tuple(keys), gauss))
     name, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+
+
+def save_engine(folder: Path, model, tokenizer, optimizer) -> None:
+    """What both engines write into a checkpoint: a model folder (config, tokenizer, safetensors), loadable
+    by --model and vLLM, plus optimizer.pt (the optimizer's state and torch's RNG)."""
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    torch.save({"optimizer": optimizer.state_dict(), "torch_rng": torch.get_rng_state()}, folder / "optimizer.pt")
+
+
+def load_engine(folder: Path, optimizer) -> None:
+    """The optimizer's state and torch's RNG from a checkpoint `save_engine` wrote (the engine loaded the
+    weights from `folder` when it was built)."""
+    blob = torch.load(folder / "optimizer.pt", weights_only=True)
+    optimizer.load_state_dict(blob["optimizer"])
+    torch.set_rng_state(blob["torch_rng"])
 
 
 def save_checkpoint(root: Path, step: int, engine, state: dict, keep: int = KEEP) -> Path:

@@ -30,6 +30,7 @@ from sgpo.device import autocast
 from sgpo.generate import Generator, make_generator
 from sgpo.generate.hf import HFGenerator
 from sgpo.model import load_model, load_tokenizer
+from sgpo.train.checkpoint import load_engine, save_engine
 from sgpo.train.config import TrainConfig
 from sgpo.train.engine import STEP_SEED, Session, Update, warmup_factor
 from sgpo.train.grpo import Group, LossConfig, accumulate_gradients
@@ -130,17 +131,11 @@ class NativeEngine:
 
     def save(self, folder: Path) -> None:
         """A model folder (config, tokenizer, safetensors) plus optimizer.pt: loadable by --model and vLLM."""
-        self.model.save_pretrained(folder, safe_serialization=True)
-        self.tokenizer.save_pretrained(folder)
-        torch.save(
-            {"optimizer": self.optimizer.state_dict(), "torch_rng": torch.get_rng_state()}, folder / "optimizer.pt"
-        )
+        save_engine(folder, self.model, self.tokenizer, self.optimizer)
 
     def load(self, folder: Path) -> None:
         """The optimizer and torch's RNG (the weights were loaded from `folder` at construction)."""
-        blob = torch.load(folder / "optimizer.pt", weights_only=True)
-        self.optimizer.load_state_dict(blob["optimizer"])
-        torch.set_rng_state(blob["torch_rng"])
+        load_engine(folder, self.optimizer)
 
     def state_dict(self) -> dict:
         """Where the run is in its data (the sampler's cursor, phase and posterior) and the gauge's smoothed state."""

@@ -32,6 +32,7 @@ from transformers.utils import logging as hf_logging
 from sgpo.data import Dataset
 from sgpo.generate.hf import HFGenerator
 from sgpo.model import load_model, load_tokenizer
+from sgpo.train.checkpoint import load_engine, save_engine
 from sgpo.train.config import TrainConfig
 from sgpo.train.engine import Session, warmup_factor
 from sgpo.train.trl_callback import GroupCapture, PhaseCallback, capture_rows
@@ -81,16 +82,10 @@ class TRLEngine:
             }
 
     def save(self, folder: Path) -> None:
-        self.model.save_pretrained(folder, safe_serialization=True)
-        self.tokenizer.save_pretrained(folder)
-        torch.save(
-            {"optimizer": self.optimizer.state_dict(), "torch_rng": torch.get_rng_state()}, folder / "optimizer.pt"
-        )
+        save_engine(folder, self.model, self.tokenizer, self.optimizer)
 
     def load(self, folder: Path) -> None:
-        blob = torch.load(folder / "optimizer.pt", weights_only=True)
-        self.optimizer.load_state_dict(blob["optimizer"])
-        torch.set_rng_state(blob["torch_rng"])
+        load_engine(folder, self.optimizer)
         old = folder / "trl_cursor.json"  # where checkpoints written before the cursor moved to state.json keep it
         if old.exists():
             self.cursor = json.loads(old.read_text())
