@@ -1,5 +1,6 @@
 """What the benchmark scripts share: printing their one JSON summary, a run's speed from its metrics, running
-the CLI for its JSON, and regenerating a README section between markers."""
+the CLI for its JSON (a profile under the starter policy among them), and regenerating a README section
+between markers."""
 
 from __future__ import annotations
 
@@ -39,6 +40,14 @@ def sgpo_json(*args: str) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"sgpo {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout)
+
+
+def profile_json(dataset: str, name: str, *args: str) -> dict:
+    """`sgpo profile DATASET --name NAME` under the starter policy with the benchmarks' sampling (8 samples, 20
+    new tokens: what they train with), for its JSON summary; `args`: more options (--db, --queries, ...)."""
+    return sgpo_json(
+        "profile", dataset, "--model", "starter", "--samples", "8", "--max-new-tokens", "20", "--name", name, *args
+    )
 
 
 def write_section(readme: Path, start: str, end: str, body: str) -> None:

@@ -35,7 +35,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import sgpo_json, write_section  # noqa: E402
+from bench.common import profile_json, sgpo_json, write_section  # noqa: E402
 from sgpo import compare  # noqa: E402
 from sgpo.accounting import reduction_factor  # noqa: E402
 from sgpo.paths import checkpoint_root  # noqa: E402
@@ -102,19 +102,7 @@ def main() -> None:
     eval_dataset = args.eval_dataset or ("builtin:sort-eval" if args.quick else "builtin:eval")
 
     t0 = time.time()
-    prof = sgpo_json(
-        "profile",
-        dataset,
-        "--model",
-        "starter",
-        "--samples",
-        "8",
-        "--max-new-tokens",
-        "20",
-        "--name",
-        "bench-profile",
-        *db,
-    )
+    prof = profile_json(dataset, "bench-profile", *db)
     print(f"profile: {prof['queries']} queries, {prof['flops']:.3g} FLOPs, {prof['seconds']:.0f} s", flush=True)
 
     def train(job: tuple[int, str]) -> dict:

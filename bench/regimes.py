@@ -57,7 +57,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import sgpo_json, write_section  # noqa: E402
+from bench.common import profile_json, sgpo_json, write_section  # noqa: E402
 from sgpo import compare  # noqa: E402
 from sgpo.accounting import ENGINE_BEHAVIOURS as BEHAVIOURS  # noqa: E402
 from sgpo.accounting import flops_column, reduction_factor, waste_ceiling  # noqa: E402
@@ -379,20 +379,7 @@ def profile_once(
     except StoreError:  # not there yet
         pass
     extra = (["--queries", str(queries)] if queries else []) + (["--adaptive"] if adaptive else [])
-    res = sgpo_json(
-        "profile",
-        dataset,
-        "--model",
-        "starter",
-        "--samples",
-        "8",
-        "--max-new-tokens",
-        "20",
-        "--name",
-        name,
-        *extra,
-        *dbarg,
-    )
+    res = profile_json(dataset, name, *extra, *dbarg)
     print(f"profile {name}: {res['queries']} queries, {res['flops']:.3g} FLOPs, {res['seconds']:.0f} s", flush=True)
     return res
 
