@@ -14,6 +14,7 @@ collective steps is one line on the main process (naming the rank when it was an
 
 from __future__ import annotations
 
+import atexit
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -44,11 +45,22 @@ def join(device: str) -> None:
     device: `auto` without a GPU is CPU, and CPU joins with gloo."""
     if not dist.is_initialized():
         PartialState(cpu=resolve_device(device) == "cpu")
+        if dist.is_initialized():
+            atexit.register(_leave)
     if not dist.is_initialized():  # accelerate did not set up a group (launched without torchrun's env)
         raise ConfigError(
             f"WORLD_SIZE={rank_and_world()[1]} but no process group could be joined: start several "
             f"processes with `accelerate launch --multi_gpu --num_processes N -m sgpo ...`"
         )
+
+
+def _leave() -> None:
+    """Leave the process group before the interpreter exits: a gloo group torn down by the interpreter's
+    exit instead can abort the process ("terminate called without an active exception", exit -6) when
+    another rank has already gone."""
+    if dist.is_initialized():
+        with suppress(Exception):
+            dist.destroy_process_group()
 
 
 @contextmanager
