@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from sgpo.adaptive import TRIVIAL, UNSOLVED, buckets  # noqa: E402
 from sgpo.data import load_dataset  # noqa: E402
-from sgpo.generate import make_generator  # noqa: E402
+from sgpo.generate.backends import make_generator  # noqa: E402
 from sgpo.model import resolve_model  # noqa: E402
 from sgpo.profile import ProfileConfig, run_profile, subset_positions  # noqa: E402
 from sgpo.store import Store  # noqa: E402

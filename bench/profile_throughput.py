@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sgpo.data import load_dataset  # noqa: E402
-from sgpo.generate import make_generator  # noqa: E402
+from sgpo.generate.backends import make_generator  # noqa: E402
 from sgpo.model import resolve_model  # noqa: E402
 from sgpo.profile import ProfileConfig, run_profile  # noqa: E402
 from sgpo.store import Store  # noqa: E402

@@ -24,6 +24,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import datasets
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
 from sgpo.errors import DataError
 
 MAX_ROW_BYTES = 1 << 20
@@ -87,9 +92,6 @@ def read_csv(path: Path) -> Rows:
 
 
 def read_parquet(path: Path) -> Rows:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     try:
         with pq.ParquetFile(path) as file:
             meta, schema = file.metadata, file.schema_arrow
@@ -131,8 +133,6 @@ def read_hub(spec: str) -> Rows:
     repo, config = parts[0], (parts[1] or None) if len(parts) > 1 else None
     split = parts[2] if len(parts) > 2 else "train"
     try:
-        import datasets
-
         ds = datasets.load_dataset(repo, config, split=split)
     except Exception as exc:  # offline, unknown repo, missing config or split: one clear message
         raise DataError(
@@ -241,9 +241,6 @@ def _arrow_records(batches: Iterable, columns: list[str], where: Callable[[int],
 
 def _arrow_values(array, name: str, first: int, where: Callable[[int], str]) -> list:
     """A column's Python values, text sizes checked before any Python string is made."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
     if isinstance(array, pa.ChunkedArray):
         array = array.combine_chunks()
     sizes = None
@@ -274,8 +271,6 @@ def _decodes(scalar) -> bool:
 
 
 def _is_text(kind) -> bool:
-    import pyarrow as pa
-
     return (
         pa.types.is_string(kind)
         or pa.types.is_large_string(kind)

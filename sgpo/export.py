@@ -19,6 +19,9 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+
 from sgpo.data import Dataset, DatasetSpec, profiled_dataset, reward_probe
 from sgpo.errors import DataError
 from sgpo.tasks import verl_reward
@@ -168,9 +171,6 @@ def export_verl(
     reward_model {style: rule, ground_truth}, extra_info {id, index, p_hat, group_size, phase, and what
     sgpo.tasks.verl_reward.compute_score needs: the reward's name, task, difficulty (and the prompt for a
     user's function)}. Each phase's command hooks that compute_score up (custom_reward_function lines)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     out_dir, ds, stale = _target(out_dir, profile_row, spec, "--export-verl", store, reward)
     frame = ds.frame.set_index("id")
     p_hat = plan.queries["p_hat"].to_numpy()

@@ -21,6 +21,7 @@ import threading
 from pathlib import Path
 
 from sgpo.errors import BackendError
+from sgpo.generate.vllm import CHECKOUT_ROOT, vllm_python
 
 
 def sgpo_argv(*args, python: str | None = None) -> list[str]:
@@ -39,16 +40,12 @@ def vllm_rerun_python(backend: str) -> str | None:
     it, and this process is not already such a re-run; else None (run here)."""
     if backend != "vllm" or os.environ.get("SGPO_VLLM_RERUN"):
         return None
-    from sgpo.generate.vllm import vllm_python
-
     return vllm_python()
 
 
 def rerun_env() -> dict:
     """The environment of a child `python -m sgpo`: marked as a re-run, with this checkout importable (an
     installed sgpo adds nothing: the child's interpreter has its own)."""
-    from sgpo.generate.vllm import CHECKOUT_ROOT
-
     return {
         **os.environ,
         "SGPO_VLLM_RERUN": "1",

@@ -14,12 +14,17 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import torch
 from huggingface_hub import snapshot_download
 from safetensors import SafetensorError, safe_open
+from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
 from sgpo import paths
 from sgpo.errors import ModelError
+from sgpo.generate import fit_prompts
 from sgpo.store import default_path
 
 STARTER_DIR = Path(__file__).resolve().parent / "starter" / "policy"  # package data: ships in the wheel
@@ -143,9 +148,6 @@ def read_config(path: Path) -> dict:
 def check_model_config(path: Path) -> None:
     """A config transformers can load as a causal language model, checked without loading weights, so an
     unknown architecture is refused before any store or run exists."""
-    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
-    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
-
     model_type = read_config(path).get("model_type")
     if not model_type:
         raise ModelError(f"model folder {path}: config.json names no model_type: it is not a transformers model")
@@ -170,6 +172,29 @@ def context_length(path: Path) -> int | None:
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:
                 return value
     return None
+
+
+def fit_frame(
+    frame: pd.DataFrame, path: Path, *, max_new_tokens: int, truncate: bool
+) -> tuple[pd.DataFrame, str | None]:
+    """The queries (`id`, `prompt`) with prompts that fit the model's context with `max_new_tokens` after
+    them: a prompt too long is refused, naming its query, unless `truncate` (--truncate-prompts), which keeps
+    its end, where the question is. Returns the frame (itself when nothing was cut) and the warning that
+    says how many prompts were cut (None when none was). Profiling and training both fit their data here."""
+    context = context_length(path)
+    if context is None:
+        return frame, None
+    fitted = fit_prompts(
+        frame["prompt"].tolist(),
+        frame["id"].tolist(),
+        load_tokenizer(path),
+        context=context,
+        max_new_tokens=max_new_tokens,
+        truncate=truncate,
+    )
+    if not fitted.cut:
+        return frame, None
+    return frame.assign(prompt=fitted.prompts), fitted.warning(context, max_new_tokens)
 
 
 def hash_files(files: list[Path]) -> str:
@@ -201,8 +226,6 @@ def count_params(files: list[Path]) -> int:
 
 
 def load_tokenizer(path: str | Path):
-    from transformers import AutoTokenizer
-
     try:
         tok = AutoTokenizer.from_pretrained(str(path))
     except Exception as exc:  # transformers raises OSError, ValueError, JSON errors...: one line for the user
@@ -216,8 +239,6 @@ def load_tokenizer(path: str | Path):
 
 
 def load_model(path: str | Path, dtype=None):
-    from transformers import AutoModelForCausalLM
-
     check_model_dir(Path(path))
     try:
         return AutoModelForCausalLM.from_pretrained(str(path), use_safetensors=True, dtype=dtype or torch.float32)

@@ -42,9 +42,10 @@ from sgpo.adaptive import sample_in_rounds
 from sgpo.data import Dataset, DatasetSpec, query_columns
 from sgpo.device import DEVICES, DTYPES, resolve_device, resolve_dtype
 from sgpo.errors import ConfigError, DataError, SgpoError, StoreError
-from sgpo.generate import BACKENDS, Generation, fit_prompts, make_generator
+from sgpo.generate import BACKENDS, Generation
+from sgpo.generate.backends import make_generator
 from sgpo.knobs import Knobs, knob
-from sgpo.model import ModelRef, context_length, load_tokenizer
+from sgpo.model import ModelRef, fit_frame
 from sgpo.plan import PlanConfig, make_plan
 from sgpo.store import Store, check_name
 from sgpo.tasks.rewards import resolve_reward
@@ -293,24 +294,11 @@ def backend_options(config: ProfileConfig) -> dict:
 
 
 def fit_to_context(frame: pd.DataFrame, model_ref: ModelRef, config: ProfileConfig) -> tuple[pd.DataFrame, list[str]]:
-    """The queries with prompts that fit the model's context with --max-new-tokens after them; a prompt
-    too long is refused (naming its query) unless --truncate-prompts, which keeps its end. Returns the
-    frame to profile and the warnings (how many prompts were cut)."""
-    context = context_length(model_ref.path)
-    if context is None:
-        return frame, []
-    fitted = fit_prompts(
-        frame["prompt"].tolist(),
-        frame["id"].tolist(),
-        load_tokenizer(model_ref.path),
-        context=context,
-        max_new_tokens=config.max_new_tokens,
-        truncate=config.truncate_prompts,
+    """The queries with prompts that fit the model's context (sgpo.model.fit_frame) and the warnings."""
+    frame, warning = fit_frame(
+        frame, model_ref.path, max_new_tokens=config.max_new_tokens, truncate=config.truncate_prompts
     )
-    if not fitted.cut:
-        return frame, []
-    warning = fitted.warning(context, config.max_new_tokens)
-    return frame.assign(prompt=fitted.prompts), [warning] if warning else []
+    return frame, [warning] if warning else []
 
 
 def existing(store: Store, key: str, name: str | None) -> dict | None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from sgpo.errors import BackendError, ConfigError
-from sgpo.generate import check_sampling, make_generator
+from sgpo.generate import check_sampling
 from sgpo.generate import vllm as vllm_backend
+from sgpo.generate.backends import make_generator
 from tests.conftest import ROOT
 from tests.toys import make_coin_model, make_tiny_model
 

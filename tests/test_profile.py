@@ -346,7 +346,7 @@ def test_a_profile_whose_process_is_gone_shows_interrupted_and_the_same_command_
                 raise KeyboardInterrupt
             return real.generate(prompts, **kw)
 
-    from sgpo.generate import make_generator
+    from sgpo.generate.backends import make_generator
 
     real = make_generator("hf", coin_dir, batch_size=5)
     with pytest.raises(KeyboardInterrupt):
@@ -474,7 +474,7 @@ def test_adaptive_round_seeds_and_the_first_round_is_the_fixed_profile_of_that_s
 def test_adaptive_counts_every_sample_generated_in_tokens_and_flops(cli, tmp_path, coin_dir, db_path):
     data = write_jsonl(tmp_path / "q.jsonl", 30)
     ds, ref = load_dataset(str(data)), resolve_model(str(coin_dir))
-    from sgpo.generate import make_generator
+    from sgpo.generate.backends import make_generator
 
     real = make_generator("hf", coin_dir, batch_size=7)
     drawn = {"samples": 0, "prompt": 0, "completion": 0}
@@ -552,7 +552,7 @@ def test_an_adaptive_profile_resumed_after_a_crash_equals_an_uninterrupted_one(t
     data = write_jsonl(tmp_path / "q.jsonl", 15)
     ds, ref = load_dataset(str(data)), resolve_model(str(coin_dir))
     config = ProfileConfig(adaptive=True, samples=10, first_round=2, max_new_tokens=4, batch_size=6)
-    from sgpo.generate import make_generator
+    from sgpo.generate.backends import make_generator
 
     real = make_generator("hf", coin_dir, batch_size=6)
 

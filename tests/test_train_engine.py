@@ -66,7 +66,7 @@ def test_profiling_honours_device_and_dtype(toy):
 
     opts = backend_options(ProfileConfig(device="cpu", dtype="bfloat16"))
     assert opts == {"device": "cpu", "dtype": torch.bfloat16}
-    from sgpo.generate import make_generator
+    from sgpo.generate.backends import make_generator
 
     gen = make_generator("hf", toy.model, **opts)
     assert next(gen.model.parameters()).dtype == torch.bfloat16

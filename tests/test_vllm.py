@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from sgpo.data import load_dataset
-from sgpo.generate import make_generator
+from sgpo.generate.backends import make_generator
 from sgpo.model import STARTER_DIR
 from sgpo.store import Store
 from tests.conftest import ROOT, vllm_interpreter

@@ -11,6 +11,7 @@ import typing
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
 from typer.core import TyperGroup
 
@@ -106,8 +107,6 @@ def _clean(obj):
 
 
 def _default(obj):
-    import numpy as np
-
     if isinstance(obj, np.integer):
         return int(obj)
     if isinstance(obj, np.floating):

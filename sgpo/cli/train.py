@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, get_args
 
 import typer
+import yaml
 
 from sgpo import plans
 from sgpo import runs as lifecycle
@@ -26,6 +27,7 @@ from sgpo.cli.common import (
     print_json,
     with_options,
 )
+from sgpo.distributed import rank_and_world
 from sgpo.errors import ConfigError
 from sgpo.plan import PlanConfig
 from sgpo.train.config import PLAN_FROM_RUN, TrainConfig
@@ -124,8 +126,6 @@ def train_command(**kw) -> None:
 
 def trl_fields(pairs: list[str], path: Path | None) -> dict:
     """GRPOConfig fields from --trl-config FILE.yaml and --trl KEY=VALUE (later ones win); YAML values."""
-    import yaml
-
     fields: dict = {}
     if path is not None:
         try:
@@ -148,8 +148,6 @@ def trl_fields(pairs: list[str], path: Path | None) -> dict:
 
 
 def _report(result: dict, as_json: bool) -> None:
-    from sgpo.distributed import rank_and_world
-
     if rank_and_world()[0] > 0:  # under accelerate launch the main process reports
         return
     if as_json:

@@ -1,20 +1,20 @@
 """One generation interface, two real backends (transformers and vLLM), used by profiling and training.
 
-    gen = make_generator("hf", model_dir)
+    gen = make_generator("hf", model_dir)             # from sgpo.generate.backends
     outs = gen.generate(["r abc="], n=8, temperature=1.0, max_new_tokens=20, seed=0)
     outs[0].samples[3].text
 
-Both backends return the same records. Temperature 0 means greedy. `fit_prompts` checks prompts
-against the model's context before anything is generated (profiling and training both call it).
+Both backends return the same records; `sgpo.generate.backends.make_generator` picks one. Temperature 0
+means greedy. `fit_prompts` checks prompts against the model's context before anything is generated
+(profiling and training both call it, through sgpo.model.fit_frame).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 
-from sgpo.errors import BackendError, ConfigError, DataError
+from sgpo.errors import ConfigError, DataError
 
 BACKENDS = ("hf", "vllm")
 
@@ -133,16 +133,3 @@ def _keep_end(text: str, tokenizer, budget: int) -> str:
     while not fits(lo):  # token counts are almost, not always, monotone in the cut point
         lo += 1
     return text[lo:]
-
-
-def make_generator(backend: str, model_dir: str | Path, **kwargs) -> Generator:
-    """A generator for a local model folder (see sgpo.model.resolve_model for names and ids)."""
-    if backend == "hf":
-        from sgpo.generate.hf import HFGenerator
-
-        return HFGenerator(model_dir, **kwargs)
-    if backend == "vllm":
-        from sgpo.generate.vllm import VLLMGenerator
-
-        return VLLMGenerator(model_dir, **kwargs)
-    raise BackendError(f"--backend must be one of {', '.join(BACKENDS)} (got {backend!r})")

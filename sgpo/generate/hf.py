@@ -19,8 +19,10 @@ import inspect
 from pathlib import Path
 
 import torch
+from transformers import DynamicCache
 
 from sgpo.generate import Generation, Sample, check_sampling
+from sgpo.model import load_model, load_tokenizer
 
 MAX_SEQUENCES = 256
 
@@ -40,8 +42,6 @@ class HFGenerator:
         device: str = "cpu",
     ):
         if model is None:
-            from sgpo.model import load_model, load_tokenizer
-
             if model_dir is None:
                 raise TypeError("HFGenerator needs a model folder (model_dir) or a loaded model and tokenizer")
             tokenizer = load_tokenizer(model_dir)
@@ -106,8 +106,6 @@ class HFGenerator:
 
     def _decode(self, input_ids, attention_mask, n, temperature, max_new_tokens, rng) -> list[list[int]]:
         """Token ids per sample (prompt-major, n per prompt), each ending at its end token if it has one."""
-        from transformers import DynamicCache
-
         model, device = self.model, self.model.device
         cache = DynamicCache(config=model.config)
         positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)

@@ -18,6 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 from sgpo.errors import BackendError
 from sgpo.generate import Generation, Sample, check_sampling
 
@@ -98,8 +100,6 @@ def _import_vllm():
 
 
 def _on_gpu() -> bool:
-    import torch
-
     return torch.cuda.is_available()
 
 

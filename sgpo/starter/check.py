@@ -18,6 +18,7 @@ from sgpo.data import load_dataset
 from sgpo.model import load_model, load_tokenizer
 from sgpo.starter.train import StarterConfig, band_of, measure_p_hat, spread
 from sgpo.tasks.rewards import exact_match_reward
+from sgpo.train.trl_config import trl_classes
 
 
 def rl_check(
@@ -30,8 +31,7 @@ def rl_check(
     out_dir: Path | None = None,
     log=print,
 ) -> dict:
-    from trl import GRPOConfig, GRPOTrainer
-
+    GRPOConfig, GRPOTrainer = trl_classes()
     tok, model = load_tokenizer(model_dir), load_model(model_dir)
     cfg = StarterConfig()
     train = load_dataset("builtin:train").frame.to_dict("records")
@@ -72,7 +72,7 @@ def rl_check(
         model=model,
         args=args,
         train_dataset=ds,
-        reward_funcs=exact_match_reward,  # type: ignore[arg-type]
+        reward_funcs=exact_match_reward,
         processing_class=tok,
     )
     t1 = time.time()

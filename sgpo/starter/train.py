@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from transformers import LlamaConfig, LlamaForCausalLM
 
 from sgpo.errors import ConfigError
 from sgpo.generate.hf import HFGenerator
@@ -53,7 +54,6 @@ class StarterConfig:
 
 
 def make_model(cfg: StarterConfig, vocab_size: int):
-    from transformers import LlamaConfig, LlamaForCausalLM  # late: its modeling code costs seconds to import
 
     mcfg = LlamaConfig(
         vocab_size=vocab_size,

@@ -27,7 +27,8 @@ from transformers.utils import logging as hf_logging
 
 from sgpo.data import Dataset
 from sgpo.device import autocast
-from sgpo.generate import Generator, make_generator
+from sgpo.generate import Generator
+from sgpo.generate.backends import make_generator
 from sgpo.generate.hf import HFGenerator
 from sgpo.model import load_model, load_tokenizer
 from sgpo.train.checkpoint import load_engine, save_engine

@@ -31,9 +31,8 @@ from sgpo.data_split import Split, held_out_for, resplit
 from sgpo.device import resolve_device
 from sgpo.distributed import rank_and_world
 from sgpo.errors import ConfigError, DataError, StoreError
-from sgpo.generate import fit_prompts
 from sgpo.knobs import option
-from sgpo.model import ModelRef, context_length, load_tokenizer, resolve_model
+from sgpo.model import ModelRef, fit_frame, resolve_model
 from sgpo.paths import checkpoint_root
 from sgpo.plan import Phase, PlanConfig, make_plan, too_few_learnable
 from sgpo.store import Store, check_name
@@ -260,24 +259,12 @@ def _find_profile(cfg: TrainConfig, store: Store | None) -> dict:
 
 
 def _fit_to_context(ds: Dataset, model: ModelRef, cfg: TrainConfig) -> list[str]:
-    """Prompts must fit the model's context with --max-new-tokens after them: refused, naming the query,
-    unless --truncate-prompts (which keeps each prompt's end, where the question is)."""
-    context = context_length(model.path)
-    if context is None:
-        return []
-    frame = ds.frame
-    fitted = fit_prompts(
-        frame["prompt"].tolist(),
-        frame["id"].tolist(),
-        load_tokenizer(model.path),
-        context=context,
-        max_new_tokens=cfg.max_new_tokens,
-        truncate=cfg.truncate_prompts,
+    """Prompts must fit the model's context with --max-new-tokens after them (sgpo.model.fit_frame): the
+    dataset's frame is replaced by the fitted one; the warnings name the dataset."""
+    ds.frame, warning = fit_frame(
+        ds.frame, model.path, max_new_tokens=cfg.max_new_tokens, truncate=cfg.truncate_prompts
     )
-    if not fitted.cut:
-        return []
-    ds.frame = frame.assign(prompt=fitted.prompts)
-    return [f"{ds.spec}: {fitted.warning(context, cfg.max_new_tokens)}"]
+    return [f"{ds.spec}: {warning}"] if warning else []
 
 
 def _attach_profile(prep: Prepared, store: Store) -> None:
