@@ -421,9 +421,9 @@ def table(result: dict) -> str:
     for regime, cell in result["regimes"].items():
         for name, e in cell["strategies"].items():
             bands = " / ".join("-" if e["by_band"].get(b) is None else f"{e['by_band'][b]:.3f}" for b in BANDS)
-            vs = " / ".join(_factor(e[b]["vs_greso"]) if "vs_greso" in e[b] else "" for b in ENGINE_BEHAVIOURS).strip(
-                " /"
-            )
+            vs = " / ".join(
+                _factor(e[b]["vs_greso"], e["seeds"]) if "vs_greso" in e[b] else "" for b in ENGINE_BEHAVIOURS
+            ).strip(" /")
             lines.append(
                 f"| {regime} ({cell['trivial_unsolved_share']:.2f}) | {name} | {e['batch']}, {e['lr']:g} | "
                 f"{e['final_mean']:.3f} ± {e['final_std']:.3f} | {bands} | {e['wasted']:.2f} | "
@@ -456,8 +456,12 @@ def table(result: dict) -> str:
             )
     s = result["settings"]
     minutes = f"{result['total_seconds'] / 60:.0f} min" if result.get("total_seconds") else "n/a"
+    grid = ", ".join(f"{b} ({' / '.join(f'{lr:g}' for lr in learning_rates(b))})" for b in s["batches"])
     lines.append("")
     lines.append(
+        f"Grid at seed 0: rollouts a step (learning rates) {grid}; strategies {', '.join(s['strategies'])} (dapo "
+        f"at {' / '.join(map(str, DAPO_BATCHES))} only); ablations at sgpo's best cell: "
+        f"{', '.join(s['ablations']) or 'none'}. "
         f"{s['queries']} training and {s['eval_queries']} held-out queries per regime, {s['budget']:.3g} FLOPs per run "
         f"(profiling included for sgpo), {result['runs']} runs, {s['seeds']} seed(s) at each strategy's {s['top']} "
         f"best cells, {s['jobs']} runs side by side with one torch thread each: {minutes} in all. Reduction = FLOPs "
