@@ -406,7 +406,7 @@ def _factor(entry: dict, seeds: int) -> str:
     reached = f"{entry['reached']}/{seeds} seeds"
     if entry["reduction"] is None:
         return f"{entry['reading']} ({reached})"
-    spread = entry["spread"]
+    spread = entry.get("spread")
     span = f"{spread[0]:.2f}-{spread[1]:.2f}, " if spread else ""
     return f"{entry['reduction']:.2f}x ({span}{reached})"
 
