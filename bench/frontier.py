@@ -331,10 +331,13 @@ def gauge_report(df: pd.DataFrame, regime: str, summary: dict) -> dict:
         recommended = pooled.get("critical_rollouts")
         best_runs = runs[(runs.batch == best) & (runs.lr == entry["lr"])]
         said = gauge.verdict(best_runs.iloc[0]["metrics"], best) if len(best_runs) else {}
-        within = None
+        within = least = below = None
         if recommended and math.isfinite(recommended):
             within = bool(0.5 <= recommended / best <= 2.0)
-        out[s] = {**pooled, "best_batch": best, "recommended_within_2x": within, "verdict_at_best": said.get("state"),
+            least = gauge.LEAST_COMPUTE * recommended  # within 10% of the least compute: what a FLOP budget wants
+            below = bool(best <= least)
+        out[s] = {**pooled, "best_batch": best, "recommended_within_2x": within, "least_compute_rollouts": least,
+                  "best_at_or_below_least_compute": below, "verdict_at_best": said.get("state"),
                   "words_at_best": said.get("words")}  # fmt: skip
     return out
 
@@ -394,6 +397,9 @@ def targets(cells: dict) -> dict:
     out["gauge within 2x of the best batch"] = {
         r: {s: e.get("recommended_within_2x") for s, e in c.get("gauge", {}).items()} for r, c in cells.items()
     }
+    out["best batch at or below the gauge's least-compute batch"] = {
+        r: {s: e.get("best_at_or_below_least_compute") for s, e in c.get("gauge", {}).items()} for r, c in cells.items()
+    }
     return out
 
 
@@ -443,16 +449,17 @@ def table(result: dict) -> str:
                 f"| {regime} | {task} | " + " | ".join("-" if v is None else f"{v:.3f}" for v in values) + " |"
             )
     lines.append("")
-    lines.append("| regime | gauge over | B_simple, informative rollouts (80% interval) | recommended rollouts/step | best "
-                 "measured | within 2x | verdict at the best cell |")  # fmt: skip
-    lines.append("|---|---|---|---|---|---|---|")
+    lines.append("| regime | gauge over | B_simple, informative rollouts (80% interval) | recommended rollouts/step (B_simple) "
+                 "| least-compute rollouts/step (0.1 x) | best measured | within 2x | best at or below least-compute "
+                 "| verdict at the best cell |")  # fmt: skip
+    lines.append("|---|---|---|---|---|---|---|---|---|")
     for regime, cell in result["regimes"].items():
         for s, g in cell.get("gauge", {}).items():
             lines.append(
                 f"| {regime} | {s} ({g.get('steps', 0)} steps) | {_num(g.get('critical_informative'))} "
                 f"({_num(g.get('low_informative'))}-{_num(g.get('high_informative'))}) | "
-                f"{_num(g.get('critical_rollouts'))} | {g['best_batch']} | {g.get('recommended_within_2x')} | "
-                f"{g.get('verdict_at_best')} |"
+                f"{_num(g.get('critical_rollouts'))} | {_num(g.get('least_compute_rollouts'))} | {g['best_batch']} | "
+                f"{g.get('recommended_within_2x')} | {g.get('best_at_or_below_least_compute')} | {g.get('verdict_at_best')} |"
             )
     s = result["settings"]
     minutes = f"{result['total_seconds'] / 60:.0f} min" if result.get("total_seconds") else "n/a"

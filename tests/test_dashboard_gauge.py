@@ -73,4 +73,5 @@ def test_the_plan_page_recommends_a_batch_from_the_gauge_of_a_chosen_run(app_env
     no_exception(at)
     metric = next(m for m in at.metric if m.label == "recommended rollouts a step")
     assert int(metric.value.replace(",", "")) > 40
+    assert any("under a FLOP budget" in c.value and "within 10% of the least compute" in c.value for c in at.caption)
     assert not at.error

@@ -74,6 +74,8 @@ def test_the_recommended_batch_is_the_critical_batch_over_each_sides_informative
     rec = gauge.recommend(_forecast(), gauge.verdict(_metrics(b_informative=40.0)), source="pilot")
     assert rec["informative_per_step"] == 40.0
     assert rec["rollouts_per_step"] == 80 and rec["grpo_rollouts_per_step"] == 160
+    assert rec["least_compute_rollouts_per_step"] == 8 and rec["least_compute_informative_per_step"] == 4.0
+    assert "--batch-rollouts 8 or fewer" in rec["basis"] and "twice the least compute" in rec["basis"]
     assert rec["from"] == "pilot" and rec["steps"] == 40 and "--batch-rollouts 80" in rec["basis"]
     json.dumps(rec, allow_nan=False)  # what `sgpo plan --json` prints: plain JSON
 
@@ -81,6 +83,7 @@ def test_the_recommended_batch_is_the_critical_batch_over_each_sides_informative
 def test_an_unresolved_critical_batch_recommends_nothing_and_says_why():
     rec = gauge.recommend(_forecast(), gauge.verdict(_metrics(b_informative=np.inf)), source="pilot")
     assert rec["rollouts_per_step"] is None and "no finite critical batch" in rec["basis"]
+    assert rec["least_compute_rollouts_per_step"] is None
     json.dumps(rec, allow_nan=False)
 
 

@@ -95,5 +95,6 @@ def test_sgpo_plan_json_carries_the_recommended_batch_and_a_refusal_saves_nothin
     assert rec["from"] == "baseline" and rec["rollouts_per_step"] > 0
     code, out, err = cli("plan", "p", "--pilot-run", "baseline", "--db", store.path)
     assert code == 0 and f"recommended batch: {rec['rollouts_per_step']:,} rollouts a step" in out
+    assert f"under a FLOP budget: {rec['least_compute_rollouts_per_step']:,} rollouts a step or fewer" in out
     code, out, err = cli("plan", "p", "--pilot-run", "nope", "--save", "kept", "--db", store.path)
     assert code != 0 and "--pilot-run nope" in err and store.plans() == []

@@ -41,6 +41,11 @@ with main, widgets.guard():
                 rec = plans.recommend(made, s, pilot_run=pilot)
                 value = units.count(rec["rollouts_per_step"]) if rec["rollouts_per_step"] else "none"
                 st.metric("recommended rollouts a step", value, help=rec["basis"])
+                if rec.get("least_compute_rollouts_per_step"):
+                    st.caption(
+                        f"fewest steps; under a FLOP budget {units.count(rec['least_compute_rollouts_per_step'])} "
+                        "or fewer (within 10% of the least compute)"
+                    )
     basis = run.get("basis") or {}
     if basis.get("too_few"):  # no reduction factor or break-even step rests on a handful of queries
         st.warning(f"{basis['reason']}: no reduction factor or break-even step is forecast")

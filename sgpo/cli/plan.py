@@ -223,6 +223,11 @@ def print_recommended(rec: dict) -> None:
         f"  recommended batch: {rec['rollouts_per_step']:,} rollouts a step ({rec['informative_per_step']:,.0f} "
         f"informative)" + (f"; fixed-G GRPO: {grpo:,}" if grpo else "") + f" ({rec['state']} where measured)"
     )
+    if rec.get("least_compute_rollouts_per_step"):
+        typer.echo(
+            f"  under a FLOP budget: {rec['least_compute_rollouts_per_step']:,} rollouts a step or fewer (within 10% "
+            f"of the least compute; the batch above takes about twice the least compute in the fewest steps)"
+        )
     typer.echo(f"    {rec['basis']}")
 
 
