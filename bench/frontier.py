@@ -408,10 +408,12 @@ def _gap(a, b):
 
 
 def _factor(entry: dict, seeds: int) -> str:
-    """'1.42x (1.20-1.61, 2/3 seeds)': the factor, the per-seed spread and how many seeds reach the target."""
+    """'1.42x (1.20-1.61, 2/3 seeds)': the factor, the per-seed spread and how many seeds reach the target. The
+    runs are finished, so a mean curve that does not reach the target reads 'never'."""
     reached = f"{entry['reached']}/{seeds} seeds"
     if entry["reduction"] is None:
-        return f"{entry['reading']} ({reached})"
+        reading = "never" if entry["reading"] == compare.READINGS["not reached"] else entry["reading"]
+        return f"{reading} ({reached})"
     spread = entry.get("spread")
     span = f"{spread[0]:.2f}-{spread[1]:.2f}, " if spread else ""
     return f"{entry['reduction']:.2f}x ({span}{reached})"
@@ -470,10 +472,11 @@ def table(result: dict) -> str:
         f"at {' / '.join(map(str, DAPO_BATCHES))} only); ablations at sgpo's best cell: "
         f"{', '.join(s['ablations']) or 'none'}. "
         f"{s['queries']} training and {s['eval_queries']} held-out queries per regime, {s['budget']:.3g} FLOPs per run "
-        f"(profiling included for sgpo), {result['runs']} runs, {s['seeds']} seed(s) at each strategy's {s['top']} "
-        f"best cells, {s['jobs']} runs side by side with one torch thread each: {minutes} in all. Reduction = FLOPs "
+        f"(profiling included for sgpo), {result['runs']} runs, {s['seeds']} seed(s) at each strategy's "
+        f"{'best cell' if s['top'] == 1 else str(s['top']) + ' best cells'}, {s['jobs']} runs side by side with one torch thread each: {minutes} in all. Reduction = FLOPs "
         f"at which the best GRPO setting's mean curve reaches its own final accuracy / FLOPs at which the strategy's "
-        f"mean curve does (sgpo.accounting.reduction_factor); spread = per-seed factors; seeds = how many reach it."
+        f"mean curve does (sgpo.accounting.reduction_factor); spread = the factors of the seeds that reach it on their "
+        f"own; seeds = how many do (so a mean curve held back by one seed can read below its spread, or never)."
     )
     return "\n".join(lines)
 
