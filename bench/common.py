@@ -1,6 +1,6 @@
 """What the benchmark scripts share: printing their one JSON summary, a run's speed from its metrics, running
-the CLI for its JSON (a profile under the starter policy among them), and regenerating a README section
-between markers."""
+the CLI for its JSON (a profile under the starter policy among them), held-out accuracy by band and by task
+for the benchmark tables, and regenerating a README section between markers."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+from sgpo.vocab import BANDS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,3 +63,32 @@ def write_section(readme: Path, start: str, end: str, body: str) -> None:
     else:
         text += "\n" + block + "\n"
     readme.write_text(text)
+
+
+def final_breakdown(evals: list) -> dict:
+    """Held-out accuracy at the last evaluation by band of the initial policy (solved / middle / unsolved) and by
+    task, each the mean over `evals` (one evaluation frame per seed, from sgpo.compare.run_evals):
+    {"by_band": {band: accuracy}, "by_task": {task: accuracy}}; a band or task no run measured is left out."""
+    out: dict = {"by_band": {}, "by_task": {}}
+    for key in out:
+        columns = sorted({c for ev in evals for c in ev.columns if c.startswith(key + ".")})
+        for column in columns:
+            values = [float(ev[column].iloc[-1]) for ev in evals if column in ev and ev[column].notna().iloc[-1]]
+            if values:
+                out[key][column.split(".", 1)[1]] = sum(values) / len(values)
+    return out
+
+
+def bands_text(by_band: dict) -> str:
+    """'0.957 / 0.634 / 0.039': solved / middle / unsolved, '-' for a band with no query."""
+    return " / ".join("-" if by_band.get(b) is None else f"{by_band[b]:.3f}" for b in BANDS)
+
+
+def task_table(rows: list[tuple[str, str, dict]]) -> list[str]:
+    """Markdown lines of held-out accuracy by task: one row per (label, strategy, by_task), a column per task."""
+    tasks = sorted({t for _, _, by_task in rows for t in by_task})
+    lines = ["| | strategy | " + " | ".join(tasks) + " |", "|---|---|" + "---|" * len(tasks)]
+    for label, name, by_task in rows:
+        values = ["-" if by_task.get(t) is None else f"{by_task[t]:.3f}" for t in tasks]
+        lines.append(f"| {label} | {name} | " + " | ".join(values) + " |")
+    return lines

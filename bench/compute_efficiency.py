@@ -35,7 +35,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import profile_json, sgpo_json, write_section  # noqa: E402
+from bench.common import bands_text, final_breakdown, profile_json, sgpo_json, task_table, write_section  # noqa: E402
 from sgpo import compare  # noqa: E402
 from sgpo.accounting import reduction_factor  # noqa: E402
 from sgpo.paths import checkpoint_root  # noqa: E402
@@ -270,6 +270,7 @@ def collect(store: Store, runs: list[dict], plan_frame: pd.DataFrame) -> tuple[p
             "reduction_max": reduction.spread[1] if reduction is not None and reduction.spread else None,
             "final_accuracy_mean": float(fin["accuracy"].mean()),
             "final_accuracy_std": float(fin["accuracy"].std(ddof=0)),
+            **final_breakdown([r["evals"] for r in mine]),
             "final_flops_mean": float(fin["flops_total"].mean()),
             "run_wasted_fraction": float(np.mean(wasted)),
             "first_phase_informative_fraction": float(np.mean(first_phase)) if first_phase else None,
@@ -355,9 +356,9 @@ def table(result: dict) -> str:
 
     lines = [
         "| strategy | total FLOPs to GRPO's final accuracy | reduction vs GRPO | final accuracy (mean ± std) | "
-        "middle band: before -> after | wasted rollouts | first-phase informative groups: forecast / measured "
-        "| wall time / run |",
-        "|---|---|---|---|---|---|---|---|",
+        "solved / middle / unsolved | middle band: before -> after | wasted rollouts | first-phase informative "
+        "groups: forecast / measured | wall time / run |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, s in result["strategies"].items():
         red = f"{s['reduction_factor']:.2f}x" if s["reduction_factor"] is not None else s.get("reduction") or "n/a"
@@ -370,10 +371,13 @@ def table(result: dict) -> str:
         )
         lines.append(
             f"| {name} | {fl(s['flops_to_target'])} ({s['seeds_reaching_target']}/{result['seeds']} seeds) | "
-            f"{red} | {s['final_accuracy_mean']:.3f} ± {s['final_accuracy_std']:.3f} | {mid} | "
+            f"{red} | {s['final_accuracy_mean']:.3f} ± {s['final_accuracy_std']:.3f} | "
+            f"{bands_text(s.get('by_band') or {})} | {mid} | "
             f"{s['run_wasted_fraction']:.2f} | {two(s.get('first_phase_informative_forecast'))} / "
             f"{two(s['first_phase_informative_fraction'])} | {s['wall_seconds_mean']:.0f} s |"
         )
+    lines.append("")
+    lines += task_table([(result["dataset"], name, s.get("by_task") or {}) for name, s in result["strategies"].items()])
     lines.append("")
     lines.append(
         f"{result['dataset']} -> {result['eval_dataset']} ({result['eval_queries']} held-out queries, evaluated every "

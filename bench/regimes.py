@@ -57,7 +57,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import profile_json, sgpo_json, write_section  # noqa: E402
+from bench.common import bands_text, final_breakdown, profile_json, sgpo_json, task_table, write_section  # noqa: E402
 from sgpo import compare  # noqa: E402
 from sgpo.accounting import ENGINE_BEHAVIOURS as BEHAVIOURS  # noqa: E402
 from sgpo.accounting import flops_column, reduction_factor, waste_ceiling  # noqa: E402
@@ -462,6 +462,7 @@ def summarise(regime: str, runs: dict, settings: dict, zero_variance: float, pro
         entry = {
             "final_accuracy_mean": float(np.mean(finals)),
             "final_accuracy_std": float(np.std(finals)),
+            **final_breakdown([r["evals"] for r in group]),
             "wasted_fraction": float(np.mean([wasted_fraction(r) for r in group])),
             "steps_mean": float(np.mean([len(r["metrics"]) for r in group])),
             "wall_seconds_mean": float(np.mean([r["run"]["finished"] - r["run"]["created"] for r in group])),
@@ -600,10 +601,10 @@ def table(result: dict) -> str:
         return "never" if x is None else f"{x:.2f}x"
 
     lines = [
-        "| regime (trivial+unsolved) | strategy | final accuracy | wasted | skip: reduction (spread, seeds) | "
-        "skip: informative/FLOP vs GRPO, measured / forecast | train-all: reduction (spread, seeds) | "
+        "| regime (trivial+unsolved) | strategy | final accuracy | solved / middle / unsolved | wasted | skip: reduction "
+        "(spread, seeds) | skip: informative/FLOP vs GRPO, measured / forecast | train-all: reduction (spread, seeds) | "
         "train-all: informative/FLOP vs GRPO, measured / forecast |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for regime, cell in result["regimes"].items():
         label = f"{regime} ({cell['trivial_unsolved_share']:.2f})"
@@ -619,12 +620,20 @@ def table(result: dict) -> str:
                 parts += [shown + spread, f"{e['informative_per_flop_vs_grpo']:.2f}x{forecast}"]
             lines.append(
                 f"| {label} | {name} | {s['final_accuracy_mean']:.3f} ± {s['final_accuracy_std']:.3f} | "
-                f"{s['wasted_fraction']:.2f} | " + " | ".join(parts) + " |"
+                f"{bands_text(s.get('by_band') or {})} | {s['wasted_fraction']:.2f} | " + " | ".join(parts) + " |"
             )
         lines.append(
-            f"| {label} | ceiling (GRPO wastes {cell['grpo_wasted_fraction']:.2f}) | | | "
+            f"| {label} | ceiling (GRPO wastes {cell['grpo_wasted_fraction']:.2f}) | | | | "
             f"{cell['ceiling']['skip']:.2f}x | | {cell['ceiling']['train_all']:.2f}x | |"
         )
+    lines.append("")
+    lines += task_table(
+        [
+            (regime, name, s.get("by_task") or {})
+            for regime, cell in result["regimes"].items()
+            for name, s in cell["strategies"].items()
+        ]
+    )
     lines.append("")
     minutes = (
         "" if result.get("total_seconds") is None else f" The whole map took {result['total_seconds'] / 60:.0f} min."

@@ -21,7 +21,7 @@ import threading
 from pathlib import Path
 
 from sgpo.errors import BackendError
-from sgpo.generate.vllm import CHECKOUT_ROOT, vllm_python
+from sgpo.generate import vllm as vllm_backend
 
 
 def sgpo_argv(*args, python: str | None = None) -> list[str]:
@@ -40,7 +40,7 @@ def vllm_rerun_python(backend: str) -> str | None:
     it, and this process is not already such a re-run; else None (run here)."""
     if backend != "vllm" or os.environ.get("SGPO_VLLM_RERUN"):
         return None
-    return vllm_python()
+    return vllm_backend.vllm_python()
 
 
 def rerun_env() -> dict:
@@ -51,7 +51,10 @@ def rerun_env() -> dict:
         "SGPO_VLLM_RERUN": "1",
         "PYTHONUNBUFFERED": "1",
         "PYTHONPATH": os.pathsep.join(
-            filter(None, [str(CHECKOUT_ROOT) if CHECKOUT_ROOT else None, os.environ.get("PYTHONPATH")])
+            filter(
+                None,
+                [str(vllm_backend.CHECKOUT_ROOT) if vllm_backend.CHECKOUT_ROOT else None, os.environ.get("PYTHONPATH")],
+            )
         ),
     }
 

@@ -56,6 +56,7 @@ def test_quick_benchmark_writes_every_output_and_stores_its_runs(tmp_path):
         assert set(entry) >= KEYS, name
         assert 0.0 <= entry["final_accuracy_mean"] <= 1.0 and 0.0 <= entry["run_wasted_fraction"] <= 1.0
         assert entry["final_flops_mean"] >= 1.2e12  # every run spent its budget before it stopped
+        assert entry["by_band"] and entry["by_task"] and all(0.0 <= v <= 1.0 for v in entry["by_band"].values())
     grpo = result["strategies"]["grpo"]
     assert grpo["flops_to_target"] is not None  # GRPO always reaches its own final accuracy
     assert grpo["flops_to_target"] <= grpo["final_flops_mean"]  # ... where its curve first gets there

@@ -48,6 +48,9 @@ def test_quick_map_builds_its_regime_trains_every_strategy_and_reports_both_beha
         assert s["train_all"]["final_flops_mean"] >= s["skip"]["final_flops_mean"] - 1.0, name
         assert s["skip"]["final_flops_mean"] >= result["budget_flops"], name  # each run spent its budget
         has_forecast = s["skip"]["forecast_reduction_factor"] is not None
+        # held-out accuracy by band of the initial policy and by task, every table (issue 21 item 4)
+        assert set(s["by_band"]) <= {"solved", "middle", "unsolved"} and s["by_band"], name
+        assert all(0.0 <= v <= 1.0 for v in [*s["by_band"].values(), *s["by_task"].values()]) and s["by_task"], name
         assert has_forecast == name.startswith("sgpo"), name  # the plan's forecast, stored with the run
     points = pd.read_csv(out / "regimes-quick.csv")
     assert {"regime", "strategy", "seed", "step", "skip", "train_all", "accuracy"} <= set(points.columns)
@@ -56,6 +59,8 @@ def test_quick_map_builds_its_regime_trains_every_strategy_and_reports_both_beha
     assert (docs / "regimes-quick.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = readme.read_text()
     assert "old" not in text and "| 0.6 (" in text and "| sgpo-adaptive |" in text and text.endswith("after\n")
+    assert "solved / middle / unsolved" in text
+    assert "| | strategy | " + " | ".join(sorted(cell["strategies"]["sgpo"]["by_task"])) + " |" in text
     # the datasets are new draws, disjoint from their held-out sets; the runs are in the store
     data = db.parent / "r-data"
     train = {json.loads(x)["prompt"] for x in (data / "0.6-train.jsonl").read_text().splitlines()}
