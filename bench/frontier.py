@@ -53,7 +53,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.common import sgpo_json, write_section  # noqa: E402
+from bench.common import bands_text, sgpo_json, write_section  # noqa: E402
 from bench.regimes import build_datasets, cell_shares, parse_regimes, profile_once, trivial_or_unsolved  # noqa: E402
 from sgpo import compare, gauge, paths  # noqa: E402
 from sgpo.accounting import ENGINE_BEHAVIOURS, mean_curve, reduction_factor  # noqa: E402
@@ -428,7 +428,7 @@ def table(result: dict) -> str:
     ]
     for regime, cell in result["regimes"].items():
         for name, e in cell["strategies"].items():
-            bands = " / ".join("-" if e["by_band"].get(b) is None else f"{e['by_band'][b]:.3f}" for b in BANDS)
+            bands = bands_text(e["by_band"])
             vs = " / ".join(
                 _factor(e[b]["vs_greso"], e["seeds"]) if "vs_greso" in e[b] else "" for b in ENGINE_BEHAVIOURS
             ).strip(" /")
