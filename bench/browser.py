@@ -123,3 +123,11 @@ def choose(page, key: str, option) -> None:
             page.keyboard.press("Escape")
             page.wait_for_timeout(500)
     raise AssertionError(f"could not choose {option!r} in {key}")
+
+
+PROBE_ROW = {"reward_mean": 0.5, "rollouts": 8, "wasted_rollouts": 4, "groups": 2, "informative_groups": 1}
+
+
+def log_probe_step(store, run_id: int, step: int) -> None:
+    """One synthetic step of a live-update probe (the Train page's step metric shows `step` once it is read)."""
+    store.log_step(run_id, step, 0, float(step), {**PROBE_ROW, "flops_total": 1e6 * step})

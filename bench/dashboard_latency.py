@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from bench.browser import browser_page, browser_problem, choose, serve  # noqa: E402
+from bench.browser import browser_page, browser_problem, choose, log_probe_step, serve  # noqa: E402
 from bench.common import emit  # noqa: E402
 from bench.synthetic import fill_big_profile, fill_profile  # noqa: E402
 from sgpo.store import Store  # noqa: E402
@@ -81,20 +81,7 @@ def trainer_to_page(page, url: str, store: Store, steps: int) -> list[float]:
     for step in range(1, steps + 1):
         time.sleep(0.37 * step % 1.1)  # land at different points of the refresh cycle
         t0 = time.perf_counter()
-        store.log_step(
-            run,
-            step,
-            0,
-            float(step),
-            {
-                "reward_mean": 0.5,
-                "rollouts": 8,
-                "wasted_rollouts": 4,
-                "groups": 2,
-                "informative_groups": 1,
-                "flops_total": 1e6 * step,
-            },
-        )
+        log_probe_step(store, run, step)
         page.wait_for_function(
             "([s, v]) => document.querySelector(s).innerText === v", arg=[STEP, str(step)], timeout=30_000, polling=20
         )

@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from bench.browser import browser_page, choose, serve
+from bench.browser import browser_page, choose, log_probe_step, serve
 from bench.synthetic import fill_big_profile, fill_profile
 from sgpo.store import Store
 from tests.conftest import ROOT, require_browser
@@ -285,20 +285,7 @@ def test_a_step_written_to_the_store_appears_on_the_page_by_itself(page, server,
     step_sel = ".st-key-run_step [data-testid=stMetricValue]"
     page.wait_for_function("(sel) => document.querySelector(sel).innerText === '0'", arg=step_sel)
     for step in range(1, 4):
-        store.log_step(
-            run,
-            step,
-            0,
-            float(step),
-            {
-                "reward_mean": 0.5,
-                "rollouts": 8,
-                "wasted_rollouts": 4,
-                "groups": 2,
-                "informative_groups": 1,
-                "flops_total": 1e6 * step,
-            },
-        )
+        log_probe_step(store, run, step)
         page.wait_for_function(
             "([sel, s]) => document.querySelector(sel).innerText === s", arg=[step_sel, str(step)], timeout=60_000
         )
