@@ -14,7 +14,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboard import curves
-from dashboard.run_figures import fit_range
+from dashboard.run_figures import empty_figure, fit_range, framed
 from sgpo import rollouts
 
 HARDEST_COLORS = {"hardest_10": "#b2182b", "hardest_25": "#ef8a62", "hardest_50": "#67a9cf", "pass_rate": "#555555"}
@@ -23,24 +23,10 @@ MARK_SYMBOLS = {"initial": "star", "checkpoint": "diamond"}
 
 
 def _layout(fig: go.Figure, title: str, x: str, y: str, *, note: str = "", height: int = 340) -> go.Figure:
-    fig.update_layout(
-        title=dict(text=title, subtitle=dict(text=note)),
-        height=height + (16 if note else 0),
-        margin=dict(l=10, r=10, t=56 if note else 40, b=10),
-        legend=dict(orientation="h", y=-0.3),
-        hovermode="closest",
-    )
+    framed(fig, title, note=note, height=height)
     fig.update_xaxes(title_text=x)
     fig.update_yaxes(title_text=y)
     return fig
-
-
-def _empty(title: str, message: str) -> go.Figure:
-    fig = go.Figure()
-    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    return fig.update_layout(title=title, height=240, margin=dict(l=10, r=10, t=40, b=10))
 
 
 def _rate_lines(frame: pd.DataFrame, columns: list[tuple[str, str, str, str]], smooth: float) -> list[go.Scatter]:
@@ -81,7 +67,7 @@ def outcome_figure(summary: pd.DataFrame, smooth: float = 0.0) -> go.Figure:
     """The share of each step's groups that were all-correct and all-wrong (both teach nothing)."""
     title = "all-correct and all-wrong groups per step"
     if summary.empty:
-        return _empty(title, "no groups stored for this run yet")
+        return empty_figure(title, "no groups stored for this run yet")
     traces = _rate_lines(
         summary,
         [("all_correct", "all correct", "#1a9850", "solid"), ("all_wrong", "all wrong", "#d73027", "solid")],
@@ -96,7 +82,7 @@ def hardest_figure(summary: pd.DataFrame, basis: str, smooth: float = 0.0) -> go
     """Each step's pass rate over its hardest 10%, 25% and 50% of queries, and over all of them (dotted)."""
     title = "pass rate of each step's hardest queries"
     if summary.empty:
-        return _empty(title, "no groups stored for this run yet")
+        return empty_figure(title, "no groups stored for this run yet")
     columns = [
         (
             f"hardest_{round(share * 100)}",
@@ -128,7 +114,7 @@ def history_figure(history: rollouts.History) -> go.Figure:
     title = f"query {query} over training"
     g, marks = history.groups, history.marks
     if g.empty and marks.empty:
-        return _empty(title, "this query has no stored group in this run")
+        return empty_figure(title, "this query has no stored group in this run")
     fig = go.Figure()
     if len(g):
         so_far = g["successes"].cumsum() / g["group_size"].cumsum()
@@ -176,7 +162,7 @@ def heatmap_figure(matrix: rollouts.Matrix, rows: int = rollouts.MATRIX_ROWS) ->
     title = "success per query and step"
     frame = matrix.frame
     if frame.empty:
-        return _empty(title, "no groups stored for this run yet")
+        return empty_figure(title, "no groups stored for this run yet")
     labels = np.asarray([html.escape(str(q)) for q in frame.index], dtype=object)  # shown in hover as text
     z = frame.to_numpy(dtype=float)
     if len(frame) > rows:  # neighbouring queries (same order) averaged into bands

@@ -36,7 +36,8 @@ def as_series(runs) -> list[Series]:
     return [Series("run", metrics=runs)] if isinstance(runs, pd.DataFrame) else list(runs)
 
 
-def _empty(title: str, message: str) -> go.Figure:
+def empty_figure(title: str, message: str) -> go.Figure:
+    """A chart that says, in its middle, why it has nothing to draw."""
     fig = go.Figure()
     fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
     fig.update_xaxes(visible=False)
@@ -76,17 +77,23 @@ class Axis:
         fig.update_xaxes(title_text=self.title, **({"tickformat": "~s"} if self.key in ("FLOPs", "tokens") else {}))
 
 
-def _layout(
-    fig: go.Figure, title: str, axis: Axis, y_title: str, y_format: str | None = None, height: int = 340, note: str = ""
-) -> go.Figure:
-    """Title (with `note`, what the line styles mean, as its subtitle), axis titles with units, legend below."""
-    fig.update_layout(
+def framed(fig: go.Figure, title: str, *, note: str = "", height: int = 340) -> go.Figure:
+    """The frame every run and rollout chart shares: title (with `note` as its subtitle), height, margins, the
+    legend below, hover on the nearest point."""
+    return fig.update_layout(
         title=dict(text=title, subtitle=dict(text=note)),
         height=height + (16 if note else 0),
         margin=dict(l=10, r=10, t=56 if note else 40, b=10),
         legend=dict(orientation="h", y=-0.3),
         hovermode="closest",
     )
+
+
+def _layout(
+    fig: go.Figure, title: str, axis: Axis, y_title: str, y_format: str | None = None, height: int = 340, note: str = ""
+) -> go.Figure:
+    """Title (with `note`, what the line styles mean, as its subtitle), axis titles with units, legend below."""
+    framed(fig, title, note=note, height=height)
     axis.style(fig)
     fig.update_yaxes(title_text=y_title, **({"tickformat": y_format} if y_format else {}))
     return fig
@@ -262,7 +269,7 @@ def _lines(
                     )
                 )
     if not traces:
-        return _empty(
+        return empty_figure(
             title,
             "waiting for the first step"
             if all(s.metrics.empty for s in runs)
@@ -362,7 +369,7 @@ def flops_figure(runs, axis: str = "step") -> go.Figure:
     x = ax.of(s)
     present = [b for b in FLOPS_BUCKETS if b[0] in s.metrics]
     if s.metrics.empty or not present or x is None:
-        return _empty(title, "waiting for the first step")
+        return empty_figure(title, "waiting for the first step")
     fig = go.Figure()
     keep = curves.minmax_indices(x)  # x is monotone: this keeps evenly spaced rows, the same for every bucket
     for col, name, color, _ in present:
@@ -409,7 +416,7 @@ def accuracy_figure(runs, axis: str = "step") -> go.Figure:
             hovertemplate=f"{s.name}<br>{ax.hover}<br>accuracy %{{y:.1%}}<extra></extra>",
         )
     if not fig.data:
-        return _empty(title, "no evaluation yet")
+        return empty_figure(title, "no evaluation yet")
     values = np.concatenate([np.asarray(t.y, dtype=float) for t in fig.data])
     lo_hi = fit_range(values)  # a few points between strategies must show: the axis fits the data, not 0-100%
     fig.update_yaxes(range=lo_hi)
@@ -459,7 +466,7 @@ def settings_accuracy_figure(settings: list[tuple[str, list[Series]]], axis: str
             hovertemplate=f"{name}<br>{ax.hover}<br>accuracy %{{y:.1%}}<extra></extra>",
         )
     if not fig.data:
-        return _empty(title, "no evaluation yet")
+        return empty_figure(title, "no evaluation yet")
     values = np.concatenate([np.asarray(t.y, dtype=float) for t in fig.data])
     lo_hi = fit_range(values)
     fmt = ".1%" if lo_hi is not None and lo_hi[1] - lo_hi[0] < 0.1 else ".0%"
