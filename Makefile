@@ -46,7 +46,7 @@ check: setup
 	$(PY) -m mypy
 
 test: check setup-vllm setup-browser
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=20
 
 demo: setup
 	$(PY) -m sgpo dashboard --address $(ADDRESS) --port $(PORT)
