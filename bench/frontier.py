@@ -54,7 +54,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import bands_text, sgpo_json, write_section  # noqa: E402
-from bench.regimes import build_datasets, cell_shares, parse_regimes, profile_once, trivial_or_unsolved  # noqa: E402
+from bench.regimes import parse_regimes, profile_once, regime_datasets, trivial_or_unsolved  # noqa: E402
 from sgpo import compare, gauge, paths  # noqa: E402
 from sgpo.accounting import ENGINE_BEHAVIOURS, mean_curve, reduction_factor  # noqa: E402
 from sgpo.store import Store  # noqa: E402
@@ -600,16 +600,8 @@ def main(argv: list[str] | None = None) -> dict:
     if s["report_only"]:
         return report(s)
     db: Path = s["db"]
-    if not s["keep"] and db.exists():  # from scratch: the figures come from this run alone
-        for suffix in ("", "-wal", "-shm", "-meta.json"):
-            Path(str(db) + suffix).unlink(missing_ok=True)
-    db.parent.mkdir(parents=True, exist_ok=True)
-    store = Store(db)
-    dbarg = ["--db", str(db)]
     t0 = time.time()
-    calibration = profile_once(store, dbarg, "calibration", "builtin:train", s["calibration_queries"])
-    cells = cell_shares(store.profile_frame(calibration["profile_id"]))
-    datasets = build_datasets(s["regimes"], cells, s["queries"], s["eval_queries"], db.parent / (db.stem + "-data"))
+    store, dbarg, datasets = regime_datasets(db, s, keep=s["keep"], also=("-meta.json",))
     profiles: dict = {}
     for regime in s["regimes"]:
         profiles[regime] = {"fixed": {"name": f"{regime}-profile"}}

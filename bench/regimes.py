@@ -293,20 +293,30 @@ def main(argv: list[str] | None = None) -> None:
     report(args, settings)
 
 
-def train(args, settings: dict) -> None:
-    db, regimes, strategies = settings["db"], settings["regimes"], settings["strategies"]
-    if not args.keep and db.exists():  # from scratch: the figures come from this run alone
-        for suffix in ("", "-wal", "-shm"):
+def regime_datasets(
+    db: Path, settings: dict, *, keep: bool, also: tuple[str, ...] = ()
+) -> tuple[Store, list[str], dict]:
+    """The benchmark's store (emptied first unless `keep`, so the figures come from this run alone; `also`: more
+    suffixes of files beside it to remove then), its --db argument, and each of `settings["regimes"]`'s training
+    and held-out datasets, drawn from the cells of a calibration profile of builtin:train (kept in the store)."""
+    if not keep and db.exists():
+        for suffix in ("", "-wal", "-shm", *also):
             Path(str(db) + suffix).unlink(missing_ok=True)
     db.parent.mkdir(parents=True, exist_ok=True)
     store = Store(db)
     dbarg = ["--db", str(db)]
-    t0 = time.time()
     calibration = profile_once(store, dbarg, "calibration", "builtin:train", settings["calibration_queries"])
     cells = cell_shares(store.profile_frame(calibration["profile_id"]))
     datasets = build_datasets(
-        regimes, cells, settings["queries"], settings["eval_queries"], db.parent / (db.stem + "-data")
+        settings["regimes"], cells, settings["queries"], settings["eval_queries"], db.parent / (db.stem + "-data")
     )
+    return store, dbarg, datasets
+
+
+def train(args, settings: dict) -> None:
+    db, regimes, strategies = settings["db"], settings["regimes"], settings["strategies"]
+    t0 = time.time()
+    store, dbarg, datasets = regime_datasets(db, settings, keep=args.keep)
     profiles = {}
     for regime in regimes:
         profiles[regime] = {
