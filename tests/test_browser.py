@@ -21,7 +21,7 @@ from bench.browser import browser_page, choose, log_probe_step, serve
 from bench.synthetic import fill_big_profile, fill_profile
 from sgpo.store import Store
 from tests.conftest import ROOT, require_browser
-from tests.toys import tiny_model_dir, toy_dataset
+from tests.toys import profiled_toy
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(900)]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -44,12 +44,7 @@ def sgpo(*args, env=None, timeout=300) -> subprocess.CompletedProcess:
 def toy(tmp_path_factory):
     """A tiny random policy, a 64-query toy dataset it solves about half the time, and a real profile of it."""
     require_browser()
-    d = tmp_path_factory.mktemp("browser")
-    model = tiny_model_dir(d / "model")
-    data = toy_dataset(d / "toy.jsonl", model, n=64)
-    db = d / "sgpo.db"
-    sgpo("profile", data, "--model", model, "--samples", 8, "--max-new-tokens", 1, "--db", db, "--name", "toy")
-    return {"dir": d, "model": model, "data": data, "db": db}
+    return profiled_toy(tmp_path_factory.mktemp("browser"))
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
-import sys
 
 import pytest
 
 from bench.browser import browser_page, choose, serve
 from sgpo.store import Store
 from tests.conftest import ROOT, require_browser
-from tests.toys import tiny_model_dir, toy_dataset
+from tests.toys import profiled_toy
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(900)]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -28,20 +26,7 @@ CAPTION = "[data-testid=stCaptionContainer]"
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory):
     require_browser()
-    d = tmp_path_factory.mktemp("browser-rollouts")
-    model = tiny_model_dir(d / "model")
-    data = toy_dataset(d / "toy.jsonl", model, n=64)
-    db = d / "sgpo.db"
-    done = subprocess.run(
-        [sys.executable, "-m", "sgpo", "profile", str(data), "--model", str(model), "--samples", "8"]
-        + ["--max-new-tokens", "1", "--db", str(db), "--name", "toy"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return {"dir": d, "model": model, "data": data, "db": db}
+    return profiled_toy(tmp_path_factory.mktemp("browser-rollouts"))
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,8 @@ so success rates sit strictly between 0 and 1 and RL can raise them.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -219,3 +221,21 @@ def toy_groups(sizes, seed=0, equal=()):
 def grads_of(m):
     """A model's gradients by parameter name (those that have one)."""
     return {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}
+
+
+def profiled_toy(folder: Path) -> dict:
+    """A tiny random policy, a 64-query toy dataset it solves about half the time, and a real profile of it
+    named 'toy' (`sgpo profile` run as a user runs it), in `folder`: what the browser tests serve."""
+    model = tiny_model_dir(folder / "model")
+    data = toy_dataset(folder / "toy.jsonl", model, n=64)
+    db = folder / "sgpo.db"
+    done = subprocess.run(
+        [sys.executable, "-m", "sgpo", "profile", str(data), "--model", str(model), "--samples", "8"]
+        + ["--max-new-tokens", "1", "--db", str(db), "--name", "toy"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return {"dir": folder, "model": model, "data": data, "db": db}
